@@ -1,0 +1,136 @@
+/**
+ * The etcd key layout, under a prefix (default `/dokkaa`). Every controller builds and
+ * parses keys here and nowhere else. See docs/keys.md.
+ */
+export class Keys {
+  readonly root: string;
+
+  constructor(prefix = '/dokkaa') {
+    this.root = prefix.replace(/\/+$/, '');
+  }
+
+  // apps/<app>/<name>/manifest: written by users.
+  get apps(): string {
+    return `${this.root}/apps/`;
+  }
+  manifest(app: string, name: string): string {
+    return `${this.apps}${app}/${name}/manifest`;
+  }
+  parseManifest(key: string): { app: string; name: string } | undefined {
+    const m = this.match(this.apps, key, /^([^/]+)\/([^/]+)\/manifest$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // nodes/<node>: each host's record, held by its lease.
+  get nodes(): string {
+    return `${this.root}/nodes/`;
+  }
+  node(node: string): string {
+    return `${this.nodes}${node}`;
+  }
+  parseNode(key: string): string | undefined {
+    return this.match(this.nodes, key, /^([^/]+)$/)?.[1];
+  }
+
+  // placements/<node>/<app>/<name>/<replica>: the scheduler's decisions.
+  get placements(): string {
+    return `${this.root}/placements/`;
+  }
+  nodePlacements(node: string): string {
+    return `${this.placements}${node}/`;
+  }
+  placement(node: string, app: string, name: string, replica: number): string {
+    return `${this.placements}${node}/${app}/${name}/${replica}`;
+  }
+  parsePlacement(key: string): { node: string; app: string; name: string; replica: number } | undefined {
+    const m = this.match(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
+  }
+
+  // replicas/<app>/<name>/<replica>: what a host observes, held by its lease.
+  get replicas(): string {
+    return `${this.root}/replicas/`;
+  }
+  manifestReplicas(app: string, name: string): string {
+    return `${this.replicas}${app}/${name}/`;
+  }
+  replica(app: string, name: string, replica: number): string {
+    return `${this.replicas}${app}/${name}/${replica}`;
+  }
+  parseReplica(key: string): { app: string; name: string; replica: number } | undefined {
+    const m = this.match(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
+    return m ? { app: m[1]!, name: m[2]!, replica: Number(m[3]) } : undefined;
+  }
+
+  // services/<app>/<service>/<endpoint>: where a service can be reached, held by the host's lease.
+  get services(): string {
+    return `${this.root}/services/`;
+  }
+  appServices(app: string): string {
+    return `${this.services}${app}/`;
+  }
+  service(app: string, service: string): string {
+    return `${this.services}${app}/${service}/`;
+  }
+  endpoint(app: string, service: string, endpoint: string): string {
+    return `${this.services}${app}/${service}/${endpoint}`;
+  }
+  parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
+    const m = this.match(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
+  }
+
+  // links/<app>/<name>: the link injector's resolved env for a manifest.
+  get links(): string {
+    return `${this.root}/links/`;
+  }
+  link(app: string, name: string): string {
+    return `${this.links}${app}/${name}`;
+  }
+  parseLink(key: string): { app: string; name: string } | undefined {
+    const m = this.match(this.links, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // status/<app>/<name>: what users read.
+  get statuses(): string {
+    return `${this.root}/status/`;
+  }
+  status(app: string, name: string): string {
+    return `${this.statuses}${app}/${name}`;
+  }
+  parseStatus(key: string): { app: string; name: string } | undefined {
+    const m = this.match(this.statuses, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // election/scheduler: the controllers' leader election.
+  get election(): string {
+    return `${this.root}/election/`;
+  }
+
+  private match(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
+    if (!key.startsWith(prefix)) return undefined;
+    return key.slice(prefix.length).match(re) ?? undefined;
+  }
+}
+
+/** `app/name`: the work-queue key of a manifest. */
+export function manifestId(app: string, name: string): string {
+  return `${app}/${name}`;
+}
+
+/** `app/name/replica`: the work-queue key of one replica. */
+export function replicaId(app: string, name: string, replica: number): string {
+  return `${app}/${name}/${replica}`;
+}
+
+export function parseManifestId(id: string): { app: string; name: string } {
+  const [app = '', name = ''] = id.split('/');
+  return { app, name };
+}
+
+export function parseReplicaId(id: string): { app: string; name: string; replica: number } {
+  const [app = '', name = '', replica = '0'] = id.split('/');
+  return { app, name, replica: Number(replica) };
+}

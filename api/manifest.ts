@@ -1,0 +1,160 @@
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { closedType } from './closed-type.js';
+import { formatErrors } from './decode-errors.js';
+import { DnsLabel, isDnsLabel } from './names.js';
+import { shortHash } from './canonical-json.js';
+
+export interface NonNegativeIntBrand {
+  readonly NonNegativeInt: unique symbol;
+}
+export const NonNegativeInt = t.brand(
+  t.number,
+  (n): n is t.Branded<number, NonNegativeIntBrand> => Number.isInteger(n) && n >= 0,
+  'NonNegativeInt',
+);
+
+export interface PortBrand {
+  readonly Port: unique symbol;
+}
+export const Port = t.brand(
+  t.number,
+  (n): n is t.Branded<number, PortBrand> => Number.isInteger(n) && n >= 1 && n <= 65535,
+  'Port',
+);
+
+const Protocol = t.keyof({ tcp: null, udp: null }, '"tcp" or "udp"');
+
+/** `{"nginx": 80}` (the article) or `{"nginx": {"port": 80, "role": "web"}}` (later code). */
+export const ServiceDecl = t.union(
+  [Port, closedType('ServiceObject', { port: Port }, { protocol: Protocol, role: t.string })],
+  'a port number or {port, protocol?, role?}',
+);
+
+/** `nginx` (same app) or `otherapp/nginx`. */
+const LinkRef = new t.Type<string, string, unknown>(
+  'LinkRef',
+  (u): u is string => typeof u === 'string' && u.split('/').length <= 2 && u.split('/').every(isDnsLabel),
+  (u, c) =>
+    typeof u === 'string' && u.split('/').length <= 2 && u.split('/').every(isDnsLabel)
+      ? t.success(u)
+      : t.failure(u, c, 'a service name "svc" or "app/svc" made of DNS labels'),
+  t.identity,
+);
+
+const NonEmptyString = new t.Type<string, string, unknown>(
+  'NonEmptyString',
+  (u): u is string => typeof u === 'string' && u.trim() !== '',
+  (u, c) => (typeof u === 'string' && u.trim() !== '' ? t.success(u) : t.failure(u, c, 'a non-empty string')),
+  t.identity,
+);
+
+const EnvName = new t.Type<string, string, unknown>(
+  'EnvName',
+  (u): u is string => typeof u === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(u),
+  (u, c) =>
+    typeof u === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(u)
+      ? t.success(u)
+      : t.failure(u, c, 'an env var name ([A-Za-z_][A-Za-z0-9_]*)'),
+  t.identity,
+);
+
+export const RestartPolicy = t.keyof({ always: null, 'on-failure': null, never: null }, '"always", "on-failure" or "never"');
+export type RestartPolicy = t.TypeOf<typeof RestartPolicy>;
+
+/** The manifest as users write it at `apps/<app>/<name>/manifest`. */
+export const Manifest = closedType(
+  'Manifest',
+  { image: NonEmptyString },
+  {
+    scale: NonNegativeInt,
+    command: t.array(t.string),
+    env: t.record(EnvName, t.string),
+    services: t.record(DnsLabel, ServiceDecl),
+    links: t.array(LinkRef),
+    restart: RestartPolicy,
+    constraints: t.record(t.string, t.string),
+  },
+);
+export type Manifest = t.TypeOf<typeof Manifest>;
+
+export interface ServiceSpec {
+  port: number;
+  protocol: 'tcp' | 'udp';
+  role?: string;
+}
+
+export interface LinkSpec {
+  /** The app that provides the service (the manifest's own app when the link names none). */
+  app: string;
+  service: string;
+}
+
+/** A manifest with every default applied: what the controllers work from. */
+export interface ManifestSpec {
+  image: string;
+  scale: number;
+  command?: string[];
+  env: Record<string, string>;
+  services: Record<string, ServiceSpec>;
+  links: LinkSpec[];
+  restart: RestartPolicy;
+  constraints: Record<string, string>;
+}
+
+export type DecodeResult = { ok: true; spec: ManifestSpec } | { ok: false; errors: string[] };
+
+/** Parses and validates a manifest's JSON text; never throws. */
+export function decodeManifest(text: string, app: string): DecodeResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, errors: [`(manifest): expected JSON, got ${(e as Error).message}`] };
+  }
+  const decoded = Manifest.decode(json);
+  if (isLeft(decoded)) return { ok: false, errors: formatErrors(decoded.left) };
+  return { ok: true, spec: normalize(decoded.right, app) };
+}
+
+function normalize(m: Manifest, app: string): ManifestSpec {
+  const services: Record<string, ServiceSpec> = {};
+  for (const [name, decl] of Object.entries(m.services ?? {})) {
+    services[name] =
+      typeof decl === 'number'
+        ? { port: decl, protocol: 'tcp' }
+        : { port: decl.port, protocol: decl.protocol ?? 'tcp', ...(decl.role ? { role: decl.role } : {}) };
+  }
+  return {
+    image: withDefaultTag(m.image),
+    // The original treated 0/absent as 1; we keep absent = 1 but honour an explicit 0.
+    scale: m.scale ?? 1,
+    ...(m.command ? { command: [...m.command] } : {}),
+    env: { ...(m.env ?? {}) },
+    services,
+    links: (m.links ?? []).map((l) => parseLink(l, app)),
+    restart: m.restart ?? 'always',
+    constraints: { ...(m.constraints ?? {}) },
+  };
+}
+
+export function parseLink(ref: string, app: string): LinkSpec {
+  const parts = ref.split('/');
+  return parts.length === 2 ? { app: parts[0]!, service: parts[1]! } : { app, service: parts[0]! };
+}
+
+/** `nginx` -> `nginx:latest`; leaves tags, digests and registry ports alone. */
+export function withDefaultTag(image: string): string {
+  if (image.includes('@')) return image;
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? image : `${image}:latest`;
+}
+
+/**
+ * Hash of what makes a replica's container: everything but scale and constraints, so a
+ * scale change or a placement rule never replaces a running container.
+ */
+export function templateHash(spec: ManifestSpec): string {
+  const { scale: _scale, constraints: _constraints, ...template } = spec;
+  return shortHash(template);
+}

@@ -1,0 +1,113 @@
+import type { ManifestSpec } from './manifest.js';
+
+/** nodes/<node>: a live host. Held by the host's lease: gone when the host is. */
+export interface NodeRecord {
+  name: string;
+  /** Address at which containers on other hosts reach this host's published ports. */
+  address: string;
+  labels: Record<string, string>;
+  capacity: { cpus: number; memoryBytes: number };
+  version: string;
+  startedAt: string;
+}
+
+/** placements/<node>/<app>/<name>/<replica>: the scheduler's decision, with the spec to run. */
+export interface PlacementRecord {
+  app: string;
+  name: string;
+  replica: number;
+  node: string;
+  /** The last valid spec: an invalid manifest never reaches a placement. */
+  spec: ManifestSpec;
+  templateHash: string;
+  /** The manifest's mod revision this spec came from. */
+  revision: number;
+}
+
+export type ReplicaState = 'pending' | 'running' | 'restarting' | 'exited' | 'failed';
+
+export interface PublishedPort {
+  containerPort: number;
+  hostPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** replicas/<app>/<name>/<replica>: what the host runs. Held by the host's lease. */
+export interface ReplicaRecord {
+  app: string;
+  name: string;
+  replica: number;
+  node: string;
+  /** The host's address (copied from its node record) for endpoints. */
+  address: string;
+  state: ReplicaState;
+  containerId?: string;
+  containerName: string;
+  templateHash: string;
+  revision: number;
+  restarts: number;
+  exitCode?: number;
+  startedAt?: string;
+  /** service name -> published port. */
+  ports: Record<string, PublishedPort>;
+  message?: string;
+}
+
+/** services/<app>/<service>/<endpoint>: where one replica serves. Held by the host's lease. */
+export interface EndpointRecord {
+  host: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  node: string;
+  app: string;
+  name: string;
+  replica: number;
+  containerId: string;
+}
+
+/** links/<app>/<name>: the link injector's resolution of a manifest's links. */
+export interface LinkRecord {
+  /** SERVICE_<NAME>_ADDR / SERVICE_<NAME>_PORT for every resolved link. */
+  env: Record<string, string>;
+  /** Links with no endpoint yet, as `app/service`. */
+  missing: string[];
+  /** The manifest revision this resolution was made for. */
+  revision: number;
+}
+
+export type Phase = 'Pending' | 'Running' | 'Degraded' | 'Invalid' | 'Failed';
+
+export interface ReplicaStatus {
+  replica: number;
+  node: string;
+  state: ReplicaState | 'unscheduled';
+  containerId?: string;
+  restarts: number;
+  exitCode?: number;
+  ports: Record<string, number>;
+  message?: string;
+}
+
+/** status/<app>/<name>: the truth about a manifest, for users and the CLI. */
+export interface StatusRecord {
+  phase: Phase;
+  desired: number;
+  running: number;
+  message: string;
+  /** The manifest mod revision this status describes. */
+  observedRevision: number;
+  /** The revision of the spec being run (differs from observedRevision when Invalid). */
+  runningRevision?: number;
+  errors?: string[];
+  replicas: ReplicaStatus[];
+}
+
+/** Parses a record written by a controller; undefined for anything that is not JSON. */
+export function parseRecord<T>(value: string | undefined | null): T | undefined {
+  if (value === undefined || value === null) return undefined;
+  try {
+    return JSON.parse(value) as T;
+  } catch {
+    return undefined;
+  }
+}
