@@ -45,9 +45,14 @@ export interface ReplicaRecord {
   containerName: string;
   templateHash: string;
   revision: number;
+  /** Restarts by Dokkaa since the container was created. */
   restarts: number;
+  /** Crashes in a row without a long clean run: drives the restart backoff. */
+  crashes: number;
   exitCode?: number;
   startedAt?: string;
+  /** When the container last exited (Docker's FinishedAt), if it has. */
+  finishedAt?: string;
   /** service name -> published port. */
   ports: Record<string, PublishedPort>;
   message?: string;

@@ -1,0 +1,63 @@
+import { ContainerModule } from 'inversify';
+import { manifestId, type Keys } from '../../api/keys.js';
+import { decodeManifest } from '../../api/manifest.js';
+import type { Config } from '../../src/config.js';
+import { ControllerFactory, eventKey } from '../../src/controller/sources.js';
+import type { KvStore } from '../../src/etcd/kv-store.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import type { Runnable } from '../../src/manager.js';
+import { LinkInjectorReconciler } from './link-injector-reconciler.js';
+
+/** The link injector: manifests' links and `services/` in, `links/` out. Cluster-wide. */
+export const linkInjectorModule = new ContainerModule(({ bind }) => {
+  bind(LinkInjectorReconciler).toSelf().inSingletonScope();
+  bind<Runnable>(TYPES.Runnable)
+    .toDynamicValue((ctx) => {
+      const keys = ctx.get<Keys>(TYPES.Keys);
+      const store = ctx.get<KvStore>(TYPES.KvStore);
+      const config = ctx.get<Config>(TYPES.Config);
+      const factory = ctx.get(ControllerFactory);
+      // `app/service` -> manifests linking to it, so an endpoint change reaches its consumers.
+      const consumers = new Map<string, Set<string>>();
+      const forget = (id: string) => consumers.forEach((set) => set.delete(id));
+
+      return factory.controller({
+        name: 'link-injector',
+        reconciler: ctx.get(LinkInjectorReconciler),
+        sources: [
+          factory.keysOf(keys.apps, (ev) => {
+            const m = keys.parseManifest(eventKey(ev));
+            if (!m) return [];
+            const id = manifestId(m.app, m.name);
+            if (ev.type === 'delete') forget(id);
+            else {
+              const decoded = decodeManifest(ev.kv.value, m.app);
+              if (decoded.ok) {
+                forget(id);
+                for (const l of decoded.spec.links) {
+                  const target = `${l.app}/${l.service}`;
+                  consumers.set(target, (consumers.get(target) ?? new Set()).add(id));
+                }
+              }
+            }
+            return [id];
+          }),
+          factory.keysOf(keys.services, (ev) => {
+            const e = keys.parseEndpoint(eventKey(ev));
+            return e ? [...(consumers.get(`${e.app}/${e.service}`) ?? [])] : [];
+          }),
+          factory.keysOf(keys.links, (ev) => {
+            const l = keys.parseLink(eventKey(ev));
+            return l ? [manifestId(l.app, l.name)] : [];
+          }),
+        ],
+        listKeys: async () =>
+          (await store.list(keys.apps)).kvs.flatMap((kv) => {
+            const m = keys.parseManifest(kv.key);
+            return m ? [manifestId(m.app, m.name)] : [];
+          }),
+        resyncMs: config.resyncSeconds * 1000,
+      });
+    })
+    .inSingletonScope();
+});

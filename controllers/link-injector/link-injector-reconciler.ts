@@ -1,0 +1,51 @@
+import { inject, injectable } from 'inversify';
+import { canonicalJson } from '../../api/canonical-json.js';
+import { parseManifestId, type Keys } from '../../api/keys.js';
+import { decodeManifest } from '../../api/manifest.js';
+import { parseRecord, type EndpointRecord, type LinkRecord } from '../../api/records.js';
+import type { Reconciler } from '../../src/controller/controller.js';
+import type { KvStore } from '../../src/etcd/kv-store.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import type { Logger } from '../../src/logging.js';
+import { resolveLinks } from './link-resolution.js';
+
+/**
+ * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`, which the node
+ * runner turns into env vars. An invalid manifest keeps its last resolution.
+ */
+@injectable()
+export class LinkInjectorReconciler implements Reconciler {
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+  ) {}
+
+  async reconcile(id: string, log: Logger): Promise<void> {
+    const { app, name } = parseManifestId(id);
+    const linkKey = this.keys.link(app, name);
+    const [manifest, current] = await Promise.all([this.store.get(this.keys.manifest(app, name)), this.store.get(linkKey)]);
+    if (!manifest) {
+      if (current) await this.store.delete(linkKey);
+      return;
+    }
+    const decoded = decodeManifest(manifest.value, app);
+    if (!decoded.ok) return;
+    if (decoded.spec.links.length === 0) {
+      if (current) await this.store.delete(linkKey);
+      return;
+    }
+    const endpoints = new Map<string, EndpointRecord[]>();
+    for (const link of decoded.spec.links) {
+      const listing = await this.store.list(this.keys.service(link.app, link.service));
+      const eps = listing.kvs.map((kv) => parseRecord<EndpointRecord>(kv.value)).filter((e): e is EndpointRecord => !!e);
+      endpoints.set(`${link.app}/${link.service}`, eps);
+    }
+    const previous = parseRecord<LinkRecord>(current?.value);
+    const resolved = resolveLinks(decoded.spec.links, (l) => endpoints.get(`${l.app}/${l.service}`) ?? [], previous?.env ?? {});
+    const record: LinkRecord = { ...resolved, revision: manifest.modRevision };
+    const value = canonicalJson(record);
+    if (current?.value === value) return;
+    await this.store.put(linkKey, value);
+    log.info('links resolved', { env: resolved.env, missing: resolved.missing });
+  }
+}

@@ -1,0 +1,51 @@
+import { shortHash } from '../../api/canonical-json.js';
+import { envName } from '../../api/names.js';
+import type { PlacementRecord } from '../../api/records.js';
+import type { CreateSpec } from '../../src/docker/container-engine.js';
+
+/** Labels on every container Dokkaa makes; how a restarted agent finds and adopts them. */
+export const LABEL = {
+  managed: 'dokkaa.managed',
+  node: 'dokkaa.node',
+  app: 'dokkaa.app',
+  name: 'dokkaa.name',
+  replica: 'dokkaa.replica',
+  hash: 'dokkaa.spec-hash',
+  revision: 'dokkaa.revision',
+} as const;
+
+/** `<app>---<name>---<replica>`: the original's `<app>---<name>` plus the replica index. */
+export function containerName(app: string, name: string, replica: number): string {
+  return `${app}---${name}---${replica}`;
+}
+
+/**
+ * The container for a placement: its spec, the env the original injected
+ * (DOKKAA_APP_NAME, DOKKAA_SERVICE_<svc>) and the resolved link env. The hash covers all
+ * of it, so a changed spec or a changed link address replaces the container.
+ */
+export function containerTemplate(p: PlacementRecord, linkEnv: Record<string, string>, node: string): CreateSpec & { hash: string } {
+  const env: Record<string, string> = { ...p.spec.env, ...linkEnv, DOKKAA_APP_NAME: p.app };
+  for (const [svc, decl] of Object.entries(p.spec.services)) env[`DOKKAA_SERVICE_${envName(svc)}`] = String(decl.port);
+  const envList = Object.keys(env)
+    .sort()
+    .map((k) => `${k}=${env[k]}`);
+  const hash = shortHash({ template: p.templateHash, env: envList });
+  return {
+    name: containerName(p.app, p.name, p.replica),
+    image: p.spec.image,
+    ...(p.spec.command ? { cmd: p.spec.command } : {}),
+    env: envList,
+    labels: {
+      [LABEL.managed]: 'true',
+      [LABEL.node]: node,
+      [LABEL.app]: p.app,
+      [LABEL.name]: p.name,
+      [LABEL.replica]: String(p.replica),
+      [LABEL.hash]: hash,
+      [LABEL.revision]: String(p.revision),
+    },
+    ports: Object.values(p.spec.services).map((s) => ({ port: s.port, protocol: s.protocol })),
+    hash,
+  };
+}

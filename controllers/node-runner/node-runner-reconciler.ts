@@ -1,0 +1,192 @@
+import { inject, injectable } from 'inversify';
+import { canonicalJson } from '../../api/canonical-json.js';
+import { parseReplicaId, type Keys } from '../../api/keys.js';
+import { parseRecord, type LinkRecord, type PlacementRecord, type ReplicaRecord } from '../../api/records.js';
+import { NodeLease } from '../../src/agent/node-lease.js';
+import type { Clock } from '../../src/clock.js';
+import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
+import type { ContainerEngine, ContainerSummary } from '../../src/docker/container-engine.js';
+import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { errorField, type Logger } from '../../src/logging.js';
+import { containerTemplate, LABEL } from './container-template.js';
+import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
+
+/** Seconds between the stop signal and the kill when a container is removed. */
+const STOP_GRACE_SECONDS = 10;
+
+/**
+ * Makes one replica (`app/name/replica`) on this host match its placement: creates,
+ * adopts, replaces, restarts (with crash-loop backoff) or removes its container, and
+ * writes what it observes to `replicas/`, under the host's lease.
+ */
+@injectable()
+export class NodeRunnerReconciler implements Reconciler {
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(NodeLease) private readonly lease: NodeLease,
+  ) {}
+
+  async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
+    const { app, name, replica } = parseReplicaId(id);
+    const node = this.lease.node;
+    const [placementKv, recordKv, containers] = await Promise.all([
+      this.store.get(this.keys.placement(node, app, name, replica)),
+      this.store.get(this.keys.replica(app, name, replica)),
+      this.engine.list({ [LABEL.managed]: 'true', [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
+    ]);
+    const previous = parseRecord<ReplicaRecord>(recordKv?.value);
+    const mine = previous?.node === node ? previous : undefined;
+    const placement = parseRecord<PlacementRecord>(placementKv?.value);
+
+    if (!placement) {
+      await this.removeAll(containers, log, 'no longer placed here');
+      if (recordKv && mine) await this.store.deleteIfModRevision(recordKv.key, recordKv.modRevision);
+      return;
+    }
+
+    const base = {
+      app, name, replica, node,
+      address: this.lease.address(),
+      containerName: `${app}---${name}---${replica}`,
+      revision: placement.revision,
+      templateHash: placement.templateHash,
+      ports: {},
+    };
+
+    // Links: nothing new starts until every linked service has an endpoint; what runs stays.
+    let linkEnv: Record<string, string> = {};
+    let waitingFor: string[] = [];
+    if (placement.spec.links.length > 0) {
+      const link = parseRecord<LinkRecord>((await this.store.get(this.keys.link(app, name)))?.value);
+      waitingFor = link ? link.missing : placement.spec.links.map((l) => `${l.app}/${l.service}`);
+      linkEnv = link?.env ?? {};
+    }
+    const template = containerTemplate(placement, linkEnv, node);
+    const current = containers.find((c) => c.labels[LABEL.hash] === template.hash) ?? (waitingFor.length ? newest(containers) : undefined);
+    await this.removeAll(containers.filter((c) => c !== current), log, 'spec changed');
+
+    if (!current && waitingFor.length) {
+      await this.write(recordKv, {
+        ...base, state: 'pending', containerName: template.name, restarts: 0, crashes: 0,
+        message: `waiting for linked service(s) with no endpoint yet: ${waitingFor.join(', ')}`,
+      });
+      return;
+    }
+
+    let containerId = current?.id;
+    let restarts = mine && mine.containerId === containerId ? mine.restarts : 0;
+    let crashes = mine && mine.containerId === containerId ? mine.crashes : 0;
+    if (!containerId) {
+      try {
+        await this.ensureImage(template.image, log);
+      } catch (err) {
+        await this.write(recordKv, {
+          ...base, state: 'failed', containerName: template.name, restarts: 0, crashes: 0,
+          message: `image ${template.image}: ${errorField(err).message}`,
+        });
+        throw err;
+      }
+      containerId = await this.createOrAdopt(template, log);
+      await this.engine.start(containerId);
+      restarts = 0;
+      crashes = 0;
+      log.info('container started', { containerId, image: template.image });
+    }
+
+    let details = await this.engine.inspect(containerId);
+    if (!details) throw new Error('container vanished while reconciling');
+    let requeue: ReconcileResult = undefined;
+    if (!details.running && details.state !== 'created' && shouldRestart(placement.spec.restart, details.exitCode)) {
+      // A new exit (not one already counted) adds a crash, unless the run was long and clean.
+      if (mine?.finishedAt !== details.finishedAt) {
+        crashes = nextCrashCount(crashes, runMs(details.startedAt, details.finishedAt));
+      }
+      const waitMs = restartDelayMs(crashes) - (this.clock.now() - Date.parse(details.finishedAt ?? '0'));
+      if (waitMs > 0) {
+        requeue = { requeueAfterMs: waitMs };
+      } else {
+        await this.engine.start(containerId);
+        restarts += 1;
+        log.info('container restarted', { containerId, exitCode: details.exitCode, restarts, crashes });
+        details = (await this.engine.inspect(containerId)) ?? details;
+      }
+    } else if (details.state === 'created') {
+      await this.engine.start(containerId);
+      details = (await this.engine.inspect(containerId)) ?? details;
+    }
+
+    const ports: ReplicaRecord['ports'] = {};
+    for (const [svc, decl] of Object.entries(placement.spec.services)) {
+      const hostPort = details.hostPorts[`${decl.port}/${decl.protocol}`];
+      if (hostPort) ports[svc] = { containerPort: decl.port, hostPort, protocol: decl.protocol };
+    }
+    const backingOff = requeue !== undefined;
+    await this.write(recordKv, {
+      ...base,
+      templateHash: placement.templateHash,
+      containerName: details.name,
+      containerId,
+      state: details.running ? 'running' : backingOff ? 'restarting' : 'exited',
+      restarts,
+      crashes,
+      ...(details.running ? {} : { exitCode: details.exitCode }),
+      ...(details.startedAt ? { startedAt: details.startedAt } : {}),
+      ...(details.running || !details.finishedAt ? {} : { finishedAt: details.finishedAt }),
+      ports: details.running ? ports : {},
+      ...(backingOff ? { message: `back-off restarting crashed container (exit code ${details.exitCode})` } : {}),
+      ...(waitingFor.length ? { message: `kept running; waiting for linked service(s): ${waitingFor.join(', ')}` } : {}),
+    });
+    return requeue;
+  }
+
+  private async ensureImage(image: string, log: Logger): Promise<void> {
+    if (await this.engine.hasImage(image)) return;
+    log.info('pulling image', { image });
+    await this.engine.pull(image);
+  }
+
+  /** Creates the container; a stale container of ours holding the name is removed first. */
+  private async createOrAdopt(template: ReturnType<typeof containerTemplate>, log: Logger): Promise<string> {
+    try {
+      return await this.engine.create(template);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      const holder = await this.engine.inspect(template.name);
+      const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.app] === template.labels[LABEL.app] &&
+        holder.labels[LABEL.name] === template.labels[LABEL.name] && holder.labels[LABEL.replica] === template.labels[LABEL.replica];
+      if (!holder || !ours) throw new Error(`container name ${template.name} is taken by a container Dokkaa does not manage`);
+      log.info('removing stale container holding the name', { containerId: holder.id });
+      await this.engine.remove(holder.id);
+      return this.engine.create(template);
+    }
+  }
+
+  private async removeAll(containers: ContainerSummary[], log: Logger, reason: string): Promise<void> {
+    for (const c of containers) {
+      await this.engine.stop(c.id, STOP_GRACE_SECONDS);
+      await this.engine.remove(c.id);
+      log.info('container removed', { containerId: c.id, reason });
+    }
+  }
+
+  /** Writes the replica record under the host's lease, only when it changed. */
+  private async write(existing: KeyValue | undefined, record: ReplicaRecord): Promise<void> {
+    const value = canonicalJson(record);
+    const lease = this.lease.id();
+    if (existing && existing.value === value && existing.lease === lease) return;
+    await this.store.put(this.keys.replica(record.app, record.name, record.replica), value, { lease });
+  }
+}
+
+function newest(containers: ContainerSummary[]): ContainerSummary | undefined {
+  return containers[0];
+}
+
+function runMs(startedAt?: string, finishedAt?: string): number {
+  const ms = Date.parse(finishedAt ?? '') - Date.parse(startedAt ?? '');
+  return Number.isFinite(ms) ? ms : 0;
+}

@@ -1,0 +1,83 @@
+import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
+import { templateHash } from '../../api/manifest.js';
+import type { LinkRecord, NodeRecord, PlacementRecord, ReplicaRecord, ReplicaStatus, StatusRecord } from '../../api/records.js';
+import { matchesConstraints } from '../../api/constraints.js';
+
+export interface StatusInput {
+  decoded: DecodeResult;
+  revision: number;
+  placements: PlacementRecord[];
+  replicas: ReplicaRecord[];
+  link: LinkRecord | undefined;
+  liveNodes: NodeRecord[];
+}
+
+/**
+ * The truth about one manifest, from what the scheduler placed and what the hosts report.
+ * Pure. A replica counts as running only if its host runs the spec it is placed with.
+ */
+export function summarize(input: StatusInput): StatusRecord {
+  const { decoded, placements, replicas } = input;
+  const lastPlaced = placements.reduce<PlacementRecord | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
+  const spec: ManifestSpec | undefined = decoded.ok ? decoded.spec : lastPlaced?.spec;
+  const desired = decoded.ok ? decoded.spec.scale : placements.length;
+  const hash = spec ? templateHash(spec) : undefined;
+
+  const rows: ReplicaStatus[] = [];
+  let running = 0;
+  let troubled = 0;
+  for (let i = 0; i < desired; i++) {
+    const p = placements.find((x) => x.replica === i);
+    if (!p) {
+      const reason = spec && !input.liveNodes.some((n) => matchesConstraints(n, spec.constraints))
+        ? input.liveNodes.length === 0 ? 'unschedulable: no live nodes' : `unschedulable: no live node matches constraints ${JSON.stringify(spec.constraints)}`
+        : 'waiting for the scheduler';
+      rows.push({ replica: i, node: '', state: 'unscheduled', restarts: 0, ports: {}, message: reason });
+      continue;
+    }
+    const r = replicas.find((x) => x.replica === i && x.node === p.node);
+    if (!r) {
+      rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: 'waiting for the host to report' });
+      continue;
+    }
+    const current = r.templateHash === p.templateHash && p.templateHash === hash;
+    if (r.state === 'running' && current) running++;
+    if (r.state === 'failed' || r.state === 'restarting' || r.state === 'exited') troubled++;
+    rows.push({
+      replica: i,
+      node: r.node,
+      state: r.state,
+      ...(r.containerId ? { containerId: r.containerId } : {}),
+      restarts: r.restarts,
+      ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+      ports: Object.fromEntries(Object.entries(r.ports).map(([svc, port]) => [svc, port.hostPort])),
+      ...(r.message ? { message: r.message } : current ? {} : { message: 'updating to the new spec' }),
+    });
+  }
+
+  const base = { desired, running, observedRevision: input.revision, replicas: rows };
+  if (!decoded.ok) {
+    return {
+      ...base,
+      phase: 'Invalid',
+      message: `invalid manifest${lastPlaced ? ` (still running revision ${lastPlaced.revision})` : ''}: ${decoded.errors.join('; ')}`,
+      errors: decoded.errors,
+      ...(lastPlaced ? { runningRevision: lastPlaced.revision } : {}),
+    };
+  }
+  const runningRevision = lastPlaced ? { runningRevision: lastPlaced.revision } : {};
+  if (running === desired) return { ...base, ...runningRevision, phase: 'Running', message: `${running}/${desired} replicas running` };
+  if (troubled > 0) {
+    const first = rows.find((r) => r.state === 'failed' || r.state === 'restarting' || r.state === 'exited');
+    return {
+      ...base,
+      ...runningRevision,
+      phase: running > 0 ? 'Degraded' : 'Failed',
+      message: `${running}/${desired} replicas running; replica ${first!.replica} ${first!.state}${first!.message ? `: ${first!.message}` : ''}`,
+    };
+  }
+  const missing = input.link?.missing.length ? input.link.missing : undefined;
+  const waiting = rows.find((r) => r.state !== 'running');
+  const why = missing ? `waiting for linked service(s) with no endpoint: ${missing.join(', ')}` : waiting?.message ?? 'starting';
+  return { ...base, ...runningRevision, phase: 'Pending', message: `${running}/${desired} replicas running; ${why}` };
+}

@@ -1,0 +1,100 @@
+import { inject, injectable } from 'inversify';
+import { Subject, type Observable } from 'rxjs';
+import type { Keys } from '../../api/keys.js';
+import type { NodeRecord } from '../../api/records.js';
+import { backoffDelay, sleep, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { ContainerEngine } from '../docker/container-engine.js';
+import type { KvStore, Lease } from '../etcd/kv-store.js';
+import { TYPES } from '../ioc/tokens.js';
+import { errorField, type Logger } from '../logging.js';
+import type { Runnable } from '../manager.js';
+import { VERSION } from '../version.js';
+
+/**
+ * This host's membership: `nodes/<node>` under an etcd lease kept alive by the client.
+ * Everything the host writes about itself hangs on this lease, so it all vanishes when the
+ * host does. If etcd reports the lease lost, a new one is granted and `changes$` tells the
+ * host's controllers to write their keys again.
+ */
+@injectable()
+export class NodeLease implements Runnable {
+  readonly name = 'node-lease';
+  private lease: Lease | undefined;
+  private resolvedAddress = '';
+  private stopped = false;
+  private readonly changes = new Subject<string>();
+  /** Emits the new lease id each time one is granted. */
+  readonly changes$: Observable<string> = this.changes.asObservable();
+
+  constructor(
+    @inject(TYPES.Config) private readonly config: Config,
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Logger) private readonly log: Logger,
+  ) {}
+
+  get node(): string {
+    return this.config.node;
+  }
+
+  /** The current lease id; throws while there is none (callers retry with backoff). */
+  id(): string {
+    if (!this.lease) throw new Error('node lease not held');
+    return this.lease.id;
+  }
+
+  /** The address other hosts' containers use to reach this host's published ports. */
+  address(): string {
+    return this.resolvedAddress;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.resolvedAddress = this.config.address || (await this.engine.bridgeGateway()) || '127.0.0.1';
+    await this.acquire();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    // Revoking deletes every key the host holds: the scheduler sees the node leave at once.
+    await lease?.revoke().catch((err: unknown) => this.log.warn('lease revoke failed', { error: errorField(err) }));
+  }
+
+  private async acquire(): Promise<void> {
+    const info = await this.engine.info();
+    const lease = await this.store.grantLease(this.config.leaseTtlSeconds);
+    const record: NodeRecord = {
+      name: this.config.node,
+      address: this.resolvedAddress,
+      labels: this.config.labels,
+      capacity: { cpus: info.cpus, memoryBytes: info.memoryBytes },
+      version: VERSION,
+      startedAt: new Date(this.clock.now()).toISOString(),
+    };
+    await this.store.put(this.keys.node(this.config.node), JSON.stringify(record), { lease: lease.id });
+    lease.onLost((err) => void this.reacquire(err));
+    this.lease = lease;
+    this.log.info('node lease granted', { node: this.config.node, lease: lease.id, ttlSeconds: this.config.leaseTtlSeconds });
+    this.changes.next(lease.id);
+  }
+
+  private async reacquire(err: Error): Promise<void> {
+    if (this.stopped) return;
+    this.log.warn('node lease lost; granting a new one', { node: this.config.node, error: errorField(err) });
+    this.lease = undefined;
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.acquire();
+        return;
+      } catch (e) {
+        this.log.warn('node lease grant failed', { node: this.config.node, attempt, error: errorField(e) });
+        await sleep(this.clock, backoffDelay(attempt, 500, 5_000));
+      }
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import { AGENT_MODULES, CONTROLLER_MODULES } from '../ioc/process-container.js';
+import { loadConfig, parseArgs } from '../config.js';
+import { createLogger } from '../logging.js';
+import { VERSION } from '../version.js';
+import { apply, nodes, remove, status, UsageError } from './client-commands.js';
+import { etcdReachable, startLocalEtcd } from './local-etcd.js';
+import { serve } from './serve.js';
+
+const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
+
+  dokkaa up [--etcd URL]                 everything on this host, in the foreground
+  dokkaa agent --etcd URL --docker unix:///var/run/docker.sock --node NAME --address IP [--label k=v]
+  dokkaa controller --etcd URL           the cluster-wide controllers
+  dokkaa apply -f FILE --app APP [--name NAME]
+  dokkaa delete APP/NAME
+  dokkaa status [APP[/NAME]] [--json]
+  dokkaa nodes [--json]
+
+Common flags (or env): --etcd (DOKKAA_ETCD), --prefix (DOKKAA_PREFIX, default /dokkaa),
+--docker (DOKKAA_DOCKER), --node (DOKKAA_NODE), --address (DOKKAA_ADDRESS),
+--lease-ttl seconds (DOKKAA_LEASE_TTL, default 10), --log-level (DOKKAA_LOG_LEVEL)`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
+  const args = parseArgs(rest, new Set(['json']));
+  if (command === 'help' || command === '--help' || command === '-h') return void console.log(HELP);
+  if (command === 'version' || command === '--version') return void console.log(VERSION);
+  const config = loadConfig(args);
+  switch (command) {
+    case 'apply':
+      return void console.log(await apply(args, config));
+    case 'delete':
+      return void console.log(await remove(args, config));
+    case 'status':
+      return void console.log(await status(args, config));
+    case 'nodes':
+      return void console.log(await nodes(args, config));
+    case 'agent':
+      return serve(config, createLogger(config.logLevel), AGENT_MODULES);
+    case 'controller':
+      return serve(config, createLogger(config.logLevel), CONTROLLER_MODULES);
+    case 'up': {
+      const log = createLogger(config.logLevel);
+      let stopEtcd: (() => Promise<void>) | undefined;
+      if (!args.flags.has('etcd') && !process.env.DOKKAA_ETCD && !(await etcdReachable(config.etcd))) {
+        const etcd = await startLocalEtcd(process.env.DOKKAA_DATA_DIR ? `${process.env.DOKKAA_DATA_DIR}/etcd` : '/var/lib/dokkaa/up/etcd', 2379, log);
+        config.etcd = [etcd.url];
+        stopEtcd = etcd.stop;
+      }
+      return serve(config, log, [...AGENT_MODULES, ...CONTROLLER_MODULES], stopEtcd);
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; see dokkaa help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof UsageError ? err.message : `error: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,110 @@
+import { merge, type Observable, type Subscription } from 'rxjs';
+import type { Clock, TimerHandle } from '../clock.js';
+import { errorField, type Logger } from '../logging.js';
+import type { Runnable } from '../manager.js';
+import { WorkQueue } from '../queue/work-queue.js';
+
+/** What a reconcile asks for next; nothing means "done until something changes". */
+export type ReconcileResult = { requeueAfterMs: number } | void;
+
+/** An error that retrying cannot fix: logged, not retried until the key changes again. */
+export class TerminalError extends Error {}
+
+export interface Reconciler {
+  /**
+   * Reads desired and actual state fresh for `key` and makes them match. Idempotent; may
+   * throw to be retried with backoff. Logs on `log`, which carries {controller, key}.
+   */
+  reconcile(key: string, log: Logger): Promise<ReconcileResult>;
+}
+
+export interface ControllerSpec {
+  name: string;
+  reconciler: Reconciler;
+  /** Streams of keys to reconcile (mapped from etcd and Docker events). Must not error. */
+  sources: Observable<string>[];
+  /** Every key that may need reconciling, for the periodic resync. */
+  listKeys: () => Promise<string[]>;
+  resyncMs: number;
+  concurrency?: number;
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+/**
+ * The controller loop: sources feed a keyed work queue; each key is reconciled by one
+ * worker at a time; failures back off per key; every key is re-queued each resync period.
+ */
+export class Controller implements Runnable {
+  readonly name: string;
+  private readonly queue: WorkQueue;
+  private subscription: Subscription | undefined;
+  private resyncTimer: TimerHandle | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly spec: ControllerSpec,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.name = spec.name;
+    this.queue = new WorkQueue(clock, {
+      baseDelayMs: spec.baseDelayMs ?? 250,
+      maxDelayMs: spec.maxDelayMs ?? 30_000,
+      concurrency: spec.concurrency ?? 4,
+    });
+  }
+
+  /** Enqueue a key from outside the sources (e.g. a lease change). */
+  enqueue(key: string): void {
+    this.queue.add(key);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    this.queue.run((key) => this.handle(key));
+    this.subscription = merge(...this.spec.sources).subscribe({
+      next: (key) => this.queue.add(key),
+      error: (err: unknown) => this.log.error('source failed', { controller: this.name, error: errorField(err) }),
+    });
+    this.scheduleResync(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.subscription?.unsubscribe();
+    if (this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
+    await this.queue.shutdown();
+  }
+
+  private scheduleResync(delayMs: number): void {
+    this.resyncTimer = this.clock.setTimeout(() => void this.resync(), delayMs);
+  }
+
+  private async resync(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      for (const key of await this.spec.listKeys()) this.queue.add(key);
+    } catch (err) {
+      this.log.warn('resync listing failed', { controller: this.name, error: errorField(err) });
+    }
+    if (!this.stopped) this.scheduleResync(this.spec.resyncMs);
+  }
+
+  private async handle(key: string): Promise<void> {
+    const log = this.log.child({ controller: this.name, key });
+    try {
+      const result = await this.spec.reconciler.reconcile(key, log);
+      this.queue.forget(key);
+      if (result && result.requeueAfterMs >= 0) this.queue.addAfter(key, result.requeueAfterMs);
+    } catch (err) {
+      if (err instanceof TerminalError) {
+        this.queue.forget(key);
+        log.error('reconcile failed for good', { error: errorField(err) });
+        return;
+      }
+      const delay = this.queue.addRateLimited(key);
+      log.warn('reconcile failed; will retry', { error: errorField(err), retryInMs: delay, attempt: this.queue.numFailures(key) });
+    }
+  }
+}

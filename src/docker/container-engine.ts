@@ -1,0 +1,65 @@
+import type { Observable } from 'rxjs';
+
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** Docker's state: created, running, exited, dead, restarting, paused, removing. */
+  state: string;
+}
+
+export interface ContainerDetails extends ContainerSummary {
+  running: boolean;
+  exitCode: number;
+  startedAt?: string;
+  finishedAt?: string;
+  /** "80/tcp" -> published host port. */
+  hostPorts: Record<string, number>;
+  env: string[];
+}
+
+export interface CreateSpec {
+  name: string;
+  image: string;
+  cmd?: string[];
+  env: string[];
+  labels: Record<string, string>;
+  /** Container ports to publish on a random host port. */
+  ports: { port: number; protocol: 'tcp' | 'udp' }[];
+}
+
+export interface EngineInfo {
+  cpus: number;
+  memoryBytes: number;
+  version: string;
+}
+
+/** A container event (create, start, die, destroy...) with the container's labels. */
+export interface ContainerEvent {
+  id: string;
+  action: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * The narrow face of one Docker Engine. Calls reject on engine errors; a missing container
+ * is `undefined` from inspect and a no-op for stop/remove (removal is idempotent).
+ */
+export interface ContainerEngine {
+  list(labels: Record<string, string>): Promise<ContainerSummary[]>;
+  inspect(id: string): Promise<ContainerDetails | undefined>;
+  /** Creates (not starts) a container; rejects with code 409 if the name is taken. */
+  create(spec: CreateSpec): Promise<string>;
+  start(id: string): Promise<void>;
+  /** Stop signal, then kill after graceSeconds. */
+  stop(id: string, graceSeconds: number): Promise<void>;
+  remove(id: string): Promise<void>;
+  hasImage(ref: string): Promise<boolean>;
+  pull(ref: string): Promise<void>;
+  info(): Promise<EngineInfo>;
+  /** The default bridge's gateway: the host's address as seen from its containers. */
+  bridgeGateway(): Promise<string | undefined>;
+  logs(id: string, tail: number): Promise<string>;
+  /** Container events for containers carrying these labels; reconnects on its own, never errors. */
+  events(labels: Record<string, string>): Observable<ContainerEvent>;
+}

@@ -1,0 +1,210 @@
+import Docker from 'dockerode';
+import { Observable } from 'rxjs';
+import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
+import { errorField, type Logger } from '../logging.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo } from './container-engine.js';
+
+/** ContainerEngine on dockerode, for `unix:///path.sock` or `tcp://host:port`. */
+export class DockerodeEngine implements ContainerEngine {
+  private readonly docker: Docker;
+
+  constructor(
+    url: string,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.docker = new Docker(dockerOptions(url));
+  }
+
+  async list(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const items = await this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } });
+    return items.map((c) => ({ id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), labels: c.Labels ?? {}, state: c.State }));
+  }
+
+  async inspect(id: string): Promise<ContainerDetails | undefined> {
+    try {
+      const c = await this.docker.getContainer(id).inspect();
+      const hostPorts: Record<string, number> = {};
+      for (const [port, bindings] of Object.entries(c.NetworkSettings?.Ports ?? {})) {
+        const first = (bindings as { HostPort: string }[] | null)?.[0];
+        if (first?.HostPort) hostPorts[port] = Number(first.HostPort);
+      }
+      return {
+        id: c.Id,
+        name: c.Name.replace(/^\//, ''),
+        labels: c.Config.Labels ?? {},
+        state: c.State.Status,
+        running: c.State.Running,
+        exitCode: c.State.ExitCode,
+        startedAt: c.State.StartedAt,
+        finishedAt: c.State.FinishedAt,
+        hostPorts,
+        env: c.Config.Env ?? [],
+      };
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async create(spec: CreateSpec): Promise<string> {
+    const exposed: Record<string, object> = {};
+    const bindings: Record<string, { HostPort: string }[]> = {};
+    for (const p of spec.ports) {
+      exposed[`${p.port}/${p.protocol}`] = {};
+      bindings[`${p.port}/${p.protocol}`] = [{ HostPort: '' }];
+    }
+    const container = await this.docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      ...(spec.cmd ? { Cmd: spec.cmd } : {}),
+      Env: spec.env,
+      Labels: spec.labels,
+      ExposedPorts: exposed,
+      HostConfig: {
+        PortBindings: bindings,
+        // Init reaps zombies and turns SIGTERM into an exit for PID-1 programs that ignore it.
+        Init: true,
+        // Restarts are ours (backoff, status), not Docker's.
+        RestartPolicy: { Name: 'no' },
+      },
+    });
+    return container.id;
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (err) {
+      if (statusCode(err) !== 304) throw err; // 304: already running
+    }
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: graceSeconds });
+    } catch (err) {
+      const code = statusCode(err);
+      if (code !== 304 && code !== 404) throw err;
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (err) {
+      const code = statusCode(err);
+      // 404: gone already; 409 "removal already in progress": someone else is finishing it.
+      if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).inspect();
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  async pull(ref: string): Promise<void> {
+    const stream = await this.docker.pull(ref);
+    await new Promise<void>((resolve, reject) =>
+      this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  async info(): Promise<EngineInfo> {
+    const info = await this.docker.info();
+    return { cpus: info.NCPU, memoryBytes: info.MemTotal, version: info.ServerVersion };
+  }
+
+  async bridgeGateway(): Promise<string | undefined> {
+    const net = (await this.docker.getNetwork('bridge').inspect()) as { IPAM?: { Config?: { Gateway?: string }[] } };
+    return net.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+  }
+
+  async logs(id: string, tail: number): Promise<string> {
+    const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+    return demux(buf);
+  }
+
+  events(labels: Record<string, string>): Observable<ContainerEvent> {
+    return new Observable<ContainerEvent>((subscriber) => {
+      let closed = false;
+      let attempt = 0;
+      let timer: TimerHandle | undefined;
+      let stream: NodeJS.ReadableStream & { destroy?: () => void } | undefined;
+      const reconnect = (err?: unknown) => {
+        stream = undefined;
+        if (closed) return;
+        const delay = backoffDelay(attempt++, 500, 30_000);
+        this.log.warn('docker event stream ended; reconnecting', { delayMs: delay, ...(err ? { error: errorField(err) } : {}) });
+        timer = this.clock.setTimeout(connect, delay);
+      };
+      const connect = () => {
+        this.docker
+          .getEvents({ filters: { type: ['container'], label: labelFilters(labels) } })
+          .then((s) => {
+            if (closed) return (s as { destroy?: () => void }).destroy?.();
+            stream = s as typeof stream;
+            attempt = 0;
+            let buffered = '';
+            s.on('data', (chunk: Buffer) => {
+              buffered += chunk.toString();
+              let nl: number;
+              while ((nl = buffered.indexOf('\n')) >= 0) {
+                const line = buffered.slice(0, nl).trim();
+                buffered = buffered.slice(nl + 1);
+                if (!line) continue;
+                try {
+                  const ev = JSON.parse(line) as { id?: string; Action?: string; Actor?: { ID: string; Attributes?: Record<string, string> } };
+                  subscriber.next({ id: ev.Actor?.ID ?? ev.id ?? '', action: ev.Action ?? '', labels: ev.Actor?.Attributes ?? {} });
+                } catch {
+                  // A torn line cannot be recovered; the periodic re-list covers it.
+                }
+              }
+            });
+            s.on('end', () => reconnect());
+            s.on('error', (err: unknown) => reconnect(err));
+          })
+          .catch((err: unknown) => reconnect(err));
+      };
+      connect();
+      return () => {
+        closed = true;
+        if (timer !== undefined) this.clock.clearTimeout(timer);
+        stream?.destroy?.();
+      };
+    });
+  }
+}
+
+function dockerOptions(url: string): Docker.DockerOptions {
+  if (url.startsWith('unix://')) return { socketPath: url.slice('unix://'.length) };
+  if (url.startsWith('/')) return { socketPath: url };
+  const u = new URL(url.replace(/^tcp:/, 'http:'));
+  return { host: u.hostname, port: Number(u.port || 2375), protocol: 'http' };
+}
+
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
+}
+
+function statusCode(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+/** Docker multiplexes stdout/stderr in 8-byte-header frames when there is no TTY. */
+function demux(buf: Buffer): string {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(out).toString();
+}

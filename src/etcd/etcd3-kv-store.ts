@@ -1,0 +1,109 @@
+import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
+import type { KeyValue, KvStore, Lease, ListResult, PutOptions, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
+
+/** KvStore on the etcd3 client. Owns the client: construct one per process. */
+export class Etcd3KvStore implements KvStore {
+  private readonly client: Etcd3;
+
+  constructor(endpoints: string[]) {
+    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const res = await this.client.get(key).exec();
+    const kv = res.kvs[0];
+    return kv ? toKeyValue(kv) : undefined;
+  }
+
+  async list(prefix: string): Promise<ListResult> {
+    const res = await this.client.getAll().prefix(prefix).exec();
+    return { kvs: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
+  }
+
+  async put(key: string, value: string, opts: PutOptions = {}): Promise<void> {
+    const put = this.client.put(key).value(value);
+    if (opts.lease) put.lease(opts.lease);
+    await put.exec();
+  }
+
+  async putIfModRevision(key: string, value: string, expected: number, opts: PutOptions = {}): Promise<boolean> {
+    const put = this.client.put(key).value(value);
+    if (opts.lease) put.lease(opts.lease);
+    const res = await this.client.if(key, 'Mod', '==', expected).then(put).commit();
+    return res.succeeded;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.delete().key(key).exec();
+  }
+
+  async deleteIfModRevision(key: string, expected: number): Promise<boolean> {
+    const res = await this.client.if(key, 'Mod', '==', expected).then(this.client.delete().key(key)).commit();
+    return res.succeeded;
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await this.client.delete().prefix(prefix).exec();
+  }
+
+  async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {
+    const watcher = await this.client.watch().prefix(prefix).startRevision(String(fromRevision)).create();
+    let ended = false;
+    watcher.on('data', (res: IWatchResponse) => {
+      if (ended || res.events.length === 0) return;
+      const events: WatchEvent[] = res.events.map((ev) =>
+        ev.type === 'Put'
+          ? { type: 'put', kv: toKeyValue(ev.kv) }
+          : { type: 'delete', key: ev.kv.key.toString(), modRevision: Number(ev.kv.mod_revision) },
+      );
+      handlers.onEvents(events, Number(res.header.revision));
+    });
+    // etcd3 reconnects a dropped stream by itself, resuming from the last revision it saw;
+    // 'error' means the watch was cancelled (compaction) and cannot resume.
+    watcher.on('error', (err: Error) => {
+      if (ended) return;
+      ended = true;
+      void watcher.cancel().catch(() => undefined);
+      handlers.onError(err);
+    });
+    return {
+      cancel: async () => {
+        ended = true;
+        await watcher.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async grantLease(ttlSeconds: number): Promise<Lease> {
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
+    const id = await lease.grant();
+    let lostFns: ((err: Error) => void)[] = [];
+    let lost = false;
+    lease.on('lost', (err: Error) => {
+      if (lost) return;
+      lost = true;
+      for (const fn of lostFns) fn(err);
+    });
+    return {
+      id,
+      onLost: (fn) => {
+        lostFns = [...lostFns, fn];
+      },
+      revoke: () => lease.revoke(),
+      release: () => lease.release(),
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+function toKeyValue(kv: IKeyValue): KeyValue {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    modRevision: Number(kv.mod_revision),
+    lease: String(kv.lease ?? '0'),
+  };
+}

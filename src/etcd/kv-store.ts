@@ -1,0 +1,63 @@
+/** One key as read from the store. */
+export interface KeyValue {
+  key: string;
+  value: string;
+  modRevision: number;
+  /** Lease id holding the key, "0" for none. */
+  lease: string;
+}
+
+export interface ListResult {
+  kvs: KeyValue[];
+  /** The store revision the listing was read at: watch from revision + 1. */
+  revision: number;
+}
+
+export type WatchEvent =
+  | { type: 'put'; kv: KeyValue }
+  | { type: 'delete'; key: string; modRevision: number };
+
+export interface WatchHandlers {
+  /** A batch of events, in order, and the revision they bring the watcher to. */
+  onEvents(events: WatchEvent[], revision: number): void;
+  /** The watch ended for good (e.g. its start revision was compacted): re-list and watch again. */
+  onError(err: Error): void;
+}
+
+export interface WatchHandle {
+  cancel(): Promise<void>;
+}
+
+export interface Lease {
+  readonly id: string;
+  /** Called once if etcd reports the lease gone (expired or revoked elsewhere). */
+  onLost(fn: (err: Error) => void): void;
+  /** Revokes the lease: every key it holds is deleted. */
+  revoke(): Promise<void>;
+  /** Stops keepalives without revoking (keys expire after the TTL). */
+  release(): void;
+}
+
+export interface PutOptions {
+  lease?: string;
+}
+
+/**
+ * The narrow face of etcd the controllers use. Calls reject on any transport error
+ * (e.g. etcd unreachable); callers retry through their work queue's backoff.
+ */
+export interface KvStore {
+  get(key: string): Promise<KeyValue | undefined>;
+  list(prefix: string): Promise<ListResult>;
+  put(key: string, value: string, opts?: PutOptions): Promise<void>;
+  /** Puts only if the key's mod revision is still `expectedModRevision` (0: must not exist). */
+  putIfModRevision(key: string, value: string, expectedModRevision: number, opts?: PutOptions): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** Deletes only if the key's mod revision is still `expectedModRevision`. */
+  deleteIfModRevision(key: string, expectedModRevision: number): Promise<boolean>;
+  deletePrefix(prefix: string): Promise<void>;
+  /** Watches a prefix from a revision; events are never skipped, reconnects are internal. */
+  watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
+  grantLease(ttlSeconds: number): Promise<Lease>;
+  close(): void;
+}

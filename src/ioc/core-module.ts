@@ -1,0 +1,32 @@
+import { ContainerModule } from 'inversify';
+import { Keys } from '../../api/keys.js';
+import { SystemClock, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import { ControllerFactory } from '../controller/sources.js';
+import { DockerodeEngine } from '../docker/dockerode-engine.js';
+import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
+import type { Logger } from '../logging.js';
+import { Manager } from '../manager.js';
+import { TYPES } from './tokens.js';
+
+/**
+ * What every Dokkaa process shares: config, logger, clock, the etcd store and (resolved only
+ * where asked for) the Docker engine. Tests swap the edges by rebinding these tokens.
+ */
+export function coreModule(config: Config, logger: Logger): ContainerModule {
+  return new ContainerModule(({ bind }) => {
+    bind(TYPES.Config).toConstantValue(config);
+    bind(TYPES.Logger).toConstantValue(logger);
+    bind(TYPES.Clock).to(SystemClock).inSingletonScope();
+    bind(TYPES.Keys).toConstantValue(new Keys(config.prefix));
+    bind(TYPES.KvStore)
+      .toDynamicValue(() => new Etcd3KvStore(config.etcd))
+      .inSingletonScope()
+      .onDeactivation((store) => store.close());
+    bind(TYPES.ContainerEngine)
+      .toDynamicValue((ctx) => new DockerodeEngine(config.docker, ctx.get<Clock>(TYPES.Clock), logger))
+      .inSingletonScope();
+    bind(ControllerFactory).toSelf().inSingletonScope();
+    bind(Manager).toSelf().inSingletonScope();
+  });
+}

@@ -1,0 +1,23 @@
+import 'reflect-metadata';
+import { Container, type ContainerModule } from 'inversify';
+import { linkInjectorModule } from '../../controllers/link-injector/link-injector-module.js';
+import { nodeRunnerModule } from '../../controllers/node-runner/node-runner-module.js';
+import { schedulerModule } from '../../controllers/scheduler/scheduler-module.js';
+import { serviceRegistrarModule } from '../../controllers/service-registrar/service-registrar-module.js';
+import { statusModule } from '../../controllers/status/status-module.js';
+import { agentModule } from '../agent/agent-module.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logging.js';
+import { coreModule } from './core-module.js';
+
+/** The per-host part: membership, node runner, service registrar. */
+export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule];
+/** The cluster-wide part: scheduler, link injector, status. */
+export const CONTROLLER_MODULES: readonly ContainerModule[] = [schedulerModule, linkInjectorModule, statusModule];
+
+/** A process's container: the core plus the feature modules it runs. */
+export function buildContainer(config: Config, logger: Logger, modules: readonly ContainerModule[]): Container {
+  const container = new Container();
+  container.load(coreModule(config, logger), ...modules);
+  return container;
+}
