@@ -104,8 +104,15 @@ export interface ManifestSpec {
 
 export type DecodeResult = { ok: true; spec: ManifestSpec } | { ok: false; errors: string[] };
 
-/** Parses and validates a manifest's JSON text; never throws. */
-export function decodeManifest(text: string, app: string): DecodeResult {
+/**
+ * Parses and validates a manifest's JSON text; never throws. With `name`, the app and
+ * manifest names from its key are checked too (they must be DNS labels).
+ */
+export function decodeManifest(text: string, app: string, name?: string): DecodeResult {
+  const badNames = [['app', app], ...(name === undefined ? [] : [['name', name]])]
+    .filter(([, v]) => !isDnsLabel(v!))
+    .map(([what, v]) => `(key) ${what}: expected a DNS label (a-z, 0-9 and "-", at most 63 characters), got ${JSON.stringify(v)}`);
+  if (badNames.length > 0) return { ok: false, errors: badNames };
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -31,7 +31,7 @@ export const linkInjectorModule = new ContainerModule(({ bind }) => {
             const id = manifestId(m.app, m.name);
             if (ev.type === 'delete') forget(id);
             else {
-              const decoded = decodeManifest(ev.kv.value, m.app);
+              const decoded = decodeManifest(ev.kv.value, m.app, m.name);
               if (decoded.ok) {
                 forget(id);
                 for (const l of decoded.spec.links) {

@@ -28,7 +28,7 @@ export class LinkInjectorReconciler implements Reconciler {
       if (current) await this.store.delete(linkKey);
       return;
     }
-    const decoded = decodeManifest(manifest.value, app);
+    const decoded = decodeManifest(manifest.value, app, name);
     if (!decoded.ok) return;
     if (decoded.spec.links.length === 0) {
       if (current) await this.store.delete(linkKey);

@@ -156,9 +156,10 @@ export class NodeRunnerReconciler implements Reconciler {
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
-      const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.app] === template.labels[LABEL.app] &&
+      const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.node] === template.labels[LABEL.node] &&
+        holder.labels[LABEL.app] === template.labels[LABEL.app] &&
         holder.labels[LABEL.name] === template.labels[LABEL.name] && holder.labels[LABEL.replica] === template.labels[LABEL.replica];
-      if (!holder || !ours) throw new Error(`container name ${template.name} is taken by a container Dokkaa does not manage`);
+      if (!holder || !ours) throw new Error(`container name ${template.name} is taken by a container this node does not manage`);
       log.info('removing stale container holding the name', { containerId: holder.id });
       await this.engine.remove(holder.id);
       return this.engine.create(template);

@@ -27,7 +27,7 @@ export interface Plan {
   remove: Placed[];
   /** Placements kept on their node whose spec must be updated. */
   update: Placed[];
-  /** Replica indices that fit on no live node, with the reason. */
+  /** Replica indices that fit on no live node (or stay stranded on a dead one), with the reason. */
   unschedulable: { replica: number; reason: string }[];
 }
 
@@ -46,9 +46,18 @@ export function planPlacements(input: PlanInput): Plan {
   const kept = new Map<number, Placed>();
 
   // Sorted so that, of two placements of one index, the same one is always kept.
-  for (const p of [...input.placed].sort((a, b) => a.replica - b.replica || a.node.localeCompare(b.node))) {
-    const keep = p.replica < input.scale && eligibleNames.has(p.node) && !kept.has(p.replica);
-    if (!keep) {
+  const sorted = [...input.placed].sort((a, b) => a.replica - b.replica || a.node.localeCompare(b.node));
+  // First pass: what stays where it is. A replica on a dead or ineligible node only moves
+  // if another node can take it (second pass); with nowhere to go it stays, so a lone host
+  // that comes back keeps its containers instead of having them replaced.
+  const stranded: Placed[] = [];
+  for (const p of sorted) {
+    const wanted = p.replica < input.scale && !kept.has(p.replica);
+    if (wanted && !eligibleNames.has(p.node)) {
+      stranded.push(p);
+      continue;
+    }
+    if (!wanted) {
       plan.remove.push(p);
       load.set(p.node, (load.get(p.node) ?? 1) - 1);
       continue;
@@ -56,6 +65,19 @@ export function planPlacements(input: PlanInput): Plan {
     kept.set(p.replica, p);
     mine.set(p.node, (mine.get(p.node) ?? 0) + 1);
     if (p.templateHash !== input.templateHash) plan.update.push(p);
+  }
+
+  for (const p of stranded) {
+    if (kept.has(p.replica)) {
+      plan.remove.push(p); // a duplicate of a replica kept elsewhere
+    } else if (eligible.length === 0) {
+      kept.set(p.replica, p);
+      plan.unschedulable.push({ replica: p.replica, reason: unschedulableReason(input) });
+      if (p.templateHash !== input.templateHash) plan.update.push(p);
+    } else {
+      plan.remove.push(p);
+    }
+    load.set(p.node, (load.get(p.node) ?? 1) - (kept.get(p.replica) === p ? 0 : 1));
   }
 
   for (let replica = 0; replica < input.scale; replica++) {

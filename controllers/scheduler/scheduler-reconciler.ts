@@ -40,7 +40,7 @@ export class SchedulerReconciler implements Reconciler {
       return;
     }
 
-    const decoded = decodeManifest(manifest.value, app);
+    const decoded = decodeManifest(manifest.value, app, name);
     let spec: ManifestSpec;
     let revision: number;
     if (decoded.ok) {

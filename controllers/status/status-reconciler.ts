@@ -33,7 +33,7 @@ export class StatusReconciler implements Reconciler {
       return;
     }
     const status = summarize({
-      decoded: decodeManifest(manifest.value, app),
+      decoded: decodeManifest(manifest.value, app, name),
       revision: manifest.modRevision,
       placements: placements.kvs
         .map((kv) => parseRecord<PlacementRecord>(kv.value))

@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Container, ContainerModule } from 'inversify';
+import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../../src/ioc/process-container.js';
+import { createLogger } from '../../../src/logging.js';
+import { Manager } from '../../../src/manager.js';
+import type { Config } from '../../../src/config.js';
+
+export const ALL_MODULES = [...AGENT_MODULES, ...CONTROLLER_MODULES];
+export { AGENT_MODULES, CONTROLLER_MODULES };
+
+/** Dokkaa in this process, built from the real modules, as `dokkaa up` runs it. */
+export class InProcessDokkaa {
+  readonly container: Container;
+  readonly manager: Manager;
+
+  private constructor(config: Config, modules: readonly ContainerModule[]) {
+    this.container = buildContainer(config, createLogger(config.logLevel), modules);
+    this.manager = this.container.get(Manager);
+  }
+
+  static async start(config: Config, modules: readonly ContainerModule[] = ALL_MODULES): Promise<InProcessDokkaa> {
+    const d = new InProcessDokkaa(config, modules);
+    await d.manager.start();
+    return d;
+  }
+
+  async stop(): Promise<void> {
+    await this.manager.stop();
+    await this.container.unbindAllAsync();
+  }
+}
+
+const BIN = fileURLToPath(new URL('../../../../bin/dokkaa.js', import.meta.url));
+
+/** `dokkaa <command>` as a child process (for SIGKILL and restarts). */
+export class DokkaaProcess {
+  private constructor(readonly child: ChildProcess, readonly output: string[]) {}
+
+  static spawn(command: 'agent' | 'controller' | 'up', config: Config): DokkaaProcess {
+    const args = [
+      BIN, command,
+      '--etcd', config.etcd.join(','),
+      '--prefix', config.prefix,
+      '--docker', config.docker,
+      '--node', config.node,
+      '--lease-ttl', String(config.leaseTtlSeconds),
+      '--resync', String(config.resyncSeconds),
+      '--log-level', 'info',
+      ...(config.address ? ['--address', config.address] : []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+    return new DokkaaProcess(child, output);
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.child.kill(signal);
+    return exited;
+  }
+}
