@@ -51,7 +51,7 @@ export interface ReplicaRecord {
   crashes: number;
   exitCode?: number;
   startedAt?: string;
-  /** When the container last exited (Docker's FinishedAt), if it has. */
+  /** The container's last exit counted towards `crashes` (Docker's FinishedAt), if any. */
   finishedAt?: string;
   /** service name -> published port. */
   ports: Record<string, PublishedPort>;

@@ -100,10 +100,12 @@ export class NodeRunnerReconciler implements Reconciler {
     let details = await this.engine.inspect(containerId);
     if (!details) throw new Error('container vanished while reconciling');
     let requeue: ReconcileResult = undefined;
+    // The exit last counted towards `crashes`: an exit is counted once, however often we look.
+    let countedExit = mine && mine.containerId === containerId ? mine.finishedAt : undefined;
     if (!details.running && details.state !== 'created' && shouldRestart(placement.spec.restart, details.exitCode)) {
-      // A new exit (not one already counted) adds a crash, unless the run was long and clean.
-      if (mine?.finishedAt !== details.finishedAt) {
+      if (countedExit !== details.finishedAt) {
         crashes = nextCrashCount(crashes, runMs(details.startedAt, details.finishedAt));
+        countedExit = details.finishedAt;
       }
       const waitMs = restartDelayMs(crashes) - (this.clock.now() - Date.parse(details.finishedAt ?? '0'));
       if (waitMs > 0) {
@@ -135,7 +137,7 @@ export class NodeRunnerReconciler implements Reconciler {
       crashes,
       ...(details.running ? {} : { exitCode: details.exitCode }),
       ...(details.startedAt ? { startedAt: details.startedAt } : {}),
-      ...(details.running || !details.finishedAt ? {} : { finishedAt: details.finishedAt }),
+      ...(countedExit ? { finishedAt: countedExit } : !details.running && details.finishedAt ? { finishedAt: details.finishedAt } : {}),
       ports: details.running ? ports : {},
       ...(backingOff ? { message: `back-off restarting crashed container (exit code ${details.exitCode})` } : {}),
       ...(waitingFor.length ? { message: `kept running; waiting for linked service(s): ${waitingFor.join(', ')}` } : {}),
