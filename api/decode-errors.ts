@@ -5,25 +5,51 @@ import type * as t from 'io-ts';
  * names codec internals; manifest authors need the JSON path and the offending value.
  */
 export function formatErrors(errors: t.Errors): string[] {
-  return [...new Set(errors.map(formatError))];
+  const described = errors.map(describe);
+  // Inside a union (e.g. a service given as a port or an object), a specific complaint
+  // (an unknown field) says more than "expected a port or an object"; keep only that.
+  const specificUnions = new Set(described.filter((d) => d.specific && d.unionPath !== undefined).map((d) => d.unionPath));
+  const kept = described.filter((d) => d.specific || d.unionPath === undefined || !specificUnions.has(d.unionPath));
+  return [...new Set(kept.map((d) => d.text))];
 }
 
-function formatError(error: t.ValidationError): string {
+interface Described {
+  text: string;
+  /** Carries its own message (an unknown field, a bad name) rather than a type name. */
+  specific: boolean;
+  /** The path of the innermost union the error is under, if any. */
+  unionPath?: string;
+}
+
+function describe(error: t.ValidationError): Described {
   const ctx = error.context;
-  // A failing union reports once, at the union, instead of once per branch.
-  const unionAt = ctx.findIndex((c) => tagOf(c.type) === 'UnionType');
+  const unionAt = lastIndex(ctx, (c) => tagOf(c.type) === 'UnionType');
+  const unionPath = unionAt >= 0 ? pathOf(ctx, unionAt) : undefined;
+  if (error.message !== undefined) {
+    return { text: `${pathOf(ctx, ctx.length - 1) || '(manifest)'}: expected ${error.message}, got ${show(error.value)}`, specific: true, unionPath };
+  }
+  // A type mismatch under a union reports once, at the union, instead of once per branch.
   const end = unionAt >= 0 ? unionAt : ctx.length - 1;
+  const at = ctx[end]!;
+  const got = unionAt >= 0 ? at.actual : error.value;
+  return { text: `${pathOf(ctx, end) || '(manifest)'}: expected ${friendly(at.type.name)}, got ${show(got)}`, specific: false, unionPath };
+}
+
+/** The JSON path of context entry `end`: `services.web.port`, `command[1]`. */
+function pathOf(ctx: t.Context, end: number): string {
   let path = '';
   for (let i = 1; i <= end; i++) {
     const parentTag = tagOf(ctx[i - 1]!.type);
-    if (parentTag === 'UnionType' || parentTag === 'IntersectionType') continue;
     const key = ctx[i]!.key;
+    if (parentTag === 'UnionType' || parentTag === 'IntersectionType' || key === '') continue;
     path += parentTag === 'ArrayType' ? `[${key}]` : path ? `.${key}` : key;
   }
-  const at = ctx[end]!;
-  const expected = error.message ?? friendly(at.type.name);
-  const got = unionAt >= 0 ? at.actual : error.value;
-  return `${path || '(manifest)'}: expected ${expected}, got ${show(got)}`;
+  return path;
+}
+
+function lastIndex<T>(items: readonly T[], pred: (x: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i]!)) return i;
+  return -1;
 }
 
 function tagOf(type: t.Decoder<unknown, unknown>): string | undefined {
@@ -34,6 +60,8 @@ const FRIENDLY: Record<string, string> = {
   string: 'a string',
   number: 'a number',
   boolean: 'a boolean',
+  Manifest: 'a JSON object',
+  ServiceObject: 'an object {port, protocol?, role?}',
   DnsLabel: 'a DNS label (a-z, 0-9 and "-", at most 63 characters)',
   NonNegativeInt: 'an integer >= 0',
   Port: 'a port number 1-65535',

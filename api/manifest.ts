@@ -1,6 +1,6 @@
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
-import { closedType } from './closed-type.js';
+import { checkedRecord, closedType } from './closed-type.js';
 import { formatErrors } from './decode-errors.js';
 import { DnsLabel, isDnsLabel } from './names.js';
 import { shortHash } from './canonical-json.js';
@@ -50,7 +50,7 @@ const NonEmptyString = new t.Type<string, string, unknown>(
 );
 
 const EnvName = new t.Type<string, string, unknown>(
-  'EnvName',
+  'an env var name ([A-Za-z_][A-Za-z0-9_]*)',
   (u): u is string => typeof u === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(u),
   (u, c) =>
     typeof u === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(u)
@@ -69,8 +69,8 @@ export const Manifest = closedType(
   {
     scale: NonNegativeInt,
     command: t.array(t.string),
-    env: t.record(EnvName, t.string),
-    services: t.record(DnsLabel, ServiceDecl),
+    env: checkedRecord(EnvName, t.string, 'env'),
+    services: checkedRecord(DnsLabel, ServiceDecl, 'services'),
     links: t.array(LinkRef),
     restart: RestartPolicy,
     constraints: t.record(t.string, t.string),
