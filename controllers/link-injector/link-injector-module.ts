@@ -11,7 +11,7 @@ import { LinkInjectorReconciler } from './link-injector-reconciler.js';
 /** The link injector: manifests' links and `services/` in, `links/` out. Cluster-wide. */
 export const linkInjectorModule = new ContainerModule(({ bind }) => {
   bind(LinkInjectorReconciler).toSelf().inSingletonScope();
-  bind<Runnable>(TYPES.Runnable)
+  bind<Runnable>(TYPES.LeaderRunnable)
     .toDynamicValue((ctx) => {
       const keys = ctx.get<Keys>(TYPES.Keys);
       const store = ctx.get<KvStore>(TYPES.KvStore);

@@ -10,7 +10,7 @@ import { SchedulerReconciler } from './scheduler-reconciler.js';
 /** The scheduler: manifests and live nodes in, placements out. Cluster-wide. */
 export const schedulerModule = new ContainerModule(({ bind }) => {
   bind(SchedulerReconciler).toSelf().inSingletonScope();
-  bind<Runnable>(TYPES.Runnable)
+  bind<Runnable>(TYPES.LeaderRunnable)
     .toDynamicValue((ctx) => {
       const keys = ctx.get<Keys>(TYPES.Keys);
       const store = ctx.get<KvStore>(TYPES.KvStore);

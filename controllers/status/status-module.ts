@@ -10,7 +10,7 @@ import { StatusReconciler } from './status-reconciler.js';
 /** The status controller: everything about a manifest in, `status/<app>/<name>` out. Cluster-wide. */
 export const statusModule = new ContainerModule(({ bind }) => {
   bind(StatusReconciler).toSelf().inSingletonScope();
-  bind<Runnable>(TYPES.Runnable)
+  bind<Runnable>(TYPES.LeaderRunnable)
     .toDynamicValue((ctx) => {
       const keys = ctx.get<Keys>(TYPES.Keys);
       const store = ctx.get<KvStore>(TYPES.KvStore);

@@ -25,6 +25,7 @@ export function summarize(input: StatusInput): StatusRecord {
 
   const rows: ReplicaStatus[] = [];
   let running = 0;
+  const counted = new Set<number>(); // replicas counted as running
   let troubled = 0;
   for (let i = 0; i < desired; i++) {
     const p = placements.find((x) => x.replica === i);
@@ -41,7 +42,10 @@ export function summarize(input: StatusInput): StatusRecord {
       continue;
     }
     const current = r.templateHash === p.templateHash && p.templateHash === hash;
-    if (r.state === 'running' && current) running++;
+    if (r.state === 'running' && current) {
+      running++;
+      counted.add(i);
+    }
     if (r.state === 'failed' || r.state === 'restarting' || r.state === 'exited') troubled++;
     rows.push({
       replica: i,
@@ -77,7 +81,9 @@ export function summarize(input: StatusInput): StatusRecord {
     };
   }
   const missing = input.link?.missing.length ? input.link.missing : undefined;
-  const waiting = rows.find((r) => r.state !== 'running');
+  // Not `state !== 'running'`: a replica still running the old spec is not counted either,
+  // and the message must say it is being updated rather than "starting".
+  const waiting = rows.find((r) => !counted.has(r.replica));
   const why = missing ? `waiting for linked service(s) with no endpoint: ${missing.join(', ')}` : waiting?.message ?? 'starting';
   return { ...base, ...runningRevision, phase: 'Pending', message: `${running}/${desired} replicas running; ${why}` };
 }

@@ -37,10 +37,10 @@ export interface ControllerSpec {
  */
 export class Controller implements Runnable {
   readonly name: string;
-  private readonly queue: WorkQueue;
+  private queue: WorkQueue;
   private subscription: Subscription | undefined;
   private resyncTimer: TimerHandle | undefined;
-  private stopped = false;
+  private stopped = true;
 
   constructor(
     private readonly spec: ControllerSpec,
@@ -48,10 +48,14 @@ export class Controller implements Runnable {
     private readonly log: Logger,
   ) {
     this.name = spec.name;
-    this.queue = new WorkQueue(clock, {
-      baseDelayMs: spec.baseDelayMs ?? 250,
-      maxDelayMs: spec.maxDelayMs ?? 30_000,
-      concurrency: spec.concurrency ?? 4,
+    this.queue = this.newQueue();
+  }
+
+  private newQueue(): WorkQueue {
+    return new WorkQueue(this.clock, {
+      baseDelayMs: this.spec.baseDelayMs ?? 250,
+      maxDelayMs: this.spec.maxDelayMs ?? 30_000,
+      concurrency: this.spec.concurrency ?? 4,
     });
   }
 
@@ -60,8 +64,11 @@ export class Controller implements Runnable {
     this.queue.add(key);
   }
 
+  /** Starts (or, after stop(), restarts with a fresh queue and fresh watches). */
   async start(): Promise<void> {
+    if (!this.stopped) return;
     this.stopped = false;
+    this.queue = this.newQueue();
     this.queue.run((key) => this.handle(key));
     this.subscription = merge(...this.spec.sources).subscribe({
       next: (key) => this.queue.add(key),

@@ -89,6 +89,9 @@ export class Etcd3KvStore implements KvStore {
       onLost: (fn) => {
         lostFns = [...lostFns, fn];
       },
+      onKeepalive: (fn) => {
+        lease.on('keepaliveSucceeded', () => fn());
+      },
       revoke: () => lease.revoke(),
       release: () => lease.release(),
     };

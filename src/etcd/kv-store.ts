@@ -32,6 +32,8 @@ export interface Lease {
   readonly id: string;
   /** Called once if etcd reports the lease gone (expired or revoked elsewhere). */
   onLost(fn: (err: Error) => void): void;
+  /** Called after each keepalive etcd acknowledged: the lease is good for a TTL from then. */
+  onKeepalive(fn: () => void): void;
   /** Revokes the lease: every key it holds is deleted. */
   revoke(): Promise<void>;
   /** Stops keepalives without revoking (keys expire after the TTL). */

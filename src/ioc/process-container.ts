@@ -6,14 +6,15 @@ import { schedulerModule } from '../../controllers/scheduler/scheduler-module.js
 import { serviceRegistrarModule } from '../../controllers/service-registrar/service-registrar-module.js';
 import { statusModule } from '../../controllers/status/status-module.js';
 import { agentModule } from '../agent/agent-module.js';
+import { leaderModule } from '../controller/leader-module.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logging.js';
 import { coreModule } from './core-module.js';
 
 /** The per-host part: membership, node runner, service registrar. */
 export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule];
-/** The cluster-wide part: scheduler, link injector, status. */
-export const CONTROLLER_MODULES: readonly ContainerModule[] = [schedulerModule, linkInjectorModule, statusModule];
+/** The cluster-wide part: scheduler, link injector, status, run by the elected leader only. */
+export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule];
 
 /** A process's container: the core plus the feature modules it runs. */
 export function buildContainer(config: Config, logger: Logger, modules: readonly ContainerModule[]): Container {

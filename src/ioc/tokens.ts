@@ -17,4 +17,6 @@ export const TYPES = {
   Keys: Symbol.for('dokkaa.Keys') as ServiceIdentifier<Keys>,
   /** Everything the manager starts and stops: controllers, leases, elections. */
   Runnable: Symbol.for('dokkaa.Runnable') as ServiceIdentifier<Runnable>,
+  /** Cluster-wide parts that must run in one process only: started by the elected leader. */
+  LeaderRunnable: Symbol.for('dokkaa.LeaderRunnable') as ServiceIdentifier<Runnable>,
 };
