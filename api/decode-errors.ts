@@ -66,6 +66,8 @@ const FRIENDLY: Record<string, string> = {
   NonNegativeInt: 'an integer >= 0',
   Port: 'a port number 1-65535',
   'Array<string>': 'an array of strings',
+  // links: the codec's own name would read "expected Array<LinkRef>".
+  'Array<LinkRef>': 'an array of service names ("svc" or "app/svc")',
   '{ [K in string]: string }': 'an object of string values',
 };
 

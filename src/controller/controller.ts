@@ -41,6 +41,9 @@ export class Controller implements Runnable {
   private subscription: Subscription | undefined;
   private resyncTimer: TimerHandle | undefined;
   private stopped = true;
+  /** Bumped by each start(): a resync whose listing began before a stop/start pair must not
+   * schedule a second resync loop when its listing returns. */
+  private generation = 0;
 
   constructor(
     private readonly spec: ControllerSpec,
@@ -68,6 +71,7 @@ export class Controller implements Runnable {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    this.generation++;
     this.queue = this.newQueue();
     this.queue.run((key) => this.handle(key));
     this.subscription = merge(...this.spec.sources).subscribe({
@@ -85,17 +89,20 @@ export class Controller implements Runnable {
   }
 
   private scheduleResync(delayMs: number): void {
-    this.resyncTimer = this.clock.setTimeout(() => void this.resync(), delayMs);
+    const generation = this.generation;
+    this.resyncTimer = this.clock.setTimeout(() => void this.resync(generation), delayMs);
   }
 
-  private async resync(): Promise<void> {
-    if (this.stopped) return;
+  private async resync(generation: number): Promise<void> {
+    const current = () => !this.stopped && generation === this.generation;
+    if (!current()) return;
     try {
-      for (const key of await this.spec.listKeys()) this.queue.add(key);
+      const keys = await this.spec.listKeys();
+      if (current()) for (const key of keys) this.queue.add(key);
     } catch (err) {
       this.log.warn('resync listing failed', { controller: this.name, error: errorField(err) });
     }
-    if (!this.stopped) this.scheduleResync(this.spec.resyncMs);
+    if (current()) this.scheduleResync(this.spec.resyncMs);
   }
 
   private async handle(key: string): Promise<void> {

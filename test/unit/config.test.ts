@@ -1,0 +1,119 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { loadConfig, parseArgs } from '../../src/config.js';
+
+describe('parseArgs', () => {
+  it('reads --flag value, --flag=value, bare switches, -f and positionals', () => {
+    const a = parseArgs(['apply', '--etcd', 'http://e:2379', '--prefix=/x', '-f', 'm.json', 'extra', '--watch']);
+    assert.deepEqual(a.positional, ['apply', 'extra']);
+    assert.deepEqual(Object.fromEntries(a.flags), {
+      etcd: ['http://e:2379'],
+      prefix: ['/x'],
+      file: ['m.json'],
+      watch: ['true'],
+    });
+  });
+
+  it('keeps every value of a repeated flag, in order', () => {
+    const a = parseArgs(['--label', 'a=1', '--label=b=2']);
+    assert.deepEqual(a.flags.get('label'), ['a=1', 'b=2']);
+  });
+
+  it('takes a flag followed by another flag as a switch', () => {
+    const a = parseArgs(['--verbose', '--node', 'h1']);
+    assert.deepEqual(a.flags.get('verbose'), ['true']);
+    assert.deepEqual(a.flags.get('node'), ['h1']);
+  });
+
+  it('does not swallow a positional after a declared switch', () => {
+    const a = parseArgs(['--all', 'shop'], new Set(['all']));
+    assert.deepEqual(a.flags.get('all'), ['true']);
+    assert.deepEqual(a.positional, ['shop']);
+    assert.deepEqual(parseArgs(['--all', 'shop']).flags.get('all'), ['shop'], 'undeclared, it takes the value');
+  });
+
+  it('keeps an empty value and a value with "="', () => {
+    const a = parseArgs(['--address=', '--label=k=v=w']);
+    assert.deepEqual(a.flags.get('address'), ['']);
+    assert.deepEqual(a.flags.get('label'), ['k=v=w']);
+  });
+
+  it('takes a negative number as a value', () => {
+    assert.deepEqual(parseArgs(['--resync', '-1']).flags.get('resync'), ['-1']);
+  });
+});
+
+describe('loadConfig', () => {
+  const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(parseArgs(argv), env);
+
+  it('has defaults', () => {
+    assert.deepEqual(load([]), {
+      etcd: ['http://127.0.0.1:2379'],
+      prefix: '/dokkaa',
+      docker: 'unix:///var/run/docker.sock',
+      node: hostname(),
+      address: '',
+      labels: {},
+      leaseTtlSeconds: 10,
+      resyncSeconds: 30,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads DOKKAA_* env vars', () => {
+    const c = load([], {
+      DOKKAA_ETCD: 'http://a:2379,http://b:2379',
+      DOKKAA_PREFIX: '/p',
+      DOKKAA_DOCKER: 'tcp://d:2375',
+      DOKKAA_NODE: 'n1',
+      DOKKAA_ADDRESS: '10.0.0.1',
+      DOKKAA_LABELS: 'zone=east,ssd=true',
+      DOKKAA_LEASE_TTL: '5',
+      DOKKAA_RESYNC: '0.5',
+      DOKKAA_LOG_LEVEL: 'debug',
+    });
+    assert.deepEqual(c, {
+      etcd: ['http://a:2379', 'http://b:2379'],
+      prefix: '/p',
+      docker: 'tcp://d:2375',
+      node: 'n1',
+      address: '10.0.0.1',
+      labels: { zone: 'east', ssd: 'true' },
+      leaseTtlSeconds: 5,
+      resyncSeconds: 0.5,
+      logLevel: 'debug',
+    });
+  });
+
+  it('lets flags beat env vars, the last of a repeated flag winning', () => {
+    const env = { DOKKAA_NODE: 'from-env', DOKKAA_ETCD: 'http://env:2379', DOKKAA_LEASE_TTL: '99', DOKKAA_LABELS: 'zone=east' };
+    const c = load(['--node', 'first', '--node=from-flag', '--etcd', 'http://flag:2379', '--lease-ttl', '3', '--label', 'zone=west'], env);
+    assert.equal(c.node, 'from-flag');
+    assert.deepEqual(c.etcd, ['http://flag:2379']);
+    assert.equal(c.leaseTtlSeconds, 3);
+    assert.deepEqual(c.labels, { zone: 'west' }, 'label flags replace DOKKAA_LABELS');
+  });
+
+  it('reads repeated --label k=v flags, a value may hold "="', () => {
+    assert.deepEqual(load(['--label', 'zone=east', '--label', 'expr=a=b', '--label', 'empty=']).labels, {
+      zone: 'east',
+      expr: 'a=b',
+      empty: '',
+    });
+  });
+
+  it('rejects a label without a key', () => {
+    assert.throws(() => load(['--label', 'zone']), { message: '--label: expected k=v, got "zone"' });
+    assert.throws(() => load(['--label', '=x']), { message: '--label: expected k=v, got "=x"' });
+    assert.throws(() => load([], { DOKKAA_LABELS: 'a=1,oops' }), { message: '--label: expected k=v, got "oops"' });
+  });
+
+  it('rejects numbers that are not positive', () => {
+    assert.throws(() => load(['--lease-ttl', 'ten']), { message: '--lease-ttl: expected a positive number, got "ten"' });
+    assert.throws(() => load(['--lease-ttl', '0']), { message: '--lease-ttl: expected a positive number, got "0"' });
+    assert.throws(() => load(['--resync', '-1']), { message: '--resync: expected a positive number, got "-1"' });
+    assert.throws(() => load([], { DOKKAA_RESYNC: 'Infinity' }), { message: '--resync: expected a positive number, got "Infinity"' });
+    assert.throws(() => load([], { DOKKAA_LEASE_TTL: '' }), /--lease-ttl: expected a positive number, got ""/);
+  });
+});

@@ -1,0 +1,117 @@
+import type { KeyValue, KvStore, Lease, ListResult, WatchEvent, WatchHandle, WatchHandlers } from '../../src/etcd/kv-store.js';
+
+interface Watcher {
+  prefix: string;
+  fromRevision: number;
+  handlers: WatchHandlers;
+  cancelled: boolean;
+}
+
+/**
+ * An in-memory KvStore for unit tests: revisions like etcd's, watches delivered
+ * synchronously on each write. Tests can fail the next listings and kill a watch as a
+ * compaction would. Leases are not supported.
+ */
+export class FakeKvStore implements KvStore {
+  private readonly data = new Map<string, KeyValue>();
+  private rev = 1;
+  readonly watchers: Watcher[] = [];
+  /** How many of the next list() calls reject. */
+  failLists = 0;
+  /** How many of the next watch() calls reject. */
+  failWatches = 0;
+  listCalls = 0;
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  /** Writes without notifying watchers: a change made while no watch was listening. */
+  setQuietly(key: string, value: string): void {
+    this.data.set(key, { key, value, modRevision: ++this.rev, lease: '0' });
+  }
+
+  deleteQuietly(key: string): void {
+    this.data.delete(key);
+    this.rev++;
+  }
+
+  /** The watches that are live (not cancelled, not ended by an error). */
+  liveWatchers(): Watcher[] {
+    return this.watchers.filter((w) => !w.cancelled);
+  }
+
+  /** Ends every live watch with an error, as etcd does when its start revision is compacted. */
+  compact(): void {
+    for (const w of this.liveWatchers()) {
+      w.cancelled = true;
+      w.handlers.onError(new Error('etcdserver: mvcc: required revision has been compacted'));
+    }
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    return this.data.get(key);
+  }
+
+  async list(prefix: string): Promise<ListResult> {
+    this.listCalls++;
+    if (this.failLists > 0) {
+      this.failLists--;
+      throw new Error('14 UNAVAILABLE: etcd unreachable');
+    }
+    const kvs = [...this.data.values()].filter((kv) => kv.key.startsWith(prefix)).sort((a, b) => a.key.localeCompare(b.key));
+    return { kvs: kvs.map((kv) => ({ ...kv })), revision: this.rev };
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    this.setQuietly(key, value);
+    this.notify({ type: 'put', kv: { ...this.data.get(key)! } });
+  }
+
+  async putIfModRevision(key: string, value: string, expected: number): Promise<boolean> {
+    if ((this.data.get(key)?.modRevision ?? 0) !== expected) return false;
+    await this.put(key, value);
+    return true;
+  }
+
+  async delete(key: string): Promise<void> {
+    if (!this.data.has(key)) return;
+    this.deleteQuietly(key);
+    this.notify({ type: 'delete', key, modRevision: this.rev });
+  }
+
+  async deleteIfModRevision(key: string, expected: number): Promise<boolean> {
+    if (this.data.get(key)?.modRevision !== expected) return false;
+    await this.delete(key);
+    return true;
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    for (const key of [...this.data.keys()]) if (key.startsWith(prefix)) await this.delete(key);
+  }
+
+  async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {
+    if (this.failWatches > 0) {
+      this.failWatches--;
+      throw new Error('14 UNAVAILABLE: etcd unreachable');
+    }
+    const w: Watcher = { prefix, fromRevision, handlers, cancelled: false };
+    this.watchers.push(w);
+    return {
+      cancel: async () => {
+        w.cancelled = true;
+      },
+    };
+  }
+
+  grantLease(): Promise<Lease> {
+    return Promise.reject(new Error('FakeKvStore: leases are not supported'));
+  }
+
+  close(): void {}
+
+  private notify(ev: WatchEvent): void {
+    const key = ev.type === 'put' ? ev.kv.key : ev.key;
+    for (const w of this.liveWatchers()) if (key.startsWith(w.prefix)) w.handlers.onEvents([ev], this.rev);
+  }
+}

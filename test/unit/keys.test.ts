@@ -1,0 +1,127 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Keys, manifestId, parseManifestId, parseReplicaId, replicaId } from '../../api/keys.js';
+
+describe('Keys with the default prefix', () => {
+  const k = new Keys();
+
+  it('roots everything at /dokkaa', () => {
+    assert.equal(k.root, '/dokkaa');
+    assert.equal(k.apps, '/dokkaa/apps/');
+    assert.equal(k.nodes, '/dokkaa/nodes/');
+    assert.equal(k.placements, '/dokkaa/placements/');
+    assert.equal(k.replicas, '/dokkaa/replicas/');
+    assert.equal(k.services, '/dokkaa/services/');
+    assert.equal(k.links, '/dokkaa/links/');
+    assert.equal(k.statuses, '/dokkaa/status/');
+    assert.equal(k.election, '/dokkaa/election/');
+  });
+
+  it('builds and parses manifest keys', () => {
+    const key = k.manifest('shop', 'web');
+    assert.equal(key, '/dokkaa/apps/shop/web/manifest');
+    assert.deepEqual(k.parseManifest(key), { app: 'shop', name: 'web' });
+  });
+
+  it('builds and parses node keys', () => {
+    assert.equal(k.node('host-1'), '/dokkaa/nodes/host-1');
+    assert.equal(k.parseNode(k.node('host-1')), 'host-1');
+  });
+
+  it('builds and parses placement keys', () => {
+    assert.equal(k.nodePlacements('h1'), '/dokkaa/placements/h1/');
+    const key = k.placement('h1', 'shop', 'web', 12);
+    assert.equal(key, '/dokkaa/placements/h1/shop/web/12');
+    assert.ok(key.startsWith(k.nodePlacements('h1')));
+    assert.deepEqual(k.parsePlacement(key), { node: 'h1', app: 'shop', name: 'web', replica: 12 });
+  });
+
+  it('builds and parses replica keys', () => {
+    const key = k.replica('shop', 'web', 0);
+    assert.equal(key, '/dokkaa/replicas/shop/web/0');
+    assert.ok(key.startsWith(k.manifestReplicas('shop', 'web')));
+    assert.deepEqual(k.parseReplica(key), { app: 'shop', name: 'web', replica: 0 });
+  });
+
+  it('builds and parses endpoint keys', () => {
+    const key = k.endpoint('shop', 'nginx', 'web.0.h1');
+    assert.equal(key, '/dokkaa/services/shop/nginx/web.0.h1');
+    assert.ok(key.startsWith(k.service('shop', 'nginx')));
+    assert.ok(key.startsWith(k.appServices('shop')));
+    assert.deepEqual(k.parseEndpoint(key), { app: 'shop', service: 'nginx', endpoint: 'web.0.h1' });
+  });
+
+  it('builds and parses link keys', () => {
+    assert.equal(k.link('shop', 'crawler'), '/dokkaa/links/shop/crawler');
+    assert.deepEqual(k.parseLink(k.link('shop', 'crawler')), { app: 'shop', name: 'crawler' });
+  });
+
+  it('builds and parses status keys', () => {
+    assert.equal(k.status('shop', 'web'), '/dokkaa/status/shop/web');
+    assert.deepEqual(k.parseStatus(k.status('shop', 'web')), { app: 'shop', name: 'web' });
+  });
+
+  it('rejects keys of the wrong kind or shape', () => {
+    assert.equal(k.parseManifest('/dokkaa/apps/shop/web'), undefined);
+    assert.equal(k.parseManifest('/dokkaa/apps/shop/web/status'), undefined);
+    assert.equal(k.parseManifest('/dokkaa/apps/shop/web/x/manifest'), undefined);
+    assert.equal(k.parseManifest('/dokkaa/apps//web/manifest'), undefined);
+    assert.equal(k.parseManifest(k.status('shop', 'web')), undefined);
+    assert.equal(k.parseNode('/dokkaa/nodes/h1/extra'), undefined);
+    assert.equal(k.parseNode('/dokkaa/nodes/'), undefined);
+    assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web/x'), undefined);
+    assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web'), undefined);
+    assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web/1/2'), undefined);
+    assert.equal(k.parseReplica('/dokkaa/replicas/shop/web/-1'), undefined);
+    assert.equal(k.parseReplica('/dokkaa/replicas/shop/web'), undefined);
+    assert.equal(k.parseEndpoint('/dokkaa/services/shop/nginx/'), undefined);
+    assert.equal(k.parseEndpoint('/dokkaa/services/shop/nginx'), undefined);
+    assert.equal(k.parseLink('/dokkaa/links/shop/a/b'), undefined);
+    assert.equal(k.parseStatus('/dokkaa/status/shop'), undefined);
+  });
+
+  it('rejects keys under another prefix', () => {
+    assert.equal(k.parseManifest('/other/apps/shop/web/manifest'), undefined);
+    assert.equal(k.parseManifest('/dokkaa2/apps/shop/web/manifest'), undefined);
+    assert.equal(k.parseManifest('dokkaa/apps/shop/web/manifest'), undefined);
+    assert.equal(k.parseNode('/dokkaa-test/nodes/h1'), undefined);
+    assert.equal(k.parsePlacement('/x/placements/h1/shop/web/0'), undefined);
+    assert.equal(k.parseReplica('/x/replicas/shop/web/0'), undefined);
+    assert.equal(k.parseEndpoint('/x/services/shop/nginx/e'), undefined);
+    assert.equal(k.parseLink('/x/links/shop/web'), undefined);
+    assert.equal(k.parseStatus('/x/status/shop/web'), undefined);
+  });
+});
+
+describe('Keys with a custom prefix', () => {
+  it('is the same with and without a trailing slash', () => {
+    for (const prefix of ['/tenants/a', '/tenants/a/', '/tenants/a//']) {
+      const k = new Keys(prefix);
+      assert.equal(k.root, '/tenants/a', prefix);
+      assert.equal(k.manifest('shop', 'web'), '/tenants/a/apps/shop/web/manifest');
+      assert.deepEqual(k.parseManifest('/tenants/a/apps/shop/web/manifest'), { app: 'shop', name: 'web' });
+      assert.equal(k.placement('h', 'shop', 'web', 1), '/tenants/a/placements/h/shop/web/1');
+      assert.equal(k.election, '/tenants/a/election/');
+    }
+  });
+
+  it('does not parse keys of the default or a sibling prefix', () => {
+    const k = new Keys('/tenants/a');
+    assert.equal(k.parseManifest('/dokkaa/apps/shop/web/manifest'), undefined);
+    assert.equal(k.parseManifest('/tenants/ab/apps/shop/web/manifest'), undefined);
+    assert.equal(k.parseStatus('/tenants/b/status/shop/web'), undefined);
+    assert.equal(new Keys().parseManifest(k.manifest('shop', 'web')), undefined);
+  });
+});
+
+describe('work-queue ids', () => {
+  it('round-trips manifest ids', () => {
+    assert.equal(manifestId('shop', 'web'), 'shop/web');
+    assert.deepEqual(parseManifestId('shop/web'), { app: 'shop', name: 'web' });
+  });
+
+  it('round-trips replica ids', () => {
+    assert.equal(replicaId('shop', 'web', 3), 'shop/web/3');
+    assert.deepEqual(parseReplicaId('shop/web/3'), { app: 'shop', name: 'web', replica: 3 });
+  });
+});

@@ -1,0 +1,162 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { summarize, type StatusInput } from '../../controllers/status/status-summary.js';
+import { decodeManifest, templateHash } from '../../api/manifest.js';
+import type { PlacementRecord } from '../../api/records.js';
+import { node, placement, replica, spec } from './builders.js';
+
+const manifest = { image: 'web', scale: 2, services: { http: 80 } };
+const s = spec(manifest);
+const decoded = { ok: true as const, spec: s };
+
+function input(extra: Partial<StatusInput>): StatusInput {
+  return { decoded, revision: 7, placements: [], replicas: [], link: undefined, liveNodes: [node('h1'), node('h2')], ...extra };
+}
+
+const p0 = placement(s, 0, 'h1', { revision: 7 });
+const p1 = placement(s, 1, 'h2', { revision: 7 });
+
+describe('summarize', () => {
+  it('is Running when every replica runs the placed spec', () => {
+    const st = summarize(
+      input({
+        placements: [p0, p1],
+        replicas: [replica(p0, { ports: { http: { containerPort: 80, hostPort: 32768, protocol: 'tcp' } } }), replica(p1)],
+      }),
+    );
+    assert.equal(st.phase, 'Running');
+    assert.equal(st.desired, 2);
+    assert.equal(st.running, 2);
+    assert.equal(st.message, '2/2 replicas running');
+    assert.equal(st.observedRevision, 7);
+    assert.equal(st.runningRevision, 7);
+    assert.equal(st.errors, undefined);
+    assert.deepEqual(st.replicas[0], { replica: 0, node: 'h1', state: 'running', containerId: 'c-0', restarts: 0, ports: { http: 32768 } });
+    assert.equal(st.replicas[1]!.node, 'h2');
+  });
+
+  it('is Running at scale 0 with no replicas', () => {
+    const zero = spec({ ...manifest, scale: 0 });
+    const st = summarize(input({ decoded: { ok: true, spec: zero } }));
+    assert.equal(st.phase, 'Running');
+    assert.equal(st.message, '0/0 replicas running');
+    assert.deepEqual(st.replicas, []);
+  });
+
+  it('is Pending waiting for linked services, naming them', () => {
+    const st = summarize(
+      input({ placements: [p0, p1], replicas: [replica(p0)], link: { env: {}, missing: ['app/db', 'infra/cache'], revision: 7 } }),
+    );
+    assert.equal(st.phase, 'Pending');
+    assert.equal(st.running, 1);
+    assert.equal(st.message, '1/2 replicas running; waiting for linked service(s) with no endpoint: app/db, infra/cache');
+  });
+
+  it('is Pending while a host has not reported', () => {
+    const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0)] }));
+    assert.equal(st.phase, 'Pending');
+    assert.equal(st.message, '1/2 replicas running; waiting for the host to report');
+    assert.deepEqual(st.replicas[1], { replica: 1, node: 'h2', state: 'pending', restarts: 0, ports: {}, message: 'waiting for the host to report' });
+  });
+
+  it('ignores a replica reported by another node than the placement\'s', () => {
+    const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0), replica({ ...p1, node: 'h1' })] }));
+    assert.equal(st.running, 1);
+    assert.equal(st.replicas[1]!.state, 'pending');
+  });
+
+  it('is Pending and unscheduled when no live node exists', () => {
+    const st = summarize(input({ liveNodes: [] }));
+    assert.equal(st.phase, 'Pending');
+    assert.equal(st.running, 0);
+    assert.equal(st.message, '0/2 replicas running; unschedulable: no live nodes');
+    assert.deepEqual(st.replicas.map((r) => r.state), ['unscheduled', 'unscheduled']);
+    assert.equal(st.runningRevision, undefined);
+  });
+
+  it('is Pending and unscheduled when no node matches the constraints, naming them', () => {
+    const c = spec({ ...manifest, scale: 1, constraints: { 'node.labels.gpu': 'yes' } });
+    const st = summarize(input({ decoded: { ok: true, spec: c } }));
+    assert.equal(st.message, '0/1 replicas running; unschedulable: no live node matches constraints {"node.labels.gpu":"yes"}');
+  });
+
+  it('is Pending waiting for the scheduler when a node could take a replica', () => {
+    const st = summarize(input({ placements: [p0], replicas: [replica(p0)] }));
+    assert.equal(st.phase, 'Pending');
+    assert.equal(st.message, '1/2 replicas running; waiting for the scheduler');
+  });
+
+  it('is Degraded when some run and some crash, naming the first in trouble', () => {
+    const st = summarize(
+      input({ placements: [p0, p1], replicas: [replica(p0), replica(p1, { state: 'restarting', restarts: 3, exitCode: 1, message: 'exited with code 1' })] }),
+    );
+    assert.equal(st.phase, 'Degraded');
+    assert.equal(st.running, 1);
+    assert.equal(st.message, '1/2 replicas running; replica 1 restarting: exited with code 1');
+    assert.equal(st.replicas[1]!.restarts, 3);
+    assert.equal(st.replicas[1]!.exitCode, 1);
+  });
+
+  it('is Failed when none run and some crash', () => {
+    const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0, { state: 'failed', exitCode: 2 }), replica(p1, { state: 'pending' })] }));
+    assert.equal(st.phase, 'Failed');
+    assert.equal(st.running, 0);
+    assert.equal(st.message, '0/2 replicas running; replica 0 failed');
+  });
+
+  it('is Failed for exited replicas', () => {
+    const st = summarize(
+      input({ placements: [p0, p1], replicas: [replica(p0, { state: 'exited', exitCode: 0 }), replica(p1, { state: 'exited', exitCode: 0 })] }),
+    );
+    assert.equal(st.phase, 'Failed');
+    assert.equal(st.replicas[0]!.exitCode, 0);
+  });
+
+  it('is Invalid for a bad manifest, keeping the last revision and counting its running replicas', () => {
+    const bad = decodeManifest('{"image":"web","scale":-1}', 'app');
+    assert.equal(bad.ok, false);
+    const old0 = placement(s, 0, 'h1', { revision: 5 });
+    const old1 = placement(s, 1, 'h2', { revision: 5 });
+    const st = summarize(input({ decoded: bad, revision: 9, placements: [old0, old1], replicas: [replica(old0), replica(old1)] }));
+    assert.equal(st.phase, 'Invalid');
+    assert.equal(st.observedRevision, 9);
+    assert.equal(st.runningRevision, 5);
+    assert.equal(st.desired, 2);
+    assert.equal(st.running, 2);
+    assert.deepEqual(st.errors, ['scale: expected an integer >= 0, got -1']);
+    assert.equal(st.message, 'invalid manifest (still running revision 5): scale: expected an integer >= 0, got -1');
+  });
+
+  it('is Invalid without a running revision when nothing was ever placed', () => {
+    const bad = decodeManifest('{', 'app');
+    const st = summarize(input({ decoded: bad }));
+    assert.equal(st.phase, 'Invalid');
+    assert.equal(st.runningRevision, undefined);
+    assert.equal(st.desired, 0);
+    assert.match(st.message, /^invalid manifest: \(manifest\): expected JSON, got /);
+  });
+
+  it('does not count a replica still running an old template', () => {
+    const oldSpec = spec({ ...manifest, env: { V: '1' } });
+    const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0), replica(p1, { templateHash: templateHash(oldSpec) })] }));
+    assert.equal(st.running, 1);
+    assert.equal(st.phase, 'Pending');
+    assert.equal(st.replicas[1]!.message, 'updating to the new spec');
+    assert.equal(st.message, '1/2 replicas running; updating to the new spec');
+  });
+
+  it('does not count a replica whose placement has not been updated to the new spec yet', () => {
+    const oldSpec = spec({ ...manifest, image: 'web:1' });
+    const stale: PlacementRecord = placement(oldSpec, 1, 'h2', { revision: 6 });
+    const st = summarize(input({ placements: [p0, stale], replicas: [replica(p0), replica(stale)] }));
+    assert.equal(st.running, 1);
+    assert.notEqual(st.phase, 'Running');
+  });
+
+  it('reports the newest placement revision as running', () => {
+    const a = placement(s, 0, 'h1', { revision: 3 });
+    const b = placement(s, 1, 'h2', { revision: 7 });
+    const st = summarize(input({ placements: [a, b], replicas: [replica(a), replica(b)] }));
+    assert.equal(st.runningRevision, 7);
+  });
+});
