@@ -11,6 +11,8 @@ export interface Config {
   leaseTtlSeconds: number;
   resyncSeconds: number;
   logLevel: string;
+  /** Agent: remove this host's containers when its lease is about to expire (see docs/design.md). */
+  fence: boolean;
 }
 
 export interface ParsedArgs {
@@ -58,6 +60,7 @@ export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
     leaseTtlSeconds: positiveNumber('lease-ttl', one('lease-ttl', 'DOKKAA_LEASE_TTL') ?? '10'),
     resyncSeconds: positiveNumber('resync', one('resync', 'DOKKAA_RESYNC') ?? '30'),
     logLevel: one('log-level', 'DOKKAA_LOG_LEVEL') ?? 'info',
+    fence: (one('fence', 'DOKKAA_FENCE') ?? 'true') !== 'false',
   };
 }
 

@@ -11,10 +11,13 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import type { Runnable } from '../../src/manager.js';
 import { LABEL } from './container-template.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
+import { PartitionFence } from './partition-fence.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
+  bind(PartitionFence).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(PartitionFence);
   bind<Runnable>(TYPES.Runnable)
     .toDynamicValue((ctx) => {
       const keys = ctx.get<Keys>(TYPES.Keys);

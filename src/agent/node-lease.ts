@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { Subject, type Observable } from 'rxjs';
 import type { Keys } from '../../api/keys.js';
 import type { NodeRecord } from '../../api/records.js';
-import { backoffDelay, sleep, type Clock } from '../clock.js';
+import { backoffDelay, sleep, type Clock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
 import type { KvStore, Lease } from '../etcd/kv-store.js';
@@ -26,6 +26,15 @@ export class NodeLease implements Runnable {
   private readonly changes = new Subject<string>();
   /** Emits the new lease id each time one is granted. */
   readonly changes$: Observable<string> = this.changes.asObservable();
+  private readonly expiring = new Subject<void>();
+  /**
+   * Emits once when no keepalive has been acknowledged for 90% of the TTL: etcd is about to
+   * expire the lease and the scheduler to place this host's replicas elsewhere.
+   */
+  readonly expiring$: Observable<void> = this.expiring.asObservable();
+  private lastAck = 0;
+  private expiringSignalled = false;
+  private checkTimer: TimerHandle | undefined;
 
   constructor(
     @inject(TYPES.Config) private readonly config: Config,
@@ -55,10 +64,25 @@ export class NodeLease implements Runnable {
     this.stopped = false;
     this.resolvedAddress = this.config.address || (await this.engine.bridgeGateway()) || '127.0.0.1';
     await this.acquire();
+    this.scheduleCheck();
+  }
+
+  private scheduleCheck(): void {
+    const ttlMs = this.config.leaseTtlSeconds * 1000;
+    this.checkTimer = this.clock.setTimeout(() => {
+      if (this.stopped) return;
+      if (!this.expiringSignalled && this.clock.now() - this.lastAck > ttlMs * 0.9) {
+        this.expiringSignalled = true;
+        this.log.warn('node lease expiring: etcd unreachable', { node: this.config.node, sinceLastAckMs: this.clock.now() - this.lastAck });
+        this.expiring.next();
+      }
+      this.scheduleCheck();
+    }, Math.max(100, ttlMs / 20));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.checkTimer !== undefined) this.clock.clearTimeout(this.checkTimer);
     const lease = this.lease;
     this.lease = undefined;
     // Revoking deletes every key the host holds: the scheduler sees the node leave at once.
@@ -78,7 +102,12 @@ export class NodeLease implements Runnable {
     };
     await this.store.put(this.keys.node(this.config.node), JSON.stringify(record), { lease: lease.id });
     lease.onLost((err) => void this.reacquire(err));
+    lease.onKeepalive(() => {
+      if (this.lease === lease) this.lastAck = this.clock.now();
+    });
     this.lease = lease;
+    this.lastAck = this.clock.now();
+    this.expiringSignalled = false;
     this.log.info('node lease granted', { node: this.config.node, lease: lease.id, ttlSeconds: this.config.leaseTtlSeconds });
     this.changes.next(lease.id);
   }

@@ -44,6 +44,7 @@ export class World {
       leaseTtlSeconds: 5,
       resyncSeconds: 10,
       logLevel: process.env.DOKKAA_TEST_LOG_LEVEL ?? 'error',
+      fence: true,
       ...overrides,
     };
   }
