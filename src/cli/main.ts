@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { apply, nodes, remove, status, UsageError } from './client-commands.js';
 import { etcdReachable, startLocalEtcd } from './local-etcd.js';
 import { serve } from './serve.js';
+import { labCommand } from '../lab/lab-commands.js';
 
 const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
 
@@ -15,6 +16,7 @@ const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
   dokkaa delete APP/NAME
   dokkaa status [APP[/NAME]] [--json]
   dokkaa nodes [--json]
+  dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
 
 Common flags (or env): --etcd (DOKKAA_ETCD), --prefix (DOKKAA_PREFIX, default /dokkaa),
 --docker (DOKKAA_DOCKER), --node (DOKKAA_NODE), --address (DOKKAA_ADDRESS),
@@ -35,6 +37,8 @@ async function main(argv: string[]): Promise<void> {
       return void console.log(await status(args, config));
     case 'nodes':
       return void console.log(await nodes(args, config));
+    case 'lab':
+      return void console.log(await labCommand(rest));
     case 'agent':
       return serve(config, createLogger(config.logLevel), AGENT_MODULES);
     case 'controller':

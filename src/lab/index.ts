@@ -1,0 +1,8 @@
+// The lab's API for tests and scripts: several Docker hosts on this machine, one netns each.
+export { labUp, type LabUpOptions, type LabUpResult } from './lab-up.js';
+export { labDown, type LabDownOptions, type LabDownResult } from './lab-down.js';
+export { labStatus, formatStatus, type LabStatus, type NodeStatus } from './lab-status.js';
+export { killNode, restoreNode, partitionNode, healNode, type FaultOptions } from './node-faults.js';
+export { labLayout, nodeLayout, repoRoot, DEFAULT_LAB, LAB_ROOT, type LabLayout, type NodeLayout } from './lab-layout.js';
+export { readState, type LabState, type LabNodeState } from './lab-state.js';
+export { labCommand, LAB_USAGE } from './lab-commands.js';

@@ -1,0 +1,85 @@
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LabLayout, NodeLayout } from './lab-layout.js';
+import { isOurs, recordOf, type ProcessRecord } from './processes.js';
+
+/**
+ * The lab's state file, `<state dir>/lab.json`: everything `up` made, so that `down`
+ * removes exactly that. It is rewritten after each step of `up` (atomically, by rename), so
+ * a run that fails halfway still leaves an accurate list to clean up.
+ */
+
+export interface LabNodeState extends NodeLayout {
+  dockerd?: ProcessRecord;
+  agent?: ProcessRecord;
+  /** Set by kill-node, cleared by restore-node; `up` leaves a killed node down. */
+  killed: boolean;
+  /** Set by partition, cleared by heal; `up` keeps the link down and the agent stopped. */
+  partitioned: boolean;
+}
+
+export interface LabState extends LabLayout {
+  version: 1;
+  repoRoot: string;
+  prefix: string;
+  ttlSeconds: number;
+  logLevel: string;
+  /** Whether this lab inserted the iptables FORWARD rule (and so removes it). */
+  forwardRule: boolean;
+  etcd?: ProcessRecord;
+  controller?: ProcessRecord;
+  nodes: LabNodeState[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function readState(layout: LabLayout): LabState | undefined {
+  if (!existsSync(layout.stateFile)) return undefined;
+  const state = JSON.parse(readFileSync(layout.stateFile, 'utf8')) as LabState;
+  if (state.version !== 1) throw new Error(`${layout.stateFile}: unknown version ${String(state.version)}`);
+  return state;
+}
+
+export function writeState(state: LabState): void {
+  mkdirSync(state.stateDir, { recursive: true });
+  state.updatedAt = new Date().toISOString();
+  const tmp = `${state.stateFile}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, state.stateFile);
+}
+
+export function findNode(state: LabState, node: string): LabNodeState {
+  const n = state.nodes.find((x) => x.name === node);
+  if (!n) throw new Error(`lab ${state.name} has no node ${JSON.stringify(node)} (nodes: ${state.nodes.map((x) => x.name).join(', ') || 'none'})`);
+  return n;
+}
+
+/**
+ * One lab command at a time per lab: `<state dir>/lock` holds the owner's pid and is taken
+ * with O_EXCL. A lock whose owner is gone is taken over. Returns the release function.
+ */
+export function lockLab(layout: LabLayout): () => void {
+  mkdirSync(layout.stateDir, { recursive: true });
+  const file = join(layout.stateDir, 'lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, JSON.stringify(recordOf(process.pid)));
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner: ProcessRecord | undefined;
+      try {
+        owner = JSON.parse(readFileSync(file, 'utf8')) as ProcessRecord;
+      } catch {
+        // Unreadable: either being written this instant by its owner, or garbage.
+        if (Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 5_000) throw new Error(`lab ${layout.name} is busy: ${file} was just taken`);
+        owner = undefined;
+      }
+      if (isOurs(owner)) throw new Error(`lab ${layout.name} is busy: another lab command (pid ${owner!.pid}) holds ${file}`);
+      rmSync(file, { force: true }); // stale: its owner is gone
+    }
+  }
+  throw new Error(`could not take ${file}`);
+}

@@ -1,0 +1,107 @@
+import { etcdReachable } from '../cli/local-etcd.js';
+import { table } from '../cli/table.js';
+import { DEFAULT_LAB, LAB_ROOT, labLayout } from './lab-layout.js';
+import { registeredNodes } from './lab-agents.js';
+import { currentDockerd, enginePing, runningContainers } from './lab-engine.js';
+import { readState } from './lab-state.js';
+import { forwardRulePresent, linkExists, linkIsUp, netnsExists } from './netns.js';
+import { processState, type ProcessState } from './processes.js';
+
+export interface NodeStatus {
+  name: string;
+  address: string;
+  netns: string;
+  netnsExists: boolean;
+  /** Root-end veth: 'up', 'down' (partitioned) or 'missing'. */
+  link: 'up' | 'down' | 'missing';
+  engine: boolean;
+  dockerdPid?: number;
+  agent: ProcessState;
+  agentPid?: number;
+  /** Whether `<prefix>/nodes/<name>` exists in the lab's etcd (the lease is alive). */
+  registered: boolean;
+  /** Running containers on the engine; undefined when the engine does not answer. */
+  containers?: number;
+  killed: boolean;
+  partitioned: boolean;
+}
+
+export interface LabStatus {
+  name: string;
+  up: boolean;
+  stateDir: string;
+  bridge: string;
+  bridgeExists: boolean;
+  forwardRule: boolean;
+  etcd: { url: string; pid?: number; process: ProcessState; healthy: boolean };
+  controller: { pid?: number; process: ProcessState; log: string };
+  ttlSeconds?: number;
+  prefix?: string;
+  nodes: NodeStatus[];
+}
+
+/** Observes the lab as it is (processes, links, engines, etcd), not as the state file claims. */
+export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: string } = {}): Promise<LabStatus> {
+  const layout = labLayout(name, opts.stateRoot ?? LAB_ROOT);
+  const state = readState(layout);
+  const healthy = state ? await etcdReachable([layout.etcdClientUrl], 1_000) : false;
+  const registered = new Set(healthy && state ? ((await registeredNodes(state)) ?? []) : []);
+  const nodes = await Promise.all((state?.nodes ?? []).map(async (n): Promise<NodeStatus> => {
+    const up = await linkIsUp(n.vethHost);
+    const dockerd = currentDockerd(n, n.dockerd);
+    const containers = await runningContainers(n.dockerSocket);
+    return {
+      name: n.name,
+      address: n.address,
+      netns: n.netns,
+      netnsExists: netnsExists(n.netns),
+      link: up === undefined ? 'missing' : up ? 'up' : 'down',
+      engine: await enginePing(n.dockerSocket),
+      ...(dockerd ? { dockerdPid: dockerd.pid } : {}),
+      agent: processState(n.agent),
+      ...(n.agent ? { agentPid: n.agent.pid } : {}),
+      registered: registered.has(n.name),
+      ...(containers === undefined ? {} : { containers }),
+      killed: n.killed,
+      partitioned: n.partitioned,
+    };
+  }));
+  return {
+    name: layout.name,
+    up: !!state,
+    stateDir: layout.stateDir,
+    bridge: layout.bridge,
+    bridgeExists: await linkExists(layout.bridge),
+    forwardRule: await forwardRulePresent(layout.bridge),
+    etcd: { url: layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
+    controller: { ...(state?.controller ? { pid: state.controller.pid } : {}), process: processState(state?.controller), log: layout.controllerLog },
+    ...(state ? { ttlSeconds: state.ttlSeconds, prefix: state.prefix } : {}),
+    nodes,
+  };
+}
+
+export function formatStatus(s: LabStatus): string {
+  if (!s.up) return `lab ${s.name} is not up (no state in ${s.stateDir})${s.bridgeExists ? `; bridge ${s.bridge} exists: run dokkaa lab down --name ${s.name}` : ''}`;
+  const pidCell = (state: ProcessState, pid?: number) => (pid ? `${pid} ${state}` : state);
+  const lines = [
+    `lab ${s.name}: bridge ${s.bridge} ${s.bridgeExists ? 'up' : 'MISSING'}, iptables rule ${s.forwardRule ? 'present' : 'MISSING'}, lease TTL ${s.ttlSeconds} s, prefix ${s.prefix}`,
+    `etcd ${s.etcd.url}: ${pidCell(s.etcd.process, s.etcd.pid)}, ${s.etcd.healthy ? 'healthy' : 'NOT ANSWERING'}`,
+    `controller: ${pidCell(s.controller.process, s.controller.pid)} (log ${s.controller.log})`,
+    '',
+    table(
+      ['NODE', 'ADDRESS', 'NETNS', 'LINK', 'ENGINE', 'AGENT', 'REGISTERED', 'RUNNING', 'FAULT'],
+      s.nodes.map((n) => [
+        n.name,
+        n.address,
+        n.netnsExists ? n.netns : `${n.netns} (missing)`,
+        n.link,
+        n.engine ? `up${n.dockerdPid ? ` ${n.dockerdPid}` : ''}` : 'down',
+        pidCell(n.agent, n.agentPid),
+        n.registered ? 'yes' : 'no',
+        n.containers === undefined ? '-' : String(n.containers),
+        [n.killed ? 'killed' : '', n.partitioned ? 'partitioned' : ''].filter(Boolean).join(',') || '-',
+      ]),
+    ),
+  ];
+  return lines.join('\n');
+}

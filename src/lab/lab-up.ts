@@ -1,0 +1,160 @@
+import { DEFAULT_LAB, LAB_IMAGES, LAB_ROOT, MAX_NODES, labLayout, repoRoot, requireRoot } from './lab-layout.js';
+import { startAgent, startController, agentArgv, controllerArgv, waitRegistered } from './lab-agents.js';
+import { currentDockerd, ensureImages, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
+import { startEtcd } from './lab-etcd.js';
+import { newNodeState, teardownNode } from './lab-node.js';
+import { lockLab, readState, writeState, type LabNodeState, type LabState } from './lab-state.js';
+import { checkSubnetFree, ensureBridge, ensureForwardRule, ensureHostLink, ensureIpForward, ensureNetns, processInNetns } from './netns.js';
+import { isOurs, signal, stopProcess, type ProcessRecord } from './processes.js';
+
+export interface LabUpOptions {
+  /** Number of hosts; default: as many as the lab has, or 3 for a new lab. */
+  nodes?: number;
+  name?: string;
+  /** Agents' node lease TTL; default: the lab's current one, or 10. */
+  ttlSeconds?: number;
+  prefix?: string;
+  logLevel?: string;
+  /** Progress lines, one per change made. Default: stderr. */
+  say?: (line: string) => void;
+  /** Parent of the state dirs (tests); default /var/lib/dokkaa/lab. */
+  stateRoot?: string;
+}
+
+export interface LabUpResult {
+  state: LabState;
+  /** What this run changed; empty when the lab was already complete. */
+  changes: string[];
+  elapsedMs: number;
+}
+
+const sameArgv = (rec: ProcessRecord | undefined, argv: string[]) => !!rec && rec.argv.length === argv.length && rec.argv.every((a, i) => a === argv[i]);
+
+/**
+ * Brings the lab to N running hosts, creating what is missing and nothing else: a second
+ * run with the same options changes nothing. Nodes above N are torn down. A node under an
+ * injected fault stays that way (a killed node is not restarted, a partitioned one stays
+ * cut off): `restore-node` and `heal` undo faults, `up` only repairs. Agents and the
+ * controller whose command line no longer matches (other TTL, log level, repo) restart.
+ * Resolves once every live node has registered in etcd.
+ */
+export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
+  const started = Date.now();
+  const say = opts.say ?? ((l: string) => console.error(`[lab] ${l}`));
+  requireRoot();
+  const layout = labLayout(opts.name ?? DEFAULT_LAB, opts.stateRoot ?? LAB_ROOT);
+  const release = lockLab(layout);
+  try {
+    const now = new Date().toISOString();
+    const state: LabState = readState(layout) ?? {
+      ...layout, version: 1, repoRoot: repoRoot(), prefix: '/dokkaa', ttlSeconds: 10, logLevel: 'info', forwardRule: false, nodes: [], createdAt: now, updatedAt: now,
+    };
+    const count = opts.nodes ?? (state.nodes.length || 3);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) throw new Error(`--nodes: expected 1..${MAX_NODES}, got ${count}`);
+    state.repoRoot = repoRoot();
+    state.ttlSeconds = opts.ttlSeconds ?? state.ttlSeconds;
+    state.prefix = opts.prefix ?? state.prefix;
+    state.logLevel = opts.logLevel ?? state.logLevel;
+    const changes: string[] = [];
+    const note = (line: string) => {
+      changes.push(line);
+      say(line);
+    };
+    writeState(state);
+
+    // The root namespace side of the network.
+    await checkSubnetFree(state.bridge, state.subnetPrefix);
+    if (await ensureBridge(state.bridge, `${state.bridgeAddress}/${state.prefixLength}`)) note(`created bridge ${state.bridge} ${state.bridgeAddress}/${state.prefixLength}`);
+    if (await ensureIpForward()) note('enabled net.ipv4.ip_forward');
+    if (await ensureForwardRule(state.bridge)) note(`inserted iptables FORWARD -i ${state.bridge} -o ${state.bridge} -j ACCEPT`);
+    state.forwardRule = true; // the rule names our bridge: it is ours to remove
+    writeState(state);
+
+    if (!isOurs(state.etcd)) {
+      state.etcd = await startEtcd(state);
+      note(`started etcd pid ${state.etcd.pid} at ${state.etcdClientUrl}`);
+      writeState(state);
+    }
+
+    // Shrink first, so a smaller N frees its hosts before anything else happens.
+    for (const extra of state.nodes.filter((n) => n.index > count)) {
+      note(`removing ${extra.name} (lab now has ${count} nodes)`);
+      const problems = await teardownNode(extra, say);
+      if (problems.length) throw new Error(`could not remove ${extra.name}:\n  ${problems.join('\n  ')}`);
+      state.nodes = state.nodes.filter((n) => n !== extra);
+      writeState(state);
+    }
+
+    // Hosts: netns and wiring, sequentially (cheap, and ip(8) calls do not like racing).
+    for (let i = 1; i <= count; i++) {
+      let node = state.nodes.find((n) => n.index === i);
+      if (!node) {
+        node = newNodeState(state, i);
+        state.nodes.push(node);
+        state.nodes.sort((a, b) => a.index - b.index);
+      }
+      if (await ensureNetns(node.netns)) note(`${node.name}: created netns ${node.netns}`);
+      const wired = await ensureHostLink(
+        { netns: node.netns, vethHost: node.vethHost, vethPeer: node.vethPeer, bridge: state.bridge, addressCidr: `${node.address}/${state.prefixLength}`, gateway: state.bridgeAddress },
+        !node.partitioned,
+      );
+      if (wired) note(`${node.name}: created veth ${node.vethHost} <-> ${node.netns}:${node.vethPeer} ${node.address}`);
+      writeState(state);
+    }
+    const live = state.nodes.filter((n) => !n.killed);
+
+    // Engines, in parallel: each takes ~2 s to come up.
+    await Promise.all(live.map((node) => ensureEngine(state, node, note)));
+    writeState(state);
+
+    for (const node of live) {
+      const want = agentArgv(state, node);
+      if (isOurs(node.agent) && !sameArgv(node.agent, want)) {
+        await stopProcess(node.agent, 5_000);
+        note(`${node.name}: stopped agent pid ${node.agent!.pid} (settings changed)`);
+      }
+      if (isOurs(node.agent)) continue;
+      node.agent = await startAgent(state, node);
+      note(`${node.name}: started agent pid ${node.agent.pid} (log ${node.agentLog})`);
+      // A partitioned host's agent must not reach etcd: frozen like the running one would be.
+      if (node.partitioned) signal(node.agent.pid, 'SIGSTOP');
+      writeState(state);
+    }
+
+    if (isOurs(state.controller) && !sameArgv(state.controller, controllerArgv(state))) {
+      await stopProcess(state.controller, 5_000);
+      note(`stopped controller pid ${state.controller!.pid} (settings changed)`);
+    }
+    if (!isOurs(state.controller)) {
+      state.controller = await startController(state);
+      note(`started controller pid ${state.controller.pid} (log ${state.controllerLog})`);
+      writeState(state);
+    }
+
+    await waitRegistered(state, live.filter((n) => !n.partitioned));
+    return { state, changes, elapsedMs: Date.now() - started };
+  } finally {
+    release();
+  }
+}
+
+/**
+ * The node's dockerd runs, inside the node's current netns, and has the lab's images. A
+ * dockerd left in a netns that was since deleted and re-created is restarted: it would
+ * otherwise serve from a namespace nothing is wired to.
+ */
+async function ensureEngine(state: LabState, node: LabNodeState, note: (line: string) => void): Promise<void> {
+  let rec = currentDockerd(node, node.dockerd);
+  if (rec && !processInNetns(rec.pid, node.netns)) {
+    await stopDockerd(node, rec);
+    note(`${node.name}: stopped dockerd pid ${rec.pid} (it ran in a stale netns)`);
+    rec = undefined;
+  }
+  if (!rec) {
+    rec = await startDockerd(node);
+    note(`${node.name}: started dockerd pid ${rec.pid} (socket ${node.dockerSocket})`);
+  }
+  node.dockerd = rec;
+  await waitEngine(node, rec);
+  for (const image of await ensureImages(node, LAB_IMAGES, state.imageDir, state.repoRoot)) note(`${node.name}: loaded image ${image}`);
+}
