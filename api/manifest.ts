@@ -4,6 +4,10 @@ import { checkedRecord, closedType } from './closed-type.js';
 import { formatErrors } from './decode-errors.js';
 import { DnsLabel, isDnsLabel } from './names.js';
 import { shortHash } from './canonical-json.js';
+import { Port } from './ports.js';
+import { Duration, Health, normalizeHealth, normalizeUpdate, Update, type HealthSpec, type UpdateSpec } from './lifecycle.js';
+
+export { Port } from './ports.js';
 
 export interface NonNegativeIntBrand {
   readonly NonNegativeInt: unique symbol;
@@ -12,15 +16,6 @@ export const NonNegativeInt = t.brand(
   t.number,
   (n): n is t.Branded<number, NonNegativeIntBrand> => Number.isInteger(n) && n >= 0,
   'NonNegativeInt',
-);
-
-export interface PortBrand {
-  readonly Port: unique symbol;
-}
-export const Port = t.brand(
-  t.number,
-  (n): n is t.Branded<number, PortBrand> => Number.isInteger(n) && n >= 1 && n <= 65535,
-  'Port',
 );
 
 const Protocol = t.keyof({ tcp: null, udp: null }, '"tcp" or "udp"');
@@ -74,6 +69,9 @@ export const Manifest = closedType(
     links: t.array(LinkRef),
     restart: RestartPolicy,
     constraints: t.record(t.string, t.string),
+    health: Health,
+    update: Update,
+    stopGracePeriod: Duration,
   },
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
@@ -100,6 +98,10 @@ export interface ManifestSpec {
   links: LinkSpec[];
   restart: RestartPolicy;
   constraints: Record<string, string>;
+  health?: HealthSpec;
+  update: UpdateSpec;
+  /** Between the stop signal and the kill. */
+  stopGracePeriodMs: number;
 }
 
 export type DecodeResult = { ok: true; spec: ManifestSpec } | { ok: false; errors: string[] };
@@ -142,6 +144,9 @@ function normalize(m: Manifest, app: string): ManifestSpec {
     links: (m.links ?? []).map((l) => parseLink(l, app)),
     restart: m.restart ?? 'always',
     constraints: { ...(m.constraints ?? {}) },
+    ...(m.health ? { health: normalizeHealth(m.health) } : {}),
+    update: normalizeUpdate(m.update),
+    stopGracePeriodMs: m.stopGracePeriod ?? 10_000,
   };
 }
 
@@ -158,10 +163,10 @@ export function withDefaultTag(image: string): string {
 }
 
 /**
- * Hash of what makes a replica's container: everything but scale and constraints, so a
- * scale change or a placement rule never replaces a running container.
+ * Hash of what makes a replica's container: everything but scale, constraints and the
+ * update policy, so changing those never replaces a running container.
  */
 export function templateHash(spec: ManifestSpec): string {
-  const { scale: _scale, constraints: _constraints, ...template } = spec;
+  const { scale: _scale, constraints: _constraints, update: _update, ...template } = spec;
   return shortHash(template);
 }

@@ -58,6 +58,7 @@ describe('loadConfig', () => {
       leaseTtlSeconds: 10,
       resyncSeconds: 30,
       logLevel: 'info',
+      fence: true,
     });
   });
 
@@ -83,6 +84,7 @@ describe('loadConfig', () => {
       leaseTtlSeconds: 5,
       resyncSeconds: 0.5,
       logLevel: 'debug',
+      fence: true,
     });
   });
 
