@@ -104,6 +104,25 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
+  // events/<app>/<name>/<id>: events, on an expiring lease.
+  get events(): string {
+    return `${this.root}/events/`;
+  }
+  manifestEvents(app: string, name: string): string {
+    return `${this.events}${app}/${name}/`;
+  }
+  event(app: string, name: string, id: string): string {
+    return `${this.events}${app}/${name}/${id}`;
+  }
+
+  // rollouts/<app>/<name>: the scheduler's rolling-update state and revision history.
+  get rollouts(): string {
+    return `${this.root}/rollouts/`;
+  }
+  rollout(app: string, name: string): string {
+    return `${this.rollouts}${app}/${name}`;
+  }
+
   // election/scheduler: the controllers' leader election.
   get election(): string {
     return `${this.root}/election/`;

@@ -24,7 +24,7 @@ export interface PlacementRecord {
   revision: number;
 }
 
-export type ReplicaState = 'pending' | 'running' | 'restarting' | 'exited' | 'failed';
+export type ReplicaState = 'pending' | 'running' | 'CrashLoopBackOff' | 'exited' | 'failed';
 
 export interface PublishedPort {
   containerPort: number;
@@ -55,6 +55,11 @@ export interface ReplicaRecord {
   finishedAt?: string;
   /** service name -> published port. */
   ports: Record<string, PublishedPort>;
+  /** Running and, if the manifest has a health check, passing it: only ready replicas get endpoints. */
+  ready: boolean;
+  health?: { status: 'starting' | 'healthy' | 'unhealthy'; failures: number; lastError?: string };
+  /** The last lines the container logged before its last exit. */
+  lastLog?: string[];
   message?: string;
 }
 
@@ -87,8 +92,10 @@ export interface ReplicaStatus {
   node: string;
   state: ReplicaState | 'unscheduled';
   containerId?: string;
+  ready?: boolean;
   restarts: number;
   exitCode?: number;
+  lastLog?: string[];
   ports: Record<string, number>;
   message?: string;
 }
@@ -115,4 +122,18 @@ export function parseRecord<T>(value: string | undefined | null): T | undefined 
   } catch {
     return undefined;
   }
+}
+
+/** events/<app>/<name>/<id>: what happened to a manifest's replicas; expires after about an hour. */
+export interface EventRecord {
+  time: string;
+  /** Normal or Warning, as Kubernetes events. */
+  type: 'Normal' | 'Warning';
+  /** Scheduled, Rescheduled, Pulled, Started, Killed, Unhealthy, BackOff, RolloutStalled, RolledBack... */
+  reason: string;
+  message: string;
+  replica?: number;
+  node?: string;
+  /** The process that wrote it (node name). */
+  source: string;
 }

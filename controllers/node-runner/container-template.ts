@@ -46,6 +46,10 @@ export function containerTemplate(p: PlacementRecord, linkEnv: Record<string, st
       [LABEL.revision]: String(p.revision),
     },
     ports: Object.values(p.spec.services).map((s) => ({ port: s.port, protocol: s.protocol })),
+    // Command checks run inside the container, by Docker; TCP/HTTP checks run in the agent.
+    ...(p.spec.health?.kind === 'cmd'
+      ? { healthcheck: { cmd: p.spec.health.cmd!, intervalMs: p.spec.health.intervalMs, timeoutMs: p.spec.health.timeoutMs, retries: p.spec.health.retries, startPeriodMs: p.spec.health.startPeriodMs } }
+      : {}),
     hash,
   };
 }

@@ -12,10 +12,12 @@ import type { Runnable } from '../../src/manager.js';
 import { LABEL } from './container-template.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
+import { HealthProber } from './health-prober.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
+  bind(HealthProber).toSelf().inSingletonScope();
   bind(PartitionFence).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(PartitionFence);
   bind<Runnable>(TYPES.Runnable)
@@ -50,7 +52,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
         return [...ids];
       };
 
-      return factory.controller({
+      const controller = factory.controller({
         name: 'node-runner',
         reconciler: ctx.get(NodeRunnerReconciler),
         sources: [
@@ -78,6 +80,9 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
         listKeys,
         resyncMs: config.resyncSeconds * 1000,
       });
+      // A health verdict that changes is a reason to reconcile that replica.
+      ctx.get(HealthProber).setListener((id) => controller.enqueue(id));
+      return controller;
     })
     .inSingletonScope();
 });

@@ -11,9 +11,14 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import { containerTemplate, LABEL } from './container-template.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
+import { HealthProber, type HealthState } from './health-prober.js';
+import { EventRecorder } from '../../src/events/event-recorder.js';
+import type { ContainerDetails } from '../../src/docker/container-engine.js';
 
-/** Seconds between the stop signal and the kill when a container is removed. */
-const STOP_GRACE_SECONDS = 10;
+/** Seconds between the stop signal and the kill for a container whose placement is gone. */
+const DEFAULT_STOP_GRACE_SECONDS = 10;
+/** Lines of a crashed container's output kept in its replica record. */
+const LAST_LOG_LINES = 5;
 
 /**
  * Makes one replica (`app/name/replica`) on this host match its placement: creates,
@@ -28,6 +33,8 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(NodeLease) private readonly lease: NodeLease,
+    @inject(HealthProber) private readonly prober: HealthProber,
+    @inject(EventRecorder) private readonly events: EventRecorder,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
@@ -43,7 +50,7 @@ export class NodeRunnerReconciler implements Reconciler {
     const placement = parseRecord<PlacementRecord>(placementKv?.value);
 
     if (!placement) {
-      await this.removeAll(containers, log, 'no longer placed here');
+      await this.removeAll(containers, log, 'no longer placed here', DEFAULT_STOP_GRACE_SECONDS, { app, name, replica });
       if (recordKv && mine) await this.store.deleteIfModRevision(recordKv.key, recordKv.modRevision);
       return;
     }
@@ -55,7 +62,10 @@ export class NodeRunnerReconciler implements Reconciler {
       revision: placement.revision,
       templateHash: placement.templateHash,
       ports: {},
+      ready: false,
     };
+    const grace = placement.spec.stopGracePeriodMs / 1000;
+    const where = { app, name, replica };
 
     // Links: nothing new starts until every linked service has an endpoint; what runs stays.
     let linkEnv: Record<string, string> = {};
@@ -67,7 +77,7 @@ export class NodeRunnerReconciler implements Reconciler {
     }
     const template = containerTemplate(placement, linkEnv, node);
     const current = containers.find((c) => c.labels[LABEL.hash] === template.hash) ?? (waitingFor.length ? newest(containers) : undefined);
-    await this.removeAll(containers.filter((c) => c !== current), log, 'spec changed');
+    await this.removeAll(containers.filter((c) => c !== current), log, 'spec changed', grace, where);
 
     if (!current && waitingFor.length) {
       await this.write(recordKv, {
@@ -95,6 +105,7 @@ export class NodeRunnerReconciler implements Reconciler {
       restarts = 0;
       crashes = 0;
       log.info('container started', { containerId, image: template.image });
+      void this.events.record(app, name, { type: 'Normal', reason: 'Started', message: `started container ${template.name} (${template.image})`, replica, node });
     }
 
     let details = await this.engine.inspect(containerId);
@@ -102,10 +113,15 @@ export class NodeRunnerReconciler implements Reconciler {
     let requeue: ReconcileResult = undefined;
     // The exit last counted towards `crashes`: an exit is counted once, however often we look.
     let countedExit = mine && mine.containerId === containerId ? mine.finishedAt : undefined;
+    let lastLog = mine && mine.containerId === containerId ? mine.lastLog : undefined;
+    if (!details.running && details.state !== 'created' && countedExit !== details.finishedAt) {
+      lastLog = await this.lastLines(containerId); // a new exit: keep what it said last
+    }
     if (!details.running && details.state !== 'created' && shouldRestart(placement.spec.restart, details.exitCode)) {
       if (countedExit !== details.finishedAt) {
         crashes = nextCrashCount(crashes, runMs(details.startedAt, details.finishedAt));
         countedExit = details.finishedAt;
+        void this.events.record(app, name, { type: 'Warning', reason: 'BackOff', message: `container exited with code ${details.exitCode}; restart ${restarts + 1} after ${restartDelayMs(crashes) / 1000} s`, replica, node });
       }
       const waitMs = restartDelayMs(crashes) - (this.clock.now() - Date.parse(details.finishedAt ?? '0'));
       if (waitMs > 0) {
@@ -121,6 +137,25 @@ export class NodeRunnerReconciler implements Reconciler {
       details = (await this.engine.inspect(containerId)) ?? details;
     }
 
+    // Health: only a passing container is ready (registered); a failing one is restarted.
+    let health: HealthState | undefined;
+    if (details.running && placement.spec.health) {
+      health = this.healthOf(id, details, placement);
+      if (health.status === 'unhealthy') {
+        log.warn('container unhealthy; restarting', { containerId, error: health.lastError });
+        void this.events.record(app, name, { type: 'Warning', reason: 'Unhealthy', message: `health check failed ${health.failures} times: ${health.lastError ?? ''}; restarting`, replica, node });
+        this.prober.forget(containerId);
+        await this.engine.stop(containerId, grace);
+        await this.engine.start(containerId);
+        restarts += 1;
+        details = (await this.engine.inspect(containerId)) ?? details;
+        health = details.running ? this.healthOf(id, details, placement) : undefined;
+      }
+    } else if (!details.running) {
+      this.prober.forget(containerId);
+    }
+    const ready = details.running && (!placement.spec.health || health?.status === 'healthy');
+
     const ports: ReplicaRecord['ports'] = {};
     for (const [svc, decl] of Object.entries(placement.spec.services)) {
       const hostPort = details.hostPorts[`${decl.port}/${decl.protocol}`];
@@ -132,13 +167,16 @@ export class NodeRunnerReconciler implements Reconciler {
       templateHash: placement.templateHash,
       containerName: details.name,
       containerId,
-      state: details.running ? 'running' : backingOff ? 'restarting' : 'exited',
+      state: details.running ? 'running' : backingOff ? 'CrashLoopBackOff' : 'exited',
       restarts,
       crashes,
       ...(details.running ? {} : { exitCode: details.exitCode }),
       ...(details.startedAt ? { startedAt: details.startedAt } : {}),
       ...(countedExit ? { finishedAt: countedExit } : !details.running && details.finishedAt ? { finishedAt: details.finishedAt } : {}),
       ports: details.running ? ports : {},
+      ready,
+      ...(health ? { health } : {}),
+      ...(lastLog?.length ? { lastLog } : {}),
       ...(backingOff ? { message: `back-off restarting crashed container (exit code ${details.exitCode})` } : {}),
       ...(waitingFor.length ? { message: `kept running; waiting for linked service(s): ${waitingFor.join(', ')}` } : {}),
     });
@@ -168,11 +206,34 @@ export class NodeRunnerReconciler implements Reconciler {
     }
   }
 
-  private async removeAll(containers: ContainerSummary[], log: Logger, reason: string): Promise<void> {
+  /** Stops gracefully (stop signal, then kill after `graceSeconds`) and removes. */
+  private async removeAll(containers: ContainerSummary[], log: Logger, reason: string, graceSeconds: number, where: { app: string; name: string; replica: number }): Promise<void> {
     for (const c of containers) {
-      await this.engine.stop(c.id, STOP_GRACE_SECONDS);
+      this.prober.forget(c.id);
+      await this.engine.stop(c.id, graceSeconds);
       await this.engine.remove(c.id);
       log.info('container removed', { containerId: c.id, reason });
+      void this.events.record(where.app, where.name, { type: 'Normal', reason: 'Killed', message: `removed container ${c.name}: ${reason}`, replica: where.replica, node: this.lease.node });
+    }
+  }
+
+  /** Docker's verdict for command checks; the agent's prober for TCP/HTTP ones. */
+  private healthOf(key: string, details: ContainerDetails, placement: PlacementRecord): HealthState {
+    const health = placement.spec.health!;
+    if (health.kind === 'cmd') {
+      const status = details.health ?? 'starting';
+      return { status, failures: status === 'unhealthy' ? health.retries : 0 };
+    }
+    if (!details.ip) return { status: 'starting', failures: 0, lastError: 'container has no address yet' };
+    return this.prober.observe(key, details.id, health, details.ip);
+  }
+
+  private async lastLines(containerId: string): Promise<string[]> {
+    try {
+      const text = await this.engine.logs(containerId, LAST_LOG_LINES);
+      return text.split('\n').map((l) => l.trimEnd()).filter(Boolean).slice(-LAST_LOG_LINES);
+    } catch {
+      return [];
     }
   }
 

@@ -11,7 +11,7 @@ import { endpointId } from './endpoint-id.js';
 
 /**
  * Publishes where one replica (`app/name/replica`) of this host serves: an endpoint per
- * service while the replica runs, none otherwise. Endpoints hang on the host's lease.
+ * service while the replica is ready, none otherwise. Endpoints hang on the host's lease.
  */
 @injectable()
 export class ServiceRegistrarReconciler implements Reconciler {
@@ -30,7 +30,8 @@ export class ServiceRegistrarReconciler implements Reconciler {
     ]);
     const record = parseRecord<ReplicaRecord>(recordKv?.value);
     const desired = new Map<string, string>();
-    if (record && record.node === node && record.state === 'running' && record.containerId) {
+    // Only ready replicas (running and passing their health check) receive traffic.
+    if (record && record.node === node && record.state === 'running' && record.ready && record.containerId) {
       for (const [service, port] of Object.entries(record.ports)) {
         const endpoint: EndpointRecord = {
           host: record.address,

@@ -42,18 +42,21 @@ export function summarize(input: StatusInput): StatusRecord {
       continue;
     }
     const current = r.templateHash === p.templateHash && p.templateHash === hash;
-    if (r.state === 'running' && current) {
+    // Running means ready: running and, with a health check, passing it.
+    if (r.state === 'running' && r.ready && current) {
       running++;
       counted.add(i);
     }
-    if (r.state === 'failed' || r.state === 'restarting' || r.state === 'exited') troubled++;
+    if (r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited') troubled++;
     rows.push({
       replica: i,
       node: r.node,
       state: r.state,
       ...(r.containerId ? { containerId: r.containerId } : {}),
+      ready: r.ready,
       restarts: r.restarts,
       ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
+      ...(r.lastLog?.length ? { lastLog: r.lastLog } : {}),
       ports: Object.fromEntries(Object.entries(r.ports).map(([svc, port]) => [svc, port.hostPort])),
       ...(r.message ? { message: r.message } : current ? {} : { message: 'updating to the new spec' }),
     });
@@ -72,7 +75,7 @@ export function summarize(input: StatusInput): StatusRecord {
   const runningRevision = lastPlaced ? { runningRevision: lastPlaced.revision } : {};
   if (running === desired) return { ...base, ...runningRevision, phase: 'Running', message: `${running}/${desired} replicas running` };
   if (troubled > 0) {
-    const first = rows.find((r) => r.state === 'failed' || r.state === 'restarting' || r.state === 'exited');
+    const first = rows.find((r) => r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited');
     return {
       ...base,
       ...runningRevision,

@@ -16,6 +16,10 @@ export interface ContainerDetails extends ContainerSummary {
   /** "80/tcp" -> published host port. */
   hostPorts: Record<string, number>;
   env: string[];
+  /** The container's address on the engine's default bridge (for health probes). */
+  ip?: string;
+  /** Docker's own health status, for containers created with a healthcheck. */
+  health?: 'starting' | 'healthy' | 'unhealthy';
 }
 
 export interface CreateSpec {
@@ -26,6 +30,8 @@ export interface CreateSpec {
   labels: Record<string, string>;
   /** Container ports to publish on a random host port. */
   ports: { port: number; protocol: 'tcp' | 'udp' }[];
+  /** A command Docker runs inside the container to check its health. */
+  healthcheck?: { cmd: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number };
 }
 
 export interface EngineInfo {

@@ -40,6 +40,8 @@ export class DockerodeEngine implements ContainerEngine {
         finishedAt: c.State.FinishedAt,
         hostPorts,
         env: c.Config.Env ?? [],
+        ...(bridgeIp(c.NetworkSettings) ? { ip: bridgeIp(c.NetworkSettings)! } : {}),
+        ...(c.State.Health?.Status ? { health: c.State.Health.Status as ContainerDetails['health'] } : {}),
       };
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
@@ -61,6 +63,17 @@ export class DockerodeEngine implements ContainerEngine {
       Env: spec.env,
       Labels: spec.labels,
       ExposedPorts: exposed,
+      ...(spec.healthcheck
+        ? {
+            Healthcheck: {
+              Test: ['CMD', ...spec.healthcheck.cmd],
+              Interval: spec.healthcheck.intervalMs * 1e6,
+              Timeout: spec.healthcheck.timeoutMs * 1e6,
+              Retries: spec.healthcheck.retries,
+              StartPeriod: spec.healthcheck.startPeriodMs * 1e6,
+            },
+          }
+        : {}),
       HostConfig: {
         PortBindings: bindings,
         // Init reaps zombies and turns SIGTERM into an exit for PID-1 programs that ignore it.
@@ -187,6 +200,11 @@ function dockerOptions(url: string): Docker.DockerOptions {
   if (url.startsWith('/')) return { socketPath: url };
   const u = new URL(url.replace(/^tcp:/, 'http:'));
   return { host: u.hostname, port: Number(u.port || 2375), protocol: 'http' };
+}
+
+function bridgeIp(settings: { Networks?: Record<string, { IPAddress?: string }> } | undefined): string | undefined {
+  const nets = Object.values(settings?.Networks ?? {});
+  return nets.find((n) => n.IPAddress)?.IPAddress || undefined;
 }
 
 function labelFilters(labels: Record<string, string>): string[] {

@@ -74,8 +74,8 @@ export class Etcd3KvStore implements KvStore {
     };
   }
 
-  async grantLease(ttlSeconds: number): Promise<Lease> {
-    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: true });
+  async grantLease(ttlSeconds: number, opts: { keepalive?: boolean } = {}): Promise<Lease> {
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepalive ?? true });
     const id = await lease.grant();
     let lostFns: ((err: Error) => void)[] = [];
     let lost = false;

@@ -60,6 +60,7 @@ export interface KvStore {
   deletePrefix(prefix: string): Promise<void>;
   /** Watches a prefix from a revision; events are never skipped, reconnects are internal. */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
-  grantLease(ttlSeconds: number): Promise<Lease>;
+  /** Grants a lease, kept alive unless `keepalive` is false (it then expires after the TTL). */
+  grantLease(ttlSeconds: number, opts?: { keepalive?: boolean }): Promise<Lease>;
   close(): void;
 }

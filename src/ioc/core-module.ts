@@ -7,6 +7,7 @@ import { DockerodeEngine } from '../docker/dockerode-engine.js';
 import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { Logger } from '../logging.js';
 import { Manager } from '../manager.js';
+import { EventRecorder } from '../events/event-recorder.js';
 import { TYPES } from './tokens.js';
 
 /**
@@ -28,5 +29,6 @@ export function coreModule(config: Config, logger: Logger): ContainerModule {
       .inSingletonScope();
     bind(ControllerFactory).toSelf().inSingletonScope();
     bind(Manager).toSelf().inSingletonScope();
+    bind(EventRecorder).toSelf().inSingletonScope();
   });
 }

@@ -109,7 +109,7 @@ describe('replica lifecycle on real etcd and Docker', () => {
       const st = await world.status(app, 'loop');
       const r = st?.replicas[0];
       if (r && !seenAt.has(r.restarts)) seenAt.set(r.restarts, Date.now());
-      if (r?.state === 'restarting') backoffStatus = { phase: st!.phase, message: st!.message };
+      if (r?.state === 'CrashLoopBackOff') backoffStatus = { phase: st!.phase, message: st!.message };
       return (r?.restarts ?? 0) >= 3 ? st : undefined;
     }, 30_000, 50);
     assert.ok(backoffStatus, 'status showed the replica backing off');
@@ -136,7 +136,8 @@ describe('replica lifecycle on real etcd and Docker', () => {
     await waitFor('everything gone', async () => {
       const left = [
         ...(await world.containers(app)).map((c) => c.Names[0]),
-        ...(await world.keysUnder(`${world.prefix}/`)).filter((k) => k.includes(`/${app}/`)),
+        // Events stay, as in Kubernetes, until their lease expires (an hour).
+        ...(await world.keysUnder(`${world.prefix}/`)).filter((k) => k.includes(`/${app}/`) && !k.startsWith(`${world.prefix}/events/`)),
       ];
       return left.length === 0 ? true : undefined;
     }, 40_000);

@@ -40,6 +40,7 @@ export function replica(p: PlacementRecord, extra: Partial<ReplicaRecord> = {}):
     restarts: 0,
     crashes: 0,
     ports: {},
+    ready: (extra.state ?? 'running') === 'running',
     ...extra,
   };
 }

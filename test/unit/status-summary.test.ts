@@ -31,7 +31,7 @@ describe('summarize', () => {
     assert.equal(st.observedRevision, 7);
     assert.equal(st.runningRevision, 7);
     assert.equal(st.errors, undefined);
-    assert.deepEqual(st.replicas[0], { replica: 0, node: 'h1', state: 'running', containerId: 'c-0', restarts: 0, ports: { http: 32768 } });
+    assert.deepEqual(st.replicas[0], { replica: 0, node: 'h1', state: 'running', containerId: 'c-0', ready: true, restarts: 0, ports: { http: 32768 } });
     assert.equal(st.replicas[1]!.node, 'h2');
   });
 
@@ -88,11 +88,11 @@ describe('summarize', () => {
 
   it('is Degraded when some run and some crash, naming the first in trouble', () => {
     const st = summarize(
-      input({ placements: [p0, p1], replicas: [replica(p0), replica(p1, { state: 'restarting', restarts: 3, exitCode: 1, message: 'exited with code 1' })] }),
+      input({ placements: [p0, p1], replicas: [replica(p0), replica(p1, { state: 'CrashLoopBackOff', restarts: 3, exitCode: 1, message: 'exited with code 1' })] }),
     );
     assert.equal(st.phase, 'Degraded');
     assert.equal(st.running, 1);
-    assert.equal(st.message, '1/2 replicas running; replica 1 restarting: exited with code 1');
+    assert.equal(st.message, '1/2 replicas running; replica 1 CrashLoopBackOff: exited with code 1');
     assert.equal(st.replicas[1]!.restarts, 3);
     assert.equal(st.replicas[1]!.exitCode, 1);
   });

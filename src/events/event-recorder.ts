@@ -1,0 +1,54 @@
+import { inject, injectable } from 'inversify';
+import type { Keys } from '../../api/keys.js';
+import type { EventRecord } from '../../api/records.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { KvStore, Lease } from '../etcd/kv-store.js';
+import { TYPES } from '../ioc/tokens.js';
+import { errorField, type Logger } from '../logging.js';
+
+/** How long events live in etcd. */
+export const EVENT_TTL_SECONDS = 3600;
+/** A fresh lease this often, so no event outlives the TTL by more than this. */
+const LEASE_ROTATE_MS = 5 * 60_000;
+
+/**
+ * Writes events (Scheduled, Pulled, Started, Killed, Unhealthy, BackOff, Rescheduled,
+ * RolledBack...) to `events/<app>/<name>/<time>-<seq>`, on a lease without keepalive so
+ * they expire by themselves after about an hour. Best effort: a failed write is logged and
+ * dropped, never retried, never fails the caller's reconcile.
+ */
+@injectable()
+export class EventRecorder {
+  private lease: { lease: Lease; grantedAt: number } | undefined;
+  private seq = 0;
+
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Config) private readonly config: Config,
+    @inject(TYPES.Logger) private readonly log: Logger,
+  ) {}
+
+  async record(app: string, name: string, event: Omit<EventRecord, 'time' | 'source'>): Promise<void> {
+    try {
+      const now = this.clock.now();
+      const lease = await this.currentLease(now);
+      const record: EventRecord = { ...event, time: new Date(now).toISOString(), source: this.config.node };
+      const id = `${String(now).padStart(15, '0')}-${this.config.node}-${this.seq++}`;
+      await this.store.put(this.keys.event(app, name, id), JSON.stringify(record), { lease: lease.id });
+    } catch (err) {
+      this.log.warn('event not recorded', { app, name, reason: event.reason, error: errorField(err) });
+    }
+  }
+
+  private async currentLease(now: number): Promise<Lease> {
+    if (!this.lease || now - this.lease.grantedAt > LEASE_ROTATE_MS) {
+      // No keepalive: the lease, and the events on it, expire after the TTL.
+      const lease = await this.store.grantLease(EVENT_TTL_SECONDS, { keepalive: false });
+      this.lease = { lease, grantedAt: now };
+    }
+    return this.lease.lease;
+  }
+}
