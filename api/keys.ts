@@ -92,6 +92,30 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
+  // ports/<app>/<service>: the link port allocated cluster-wide to a linked service.
+  get ports(): string {
+    return `${this.root}/ports/`;
+  }
+  port(app: string, service: string): string {
+    return `${this.ports}${app}/${service}`;
+  }
+  parsePort(key: string): { app: string; service: string } | undefined {
+    const m = this.match(this.ports, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, service: m[2]! } : undefined;
+  }
+
+  // portalloc/<port>: the reverse of ports/, so that a port is handed out once (value `app/service`).
+  get portAllocs(): string {
+    return `${this.root}/portalloc/`;
+  }
+  portAlloc(port: number): string {
+    return `${this.portAllocs}${port}`;
+  }
+  parsePortAlloc(key: string): number | undefined {
+    const m = this.match(this.portAllocs, key, /^(\d+)$/);
+    return m ? Number(m[1]) : undefined;
+  }
+
   // status/<app>/<name>: what users read.
   get statuses(): string {
     return `${this.root}/status/`;
@@ -121,6 +145,10 @@ export class Keys {
   }
   rollout(app: string, name: string): string {
     return `${this.rollouts}${app}/${name}`;
+  }
+  parseRollout(key: string): { app: string; name: string } | undefined {
+    const m = this.match(this.rollouts, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
   // election/scheduler: the controllers' leader election.
@@ -152,4 +180,14 @@ export function parseManifestId(id: string): { app: string; name: string } {
 export function parseReplicaId(id: string): { app: string; name: string; replica: number } {
   const [app = '', name = '', replica = '0'] = id.split('/');
   return { app, name, replica: Number(replica) };
+}
+
+/** `app/service`: a service across its manifests (what a link names; `portalloc/` values). */
+export function serviceId(app: string, service: string): string {
+  return `${app}/${service}`;
+}
+
+export function parseServiceId(id: string): { app: string; service: string } | undefined {
+  const m = /^([^/]+)\/([^/]+)$/.exec(id);
+  return m ? { app: m[1]!, service: m[2]! } : undefined;
 }

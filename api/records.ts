@@ -22,6 +22,33 @@ export interface PlacementRecord {
   templateHash: string;
   /** The manifest's mod revision this spec came from. */
   revision: number;
+  /** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
+  updatedAt?: number;
+}
+
+/** A recorded version of a manifest, for rollbacks. */
+export interface RevisionRef {
+  templateHash: string;
+  revision: number;
+  /** The manifest text as the user wrote it. */
+  manifest: string;
+}
+
+/** rollouts/<app>/<name>: the scheduler's rolling update of a manifest, and its history. */
+export interface RolloutRecord {
+  phase: 'Progressing' | 'Complete' | 'Stalled';
+  targetHash: string;
+  targetRevision: number;
+  message: string;
+  /** Replicas switched to the target spec, of which `ready` passed the monitor period. */
+  updated: number;
+  ready: number;
+  total: number;
+  startedAt: string;
+  /** The last version that completed a rollout. */
+  stable?: RevisionRef;
+  /** The stable version before the current target: what `dokkaa rollback` restores. */
+  previous?: RevisionRef;
 }
 
 export type ReplicaState = 'pending' | 'running' | 'CrashLoopBackOff' | 'exited' | 'failed';
@@ -75,11 +102,32 @@ export interface EndpointRecord {
   containerId: string;
 }
 
+/**
+ * ports/<app>/<service>: the port allocated cluster-wide to a linked service. Every host's
+ * ambassador listens on it and forwards to the service's endpoints. Created together with
+ * `portalloc/<port>` (value `app/service`) in one transaction; not leased.
+ */
+export interface PortRecord {
+  port: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** One resolved link: the service and the ambassador port that reaches it. */
+export interface ResolvedLink {
+  app: string;
+  service: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+}
+
 /** links/<app>/<name>: the link injector's resolution of a manifest's links. */
 export interface LinkRecord {
-  /** SERVICE_<NAME>_ADDR / SERVICE_<NAME>_PORT for every resolved link. */
-  env: Record<string, string>;
-  /** Links with no endpoint yet, as `app/service`. */
+  /**
+   * `<NAME>` (as in SERVICE_<NAME>_ADDR/_PORT) -> the resolved link. Each host's node runner
+   * turns it into SERVICE_<NAME>_ADDR = its ambassador's address, SERVICE_<NAME>_PORT = port.
+   */
+  links: Record<string, ResolvedLink>;
+  /** Links not resolved yet (no port allocated, or never an endpoint), as `app/service`. */
   missing: string[];
   /** The manifest revision this resolution was made for. */
   revision: number;
@@ -104,7 +152,10 @@ export interface ReplicaStatus {
 export interface StatusRecord {
   phase: Phase;
   desired: number;
+  /** Replicas ready on the spec they are placed with. */
   running: number;
+  /** Of those, the ones on the manifest's current spec (less than `running` mid-rollout). */
+  updated: number;
   message: string;
   /** The manifest mod revision this status describes. */
   observedRevision: number;

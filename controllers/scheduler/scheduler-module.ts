@@ -6,10 +6,12 @@ import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Runnable } from '../../src/manager.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
+import { RolloutTracker } from './rollout-tracker.js';
 
 /** The scheduler: manifests and live nodes in, placements out. Cluster-wide. */
 export const schedulerModule = new ContainerModule(({ bind }) => {
   bind(SchedulerReconciler).toSelf().inSingletonScope();
+  bind(RolloutTracker).toSelf().inSingletonScope();
   bind<Runnable>(TYPES.LeaderRunnable)
     .toDynamicValue((ctx) => {
       const keys = ctx.get<Keys>(TYPES.Keys);
@@ -38,6 +40,11 @@ export const schedulerModule = new ContainerModule(({ bind }) => {
           factory.keysOf(keys.placements, (ev) => {
             const p = keys.parsePlacement(eventKey(ev));
             return p ? [manifestId(p.app, p.name)] : [];
+          }),
+          // Replica readiness drives rolling updates.
+          factory.keysOf(keys.replicas, (ev) => {
+            const r = keys.parseReplica(eventKey(ev));
+            return r ? [manifestId(r.app, r.name)] : [];
           }),
         ],
         listKeys: async () => {

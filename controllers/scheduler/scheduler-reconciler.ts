@@ -8,6 +8,10 @@ import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { planPlacements, type Placed } from './placement-plan.js';
+import { RolloutTracker } from './rollout-tracker.js';
+import { EventRecorder } from '../../src/events/event-recorder.js';
+import type { Clock } from '../../src/clock.js';
+import type { ReconcileResult } from '../../src/controller/controller.js';
 
 /**
  * Reconciles one manifest (`app/name`) into placements. Reads the manifest, the live nodes
@@ -21,9 +25,12 @@ export class SchedulerReconciler implements Reconciler {
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(RolloutTracker) private readonly rollouts: RolloutTracker,
+    @inject(EventRecorder) private readonly events: EventRecorder,
   ) {}
 
-  async reconcile(id: string, log: Logger): Promise<void> {
+  async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name } = parseManifestId(id);
     const [manifest, nodesList, placementsList] = await Promise.all([
       this.store.get(this.keys.manifest(app, name)),
@@ -37,6 +44,7 @@ export class SchedulerReconciler implements Reconciler {
     if (!manifest) {
       for (const { kv } of mine) await this.store.deleteIfModRevision(kv.key, kv.modRevision);
       if (mine.length) log.info('placements removed with their manifest', { count: mine.length });
+      await this.rollouts.forget(app, name);
       return;
     }
 
@@ -75,27 +83,49 @@ export class SchedulerReconciler implements Reconciler {
       load,
     });
 
+    const now = this.clock.now();
     const record = (replica: number, node: string): string =>
-      JSON.stringify({ app, name, replica, node, spec, templateHash: hash, revision } satisfies PlacementRecord);
+      JSON.stringify({ app, name, replica, node, spec, templateHash: hash, revision, updatedAt: now } satisfies PlacementRecord);
     const kvOf = (p: Placed) => mine.find(({ p: q }) => q.replica === p.replica && q.node === p.node)!.kv;
 
+    const liveNames = new Set(liveNodes.map((n) => n.name));
     for (const p of plan.remove) {
       await this.expect(this.store.deleteIfModRevision(kvOf(p).key, kvOf(p).modRevision), 'placement changed meanwhile');
       log.info('replica unplaced', { replica: p.replica, node: p.node });
     }
-    for (const p of plan.update) {
-      const kv = kvOf(p);
-      await this.expect(this.store.putIfModRevision(kv.key, record(p.replica, p.node), kv.modRevision), 'placement changed meanwhile');
-      log.info('replica spec updated', { replica: p.replica, node: p.node, templateHash: hash });
-    }
     for (const a of plan.add) {
       const key = this.keys.placement(a.node, app, name, a.replica);
       await this.expect(this.store.putIfModRevision(key, record(a.replica, a.node), 0), 'placement exists already');
-      log.info('replica placed', { replica: a.replica, node: a.node });
+      const moved = plan.remove.find((p) => p.replica === a.replica && !liveNames.has(p.node));
+      log.info('replica placed', { replica: a.replica, node: a.node, ...(moved ? { from: moved.node } : {}) });
+      void this.events.record(app, name, moved
+        ? { type: 'Warning', reason: 'Rescheduled', message: `replica ${a.replica} moved from lost node ${moved.node} to ${a.node}`, replica: a.replica, node: a.node }
+        : { type: 'Normal', reason: 'Scheduled', message: `replica ${a.replica} placed on ${a.node}`, replica: a.replica, node: a.node });
+    }
+
+    // Spec changes roll out gradually; an invalid manifest changes no spec at all.
+    let result: ReconcileResult = undefined;
+    if (decoded.ok) {
+      const removed = new Set(plan.remove);
+      const kept = mine
+        .map(({ p }) => ({ replica: p.replica, node: p.node, templateHash: p.templateHash, ...(p.updatedAt !== undefined ? { updatedAt: p.updatedAt } : {}) }))
+        .filter((p) => ![...removed].some((r) => r.replica === p.replica && r.node === p.node));
+      const decision = await this.rollouts.step(
+        { app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept },
+        log,
+      );
+      for (const p of decision.toUpdate) {
+        const kv = kvOf(p);
+        await this.expect(this.store.putIfModRevision(kv.key, record(p.replica, p.node), kv.modRevision), 'placement changed meanwhile');
+        log.info('replica spec updated', { replica: p.replica, node: p.node, templateHash: hash });
+      }
+      // While a rollout runs, look again soon: deadlines and monitor periods pass without events.
+      if (!decision.done && !decision.stalled) result = { requeueAfterMs: Math.max(100, Math.min(decision.waitMs ?? 1000, 1000)) };
     }
     if (plan.unschedulable.length) {
       log.warn('replicas unschedulable', { replicas: plan.unschedulable.map((u) => u.replica), reason: plan.unschedulable[0]!.reason });
     }
+    return result;
   }
 
   private async expect(write: Promise<boolean>, conflict: string): Promise<void> {

@@ -34,6 +34,7 @@ export const statusModule = new ContainerModule(({ bind }) => {
           factory.keysOf(keys.replicas, byManifest((k) => keys.parseReplica(k))),
           factory.keysOf(keys.links, byManifest((k) => keys.parseLink(k))),
           factory.keysOf(keys.statuses, byManifest((k) => keys.parseStatus(k))),
+          factory.keysOf(keys.rollouts, byManifest((k) => keys.parseRollout(k))),
           factory.keysOf(keys.nodes, () => [...known]),
         ],
         listKeys: async () => {

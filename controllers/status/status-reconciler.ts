@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord } from '../../api/records.js';
+import { parseRecord, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -20,13 +20,14 @@ export class StatusReconciler implements Reconciler {
   async reconcile(id: string, log: Logger): Promise<void> {
     const { app, name } = parseManifestId(id);
     const statusKey = this.keys.status(app, name);
-    const [manifest, current, placements, replicas, link, nodes] = await Promise.all([
+    const [manifest, current, placements, replicas, link, nodes, rollout] = await Promise.all([
       this.store.get(this.keys.manifest(app, name)),
       this.store.get(statusKey),
       this.store.list(this.keys.placements),
       this.store.list(this.keys.manifestReplicas(app, name)),
       this.store.get(this.keys.link(app, name)),
       this.store.list(this.keys.nodes),
+      this.store.get(this.keys.rollout(app, name)),
     ]);
     if (!manifest) {
       if (current) await this.store.delete(statusKey);
@@ -41,6 +42,7 @@ export class StatusReconciler implements Reconciler {
       replicas: replicas.kvs.map((kv) => parseRecord<ReplicaRecord>(kv.value)).filter((r): r is ReplicaRecord => !!r),
       link: parseRecord<LinkRecord>(link?.value),
       liveNodes: nodes.kvs.map((kv) => parseRecord<NodeRecord>(kv.value)).filter((n): n is NodeRecord => !!n),
+      rollout: parseRecord<RolloutRecord>(rollout?.value),
     });
     const value = canonicalJson(status);
     if (current?.value === value) return;

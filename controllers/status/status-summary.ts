@@ -1,6 +1,6 @@
 import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
 import { templateHash } from '../../api/manifest.js';
-import type { LinkRecord, NodeRecord, PlacementRecord, ReplicaRecord, ReplicaStatus, StatusRecord } from '../../api/records.js';
+import type { LinkRecord, NodeRecord, PlacementRecord, ReplicaRecord, ReplicaStatus, RolloutRecord, StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
 
 export interface StatusInput {
@@ -10,11 +10,13 @@ export interface StatusInput {
   replicas: ReplicaRecord[];
   link: LinkRecord | undefined;
   liveNodes: NodeRecord[];
+  rollout?: RolloutRecord | undefined;
 }
 
 /**
  * The truth about one manifest, from what the scheduler placed and what the hosts report.
- * Pure. A replica counts as running only if its host runs the spec it is placed with.
+ * Pure. A replica counts as running if it is ready and its host runs the spec it is placed
+ * with (during a rolling update, old and new alike); `updated` counts those on the new spec.
  */
 export function summarize(input: StatusInput): StatusRecord {
   const { decoded, placements, replicas } = input;
@@ -25,6 +27,7 @@ export function summarize(input: StatusInput): StatusRecord {
 
   const rows: ReplicaStatus[] = [];
   let running = 0;
+  let updated = 0;
   const counted = new Set<number>(); // replicas counted as running
   let troubled = 0;
   for (let i = 0; i < desired; i++) {
@@ -41,11 +44,12 @@ export function summarize(input: StatusInput): StatusRecord {
       rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: 'waiting for the host to report' });
       continue;
     }
-    const current = r.templateHash === p.templateHash && p.templateHash === hash;
+    const current = r.templateHash === p.templateHash;
     // Running means ready: running and, with a health check, passing it.
     if (r.state === 'running' && r.ready && current) {
       running++;
       counted.add(i);
+      if (p.templateHash === hash) updated++;
     }
     if (r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited') troubled++;
     rows.push({
@@ -62,7 +66,7 @@ export function summarize(input: StatusInput): StatusRecord {
     });
   }
 
-  const base = { desired, running, observedRevision: input.revision, replicas: rows };
+  const base = { desired, running, updated, observedRevision: input.revision, replicas: rows };
   if (!decoded.ok) {
     return {
       ...base,
@@ -73,7 +77,14 @@ export function summarize(input: StatusInput): StatusRecord {
     };
   }
   const runningRevision = lastPlaced ? { runningRevision: lastPlaced.revision } : {};
-  if (running === desired) return { ...base, ...runningRevision, phase: 'Running', message: `${running}/${desired} replicas running` };
+  const rollout = input.rollout?.targetHash === hash ? input.rollout : undefined;
+  if (rollout?.phase === 'Stalled') {
+    return { ...base, ...runningRevision, phase: 'Degraded', message: `${running}/${desired} replicas running; ${rollout.message}` };
+  }
+  if (running === desired) {
+    const rolling = updated < desired ? `; rolling out: ${updated}/${desired} updated` : '';
+    return { ...base, ...runningRevision, phase: 'Running', message: `${running}/${desired} replicas running${rolling}` };
+  }
   if (troubled > 0) {
     const first = rows.find((r) => r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited');
     return {

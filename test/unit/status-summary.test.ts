@@ -145,12 +145,31 @@ describe('summarize', () => {
     assert.equal(st.message, '1/2 replicas running; updating to the new spec');
   });
 
-  it('does not count a replica whose placement has not been updated to the new spec yet', () => {
+  it('counts a replica still on the old spec mid-rollout as running, but not as updated', () => {
     const oldSpec = spec({ ...manifest, image: 'web:1' });
     const stale: PlacementRecord = placement(oldSpec, 1, 'h2', { revision: 6 });
     const st = summarize(input({ placements: [p0, stale], replicas: [replica(p0), replica(stale)] }));
+    assert.equal(st.running, 2);
+    assert.equal(st.updated, 1);
+    assert.equal(st.phase, 'Running');
+    assert.match(st.message, /rolling out: 1\/2 updated/);
+  });
+
+  it('does not count a replica whose host still runs another spec than its placement', () => {
+    const oldSpec = spec({ ...manifest, image: 'web:1' });
+    const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0), replica(p1, { templateHash: placement(oldSpec, 1, 'h2').templateHash })] }));
     assert.equal(st.running, 1);
     assert.notEqual(st.phase, 'Running');
+  });
+
+  it('is Degraded with the reason while the rollout to the current spec is stalled', () => {
+    const st = summarize(input({
+      placements: [p0, p1],
+      replicas: [replica(p0), replica(p1, { state: 'CrashLoopBackOff', ready: false, crashes: 2, exitCode: 1 })],
+      rollout: { phase: 'Stalled', targetHash: p0.templateHash, targetRevision: 7, message: 'rollout stalled: replica 1 on h2 CrashLoopBackOff', updated: 1, ready: 0, total: 2, startedAt: 'x' },
+    }));
+    assert.equal(st.phase, 'Degraded');
+    assert.match(st.message, /^1\/2 replicas running; rollout stalled: replica 1 on h2 CrashLoopBackOff$/);
   });
 
   it('reports the newest placement revision as running', () => {

@@ -1,0 +1,116 @@
+import { inject, injectable } from 'inversify';
+import { canonicalJson } from '../../api/canonical-json.js';
+import type { Keys } from '../../api/keys.js';
+import type { UpdateSpec } from '../../api/lifecycle.js';
+import { parseRecord, type ReplicaRecord, type RevisionRef, type RolloutRecord } from '../../api/records.js';
+import type { Clock } from '../../src/clock.js';
+import { EventRecorder } from '../../src/events/event-recorder.js';
+import type { KvStore } from '../../src/etcd/kv-store.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import type { Logger } from '../../src/logging.js';
+import type { Placed } from './placement-plan.js';
+import { planRollout, type RolloutDecision } from './rollout-plan.js';
+
+/** How long a switched replica must stay ready before the next one goes (Swarm's update monitor). */
+export const MONITOR_MS = 3_000;
+
+export interface RolloutStep {
+  app: string;
+  name: string;
+  targetHash: string;
+  targetRevision: number;
+  manifestText: string;
+  update: UpdateSpec;
+  kept: (Placed & { updatedAt?: number })[];
+}
+
+/**
+ * The scheduler's memory of rolling updates: when each switched replica was first seen
+ * ready (kept in memory: a new leader just waits one more monitor period), and the
+ * `rollouts/` record with the stable and previous versions for `dokkaa rollback`.
+ */
+@injectable()
+export class RolloutTracker {
+  private readonly readySince = new Map<string, number>();
+
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(EventRecorder) private readonly events: EventRecorder,
+  ) {}
+
+  async step(step: RolloutStep, log: Logger): Promise<RolloutDecision> {
+    const { app, name, targetHash } = step;
+    const [replicaList, currentKv] = await Promise.all([
+      this.store.list(this.keys.manifestReplicas(app, name)),
+      this.store.get(this.keys.rollout(app, name)),
+    ]);
+    const replicas = new Map<number, ReplicaRecord>();
+    for (const kv of replicaList.kvs) {
+      const r = parseRecord<ReplicaRecord>(kv.value);
+      const placedOn = step.kept.find((p) => p.replica === r?.replica)?.node;
+      if (r && r.node === placedOn) replicas.set(r.replica, r);
+    }
+    const now = this.clock.now();
+    for (const [i, r] of replicas) {
+      const key = `${app}/${name}/${i}/${targetHash}`;
+      if (r.templateHash === targetHash && r.state === 'running' && r.ready) {
+        if (!this.readySince.has(key)) this.readySince.set(key, now);
+      } else {
+        this.readySince.delete(key);
+      }
+    }
+    const decision = planRollout({
+      targetHash,
+      update: step.update,
+      kept: step.kept,
+      replicas,
+      now,
+      readySince: (i) => this.readySince.get(`${app}/${name}/${i}/${targetHash}`),
+      monitorMs: MONITOR_MS,
+    });
+    await this.writeRecord(step, parseRecord<RolloutRecord>(currentKv?.value), currentKv?.value, decision, log);
+    return decision;
+  }
+
+  /** Forgets a deleted manifest. */
+  async forget(app: string, name: string): Promise<void> {
+    for (const k of [...this.readySince.keys()]) if (k.startsWith(`${app}/${name}/`)) this.readySince.delete(k);
+    await this.store.delete(this.keys.rollout(app, name));
+  }
+
+  private async writeRecord(step: RolloutStep, current: RolloutRecord | undefined, currentValue: string | undefined, d: RolloutDecision, log: Logger): Promise<void> {
+    const target: RevisionRef = { templateHash: step.targetHash, revision: step.targetRevision, manifest: step.manifestText };
+    const newTarget = current?.targetHash !== step.targetHash;
+    const complete = d.done && !d.stalled;
+    let stable = current?.stable;
+    let previous = current?.previous;
+    if (newTarget && stable && stable.templateHash !== step.targetHash) previous = stable;
+    if (complete) stable = target;
+    else if (!current && !stable) stable = undefined;
+    const phase: RolloutRecord['phase'] = d.stalled ? 'Stalled' : complete ? 'Complete' : 'Progressing';
+    const record: RolloutRecord = {
+      phase,
+      targetHash: step.targetHash,
+      targetRevision: step.targetRevision,
+      message: d.stalled
+        ? `rollout stalled: ${d.stalled.reason}; ${d.total - d.updated} replica(s) keep the previous spec`
+        : complete ? `${d.total} replica(s) run revision ${step.targetRevision}` : `${d.updated}/${d.total} updated, ${d.ready} ready`,
+      updated: d.updated,
+      ready: d.ready,
+      total: d.total,
+      startedAt: newTarget || !current ? new Date(this.clock.now()).toISOString() : current.startedAt,
+      ...(stable ? { stable } : {}),
+      ...(previous ? { previous } : {}),
+    };
+    const value = canonicalJson(record);
+    if (value === currentValue) return;
+    await this.store.put(this.keys.rollout(step.app, step.name), value);
+    if (current?.phase !== phase || newTarget) {
+      log.info('rollout', { phase, message: record.message });
+      if (phase === 'Stalled') void this.events.record(step.app, step.name, { type: 'Warning', reason: 'RolloutStalled', message: record.message });
+      if (phase === 'Complete' && current) void this.events.record(step.app, step.name, { type: 'Normal', reason: 'RolloutComplete', message: record.message });
+    }
+  }
+}
