@@ -4,3 +4,4 @@ export * from './keys.js';
 export * from './records.js';
 export * from './canonical-json.js';
 export * from './decode-errors.js';
+export * from './dns-names.js';

@@ -6,6 +6,8 @@ export interface NodeRecord {
   /** Address at which containers on other hosts reach this host's published ports. */
   address: string;
   labels: Record<string, string>;
+  /** The host's Docker Engine, as the agent reaches it (for `dokkaa logs`). */
+  docker?: string;
   capacity: { cpus: number; memoryBytes: number };
   version: string;
   startedAt: string;
@@ -87,6 +89,11 @@ export interface ReplicaRecord {
   health?: { status: 'starting' | 'healthy' | 'unhealthy'; failures: number; lastError?: string };
   /** The last lines the container logged before its last exit. */
   lastLog?: string[];
+  /**
+   * A start-first update in progress: the previous container, which keeps serving (and
+   * keeps its endpoints) until the new one, described by the rest of the record, is ready.
+   */
+  serving?: { containerId: string; ports: Record<string, PublishedPort> };
   message?: string;
 }
 

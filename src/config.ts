@@ -13,7 +13,24 @@ export interface Config {
   logLevel: string;
   /** Agent: remove this host's containers when its lease is about to expire (see docs/design.md). */
   fence: boolean;
+  /** Link injector: the range link ports are allocated from (`--link-ports 20000-29999`). */
+  linkPorts?: PortRange;
+  /** Service registrar: where SkyDNS records go (`--skydns-prefix`, default `/skydns`). */
+  skydnsPrefix?: string;
+  /** Agent: its DNS server's port on the Docker bridge gateway (`--dns-port`, default 53; 0: none). */
+  dnsPort?: number;
+  /** Agent: where its DNS server forwards names outside dokkaa.local (`--dns-upstream`; default the host's /etc/resolv.conf). */
+  dnsUpstream?: string[];
 }
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+export const DEFAULT_LINK_PORTS: PortRange = { min: 20000, max: 29999 };
+export const DEFAULT_SKYDNS_PREFIX = '/skydns';
+export const DEFAULT_DNS_PORT = 53;
 
 export interface ParsedArgs {
   positional: string[];
@@ -32,6 +49,8 @@ export function parseArgs(argv: string[], switches: ReadonlySet<string> = new Se
       if (eq > 0) push(arg.slice(2, eq), arg.slice(eq + 1));
       else if (switches.has(arg.slice(2)) || i + 1 >= argv.length || argv[i + 1]!.startsWith('--')) push(arg.slice(2), 'true');
       else push(arg.slice(2), argv[++i]!);
+    } else if (arg === '-f' && switches.has('f')) {
+      push('f', 'true');
     } else if (arg === '-f' && i + 1 < argv.length) {
       push('file', argv[++i]!);
     } else {
@@ -61,7 +80,27 @@ export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
     resyncSeconds: positiveNumber('resync', one('resync', 'DOKKAA_RESYNC') ?? '30'),
     logLevel: one('log-level', 'DOKKAA_LOG_LEVEL') ?? 'info',
     fence: (one('fence', 'DOKKAA_FENCE') ?? 'true') !== 'false',
+    linkPorts: portRange(one('link-ports', 'DOKKAA_LINK_PORTS')),
+    skydnsPrefix: one('skydns-prefix', 'DOKKAA_SKYDNS_PREFIX') ?? DEFAULT_SKYDNS_PREFIX,
+    dnsPort: port('dns-port', one('dns-port', 'DOKKAA_DNS_PORT') ?? String(DEFAULT_DNS_PORT), true),
+    ...(one('dns-upstream', 'DOKKAA_DNS_UPSTREAM') ? { dnsUpstream: one('dns-upstream', 'DOKKAA_DNS_UPSTREAM')!.split(',').filter(Boolean) } : {}),
   };
+}
+
+function port(name: string, value: string, zeroOk = false): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1) || n > 65535 || value.trim() === '') {
+    throw new Error(`--${name}: expected a port number${zeroOk ? ' (0: off)' : ''}, got ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+function portRange(value: string | undefined): PortRange {
+  if (value === undefined) return { ...DEFAULT_LINK_PORTS };
+  const m = /^(\d+)-(\d+)$/.exec(value.trim());
+  const range = m ? { min: port('link-ports', m[1]!), max: port('link-ports', m[2]!) } : undefined;
+  if (!range || range.min > range.max) throw new Error(`--link-ports: expected MIN-MAX, got ${JSON.stringify(value)}`);
+  return range;
 }
 
 function positiveNumber(name: string, value: string): number {

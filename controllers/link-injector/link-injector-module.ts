@@ -7,8 +7,12 @@ import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Runnable } from '../../src/manager.js';
 import { LinkInjectorReconciler } from './link-injector-reconciler.js';
+import { PortAllocatorReconciler, PORTS_KEY } from './port-allocator-reconciler.js';
 
-/** The link injector: manifests' links and `services/` in, `links/` out. Cluster-wide. */
+/**
+ * The link injector: manifests' links, `ports/` and `services/` in, `links/` out; and the
+ * port allocator that gives each linked service its ambassador port. Cluster-wide.
+ */
 export const linkInjectorModule = new ContainerModule(({ bind }) => {
   bind(LinkInjectorReconciler).toSelf().inSingletonScope();
   bind<Runnable>(TYPES.LeaderRunnable)
@@ -46,6 +50,10 @@ export const linkInjectorModule = new ContainerModule(({ bind }) => {
             const e = keys.parseEndpoint(eventKey(ev));
             return e ? [...(consumers.get(`${e.app}/${e.service}`) ?? [])] : [];
           }),
+          factory.keysOf(keys.ports, (ev) => {
+            const p = keys.parsePort(eventKey(ev));
+            return p ? [...(consumers.get(`${p.app}/${p.service}`) ?? [])] : [];
+          }),
           factory.keysOf(keys.links, (ev) => {
             const l = keys.parseLink(eventKey(ev));
             return l ? [manifestId(l.app, l.name)] : [];
@@ -57,6 +65,26 @@ export const linkInjectorModule = new ContainerModule(({ bind }) => {
             return m ? [manifestId(m.app, m.name)] : [];
           }),
         resyncMs: config.resyncSeconds * 1000,
+      });
+    })
+    .inSingletonScope();
+
+  // The port allocator: manifests' links and `links/` in, `ports/` and `portalloc/` out.
+  bind(PortAllocatorReconciler).toSelf().inSingletonScope();
+  bind<Runnable>(TYPES.LeaderRunnable)
+    .toDynamicValue((ctx) => {
+      const keys = ctx.get<Keys>(TYPES.Keys);
+      const config = ctx.get<Config>(TYPES.Config);
+      const factory = ctx.get(ControllerFactory);
+      const all = () => [PORTS_KEY];
+      return factory.controller({
+        name: 'port-allocator',
+        reconciler: ctx.get(PortAllocatorReconciler),
+        // Every change re-plans every port: one key, so the queue folds bursts into one run.
+        sources: [keys.apps, keys.links, keys.ports, keys.portAllocs].map((prefix) => factory.keysOf(prefix, all)),
+        listKeys: async () => all(),
+        resyncMs: config.resyncSeconds * 1000,
+        concurrency: 1,
       });
     })
     .inSingletonScope();

@@ -2,16 +2,18 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type EndpointRecord, type LinkRecord } from '../../api/records.js';
+import { parseRecord, type LinkRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
-import { resolveLinks } from './link-resolution.js';
+import { resolveLinks, type LinkedService } from './link-resolution.js';
+import { parsePortRecord } from './port-plan.js';
 
 /**
- * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`, which the node
- * runner turns into env vars. An invalid manifest keeps its last resolution.
+ * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`: the ambassador
+ * port of each linked service, which each host's node runner turns into env vars. An
+ * invalid manifest keeps its last resolution.
  */
 @injectable()
 export class LinkInjectorReconciler implements Reconciler {
@@ -34,18 +36,24 @@ export class LinkInjectorReconciler implements Reconciler {
       if (current) await this.store.delete(linkKey);
       return;
     }
-    const endpoints = new Map<string, EndpointRecord[]>();
+    const services = new Map<string, LinkedService>();
     for (const link of decoded.spec.links) {
-      const listing = await this.store.list(this.keys.service(link.app, link.service));
-      const eps = listing.kvs.map((kv) => parseRecord<EndpointRecord>(kv.value)).filter((e): e is EndpointRecord => !!e);
-      endpoints.set(`${link.app}/${link.service}`, eps);
+      const [port, endpoints] = await Promise.all([
+        this.store.get(this.keys.port(link.app, link.service)),
+        this.store.list(this.keys.service(link.app, link.service)),
+      ]);
+      services.set(`${link.app}/${link.service}`, { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
     }
     const previous = parseRecord<LinkRecord>(current?.value);
-    const resolved = resolveLinks(decoded.spec.links, (l) => endpoints.get(`${l.app}/${l.service}`) ?? [], previous?.env ?? {});
+    const resolved = resolveLinks(
+      decoded.spec.links,
+      (l) => services.get(`${l.app}/${l.service}`) ?? { port: undefined, hasEndpoint: false },
+      previous?.links ?? {},
+    );
     const record: LinkRecord = { ...resolved, revision: manifest.modRevision };
     const value = canonicalJson(record);
     if (current?.value === value) return;
     await this.store.put(linkKey, value);
-    log.info('links resolved', { env: resolved.env, missing: resolved.missing });
+    log.info('links resolved', { links: Object.fromEntries(Object.entries(resolved.links).map(([k, l]) => [k, l.port])), missing: resolved.missing });
   }
 }

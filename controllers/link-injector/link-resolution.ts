@@ -1,31 +1,55 @@
 import { envName } from '../../api/names.js';
 import type { LinkSpec } from '../../api/manifest.js';
-import type { EndpointRecord, LinkRecord } from '../../api/records.js';
+import type { LinkRecord, PortRecord } from '../../api/records.js';
+
+/** What the link injector knows about one linked service. */
+export interface LinkedService {
+  /** The link port allocated to the service (`ports/<app>/<service>`), if any yet. */
+  port: PortRecord | undefined;
+  /** Whether the service has at least one endpoint now. */
+  hasEndpoint: boolean;
+}
 
 /**
- * Resolves links to SERVICE_<NAME>_ADDR / SERVICE_<NAME>_PORT. Pure. Sticky: an endpoint
- * already handed out stays chosen while it exists, so a scale change or a new replica
- * elsewhere never changes a running container's env (which would replace it).
+ * Resolves links to the ambassador port of each linked service. Pure. A link resolves once
+ * its service has a port and, the first time, an endpoint (so a new consumer does not start
+ * before its service ever ran). After that it stays resolved while the port stays the same,
+ * endpoints or not: the ambassador refuses connections while there are none, and the env,
+ * hence the consumer's container, never changes when the service moves, scales or dies.
+ * Of two links whose services share a name (`nginx`, `other/nginx`), the first listed gets
+ * SERVICE_NGINX_*; the other has no env (its service is still reachable by DNS).
  */
 export function resolveLinks(
   links: LinkSpec[],
-  endpointsOf: (link: LinkSpec) => EndpointRecord[],
-  previous: Record<string, string>,
-): Pick<LinkRecord, 'env' | 'missing'> {
-  const env: Record<string, string> = {};
+  serviceOf: (link: LinkSpec) => LinkedService,
+  previous: LinkRecord['links'],
+): Pick<LinkRecord, 'links' | 'missing'> {
+  const resolved: LinkRecord['links'] = {};
   const missing: string[] = [];
+  const owner = new Map<string, string>(); // env name -> the link that has it
   for (const link of links) {
-    const addrVar = `SERVICE_${envName(link.service)}_ADDR`;
-    const portVar = `SERVICE_${envName(link.service)}_PORT`;
-    const endpoints = endpointsOf(link);
-    if (endpoints.length === 0) {
+    const name = envName(link.service);
+    // `nginx` and `other/nginx` would both be SERVICE_NGINX_*: the first link listed has it.
+    if ((owner.get(name) ?? `${link.app}/${link.service}`) !== `${link.app}/${link.service}`) continue;
+    owner.set(name, `${link.app}/${link.service}`);
+    const { port, hasEndpoint } = serviceOf(link);
+    const before = previous[name];
+    const resolvedBefore = !!port && before?.app === link.app && before.service === link.service && before.port === port.port;
+    if (port && (hasEndpoint || resolvedBefore)) {
+      resolved[name] = { app: link.app, service: link.service, port: port.port, protocol: port.protocol };
+    } else if (!missing.includes(`${link.app}/${link.service}`)) {
       missing.push(`${link.app}/${link.service}`);
-      continue;
     }
-    const chosen =
-      endpoints.find((e) => e.host === previous[addrVar] && String(e.port) === previous[portVar]) ?? endpoints[0]!;
-    env[addrVar] = chosen.host;
-    env[portVar] = String(chosen.port);
   }
-  return { env, missing };
+  return { links: resolved, missing };
+}
+
+/** The env a host gives a consumer: SERVICE_<NAME>_ADDR (its ambassador) and SERVICE_<NAME>_PORT. */
+export function linkEnv(links: LinkRecord['links'], ambassadorAddress: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, link] of Object.entries(links)) {
+    env[`SERVICE_${name}_ADDR`] = ambassadorAddress;
+    env[`SERVICE_${name}_PORT`] = String(link.port);
+  }
+  return env;
 }

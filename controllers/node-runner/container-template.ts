@@ -1,4 +1,5 @@
 import { shortHash } from '../../api/canonical-json.js';
+import { DNS_DOMAIN } from '../../api/dns-names.js';
 import { envName } from '../../api/names.js';
 import type { PlacementRecord } from '../../api/records.js';
 import type { CreateSpec } from '../../src/docker/container-engine.js';
@@ -24,7 +25,12 @@ export function containerName(app: string, name: string, replica: number): strin
  * (DOKKAA_APP_NAME, DOKKAA_SERVICE_<svc>) and the resolved link env. The hash covers all
  * of it, so a changed spec or a changed link address replaces the container.
  */
-export function containerTemplate(p: PlacementRecord, linkEnv: Record<string, string>, node: string): CreateSpec & { hash: string } {
+export function containerTemplate(
+  p: PlacementRecord,
+  linkEnv: Record<string, string>,
+  node: string,
+  dns?: Pick<CreateSpec, 'dns' | 'dnsSearch'>,
+): CreateSpec & { hash: string } {
   const env: Record<string, string> = { ...p.spec.env, ...linkEnv, DOKKAA_APP_NAME: p.app };
   for (const [svc, decl] of Object.entries(p.spec.services)) env[`DOKKAA_SERVICE_${envName(svc)}`] = String(decl.port);
   const envList = Object.keys(env)
@@ -46,10 +52,21 @@ export function containerTemplate(p: PlacementRecord, linkEnv: Record<string, st
       [LABEL.revision]: String(p.revision),
     },
     ports: Object.values(p.spec.services).map((s) => ({ port: s.port, protocol: s.protocol })),
+    // Not in the hash: a changed resolver must not replace running containers.
+    ...(dns ?? {}),
     // Command checks run inside the container, by Docker; TCP/HTTP checks run in the agent.
     ...(p.spec.health?.kind === 'cmd'
       ? { healthcheck: { cmd: p.spec.health.cmd!, intervalMs: p.spec.health.intervalMs, timeoutMs: p.spec.health.timeoutMs, retries: p.spec.health.retries, startPeriodMs: p.spec.health.startPeriodMs } }
       : {}),
     hash,
   };
+}
+
+/**
+ * DNS for a container of `app`: the host's own resolver (the agent's DNS server) and the
+ * search domains `<app>.dokkaa.local` and `dokkaa.local`, so `nginx` and `nginx.otherapp`
+ * resolve. Nothing (the engine's default) when the host runs no DNS server for containers.
+ */
+export function containerDns(resolver: string | undefined, app: string): Pick<CreateSpec, 'dns' | 'dnsSearch'> | undefined {
+  return resolver ? { dns: [resolver], dnsSearch: [`${app}.${DNS_DOMAIN}`, DNS_DOMAIN] } : undefined;
 }

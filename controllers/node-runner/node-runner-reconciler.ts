@@ -3,13 +3,14 @@ import { canonicalJson } from '../../api/canonical-json.js';
 import { parseReplicaId, type Keys } from '../../api/keys.js';
 import { parseRecord, type LinkRecord, type PlacementRecord, type ReplicaRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
-import type { Clock } from '../../src/clock.js';
+import { sleep, type Clock } from '../../src/clock.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { ContainerEngine, ContainerSummary } from '../../src/docker/container-engine.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
-import { containerTemplate, LABEL } from './container-template.js';
+import { linkEnv } from '../link-injector/link-resolution.js';
+import { containerDns, containerTemplate, LABEL } from './container-template.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
 import { HealthProber, type HealthState } from './health-prober.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
@@ -17,6 +18,8 @@ import type { ContainerDetails } from '../../src/docker/container-engine.js';
 
 /** Seconds between the stop signal and the kill for a container whose placement is gone. */
 const DEFAULT_STOP_GRACE_SECONDS = 10;
+/** How long endpoints get to drop a replica before its container is stopped. */
+const DRAIN_MS = 1_000;
 /** Lines of a crashed container's output kept in its replica record. */
 const LAST_LOG_LINES = 5;
 
@@ -40,7 +43,7 @@ export class NodeRunnerReconciler implements Reconciler {
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name, replica } = parseReplicaId(id);
     const node = this.lease.node;
-    const [placementKv, recordKv, containers] = await Promise.all([
+    let [placementKv, recordKv, containers] = await Promise.all([
       this.store.get(this.keys.placement(node, app, name, replica)),
       this.store.get(this.keys.replica(app, name, replica)),
       this.engine.list({ [LABEL.managed]: 'true', [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
@@ -67,17 +70,27 @@ export class NodeRunnerReconciler implements Reconciler {
     const grace = placement.spec.stopGracePeriodMs / 1000;
     const where = { app, name, replica };
 
-    // Links: nothing new starts until every linked service has an endpoint; what runs stays.
-    let linkEnv: Record<string, string> = {};
+    // Links: nothing new starts until every link is resolved; what runs stays. The env points
+    // at this host's ambassador, so it does not change when a linked service moves.
+    let linkEnvVars: Record<string, string> = {};
     let waitingFor: string[] = [];
     if (placement.spec.links.length > 0) {
       const link = parseRecord<LinkRecord>((await this.store.get(this.keys.link(app, name)))?.value);
-      waitingFor = link ? link.missing : placement.spec.links.map((l) => `${l.app}/${l.service}`);
-      linkEnv = link?.env ?? {};
+      // A record without `links` predates the ambassador: wait for the link injector to rewrite it.
+      waitingFor = link?.links ? link.missing : placement.spec.links.map((l) => `${l.app}/${l.service}`);
+      linkEnvVars = link?.links ? linkEnv(link.links, this.lease.containerGateway()) : {};
     }
-    const template = containerTemplate(placement, linkEnv, node);
+    const template = containerTemplate(placement, linkEnvVars, node, containerDns(this.lease.containerResolver(), app));
     const current = containers.find((c) => c.labels[LABEL.hash] === template.hash) ?? (waitingFor.length ? newest(containers) : undefined);
-    await this.removeAll(containers.filter((c) => c !== current), log, 'spec changed', grace, where);
+    const outdated = containers.filter((c) => c !== current);
+    // start-first: an old running container keeps serving until the new one is ready.
+    let serving = placement.spec.update.order === 'start-first' && !waitingFor.length ? outdated.find((c) => c.state === 'running') : undefined;
+    if (outdated.length > 0 && !serving && mine?.ready) {
+      // stop-first: take the replica out of its endpoints before stopping it.
+      await this.write(recordKv, { ...mine, ready: false, message: 'stopping for an update' });
+      await sleep(this.clock, DRAIN_MS);
+    }
+    await this.removeAll(outdated.filter((c) => c !== serving), log, 'spec changed', grace, where);
 
     if (!current && waitingFor.length) {
       await this.write(recordKv, {
@@ -100,7 +113,7 @@ export class NodeRunnerReconciler implements Reconciler {
         });
         throw err;
       }
-      containerId = await this.createOrAdopt(template, log);
+      containerId = await this.createOrAdopt(serving ? { ...template, name: `${template.name}-${template.hash}` } : template, log);
       await this.engine.start(containerId);
       restarts = 0;
       crashes = 0;
@@ -156,31 +169,53 @@ export class NodeRunnerReconciler implements Reconciler {
     }
     const ready = details.running && (!placement.spec.health || health?.status === 'healthy');
 
+    const backingOff = requeue !== undefined;
+    const observed = (d: ContainerDetails): ReplicaRecord => ({
+      ...base,
+      templateHash: placement.templateHash,
+      containerName: d.name,
+      containerId,
+      state: d.running ? 'running' : backingOff ? 'CrashLoopBackOff' : 'exited',
+      restarts,
+      crashes,
+      ...(d.running ? {} : { exitCode: d.exitCode }),
+      ...(d.startedAt ? { startedAt: d.startedAt } : {}),
+      ...(countedExit ? { finishedAt: countedExit } : !d.running && d.finishedAt ? { finishedAt: d.finishedAt } : {}),
+      ports: d.running ? this.publishedPorts(placement, d) : {},
+      ready,
+      ...(health ? { health } : {}),
+      ...(lastLog?.length ? { lastLog } : {}),
+      ...(backingOff ? { message: `back-off restarting crashed container (exit code ${d.exitCode})` } : {}),
+      ...(waitingFor.length ? { message: `kept running; waiting for linked service(s): ${waitingFor.join(', ')}` } : {}),
+    });
+
+    let servingRecord: ReplicaRecord['serving'];
+    if (serving && ready) {
+      // The new container is ready: move the endpoints to it, let them drain, retire the old one.
+      await this.write(recordKv, observed(details));
+      await sleep(this.clock, DRAIN_MS);
+      await this.removeAll([serving], log, 'replaced by a ready container (start-first)', grace, where);
+      serving = undefined;
+      recordKv = await this.store.get(this.keys.replica(app, name, replica));
+    } else if (serving) {
+      servingRecord = mine?.containerId === serving.id ? { containerId: serving.id, ports: mine.ports } : mine?.serving;
+    }
+    if (!serving && details.name !== template.name && containers.every((c) => c.id === containerId || c === serving)) {
+      // A start-first container keeps a temporary name until the old one is gone.
+      await this.engine.rename(containerId, template.name).catch((err: unknown) => log.warn('rename failed', { error: errorField(err) }));
+      details = (await this.engine.inspect(containerId)) ?? details;
+    }
+    await this.write(recordKv, { ...observed(details), ...(servingRecord ? { serving: servingRecord, message: 'updating: the previous container serves until this one is ready' } : {}) });
+    return requeue;
+  }
+
+  private publishedPorts(placement: PlacementRecord, details: ContainerDetails): ReplicaRecord['ports'] {
     const ports: ReplicaRecord['ports'] = {};
     for (const [svc, decl] of Object.entries(placement.spec.services)) {
       const hostPort = details.hostPorts[`${decl.port}/${decl.protocol}`];
       if (hostPort) ports[svc] = { containerPort: decl.port, hostPort, protocol: decl.protocol };
     }
-    const backingOff = requeue !== undefined;
-    await this.write(recordKv, {
-      ...base,
-      templateHash: placement.templateHash,
-      containerName: details.name,
-      containerId,
-      state: details.running ? 'running' : backingOff ? 'CrashLoopBackOff' : 'exited',
-      restarts,
-      crashes,
-      ...(details.running ? {} : { exitCode: details.exitCode }),
-      ...(details.startedAt ? { startedAt: details.startedAt } : {}),
-      ...(countedExit ? { finishedAt: countedExit } : !details.running && details.finishedAt ? { finishedAt: details.finishedAt } : {}),
-      ports: details.running ? ports : {},
-      ready,
-      ...(health ? { health } : {}),
-      ...(lastLog?.length ? { lastLog } : {}),
-      ...(backingOff ? { message: `back-off restarting crashed container (exit code ${details.exitCode})` } : {}),
-      ...(waitingFor.length ? { message: `kept running; waiting for linked service(s): ${waitingFor.join(', ')}` } : {}),
-    });
-    return requeue;
+    return ports;
   }
 
   private async ensureImage(image: string, log: Logger): Promise<void> {

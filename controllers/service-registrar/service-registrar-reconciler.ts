@@ -8,6 +8,8 @@ import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { endpointId } from './endpoint-id.js';
+import { endpointDnsLabel, SkyDnsKeys, type SkyDnsRecord } from '../../api/dns-names.js';
+import { DEFAULT_SKYDNS_PREFIX, type Config } from '../../src/config.js';
 
 /**
  * Publishes where one replica (`app/name/replica`) of this host serves: an endpoint per
@@ -19,6 +21,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(NodeLease) private readonly lease: NodeLease,
+    @inject(TYPES.Config) private readonly config: Config,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<void> {
@@ -30,9 +33,11 @@ export class ServiceRegistrarReconciler implements Reconciler {
     ]);
     const record = parseRecord<ReplicaRecord>(recordKv?.value);
     const desired = new Map<string, string>();
-    // Only ready replicas (running and passing their health check) receive traffic.
-    if (record && record.node === node && record.state === 'running' && record.ready && record.containerId) {
-      for (const [service, port] of Object.entries(record.ports)) {
+    // Only ready replicas (running and passing their health check) receive traffic; during a
+    // start-first update, the previous container serves until the new one is ready.
+    const serving = record?.serving ?? (record?.state === 'running' && record.ready && record.containerId ? { containerId: record.containerId, ports: record.ports } : undefined);
+    if (record && record.node === node && serving) {
+      for (const [service, port] of Object.entries(serving.ports)) {
         const endpoint: EndpointRecord = {
           host: record.address,
           port: port.hostPort,
@@ -41,7 +46,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
           app,
           name,
           replica,
-          containerId: record.containerId,
+          containerId: serving.containerId,
         };
         desired.set(this.keys.endpoint(app, service, endpointId(name, replica, node)), canonicalJson(endpoint));
       }
@@ -62,6 +67,34 @@ export class ServiceRegistrarReconciler implements Reconciler {
       if (kv && kv.value === value && kv.lease === lease) continue;
       await this.store.put(key, value, { lease });
       log.info('endpoint registered', { endpoint: key });
+    }
+    await this.syncSkyDns(app, endpointDnsLabel(name, replica, node), desired, lease, log);
+  }
+
+  /**
+   * Mirrors the replica's endpoints as SkyDNS records (`<skydns>/local/dokkaa/<app>/<service>/<label>`
+   * = `{"host", "port"}`, what CoreDNS's etcd plugin serves), under the same lease.
+   */
+  private async syncSkyDns(app: string, label: string, endpoints: Map<string, string>, lease: string, log: Logger): Promise<void> {
+    const skydns = new SkyDnsKeys(this.config.skydnsPrefix ?? DEFAULT_SKYDNS_PREFIX);
+    const desired = new Map<string, string>();
+    for (const [key, value] of endpoints) {
+      const at = this.keys.parseEndpoint(key);
+      const e = parseRecord<EndpointRecord>(value);
+      if (at && e) desired.set(skydns.endpoint(app, at.service, label), canonicalJson({ host: e.host, port: e.port } satisfies SkyDnsRecord));
+    }
+    const existing = (await this.store.list(skydns.app(app))).kvs.filter((kv) => kv.key.endsWith(`/${label}`));
+    for (const kv of existing) {
+      if (!desired.has(kv.key)) {
+        await this.store.deleteIfModRevision(kv.key, kv.modRevision);
+        log.info('dns record removed', { record: kv.key });
+      }
+    }
+    for (const [key, value] of desired) {
+      const kv = existing.find((e) => e.key === key);
+      if (kv && kv.value === value && kv.lease === lease) continue;
+      await this.store.put(key, value, { lease });
+      log.info('dns record registered', { record: key });
     }
   }
 }

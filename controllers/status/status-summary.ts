@@ -46,10 +46,10 @@ export function summarize(input: StatusInput): StatusRecord {
     }
     const current = r.templateHash === p.templateHash;
     // Running means ready: running and, with a health check, passing it.
-    if (r.state === 'running' && r.ready && current) {
+    if (((r.state === 'running' && r.ready) || r.serving) && current) {
       running++;
       counted.add(i);
-      if (p.templateHash === hash) updated++;
+      if (p.templateHash === hash && !r.serving) updated++;
     }
     if (r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited') troubled++;
     rows.push({

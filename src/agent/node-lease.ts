@@ -3,7 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Keys } from '../../api/keys.js';
 import type { NodeRecord } from '../../api/records.js';
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../clock.js';
-import type { Config } from '../config.js';
+import { DEFAULT_DNS_PORT, type Config } from '../config.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
 import type { KvStore, Lease } from '../etcd/kv-store.js';
 import { TYPES } from '../ioc/tokens.js';
@@ -22,13 +22,15 @@ export class NodeLease implements Runnable {
   readonly name = 'node-lease';
   private lease: Lease | undefined;
   private resolvedAddress = '';
+  private resolvedGateway = '';
   private stopped = false;
   private readonly changes = new Subject<string>();
   /** Emits the new lease id each time one is granted. */
   readonly changes$: Observable<string> = this.changes.asObservable();
   private readonly expiring = new Subject<void>();
   /**
-   * Emits once when no keepalive has been acknowledged for 90% of the TTL: etcd is about to
+   * Emits once when no keepalive has been acknowledged for 2/3 of the TTL (they go every 1/3,
+   * so one at least went unanswered; the leader election steps down at 2/3 too): etcd is about to
    * expire the lease and the scheduler to place this host's replicas elsewhere.
    */
   readonly expiring$: Observable<void> = this.expiring.asObservable();
@@ -60,9 +62,27 @@ export class NodeLease implements Runnable {
     return this.resolvedAddress;
   }
 
+  /**
+   * The address at which this host's containers reach the host itself: the Docker bridge's
+   * gateway (where the ambassador and the DNS server answer them), else `address()`.
+   */
+  containerGateway(): string {
+    return this.resolvedGateway || this.resolvedAddress;
+  }
+
+  /** The resolver for this host's containers: the agent's DNS server, if it serves them on port 53. */
+  containerResolver(): string | undefined {
+    return (this.config.dnsPort ?? DEFAULT_DNS_PORT) === 53 && this.resolvedGateway ? this.resolvedGateway : undefined;
+  }
+
   async start(): Promise<void> {
     this.stopped = false;
-    this.resolvedAddress = this.config.address || (await this.engine.bridgeGateway()) || '127.0.0.1';
+    // An engine without a default bridge has no gateway; that must not keep the host out.
+    this.resolvedGateway = (await this.engine.bridgeGateway().catch((err: unknown) => {
+      this.log.warn('no Docker bridge gateway', { error: errorField(err) });
+      return undefined;
+    })) ?? '';
+    this.resolvedAddress = this.config.address || this.resolvedGateway || '127.0.0.1';
     await this.acquire();
     this.scheduleCheck();
   }
@@ -71,7 +91,9 @@ export class NodeLease implements Runnable {
     const ttlMs = this.config.leaseTtlSeconds * 1000;
     this.checkTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
-      if (!this.expiringSignalled && this.clock.now() - this.lastAck > ttlMs * 0.9) {
+      // 2/3, not later: the check period (TTL/20) and stopping the containers must still fit
+      // before etcd expires the lease (at 90% the fence often finished after the expiry).
+      if (!this.expiringSignalled && this.clock.now() - this.lastAck > (ttlMs * 2) / 3) {
         this.expiringSignalled = true;
         this.log.warn('node lease expiring: etcd unreachable', { node: this.config.node, sinceLastAckMs: this.clock.now() - this.lastAck });
         this.expiring.next();
@@ -96,6 +118,7 @@ export class NodeLease implements Runnable {
       name: this.config.node,
       address: this.resolvedAddress,
       labels: this.config.labels,
+      docker: this.config.docker,
       capacity: { cpus: info.cpus, memoryBytes: info.memoryBytes },
       version: VERSION,
       startedAt: new Date(this.clock.now()).toISOString(),

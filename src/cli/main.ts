@@ -3,6 +3,7 @@ import { loadConfig, parseArgs } from '../config.js';
 import { createLogger } from '../logging.js';
 import { VERSION } from '../version.js';
 import { apply, nodes, remove, status, UsageError } from './client-commands.js';
+import { describe, logs, rollback, rolloutStatus } from './lifecycle-commands.js';
 import { etcdReachable, startLocalEtcd } from './local-etcd.js';
 import { serve } from './serve.js';
 import { labCommand } from '../lab/lab-commands.js';
@@ -16,6 +17,10 @@ const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
   dokkaa delete APP/NAME
   dokkaa status [APP[/NAME]] [--json]
   dokkaa nodes [--json]
+  dokkaa describe APP/NAME               status, placements, replicas, rollout and events
+  dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]
+  dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
+  dokkaa rollback APP/NAME               restore the previous version's spec
   dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
 
 Common flags (or env): --etcd (DOKKAA_ETCD), --prefix (DOKKAA_PREFIX, default /dokkaa),
@@ -24,7 +29,8 @@ Common flags (or env): --etcd (DOKKAA_ETCD), --prefix (DOKKAA_PREFIX, default /d
 
 async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
-  const args = parseArgs(rest, new Set(['json']));
+  // For logs, -f means follow; for apply, -f names the file.
+  const args = parseArgs(rest, new Set(command === 'logs' ? ['json', 'f', 'follow'] : ['json']));
   if (command === 'help' || command === '--help' || command === '-h') return void console.log(HELP);
   if (command === 'version' || command === '--version') return void console.log(VERSION);
   const config = loadConfig(args);
@@ -37,6 +43,17 @@ async function main(argv: string[]): Promise<void> {
       return void console.log(await status(args, config));
     case 'nodes':
       return void console.log(await nodes(args, config));
+    case 'describe':
+      return void console.log(await describe(args, config));
+    case 'logs':
+      return void (await logs(args, config, (c) => process.stdout.write(c)));
+    case 'rollback':
+      return void console.log(await rollback(args, config));
+    case 'rollout': {
+      if (args.positional[0] !== 'status') throw new UsageError('usage: dokkaa rollout status APP/NAME');
+      const sub = { ...args, positional: args.positional.slice(1) };
+      return void console.log(await rolloutStatus(sub, config, (line) => console.log(line)));
+    }
     case 'lab':
       return void console.log(await labCommand(rest));
     case 'agent':

@@ -30,6 +30,10 @@ export interface CreateSpec {
   labels: Record<string, string>;
   /** Container ports to publish on a random host port. */
   ports: { port: number; protocol: 'tcp' | 'udp' }[];
+  /** Resolvers for the container (Docker's HostConfig.Dns); the engine's default if absent. */
+  dns?: string[];
+  /** Search domains for the container (HostConfig.DnsSearch). */
+  dnsSearch?: string[];
   /** A command Docker runs inside the container to check its health. */
   healthcheck?: { cmd: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number };
 }
@@ -60,6 +64,7 @@ export interface ContainerEngine {
   /** Stop signal, then kill after graceSeconds. */
   stop(id: string, graceSeconds: number): Promise<void>;
   remove(id: string): Promise<void>;
+  rename(id: string, name: string): Promise<void>;
   hasImage(ref: string): Promise<boolean>;
   pull(ref: string): Promise<void>;
   info(): Promise<EngineInfo>;

@@ -76,6 +76,8 @@ export class DockerodeEngine implements ContainerEngine {
         : {}),
       HostConfig: {
         PortBindings: bindings,
+        ...(spec.dns ? { Dns: spec.dns } : {}),
+        ...(spec.dnsSearch ? { DnsSearch: spec.dnsSearch } : {}),
         // Init reaps zombies and turns SIGTERM into an exit for PID-1 programs that ignore it.
         Init: true,
         // Restarts are ours (backoff, status), not Docker's.
@@ -110,6 +112,10 @@ export class DockerodeEngine implements ContainerEngine {
       // 404: gone already; 409 "removal already in progress": someone else is finishing it.
       if (code !== 404 && code !== 409) throw err;
     }
+  }
+
+  async rename(id: string, name: string): Promise<void> {
+    await this.docker.getContainer(id).rename({ name });
   }
 
   async hasImage(ref: string): Promise<boolean> {

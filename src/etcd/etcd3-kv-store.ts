@@ -1,5 +1,5 @@
 import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
-import type { KeyValue, KvStore, Lease, ListResult, PutOptions, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
+import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
 
 /** KvStore on the etcd3 client. Owns the client: construct one per process. */
 export class Etcd3KvStore implements KvStore {
@@ -44,6 +44,24 @@ export class Etcd3KvStore implements KvStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     await this.client.delete().prefix(prefix).exec();
+  }
+
+  async txn(conditions: TxnCondition[], ops: TxnOp[]): Promise<boolean> {
+    const [first, ...rest] = conditions;
+    if (!first) throw new Error('txn: at least one condition is required');
+    const txn = this.client.if(first.key, 'Mod', '==', first.modRevision);
+    for (const c of rest) txn.and(c.key, 'Mod', '==', c.modRevision);
+    const res = await txn
+      .then(
+        ...ops.map((op) => {
+          if (op.type === 'delete') return this.client.delete().key(op.key);
+          const put = this.client.put(op.key).value(op.value);
+          if (op.lease) put.lease(op.lease);
+          return put;
+        }),
+      )
+      .commit();
+    return res.succeeded;
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {

@@ -44,6 +44,14 @@ export interface PutOptions {
   lease?: string;
 }
 
+/** A transaction's condition on one key: its mod revision is still this (0: it does not exist). */
+export interface TxnCondition {
+  key: string;
+  modRevision: number;
+}
+
+export type TxnOp = { type: 'put'; key: string; value: string; lease?: string } | { type: 'delete'; key: string };
+
 /**
  * The narrow face of etcd the controllers use. Calls reject on any transport error
  * (e.g. etcd unreachable); callers retry through their work queue's backoff.
@@ -58,6 +66,11 @@ export interface KvStore {
   /** Deletes only if the key's mod revision is still `expectedModRevision`. */
   deleteIfModRevision(key: string, expectedModRevision: number): Promise<boolean>;
   deletePrefix(prefix: string): Promise<void>;
+  /**
+   * Applies every op in one transaction if every condition holds (at least one condition);
+   * resolves false, changing nothing, if any does not.
+   */
+  txn(conditions: TxnCondition[], ops: TxnOp[]): Promise<boolean>;
   /** Watches a prefix from a revision; events are never skipped, reconnects are internal. */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
   /** Grants a lease, kept alive unless `keepalive` is false (it then expires after the TTL). */

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Container, type ContainerModule } from 'inversify';
+import { ambassadorModule } from '../../controllers/ambassador/ambassador-module.js';
 import { linkInjectorModule } from '../../controllers/link-injector/link-injector-module.js';
 import { nodeRunnerModule } from '../../controllers/node-runner/node-runner-module.js';
 import { schedulerModule } from '../../controllers/scheduler/scheduler-module.js';
@@ -11,8 +12,8 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logging.js';
 import { coreModule } from './core-module.js';
 
-/** The per-host part: membership, node runner, service registrar. */
-export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule];
+/** The per-host part: membership, node runner, service registrar, ambassador and DNS. */
+export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule, ambassadorModule];
 /** The cluster-wide part: scheduler, link injector, status, run by the elected leader only. */
 export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule];
 

@@ -2,7 +2,8 @@
 export { labUp, type LabUpOptions, type LabUpResult } from './lab-up.js';
 export { labDown, type LabDownOptions, type LabDownResult } from './lab-down.js';
 export { labStatus, formatStatus, type LabStatus, type NodeStatus } from './lab-status.js';
-export { killNode, restoreNode, partitionNode, healNode, type FaultOptions } from './node-faults.js';
-export { labLayout, nodeLayout, repoRoot, DEFAULT_LAB, LAB_ROOT, type LabLayout, type NodeLayout } from './lab-layout.js';
+export { killNode, restoreNode, partitionNode, healNode, killController, type FaultOptions } from './node-faults.js';
+export { readLeader, nodeRecords, isLiveRegistration } from './lab-agents.js';
+export { labLayout, nodeLayout, controllerLogPath, repoRoot, DEFAULT_LAB, LAB_ROOT, type LabLayout, type NodeLayout } from './lab-layout.js';
 export { readState, type LabState, type LabNodeState } from './lab-state.js';
 export { labCommand, LAB_USAGE } from './lab-commands.js';

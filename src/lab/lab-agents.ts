@@ -1,14 +1,22 @@
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../api/keys.js';
+import { parseRecord, type NodeRecord } from '../../api/records.js';
+import type { LeaderRecord } from '../controller/leader-election.js';
+import { controllerLogPath } from './lab-layout.js';
 import type { LabNodeState, LabState } from './lab-state.js';
-import { pidGone, spawnDetached, waitFor, type ProcessRecord } from './processes.js';
+import { netnsPath, processInNetns } from './netns.js';
+import { isOurs, pidGone, spawnDetached, waitFor, type ProcessRecord } from './processes.js';
 import { tail } from './lab-engine.js';
 
 /**
- * The Dokkaa processes of a lab: one `dokkaa agent` per host and one `dokkaa controller`.
- * Agents run in the root network namespace: they reach etcd on the bridge address and their
- * engine through its unix socket; only the engine and its containers live in the netns.
+ * The Dokkaa processes of a lab: one `dokkaa agent` per host and K `dokkaa controller`s.
+ *
+ * Each agent runs INSIDE its host's network namespace, like the host's dockerd: it reaches
+ * etcd at the bridge address through the host's veth, and its engine through the engine's
+ * unix socket (a file: it works across network namespaces). So a partition (the veth
+ * down) cuts the agent off from etcd while it keeps running, exactly as on a real host,
+ * and it has to notice and fence itself. The controllers run in the root namespace.
  */
 
 function binPath(state: LabState): string {
@@ -23,7 +31,12 @@ function childEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DOKKAA_')));
 }
 
+/**
+ * The agent's command line as it runs (after nsenter has exec'd node): what identifies it
+ * later (see isOurs) and what `up` compares to decide whether settings changed.
+ */
 export function agentArgv(state: LabState, node: LabNodeState): string[] {
+  const labels = Object.entries(node.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return [
     process.execPath, binPath(state), 'agent',
     '--etcd', state.etcdClientUrl,
@@ -33,53 +46,125 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
     '--lease-ttl', String(state.ttlSeconds),
     '--prefix', state.prefix,
     '--log-level', state.logLevel,
+    ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
   ];
 }
 
+/** Controllers use the lab's TTL too: it is also their leader-election lease. */
 export function controllerArgv(state: LabState): string[] {
-  return [process.execPath, binPath(state), 'controller', '--etcd', state.etcdClientUrl, '--prefix', state.prefix, '--log-level', state.logLevel];
+  return [
+    process.execPath, binPath(state), 'controller',
+    '--etcd', state.etcdClientUrl,
+    '--prefix', state.prefix,
+    '--lease-ttl', String(state.ttlSeconds),
+    '--log-level', state.logLevel,
+  ];
 }
 
-async function startNode(argv: string[], cwd: string, log: string): Promise<ProcessRecord> {
-  const pid = await spawnDetached(argv[0]!, argv.slice(1), { cwd, env: childEnv(), log });
+/**
+ * Starts the node's agent inside its netns (`nsenter --net`, which execs node: the pid is
+ * the agent's). Records the start time in `node.agentStartedAt`.
+ */
+export async function startAgent(state: LabState, node: LabNodeState): Promise<ProcessRecord> {
+  const argv = agentArgv(state, node);
+  node.agentStartedAt = Date.now();
+  const pid = await spawnDetached('nsenter', [`--net=${netnsPath(node.netns)}`, ...argv], { cwd: state.repoRoot, env: childEnv(), log: node.agentLog });
   return { pid, argv };
 }
 
-export function startAgent(state: LabState, node: LabNodeState): Promise<ProcessRecord> {
-  return startNode(agentArgv(state, node), state.repoRoot, node.agentLog);
+/** Whether the node's recorded agent runs, and in the node's current netns. */
+export function agentInNetns(node: LabNodeState): boolean {
+  return isOurs(node.agent) && processInNetns(node.agent!.pid, node.netns);
 }
 
-export function startController(state: LabState): Promise<ProcessRecord> {
-  return startNode(controllerArgv(state), state.repoRoot, state.controllerLog);
+/** Starts the i-th controller (1-based) in the root namespace. */
+export async function startController(state: LabState, i: number): Promise<ProcessRecord> {
+  const argv = controllerArgv(state);
+  const pid = await spawnDetached(argv[0]!, argv.slice(1), { cwd: state.repoRoot, env: childEnv(), log: controllerLogPath(state, i) });
+  return { pid, argv };
+}
+
+function client(state: LabState): Etcd3 {
+  return new Etcd3({ hosts: [state.etcdClientUrl], dialTimeout: 1_500 });
+}
+
+/** The node records (`<prefix>/nodes/<name>`) in the lab's etcd; undefined if etcd does not answer. */
+export async function nodeRecords(state: LabState): Promise<Map<string, NodeRecord> | undefined> {
+  const etcd = client(state);
+  const keys = new Keys(state.prefix);
+  try {
+    const all = await etcd.getAll().prefix(keys.nodes).strings();
+    const found = new Map<string, NodeRecord>();
+    for (const [key, value] of Object.entries(all)) {
+      const name = keys.parseNode(key);
+      const record = parseRecord<NodeRecord>(value);
+      if (name && record) found.set(name, record);
+    }
+    return found;
+  } catch {
+    return undefined;
+  } finally {
+    etcd.close();
+  }
 }
 
 /** Names of the nodes currently registered (`<prefix>/nodes/<name>`) in the lab's etcd. */
 export async function registeredNodes(state: LabState): Promise<string[] | undefined> {
-  const client = new Etcd3({ hosts: [state.etcdClientUrl], dialTimeout: 1_500 });
-  const keys = new Keys(state.prefix);
-  try {
-    const all = await client.getAll().prefix(keys.nodes).keys();
-    return all.map((k) => keys.parseNode(k)).filter((n): n is string => !!n).sort();
-  } catch {
-    return undefined;
-  } finally {
-    client.close();
-  }
+  const records = await nodeRecords(state);
+  return records ? [...records.keys()].sort() : undefined;
 }
 
 /**
- * Waits until every node in `nodes` has registered itself. Fails early, with the agent's log
- * tail, if one of their agents exits.
+ * Whether `record` is a registration of the node's CURRENT agent: written at or after the
+ * agent was spawned (a record of an earlier, killed agent stays until its lease expires),
+ * with the node's address. `notBefore` raises the bar (e.g. the start of a partition).
  */
-export async function waitRegistered(state: LabState, nodes: LabNodeState[], timeoutMs = 30_000): Promise<void> {
+export function isLiveRegistration(node: LabNodeState, record: NodeRecord | undefined, notBefore = 0): boolean {
+  if (!record || record.address !== node.address) return false;
+  const startedAt = Date.parse(record.startedAt);
+  return Number.isFinite(startedAt) && startedAt >= Math.max(node.agentStartedAt ?? 0, notBefore);
+}
+
+/**
+ * Waits until every node in `nodes` shows a live registration of its current agent (see
+ * isLiveRegistration; `notBefore` per node name if given). Fails early, with the agent's
+ * log tail, if one of their agents exits.
+ */
+export async function waitRegistered(state: LabState, nodes: LabNodeState[], timeoutMs = 30_000, notBefore: Record<string, number> = {}): Promise<void> {
   let missing = nodes;
   let dead: LabNodeState | undefined;
   await waitFor(async () => {
-    const live = new Set((await registeredNodes(state)) ?? []);
-    missing = nodes.filter((n) => !live.has(n.name));
+    const records = (await nodeRecords(state)) ?? new Map<string, NodeRecord>();
+    missing = nodes.filter((n) => !isLiveRegistration(n, records.get(n.name), notBefore[n.name]));
     dead = missing.find((n) => !n.agent || pidGone(n.agent.pid));
     return missing.length === 0 || !!dead;
-  }, timeoutMs, 250);
+  }, timeoutMs, 200);
   if (dead) throw new Error(`${dead.name}: agent exited; last lines of ${dead.agentLog}:\n${tail(dead.agentLog, 15)}`);
-  if (missing.length) throw new Error(`nodes not registered in etcd after ${timeoutMs / 1000} s: ${missing.map((n) => `${n.name} (log ${n.agentLog})`).join(', ')}`);
+  if (missing.length) throw new Error(`no live registration in etcd after ${timeoutMs / 1000} s: ${missing.map((n) => `${n.name} (log ${n.agentLog})`).join(', ')}`);
+}
+
+/** The controllers' leader key (`<prefix>/election/controller`), if any and if etcd answers. */
+export async function readLeader(state: LabState): Promise<LeaderRecord | undefined> {
+  const etcd = client(state);
+  try {
+    return parseRecord<LeaderRecord>((await etcd.get(`${new Keys(state.prefix).election}controller`).string()) ?? undefined);
+  } catch {
+    return undefined;
+  } finally {
+    etcd.close();
+  }
+}
+
+/** Waits until one of the lab's running controllers holds the leader key; returns it. */
+export async function waitLeader(state: LabState, timeoutMs = 30_000): Promise<LeaderRecord> {
+  let leader: LeaderRecord | undefined;
+  const ours = () => state.controllers.filter((c): c is ProcessRecord => isOurs(c)).map((c) => c.pid);
+  await waitFor(async () => {
+    leader = await readLeader(state);
+    return !!leader && ours().includes(leader.pid);
+  }, timeoutMs, 200);
+  if (!leader || !ours().includes(leader.pid)) {
+    throw new Error(`no running controller of lab ${state.name} leads after ${timeoutMs / 1000} s (leader key: ${leader ? `pid ${leader.pid}` : 'none'}); see ${state.controllerLog}`);
+  }
+  return leader;
 }

@@ -48,10 +48,10 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
     }
     if (!state) say(`no state file at ${layout.stateFile}; cleaning up by name`);
 
-    // The controller first: it would otherwise reschedule while the hosts go away.
-    await step('stop controller', async () => {
-      if ((await stopProcess(state?.controller, 5_000)) !== 'gone') say(`stopped controller pid ${state!.controller!.pid}`);
-    });
+    // The controllers first: they would otherwise reschedule while the hosts go away.
+    await Promise.all((state?.controllers ?? []).map((c, i) => step(`stop controller ${i + 1}`, async () => {
+      if ((await stopProcess(c, 5_000)) !== 'gone') say(`stopped controller ${i + 1} pid ${c!.pid}`);
+    })));
 
     // Nodes: those recorded, plus any found by name (a run that died before recording them).
     const nodes: LabNodeState[] = [...(state?.nodes ?? [])];

@@ -65,6 +65,7 @@ export interface LabLayout {
   etcdName: string;
   etcdDataDir: string;
   etcdLog: string;
+  /** The first controller's log; controller i > 1 logs to controller-<i>.log (see controllerLogPath). */
   controllerLog: string;
   /** `docker save` output of LAB_IMAGES, exported once from the machine's engine. */
   imageDir: string;
@@ -110,6 +111,14 @@ export function labLayout(name: string, root = LAB_ROOT): LabLayout {
     imageDir: join(stateDir, 'images'),
   };
 }
+
+/** Log of the lab's i-th controller (1-based): controller.log, controller-2.log, ... */
+export function controllerLogPath(lab: LabLayout, i: number): string {
+  return i === 1 ? lab.controllerLog : join(lab.stateDir, `controller-${i}.log`);
+}
+
+/** At most this many controller processes (they all campaign for one leader key). */
+export const MAX_CONTROLLERS = 9;
 
 export function nodeName(index: number): string {
   return `n${index}`;

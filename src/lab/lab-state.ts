@@ -12,10 +12,20 @@ import { isOurs, recordOf, type ProcessRecord } from './processes.js';
 export interface LabNodeState extends NodeLayout {
   dockerd?: ProcessRecord;
   agent?: ProcessRecord;
+  /**
+   * When the current agent was spawned (ms since the epoch). Its registration counts as
+   * live only if the node record's startedAt is not older: a record left by a previous
+   * agent lives on until its lease expires.
+   */
+  agentStartedAt?: number;
+  /** The agent's node labels (`--label k=v`), for manifest constraints. */
+  labels?: Record<string, string>;
   /** Set by kill-node, cleared by restore-node; `up` leaves a killed node down. */
   killed: boolean;
-  /** Set by partition, cleared by heal; `up` keeps the link down and the agent stopped. */
+  /** Set by partition, cleared by heal; `up` keeps the link down (the agent runs, cut off). */
   partitioned: boolean;
+  /** When the current partition began (ms since the epoch). */
+  partitionedAt?: number;
 }
 
 export interface LabState extends LabLayout {
@@ -27,6 +37,9 @@ export interface LabState extends LabLayout {
   /** Whether this lab inserted the iptables FORWARD rule (and so removes it). */
   forwardRule: boolean;
   etcd?: ProcessRecord;
+  /** The controller processes (`--controllers K`); they elect one leader among them. */
+  controllers: (ProcessRecord | undefined)[];
+  /** State files before --controllers had a single `controller`; readState migrates it. */
   controller?: ProcessRecord;
   nodes: LabNodeState[];
   createdAt: string;
@@ -37,6 +50,8 @@ export function readState(layout: LabLayout): LabState | undefined {
   if (!existsSync(layout.stateFile)) return undefined;
   const state = JSON.parse(readFileSync(layout.stateFile, 'utf8')) as LabState;
   if (state.version !== 1) throw new Error(`${layout.stateFile}: unknown version ${String(state.version)}`);
+  if (!Array.isArray(state.controllers)) state.controllers = state.controller ? [state.controller] : [];
+  delete state.controller;
   return state;
 }
 

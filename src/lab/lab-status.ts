@@ -1,7 +1,8 @@
 import { etcdReachable } from '../cli/local-etcd.js';
 import { table } from '../cli/table.js';
 import { DEFAULT_LAB, LAB_ROOT, labLayout } from './lab-layout.js';
-import { registeredNodes } from './lab-agents.js';
+import { agentInNetns, isLiveRegistration, nodeRecords, readLeader } from './lab-agents.js';
+import { controllerLogPath } from './lab-layout.js';
 import { currentDockerd, enginePing, runningContainers } from './lab-engine.js';
 import { readState } from './lab-state.js';
 import { forwardRulePresent, linkExists, linkIsUp, netnsExists } from './netns.js';
@@ -18,8 +19,13 @@ export interface NodeStatus {
   dockerdPid?: number;
   agent: ProcessState;
   agentPid?: number;
+  /** Whether the agent runs inside the node's netns (where a partition cuts it off). */
+  agentInNetns: boolean;
   /** Whether `<prefix>/nodes/<name>` exists in the lab's etcd (the lease is alive). */
   registered: boolean;
+  /** Whether that record was written by the current agent (not left by an earlier one). */
+  registeredLive: boolean;
+  labels: Record<string, string>;
   /** Running containers on the engine; undefined when the engine does not answer. */
   containers?: number;
   killed: boolean;
@@ -34,7 +40,9 @@ export interface LabStatus {
   bridgeExists: boolean;
   forwardRule: boolean;
   etcd: { url: string; pid?: number; process: ProcessState; healthy: boolean };
-  controller: { pid?: number; process: ProcessState; log: string };
+  controllers: { pid?: number; process: ProcessState; log: string; leader: boolean }[];
+  /** The pid in the leader key (`<prefix>/election/controller`), if any. */
+  leaderPid?: number;
   ttlSeconds?: number;
   prefix?: string;
   nodes: NodeStatus[];
@@ -45,7 +53,8 @@ export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: 
   const layout = labLayout(name, opts.stateRoot ?? LAB_ROOT);
   const state = readState(layout);
   const healthy = state ? await etcdReachable([layout.etcdClientUrl], 1_000) : false;
-  const registered = new Set(healthy && state ? ((await registeredNodes(state)) ?? []) : []);
+  const records = healthy && state ? await nodeRecords(state) : undefined;
+  const leader = healthy && state ? await readLeader(state) : undefined;
   const nodes = await Promise.all((state?.nodes ?? []).map(async (n): Promise<NodeStatus> => {
     const up = await linkIsUp(n.vethHost);
     const dockerd = currentDockerd(n, n.dockerd);
@@ -60,7 +69,10 @@ export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: 
       ...(dockerd ? { dockerdPid: dockerd.pid } : {}),
       agent: processState(n.agent),
       ...(n.agent ? { agentPid: n.agent.pid } : {}),
-      registered: registered.has(n.name),
+      agentInNetns: agentInNetns(n),
+      registered: !!records?.has(n.name),
+      registeredLive: isLiveRegistration(n, records?.get(n.name)),
+      labels: n.labels ?? {},
       ...(containers === undefined ? {} : { containers }),
       killed: n.killed,
       partitioned: n.partitioned,
@@ -74,7 +86,10 @@ export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: 
     bridgeExists: await linkExists(layout.bridge),
     forwardRule: await forwardRulePresent(layout.bridge),
     etcd: { url: layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
-    controller: { ...(state?.controller ? { pid: state.controller.pid } : {}), process: processState(state?.controller), log: layout.controllerLog },
+    controllers: (state?.controllers ?? []).map((c, i) => ({
+      ...(c ? { pid: c.pid } : {}), process: processState(c ?? undefined), log: controllerLogPath(layout, i + 1), leader: !!c && c.pid === leader?.pid,
+    })),
+    ...(leader ? { leaderPid: leader.pid } : {}),
     ...(state ? { ttlSeconds: state.ttlSeconds, prefix: state.prefix } : {}),
     nodes,
   };
@@ -86,20 +101,22 @@ export function formatStatus(s: LabStatus): string {
   const lines = [
     `lab ${s.name}: bridge ${s.bridge} ${s.bridgeExists ? 'up' : 'MISSING'}, iptables rule ${s.forwardRule ? 'present' : 'MISSING'}, lease TTL ${s.ttlSeconds} s, prefix ${s.prefix}`,
     `etcd ${s.etcd.url}: ${pidCell(s.etcd.process, s.etcd.pid)}, ${s.etcd.healthy ? 'healthy' : 'NOT ANSWERING'}`,
-    `controller: ${pidCell(s.controller.process, s.controller.pid)} (log ${s.controller.log})`,
+    ...s.controllers.map((c, i) => `controller ${i + 1}: ${pidCell(c.process, c.pid)}${c.leader ? ' LEADER' : ''} (log ${c.log})`),
+    ...(s.leaderPid !== undefined && !s.controllers.some((c) => c.leader) ? [`leader key names pid ${s.leaderPid}, not a controller of this lab (it expires with its lease)`] : []),
     '',
     table(
-      ['NODE', 'ADDRESS', 'NETNS', 'LINK', 'ENGINE', 'AGENT', 'REGISTERED', 'RUNNING', 'FAULT'],
+      ['NODE', 'ADDRESS', 'NETNS', 'LINK', 'ENGINE', 'AGENT', 'REGISTERED', 'RUNNING', 'FAULT', 'LABELS'],
       s.nodes.map((n) => [
         n.name,
         n.address,
         n.netnsExists ? n.netns : `${n.netns} (missing)`,
         n.link,
         n.engine ? `up${n.dockerdPid ? ` ${n.dockerdPid}` : ''}` : 'down',
-        pidCell(n.agent, n.agentPid),
-        n.registered ? 'yes' : 'no',
+        `${pidCell(n.agent, n.agentPid)}${n.agent !== 'dead' && !n.agentInNetns ? ' (outside netns)' : ''}`,
+        n.registeredLive ? 'yes' : n.registered ? 'stale' : 'no',
         n.containers === undefined ? '-' : String(n.containers),
         [n.killed ? 'killed' : '', n.partitioned ? 'partitioned' : ''].filter(Boolean).join(',') || '-',
+        Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
       ]),
     ),
   ];

@@ -1,18 +1,25 @@
-import { DEFAULT_LAB, LAB_IMAGES, LAB_ROOT, MAX_NODES, labLayout, repoRoot, requireRoot } from './lab-layout.js';
-import { startAgent, startController, agentArgv, controllerArgv, waitRegistered } from './lab-agents.js';
+import { DEFAULT_LAB, LAB_IMAGES, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName, repoRoot, requireRoot } from './lab-layout.js';
+import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitRegistered } from './lab-agents.js';
 import { currentDockerd, ensureImages, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { startEtcd } from './lab-etcd.js';
 import { newNodeState, teardownNode } from './lab-node.js';
 import { lockLab, readState, writeState, type LabNodeState, type LabState } from './lab-state.js';
 import { checkSubnetFree, ensureBridge, ensureForwardRule, ensureHostLink, ensureIpForward, ensureNetns, processInNetns } from './netns.js';
-import { isOurs, signal, stopProcess, type ProcessRecord } from './processes.js';
+import { isOurs, stopProcess, type ProcessRecord } from './processes.js';
 
 export interface LabUpOptions {
   /** Number of hosts; default: as many as the lab has, or 3 for a new lab. */
   nodes?: number;
   name?: string;
-  /** Agents' node lease TTL; default: the lab's current one, or 10. */
+  /** Agents' node lease TTL (and the controllers' election lease); default: the lab's current one, or 10. */
   ttlSeconds?: number;
+  /** Controller processes (one leads); default: as many as the lab has, or 1. */
+  controllers?: number;
+  /**
+   * Node labels, by node name (`{ n1: { disk: 'ssd' } }`). When given, the complete set:
+   * nodes it does not name get no labels. Default: every node keeps the labels it has.
+   */
+  labels?: Record<string, Record<string, string>>;
   prefix?: string;
   logLevel?: string;
   /** Progress lines, one per change made. Default: stderr. */
@@ -35,8 +42,10 @@ const sameArgv = (rec: ProcessRecord | undefined, argv: string[]) => !!rec && re
  * run with the same options changes nothing. Nodes above N are torn down. A node under an
  * injected fault stays that way (a killed node is not restarted, a partitioned one stays
  * cut off): `restore-node` and `heal` undo faults, `up` only repairs. Agents and the
- * controller whose command line no longer matches (other TTL, log level, repo) restart.
- * Resolves once every live node has registered in etcd.
+ * controllers whose command line no longer matches (other TTL, labels, log level, repo)
+ * restart, as does an agent outside its host's netns. Resolves once every live node shows a
+ * registration written by its current agent (not one left by an earlier agent whose lease
+ * has not expired yet) and one of the lab's controllers holds the leader key.
  */
 export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
   const started = Date.now();
@@ -47,10 +56,15 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
   try {
     const now = new Date().toISOString();
     const state: LabState = readState(layout) ?? {
-      ...layout, version: 1, repoRoot: repoRoot(), prefix: '/dokkaa', ttlSeconds: 10, logLevel: 'info', forwardRule: false, nodes: [], createdAt: now, updatedAt: now,
+      ...layout, version: 1, repoRoot: repoRoot(), prefix: '/dokkaa', ttlSeconds: 10, logLevel: 'info', forwardRule: false, controllers: [], nodes: [], createdAt: now, updatedAt: now,
     };
     const count = opts.nodes ?? (state.nodes.length || 3);
     if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) throw new Error(`--nodes: expected 1..${MAX_NODES}, got ${count}`);
+    const controllers = opts.controllers ?? (state.controllers.length || 1);
+    if (!Number.isInteger(controllers) || controllers < 1 || controllers > MAX_CONTROLLERS) throw new Error(`--controllers: expected 1..${MAX_CONTROLLERS}, got ${controllers}`);
+    const labelled = Object.keys(opts.labels ?? {});
+    const unknown = labelled.filter((n) => !Array.from({ length: count }, (_, i) => nodeName(i + 1)).includes(n));
+    if (unknown.length) throw new Error(`--label: no node ${unknown.join(', ')} in a lab of ${count} nodes (n1..n${count})`);
     state.repoRoot = repoRoot();
     state.ttlSeconds = opts.ttlSeconds ?? state.ttlSeconds;
     state.prefix = opts.prefix ?? state.prefix;
@@ -93,6 +107,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
         state.nodes.push(node);
         state.nodes.sort((a, b) => a.index - b.index);
       }
+      if (opts.labels) node.labels = { ...(opts.labels[node.name] ?? {}) };
       if (await ensureNetns(node.netns)) note(`${node.name}: created netns ${node.netns}`);
       const wired = await ensureHostLink(
         { netns: node.netns, vethHost: node.vethHost, vethPeer: node.vethPeer, bridge: state.bridge, addressCidr: `${node.address}/${state.prefixLength}`, gateway: state.bridgeAddress },
@@ -109,29 +124,41 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
 
     for (const node of live) {
       const want = agentArgv(state, node);
-      if (isOurs(node.agent) && !sameArgv(node.agent, want)) {
+      if (isOurs(node.agent) && (!sameArgv(node.agent, want) || !agentInNetns(node))) {
+        const why = sameArgv(node.agent, want) ? `it ran outside ${node.netns}` : 'settings changed';
         await stopProcess(node.agent, 5_000);
-        note(`${node.name}: stopped agent pid ${node.agent!.pid} (settings changed)`);
+        note(`${node.name}: stopped agent pid ${node.agent!.pid} (${why})`);
       }
       if (isOurs(node.agent)) continue;
+      // A partitioned host's agent starts too, cut off like the rest of the host: it will
+      // register once healed.
       node.agent = await startAgent(state, node);
-      note(`${node.name}: started agent pid ${node.agent.pid} (log ${node.agentLog})`);
-      // A partitioned host's agent must not reach etcd: frozen like the running one would be.
-      if (node.partitioned) signal(node.agent.pid, 'SIGSTOP');
+      note(`${node.name}: started agent pid ${node.agent.pid} in ${node.netns} (log ${node.agentLog})`);
       writeState(state);
     }
 
-    if (isOurs(state.controller) && !sameArgv(state.controller, controllerArgv(state))) {
-      await stopProcess(state.controller, 5_000);
-      note(`stopped controller pid ${state.controller!.pid} (settings changed)`);
+    // Controllers: exactly `controllers` of them, each running the current command line.
+    const wantController = controllerArgv(state);
+    for (let i = controllers; i < state.controllers.length; i++) {
+      if ((await stopProcess(state.controllers[i], 5_000)) !== 'gone') note(`stopped controller ${i + 1} pid ${state.controllers[i]!.pid} (lab now has ${controllers})`);
     }
-    if (!isOurs(state.controller)) {
-      state.controller = await startController(state);
-      note(`started controller pid ${state.controller.pid} (log ${state.controllerLog})`);
+    state.controllers.length = Math.min(state.controllers.length, controllers);
+    for (let i = 0; i < controllers; i++) {
+      const rec = state.controllers[i];
+      if (isOurs(rec) && !sameArgv(rec, wantController)) {
+        await stopProcess(rec, 5_000);
+        note(`stopped controller ${i + 1} pid ${rec!.pid} (settings changed)`);
+      }
+      if (isOurs(rec)) continue;
+      const started = await startController(state, i + 1);
+      state.controllers[i] = started;
+      note(`started controller ${i + 1} pid ${started.pid}`);
       writeState(state);
     }
+    writeState(state);
 
     await waitRegistered(state, live.filter((n) => !n.partitioned));
+    await waitLeader(state);
     return { state, changes, elapsedMs: Date.now() - started };
   } finally {
     release();

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord, type EndpointRecord, type LinkRecord } from '../../api/records.js';
+import { parseRecord, type EndpointRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
 import { InProcessDokkaa } from './support/dokkaa.js';
 import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor, World } from './support/world.js';
 
@@ -39,7 +39,9 @@ describe("the article's tutorial on real etcd and Docker", () => {
     const crawlerEnv = await world.env(crawlerC.Id);
     const published = nginxC.Ports.find((p) => p.PrivatePort === 80)?.PublicPort;
     assert.ok(published, 'nginx port 80 is published on a host port');
-    assert.equal(crawlerEnv.SERVICE_NGINX_PORT, String(published));
+    // The link goes through this host's ambassador, on the port allocated to dummy/nginx.
+    const allocated = parseRecord<PortRecord>(await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
+    assert.equal(crawlerEnv.SERVICE_NGINX_PORT, String(allocated.port));
     assert.match(crawlerEnv.SERVICE_NGINX_ADDR!, /^\d+\.\d+\.\d+\.\d+$/);
 
     // The crawler really reaches nginx.
@@ -62,7 +64,7 @@ describe("the article's tutorial on real etcd and Docker", () => {
     assert.equal(eps[0]!.containerId, nginxC.Id);
     const link = parseRecord<LinkRecord>(await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
     assert.deepEqual(link.missing, []);
-    assert.equal(link.env.SERVICE_NGINX_PORT, String(published));
+    assert.equal(link.links.NGINX!.port, allocated.port);
   });
 });
 

@@ -59,6 +59,9 @@ describe('loadConfig', () => {
       resyncSeconds: 30,
       logLevel: 'info',
       fence: true,
+      linkPorts: { min: 20000, max: 29999 },
+      skydnsPrefix: '/skydns',
+      dnsPort: 53,
     });
   });
 
@@ -85,7 +88,22 @@ describe('loadConfig', () => {
       resyncSeconds: 0.5,
       logLevel: 'debug',
       fence: true,
+      linkPorts: { min: 20000, max: 29999 },
+      skydnsPrefix: '/skydns',
+      dnsPort: 53,
     });
+  });
+
+  it('reads the link port range, the SkyDNS prefix and the DNS settings', () => {
+    const c = load(['--link-ports', '30000-30010', '--skydns-prefix', '/dns', '--dns-port', '0', '--dns-upstream', '10.0.0.2,10.0.0.3']);
+    assert.deepEqual(c.linkPorts, { min: 30000, max: 30010 });
+    assert.equal(c.skydnsPrefix, '/dns');
+    assert.equal(c.dnsPort, 0);
+    assert.deepEqual(c.dnsUpstream, ['10.0.0.2', '10.0.0.3']);
+    assert.deepEqual(load([], { DOKKAA_LINK_PORTS: '1-2', DOKKAA_DNS_PORT: '5353' }).linkPorts, { min: 1, max: 2 });
+    assert.throws(() => load(['--link-ports', '3-1']), { message: '--link-ports: expected MIN-MAX, got "3-1"' });
+    assert.throws(() => load(['--link-ports', '20000']), { message: '--link-ports: expected MIN-MAX, got "20000"' });
+    assert.throws(() => load(['--dns-port', '70000']), { message: '--dns-port: expected a port number (0: off), got "70000"' });
   });
 
   it('lets flags beat env vars, the last of a repeated flag winning', () => {

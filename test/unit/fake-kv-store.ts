@@ -1,4 +1,4 @@
-import type { KeyValue, KvStore, Lease, ListResult, WatchEvent, WatchHandle, WatchHandlers } from '../../src/etcd/kv-store.js';
+import type { KeyValue, KvStore, Lease, ListResult, TxnCondition, TxnOp, WatchEvent, WatchHandle, WatchHandlers } from '../../src/etcd/kv-store.js';
 
 interface Watcher {
   prefix: string;
@@ -88,6 +88,16 @@ export class FakeKvStore implements KvStore {
 
   async deletePrefix(prefix: string): Promise<void> {
     for (const key of [...this.data.keys()]) if (key.startsWith(prefix)) await this.delete(key);
+  }
+
+  async txn(conditions: TxnCondition[], ops: TxnOp[]): Promise<boolean> {
+    if (conditions.length === 0) throw new Error('txn: at least one condition is required');
+    if (!conditions.every((c) => (this.data.get(c.key)?.modRevision ?? 0) === c.modRevision)) return false;
+    for (const op of ops) {
+      if (op.type === 'put') await this.put(op.key, op.value);
+      else await this.delete(op.key);
+    }
+    return true;
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {

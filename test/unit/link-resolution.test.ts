@@ -1,82 +1,94 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { resolveLinks } from '../../controllers/link-injector/link-resolution.js';
+import { linkEnv, resolveLinks, type LinkedService } from '../../controllers/link-injector/link-resolution.js';
 import type { LinkSpec } from '../../api/manifest.js';
-import type { EndpointRecord } from '../../api/records.js';
-import { endpoint } from './builders.js';
+import type { LinkRecord } from '../../api/records.js';
 
-/** endpointsOf over a table keyed `app/service`, recording what was asked. */
-function table(entries: Record<string, EndpointRecord[]>) {
+/** serviceOf over a table keyed `app/service`, recording what was asked. */
+function table(entries: Record<string, LinkedService>) {
   const asked: string[] = [];
   return {
     asked,
-    endpointsOf: (l: LinkSpec) => {
+    serviceOf: (l: LinkSpec): LinkedService => {
       asked.push(`${l.app}/${l.service}`);
-      return entries[`${l.app}/${l.service}`] ?? [];
+      return entries[`${l.app}/${l.service}`] ?? { port: undefined, hasEndpoint: false };
     },
   };
 }
 
+const tcp = (port: number): LinkedService['port'] => ({ port, protocol: 'tcp' });
+
 describe('resolveLinks', () => {
-  it('sets SERVICE_<NAME>_ADDR and _PORT, upper case with "-" as "_"', () => {
-    const t = table({ 'shop/my-db': [endpoint('10.0.0.5', 32768)], 'shop/nginx': [endpoint('10.0.0.6', 32769)] });
-    const r = resolveLinks([{ app: 'shop', service: 'my-db' }, { app: 'shop', service: 'nginx' }], t.endpointsOf, {});
+  it('resolves each link to its service\'s port, keyed by the env name (upper case, "-" as "_")', () => {
+    const t = table({ 'shop/my-db': { port: tcp(20001), hasEndpoint: true }, 'shop/nginx': { port: { port: 20000, protocol: 'udp' }, hasEndpoint: true } });
+    const r = resolveLinks([{ app: 'shop', service: 'my-db' }, { app: 'shop', service: 'nginx' }], t.serviceOf, {});
     assert.deepEqual(r, {
-      env: {
-        SERVICE_MY_DB_ADDR: '10.0.0.5',
-        SERVICE_MY_DB_PORT: '32768',
-        SERVICE_NGINX_ADDR: '10.0.0.6',
-        SERVICE_NGINX_PORT: '32769',
+      links: {
+        MY_DB: { app: 'shop', service: 'my-db', port: 20001, protocol: 'tcp' },
+        NGINX: { app: 'shop', service: 'nginx', port: 20000, protocol: 'udp' },
       },
       missing: [],
     });
   });
 
-  it('lists links without an endpoint as missing, as app/service, and sets no env for them', () => {
-    const t = table({ 'shop/nginx': [endpoint('h', 1)] });
-    const r = resolveLinks(
-      [{ app: 'shop', service: 'nginx' }, { app: 'shop', service: 'db' }, { app: 'infra', service: 'cache' }],
-      t.endpointsOf,
-      { SERVICE_DB_ADDR: 'old', SERVICE_DB_PORT: '1' },
-    );
+  it('leaves a link missing until its service has a port and, the first time, an endpoint', () => {
+    const t = table({
+      'shop/nginx': { port: tcp(20000), hasEndpoint: true },
+      'shop/db': { port: tcp(20001), hasEndpoint: false },
+      'infra/cache': { port: undefined, hasEndpoint: true },
+    });
+    const r = resolveLinks([{ app: 'shop', service: 'nginx' }, { app: 'shop', service: 'db' }, { app: 'infra', service: 'cache' }], t.serviceOf, {});
     assert.deepEqual(r.missing, ['shop/db', 'infra/cache']);
-    assert.deepEqual(r.env, { SERVICE_NGINX_ADDR: 'h', SERVICE_NGINX_PORT: '1' });
+    assert.deepEqual(Object.keys(r.links), ['NGINX']);
+  });
+
+  it('keeps a link resolved without endpoints once it was resolved with the same port', () => {
+    const previous: LinkRecord['links'] = { NGINX: { app: 'shop', service: 'nginx', port: 20000, protocol: 'tcp' } };
+    const t = table({ 'shop/nginx': { port: tcp(20000), hasEndpoint: false } });
+    assert.deepEqual(resolveLinks([{ app: 'shop', service: 'nginx' }], t.serviceOf, previous), { links: previous, missing: [] });
+  });
+
+  it('does not keep it when the port changed, or the previous resolution was of another service', () => {
+    const t = table({ 'shop/nginx': { port: tcp(20005), hasEndpoint: false }, 'web/nginx': { port: tcp(20000), hasEndpoint: false } });
+    const previous: LinkRecord['links'] = { NGINX: { app: 'shop', service: 'nginx', port: 20000, protocol: 'tcp' } };
+    assert.deepEqual(resolveLinks([{ app: 'shop', service: 'nginx' }], t.serviceOf, previous).missing, ['shop/nginx']);
+    assert.deepEqual(resolveLinks([{ app: 'web', service: 'nginx' }], t.serviceOf, previous).missing, ['web/nginx']);
   });
 
   it('resolves nothing and misses nothing without links', () => {
-    assert.deepEqual(resolveLinks([], () => assert.fail('not asked'), { SERVICE_X_ADDR: 'a' }), { env: {}, missing: [] });
+    assert.deepEqual(resolveLinks([], () => assert.fail('not asked'), {}), { links: {}, missing: [] });
   });
 
-  it('takes the first endpoint when there is no previous choice', () => {
-    const t = table({ 'shop/nginx': [endpoint('h1', 1), endpoint('h2', 2)] });
-    assert.deepEqual(resolveLinks([{ app: 'shop', service: 'nginx' }], t.endpointsOf, {}).env, {
-      SERVICE_NGINX_ADDR: 'h1',
-      SERVICE_NGINX_PORT: '1',
-    });
-  });
-
-  it('sticks to the previous endpoint while it exists', () => {
-    const t = table({ 'shop/nginx': [endpoint('h1', 1), endpoint('h2', 2), endpoint('h3', 3)] });
-    const previous = { SERVICE_NGINX_ADDR: 'h2', SERVICE_NGINX_PORT: '2' };
-    assert.deepEqual(resolveLinks([{ app: 'shop', service: 'nginx' }], t.endpointsOf, previous).env, previous);
-  });
-
-  it('needs both host and port to match to stick', () => {
-    const t = table({ 'shop/nginx': [endpoint('h1', 1), endpoint('h2', 2)] });
-    const r = resolveLinks([{ app: 'shop', service: 'nginx' }], t.endpointsOf, { SERVICE_NGINX_ADDR: 'h2', SERVICE_NGINX_PORT: '1' });
-    assert.deepEqual(r.env, { SERVICE_NGINX_ADDR: 'h1', SERVICE_NGINX_PORT: '1' });
-  });
-
-  it('moves to an endpoint that exists when the previous one is gone', () => {
-    const t = table({ 'shop/nginx': [endpoint('h3', 3), endpoint('h1', 1)] });
-    const r = resolveLinks([{ app: 'shop', service: 'nginx' }], t.endpointsOf, { SERVICE_NGINX_ADDR: 'h2', SERVICE_NGINX_PORT: '2' });
-    assert.deepEqual(r.env, { SERVICE_NGINX_ADDR: 'h3', SERVICE_NGINX_PORT: '3' });
-  });
-
-  it('asks for the linked app\'s endpoints on a cross-app link', () => {
-    const t = table({ 'infra/nginx': [endpoint('10.1.1.1', 80, { app: 'infra' })], 'shop/nginx': [endpoint('wrong', 1)] });
-    const r = resolveLinks([{ app: 'infra', service: 'nginx' }], t.endpointsOf, {});
+  it('asks for the linked app\'s service on a cross-app link and names the env after the service', () => {
+    const t = table({ 'infra/nginx': { port: tcp(20007), hasEndpoint: true }, 'shop/nginx': { port: tcp(1), hasEndpoint: true } });
+    const r = resolveLinks([{ app: 'infra', service: 'nginx' }], t.serviceOf, {});
     assert.deepEqual(t.asked, ['infra/nginx']);
-    assert.deepEqual(r.env, { SERVICE_NGINX_ADDR: '10.1.1.1', SERVICE_NGINX_PORT: '80' });
+    assert.deepEqual(r.links, { NGINX: { app: 'infra', service: 'nginx', port: 20007, protocol: 'tcp' } });
+  });
+
+  it('gives an env name shared by two services (nginx, other/nginx) to the first link listed', () => {
+    const t = table({ 'shop/nginx': { port: tcp(20000), hasEndpoint: true }, 'other/nginx': { port: tcp(20001), hasEndpoint: true } });
+    const r = resolveLinks([{ app: 'other', service: 'nginx' }, { app: 'shop', service: 'nginx' }], t.serviceOf, {});
+    assert.deepEqual(r, { links: { NGINX: { app: 'other', service: 'nginx', port: 20001, protocol: 'tcp' } }, missing: [] });
+  });
+
+  it('lists a link given twice once', () => {
+    const r = resolveLinks([{ app: 'a', service: 'x' }, { app: 'a', service: 'x' }], () => ({ port: undefined, hasEndpoint: false }), {});
+    assert.deepEqual(r.missing, ['a/x']);
+  });
+});
+
+describe('linkEnv', () => {
+  it('points SERVICE_<NAME>_ADDR at the ambassador and SERVICE_<NAME>_PORT at the link port', () => {
+    const links: LinkRecord['links'] = {
+      NGINX: { app: 'shop', service: 'nginx', port: 20000, protocol: 'tcp' },
+      MY_DB: { app: 'infra', service: 'my-db', port: 20001, protocol: 'tcp' },
+    };
+    assert.deepEqual(linkEnv(links, '172.17.0.1'), {
+      SERVICE_NGINX_ADDR: '172.17.0.1',
+      SERVICE_NGINX_PORT: '20000',
+      SERVICE_MY_DB_ADDR: '172.17.0.1',
+      SERVICE_MY_DB_PORT: '20001',
+    });
   });
 });

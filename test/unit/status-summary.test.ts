@@ -45,7 +45,7 @@ describe('summarize', () => {
 
   it('is Pending waiting for linked services, naming them', () => {
     const st = summarize(
-      input({ placements: [p0, p1], replicas: [replica(p0)], link: { env: {}, missing: ['app/db', 'infra/cache'], revision: 7 } }),
+      input({ placements: [p0, p1], replicas: [replica(p0)], link: { links: {}, missing: ['app/db', 'infra/cache'], revision: 7 } }),
     );
     assert.equal(st.phase, 'Pending');
     assert.equal(st.running, 1);

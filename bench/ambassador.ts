@@ -1,0 +1,119 @@
+import { once } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { EndpointPicker } from '../controllers/ambassador/endpoint-picker.js';
+import { TcpForwarder } from '../controllers/ambassador/tcp-forwarder.js';
+import type { PeerReply, PeerRequest } from './ambassador-peer.js';
+import { summarize, type Summary } from './stats.js';
+
+export interface AmbassadorResult {
+  transferMB: number;
+  runs: number;
+  /** MB/s per run. */
+  directMBps: Summary;
+  proxiedMBps: Summary;
+  roundtrips: number;
+  /** Milliseconds per round trip on an open connection. */
+  directRtt: Summary;
+  proxiedRtt: Summary;
+  /** Milliseconds for connect + one round trip + close. */
+  directConnect: Summary;
+  proxiedConnect: Summary;
+}
+
+const PEER = new URL('./ambassador-peer.js', import.meta.url);
+
+/**
+ * The ambassador's TCP forwarder (the code the agent runs) against a direct connection to
+ * the same loopback endpoint, side by side in one run: throughput of a `transferMB` upload
+ * to a sink, round-trip time of small messages on an open connection, and connect + round
+ * trip + close. The endpoint and the client run in worker threads, the forwarder in the
+ * main thread, as in the agent. Direct and proxied runs alternate.
+ */
+export async function benchAmbassador(opts: { transferMB?: number; runs?: number; roundtrips?: number } = {}): Promise<AmbassadorResult> {
+  const transferMB = opts.transferMB ?? 200;
+  const runs = opts.runs ?? 5;
+  const count = opts.roundtrips ?? 5_000;
+  const endpoint = new Worker(PEER, { workerData: { role: 'endpoint' } });
+  const client = new Worker(PEER, { workerData: { role: 'client' } });
+  const forwarders: TcpForwarder[] = [];
+  try {
+    const [ports] = (await once(endpoint, 'message')) as [{ sink: number; echo: number }];
+    const proxy = async (port: number) => {
+      const picker = new EndpointPicker();
+      picker.set([{ host: '127.0.0.1', port }]);
+      const f = new TcpForwarder(picker);
+      forwarders.push(f);
+      return f.listen(0, '127.0.0.1');
+    };
+    const proxied = { sink: await proxy(ports.sink), echo: await proxy(ports.echo) };
+    const ask = async (req: PeerRequest): Promise<PeerReply> => {
+      client.postMessage(req);
+      const [reply] = (await once(client, 'message')) as [PeerReply];
+      if ('error' in reply) throw new Error(`bench client: ${reply.error}`);
+      return reply;
+    };
+    const bytes = transferMB * 1024 * 1024;
+    const mbps = async (port: number) => {
+      const r = (await ask({ kind: 'transfer', port, bytes })) as { ms: number; bytes: number };
+      if (r.bytes !== bytes) throw new Error(`sink got ${r.bytes} of ${bytes} bytes`);
+      return transferMB / (r.ms / 1000);
+    };
+    const samples = async (kind: 'roundtrips' | 'connects', port: number, n: number) => ((await ask({ kind, port, count: n, size: 64 })) as { samples: number[] }).samples;
+
+    // Warm up both paths (JIT, socket buffers) before measuring.
+    await mbps(ports.sink);
+    await mbps(proxied.sink);
+    await samples('roundtrips', ports.echo, 500);
+    await samples('roundtrips', proxied.echo, 500);
+
+    const direct: number[] = [];
+    const viaProxy: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      direct.push(await mbps(ports.sink));
+      viaProxy.push(await mbps(proxied.sink));
+    }
+    const rtt = { direct: [] as number[], proxied: [] as number[] };
+    const conn = { direct: [] as number[], proxied: [] as number[] };
+    const slices = 10;
+    for (let i = 0; i < slices; i++) {
+      rtt.direct.push(...(await samples('roundtrips', ports.echo, count / slices)));
+      rtt.proxied.push(...(await samples('roundtrips', proxied.echo, count / slices)));
+      conn.direct.push(...(await samples('connects', ports.echo, count / slices / 10)));
+      conn.proxied.push(...(await samples('connects', proxied.echo, count / slices / 10)));
+    }
+    return {
+      transferMB,
+      runs,
+      directMBps: summarize(direct),
+      proxiedMBps: summarize(viaProxy),
+      roundtrips: rtt.direct.length,
+      directRtt: summarize(rtt.direct),
+      proxiedRtt: summarize(rtt.proxied),
+      directConnect: summarize(conn.direct),
+      proxiedConnect: summarize(conn.proxied),
+    };
+  } finally {
+    for (const f of forwarders) await f.close();
+    await endpoint.terminate();
+    await client.terminate();
+  }
+}
+
+export function ambassadorReport(r: AmbassadorResult): string {
+  const us = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
+  const share = r.proxiedMBps.median / r.directMBps.median;
+  const addedRtt = r.proxiedRtt.median - r.directRtt.median;
+  const addedConnect = r.proxiedConnect.median - r.directConnect.median;
+  return [
+    `## Ambassador: forwarded vs direct, loopback (${r.runs} × ${r.transferMB} MB, ${r.roundtrips} round trips, alternating)`,
+    '',
+    '| measure | direct | through the ambassador | ratio / added |',
+    '| --- | --- | --- | --- |',
+    `| throughput, median (p10 – p90) | ${r.directMBps.median.toFixed(0)} MB/s (${r.directMBps.p10.toFixed(0)} – ${r.directMBps.p90.toFixed(0)}) | ${r.proxiedMBps.median.toFixed(0)} MB/s (${r.proxiedMBps.p10.toFixed(0)} – ${r.proxiedMBps.p90.toFixed(0)}) | ${(share * 100).toFixed(0)}% of direct (target >= 50%) |`,
+    `| round trip, 64 B on an open connection, p50 (p90) | ${us(r.directRtt.median)} (${us(r.directRtt.p90)}) | ${us(r.proxiedRtt.median)} (${us(r.proxiedRtt.p90)}) | +${us(addedRtt)} p50 (target < 500 µs) |`,
+    `| connect + round trip + close, p50 (p90) | ${us(r.directConnect.median)} (${us(r.directConnect.p90)}) | ${us(r.proxiedConnect.median)} (${us(r.proxiedConnect.p90)}) | +${us(addedConnect)} p50 |`,
+    '',
+    `Targets: ${share >= 0.5 ? 'met' : 'MISSED'} (throughput), ${addedRtt < 0.5 ? 'met' : 'MISSED'} (added p50 latency).`,
+    '',
+  ].join('\n');
+}

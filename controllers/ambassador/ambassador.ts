@@ -1,0 +1,164 @@
+import { inject, injectable } from 'inversify';
+import { map, merge, type Subscription } from 'rxjs';
+import { serviceId, type Keys } from '../../api/keys.js';
+import { parseRecord, type EndpointRecord, type PortRecord } from '../../api/records.js';
+import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
+import { ControllerFactory } from '../../src/controller/sources.js';
+import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { errorField, type Logger } from '../../src/logging.js';
+import type { Runnable } from '../../src/manager.js';
+import { parsePortRecord } from '../link-injector/port-plan.js';
+import { EndpointPicker, type Upstream } from './endpoint-picker.js';
+import { TcpForwarder } from './tcp-forwarder.js';
+import { UdpForwarder } from './udp-forwarder.js';
+
+interface Listener {
+  id: string;
+  protocol: PortRecord['protocol'];
+  forwarder: TcpForwarder | UdpForwarder | undefined;
+  attempt: number;
+  retry: TimerHandle | undefined;
+}
+
+/**
+ * The ambassador, one per host: for every allocated link port (`ports/`) it listens on
+ * 0.0.0.0:<port> in the agent's network namespace and forwards each connection (TCP) or
+ * client (UDP) to one of the service's current endpoints (`services/`), round-robin,
+ * skipping endpoints that refuse. Both come from etcd watches: nothing is looked up per
+ * connection. A port it cannot bind (in use on this host) is retried with backoff.
+ */
+@injectable()
+export class Ambassador implements Runnable {
+  readonly name = 'ambassador';
+  private subscription: Subscription | undefined;
+  /** `app/service` -> its link port. */
+  private readonly ports = new Map<string, PortRecord>();
+  /** `app/service` -> endpoint key -> where it serves. */
+  private readonly endpoints = new Map<string, Map<string, Upstream>>();
+  private readonly pickers = new Map<string, EndpointPicker>();
+  /** port -> what listens there. */
+  private readonly listeners = new Map<number, Listener>();
+  private readonly log: Logger;
+
+  constructor(
+    @inject(ControllerFactory) private readonly factory: ControllerFactory,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Logger) log: Logger,
+  ) {
+    this.log = log.child({ component: 'ambassador' });
+  }
+
+  async start(): Promise<void> {
+    if (this.subscription) return;
+    this.subscription = merge(
+      this.factory.watch(this.keys.ports).pipe(map((ev) => () => this.onPort(ev))),
+      this.factory.watch(this.keys.services).pipe(map((ev) => () => this.onEndpoint(ev))),
+    ).subscribe((apply) => apply());
+  }
+
+  async stop(): Promise<void> {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    const closing = [...this.listeners.keys()].map((port) => this.close(port));
+    await Promise.all(closing);
+    this.ports.clear();
+    this.endpoints.clear();
+    this.pickers.clear();
+  }
+
+  /** The ports listened on now (for tests and status). */
+  listening(): number[] {
+    return [...this.listeners.entries()].filter(([, l]) => l.forwarder).map(([port]) => port);
+  }
+
+  private onPort(ev: PrefixEvent): void {
+    const at = this.keys.parsePort(ev.type === 'put' ? ev.kv.key : ev.key);
+    if (!at) return;
+    const id = serviceId(at.app, at.service);
+    const record = ev.type === 'put' ? parsePortRecord(ev.kv.value) : undefined;
+    if (record) this.ports.set(id, record);
+    else this.ports.delete(id);
+    this.syncListeners();
+  }
+
+  private onEndpoint(ev: PrefixEvent): void {
+    const key = ev.type === 'put' ? ev.kv.key : ev.key;
+    const at = this.keys.parseEndpoint(key);
+    if (!at) return;
+    const id = serviceId(at.app, at.service);
+    const endpoints = this.endpoints.get(id) ?? new Map<string, Upstream>();
+    const e = ev.type === 'put' ? parseRecord<EndpointRecord>(ev.kv.value) : undefined;
+    if (e && typeof e.host === 'string' && Number.isInteger(e.port)) endpoints.set(key, { host: e.host, port: e.port });
+    else endpoints.delete(key);
+    if (endpoints.size > 0) this.endpoints.set(id, endpoints);
+    else this.endpoints.delete(id);
+    this.pickers.get(id)?.set([...endpoints.values()]);
+  }
+
+  private picker(id: string): EndpointPicker {
+    let picker = this.pickers.get(id);
+    if (!picker) {
+      picker = new EndpointPicker();
+      picker.set([...(this.endpoints.get(id)?.values() ?? [])]);
+      this.pickers.set(id, picker);
+    }
+    return picker;
+  }
+
+  private syncListeners(): void {
+    const wanted = new Map([...this.ports].map(([id, r]) => [r.port, { id, protocol: r.protocol }]));
+    for (const [port, l] of this.listeners) {
+      const w = wanted.get(port);
+      if (!w || w.id !== l.id || w.protocol !== l.protocol) void this.close(port);
+    }
+    for (const [port, w] of wanted) {
+      if (!this.listeners.has(port)) {
+        const l: Listener = { ...w, forwarder: undefined, attempt: 0, retry: undefined };
+        this.listeners.set(port, l);
+        void this.open(port, l);
+      }
+    }
+    // Pickers of services that no longer have a port are not needed.
+    const ids = new Set([...this.ports.keys()]);
+    for (const id of [...this.pickers.keys()]) if (!ids.has(id)) this.pickers.delete(id);
+  }
+
+  private async open(port: number, l: Listener): Promise<void> {
+    const onEndpointFailed = (u: Upstream, err: Error) =>
+      this.log.warn('endpoint failed; trying the next', { service: l.id, port, endpoint: `${u.host}:${u.port}`, error: errorField(err) });
+    const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed });
+    try {
+      await forwarder.listen(port);
+    } catch (err) {
+      await forwarder.close().catch(() => undefined);
+      if (this.listeners.get(port) !== l) return;
+      const delay = backoffDelay(l.attempt++, 1_000, 30_000);
+      this.log.warn('cannot listen on link port; retrying', { service: l.id, port, protocol: l.protocol, retryInMs: delay, error: errorField(err) });
+      l.retry = this.clock.setTimeout(() => {
+        l.retry = undefined;
+        if (this.listeners.get(port) === l) void this.open(port, l);
+      }, delay);
+      return;
+    }
+    if (this.listeners.get(port) !== l) {
+      // Released while binding.
+      await forwarder.close();
+      return;
+    }
+    l.forwarder = forwarder;
+    this.log.info('listening', { service: l.id, port, protocol: l.protocol });
+  }
+
+  private async close(port: number): Promise<void> {
+    const l = this.listeners.get(port);
+    if (!l) return;
+    this.listeners.delete(port);
+    if (l.retry !== undefined) this.clock.clearTimeout(l.retry);
+    if (l.forwarder) {
+      await l.forwarder.close().catch(() => undefined);
+      this.log.info('stopped listening', { service: l.id, port });
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net';
+import { upstreamKey, type EndpointPicker, type Upstream } from './endpoint-picker.js';
+
+export interface ForwarderOptions {
+  /** How long a connection to an endpoint may take before the next endpoint is tried. */
+  connectTimeoutMs?: number;
+  now?: () => number;
+  /** Told about each endpoint that failed to connect (for logging). */
+  onEndpointFailed?: (u: Upstream, err: Error) => void;
+  /**
+   * Bytes a socket buffers before it pushes back (both sockets of a connection, each way).
+   * Larger than Node's 16 KiB default: fewer pause/resume turns per 64 KiB read, so more
+   * throughput, at the price of up to about 4x this much memory per busy connection.
+   */
+  highWaterMark?: number;
+}
+
+const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+
+/**
+ * One ambassador port, TCP: accepts connections on a port and splices each one to an
+ * endpoint the picker chooses. An endpoint that refuses or does not connect within the
+ * timeout is marked bad and the next one is tried; with none left the client's connection
+ * is reset at once, so a client never hangs on a service with no endpoints. Data flows
+ * through `pipe` (backpressure both ways, nothing buffered beyond the streams' high-water
+ * marks), and half-close is passed on: a client's FIN ends the upstream's writable side
+ * while the answer keeps flowing back.
+ */
+export class TcpForwarder {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly connectTimeoutMs: number;
+  private readonly now: () => number;
+  private readonly highWaterMark: number;
+
+  constructor(
+    private readonly picker: EndpointPicker,
+    private readonly opts: ForwarderOptions = {},
+  ) {
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 1_000;
+    this.now = opts.now ?? Date.now;
+    this.highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true, highWaterMark: this.highWaterMark }, (client) => this.accept(client));
+  }
+
+  /** Listens on `host:port` (port 0: any); resolves with the port, rejects e.g. on EADDRINUSE. */
+  listen(port: number, host = '0.0.0.0'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ port, host, exclusive: true }, () => {
+        this.server.off('error', onError);
+        const address = this.server.address();
+        resolve(typeof address === 'object' && address ? address.port : port);
+      });
+    });
+  }
+
+  /** Connections open now (client and upstream sockets). */
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops listening and cuts every connection still open. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    if (this.server.listening) await closed;
+  }
+
+  private track(s: Socket): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+    // Errors end in 'close'; the splice decides what the other side sees.
+    s.on('error', () => undefined);
+  }
+
+  private accept(client: Socket): void {
+    this.track(client);
+    const tried = new Set<string>();
+    let upstream: Socket | undefined;
+    let spliced = false;
+    // A client that goes away while we are still connecting takes the attempt with it.
+    client.once('close', () => {
+      if (!spliced) upstream?.destroy();
+    });
+
+    const attempt = (): void => {
+      if (client.destroyed) return;
+      const target = this.picker.pick(this.now(), tried);
+      if (!target) {
+        // Nothing to forward to: refuse now (RST) rather than leave the client waiting.
+        client.resetAndDestroy();
+        return;
+      }
+      tried.add(upstreamKey(target));
+      // `highWaterMark` is a Duplex option the Socket constructor passes on (not in its typings).
+      const socket = new Socket({ allowHalfOpen: true, highWaterMark: this.highWaterMark } as SocketConstructorOpts).connect({ host: target.host, port: target.port });
+      upstream = socket;
+      this.track(socket);
+      const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      timer.unref();
+      const failed = (err: Error) => {
+        clearTimeout(timer);
+        this.picker.markBad(target, this.now());
+        this.opts.onEndpointFailed?.(target, err);
+        socket.destroy();
+        attempt();
+      };
+      socket.once('error', failed);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', failed);
+        spliced = true;
+        this.splice(client, socket);
+      });
+    };
+    attempt();
+  }
+
+  private splice(client: Socket, upstream: Socket): void {
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    // A reset or error on one side resets the other: the client learns the truth.
+    upstream.once('close', (hadError) => {
+      if (hadError && !client.destroyed) client.resetAndDestroy();
+    });
+    // A clean close needs no help: each socket closes by itself once both its directions end.
+    client.once('close', (hadError) => {
+      if (hadError && !upstream.destroyed) upstream.resetAndDestroy();
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+}

@@ -1,0 +1,140 @@
+import Docker from 'dockerode';
+import { Keys } from '../../api/keys.js';
+import { parseRecord, type EventRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord, type StatusRecord } from '../../api/records.js';
+import type { Config, ParsedArgs } from '../config.js';
+import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
+import type { KvStore } from '../etcd/kv-store.js';
+import { UsageError } from './client-commands.js';
+import { table } from './table.js';
+
+async function withStore<T>(config: Config, fn: (store: KvStore, keys: Keys) => Promise<T>): Promise<T> {
+  const store = new Etcd3KvStore(config.etcd);
+  try {
+    return await fn(store, new Keys(config.prefix));
+  } finally {
+    store.close();
+  }
+}
+
+function target(args: ParsedArgs, usage: string): { app: string; name: string; replica?: number } {
+  const [app, name, replica] = (args.positional[0] ?? '').split('/');
+  if (!app || !name) throw new UsageError(`usage: ${usage}`);
+  return { app, name, ...(replica !== undefined ? { replica: Number(replica) } : {}) };
+}
+
+/** `dokkaa rollout status APP/NAME [--timeout SECONDS]`: waits for the rollout, printing progress. */
+export async function rolloutStatus(args: ParsedArgs, config: Config, out: (line: string) => void): Promise<string> {
+  const { app, name } = target(args, 'dokkaa rollout status APP/NAME [--timeout SECONDS]');
+  const timeoutMs = Number(args.flags.get('timeout')?.at(-1) ?? 600) * 1000;
+  return withStore(config, async (store, keys) => {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const [r, s, m] = await Promise.all([store.get(keys.rollout(app, name)), store.get(keys.status(app, name)), store.get(keys.manifest(app, name))]);
+      if (!m) throw new UsageError(`${app}/${name} not found`);
+      const rollout = parseRecord<RolloutRecord>(r?.value);
+      const status = parseRecord<StatusRecord>(s?.value);
+      if (status?.phase === 'Invalid') throw new UsageError(`${app}/${name}: ${status.message}`);
+      const current = rollout && rollout.targetRevision === m.modRevision;
+      const line = !current ? 'waiting for the scheduler to see the new revision' : `${rollout.phase}: ${rollout.message}`;
+      if (line !== last) out((last = line));
+      if (current && rollout.phase === 'Stalled') throw new UsageError(`rollout of ${app}/${name} stalled: ${rollout.message}`);
+      if (current && rollout.phase === 'Complete' && status?.phase === 'Running' && status.observedRevision === m.modRevision) {
+        return `rollout of ${app}/${name} to revision ${rollout.targetRevision} complete`;
+      }
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    throw new UsageError(`timed out waiting for the rollout of ${app}/${name}`);
+  });
+}
+
+/** `dokkaa rollback APP/NAME`: writes back the previous version's spec (keeping the current scale). */
+export async function rollback(args: ParsedArgs, config: Config): Promise<string> {
+  const { app, name } = target(args, 'dokkaa rollback APP/NAME');
+  return withStore(config, async (store, keys) => {
+    const [r, m] = await Promise.all([store.get(keys.rollout(app, name)), store.get(keys.manifest(app, name))]);
+    if (!m) throw new UsageError(`${app}/${name} not found`);
+    const rollout = parseRecord<RolloutRecord>(r?.value);
+    // Mid-rollout (or stalled), back to the last stable version; after a completed one, to the one before.
+    const to = rollout?.stable && rollout.stable.templateHash !== rollout.targetHash ? rollout.stable : rollout?.previous;
+    if (!to) throw new UsageError(`${app}/${name} has no previous version to roll back to`);
+    const restored = JSON.parse(to.manifest) as Record<string, unknown>;
+    const currentScale = (parseRecord<Record<string, unknown>>(m.value) ?? {}).scale;
+    if (typeof currentScale === 'number') restored.scale = currentScale;
+    const ok = await store.putIfModRevision(keys.manifest(app, name), JSON.stringify(restored), m.modRevision);
+    if (!ok) throw new UsageError(`${app}/${name} changed meanwhile; try again`);
+    return `${app}/${name} rolled back to the spec of revision ${to.revision}`;
+  });
+}
+
+/** `dokkaa describe APP/NAME`: status, placements, replicas, rollout and events. */
+export async function describe(args: ParsedArgs, config: Config): Promise<string> {
+  const { app, name } = target(args, 'dokkaa describe APP/NAME');
+  return withStore(config, async (store, keys) => {
+    const [s, placements, replicas, rollout, events] = await Promise.all([
+      store.get(keys.status(app, name)),
+      store.list(keys.placements),
+      store.list(keys.manifestReplicas(app, name)),
+      store.get(keys.rollout(app, name)),
+      store.list(keys.manifestEvents(app, name)),
+    ]);
+    const status = parseRecord<StatusRecord>(s?.value);
+    const r = parseRecord<RolloutRecord>(rollout?.value);
+    const lines = [`Name:       ${app}/${name}`];
+    if (status) {
+      lines.push(`Phase:      ${status.phase}`, `Ready:      ${status.running}/${status.desired} (updated ${status.updated ?? '-'})`, `Revision:   ${status.observedRevision}`, `Message:    ${status.message}`);
+    }
+    if (r) lines.push(`Rollout:    ${r.phase}: ${r.message}${r.previous ? ` (rollback restores revision ${r.previous.revision})` : ''}`);
+    const placed = placements.kvs.map((kv) => parseRecord<PlacementRecord>(kv.value)).filter((p): p is PlacementRecord => !!p && p.app === app && p.name === name);
+    const recs = replicas.kvs.map((kv) => parseRecord<ReplicaRecord>(kv.value)).filter((x): x is ReplicaRecord => !!x);
+    lines.push('', 'Replicas:');
+    lines.push(table(['REPLICA', 'NODE', 'STATE', 'READY', 'RESTARTS', 'EXIT', 'CONTAINER', 'SPEC'],
+      placed.sort((a, b) => a.replica - b.replica).map((p) => {
+        const rec = recs.find((x) => x.replica === p.replica && x.node === p.node);
+        return [String(p.replica), p.node, rec?.state ?? 'pending', rec?.ready ? 'yes' : 'no', String(rec?.restarts ?? 0), rec?.exitCode !== undefined ? String(rec.exitCode) : '-', rec?.containerId?.slice(0, 12) ?? '-', `${p.templateHash}${rec && rec.templateHash !== p.templateHash ? ` (runs ${rec.templateHash})` : ''}`];
+      })));
+    for (const rec of recs.filter((x) => x.lastLog?.length)) lines.push('', `Last output of replica ${rec.replica}:`, ...rec.lastLog!.map((l) => `  ${l}`));
+    const evs = events.kvs.map((kv) => parseRecord<EventRecord>(kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));
+    lines.push('', 'Events:');
+    lines.push(evs.length ? table(['TIME', 'TYPE', 'REASON', 'FROM', 'MESSAGE'], evs.slice(-30).map((e) => [e.time, e.type, e.reason, e.source, e.message])) : '  <none>');
+    return lines.join('\n');
+  });
+}
+
+/** `dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]`: a replica's output, from whichever host runs it. */
+export async function logs(args: ParsedArgs, config: Config, write: (chunk: Buffer) => void): Promise<string> {
+  const { app, name, replica = 0 } = target(args, 'dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]');
+  const { record, node } = await withStore(config, async (store, keys) => {
+    const rec = parseRecord<ReplicaRecord>((await store.get(keys.replica(app, name, replica)))?.value);
+    if (!rec?.containerId) throw new UsageError(`replica ${app}/${name}/${replica} runs nowhere`);
+    const n = parseRecord<NodeRecord>((await store.get(keys.node(rec.node)))?.value);
+    if (!n?.docker) throw new UsageError(`node ${rec.node} is not live or does not say where its engine is`);
+    return { record: rec, node: n };
+  });
+  const docker = new Docker(node.docker!.startsWith('unix://') ? { socketPath: node.docker!.slice(7) } : { host: new URL(node.docker!.replace(/^tcp:/, 'http:')).hostname, port: Number(new URL(node.docker!.replace(/^tcp:/, 'http:')).port || 2375) });
+  const follow = args.flags.has('f') || args.flags.has('follow');
+  const tail = Number(args.flags.get('tail')?.at(-1) ?? 100);
+  const container = docker.getContainer(record.containerId!);
+  if (!follow) {
+    const buf = (await container.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+    write(buf.length >= 8 && buf[0]! <= 2 ? demux(buf) : buf);
+    return '';
+  }
+  const stream = await container.logs({ stdout: true, stderr: true, tail, follow: true });
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.demuxStream(stream, { write: (c: Buffer) => (write(c), true) } as unknown as NodeJS.WritableStream, { write: (c: Buffer) => (write(c), true) } as unknown as NodeJS.WritableStream);
+    stream.on('end', () => resolve());
+    stream.on('error', reject);
+  });
+  return '';
+}
+
+function demux(buf: Buffer): Buffer {
+  const out: Buffer[] = [];
+  for (let i = 0; i + 8 <= buf.length; ) {
+    const size = buf.readUInt32BE(i + 4);
+    out.push(buf.subarray(i + 8, i + 8 + size));
+    i += 8 + size;
+  }
+  return Buffer.concat(out);
+}

@@ -1,0 +1,272 @@
+import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
+import { Etcd3 } from 'etcd3';
+import { Keys } from '../../../api/keys.js';
+import { parseRecord, type EndpointRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type StatusRecord } from '../../../api/records.js';
+import { controllerLogPath, labDown, labLayout, labUp, readLeader, readState, type LabNodeState, type LabState, type LabUpOptions } from '../../../src/lab/index.js';
+
+/**
+ * One test file's multi-host lab (`dokkaa lab up` through its exported functions) and
+ * clients to look at the world directly: etcd at the lab's address, and every host's
+ * Docker Engine through its unix socket (reachable from here even while the host is
+ * partitioned or its agent is dead).
+ */
+
+/** A lab test's manifests: the busybox httpd service of the tutorial, under another service name. */
+export const webManifest = (extra: Record<string, unknown> = {}) => ({
+  image: 'dokkaa/busybox',
+  command: ['httpd', '-f', '-p', '80', '-h', '/www'],
+  services: { web: 80 },
+  ...extra,
+});
+
+export interface Container {
+  id: string;
+  node: string;
+  replica: number;
+  state: string;
+  running: boolean;
+  /** Published host port of the container's port 80, if any. */
+  port80?: number;
+}
+
+export class LabWorld {
+  readonly keys: Keys;
+  readonly etcd: Etcd3;
+  private readonly engines = new Map<string, Docker>();
+  /** The lab's progress lines, printed only if something fails. */
+  readonly labLines: string[];
+
+  private constructor(readonly state: LabState, labLines: string[]) {
+    this.labLines = labLines;
+    this.keys = new Keys(state.prefix);
+    this.etcd = new Etcd3({ hosts: state.etcdClientUrl, dialTimeout: 3_000 });
+    for (const n of state.nodes) this.engines.set(n.name, new Docker({ socketPath: n.dockerSocket, timeout: 10_000 }));
+  }
+
+  /**
+   * Brings up a fresh lab: anything left under this name by an earlier, crashed run is
+   * removed first. On failure the lab is torn down again before rethrowing.
+   */
+  static async up(opts: LabUpOptions & { name: string }): Promise<LabWorld> {
+    const lines: string[] = [];
+    const say = (l: string) => lines.push(`${new Date().toISOString()} ${l}`);
+    await labDown(opts.name, { say });
+    try {
+      const r = await labUp({ logLevel: 'info', ...opts, say });
+      say(`lab ${opts.name} up in ${(r.elapsedMs / 1000).toFixed(1)} s`);
+      return new LabWorld(r.state, lines);
+    } catch (err) {
+      console.error(lines.join('\n'));
+      await labDown(opts.name, { say }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Collects a lab function's progress lines (pass as `say`). */
+  readonly say = (l: string): void => {
+    this.labLines.push(`${new Date().toISOString()} ${l}`);
+  };
+
+  get name(): string {
+    return this.state.name;
+  }
+
+  node(name: string): LabNodeState {
+    const n = this.state.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  /** The lab's state file as it is now (fault commands rewrite it; `state` is as of `up`). */
+  currentState(): LabState {
+    const s = readState(labLayout(this.name));
+    if (!s) throw new Error(`lab ${this.name} has no state file`);
+    return s;
+  }
+
+  get nodeNames(): string[] {
+    return this.state.nodes.map((n) => n.name);
+  }
+
+  engine(node: string): Docker {
+    return this.engines.get(node)!;
+  }
+
+  async putManifest(app: string, name: string, manifest: unknown): Promise<void> {
+    await this.etcd.put(this.keys.manifest(app, name)).value(JSON.stringify(manifest));
+  }
+
+  async status(app: string, name: string): Promise<StatusRecord | undefined> {
+    return parseRecord<StatusRecord>(await this.etcd.get(this.keys.status(app, name)).string());
+  }
+
+  async nodeRecord(node: string): Promise<NodeRecord | undefined> {
+    return parseRecord<NodeRecord>(await this.etcd.get(this.keys.node(node)).string());
+  }
+
+  async leader() {
+    return readLeader(this.state);
+  }
+
+  /** The manifest's placements, from `placements/<node>/<app>/<name>/<replica>` keys. */
+  async placements(app: string, name: string): Promise<{ node: string; replica: number; record: PlacementRecord }[]> {
+    const all = await this.etcd.getAll().prefix(this.keys.placements).strings();
+    const found: { node: string; replica: number; record: PlacementRecord }[] = [];
+    for (const [key, value] of Object.entries(all)) {
+      const p = this.keys.parsePlacement(key);
+      if (p && p.app === app && p.name === name) found.push({ node: p.node, replica: p.replica, record: parseRecord<PlacementRecord>(value)! });
+    }
+    return found.sort((a, b) => a.replica - b.replica || a.node.localeCompare(b.node));
+  }
+
+  async replicaRecords(app: string, name: string): Promise<ReplicaRecord[]> {
+    const all = await this.etcd.getAll().prefix(this.keys.manifestReplicas(app, name)).strings();
+    return Object.values(all).map((v) => parseRecord<ReplicaRecord>(v)!).sort((a, b) => a.replica - b.replica);
+  }
+
+  async endpoints(app: string, service: string): Promise<EndpointRecord[]> {
+    const all = await this.etcd.getAll().prefix(this.keys.service(app, service)).strings();
+    return Object.values(all).map((v) => parseRecord<EndpointRecord>(v)!).sort((a, b) => a.replica - b.replica);
+  }
+
+  /**
+   * The manifest's containers on one host's engine, straight from Docker (`docker ps`,
+   * with `all` also stopped ones). Throws if the engine does not answer.
+   */
+  async containersOn(node: string, app: string, name: string, all = true): Promise<Container[]> {
+    const list = await this.engine(node).listContainers({ all, filters: { label: [`dokkaa.app=${app}`, `dokkaa.name=${name}`] } });
+    return list.map((c) => ({
+      id: c.Id,
+      node,
+      replica: Number(c.Labels['dokkaa.replica']),
+      state: c.State,
+      running: c.State === 'running',
+      ...(c.Ports.find((p) => p.PrivatePort === 80 && p.PublicPort) ? { port80: c.Ports.find((p) => p.PrivatePort === 80 && p.PublicPort)!.PublicPort } : {}),
+    }));
+  }
+
+  /** containersOn for each of `nodes` (default all), in parallel. */
+  async containers(app: string, name: string, opts: { all?: boolean; nodes?: string[] } = {}): Promise<Map<string, Container[]>> {
+    const nodes = opts.nodes ?? this.nodeNames;
+    const lists = await Promise.all(nodes.map((n) => this.containersOn(n, app, name, opts.all ?? true)));
+    return new Map(nodes.map((n, i) => [n, lists[i]!]));
+  }
+
+  /** Running containers of the manifest per node (`docker ps` on each engine). */
+  async runningCounts(app: string, name: string, nodes?: string[]): Promise<Record<string, number>> {
+    const byNode = await this.containers(app, name, { all: false, ...(nodes ? { nodes } : {}) });
+    return Object.fromEntries([...byNode].map(([n, cs]) => [n, cs.filter((c) => c.running).length]));
+  }
+
+  async env(node: string, containerId: string): Promise<Record<string, string>> {
+    const info = await this.engine(node).getContainer(containerId).inspect();
+    return Object.fromEntries((info.Config.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  }
+
+  async logs(node: string, containerId: string): Promise<string> {
+    const buf = (await this.engine(node).getContainer(containerId).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+    return buf.toString('latin1');
+  }
+
+  /** The lab's progress and the tail of every process log: printed when a test failed. */
+  diagnostics(lines = 40): string {
+    const tail = (file: string) => {
+      try {
+        return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      } catch {
+        return '(no log)';
+      }
+    };
+    const parts = [`--- lab ${this.name}: progress\n${this.labLines.join('\n')}`];
+    for (const n of this.state.nodes) parts.push(`--- ${n.name} agent log (tail)\n${tail(n.agentLog)}`);
+    for (let i = 1; i <= this.state.controllers.length; i++) parts.push(`--- controller ${i} log (tail)\n${tail(controllerLogPath(this.state, i))}`);
+    return parts.join('\n');
+  }
+
+  /** Closes the clients and removes the whole lab. Prints diagnostics first if `failed`. */
+  async down(failed: boolean): Promise<void> {
+    if (failed) console.error(this.diagnostics());
+    this.etcd.close();
+    const r = await labDown(this.name, { say: this.say });
+    if (r.problems.length) console.error(`lab ${this.name} teardown problems:\n  ${r.problems.join('\n  ')}`);
+  }
+}
+
+/** Tears down a lab by name (for `after` when `up` itself failed before a LabWorld existed). */
+export async function downByName(name: string): Promise<void> {
+  await labDown(name, { say: () => undefined }).catch((err: unknown) => console.error(`lab ${name} teardown failed: ${(err as Error).message}`));
+}
+
+export interface Sample<T> {
+  at: number;
+  value: T;
+}
+
+/**
+ * Calls `probe` every `everyMs` (measured from the start of one call to the next) until
+ * stopped, keeping every answer with the time it arrived. Probe errors are kept as
+ * undefined values rather than ending the sampling.
+ */
+export class Sampler<T> {
+  readonly samples: Sample<T | undefined>[] = [];
+  readonly errors: string[] = [];
+  private stopped = false;
+  private readonly loop: Promise<void>;
+
+  constructor(private readonly probe: () => Promise<T>, private readonly everyMs = 100) {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const started = Date.now();
+      try {
+        const value = await this.probe();
+        this.samples.push({ at: Date.now(), value });
+      } catch (err) {
+        this.samples.push({ at: Date.now(), value: undefined });
+        this.errors.push((err as Error).message);
+      }
+      await sleepMs(Math.max(0, this.everyMs - (Date.now() - started)));
+    }
+  }
+
+  /** The first sample at or after `since` for which `pred` holds. */
+  first(pred: (v: T) => boolean, since = 0): Sample<T> | undefined {
+    return this.samples.find((s) => s.at >= since && s.value !== undefined && pred(s.value)) as Sample<T> | undefined;
+  }
+
+  async until(what: string, pred: (v: T) => boolean, since: number, timeoutMs: number): Promise<Sample<T>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.first(pred, since);
+      if (hit) return hit;
+      if (Date.now() > deadline) {
+        const last = this.samples.at(-1);
+        throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last sample: ${JSON.stringify(last?.value)}; probe errors: ${this.errors.slice(-3).join(' | ') || 'none'}`);
+      }
+      await sleepMs(25);
+    }
+  }
+
+  async stop(): Promise<Sample<T | undefined>[]> {
+    this.stopped = true;
+    await this.loop;
+    return this.samples;
+  }
+}
+
+export function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Sum of a per-node count record over `nodes` (default all). */
+export function total(counts: Record<string, number>, nodes?: string[]): number {
+  return (nodes ?? Object.keys(counts)).reduce((s, n) => s + (counts[n] ?? 0), 0);
+}
+
+export function seconds(ms: number): string {
+  return (ms / 1000).toFixed(1);
+}

@@ -1,0 +1,138 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
+import { parseArgs } from '../../src/config.js';
+import { rollback } from '../../src/cli/lifecycle-commands.js';
+import { InProcessDokkaa } from './support/dokkaa.js';
+import { IMAGE, sleepMs, waitFor, World } from './support/world.js';
+
+/** busybox httpd serving a page that names the version, checked over TCP by the agent. */
+const web = (version: string, extra: Record<string, unknown> = {}) => ({
+  image: 'dokkaa/busybox',
+  scale: 4,
+  command: ['sh', '-c', `echo ${version} > /www/version.html; exec httpd -f -p 80 -h /www`],
+  services: { web: 80 },
+  health: { tcp: 80, interval: '500ms', timeout: '1s', retries: 2 },
+  stopGracePeriod: '2s',
+  ...extra,
+});
+
+describe('rolling updates, health gates and rollback', () => {
+  const world = new World();
+  let dokkaa: InProcessDokkaa;
+  before(async () => {
+    dokkaa = await InProcessDokkaa.start(world.config());
+  });
+  after(async () => {
+    await dokkaa?.stop();
+    await world.cleanup();
+  });
+
+  const endpoints = async (app: string) => (await world.keysUnder(world.keys.service(app, 'web'))).length;
+  const replicas = async (app: string) =>
+    Object.values(await world.etcd.getAll().prefix(world.keys.manifestReplicas(app, 'web')).strings()).map((v) => parseRecord<ReplicaRecord>(v)!);
+  const rolloutOf = async (app: string) => parseRecord<RolloutRecord>(await world.etcd.get(world.keys.rollout(app, 'web')).string());
+
+  /** Waits for a complete rollout while sampling the number of endpoints; returns the fewest seen. */
+  async function rollThrough(app: string, manifest: object): Promise<{ fewest: number; ms: number }> {
+    const { header } = await world.etcd.put(world.keys.manifest(app, 'web')).value(JSON.stringify(manifest)).exec();
+    const revision = Number(header.revision);
+    const t0 = Date.now();
+    let fewest = Infinity;
+    await waitFor('rollout complete', async () => {
+      fewest = Math.min(fewest, await endpoints(app));
+      const r = await rolloutOf(app);
+      assert.notEqual(r?.phase, 'Stalled', r?.message);
+      const s = await world.status(app, 'web');
+      return r?.phase === 'Complete' && r.targetRevision === revision && s?.phase === 'Running' && s.updated === 4;
+    }, 120_000, 50);
+    return { fewest, ms: Date.now() - t0 };
+  }
+
+  for (const order of ['stop-first', 'start-first'] as const) {
+    it(`rolls 4 replicas ${order}, never below ${order === 'start-first' ? 4 : 3} ready`, async () => {
+      const app = `roll-${order.slice(0, 5)}-${world.id}`;
+      await world.putManifest(app, 'web', web('v1', { update: { order } }));
+      await waitFor('v1 Running with 4 endpoints', async () => (await world.status(app, 'web'))?.phase === 'Running' && (await endpoints(app)) === 4, 60_000);
+      const v1 = (await world.running(app, 'web')).map((c) => c.Id);
+
+      const { fewest, ms } = await rollThrough(app, web('v2', { update: { order } }));
+      console.log(`rolling update (${order}) of 4 replicas: ${(ms / 1000).toFixed(1)} s, fewest endpoints ${fewest}`);
+      assert.ok(fewest >= (order === 'start-first' ? 4 : 3), `fewest ready endpoints during the update: ${fewest}`);
+      const v2 = await world.running(app, 'web');
+      assert.equal(v2.length, 4);
+      assert.ok(v2.every((c) => !v1.includes(c.Id)), 'every container replaced');
+      assert.deepEqual(v2.map((c) => c.Names[0]).sort(), [0, 1, 2, 3].map((i) => `/${app}---web---${i}`));
+    });
+  }
+
+  it('stops a crashing update after the first replica, keeps the others serving, and rolls back', async () => {
+    const app = `bad-roll-${world.id}`;
+    await world.putManifest(app, 'web', web('good'));
+    await waitFor('good Running', async () => (await world.status(app, 'web'))?.phase === 'Running' && (await endpoints(app)) === 4, 60_000);
+    const good = (await replicas(app))[0]!.templateHash;
+
+    await world.putManifest(app, 'web', web('bad', { command: ['sh', '-c', 'echo dying; exit 1'] }));
+    const stalled = await waitFor('rollout stalled', async () => {
+      const r = await rolloutOf(app);
+      return r?.phase === 'Stalled' ? r : undefined;
+    }, 60_000);
+    assert.match(stalled.message, /rollout stalled: replica \d/);
+    const s = (await world.status(app, 'web'))!;
+    assert.equal(s.phase, 'Degraded');
+    assert.match(s.message, /rollout stalled/);
+    const recs = await replicas(app);
+    assert.equal(recs.filter((r) => r.templateHash === good && r.ready).length, 3, 'three replicas keep the old spec, ready');
+    assert.equal(await endpoints(app), 3);
+    const crashed = recs.find((r) => r.templateHash !== good)!;
+    assert.ok(crashed.lastLog?.includes('dying'), `the crashed replica's last output is kept: ${JSON.stringify(crashed.lastLog)}`);
+
+    // Wait a while: the rollout must not go on by itself.
+    await sleepMs(2000);
+    assert.equal((await replicas(app)).filter((r) => r.templateHash === good).length, 3);
+
+    console.log(await rollback(parseArgs([`${app}/web`]), world.config()));
+    await waitFor('rolled back: 4 on the good spec, Running', async () => {
+      const st = await world.status(app, 'web');
+      const rs = await replicas(app);
+      return st?.phase === 'Running' && rs.length === 4 && rs.every((r) => r.templateHash === good && r.ready);
+    }, 60_000);
+  });
+
+  it('removes the endpoint of a replica whose health check fails, before its traffic fails', async () => {
+    const app = `health-${world.id}`;
+    await world.putManifest(app, 'web', web('h', { scale: 1, health: { http: { port: 80, path: '/version.html' }, interval: '500ms', retries: 2 } }));
+    await waitFor('Running with an endpoint', async () => (await world.status(app, 'web'))?.phase === 'Running' && (await endpoints(app)) === 1, 60_000);
+    const [c] = await world.running(app, 'web');
+    // The check's page goes; the server still serves everything else.
+    const exec = await world.docker.getContainer(c!.Id).exec({ Cmd: ['rm', '/www/version.html'] });
+    await exec.start({});
+    await waitFor('endpoint removed', async () => (await endpoints(app)) === 0, 10_000, 50);
+    // Unhealthy means restarted: the command writes the page again and it comes back.
+    await waitFor('healthy again after a restart', async () => {
+      const s = await world.status(app, 'web');
+      return s?.phase === 'Running' && (s.replicas[0]?.restarts ?? 0) >= 1 && (await endpoints(app)) === 1;
+    }, 30_000);
+  });
+
+  it('restarts nothing on a scale-only change, and never touches a container without Dokkaa labels', async () => {
+    const app = `scale-only-${world.id}`;
+    const hand = await world.docker.createContainer({ name: `hand-made-${world.id}`, Image: IMAGE, Cmd: ['sleep', '3600'], HostConfig: { Init: true } });
+    await hand.start();
+    try {
+      await world.putManifest(app, 'web', web('s', { scale: 2 }));
+      await waitFor('Running', async () => (await world.status(app, 'web'))?.phase === 'Running', 60_000);
+      const before = (await world.running(app, 'web')).map((c) => c.Id).sort();
+      await world.putManifest(app, 'web', web('s', { scale: 3, update: { parallelism: 2 } }));
+      await waitFor('3 Running', async () => (await world.status(app, 'web'))?.running === 3, 60_000);
+      const after = (await world.running(app, 'web')).map((c) => c.Id);
+      assert.ok(before.every((id) => after.includes(id)), 'the two existing containers were not replaced');
+      assert.deepEqual((await world.status(app, 'web'))!.replicas.map((r) => r.restarts), [0, 0, 0]);
+      await world.deleteManifest(app, 'web');
+      await waitFor('deleted', async () => (await world.containers(app)).length === 0, 30_000);
+      assert.equal((await hand.inspect()).State.Running, true, 'the hand-made container still runs');
+    } finally {
+      await hand.remove({ force: true });
+    }
+  });
+});

@@ -1,0 +1,258 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { EndpointPicker, type Upstream } from '../../controllers/ambassador/endpoint-picker.js';
+import { TcpForwarder } from '../../controllers/ambassador/tcp-forwarder.js';
+import { UdpForwarder } from '../../controllers/ambassador/udp-forwarder.js';
+
+const HOST = '127.0.0.1';
+const servers: Server[] = [];
+const forwarders: (TcpForwarder | UdpForwarder)[] = [];
+after(async () => {
+  for (const f of forwarders) await f.close();
+  for (const s of servers) s.close();
+});
+
+async function server(onConnection: (s: Socket) => void, allowHalfOpen = false): Promise<Upstream> {
+  const s = createServer({ allowHalfOpen }, onConnection);
+  servers.push(s);
+  await new Promise<void>((resolve) => s.listen(0, HOST, resolve));
+  return { host: HOST, port: (s.address() as { port: number }).port };
+}
+
+/** A port nothing listens on: connecting is refused at once. */
+async function refusingPort(): Promise<Upstream> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, HOST, resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return { host: HOST, port };
+}
+
+async function forwarder(upstreams: Upstream[]): Promise<{ port: number; picker: EndpointPicker; fwd: TcpForwarder }> {
+  const picker = new EndpointPicker();
+  picker.set(upstreams);
+  const fwd = new TcpForwarder(picker);
+  forwarders.push(fwd);
+  return { port: await fwd.listen(0, HOST), picker, fwd };
+}
+
+/** Connects, sends `data` (then FIN), and collects everything until the server's FIN or an error. */
+function exchange(port: number, data: string): Promise<{ text: string; error?: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const s = connect({ port, host: HOST, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('end', () => {
+      s.end();
+      resolve({ text: Buffer.concat(chunks).toString(), ms: Date.now() - t0 });
+    });
+    s.on('error', (err: NodeJS.ErrnoException) => resolve({ text: Buffer.concat(chunks).toString(), error: err.code ?? err.message, ms: Date.now() - t0 }));
+    s.end(data);
+  });
+}
+
+const named = (name: string) => server((s) => {
+  s.on('data', () => undefined);
+  s.end(name);
+});
+
+describe('TcpForwarder (real sockets on loopback)', () => {
+  it('forwards connections round-robin across the endpoints', async () => {
+    const { port } = await forwarder([await named('a'), await named('b'), await named('c')]);
+    const replies: string[] = [];
+    for (let i = 0; i < 6; i++) replies.push((await exchange(port, 'hi')).text);
+    assert.deepEqual(replies.sort(), ['a', 'a', 'b', 'b', 'c', 'c']);
+  });
+
+  it('passes a half-close on: the client\'s FIN reaches the server, whose answer still comes back', async () => {
+    // The server answers only after the client has finished sending (it reads to the end).
+    const upper = await server((s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('end', () => setTimeout(() => s.end(Buffer.concat(chunks).toString().toUpperCase()), 50));
+    }, true);
+    const { port } = await forwarder([upper]);
+    const r = await exchange(port, 'hello, half-closed world');
+    assert.equal(r.error, undefined);
+    assert.equal(r.text, 'HELLO, HALF-CLOSED WORLD');
+  });
+
+  it('carries 100 MB each way intact, without holding the stream in memory', async () => {
+    const echo = await server((s) => s.pipe(s), true);
+    const { port } = await forwarder([echo]);
+    const total = 100 * 1024 * 1024;
+    const chunk = randomBytes(64 * 1024);
+    const sent = createHash('sha256');
+    const received = createHash('sha256');
+    let receivedBytes = 0;
+    let peakBuffers = 0;
+    const base = process.memoryUsage().arrayBuffers;
+    const sampler = setInterval(() => (peakBuffers = Math.max(peakBuffers, process.memoryUsage().arrayBuffers - base)), 20);
+    await new Promise<void>((resolve, reject) => {
+      const s = connect({ port, host: HOST, allowHalfOpen: true });
+      s.on('data', (d: Buffer) => {
+        received.update(d);
+        receivedBytes += d.length;
+      });
+      s.on('end', () => {
+        s.end();
+        resolve();
+      });
+      s.on('error', reject);
+      let written = 0;
+      const pump = () => {
+        while (written < total) {
+          // Vary the data so that a dropped or reordered chunk changes the hash.
+          const piece = Buffer.from(chunk);
+          piece.writeUInt32BE(written / chunk.length, 0);
+          sent.update(piece);
+          written += piece.length;
+          if (!s.write(piece)) return void s.once('drain', pump);
+        }
+        s.end();
+      };
+      pump();
+    });
+    clearInterval(sampler);
+    assert.equal(receivedBytes, total);
+    assert.equal(received.digest('hex'), sent.digest('hex'));
+    assert.ok(peakBuffers < 64 * 1024 * 1024, `buffers peaked at ${(peakBuffers / 2 ** 20).toFixed(1)} MB`);
+  });
+
+  it('uses the next endpoint when one refuses, and then leaves the refusing one alone', async () => {
+    const dead = await refusingPort();
+    const { port, picker } = await forwarder([dead, await named('alive')]);
+    for (let i = 0; i < 4; i++) assert.equal((await exchange(port, 'x')).text, 'alive');
+    assert.equal(picker.isBad(dead, Date.now()), true);
+  });
+
+  it('resets the connection at once when the service has no endpoint', async () => {
+    const { port } = await forwarder([]);
+    const r = await exchange(port, 'anyone?');
+    assert.equal(r.error, 'ECONNRESET');
+    assert.ok(r.ms < 500, `took ${r.ms} ms`);
+  });
+
+  it('resets the connection at once when every endpoint refuses', async () => {
+    const { port } = await forwarder([await refusingPort(), await refusingPort()]);
+    const r = await exchange(port, 'anyone?');
+    assert.equal(r.error, 'ECONNRESET');
+    assert.ok(r.ms < 500, `took ${r.ms} ms`);
+  });
+
+  it('resets the client when its endpoint resets mid-stream', async () => {
+    const rude = await server((s) => {
+      s.write('partial');
+      setTimeout(() => s.resetAndDestroy(), 50);
+    });
+    const { port } = await forwarder([rude]);
+    const r = await new Promise<{ text: string; error?: string }>((resolve) => {
+      const s = connect({ port, host: HOST });
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString()));
+      s.on('error', (err: NodeJS.ErrnoException) => resolve({ text, error: err.code }));
+      s.on('end', () => resolve({ text }));
+    });
+    assert.equal(r.text, 'partial');
+    assert.equal(r.error, 'ECONNRESET');
+  });
+
+  it('follows endpoint changes for new connections', async () => {
+    const { port, picker } = await forwarder([await named('old')]);
+    assert.equal((await exchange(port, 'x')).text, 'old');
+    picker.set([await named('new')]);
+    assert.equal((await exchange(port, 'x')).text, 'new');
+  });
+
+  it('stops listening and cuts open connections on close', async () => {
+    const silent = await server(() => undefined);
+    const picker = new EndpointPicker();
+    picker.set([silent]);
+    const fwd = new TcpForwarder(picker);
+    const port = await fwd.listen(0, HOST);
+    const s = connect({ port, host: HOST });
+    const closed = new Promise<void>((resolve) => s.on('close', () => resolve()));
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve) => s.on('connect', () => resolve()));
+    await new Promise((r) => setTimeout(r, 50));
+    await fwd.close();
+    await closed;
+    const refused = await exchange(port, 'x');
+    assert.equal(refused.error, 'ECONNREFUSED');
+  });
+
+  it('fails to listen on a port in use', async () => {
+    const taken = await named('x');
+    const fwd = new TcpForwarder(new EndpointPicker());
+    await assert.rejects(fwd.listen(taken.port, HOST), /EADDRINUSE/);
+    await fwd.close();
+  });
+});
+
+describe('UdpForwarder (real sockets on loopback)', () => {
+  async function udpEcho(name: string): Promise<Upstream> {
+    const s = createSocket('udp4');
+    s.on('message', (m, r) => s.send(Buffer.concat([Buffer.from(`${name}:`), m]), r.port, r.address));
+    await new Promise<void>((resolve) => s.bind(0, HOST, resolve));
+    after(() => s.close());
+    return { host: HOST, port: s.address().port };
+  }
+
+  function ask(port: number, text: string, client = createSocket('udp4')): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), 500);
+      client.once('message', (m) => {
+        clearTimeout(timer);
+        resolve(m.toString());
+      });
+      client.send(text, port, HOST);
+    });
+  }
+
+  it('relays datagrams both ways, a client keeping its endpoint, clients spread round-robin', async () => {
+    const picker = new EndpointPicker();
+    picker.set([await udpEcho('a'), await udpEcho('b')]);
+    const fwd = new UdpForwarder(picker);
+    forwarders.push(fwd);
+    const port = await fwd.listen(0, HOST);
+    const c1 = createSocket('udp4');
+    const c2 = createSocket('udp4');
+    after(() => (c1.close(), c2.close()));
+    const first = await ask(port, 'ping', c1);
+    assert.match(first!, /^[ab]:ping$/);
+    assert.equal(await ask(port, 'again', c1), `${first![0]}:again`);
+    assert.equal(await ask(port, 'ping', c2), `${first![0] === 'a' ? 'b' : 'a'}:ping`);
+  });
+
+  it('marks an endpoint that answers "port unreachable" bad and sends the next client elsewhere', async () => {
+    const deadSocket = createSocket('udp4');
+    await new Promise<void>((resolve) => deadSocket.bind(0, HOST, resolve));
+    const dead = { host: HOST, port: deadSocket.address().port };
+    await new Promise<void>((resolve) => deadSocket.close(() => resolve()));
+    const picker = new EndpointPicker();
+    picker.set([dead]);
+    const fwd = new UdpForwarder(picker);
+    forwarders.push(fwd);
+    const port = await fwd.listen(0, HOST);
+    const client = createSocket('udp4');
+    after(() => client.close());
+    assert.equal(await ask(port, 'lost', client), undefined);
+    assert.equal(picker.isBad(dead, Date.now()), true, 'the ICMP error marked it bad');
+    const alive = await udpEcho('alive');
+    picker.set([dead, alive]);
+    assert.equal(await ask(port, 'again', client), 'alive:again');
+  });
+
+  it('drops datagrams when there is no endpoint', async () => {
+    const fwd = new UdpForwarder(new EndpointPicker());
+    forwarders.push(fwd);
+    const port = await fwd.listen(0, HOST);
+    const client = createSocket('udp4');
+    after(() => client.close());
+    assert.equal(await ask(port, 'hello?', client), undefined);
+  });
+});
