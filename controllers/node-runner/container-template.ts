@@ -7,6 +7,8 @@ import type { CreateSpec } from '../../src/docker/container-engine.js';
 /** Labels on every container Dokkaa makes; how a restarted agent finds and adopts them. */
 export const LABEL = {
   managed: 'dokkaa.managed',
+  /** The etcd key prefix of the cluster that owns it: two clusters can share an engine. */
+  cluster: 'dokkaa.cluster',
   node: 'dokkaa.node',
   app: 'dokkaa.app',
   name: 'dokkaa.name',
@@ -30,6 +32,7 @@ export function containerTemplate(
   linkEnv: Record<string, string>,
   node: string,
   dns?: Pick<CreateSpec, 'dns' | 'dnsSearch'>,
+  cluster?: string,
 ): CreateSpec & { hash: string } {
   const env: Record<string, string> = { ...p.spec.env, ...linkEnv, DOKKAA_APP_NAME: p.app };
   for (const [svc, decl] of Object.entries(p.spec.services)) env[`DOKKAA_SERVICE_${envName(svc)}`] = String(decl.port);
@@ -44,6 +47,7 @@ export function containerTemplate(
     env: envList,
     labels: {
       [LABEL.managed]: 'true',
+      ...(cluster ? { [LABEL.cluster]: cluster } : {}),
       [LABEL.node]: node,
       [LABEL.app]: p.app,
       [LABEL.name]: p.name,

@@ -29,7 +29,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
       const lease = ctx.get(NodeLease);
       const factory = ctx.get(ControllerFactory);
       const node = config.node;
-      const mineLabels = { [LABEL.managed]: 'true', [LABEL.node]: node };
+      const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
       // manifest -> replica ids placed here, so a link change reaches its replicas.
       const placed = new Map<string, Set<string>>();
 

@@ -46,7 +46,7 @@ export class NodeRunnerReconciler implements Reconciler {
     let [placementKv, recordKv, containers] = await Promise.all([
       this.store.get(this.keys.placement(node, app, name, replica)),
       this.store.get(this.keys.replica(app, name, replica)),
-      this.engine.list({ [LABEL.managed]: 'true', [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
+      this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
     ]);
     const previous = parseRecord<ReplicaRecord>(recordKv?.value);
     const mine = previous?.node === node ? previous : undefined;
@@ -80,7 +80,7 @@ export class NodeRunnerReconciler implements Reconciler {
       waitingFor = link?.links ? link.missing : placement.spec.links.map((l) => `${l.app}/${l.service}`);
       linkEnvVars = link?.links ? linkEnv(link.links, this.lease.containerGateway()) : {};
     }
-    const template = containerTemplate(placement, linkEnvVars, node, containerDns(this.lease.containerResolver(), app));
+    const template = containerTemplate(placement, linkEnvVars, node, containerDns(this.lease.containerResolver(), app), this.keys.root);
     const current = containers.find((c) => c.labels[LABEL.hash] === template.hash) ?? (waitingFor.length ? newest(containers) : undefined);
     const outdated = containers.filter((c) => c !== current);
     // start-first: an old running container keeps serving until the new one is ready.
@@ -232,6 +232,7 @@ export class NodeRunnerReconciler implements Reconciler {
       if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
       const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.node] === template.labels[LABEL.node] &&
+        holder.labels[LABEL.cluster] === template.labels[LABEL.cluster] &&
         holder.labels[LABEL.app] === template.labels[LABEL.app] &&
         holder.labels[LABEL.name] === template.labels[LABEL.name] && holder.labels[LABEL.replica] === template.labels[LABEL.replica];
       if (!holder || !ours) throw new Error(`container name ${template.name} is taken by a container this node does not manage`);

@@ -7,6 +7,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
 import { LABEL } from './container-template.js';
+import type { Keys } from '../../api/keys.js';
 
 /**
  * Self-fencing: when this host cannot renew its lease (cut off from etcd), its replicas
@@ -25,6 +26,7 @@ export class PartitionFence implements Runnable {
     @inject(NodeLease) private readonly lease: NodeLease,
     @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
     @inject(TYPES.Config) private readonly config: Config,
+    @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Logger) private readonly log: Logger,
   ) {}
 
@@ -42,7 +44,7 @@ export class PartitionFence implements Runnable {
 
   private async fence(): Promise<void> {
     try {
-      const containers = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.node]: this.config.node });
+      const containers = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: this.config.node });
       this.log.warn('fencing: removing this host\'s containers before its lease expires', { node: this.config.node, count: containers.length });
       // In parallel and with a short grace: the whole point is to be gone before the TTL.
       await Promise.all(containers.map(async (c) => {

@@ -46,7 +46,9 @@ export function planRollout(input: RolloutInput): RolloutDecision {
   for (const p of switched) {
     const r = replicas.get(p.replica);
     const atTarget = r && r.templateHash === targetHash && r.node === p.node;
-    if (atTarget && (r.state === 'CrashLoopBackOff' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready))) {
+    // A crash stalls a rollout only while old replicas remain to protect; on a first
+    // deployment, or once all are switched, it is just a crash (status shows it).
+    if (outdated.length > 0 && atTarget && (r.state === 'CrashLoopBackOff' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready))) {
       return stalled(p.replica, `replica ${p.replica} on ${p.node} ${r.state}${r.exitCode !== undefined ? ` (exit code ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`);
     }
     const since = atTarget && r.state === 'running' && r.ready ? input.readySince(p.replica) : undefined;
@@ -56,7 +58,7 @@ export function planRollout(input: RolloutInput): RolloutDecision {
       continue;
     }
     if (since !== undefined) waitMs = Math.min(waitMs ?? Infinity, since + input.monitorMs - now);
-    if (p.updatedAt !== undefined && now - p.updatedAt > update.deadlineMs) {
+    if (outdated.length > 0 && p.updatedAt !== undefined && now - p.updatedAt > update.deadlineMs) {
       return stalled(p.replica, `replica ${p.replica} on ${p.node} not ready within ${update.deadlineMs / 1000} s`);
     }
     inFlight.push(p);

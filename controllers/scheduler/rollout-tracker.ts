@@ -108,7 +108,7 @@ export class RolloutTracker {
     if (value === currentValue) return;
     await this.store.put(this.keys.rollout(step.app, step.name), value);
     if (current?.phase !== phase || newTarget) {
-      log.info('rollout', { phase, message: record.message });
+      log.info('rollout', { phase, detail: record.message });
       if (phase === 'Stalled') void this.events.record(step.app, step.name, { type: 'Warning', reason: 'RolloutStalled', message: record.message });
       if (phase === 'Complete' && current) void this.events.record(step.app, step.name, { type: 'Normal', reason: 'RolloutComplete', message: record.message });
     }

@@ -109,7 +109,9 @@ export class SchedulerReconciler implements Reconciler {
       const removed = new Set(plan.remove);
       const kept = mine
         .map(({ p }) => ({ replica: p.replica, node: p.node, templateHash: p.templateHash, ...(p.updatedAt !== undefined ? { updatedAt: p.updatedAt } : {}) }))
-        .filter((p) => ![...removed].some((r) => r.replica === p.replica && r.node === p.node));
+        .filter((p) => ![...removed].some((r) => r.replica === p.replica && r.node === p.node))
+        // New placements count too: a rollout is complete when every replica is ready.
+        .concat(plan.add.map((a) => ({ replica: a.replica, node: a.node, templateHash: hash, updatedAt: now })));
       const decision = await this.rollouts.step(
         { app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept },
         log,

@@ -23,9 +23,22 @@ const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
   dokkaa rollback APP/NAME               restore the previous version's spec
   dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
 
-Common flags (or env): --etcd (DOKKAA_ETCD), --prefix (DOKKAA_PREFIX, default /dokkaa),
---docker (DOKKAA_DOCKER), --node (DOKKAA_NODE), --address (DOKKAA_ADDRESS),
---lease-ttl seconds (DOKKAA_LEASE_TTL, default 10), --log-level (DOKKAA_LOG_LEVEL)`;
+Flags (or env vars):
+  --etcd URL[,URL]     DOKKAA_ETCD          default http://127.0.0.1:2379
+  --prefix P           DOKKAA_PREFIX        default /dokkaa
+  --docker URL         DOKKAA_DOCKER        default unix:///var/run/docker.sock
+  --node NAME          DOKKAA_NODE          default the hostname
+  --address IP         DOKKAA_ADDRESS       how other hosts reach this one (default: the Docker bridge gateway)
+  --label k=v          DOKKAA_LABELS=k=v,.. node labels, for constraints (repeatable)
+  --lease-ttl S        DOKKAA_LEASE_TTL     default 10
+  --resync S           DOKKAA_RESYNC        periodic full reconcile, default 30
+  --fence true|false   DOKKAA_FENCE         remove a cut-off host's containers before its lease expires (default true)
+  --link-ports A-B     DOKKAA_LINK_PORTS    ports for stable link addresses
+  --dns-port N         DOKKAA_DNS_PORT      the agent's DNS server port (53; 0: off)
+  --dns-upstream IP    DOKKAA_DNS_UPSTREAM  where other names are forwarded
+  --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
+  --log-level L        DOKKAA_LOG_LEVEL     default info
+  DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
 async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;

@@ -141,8 +141,11 @@ export class DockerodeEngine implements ContainerEngine {
   }
 
   async bridgeGateway(): Promise<string | undefined> {
-    const net = (await this.docker.getNetwork('bridge').inspect()) as { IPAM?: { Config?: { Gateway?: string }[] } };
-    return net.IPAM?.Config?.find((c) => c.Gateway)?.Gateway;
+    const net = (await this.docker.getNetwork('bridge').inspect()) as { IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] } };
+    const configs = net.IPAM?.Config ?? [];
+    // On an engine's very first start the default bridge reports a subnet but no gateway;
+    // Docker then gives the bridge the subnet's first address.
+    return configs.find((c) => c.Gateway)?.Gateway ?? firstHost(configs.find((c) => c.Subnet && !c.Subnet.includes(':'))?.Subnet);
   }
 
   async logs(id: string, tail: number): Promise<string> {
@@ -211,6 +214,17 @@ function dockerOptions(url: string): Docker.DockerOptions {
 function bridgeIp(settings: { Networks?: Record<string, { IPAddress?: string }> } | undefined): string | undefined {
   const nets = Object.values(settings?.Networks ?? {});
   return nets.find((n) => n.IPAddress)?.IPAddress || undefined;
+}
+
+/** 172.17.0.0/16 -> 172.17.0.1 (IPv4 only). */
+export function firstHost(subnet: string | undefined): string | undefined {
+  const m = subnet && /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet);
+  if (!m) return undefined;
+  const ip = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+  const bits = Number(m[5]);
+  const network = bits === 0 ? 0 : (ip & (~0 << (32 - bits))) >>> 0;
+  const host = (network + 1) >>> 0;
+  return [host >>> 24, (host >>> 16) & 255, (host >>> 8) & 255, host & 255].join('.');
 }
 
 function labelFilters(labels: Record<string, string>): string[] {
