@@ -1,18 +1,10 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InProcessDokkaa } from './support/dokkaa.js';
-import { sleeperManifest, waitFor, World } from './support/world.js';
+import { useDokkaa } from './support/dokkaa.js';
+import { sleeperManifest, waitFor } from './support/world.js';
 
 describe('bad input never crashes a controller nor stops what runs', () => {
-  const world = new World();
-  let dokkaa: InProcessDokkaa;
-  before(async () => {
-    dokkaa = await InProcessDokkaa.start(world.config());
-  });
-  after(async () => {
-    await dokkaa?.stop();
-    await world.cleanup();
-  });
+  const { world } = useDokkaa();
 
   const invalid = async (app: string, name: string) =>
     waitFor(`${app}/${name} Invalid`, async () => {

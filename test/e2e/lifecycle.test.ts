@@ -1,18 +1,10 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { InProcessDokkaa } from './support/dokkaa.js';
-import { nginxManifest, sleeperManifest, waitFor, World } from './support/world.js';
+import { useDokkaa } from './support/dokkaa.js';
+import { nginxManifest, sleeperManifest, waitFor } from './support/world.js';
 
 describe('replica lifecycle on real etcd and Docker', () => {
-  const world = new World();
-  let dokkaa: InProcessDokkaa;
-  before(async () => {
-    dokkaa = await InProcessDokkaa.start(world.config());
-  });
-  after(async () => {
-    await dokkaa?.stop();
-    await world.cleanup();
-  });
+  const { world } = useDokkaa();
 
   const runningIds = async (app: string, name: string) => (await world.running(app, name)).map((c) => c.Id).sort();
 

@@ -1,10 +1,10 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
 import { parseArgs } from '../../src/config.js';
 import { rollback } from '../../src/cli/lifecycle-commands.js';
-import { InProcessDokkaa } from './support/dokkaa.js';
-import { IMAGE, sleepMs, waitFor, World } from './support/world.js';
+import { useDokkaa } from './support/dokkaa.js';
+import { IMAGE, sleepMs, waitFor } from './support/world.js';
 
 /** busybox httpd serving a page that names the version, checked over TCP by the agent. */
 const web = (version: string, extra: Record<string, unknown> = {}) => ({
@@ -18,15 +18,7 @@ const web = (version: string, extra: Record<string, unknown> = {}) => ({
 });
 
 describe('rolling updates, health gates and rollback', () => {
-  const world = new World();
-  let dokkaa: InProcessDokkaa;
-  before(async () => {
-    dokkaa = await InProcessDokkaa.start(world.config());
-  });
-  after(async () => {
-    await dokkaa?.stop();
-    await world.cleanup();
-  });
+  const { world } = useDokkaa();
 
   const endpoints = async (app: string) => (await world.keysUnder(world.keys.service(app, 'web'))).length;
   const replicas = async (app: string) =>

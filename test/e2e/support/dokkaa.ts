@@ -5,6 +5,8 @@ import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../../src/
 import { createLogger } from '../../../src/logging.js';
 import { Manager } from '../../../src/manager.js';
 import type { Config } from '../../../src/config.js';
+import { after, before } from 'node:test';
+import { World } from './world.js';
 
 export const ALL_MODULES = [...AGENT_MODULES, ...CONTROLLER_MODULES];
 export { AGENT_MODULES, CONTROLLER_MODULES };
@@ -62,4 +64,22 @@ export class DokkaaProcess {
     this.child.kill(signal);
     return exited;
   }
+}
+
+/**
+ * Registers before/after hooks in the enclosing describe: a fresh World (its own key
+ * prefix and node name) and Dokkaa started in this process on it, stopped and cleaned up
+ * after. Returns the world and a getter for the running Dokkaa.
+ */
+export function useDokkaa(overrides: Partial<Config> = {}, modules: readonly ContainerModule[] = ALL_MODULES): { world: World; dokkaa: () => InProcessDokkaa } {
+  const world = new World();
+  let dokkaa: InProcessDokkaa | undefined;
+  before(async () => {
+    dokkaa = await InProcessDokkaa.start(world.config(overrides), modules);
+  });
+  after(async () => {
+    await dokkaa?.stop();
+    await world.cleanup();
+  });
+  return { world, dokkaa: () => dokkaa! };
 }
