@@ -47,9 +47,11 @@ export interface RolloutRecord {
   ready: number;
   total: number;
   startedAt: string;
+  /** The version being rolled out (its manifest text, for a later rollback to it). */
+  target?: RevisionRef;
   /** The last version that completed a rollout. */
   stable?: RevisionRef;
-  /** The stable version before the current target: what `dokkaa rollback` restores. */
+  /** The version before the current target (the stable one if any): what `dokkaa rollback` restores. */
   previous?: RevisionRef;
 }
 

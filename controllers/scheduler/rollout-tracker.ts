@@ -86,9 +86,12 @@ export class RolloutTracker {
     const complete = d.done && !d.stalled;
     let stable = current?.stable;
     let previous = current?.previous;
-    if (newTarget && stable && stable.templateHash !== step.targetHash) previous = stable;
+    if (newTarget) {
+      // Back to the last version that completed, else to the one being rolled out until now.
+      const before = stable && stable.templateHash !== step.targetHash ? stable : current?.target;
+      if (before && before.templateHash !== step.targetHash) previous = before;
+    }
     if (complete) stable = target;
-    else if (!current && !stable) stable = undefined;
     const phase: RolloutRecord['phase'] = d.stalled ? 'Stalled' : complete ? 'Complete' : 'Progressing';
     const record: RolloutRecord = {
       phase,
@@ -101,6 +104,7 @@ export class RolloutTracker {
       ready: d.ready,
       total: d.total,
       startedAt: newTarget || !current ? new Date(this.clock.now()).toISOString() : current.startedAt,
+      target,
       ...(stable ? { stable } : {}),
       ...(previous ? { previous } : {}),
     };

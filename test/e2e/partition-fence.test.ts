@@ -6,7 +6,7 @@ import { ETCD, sleeperManifest, waitFor, World } from './support/world.js';
 
 describe('an agent cut off from etcd fences itself', () => {
   const world = new World();
-  const ttl = 3;
+  const ttl = 6;
   let proxy: TcpProxy;
   let agent: InProcessDokkaa;
   let controller: InProcessDokkaa;
@@ -32,11 +32,11 @@ describe('an agent cut off from etcd fences itself', () => {
     const before = (await world.running(app, 'svc')).map((c) => c.Id);
     assert.equal(before.length, 2);
 
-    const cutAt = Date.now();
     proxy.block();
-    await waitFor('containers removed', async () => (await world.containers(app, 'svc')).length === 0, (ttl + 5) * 1000, 50);
-    const fencedAfterMs = Date.now() - cutAt;
-    assert.ok(fencedAfterMs < ttl * 1000, `fenced ${fencedAfterMs} ms after the cut, within the ${ttl} s TTL`);
+    // The property: by the time etcd expires the host's lease (and the scheduler could place
+    // its replicas elsewhere), its containers are gone. Watch for the expiry directly.
+    await waitFor('the node lease expires in etcd', async () => !(await world.etcd.get(world.keys.node(world.node)).string()), (ttl + 10) * 1000, 50);
+    assert.equal((await world.containers(app, 'svc')).length, 0, 'containers removed before the lease expired');
 
     proxy.unblock();
     const after = await waitFor('recreated after reconnecting', async () => {

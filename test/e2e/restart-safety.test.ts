@@ -71,7 +71,8 @@ describe('etcd restarted under running controllers', () => {
   before(async () => {
     etcd = await EtcdServer.start();
     world = new World(etcd.url);
-    dokkaa = await InProcessDokkaa.start(world.config(), ALL_MODULES);
+    // A TTL well above the outage: a longer one would (rightly) fence the agent's containers.
+    dokkaa = await InProcessDokkaa.start(world.config({ leaseTtlSeconds: 20 }), ALL_MODULES);
   });
   after(async () => {
     await dokkaa?.stop();

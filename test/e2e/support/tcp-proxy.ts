@@ -45,6 +45,8 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     this.block();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Clients still reconnecting must not hold the test process open.
+    this.server.unref();
+    await Promise.race([new Promise<void>((resolve) => this.server.close(() => resolve())), new Promise((r) => setTimeout(r, 1000).unref())]);
   }
 }

@@ -45,6 +45,8 @@ export class World {
       resyncSeconds: 10,
       logLevel: process.env.DOKKAA_TEST_LOG_LEVEL ?? 'error',
       fence: true,
+      // Port 53 on the bridge gateway is one per machine: only tests of the DNS server take it.
+      dnsPort: 0,
       ...overrides,
     };
   }
