@@ -28,7 +28,7 @@ fi
 # One file at a time: e2e tests share one Docker Engine and one etcd.
 run_tests() {
   # --test-force-exit: a file whose tests are done must not wait on clients still reconnecting.
-  node --test --test-reporter=spec --test-concurrency=1 --test-timeout=300000 --test-force-exit "$@"
+  node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 --test-force-exit "$@"
 }
 status=0
 if (( ${#dirs[@]} )); then run_tests "${dirs[@]}" || status=$?; fi
