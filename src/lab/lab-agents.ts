@@ -140,7 +140,7 @@ export async function waitRegistered(state: LabState, nodes: LabNodeState[], tim
     return missing.length === 0 || !!dead;
   }, timeoutMs, 200);
   if (dead) throw new Error(`${dead.name}: agent exited; last lines of ${dead.agentLog}:\n${tail(dead.agentLog, 15)}`);
-  if (missing.length) throw new Error(`no live registration in etcd after ${timeoutMs / 1000} s: ${missing.map((n) => `${n.name} (log ${n.agentLog})`).join(', ')}`);
+  if (missing.length) throw new Error(`no live registration in etcd after ${timeoutMs / 1000} s: ${missing.map((n) => n.name).join(', ')}\n${missing.map((n) => `last lines of ${n.agentLog}:\n${tail(n.agentLog, 15)}`).join('\n')}`);
 }
 
 /** The controllers' leader key (`<prefix>/election/controller`), if any and if etcd answers. */
@@ -155,16 +155,22 @@ export async function readLeader(state: LabState): Promise<LeaderRecord | undefi
   }
 }
 
-/** Waits until one of the lab's running controllers holds the leader key; returns it. */
+/**
+ * Waits until one of the lab's running controllers holds the leader key; returns it. Fails
+ * early, with their log tails, if every controller has exited.
+ */
 export async function waitLeader(state: LabState, timeoutMs = 30_000): Promise<LeaderRecord> {
   let leader: LeaderRecord | undefined;
   const ours = () => state.controllers.filter((c): c is ProcessRecord => isOurs(c)).map((c) => c.pid);
+  const allDead = () => state.controllers.every((c) => !c || pidGone(c.pid));
   await waitFor(async () => {
     leader = await readLeader(state);
-    return !!leader && ours().includes(leader.pid);
+    return (!!leader && ours().includes(leader.pid)) || allDead();
   }, timeoutMs, 200);
   if (!leader || !ours().includes(leader.pid)) {
-    throw new Error(`no running controller of lab ${state.name} leads after ${timeoutMs / 1000} s (leader key: ${leader ? `pid ${leader.pid}` : 'none'}); see ${state.controllerLog}`);
+    const logs = state.controllers.map((_, i) => `last lines of ${controllerLogPath(state, i + 1)}:\n${tail(controllerLogPath(state, i + 1), 15)}`).join('\n');
+    const why = allDead() ? 'every controller exited' : `no running controller leads after ${timeoutMs / 1000} s (leader key: ${leader ? `pid ${leader.pid}` : 'none'})`;
+    throw new Error(`lab ${state.name}: ${why}; ${logs}`);
   }
   return leader;
 }

@@ -120,7 +120,9 @@ export async function ensureImages(node: NodeLayout, images: readonly string[], 
     const tar = tarFor(imageDir, image);
     if (!existsSync(tar) && (await hasImage(MACHINE_DOCKER_SOCKET, image))) {
       mkdirSync(imageDir, { recursive: true });
-      const partial = `${tar}.partial`; // nodes load in parallel: never let one read a half-written tar
+      // Nodes load in parallel: each writes its own partial file (two writers of one file
+      // corrupted it: "invalid diffID" on load) and renames it into place when complete.
+      const partial = `${tar}.${node.name}.partial`;
       await pipeline(await engineClient(MACHINE_DOCKER_SOCKET, 120_000).getImage(image).get(), createWriteStream(partial));
       if (!existsSync(tar)) renameSync(partial, tar);
       else rmSync(partial, { force: true });

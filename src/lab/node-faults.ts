@@ -97,7 +97,7 @@ export function partitionNode(node: string, opts: FaultOptions = {}): Promise<vo
     // An agent outside the netns (a lab made before agents moved into it) would not be cut off.
     if (isOurs(n.agent) && !agentInNetns(n)) throw new Error(`${n.name}: agent pid ${n.agent!.pid} runs outside ${n.netns}, where a partition would not reach it; run dokkaa lab up to repair`);
     await setLinkUp(n.vethHost, false);
-    if (!n.partitioned) n.partitionedAt = Date.now();
+    if (!n.partitioned) n.partitionedAt = Date.now(); // when the link is down, not when asked (ip may be slow)
     n.partitioned = true;
     say(`${n.name}: partitioned (link ${n.vethHost} down; agent ${isOurs(n.agent) ? `pid ${n.agent!.pid} keeps running, cut off from etcd` : 'not running'})`);
   });

@@ -119,13 +119,17 @@ export async function waitFor(pred: () => boolean | Promise<boolean>, timeoutMs:
 export async function stopProcess(rec: ProcessRecord | undefined, graceMs: number, first: NodeJS.Signals = 'SIGTERM'): Promise<'gone' | 'exited' | 'killed'> {
   if (!isOurs(rec)) return 'gone';
   const pid = rec!.pid;
+  // Gone for good: no process, a zombie, or the pid reused by something else. Not merely
+  // "not ours": an exiting process has an empty cmdline while it still tears down its memory
+  // (a large node process takes a while), and callers count on it being gone.
+  const ended = () => pidGone(pid) || (cmdline(pid) !== undefined && !isOurs(rec));
   if (first !== 'SIGKILL') {
     signal(pid, first);
     signal(pid, 'SIGCONT');
-    if (await waitFor(() => processState(rec) === 'dead', graceMs)) return 'exited';
+    if (await waitFor(ended, graceMs)) return 'exited';
   }
   signal(pid, 'SIGKILL');
-  await waitFor(() => processState(rec) === 'dead', 5_000);
+  await waitFor(ended, 5_000);
   return first === 'SIGKILL' ? 'exited' : 'killed';
 }
 

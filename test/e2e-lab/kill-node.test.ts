@@ -32,6 +32,19 @@ describe('a host dies: its replicas fail over, and it comes back clean', () => {
     const victimReplicas = (await w.containersOn(victim, app, 'web')).map((c) => c.replica).sort();
     assert.equal(victimReplicas.length, 2);
 
+    // For the record, when etcd saw the steps: the lease expiring (node key deleted) and the
+    // victim's replicas placed anew on the live hosts.
+    let leaseExpiredAt: number | undefined;
+    const placedAt: number[] = [];
+    const nodeWatch = await w.etcd.watch().key(w.keys.node(victim)).create();
+    nodeWatch.on('delete', () => {
+      leaseExpiredAt ??= Date.now();
+    });
+    const placementWatch = await w.etcd.watch().prefix(w.keys.placements).create();
+    placementWatch.on('put', (kv) => {
+      const p = w.keys.parsePlacement(kv.key.toString());
+      if (p && p.app === app && live.includes(p.node) && victimReplicas.includes(p.replica)) placedAt.push(Date.now());
+    });
     // Running containers of the manifest on the LIVE hosts' engines, every ~100 ms, from
     // before the kill until after the failover.
     const sampler = new Sampler(() => w.runningCounts(app, 'web', live), 100);
@@ -41,12 +54,17 @@ describe('a host dies: its replicas fail over, and it comes back clean', () => {
       await sampler.until('a first sample', () => true, 0, 10_000);
       const killedAt = Date.now();
       await killNode(victim, { name: LAB, say: w.say });
+      const killReturnedAt = Date.now();
       const done = await sampler.until(`${SCALE} running on ${live.join(' + ')}`, (c) => total(c) === SCALE, killedAt, (TTL + 15) * 1000);
       failoverMs = done.at - killedAt;
+      const at = (t: number | undefined) => (t === undefined ? '?' : `+${seconds(t - killedAt)} s`);
       console.log(`failover: ${seconds(failoverMs)} s (TTL ${TTL} s)`);
+      console.log(`  after the kill: kill-node returned ${at(killReturnedAt)}, lease expired ${at(leaseExpiredAt)}, replicas placed ${at(placedAt.at(-1))}, all running ${at(done.at)}`);
       await sleepMs(2_000); // keep watching a little: an overshoot would show now
     } finally {
       samples = await sampler.stop();
+      await nodeWatch.cancel();
+      await placementWatch.cancel();
     }
     const seen = samples.filter((s) => s.value !== undefined).map((s) => total(s.value!));
     assert.ok(seen.length >= 20, `sampled ${seen.length} times`);

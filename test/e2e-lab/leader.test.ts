@@ -2,19 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { killController } from '../../src/lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, seconds, total, webManifest } from './support/lab-world.js';
+import { downByName, LabWorld, seconds, total, webManifest, processAlive } from './support/lab-world.js';
 
 const LAB = 'lctrl';
 const TTL = 4;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('two controllers: the leader dies, the other takes over', () => {
   let lab: LabWorld | undefined;
@@ -31,7 +22,7 @@ describe('two controllers: the leader dies, the other takes over', () => {
     const w = lab!;
     const pids = w.state.controllers.map((c) => c!.pid);
     assert.equal(pids.length, 2);
-    assert.ok(pids.every(alive), 'both controllers run');
+    assert.ok(pids.every(processAlive), 'both controllers run');
 
     const first = await waitFor('a leader', () => w.leader(), 30_000, 200);
     assert.ok(pids.includes(first.pid), `the leader key names one of the lab's controllers (${first.pid} in ${pids.join(', ')})`);
@@ -47,7 +38,7 @@ describe('two controllers: the leader dies, the other takes over', () => {
 
     const killedAt = Date.now();
     await killController(first.pid, { name: LAB, say: w.say });
-    assert.ok(!alive(first.pid), 'the old leader is dead');
+    assert.ok(!processAlive(first.pid), 'the old leader is dead');
     const next = await waitFor('the standby in the leader key', async () => {
       const l = await w.leader();
       return l && l.pid !== first.pid ? l : undefined;

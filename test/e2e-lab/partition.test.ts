@@ -1,29 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
 import { healNode, partitionNode } from '../../src/lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, Sampler, seconds, sleepMs, total, webManifest } from './support/lab-world.js';
+import { downByName, LabWorld, Sampler, seconds, sleepMs, total, webManifest, processAlive, processInNetns } from './support/lab-world.js';
 
 const LAB = 'lpart';
 const TTL = 4;
 const SCALE = 6;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether process `pid` runs in network namespace `netns` (same namespace inode). */
-function inNetns(pid: number, netns: string): boolean {
-  const a = statSync(`/proc/${pid}/ns/net`);
-  const b = statSync(`/run/netns/${netns}`);
-  return a.ino === b.ino && a.dev === b.dev;
-}
 
 describe('a host is cut off from the network while it keeps running', () => {
   let lab: LabWorld | undefined;
@@ -49,7 +32,7 @@ describe('a host is cut off from the network while it keeps running', () => {
     const cutBefore = await w.containersOn(cut, app, 'web');
     assert.equal(cutBefore.length, 2);
     const agentPid = w.node(cut).agent!.pid;
-    assert.ok(inNetns(agentPid, w.node(cut).netns), `${cut}'s agent runs inside ${w.node(cut).netns}, where the partition reaches it`);
+    assert.ok(processInNetns(agentPid, w.node(cut).netns), `${cut}'s agent runs inside ${w.node(cut).netns}, where the partition reaches it`);
 
     // When etcd expires the cut-off host's lease: its node key goes.
     let leaseExpiredAt: number | undefined;
@@ -66,11 +49,14 @@ describe('a host is cut off from the network while it keeps running', () => {
     let samples;
     try {
       await sampler.until('a first sample', () => true, 0, 10_000);
-      partitionedAt = Date.now();
+      const asked = Date.now();
       await partitionNode(cut, { name: LAB, say: w.say });
+      // The cut: when the link went down (recorded by partitionNode once `ip link` returned).
+      partitionedAt = w.currentState().nodes.find((n) => n.name === cut)!.partitionedAt!;
+      assert.ok(partitionedAt >= asked && partitionedAt <= Date.now(), 'the lab recorded when the link went down');
 
       // The host is cut off, not dead: its agent and engine keep running.
-      assert.ok(alive(agentPid), `${cut}'s agent (pid ${agentPid}) still runs`);
+      assert.ok(processAlive(agentPid), `${cut}'s agent (pid ${agentPid}) still runs`);
       assert.ok(await w.engine(cut).ping(), `${cut}'s engine answers on its socket`);
 
       // Fencing: the cut-off agent removes its own containers (docker ps -a shows none).
@@ -82,7 +68,7 @@ describe('a host is cut off from the network while it keeps running', () => {
       console.log(`partition: fenced ${seconds(fencedAt - partitionedAt)} s, lease expired ${seconds(leaseExpiredAt! - partitionedAt)} s, rescheduled ${seconds(movedAt - partitionedAt)} s after the cut (TTL ${TTL} s)`);
       // Still cut off a while longer: the agent must not bring anything back meanwhile.
       await sleepMs(TTL * 1000);
-      assert.ok(alive(agentPid), `${cut}'s agent still runs after fencing`);
+      assert.ok(processAlive(agentPid), `${cut}'s agent still runs after fencing`);
     } finally {
       samples = await sampler.stop();
       await watcher.cancel();
@@ -109,7 +95,7 @@ describe('a host is cut off from the network while it keeps running', () => {
     assert.ok(record, `${cut} registered again`);
     assert.ok(Date.parse(record.startedAt) >= partitionedAt, 'under a new lease');
     assert.equal(w.currentState().nodes.find((n) => n.name === cut)!.agent?.pid, agentPid, 'the same agent process, never restarted');
-    assert.ok(alive(agentPid));
+    assert.ok(processAlive(agentPid));
     console.log(`heal: ${cut} registered again ${seconds(Date.now() - healedAt)} s after the link came up`);
 
     const settled = await waitFor('after heal: exactly one running container per replica', async () => {

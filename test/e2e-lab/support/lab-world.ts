@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
@@ -269,4 +269,22 @@ export function total(counts: Record<string, number>, nodes?: string[]): number 
 
 export function seconds(ms: number): string {
   return (ms / 1000).toFixed(1);
+}
+
+/** Whether `pid` is a live process: not missing and not a zombie (a SIGKILLed child of ours is one until reaped). */
+export function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether process `pid` runs in network namespace `netns` (the same namespace inode). */
+export function processInNetns(pid: number, netns: string): boolean {
+  const a = statSync(`/proc/${pid}/ns/net`);
+  const b = statSync(`/run/netns/${netns}`);
+  return a.ino === b.ino && a.dev === b.dev;
 }
