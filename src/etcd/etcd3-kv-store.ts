@@ -6,7 +6,16 @@ export class Etcd3KvStore implements KvStore {
   private readonly client: Etcd3;
 
   constructor(endpoints: string[]) {
-    this.client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+    // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
+    // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
+    this.client = new Etcd3({
+      hosts: endpoints,
+      dialTimeout: 3000,
+      grpcOptions: { 'grpc.max_receive_message_length': -1 },
+      // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
+      // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),
+    });
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -47,6 +56,10 @@ export class Etcd3KvStore implements KvStore {
   }
 
   async txn(conditions: TxnCondition[], ops: TxnOp[]): Promise<boolean> {
+    return (await this.txnAt(conditions, ops)) !== undefined;
+  }
+
+  async txnAt(conditions: TxnCondition[], ops: TxnOp[]): Promise<number | undefined> {
     const [first, ...rest] = conditions;
     if (!first) throw new Error('txn: at least one condition is required');
     const txn = this.client.if(first.key, 'Mod', '==', first.modRevision);
@@ -61,7 +74,7 @@ export class Etcd3KvStore implements KvStore {
         }),
       )
       .commit();
-    return res.succeeded;
+    return res.succeeded ? Number(res.header.revision) : undefined;
   }
 
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {
