@@ -15,6 +15,8 @@ export const LABEL = {
   replica: 'dokkaa.replica',
   hash: 'dokkaa.spec-hash',
   revision: 'dokkaa.revision',
+  /** Seconds between stop signal and kill: used even once the placement (and spec) is gone. */
+  stopGrace: 'dokkaa.stop-grace',
 } as const;
 
 /** `<app>---<name>---<replica>`: the original's `<app>---<name>` plus the replica index. */
@@ -54,6 +56,7 @@ export function containerTemplate(
       [LABEL.replica]: String(p.replica),
       [LABEL.hash]: hash,
       [LABEL.revision]: String(p.revision),
+      [LABEL.stopGrace]: String(p.spec.stopGracePeriodMs / 1000),
     },
     ports: Object.values(p.spec.services).map((s) => ({ port: s.port, protocol: s.protocol })),
     // Not in the hash: a changed resolver must not replace running containers.

@@ -16,7 +16,7 @@ import { HealthProber, type HealthState } from './health-prober.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { ContainerDetails } from '../../src/docker/container-engine.js';
 
-/** Seconds between the stop signal and the kill for a container whose placement is gone. */
+/** Seconds between the stop signal and the kill, for a container without a stop-grace label. */
 const DEFAULT_STOP_GRACE_SECONDS = 10;
 /** How long endpoints get to drop a replica before its container is stopped. */
 const DRAIN_MS = 1_000;
@@ -105,7 +105,9 @@ export class NodeRunnerReconciler implements Reconciler {
     let crashes = mine && mine.containerId === containerId ? mine.crashes : 0;
     if (!containerId) {
       try {
-        await this.ensureImage(template.image, log);
+        if (await this.ensureImage(template.image, log)) {
+          void this.events.record(app, name, { type: 'Normal', reason: 'Pulled', message: `pulled image ${template.image}`, replica, node });
+        }
       } catch (err) {
         await this.write(recordKv, {
           ...base, state: 'failed', containerName: template.name, restarts: 0, crashes: 0,
@@ -218,10 +220,12 @@ export class NodeRunnerReconciler implements Reconciler {
     return ports;
   }
 
-  private async ensureImage(image: string, log: Logger): Promise<void> {
-    if (await this.engine.hasImage(image)) return;
+  /** Pulls the image unless the engine has it; true if it pulled. */
+  private async ensureImage(image: string, log: Logger): Promise<boolean> {
+    if (await this.engine.hasImage(image)) return false;
     log.info('pulling image', { image });
     await this.engine.pull(image);
+    return true;
   }
 
   /** Creates the container; a stale container of ours holding the name is removed first. */
@@ -246,7 +250,9 @@ export class NodeRunnerReconciler implements Reconciler {
   private async removeAll(containers: ContainerSummary[], log: Logger, reason: string, graceSeconds: number, where: { app: string; name: string; replica: number }): Promise<void> {
     for (const c of containers) {
       this.prober.forget(c.id);
-      await this.engine.stop(c.id, graceSeconds);
+      // The grace period the container was created with, if it says (its spec may be gone).
+      const labelled = Number(c.labels[LABEL.stopGrace]);
+      await this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds);
       await this.engine.remove(c.id);
       log.info('container removed', { containerId: c.id, reason });
       void this.events.record(where.app, where.name, { type: 'Normal', reason: 'Killed', message: `removed container ${c.name}: ${reason}`, replica: where.replica, node: this.lease.node });

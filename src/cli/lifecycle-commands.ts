@@ -6,6 +6,9 @@ import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { KvStore } from '../etcd/kv-store.js';
 import { UsageError } from './client-commands.js';
 import { table } from './table.js';
+import { EventRecorder } from '../events/event-recorder.js';
+import { SystemClock } from '../clock.js';
+import { createLogger } from '../logging.js';
 
 async function withStore<T>(config: Config, fn: (store: KvStore, keys: Keys) => Promise<T>): Promise<T> {
   const store = new Etcd3KvStore(config.etcd);
@@ -63,6 +66,9 @@ export async function rollback(args: ParsedArgs, config: Config): Promise<string
     if (typeof currentScale === 'number') restored.scale = currentScale;
     const ok = await store.putIfModRevision(keys.manifest(app, name), JSON.stringify(restored), m.modRevision);
     if (!ok) throw new UsageError(`${app}/${name} changed meanwhile; try again`);
+    await new EventRecorder(store, keys, new SystemClock(), { ...config, node: 'cli' }, createLogger('error', true)).record(app, name, {
+      type: 'Normal', reason: 'RolledBack', message: `rolled back to the spec of revision ${to.revision}`,
+    });
     return `${app}/${name} rolled back to the spec of revision ${to.revision}`;
   });
 }

@@ -41,15 +41,43 @@ describe('rolling updates, health gates and rollback', () => {
     return { fewest, ms: Date.now() - t0 };
   }
 
+  /** Steady HTTP requests through the ambassador's stable port until stopped; counts failures. */
+  function steadyLoad(port: number): { stop: () => Promise<{ sent: number; failed: number }> } {
+    let running = true;
+    let sent = 0;
+    let failed = 0;
+    const loop = (async () => {
+      while (running) {
+        sent++;
+        try {
+          const res = await fetch(`http://127.0.0.1:${port}/version.html`, { signal: AbortSignal.timeout(2000) });
+          if (!res.ok) failed++;
+          await res.text();
+        } catch {
+          failed++;
+        }
+        await sleepMs(20);
+      }
+    })();
+    return { stop: async () => ((running = false), await loop, { sent, failed }) };
+  }
+
   for (const order of ['stop-first', 'start-first'] as const) {
-    it(`rolls 4 replicas ${order}, never below ${order === 'start-first' ? 4 : 3} ready`, async () => {
+    it(`rolls 4 replicas ${order}, never below ${order === 'start-first' ? 4 : 3} ready, under steady load`, async () => {
       const app = `roll-${order.slice(0, 5)}-${world.id}`;
       await world.putManifest(app, 'web', web('v1', { update: { order } }));
+      // A consumer linking to the service gets it a stable ambassador port on this host.
+      await world.putManifest(app, 'client', { image: 'dokkaa/busybox', command: ['sleep', '3600'], links: ['web'] });
       await waitFor('v1 Running with 4 endpoints', async () => (await world.status(app, 'web'))?.phase === 'Running' && (await endpoints(app)) === 4, 60_000);
+      const port = (await waitFor('an ambassador port', async () => parseRecord<{ port: number }>(await world.etcd.get(world.keys.port(app, 'web')).string())))!.port;
+      await waitFor('the ambassador serves', async () => (await fetch(`http://127.0.0.1:${port}/version.html`).then((r) => r.text()).catch(() => '')).includes('v1'));
       const v1 = (await world.running(app, 'web')).map((c) => c.Id);
 
+      const load = steadyLoad(port);
       const { fewest, ms } = await rollThrough(app, web('v2', { update: { order } }));
-      console.log(`rolling update (${order}) of 4 replicas: ${(ms / 1000).toFixed(1)} s, fewest endpoints ${fewest}`);
+      const { sent, failed } = await load.stop();
+      console.log(`rolling update (${order}) of 4 replicas: ${(ms / 1000).toFixed(1)} s, fewest endpoints ${fewest}, requests ${sent}, failed ${failed}`);
+      assert.ok(failed <= sent * 0.05, `${failed} of ${sent} requests failed during the update`);
       assert.ok(fewest >= (order === 'start-first' ? 4 : 3), `fewest ready endpoints during the update: ${fewest}`);
       const v2 = await world.running(app, 'web');
       assert.equal(v2.length, 4);
@@ -84,6 +112,8 @@ describe('rolling updates, health gates and rollback', () => {
     assert.equal((await replicas(app)).filter((r) => r.templateHash === good).length, 3);
 
     console.log(await rollback(parseArgs([`${app}/web`]), world.config()));
+    const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => (JSON.parse(v) as { reason: string }).reason);
+    for (const reason of ['Scheduled', 'Started', 'Killed', 'BackOff', 'RolloutStalled', 'RolledBack']) assert.ok(reasons.includes(reason), `event ${reason} in ${reasons.join(',')}`);
     await waitFor('rolled back: 4 on the good spec, Running', async () => {
       const st = await world.status(app, 'web');
       const rs = await replicas(app);

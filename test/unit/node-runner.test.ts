@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextCrashCount, restartDelayMs, RESTART_MAX_MS, RESTART_RESET_AFTER_MS, shouldRestart } from '../../controllers/node-runner/restart-backoff.js';
-import { containerName, containerTemplate, LABEL } from '../../controllers/node-runner/container-template.js';
+import { containerDns, containerName, containerTemplate, LABEL } from '../../controllers/node-runner/container-template.js';
 import { placement, spec } from './builders.js';
 
 describe('restart backoff', () => {
@@ -80,8 +80,10 @@ describe('containerTemplate', () => {
       [LABEL.replica]: '2',
       [LABEL.hash]: t.hash,
       [LABEL.revision]: '11',
+      [LABEL.stopGrace]: '10',
     });
     assert.equal(LABEL.hash, 'dokkaa.spec-hash');
+    assert.equal(containerTemplate(p, links, 'h1', undefined, '/prod').labels[LABEL.cluster], '/prod');
   });
 
   it('publishes every service port with its protocol', () => {
@@ -106,6 +108,16 @@ describe('containerTemplate', () => {
     const h = containerTemplate(p, links, 'h1').hash;
     assert.notEqual(containerTemplate(p, { ...links, SERVICE_DB_PORT: '32771' }, 'h1').hash, h);
     assert.notEqual(containerTemplate(p, {}, 'h1').hash, h);
+  });
+
+  it('gives the container the host\'s resolver and the app\'s search domains, outside the hash', () => {
+    const dns = containerDns('172.17.0.1', 'shop');
+    assert.deepEqual(dns, { dns: ['172.17.0.1'], dnsSearch: ['shop.dokkaa.local', 'dokkaa.local'] });
+    const t = containerTemplate(p, links, 'h1', dns);
+    assert.deepEqual([t.dns, t.dnsSearch], [['172.17.0.1'], ['shop.dokkaa.local', 'dokkaa.local']]);
+    assert.equal(t.hash, containerTemplate(p, links, 'h1').hash);
+    assert.equal(containerDns(undefined, 'shop'), undefined, 'no DNS server on the host: the engine\'s default');
+    assert.equal('dns' in containerTemplate(p, links, 'h1'), false);
   });
 
   it('keeps the hash across revisions, replicas and nodes with the same spec', () => {
