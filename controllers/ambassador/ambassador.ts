@@ -68,11 +68,6 @@ export class Ambassador implements Runnable {
     this.pickers.clear();
   }
 
-  /** The ports listened on now (for tests and status). */
-  listening(): number[] {
-    return [...this.listeners.entries()].filter(([, l]) => l.forwarder).map(([port]) => port);
-  }
-
   private onPort(ev: PrefixEvent): void {
     const at = this.keys.parsePort(ev.type === 'put' ? ev.kv.key : ev.key);
     if (!at) return;

@@ -18,7 +18,7 @@ export interface DnsResponderOptions {
  * dns-packet; TCP framing is the 2-byte length prefix of RFC 1035 4.2.2.
  */
 export class DnsResponder {
-  private readonly udp: UdpSocket;
+  private udp: UdpSocket | undefined;
   private readonly tcp: Server;
   private readonly tcpClients = new Set<Socket>();
   private readonly inflight = new Set<UdpSocket>();
@@ -28,35 +28,49 @@ export class DnsResponder {
     private readonly dir: DnsDirectory,
     private readonly opts: DnsResponderOptions,
   ) {
-    this.udp = createSocket({ type: 'udp4' });
-    this.udp.on('message', (msg, rinfo) => void this.onUdp(msg, rinfo));
-    this.udp.on('error', (err) => this.opts.onError?.('udp socket', err));
     this.tcp = createServer((s) => this.onTcp(s));
   }
 
-  /** Binds UDP and TCP on `address:port`; rejects (and binds nothing) if either fails. */
+  /**
+   * Binds UDP and TCP on `address:port`; rejects (and binds nothing) if either fails. With
+   * port 0, UDP picks a port and TCP takes the same, trying again if TCP has it in use.
+   */
   async listen(address: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.udp.once('error', reject);
-      this.udp.bind({ address, port, exclusive: true }, () => {
-        this.udp.off('error', reject);
-        resolve();
-      });
-    });
-    const bound = this.udp.address().port;
-    try {
+    for (let attempt = 0; ; attempt++) {
+      const udp = this.newUdpSocket();
       await new Promise<void>((resolve, reject) => {
-        this.tcp.once('error', reject);
-        this.tcp.listen({ host: address, port: bound, exclusive: true }, () => {
-          this.tcp.off('error', reject);
+        udp.once('error', reject);
+        udp.bind({ address, port, exclusive: true }, () => {
+          udp.off('error', reject);
           resolve();
         });
+      }).catch((err: unknown) => {
+        udp.close();
+        throw err;
       });
-    } catch (err) {
-      this.udp.close();
-      throw err;
+      const bound = udp.address().port;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.tcp.once('error', reject);
+          this.tcp.listen({ host: address, port: bound, exclusive: true }, () => {
+            this.tcp.off('error', reject);
+            resolve();
+          });
+        });
+        this.udp = udp;
+        return bound;
+      } catch (err) {
+        udp.close();
+        if (port !== 0 || attempt >= 10 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
     }
-    return bound;
+  }
+
+  private newUdpSocket(): UdpSocket {
+    const udp = createSocket({ type: 'udp4' });
+    udp.on('message', (msg, rinfo) => void this.onUdp(udp, msg, rinfo));
+    udp.on('error', (err) => this.opts.onError?.('udp socket', err));
+    return udp;
   }
 
   async close(): Promise<void> {
@@ -65,13 +79,7 @@ export class DnsResponder {
     for (const c of this.tcpClients) c.destroy();
     await Promise.all([
       new Promise<void>((resolve) => (this.tcp.listening ? this.tcp.close(() => resolve()) : resolve())),
-      new Promise<void>((resolve) => {
-        try {
-          this.udp.close(() => resolve());
-        } catch {
-          resolve(); // not bound
-        }
-      }),
+      new Promise<void>((resolve) => (this.udp ? this.udp.close(() => resolve()) : resolve())),
     ]);
   }
 
@@ -91,9 +99,9 @@ export class DnsResponder {
     return (await this.forward(msg)) ?? reply(query, RCODE.SERVFAIL, [], [], []);
   }
 
-  private async onUdp(msg: Buffer, rinfo: RemoteInfo): Promise<void> {
+  private async onUdp(udp: UdpSocket, msg: Buffer, rinfo: RemoteInfo): Promise<void> {
     const out = await this.respond(msg, udpLimit);
-    if (out && !this.closed) this.udp.send(out, rinfo.port, rinfo.address);
+    if (out && !this.closed) udp.send(out, rinfo.port, rinfo.address);
   }
 
   private onTcp(socket: Socket): void {

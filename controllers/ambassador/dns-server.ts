@@ -57,7 +57,12 @@ export class DnsServer implements Runnable, DnsDirectory {
       upstreams,
       onError: (what, err) => this.log.warn('dns error', { what, error: errorField(err) }),
     });
-    await responder.listen(address, port);
+    try {
+      await responder.listen(address, port);
+    } catch (err) {
+      await responder.close();
+      throw err;
+    }
     this.responder = responder;
     this.subscription = this.factory.watch(this.keys.services).subscribe((ev) => {
       const key = ev.type === 'put' ? ev.kv.key : ev.key;

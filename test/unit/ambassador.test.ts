@@ -1,0 +1,102 @@
+import 'reflect-metadata';
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server } from 'node:net';
+import { Keys } from '../../api/keys.js';
+import type { EndpointRecord } from '../../api/records.js';
+import { Ambassador } from '../../controllers/ambassador/ambassador.js';
+import { SystemClock } from '../../src/clock.js';
+import { ControllerFactory } from '../../src/controller/sources.js';
+import { createLogger } from '../../src/logging.js';
+import { FakeKvStore } from './fake-kv-store.js';
+import { endpoint } from './builders.js';
+
+const servers: Server[] = [];
+after(() => servers.forEach((s) => s.close()));
+
+async function named(name: string): Promise<number> {
+  const s = createServer((c) => c.end(name));
+  servers.push(s);
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  return (s.address() as { port: number }).port;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+function get(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    let text = '';
+    s.on('data', (d: Buffer) => (text += d.toString()));
+    s.on('end', () => resolve(text));
+    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+async function eventually(what: string, probe: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await probe()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+describe('Ambassador (fake etcd, real sockets)', () => {
+  it('listens on each allocated port, follows the endpoints, and closes the port when it is released', async () => {
+    const store = new FakeKvStore();
+    const keys = new Keys('/d');
+    const log = createLogger('error', true);
+    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log);
+    const linkPort = await freePort();
+    const ep = (name: string, port: number): string => JSON.stringify({ ...endpoint('127.0.0.1', port), name } satisfies EndpointRecord);
+
+    await store.put(keys.endpoint('shop', 'nginx', 'a'), ep('a', await named('a')));
+    await store.put(keys.port('shop', 'nginx'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
+    await ambassador.start();
+    try {
+      await eventually('the port forwards to a', async () => (await get(linkPort)) === 'a');
+
+      await store.put(keys.endpoint('shop', 'nginx', 'b'), ep('b', await named('b')));
+      const seen = new Set<string>();
+      for (let i = 0; i < 4; i++) seen.add(await get(linkPort));
+      assert.deepEqual([...seen].sort(), ['a', 'b'], 'round-robin over both endpoints');
+
+      await store.delete(keys.endpoint('shop', 'nginx', 'a'));
+      await store.delete(keys.endpoint('shop', 'nginx', 'b'));
+      assert.equal(await get(linkPort), 'ECONNRESET', 'no endpoint: reset');
+
+      await store.delete(keys.port('shop', 'nginx'));
+      await eventually('the port closes', async () => (await get(linkPort)) === 'ECONNREFUSED');
+    } finally {
+      await ambassador.stop();
+    }
+  });
+
+  it('keeps trying a port that is in use until it is free', async () => {
+    const store = new FakeKvStore();
+    const keys = new Keys('/d');
+    const log = createLogger('error', true);
+    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log);
+    const squatter = createServer((c) => c.end('squatter'));
+    await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve));
+    const linkPort = (squatter.address() as { port: number }).port;
+    await store.put(keys.endpoint('shop', 'db', 'a'), JSON.stringify(endpoint('127.0.0.1', await named('db'))));
+    await store.put(keys.port('shop', 'db'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
+    await ambassador.start();
+    try {
+      assert.equal(await get(linkPort), 'squatter');
+      await new Promise<void>((resolve) => squatter.close(() => resolve()));
+      // The first retry comes 1 s after the failure.
+      for (let i = 0; i < 150 && (await get(linkPort)) !== 'db'; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await get(linkPort), 'db');
+    } finally {
+      await ambassador.stop();
+    }
+  });
+});
