@@ -1,37 +1,158 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { ambassadorReport, benchAmbassador } from './ambassador.js';
+import { cpus, totalmem } from 'node:os';
+import { ambassadorReport, ambassadorTargets, benchAmbassador } from './ambassador.js';
 import { benchSingleHost, singleHostReport } from './converge-single.js';
+import { benchConverge, convergeReport } from './converge-multi.js';
+import { benchFailover, failoverReport } from './failover.js';
+import { log, withBenchLab, type BenchLab } from './lab-bench.js';
+import { targetTable, type PartResult, type Target } from './report.js';
+import { benchScheduler, schedulerReport } from './scheduler-sim.js';
+import { benchSteadyState, steadyReport } from './steady-state.js';
 
-/** `npm run bench`: runs every benchmark and writes bench/results/report.md. */
+/**
+ * `npm run bench`: runs every benchmark and writes bench/results/report.md (targets first,
+ * then one section per benchmark), results.json and the SVG charts. Each benchmark is a
+ * part: a function returning a PartResult (a Markdown section, its JSON, its targets and
+ * charts); sections are appended in order. Parts that need several Docker hosts share one
+ * lab (`dokkaa lab --name bench`), brought up before the first and torn down after the last.
+ *
+ * `npm run bench -- converge failover` runs only the named parts and prints their sections
+ * (report.md is kept).
+ */
+
+interface Part {
+  name: string;
+  /** Runs on the bench lab. */
+  lab?: boolean;
+  run: (lab: BenchLab | undefined) => Promise<PartResult>;
+}
+
+const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
+
+const PARTS: Part[] = [
+  {
+    name: 'single',
+    run: async () => {
+      const r = await benchSingleHost({
+        etcd: process.env.DOKKAA_BENCH_ETCD ?? 'http://127.0.0.1:2379',
+        docker: process.env.DOKKAA_BENCH_DOCKER ?? '/var/run/docker.sock',
+        runs: env('DOKKAA_BENCH_RUNS', 15),
+      });
+      return { section: singleHostReport(r), json: r };
+    },
+  },
+  {
+    name: 'ambassador',
+    run: async () => {
+      const r = await benchAmbassador({ transferMB: env('DOKKAA_BENCH_TRANSFER_MB', 200), runs: env('DOKKAA_BENCH_AMBASSADOR_RUNS', 9) });
+      return { section: ambassadorReport(r), json: r, targets: ambassadorTargets(r) };
+    },
+  },
+  {
+    name: 'converge',
+    lab: true,
+    run: async (lab) => {
+      const systems = [lab!.dokkaa, lab!.swarm, lab!.floor];
+      const r = await benchConverge(lab!, {
+        runs: env('DOKKAA_BENCH_LAB_RUNS', 3),
+        scaleRuns: env('DOKKAA_BENCH_SCALE_RUNS', 3),
+        scales: (process.env.DOKKAA_BENCH_SCALES ?? '1,10,30').split(',').map(Number),
+        systems,
+        extra: { system: lab!.swarm.byTag(), scales: (process.env.DOKKAA_BENCH_SWARM_TAG_SCALES ?? '10').split(',').filter(Boolean).map(Number) },
+      });
+      return convergeReport(r, systems.map((s) => s.name));
+    },
+  },
+  {
+    name: 'failover',
+    lab: true,
+    run: async (lab) => failoverReport(await benchFailover(lab!, { runs: env('DOKKAA_BENCH_FAILOVER_RUNS', 3), replicas: 9, systems: [lab!.dokkaa, lab!.swarm] })),
+  },
+  {
+    name: 'steady',
+    lab: true,
+    run: async (lab) => {
+      // Swarm's managers and workers would add their own load: it goes before this.
+      await lab!.swarm.leave();
+      return steadyReport(await benchSteadyState(lab!, { replicas: 100, windowMs: env('DOKKAA_BENCH_STEADY_SECONDS', 90) * 1000, settleMs: 15_000 }));
+    },
+  },
+  {
+    name: 'scheduler',
+    lab: true,
+    run: async (lab) => {
+      await lab!.swarm.leave();
+      return schedulerReport(await benchScheduler({
+        etcd: lab!.state.etcdClientUrl,
+        hosts: (process.env.DOKKAA_BENCH_SCHED_HOSTS ?? '100,1000,5000').split(',').map(Number),
+        manifests: env('DOKKAA_BENCH_SCHED_MANIFESTS', 1000),
+        scale: env('DOKKAA_BENCH_SCHED_SCALE', 100),
+      }));
+    },
+  },
+];
+
 async function main(): Promise<void> {
-  const etcd = process.env.DOKKAA_BENCH_ETCD ?? 'http://127.0.0.1:2379';
-  const docker = process.env.DOKKAA_BENCH_DOCKER ?? '/var/run/docker.sock';
-  const runs = Number(process.env.DOKKAA_BENCH_RUNS ?? 15);
-  const sections: string[] = [`# Dokkaa benchmarks`, '', `Run ${new Date().toISOString()} on ${process.platform}/${process.arch}, Node ${process.version}. Figures are from one run on a shared machine: compare ratios, not absolutes.`, ''];
-  // `npm run bench -- ambassador` runs only the named parts and prints them (report.md is kept).
+  const started = Date.now();
   const only = process.argv.slice(2);
-  const wants = (part: string) => only.length === 0 || only.includes(part);
+  const unknown = only.filter((p) => !PARTS.some((x) => x.name === p));
+  if (unknown.length) throw new Error(`unknown part(s) ${unknown.join(', ')}; parts: ${PARTS.map((p) => p.name).join(', ')}`);
+  const wanted = PARTS.filter((p) => only.length === 0 || only.includes(p.name));
   const results: Record<string, unknown> = {};
-  if (wants('single')) {
-    const single = await benchSingleHost({ etcd, docker, runs });
-    results.single = single;
-    sections.push(singleHostReport(single));
-    console.log(singleHostReport(single));
-  }
-  if (wants('ambassador')) {
-    const ambassador = await benchAmbassador({
-      transferMB: Number(process.env.DOKKAA_BENCH_TRANSFER_MB ?? 200),
-      runs: Number(process.env.DOKKAA_BENCH_AMBASSADOR_RUNS ?? 9),
+  const done: { part: Part; result: PartResult }[] = [];
+  const failed: string[] = [];
+  // A part that fails is reported as such; the others still run and the report is written.
+  const runPart = async (part: Part, lab?: BenchLab) => {
+    const t0 = Date.now();
+    log(`part ${part.name}: start`);
+    let result: PartResult;
+    try {
+      result = await part.run(lab);
+      log(`part ${part.name}: done in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    } catch (err) {
+      failed.push(part.name);
+      log(`part ${part.name}: FAILED after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${(err as Error).stack ?? String(err)}`);
+      result = { section: `## ${part.name}: failed\n\n\`\`\`\n${(err as Error).message}\n\`\`\`\n`, json: { error: (err as Error).message } };
+    }
+    results[part.name] = result.json;
+    done.push({ part, result });
+    if (only.length > 0) console.log(result.section);
+  };
+  for (const part of wanted.filter((p) => !p.lab)) await runPart(part);
+  const labParts = wanted.filter((p) => p.lab);
+  if (labParts.length) {
+    // Swarm is set up on first use (converge, failover) and left before steady and scheduler.
+    await withBenchLab({ nodes: 3, ttlSeconds: env('DOKKAA_BENCH_TTL', 10) }, async (lab) => {
+      for (const part of labParts) await runPart(part, lab);
     });
-    results.ambassador = ambassador;
-    sections.push(ambassadorReport(ambassador));
-    console.log(ambassadorReport(ambassador));
   }
-  if (only.length > 0) return;
+  if (only.length > 0) {
+    if (failed.length) throw new Error(`part(s) failed: ${failed.join(', ')}`);
+    return;
+  }
+
+  const targets: Target[] = done.flatMap((d) => d.result.targets ?? []);
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
   const dir = new URL('../../bench/results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(new URL('report.md', dir), sections.join('\n'));
-  writeFileSync(new URL('results.json', dir), JSON.stringify(results, null, 2));
+  for (const d of done) for (const c of d.result.charts ?? []) writeFileSync(new URL(c.file, dir), c.svg);
+  const report = [
+    '# Dokkaa benchmarks',
+    '',
+    `Run ${new Date(started).toISOString()} on ${process.platform}/${process.arch} (${cpus().length} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB), Node ${process.version}; ` +
+      `the whole run took ${minutes} min. Figures are from one run on a shared machine: compare ratios, not absolutes. ` +
+      'The multi-host parts run on a lab of 3 Docker hosts on this machine (`dokkaa lab`: one network namespace and one dockerd each), brought up and torn down by the bench.',
+    '',
+    '## Targets',
+    '',
+    targetTable(targets),
+    '',
+    ...done.map((d) => d.result.section),
+  ].join('\n');
+  writeFileSync(new URL('report.md', dir), report);
+  writeFileSync(new URL('results.json', dir), JSON.stringify({ startedAt: new Date(started).toISOString(), results }, null, 2));
+  log(`wrote bench/results/report.md, results.json and ${done.flatMap((d) => d.result.charts ?? []).length} chart(s) in ${minutes} min`);
+  if (failed.length) throw new Error(`part(s) failed: ${failed.join(', ')} (see report.md)`);
 }
 
 main().then(

@@ -38,9 +38,21 @@ export interface Plan {
  * replicas, then the fewest containers overall, then by name for determinism.
  */
 export function planPlacements(input: PlanInput): Plan {
-  const eligible = input.liveNodes.filter((n) => matchesConstraints(n, input.constraints));
+  const eligible = Object.keys(input.constraints).length === 0 ? input.liveNodes : input.liveNodes.filter((n) => matchesConstraints(n, input.constraints));
   const eligibleNames = new Set(eligible.map((n) => n.name));
-  const load = new Map(input.load);
+  // The load as this plan changes it: the input map plus this plan's changes (not a copy:
+  // with thousands of nodes, copying it per manifest would cost more than the planning).
+  const loadDelta = new Map<string, number>();
+  const load = {
+    get: (node: string): number | undefined => {
+      const base = input.load.get(node);
+      const d = loadDelta.get(node);
+      return d === undefined ? base : (base ?? 0) + d;
+    },
+    set: (node: string, value: number) => {
+      loadDelta.set(node, value - (input.load.get(node) ?? 0));
+    },
+  };
   const mine = new Map<string, number>();
   const plan: Plan = { add: [], remove: [], update: [], unschedulable: [] };
   const kept = new Map<number, Placed>();
@@ -80,31 +92,68 @@ export function planPlacements(input: PlanInput): Plan {
     load.set(p.node, (load.get(p.node) ?? 1) - (kept.get(p.replica) === p ? 0 : 1));
   }
 
+  let heap: NodeHeap | undefined;
   for (let replica = 0; replica < input.scale; replica++) {
     if (kept.has(replica)) continue;
-    const node = pickNode(eligible, mine, load);
-    if (!node) {
+    if (eligible.length === 0) {
       plan.unschedulable.push({ replica, reason: unschedulableReason(input) });
       continue;
     }
+    // Built once, at the first replica to place: each pick is then O(log nodes), not O(nodes).
+    heap ??= new NodeHeap(eligible.map((n) => ({ name: n.name, mine: mine.get(n.name) ?? 0, load: load.get(n.name) ?? 0 })));
+    const best = heap.top();
+    const node = best.name;
     plan.add.push({ replica, node });
     mine.set(node, (mine.get(node) ?? 0) + 1);
     load.set(node, (load.get(node) ?? 0) + 1);
+    best.mine++;
+    best.load++;
+    heap.topChanged();
   }
   return plan;
 }
 
-function pickNode(eligible: NodeRecord[], mine: Map<string, number>, load: Map<string, number>): string | undefined {
-  let best: string | undefined;
-  let bestKey: [number, number] = [Infinity, Infinity];
-  for (const n of eligible) {
-    const key: [number, number] = [mine.get(n.name) ?? 0, load.get(n.name) ?? 0];
-    if (key[0] < bestKey[0] || (key[0] === bestKey[0] && (key[1] < bestKey[1] || (key[1] === bestKey[1] && best !== undefined && n.name < best)))) {
-      best = n.name;
-      bestKey = key;
+interface Candidate {
+  name: string;
+  /** This manifest's replicas on the node. */
+  mine: number;
+  /** Placements on the node across all manifests. */
+  load: number;
+}
+
+/** Fewest of this manifest's replicas, then the fewest containers, then the name. */
+function better(a: Candidate, b: Candidate): boolean {
+  return a.mine < b.mine || (a.mine === b.mine && (a.load < b.load || (a.load === b.load && a.name < b.name)));
+}
+
+/** A binary min-heap of candidate nodes under `better`: the node to pick is at the top. */
+class NodeHeap {
+  constructor(private readonly items: Candidate[]) {
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  top(): Candidate {
+    return this.items[0]!;
+  }
+
+  /** The top's key grew (a replica was placed on it): restore the order. */
+  topChanged(): void {
+    this.down(0);
+  }
+
+  private down(i: number): void {
+    const a = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && better(a[l]!, a[m]!)) m = l;
+      if (r < a.length && better(a[r]!, a[m]!)) m = r;
+      if (m === i) return;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
     }
   }
-  return best;
 }
 
 export function unschedulableReason(input: { liveNodes: NodeRecord[]; constraints: Record<string, string> }): string {

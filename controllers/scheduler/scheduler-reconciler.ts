@@ -2,21 +2,30 @@ import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
 import { parseManifestId } from '../../api/keys.js';
 import { decodeManifest, templateHash, type ManifestSpec } from '../../api/manifest.js';
-import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import { parseRecord, type PlacementRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
-import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { planPlacements, type Placed } from './placement-plan.js';
 import { RolloutTracker } from './rollout-tracker.js';
+import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult } from '../../src/controller/controller.js';
 
+/** Most ops in one transaction (etcd refuses more than --max-txn-ops, 128 by default; compares are counted apart). */
+const TXN_OPS = 128;
+/** Up to this many replicas placed or unplaced at once get a log line each; more get one line. */
+const LOG_EACH = 10;
+
 /**
- * Reconciles one manifest (`app/name`) into placements. Reads the manifest, the live nodes
- * and every placement fresh; writes with transactions on mod revision, so a concurrent
- * writer makes this attempt fail and retry instead of both succeeding.
+ * Reconciles one manifest (`app/name`) into placements. Reads the manifest fresh, the
+ * live nodes, the placements and the per-node load from the SchedulerCache (an informer
+ * fed by watches: no listing of every placement per reconcile); writes in transactions on
+ * the mod revisions it saw (0 for a new key), batched, so a concurrent writer or a cache
+ * that is behind makes this attempt fail and retry instead of both succeeding. Each
+ * committed transaction is applied to the cache at once.
  */
 @injectable()
 export class SchedulerReconciler implements Reconciler {
@@ -28,22 +37,20 @@ export class SchedulerReconciler implements Reconciler {
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(RolloutTracker) private readonly rollouts: RolloutTracker,
     @inject(EventRecorder) private readonly events: EventRecorder,
+    @inject(SchedulerCache) private readonly cache: SchedulerCache,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name } = parseManifestId(id);
-    const [manifest, nodesList, placementsList] = await Promise.all([
-      this.store.get(this.keys.manifest(app, name)),
-      this.store.list(this.keys.nodes),
-      this.store.list(this.keys.placements),
-    ]);
-    const mine = placementsList.kvs
-      .map((kv) => ({ kv, p: parseRecord<PlacementRecord>(kv.value) }))
-      .filter((x): x is { kv: KeyValue; p: PlacementRecord } => !!x.p && x.p.app === app && x.p.name === name);
+    await this.cache.ready();
+    const manifest = await this.store.get(this.keys.manifest(app, name));
+    const mine = this.cache.placementsOf(app, name);
 
     if (!manifest) {
-      for (const { kv } of mine) await this.store.deleteIfModRevision(kv.key, kv.modRevision);
-      if (mine.length) log.info('placements removed with their manifest', { count: mine.length });
+      if (mine.length) {
+        await this.commit(mine.map((p) => ({ key: p.key, modRevision: p.modRevision })), mine.map((p) => ({ type: 'delete', key: p.key })), 'placement changed meanwhile');
+        log.info('placements removed with their manifest', { count: mine.length });
+      }
       await this.rollouts.forget(app, name);
       return;
     }
@@ -61,54 +68,59 @@ export class SchedulerReconciler implements Reconciler {
         this.invalidLogged.set(id, manifest.modRevision);
         log.warn('invalid manifest; keeping the last valid version', { errors: decoded.errors, revision: manifest.modRevision });
       }
-      const last = mine.reduce<PlacementRecord | undefined>((a, { p }) => (!a || p.revision > a.revision ? p : a), undefined);
-      if (!last) return;
-      spec = { ...last.spec, scale: Math.max(...mine.map(({ p }) => p.replica)) + 1 };
+      const lastAt = mine.reduce<CachedPlacement | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
+      if (!lastAt) return;
+      // The cache keeps no specs: read the newest placement's.
+      const lastKv = await this.store.get(lastAt.key);
+      const last = parseRecord<PlacementRecord>(lastKv?.value);
+      if (!last || lastKv!.modRevision !== lastAt.modRevision) throw new Error(`placement ${lastAt.key} changed meanwhile; retrying with fresh state`);
+      spec = { ...last.spec, scale: Math.max(...mine.map((p) => p.replica)) + 1 };
       revision = last.revision;
     }
 
-    const liveNodes = nodesList.kvs.map((kv) => parseRecord<NodeRecord>(kv.value)).filter((n): n is NodeRecord => !!n);
-    const load = new Map<string, number>();
-    for (const kv of placementsList.kvs) {
-      const at = this.keys.parsePlacement(kv.key);
-      if (at) load.set(at.node, (load.get(at.node) ?? 0) + 1);
-    }
+    const liveNodes = this.cache.liveNodes();
     const hash = templateHash(spec);
     const plan = planPlacements({
       scale: spec.scale,
       templateHash: hash,
       constraints: spec.constraints,
-      placed: mine.map(({ p }): Placed => ({ replica: p.replica, node: p.node, templateHash: p.templateHash })),
+      placed: mine.map((p): Placed => ({ replica: p.replica, node: p.node, templateHash: p.templateHash })),
       liveNodes,
-      load,
+      load: this.cache.loadMap() as Map<string, number>,
     });
 
     const now = this.clock.now();
-    const record = (replica: number, node: string): string =>
-      JSON.stringify({ app, name, replica, node, spec, templateHash: hash, revision, updatedAt: now } satisfies PlacementRecord);
-    const kvOf = (p: Placed) => mine.find(({ p: q }) => q.replica === p.replica && q.node === p.node)!.kv;
+    const record = (replica: number, node: string): PlacementRecord => ({ app, name, replica, node, spec, templateHash: hash, revision, updatedAt: now });
+    const kvOf = (p: Placed) => mine.find((q) => q.replica === p.replica && q.node === p.node)!;
 
     const liveNames = new Set(liveNodes.map((n) => n.name));
-    for (const p of plan.remove) {
-      await this.expect(this.store.deleteIfModRevision(kvOf(p).key, kvOf(p).modRevision), 'placement changed meanwhile');
-      log.info('replica unplaced', { replica: p.replica, node: p.node });
+    if (plan.remove.length) {
+      const gone = plan.remove.map(kvOf);
+      await this.commit(gone.map((p) => ({ key: p.key, modRevision: p.modRevision })), gone.map((p) => ({ type: 'delete', key: p.key })), 'placement changed meanwhile');
+      if (plan.remove.length > LOG_EACH) log.info('replicas unplaced', { count: plan.remove.length, replicas: plan.remove.map((p) => `${p.replica}@${p.node}`).join(' ') });
+      else for (const p of plan.remove) log.info('replica unplaced', { replica: p.replica, node: p.node });
     }
-    for (const a of plan.add) {
-      const key = this.keys.placement(a.node, app, name, a.replica);
-      await this.expect(this.store.putIfModRevision(key, record(a.replica, a.node), 0), 'placement exists already');
+    if (plan.add.length) {
+      const keys = plan.add.map((a) => this.keys.placement(a.node, app, name, a.replica));
+      const records = plan.add.map((a) => record(a.replica, a.node));
+      await this.commit(keys.map((key) => ({ key, modRevision: 0 })), records.map((r, i) => ({ type: 'put', key: keys[i]!, value: JSON.stringify(r) })), 'placement exists already', records);
+    }
+    if (plan.add.length > LOG_EACH) log.info('replicas placed', { count: plan.add.length, replicas: plan.add.map((a) => `${a.replica}@${a.node}`).join(' ') });
+    const placedEvents = plan.add.map((a) => {
       const moved = plan.remove.find((p) => p.replica === a.replica && !liveNames.has(p.node));
-      log.info('replica placed', { replica: a.replica, node: a.node, ...(moved ? { from: moved.node } : {}) });
-      void this.events.record(app, name, moved
-        ? { type: 'Warning', reason: 'Rescheduled', message: `replica ${a.replica} moved from lost node ${moved.node} to ${a.node}`, replica: a.replica, node: a.node }
-        : { type: 'Normal', reason: 'Scheduled', message: `replica ${a.replica} placed on ${a.node}`, replica: a.replica, node: a.node });
-    }
+      if (plan.add.length <= LOG_EACH) log.info('replica placed', { replica: a.replica, node: a.node, ...(moved ? { from: moved.node } : {}) });
+      return moved
+        ? { type: 'Warning' as const, reason: 'Rescheduled', message: `replica ${a.replica} moved from lost node ${moved.node} to ${a.node}`, replica: a.replica, node: a.node }
+        : { type: 'Normal' as const, reason: 'Scheduled', message: `replica ${a.replica} placed on ${a.node}`, replica: a.replica, node: a.node };
+    });
+    void this.events.recordMany(app, name, placedEvents);
 
     // Spec changes roll out gradually; an invalid manifest changes no spec at all.
     let result: ReconcileResult = undefined;
     if (decoded.ok) {
       const removed = new Set(plan.remove);
       const kept = mine
-        .map(({ p }) => ({ replica: p.replica, node: p.node, templateHash: p.templateHash, ...(p.updatedAt !== undefined ? { updatedAt: p.updatedAt } : {}) }))
+        .map((p) => ({ replica: p.replica, node: p.node, templateHash: p.templateHash, ...(p.updatedAt !== undefined ? { updatedAt: p.updatedAt } : {}) }))
         .filter((p) => ![...removed].some((r) => r.replica === p.replica && r.node === p.node))
         // New placements count too: a rollout is complete when every replica is ready.
         .concat(plan.add.map((a) => ({ replica: a.replica, node: a.node, templateHash: hash, updatedAt: now })));
@@ -116,13 +128,24 @@ export class SchedulerReconciler implements Reconciler {
         { app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept },
         log,
       );
-      for (const p of decision.toUpdate) {
-        const kv = kvOf(p);
-        await this.expect(this.store.putIfModRevision(kv.key, record(p.replica, p.node), kv.modRevision), 'placement changed meanwhile');
-        log.info('replica spec updated', { replica: p.replica, node: p.node, templateHash: hash });
+      if (decision.toUpdate.length) {
+        const kvs = decision.toUpdate.map(kvOf);
+        const records = decision.toUpdate.map((p) => record(p.replica, p.node));
+        await this.commit(
+          kvs.map((kv) => ({ key: kv.key, modRevision: kv.modRevision })),
+          records.map((r, i) => ({ type: 'put', key: kvs[i]!.key, value: JSON.stringify(r) })),
+          'placement changed meanwhile',
+          records,
+        );
+        for (const p of decision.toUpdate) log.info('replica spec updated', { replica: p.replica, node: p.node, templateHash: hash });
       }
-      // While a rollout runs, look again soon: deadlines and monitor periods pass without events.
-      if (!decision.done && !decision.stalled) result = { requeueAfterMs: Math.max(100, Math.min(decision.waitMs ?? 1000, 1000)) };
+      // While a rollout runs, look again soon: deadlines and monitor periods pass without
+      // events. Not while only waiting for new replicas to become ready with no old ones
+      // left (e.g. a first deployment): readiness arrives as an event (replicas/), and no
+      // deadline applies; polling each such manifest every second would cost a reconcile
+      // per second per manifest being deployed.
+      const timed = decision.waitMs !== undefined || decision.updated < decision.total;
+      if (!decision.done && !decision.stalled && timed) result = { requeueAfterMs: Math.max(100, Math.min(decision.waitMs ?? 1000, 1000)) };
     }
     if (plan.unschedulable.length) {
       log.warn('replicas unschedulable', { replicas: plan.unschedulable.map((u) => u.replica), reason: plan.unschedulable[0]!.reason });
@@ -130,7 +153,18 @@ export class SchedulerReconciler implements Reconciler {
     return result;
   }
 
-  private async expect(write: Promise<boolean>, conflict: string): Promise<void> {
-    if (!(await write)) throw new Error(`write conflict: ${conflict}; retrying with fresh state`);
+  /**
+   * Writes `ops` in transactions of at most TXN_OPS, each on its part of `conditions`
+   * (conditions[i] guards ops[i]), applying each committed one to the cache (with the
+   * records the puts hold, if given, so that it need not parse them back). A condition
+   * that fails throws: the reconcile retries on the cache as it then is.
+   */
+  private async commit(conditions: TxnCondition[], ops: TxnOp[], conflict: string, records?: PlacementRecord[]): Promise<void> {
+    for (let i = 0; i < ops.length; i += TXN_OPS) {
+      const batch = ops.slice(i, i + TXN_OPS);
+      const revision = await this.store.txnAt(conditions.slice(i, i + TXN_OPS), batch);
+      if (revision === undefined) throw new Error(`write conflict: ${conflict}; retrying with fresh state`);
+      this.cache.wrote(revision, batch, records?.slice(i, i + TXN_OPS));
+    }
   }
 }

@@ -71,6 +71,8 @@ export interface KvStore {
    * resolves false, changing nothing, if any does not.
    */
   txn(conditions: TxnCondition[], ops: TxnOp[]): Promise<boolean>;
+  /** As txn, resolving the revision it committed at (every op's mod revision), undefined if a condition did not hold. */
+  txnAt(conditions: TxnCondition[], ops: TxnOp[]): Promise<number | undefined>;
   /** Watches a prefix from a revision; events are never skipped, reconnects are internal. */
   watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle>;
   /** Grants a lease, kept alive unless `keepalive` is false (it then expires after the TTL). */

@@ -43,6 +43,32 @@ export class EventRecorder {
     }
   }
 
+  /**
+   * Several events of one manifest, written in transactions of up to 128 (etcd's default
+   * --max-txn-ops; one etcd write each instead of one per event): for a reconcile that
+   * places many replicas at once.
+   */
+  async recordMany(app: string, name: string, events: Omit<EventRecord, 'time' | 'source'>[]): Promise<void> {
+    if (events.length === 0) return;
+    try {
+      const now = this.clock.now();
+      const lease = await this.currentLease(now);
+      const time = new Date(now).toISOString();
+      const puts = events.map((event) => {
+        const record: EventRecord = { ...event, time, source: this.config.node };
+        const id = `${String(now).padStart(15, '0')}-${this.config.node}-${this.seq++}`;
+        return { type: 'put' as const, key: this.keys.event(app, name, id), value: JSON.stringify(record), lease: lease.id };
+      });
+      for (let i = 0; i < puts.length; i += 128) {
+        const batch = puts.slice(i, i + 128);
+        // Event keys are new (time and sequence number): "does not exist" always holds.
+        await this.store.txn([{ key: batch[0]!.key, modRevision: 0 }], batch);
+      }
+    } catch (err) {
+      this.log.warn('events not recorded', { app, name, count: events.length, reason: events[0]!.reason, error: errorField(err) });
+    }
+  }
+
   private async currentLease(now: number): Promise<Lease> {
     if (!this.lease || now - this.lease.grantedAt > LEASE_ROTATE_MS) {
       // No keepalive: the lease, and the events on it, expire after the TTL.

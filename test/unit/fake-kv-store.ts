@@ -100,6 +100,24 @@ export class FakeKvStore implements KvStore {
     return true;
   }
 
+  /** Like etcd: all ops at one new revision, watchers told after the whole transaction. */
+  async txnAt(conditions: TxnCondition[], ops: TxnOp[]): Promise<number | undefined> {
+    if (conditions.length === 0) throw new Error('txn: at least one condition is required');
+    if (!conditions.every((c) => (this.data.get(c.key)?.modRevision ?? 0) === c.modRevision)) return undefined;
+    const rev = ++this.rev;
+    const events: WatchEvent[] = [];
+    for (const op of ops) {
+      if (op.type === 'put') {
+        this.data.set(op.key, { key: op.key, value: op.value, modRevision: rev, lease: op.lease ?? '0' });
+        events.push({ type: 'put', kv: { ...this.data.get(op.key)! } });
+      } else if (this.data.delete(op.key)) {
+        events.push({ type: 'delete', key: op.key, modRevision: rev });
+      }
+    }
+    for (const ev of events) this.notify(ev);
+    return rev;
+  }
+
   async watch(prefix: string, fromRevision: number, handlers: WatchHandlers): Promise<WatchHandle> {
     if (this.failWatches > 0) {
       this.failWatches--;

@@ -1,0 +1,330 @@
+import { inject, injectable } from 'inversify';
+import { Subject } from 'rxjs';
+import { manifestId, type Keys } from '../../api/keys.js';
+import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
+import type { KeyValue, KvStore, TxnOp, WatchHandle } from '../../src/etcd/kv-store.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { errorField, type Logger } from '../../src/logging.js';
+
+/** One placement as the scheduler needs it (the spec stays in etcd). */
+export interface CachedPlacement {
+  key: string;
+  modRevision: number;
+  app: string;
+  name: string;
+  replica: number;
+  node: string;
+  templateHash: string;
+  revision: number;
+  updatedAt?: number;
+}
+
+/** What changed in the cache, after it was applied: the scheduler's work sources. */
+export type CacheChange =
+  | { kind: 'node' }
+  | { kind: 'placement'; app: string; name: string }
+  /** Re-listed after a lost watch: changes may have been missed, look at everything. */
+  | { kind: 'relisted' };
+
+/** How long a deleted key's revision is remembered against late, older puts. */
+const TOMBSTONE_MS = 60_000;
+
+/**
+ * The scheduler's informer: the live nodes and every placement, listed once and then kept
+ * current by watches on `nodes/` and `placements/`, with the per-node placement count
+ * (the load map) maintained incrementally. It replaces reading all nodes and all
+ * placements from etcd on every reconcile, which costs O(placements) per manifest.
+ *
+ * Why a stale cache cannot double-place: the scheduler is the only writer of placements
+ * (only the elected leader runs it, and a work queue runs one reconcile per manifest at a
+ * time), and it applies each of its committed transactions here at the transaction's
+ * revision (`wrote`) before it looks at that manifest again. Everything is versioned by
+ * etcd revision: a watch event or write older than what the cache holds for a key is
+ * ignored (deleted keys keep their delete revision for a while), so an event arriving
+ * late cannot undo a newer write. Every write remains a transaction on the mod revisions
+ * the cache showed (0 for a new key): where the cache is behind, the write fails and the
+ * reconcile retries. The cache starts empty with each leadership term and lists afresh.
+ */
+@injectable()
+export class SchedulerCache {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private nodeList: NodeRecord[] | undefined;
+  private readonly placements = new Map<string, CachedPlacement>();
+  private readonly byManifest = new Map<string, Map<string, CachedPlacement>>();
+  private readonly load = new Map<string, number>();
+  private readonly tombstones = new Map<string, { revision: number; at: number }>();
+  private informers: PrefixInformer[] = [];
+  private listed = new Set<string>();
+  private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private running = false;
+  readonly changes = new Subject<CacheChange>();
+
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Logger) private readonly log: Logger,
+  ) {}
+
+  /** Starts afresh: empty, then lists and watches (in the background, retrying). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.nodes.clear();
+    this.nodeList = undefined;
+    this.placements.clear();
+    this.byManifest.clear();
+    this.load.clear();
+    this.tombstones.clear();
+    this.listed.clear();
+    this.informers = [
+      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, {
+        reset: (kvs) => this.resetNodes(kvs),
+        put: (kv) => this.putNode(kv),
+        del: (key) => this.deleteNode(key),
+      }),
+      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, {
+        reset: (kvs, revision) => this.resetPlacements(kvs, revision),
+        put: (kv) => this.putPlacement(kv, true),
+        del: (key, revision) => this.deletePlacement(key, revision, true),
+      }),
+    ];
+    for (const i of this.informers) i.start();
+  }
+
+  /**
+   * Stops watching. What it holds stays readable (a reconcile in flight finishes on it,
+   * its writes guarded by their transactions); waiters for the first listing are failed.
+   */
+  async stop(): Promise<void> {
+    this.running = false;
+    const informers = this.informers;
+    this.informers = [];
+    for (const w of this.waiters.splice(0)) w.reject(new Error('scheduler cache stopped'));
+    await Promise.all(informers.map((i) => i.stop()));
+  }
+
+  /** Resolves once nodes and placements have both been listed since start(). */
+  ready(): Promise<void> {
+    if (!this.running) return Promise.reject(new Error('scheduler cache not running'));
+    if (this.listed.size === 2) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  liveNodes(): NodeRecord[] {
+    return (this.nodeList ??= [...this.nodes.values()]);
+  }
+
+  /** Placements per node, all manifests: read-only, kept current. */
+  loadMap(): ReadonlyMap<string, number> {
+    return this.load;
+  }
+
+  placementsOf(app: string, name: string): CachedPlacement[] {
+    return [...(this.byManifest.get(manifestId(app, name))?.values() ?? [])];
+  }
+
+  /** Manifests that have placements (some perhaps without a manifest any more). */
+  manifestIds(): string[] {
+    return [...this.byManifest.keys()];
+  }
+
+  /**
+   * Our own transaction, committed at `revision`: applied now, before the watch brings it.
+   * `records[i]`, if given, is what the put ops[i] holds, parsed.
+   */
+  wrote(revision: number, ops: TxnOp[], records?: PlacementRecord[]): void {
+    ops.forEach((op, i) => {
+      if (op.type === 'put') this.putPlacement({ key: op.key, value: op.value, modRevision: revision, lease: op.lease ?? '0' }, false, records?.[i]);
+      else this.deletePlacement(op.key, revision, false);
+    });
+  }
+
+  private markListed(what: string): void {
+    this.listed.add(what);
+    if (this.listed.size === 2) for (const w of this.waiters.splice(0)) w.resolve();
+  }
+
+  private resetNodes(kvs: KeyValue[]): void {
+    const first = !this.listed.has('nodes');
+    this.nodes.clear();
+    for (const kv of kvs) {
+      const name = this.keys.parseNode(kv.key);
+      const record = parseRecord<NodeRecord>(kv.value);
+      if (name && record) this.nodes.set(name, record);
+    }
+    this.nodeList = undefined;
+    this.markListed('nodes');
+    if (!first) this.changes.next({ kind: 'relisted' });
+  }
+
+  private putNode(kv: KeyValue): void {
+    const name = this.keys.parseNode(kv.key);
+    const record = parseRecord<NodeRecord>(kv.value);
+    if (!name) return;
+    if (record) this.nodes.set(name, record);
+    else this.nodes.delete(name);
+    this.nodeList = undefined;
+    this.changes.next({ kind: 'node' });
+  }
+
+  private deleteNode(key: string): void {
+    const name = this.keys.parseNode(key);
+    if (!name || !this.nodes.delete(name)) return;
+    this.nodeList = undefined;
+    this.changes.next({ kind: 'node' });
+  }
+
+  /**
+   * A listing at `revision`: keys in it are put (if newer than what is held); keys held
+   * but not in it were deleted by then, unless what is held is newer than the listing
+   * (our own write, which the watch from the listing on will bring).
+   */
+  private resetPlacements(kvs: KeyValue[], revision: number): void {
+    const first = !this.listed.has('placements');
+    const seen = new Set<string>();
+    for (const kv of kvs) {
+      seen.add(kv.key);
+      this.putPlacement(kv, false);
+    }
+    for (const [key, p] of [...this.placements]) {
+      if (!seen.has(key) && p.modRevision <= revision) this.deletePlacement(key, revision, false);
+    }
+    this.markListed('placements');
+    if (!first) this.changes.next({ kind: 'relisted' });
+  }
+
+  private putPlacement(kv: KeyValue, notify: boolean, parsed?: PlacementRecord): void {
+    const held = this.placements.get(kv.key);
+    if (held && held.modRevision >= kv.modRevision) return; // e.g. the watch bringing our own write
+    const at = this.keys.parsePlacement(kv.key);
+    if (!at) return;
+    const tomb = this.tombstones.get(kv.key);
+    if (tomb && tomb.revision >= kv.modRevision) return;
+    this.tombstones.delete(kv.key);
+    const record = parsed ?? parseRecord<PlacementRecord>(kv.value);
+    const id = manifestId(at.app, at.name);
+    if (!held) this.load.set(at.node, (this.load.get(at.node) ?? 0) + 1);
+    if (!record || record.app !== at.app || record.name !== at.name) {
+      // Not a placement the scheduler can use (it still counts as load, as before).
+      this.placements.set(kv.key, { key: kv.key, modRevision: kv.modRevision, app: at.app, name: at.name, replica: at.replica, node: at.node, templateHash: '', revision: 0 });
+      this.byManifest.get(id)?.delete(kv.key);
+    } else {
+      const p: CachedPlacement = {
+        key: kv.key,
+        modRevision: kv.modRevision,
+        app: at.app,
+        name: at.name,
+        replica: at.replica,
+        node: at.node,
+        templateHash: record.templateHash,
+        revision: record.revision,
+        ...(record.updatedAt !== undefined ? { updatedAt: record.updatedAt } : {}),
+      };
+      this.placements.set(kv.key, p);
+      let mine = this.byManifest.get(id);
+      if (!mine) this.byManifest.set(id, (mine = new Map()));
+      mine.set(kv.key, p);
+    }
+    if (notify) this.changes.next({ kind: 'placement', app: at.app, name: at.name });
+  }
+
+  private deletePlacement(key: string, revision: number, notify: boolean): void {
+    const held = this.placements.get(key);
+    if (held && held.modRevision > revision) return; // a newer put already applied
+    const tomb = this.tombstones.get(key);
+    if (!tomb || tomb.revision < revision) {
+      this.tombstones.delete(key); // re-inserted: the map stays in time order
+      this.tombstones.set(key, { revision, at: this.clock.now() });
+      this.pruneTombstones();
+    }
+    if (!held) return;
+    this.placements.delete(key);
+    const left = (this.load.get(held.node) ?? 1) - 1;
+    if (left > 0) this.load.set(held.node, left);
+    else this.load.delete(held.node);
+    const id = manifestId(held.app, held.name);
+    const mine = this.byManifest.get(id);
+    mine?.delete(key);
+    if (mine?.size === 0) this.byManifest.delete(id);
+    if (notify) this.changes.next({ kind: 'placement', app: held.app, name: held.name });
+  }
+
+  private pruneTombstones(): void {
+    const cutoff = this.clock.now() - TOMBSTONE_MS;
+    for (const [key, t] of this.tombstones) {
+      if (t.at > cutoff) return;
+      this.tombstones.delete(key);
+    }
+  }
+}
+
+interface InformerHandlers {
+  /** A complete listing at `revision` (the first, or after a lost watch). */
+  reset(kvs: KeyValue[], revision: number): void;
+  put(kv: KeyValue): void;
+  del(key: string, revision: number): void;
+}
+
+/**
+ * List a prefix, then watch it from the listing's revision + 1; if the watch dies
+ * (compaction, a lost stream) or the listing fails, list again after a capped backoff.
+ */
+class PrefixInformer {
+  private handle: WatchHandle | undefined;
+  private timer: TimerHandle | undefined;
+  private attempt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly store: KvStore,
+    private readonly prefix: string,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly handlers: InformerHandlers,
+  ) {}
+
+  start(): void {
+    void this.cycle();
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    await this.handle?.cancel();
+  }
+
+  private retry(err: unknown): void {
+    if (this.closed) return;
+    const delay = backoffDelay(this.attempt++, 500, 30_000);
+    this.log.warn('scheduler cache: watch interrupted; re-listing', { prefix: this.prefix, delayMs: delay, error: errorField(err) });
+    this.timer = this.clock.setTimeout(() => void this.cycle(), delay);
+  }
+
+  private async cycle(): Promise<void> {
+    try {
+      const listing = await this.store.list(this.prefix);
+      if (this.closed) return;
+      this.handlers.reset(listing.kvs, listing.revision);
+      const handle = await this.store.watch(this.prefix, listing.revision + 1, {
+        onEvents: (events) => {
+          if (this.closed) return;
+          this.attempt = 0;
+          for (const ev of events) {
+            if (ev.type === 'put') this.handlers.put(ev.kv);
+            else this.handlers.del(ev.key, ev.modRevision);
+          }
+        },
+        onError: (err) => {
+          this.handle = undefined;
+          this.retry(err);
+        },
+      });
+      if (this.closed) await handle.cancel();
+      else this.handle = handle;
+    } catch (err) {
+      this.retry(err);
+    }
+  }
+}

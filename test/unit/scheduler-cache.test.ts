@@ -1,0 +1,120 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Keys } from '../../api/keys.js';
+import type { PlacementRecord } from '../../api/records.js';
+import { SchedulerCache, type CacheChange } from '../../controllers/scheduler/scheduler-cache.js';
+import { createLogger } from '../../src/logging.js';
+import { node, placement, spec } from './builders.js';
+import { FakeClock, flush } from './fake-clock.js';
+import { FakeKvStore } from './fake-kv-store.js';
+
+const log = createLogger('error', true);
+const keys = new Keys('/dokkaa');
+const s = spec({ image: 'busybox', scale: 3 });
+const rec = (replica: number, n: string, extra: Partial<PlacementRecord> = {}) => JSON.stringify(placement(s, replica, n, extra));
+const pkey = (n: string, replica: number) => keys.placement(n, 'app', 'web', replica);
+
+async function started(store: FakeKvStore) {
+  const clock = new FakeClock();
+  const cache = new SchedulerCache(store, keys, clock, log);
+  const changes: CacheChange[] = [];
+  cache.changes.subscribe((c) => changes.push(c));
+  cache.start();
+  await flush();
+  await cache.ready();
+  const watcher = (prefix: string) => store.liveWatchers().find((w) => w.prefix === prefix)!;
+  const placed = () => cache.placementsOf('app', 'web').map((p) => `${p.replica}@${p.node}:${p.modRevision}`).sort();
+  return { cache, clock, changes, watcher, placed };
+}
+
+describe('SchedulerCache', () => {
+  it('lists nodes and placements, counts the load per node, and follows the watches', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(keys.node('a'), JSON.stringify(node('a')));
+    store.setQuietly(keys.node('b'), JSON.stringify(node('b')));
+    store.setQuietly(pkey('a', 0), rec(0, 'a'));
+    store.setQuietly(keys.placement('a', 'app', 'other', 0), JSON.stringify({ ...placement(s, 0, 'a'), name: 'other' }));
+    const { cache, changes, placed } = await started(store);
+    assert.deepEqual(cache.liveNodes().map((n) => n.name).sort(), ['a', 'b']);
+    assert.equal(cache.loadMap().get('a'), 2);
+    assert.deepEqual(placed(), ['0@a:4']);
+    assert.deepEqual(cache.manifestIds().sort(), ['app/other', 'app/web']);
+    assert.deepEqual(changes, [], 'the first listing is not a change (the controller resyncs at start)');
+
+    await store.put(pkey('b', 1), rec(1, 'b'));
+    await store.delete(pkey('a', 0));
+    await store.put(keys.node('c'), JSON.stringify(node('c')));
+    assert.deepEqual(placed(), ['1@b:6']);
+    assert.equal(cache.loadMap().get('a'), 1);
+    assert.equal(cache.loadMap().get('b'), 1);
+    assert.equal(cache.liveNodes().length, 3);
+    assert.deepEqual(changes, [
+      { kind: 'placement', app: 'app', name: 'web' },
+      { kind: 'placement', app: 'app', name: 'web' },
+      { kind: 'node' },
+    ]);
+    await cache.stop();
+  });
+
+  it('applies its own writes at once, and ignores the watch events older than them', async () => {
+    const store = new FakeKvStore();
+    const { cache, changes, placed, watcher } = await started(store);
+    const ops = [{ type: 'put' as const, key: pkey('a', 0), value: rec(0, 'a') }];
+    const rev = (await store.txnAt([{ key: pkey('a', 0), modRevision: 0 }], ops))!;
+    // The watch delivered it before we applied it: nothing changes when we do.
+    assert.deepEqual(placed(), [`0@a:${rev}`]);
+    changes.length = 0;
+    cache.wrote(rev, ops);
+    assert.equal(cache.loadMap().get('a'), 1, 'counted once');
+
+    // A later write of ours (a delete), then a stale event of the earlier put arrives: it is ignored.
+    const delRev = (await store.txnAt([{ key: pkey('a', 0), modRevision: rev }], [{ type: 'delete', key: pkey('a', 0) }]))!;
+    cache.wrote(delRev, [{ type: 'delete', key: pkey('a', 0) }]);
+    watcher(keys.placements).handlers.onEvents([{ type: 'put', kv: { key: pkey('a', 0), value: rec(0, 'a'), modRevision: rev, lease: '0' } }], delRev);
+    assert.deepEqual(placed(), []);
+    assert.equal(cache.loadMap().get('a'), undefined);
+
+    // Our put at a new revision, then a late delete of an older revision: the put stays.
+    cache.wrote(delRev + 5, [{ type: 'put', key: pkey('b', 0), value: rec(0, 'b') }]);
+    watcher(keys.placements).handlers.onEvents([{ type: 'delete', key: pkey('b', 0), modRevision: delRev + 1 }], delRev + 1);
+    assert.deepEqual(placed(), [`0@b:${delRev + 5}`]);
+    await cache.stop();
+  });
+
+  it('re-lists after a lost watch, keeping its own writes newer than the listing', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(pkey('a', 0), rec(0, 'a'));
+    store.setQuietly(pkey('a', 1), rec(1, 'a'));
+    const { cache, clock, changes, placed } = await started(store);
+    // While no watch listens: replica 1 goes, and a write of ours lands after the next listing.
+    store.compact();
+    store.deleteQuietly(pkey('a', 1));
+    const listingRev = store.revision;
+    cache.wrote(listingRev + 10, [{ type: 'put', key: pkey('c', 2), value: rec(2, 'c') }]);
+    await clock.advance(10_000);
+    await flush();
+    assert.deepEqual(placed(), [`0@a:2`, `2@c:${listingRev + 10}`]);
+    assert.equal(cache.loadMap().get('a'), 1);
+    assert.ok(changes.some((c) => c.kind === 'relisted'));
+    await cache.stop();
+  });
+
+  it('fails waiters once stopped, and starts empty again', async () => {
+    const store = new FakeKvStore();
+    store.failLists = 1;
+    const clock = new FakeClock();
+    const cache = new SchedulerCache(store, keys, clock, log);
+    cache.start();
+    await flush();
+    const waiting = cache.ready();
+    await cache.stop();
+    await assert.rejects(waiting, /stopped/);
+    await assert.rejects(cache.ready(), /not running/);
+    store.setQuietly(pkey('a', 0), rec(0, 'a'));
+    cache.start();
+    await flush();
+    await cache.ready();
+    assert.equal(cache.placementsOf('app', 'web').length, 1);
+    await cache.stop();
+  });
+});
