@@ -1,19 +1,11 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseRecord, type EndpointRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
-import { InProcessDokkaa } from './support/dokkaa.js';
-import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor, World } from './support/world.js';
+import { useDokkaa } from './support/dokkaa.js';
+import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor } from './support/world.js';
 
 describe("the article's tutorial on real etcd and Docker", () => {
-  const world = new World();
-  let dokkaa: InProcessDokkaa;
-  before(async () => {
-    dokkaa = await InProcessDokkaa.start(world.config());
-  });
-  after(async () => {
-    await dokkaa?.stop();
-    await world.cleanup();
-  });
+  const { world } = useDokkaa();
 
   it('runs nginx and a crawler that fetches its page through SERVICE_NGINX_ADDR/PORT', async () => {
     // The article's app is "dummy"; a suffix keeps container names apart from other runs on this engine.
@@ -69,15 +61,7 @@ describe("the article's tutorial on real etcd and Docker", () => {
 });
 
 describe('a link with no endpoint yet', () => {
-  const world = new World();
-  let dokkaa: InProcessDokkaa;
-  before(async () => {
-    dokkaa = await InProcessDokkaa.start(world.config());
-  });
-  after(async () => {
-    await dokkaa?.stop();
-    await world.cleanup();
-  });
+  const { world } = useDokkaa();
 
   it('keeps the consumer Pending, naming the missing service, then starts it once the service appears', async () => {
     const app = `links-${world.id}`;
