@@ -160,6 +160,11 @@ export class NodeRunnerReconciler implements Reconciler {
         log.warn('container unhealthy; restarting', { containerId, error: health.lastError });
         void this.events.record(app, name, { type: 'Warning', reason: 'Unhealthy', message: `health check failed ${health.failures} times: ${health.lastError ?? ''}; restarting`, replica, node });
         this.prober.forget(containerId);
+        // Out of the endpoints first, so no new request reaches it while it restarts.
+        if (mine?.ready) {
+          await this.write(recordKv, { ...mine, ready: false, message: `unhealthy (${health.lastError ?? 'check failed'}); restarting` });
+          await sleep(this.clock, DRAIN_MS);
+        }
         await this.engine.stop(containerId, grace);
         await this.engine.start(containerId);
         restarts += 1;

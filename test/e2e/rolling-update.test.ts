@@ -133,7 +133,14 @@ describe('rolling updates, health gates and rollback', () => {
     // The check's page goes; the server still serves everything else.
     const exec = await world.docker.getContainer(c!.Id).exec({ Cmd: ['rm', '/www/version.html'] });
     await exec.start({});
-    await waitFor('endpoint removed', async () => (await endpoints(app)) === 0, 10_000, 50);
+    // Deregistered before the restart: the endpoint goes while the replica still counts no restart.
+    let restartsWhenRemoved = -1;
+    await waitFor('endpoint removed', async () => {
+      if ((await endpoints(app)) !== 0) return false;
+      restartsWhenRemoved = (await replicas(app))[0]?.restarts ?? -1;
+      return true;
+    }, 30_000, 50);
+    assert.equal(restartsWhenRemoved, 0, 'the endpoint is removed before the container restarts');
     // Unhealthy means restarted: the command writes the page again and it comes back.
     await waitFor('healthy again after a restart', async () => {
       const s = await world.status(app, 'web');
