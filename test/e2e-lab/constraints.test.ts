@@ -1,24 +1,16 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, webManifest } from './support/lab-world.js';
+import { webManifest, useLab } from './support/lab-world.js';
 
 const LAB = 'lconstr';
 const TTL = 4;
 
 describe('constraints on node labels across 3 hosts', () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 3, ttlSeconds: TTL, labels: { n1: { disk: 'ssd' }, n2: { disk: 'hdd' }, n3: { disk: 'ssd' } } });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL, labels: { n1: { disk: 'ssd' }, n2: { disk: 'hdd' }, n3: { disk: 'ssd' } } });
 
   it('runs a constrained manifest only on matching hosts, and reports one that matches none as unschedulable', async () => {
-    const w = lab!;
+    const w = lab();
     // The labels reached the node records the scheduler reads.
     assert.deepEqual((await w.nodeRecord('n1'))?.labels, { disk: 'ssd' });
     assert.deepEqual((await w.nodeRecord('n2'))?.labels, { disk: 'hdd' });
@@ -53,6 +45,5 @@ describe('constraints on node labels across 3 hosts', () => {
     assert.deepEqual(await w.placements(app, 'nvme'), [], 'no placement for a manifest no host matches');
     const nvme = await w.containers(app, 'nvme', { all: true });
     assert.deepEqual([...nvme.values()].flat(), [], 'no container of it on any engine');
-    failed = false;
   });
 });

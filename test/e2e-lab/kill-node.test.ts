@@ -1,26 +1,18 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { killNode, restoreNode } from '../../src/lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, Sampler, seconds, sleepMs, total, webManifest } from './support/lab-world.js';
+import { Sampler, seconds, sleepMs, total, webManifest, useLab } from './support/lab-world.js';
 
 const LAB = 'lkill';
 const TTL = 4;
 const SCALE = 6;
 
 describe('a host dies: its replicas fail over, and it comes back clean', () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 3, ttlSeconds: TTL });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
 
   it(`moves the dead host's replicas within TTL + 5 s, never running more than the scale, and restores without stale containers`, async () => {
-    const w = lab!;
+    const w = lab();
     const app = 'failover';
     await w.putManifest(app, 'web', webManifest({ scale: SCALE }));
     await waitFor('2 running on each engine, status Running', async () => {
@@ -96,6 +88,5 @@ describe('a host dies: its replicas fail over, and it comes back clean', () => {
     const later = [...(await w.containers(app, 'web', { all: true })).values()].flat();
     assert.deepEqual(later.map((c) => c.id).sort(), all.map((c) => c.id).sort(), 'stable after the restore');
     assert.equal((await w.status(app, 'web'))?.phase, 'Running');
-    failed = false;
   });
 });

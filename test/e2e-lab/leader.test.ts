@@ -1,25 +1,17 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { killController } from '../../src/lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, seconds, total, webManifest, processAlive } from './support/lab-world.js';
+import { seconds, total, webManifest, processAlive, useLab } from './support/lab-world.js';
 
 const LAB = 'lctrl';
 const TTL = 4;
 
 describe('two controllers: the leader dies, the other takes over', () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 2, controllers: 2, ttlSeconds: TTL });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const lab = useLab({ name: LAB, nodes: 2, controllers: 2, ttlSeconds: TTL });
 
   it('hands leadership to the standby, which places new work while the old stays put', async () => {
-    const w = lab!;
+    const w = lab();
     const pids = w.state.controllers.map((c) => c!.pid);
     assert.equal(pids.length, 2);
     assert.ok(pids.every(processAlive), 'both controllers run');
@@ -66,6 +58,5 @@ describe('two controllers: the leader dies, the other takes over', () => {
     assert.deepEqual([...(await w.containers(app, 'before')).values()].flat().map((c) => c.id).sort(), beforeIds, 'the same containers as before the takeover');
     assert.equal((await w.status(app, 'before'))?.phase, 'Running');
     assert.equal((await w.leader())?.pid, standby, 'still the same leader');
-    failed = false;
   });
 });

@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { killNode } from '../../src/lab/index.js';
 import { dockerExec } from '../e2e/support/exec.js';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, seconds, sleepMs } from './support/lab-world.js';
+import { seconds, sleepMs, useLab } from './support/lab-world.js';
 
 const LAB = 'llinks';
 const TTL = 4;
@@ -36,22 +36,13 @@ const short = (id: string) => id.slice(0, 12);
  * its replicas run, through n2's ambassador, and keeps doing so while they die and move.
  */
 describe('links across hosts: the ambassador follows the service', () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
+  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
   let crawlerId = '';
   let crawlerEnv: Record<string, string> = {};
-  const crawlerLog = () => lab!.logs('n2', crawlerId);
-
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 3, ttlSeconds: TTL });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const crawlerLog = () => lab().logs('n2', crawlerId);
 
   it('spreads a crawler\'s requests over nginx\'s 3 replicas, one on each host', async () => {
-    const w = lab!;
+    const w = lab();
     await w.putManifest(APP, 'nginx', whoami({ scale: 3 }));
     await w.putManifest(APP, 'crawler', crawler);
     const eps = await waitFor('3 nginx endpoints, one per host', async () => {
@@ -65,12 +56,10 @@ describe('links across hosts: the ambassador follows the service', () => {
       const log = await crawlerLog();
       return eps.every((e) => log.includes(short(e.containerId)));
     }, 30_000, 250);
-    failed = false;
   });
 
   it('answers SRV and A queries from inside the crawler with every endpoint on every host', async () => {
-    failed = true;
-    const w = lab!;
+    const w = lab();
     const eps = await w.endpoints(APP, 'nginx');
     assert.equal(eps.length, 3);
     const name = `nginx.${APP}.dokkaa.local`;
@@ -81,12 +70,10 @@ describe('links across hosts: the ambassador follows the service', () => {
     const a = await dockerExec(w.engine('n2'), crawlerId, ['nslookup', name]);
     assert.equal(a.exitCode, 0, a.output);
     for (const n of w.nodeNames) assert.ok(a.output.includes(w.node(n).address), `${n}'s address ${w.node(n).address} in:\n${a.output}`);
-    failed = false;
   });
 
   it('moves 100 MB from n1 to a consumer on n2 through the ambassador, intact', async () => {
-    failed = true;
-    const w = lab!;
+    const w = lab();
     await w.putManifest(APP, 'files', {
       image: 'dokkaa/busybox',
       command: ['sh', '-c', 'dd if=/dev/urandom of=/www/big bs=1M count=100 2>/dev/null; md5sum /www/big > /www/big.md5; exec httpd -f -p 80 -h /www'],
@@ -106,12 +93,10 @@ describe('links across hosts: the ambassador follows the service', () => {
     console.log(`100 MB through the ambassador, n1 -> n2: ${(got.ms / 1000).toFixed(1)} s`);
     await w.etcd.delete().key(w.keys.manifest(APP, 'fetcher'));
     await w.etcd.delete().key(w.keys.manifest(APP, 'files'));
-    failed = false;
   });
 
   it('loses at most the request in flight when an endpoint dies mid-traffic', async () => {
-    failed = true;
-    const w = lab!;
+    const w = lab();
     const [victim] = await w.containersOn('n3', APP, 'nginx', false);
     assert.ok(victim?.running, 'an nginx replica runs on n3');
     const before = await crawlerLog();
@@ -124,12 +109,10 @@ describe('links across hosts: the ambassador follows the service', () => {
     const pages = (since.match(/[0-9a-f]{12}/g) ?? []).length;
     assert.ok(count(since, 'FAIL') <= 1, `at most one failed request after the kill:\n${since}`);
     assert.ok(pages >= 5, `the crawler kept getting pages (${pages} in 5 s):\n${since}`);
-    failed = false;
   });
 
   it('follows nginx when its host dies: requests succeed again within TTL + 5 s, same crawler, same env', async () => {
-    failed = true;
-    const w = lab!;
+    const w = lab();
     await w.putManifest(APP, 'nginx', whoami({ scale: 1, constraints: { 'node.name': '!n2' } }));
     const ep = await waitFor('one nginx endpoint, not on n2', async () => {
       const e = await w.endpoints(APP, 'nginx');
@@ -153,6 +136,5 @@ describe('links across hosts: the ambassador follows the service', () => {
     const crawlers = await w.containersOn('n2', APP, 'crawler', true);
     assert.deepEqual(crawlers.map((x) => [x.id, x.running]), [[crawlerId, true]], 'the same crawler container, running, and no other');
     assert.deepEqual(await w.env('n2', crawlerId), crawlerEnv, 'with the same link env');
-    failed = false;
   });
 });

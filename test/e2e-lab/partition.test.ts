@@ -1,26 +1,18 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { healNode, partitionNode } from '../../src/lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, Sampler, seconds, sleepMs, total, webManifest, processAlive, processInNetns } from './support/lab-world.js';
+import { Sampler, seconds, sleepMs, total, webManifest, processAlive, processInNetns, useLab } from './support/lab-world.js';
 
 const LAB = 'lpart';
 const TTL = 4;
 const SCALE = 6;
 
 describe('a host is cut off from the network while it keeps running', () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 3, ttlSeconds: TTL });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
 
   it('fences the cut-off host within the TTL, reschedules its replicas, and heals without duplicates', async () => {
-    const w = lab!;
+    const w = lab();
     const app = 'split';
     await w.putManifest(app, 'web', webManifest({ scale: SCALE }));
     await waitFor('2 running on each engine, status Running', async () => {
@@ -108,6 +100,5 @@ describe('a host is cut off from the network while it keeps running', () => {
     await sleepMs(TTL * 1000);
     const later = [...(await w.containers(app, 'web', { all: true })).values()].flat();
     assert.deepEqual(later.map((c) => c.id).sort(), settled.map((c) => c.id).sort(), 'stable after the heal');
-    failed = false;
   });
 });

@@ -1,24 +1,16 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NGINX_PAGE, waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, sleepMs, webManifest } from './support/lab-world.js';
+import { sleepMs, webManifest, useLab } from './support/lab-world.js';
 
 const LAB = 'lscale';
 const TTL = 4;
 
 describe('3 hosts: scale 6 spreads evenly', () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 3, ttlSeconds: TTL });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
 
   it('runs exactly 2 replicas on each engine, each registered where it runs', async () => {
-    const w = lab!;
+    const w = lab();
     const app = 'spread';
     await w.putManifest(app, 'web', webManifest({ scale: 6 }));
 
@@ -83,6 +75,5 @@ describe('3 hosts: scale 6 spreads evenly', () => {
     const again = [...(await w.containers(app, 'web', { all: true })).values()].flat();
     assert.deepEqual(again.map((c) => c.id).sort(), ids, 'the same 6 containers, none replaced');
     assert.deepEqual(await w.runningCounts(app, 'web'), { n1: 2, n2: 2, n3: 2 });
-    failed = false;
   });
 });

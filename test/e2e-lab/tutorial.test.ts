@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { parseRecord, type PortRecord } from '../../api/records.js';
 import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor } from '../e2e/support/world.js';
-import { downByName, LabWorld, type Container } from './support/lab-world.js';
+import { type Container, useLab } from './support/lab-world.js';
 
 const LAB = 'ltutor';
 const TTL = 4;
@@ -20,18 +20,10 @@ function occurrences(text: string, what: string): number {
  * moves host, the endpoint moves and the crawler, unchanged, follows.
  */
 describe("the article's tutorial across hosts", () => {
-  let lab: LabWorld | undefined;
-  let failed = true;
-  before(async () => {
-    lab = await LabWorld.up({ name: LAB, nodes: 3, ttlSeconds: TTL });
-  });
-  after(async () => {
-    if (lab) await lab.down(failed);
-    else await downByName(LAB);
-  });
+  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
 
   it('a crawler on n2 fetches nginx on n1 through its link, and follows nginx to n3', async () => {
-    const w = lab!;
+    const w = lab();
     const app = 'dummy';
     const n1 = w.node('n1').address;
     const n3 = w.node('n3').address;
@@ -94,6 +86,5 @@ describe("the article's tutorial across hosts", () => {
     assert.equal(crawlerNow?.id, crawler.id, 'the same crawler container');
     assert.deepEqual(await w.env('n2', crawler.id), env, 'with the same link env');
     await waitFor('both Running after the move', async () => (await w.status(app, 'nginx'))?.phase === 'Running' && (await w.status(app, 'crawler'))?.phase === 'Running', 30_000, 250);
-    failed = false;
   });
 });

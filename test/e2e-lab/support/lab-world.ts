@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { after, afterEach, before } from 'node:test';
 import { readFileSync, statSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
@@ -192,6 +193,31 @@ export class LabWorld {
     const r = await labDown(this.name, { say: this.say });
     if (r.problems.length) console.error(`lab ${this.name} teardown problems:\n  ${r.problems.join('\n  ')}`);
   }
+}
+
+/**
+ * Registers hooks in the enclosing describe: a fresh lab before its tests, torn down after
+ * them, with the lab's progress and process logs printed if any test failed. Returns a
+ * getter for the lab (valid inside tests).
+ */
+export function useLab(opts: LabUpOptions & { name: string }): () => LabWorld {
+  let lab: LabWorld | undefined;
+  let failed = false;
+  before(async () => {
+    lab = await LabWorld.up(opts);
+  });
+  // afterEach gets the test's context; `passed` (Node >= 20.12) is missing from @types/node here.
+  afterEach((t) => {
+    if ((t as { passed?: boolean }).passed !== true) failed = true;
+  });
+  after(async () => {
+    if (lab) await lab.down(failed);
+    else await downByName(opts.name);
+  });
+  return () => {
+    if (!lab) throw new Error(`lab ${opts.name} is not up`);
+    return lab;
+  };
 }
 
 /** Tears down a lab by name (for `after` when `up` itself failed before a LabWorld existed). */
