@@ -2,10 +2,11 @@ import { inject, injectable } from 'inversify';
 import { Subject } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
-import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
-import type { KeyValue, KvStore, TxnOp, WatchHandle } from '../../src/etcd/kv-store.js';
+import type { Clock } from '../../src/clock.js';
+import type { KeyValue, KvStore, TxnOp } from '../../src/etcd/kv-store.js';
+import { ListedGate, PrefixInformer } from '../../src/etcd/prefix-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { errorField, type Logger } from '../../src/logging.js';
+import type { Logger } from '../../src/logging.js';
 
 /** One placement as the scheduler needs it (the spec stays in etcd). */
 export interface CachedPlacement {
@@ -55,8 +56,7 @@ export class SchedulerCache {
   private readonly load = new Map<string, number>();
   private readonly tombstones = new Map<string, { revision: number; at: number }>();
   private informers: PrefixInformer[] = [];
-  private listed = new Set<string>();
-  private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private readonly gate = new ListedGate(['nodes', 'placements'], 'scheduler cache');
   private running = false;
   readonly changes = new Subject<CacheChange>();
 
@@ -77,14 +77,14 @@ export class SchedulerCache {
     this.byManifest.clear();
     this.load.clear();
     this.tombstones.clear();
-    this.listed.clear();
+    this.gate.start();
     this.informers = [
-      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, {
+      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'scheduler cache', {
         reset: (kvs) => this.resetNodes(kvs),
         put: (kv) => this.putNode(kv),
         del: (key) => this.deleteNode(key),
       }),
-      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, {
+      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'scheduler cache', {
         reset: (kvs, revision) => this.resetPlacements(kvs, revision),
         put: (kv) => this.putPlacement(kv, true),
         del: (key, revision) => this.deletePlacement(key, revision, true),
@@ -101,15 +101,13 @@ export class SchedulerCache {
     this.running = false;
     const informers = this.informers;
     this.informers = [];
-    for (const w of this.waiters.splice(0)) w.reject(new Error('scheduler cache stopped'));
+    this.gate.stop();
     await Promise.all(informers.map((i) => i.stop()));
   }
 
   /** Resolves once nodes and placements have both been listed since start(). */
   ready(): Promise<void> {
-    if (!this.running) return Promise.reject(new Error('scheduler cache not running'));
-    if (this.listed.size === 2) return Promise.resolve();
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return this.gate.wait();
   }
 
   liveNodes(): NodeRecord[] {
@@ -141,13 +139,7 @@ export class SchedulerCache {
     });
   }
 
-  private markListed(what: string): void {
-    this.listed.add(what);
-    if (this.listed.size === 2) for (const w of this.waiters.splice(0)) w.resolve();
-  }
-
   private resetNodes(kvs: KeyValue[]): void {
-    const first = !this.listed.has('nodes');
     this.nodes.clear();
     for (const kv of kvs) {
       const name = this.keys.parseNode(kv.key);
@@ -155,8 +147,7 @@ export class SchedulerCache {
       if (name && record) this.nodes.set(name, record);
     }
     this.nodeList = undefined;
-    this.markListed('nodes');
-    if (!first) this.changes.next({ kind: 'relisted' });
+    if (!this.gate.mark('nodes')) this.changes.next({ kind: 'relisted' });
   }
 
   private putNode(kv: KeyValue): void {
@@ -182,7 +173,6 @@ export class SchedulerCache {
    * (our own write, which the watch from the listing on will bring).
    */
   private resetPlacements(kvs: KeyValue[], revision: number): void {
-    const first = !this.listed.has('placements');
     const seen = new Set<string>();
     for (const kv of kvs) {
       seen.add(kv.key);
@@ -191,8 +181,7 @@ export class SchedulerCache {
     for (const [key, p] of [...this.placements]) {
       if (!seen.has(key) && p.modRevision <= revision) this.deletePlacement(key, revision, false);
     }
-    this.markListed('placements');
-    if (!first) this.changes.next({ kind: 'relisted' });
+    if (!this.gate.mark('placements')) this.changes.next({ kind: 'relisted' });
   }
 
   private putPlacement(kv: KeyValue, notify: boolean, parsed?: PlacementRecord): void {
@@ -256,75 +245,6 @@ export class SchedulerCache {
     for (const [key, t] of this.tombstones) {
       if (t.at > cutoff) return;
       this.tombstones.delete(key);
-    }
-  }
-}
-
-interface InformerHandlers {
-  /** A complete listing at `revision` (the first, or after a lost watch). */
-  reset(kvs: KeyValue[], revision: number): void;
-  put(kv: KeyValue): void;
-  del(key: string, revision: number): void;
-}
-
-/**
- * List a prefix, then watch it from the listing's revision + 1; if the watch dies
- * (compaction, a lost stream) or the listing fails, list again after a capped backoff.
- */
-class PrefixInformer {
-  private handle: WatchHandle | undefined;
-  private timer: TimerHandle | undefined;
-  private attempt = 0;
-  private closed = false;
-
-  constructor(
-    private readonly store: KvStore,
-    private readonly prefix: string,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly handlers: InformerHandlers,
-  ) {}
-
-  start(): void {
-    void this.cycle();
-  }
-
-  async stop(): Promise<void> {
-    this.closed = true;
-    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    await this.handle?.cancel();
-  }
-
-  private retry(err: unknown): void {
-    if (this.closed) return;
-    const delay = backoffDelay(this.attempt++, 500, 30_000);
-    this.log.warn('scheduler cache: watch interrupted; re-listing', { prefix: this.prefix, delayMs: delay, error: errorField(err) });
-    this.timer = this.clock.setTimeout(() => void this.cycle(), delay);
-  }
-
-  private async cycle(): Promise<void> {
-    try {
-      const listing = await this.store.list(this.prefix);
-      if (this.closed) return;
-      this.handlers.reset(listing.kvs, listing.revision);
-      const handle = await this.store.watch(this.prefix, listing.revision + 1, {
-        onEvents: (events) => {
-          if (this.closed) return;
-          this.attempt = 0;
-          for (const ev of events) {
-            if (ev.type === 'put') this.handlers.put(ev.kv);
-            else this.handlers.del(ev.key, ev.modRevision);
-          }
-        },
-        onError: (err) => {
-          this.handle = undefined;
-          this.retry(err);
-        },
-      });
-      if (this.closed) await handle.cancel();
-      else this.handle = handle;
-    } catch (err) {
-      this.retry(err);
     }
   }
 }

@@ -2,46 +2,56 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
+import { parseRecord, type LinkRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
-import { summarize } from './status-summary.js';
+import { StatusCache } from './status-cache.js';
+import { summarize, type Placed } from './status-summary.js';
 
-/** Writes `status/<app>/<name>` from fresh reads of everything that bears on it. */
+/** Writes `status/<app>/<name>` from everything that bears on it: nodes and placements from its cache, the rest fresh. */
 @injectable()
 export class StatusReconciler implements Reconciler {
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(StatusCache) private readonly cache: StatusCache,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<void> {
     const { app, name } = parseManifestId(id);
     const statusKey = this.keys.status(app, name);
-    const [manifest, current, placements, replicas, link, nodes, rollout] = await Promise.all([
+    // Nodes and placements from the cache (placements have no per-manifest prefix); the rest
+    // of the manifest's keys fresh from etcd.
+    await this.cache.ready();
+    const [manifest, current, replicas, link, rollout] = await Promise.all([
       this.store.get(this.keys.manifest(app, name)),
       this.store.get(statusKey),
-      this.store.list(this.keys.placements),
       this.store.list(this.keys.manifestReplicas(app, name)),
       this.store.get(this.keys.link(app, name)),
-      this.store.list(this.keys.nodes),
       this.store.get(this.keys.rollout(app, name)),
     ]);
     if (!manifest) {
       if (current) await this.store.delete(statusKey);
       return;
     }
+    const decoded = decodeManifest(manifest.value, app, name);
+    const cached = this.cache.placementsOf(app, name);
+    let placements: Placed[] = cached;
+    if (!decoded.ok && cached.length > 0) {
+      // An invalid manifest keeps running its last placed spec: read that one placement.
+      const newest = cached.reduce((x, p) => (p.revision > x.revision ? p : x));
+      const spec = parseRecord<PlacementRecord>((await this.store.get(newest.key))?.value)?.spec;
+      if (spec) placements = cached.map((p) => (p === newest ? { ...p, spec } : p));
+    }
     const status = summarize({
-      decoded: decodeManifest(manifest.value, app, name),
+      decoded,
       revision: manifest.modRevision,
-      placements: placements.kvs
-        .map((kv) => parseRecord<PlacementRecord>(kv.value))
-        .filter((p): p is PlacementRecord => !!p && p.app === app && p.name === name),
+      placements,
       replicas: replicas.kvs.map((kv) => parseRecord<ReplicaRecord>(kv.value)).filter((r): r is ReplicaRecord => !!r),
       link: parseRecord<LinkRecord>(link?.value),
-      liveNodes: nodes.kvs.map((kv) => parseRecord<NodeRecord>(kv.value)).filter((n): n is NodeRecord => !!n),
+      liveNodes: this.cache.liveNodes(),
       rollout: parseRecord<RolloutRecord>(rollout?.value),
     });
     const value = canonicalJson(status);

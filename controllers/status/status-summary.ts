@@ -3,10 +3,13 @@ import { templateHash } from '../../api/manifest.js';
 import type { LinkRecord, NodeRecord, PlacementRecord, ReplicaRecord, ReplicaStatus, RolloutRecord, StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
 
+export type Placed = Pick<PlacementRecord, 'replica' | 'node' | 'templateHash' | 'revision'> & { spec?: ManifestSpec };
+
 export interface StatusInput {
   decoded: DecodeResult;
   revision: number;
-  placements: PlacementRecord[];
+  /** The manifest's placements; `spec` matters only on the newest (an invalid manifest's running spec). */
+  placements: Placed[];
   replicas: ReplicaRecord[];
   link: LinkRecord | undefined;
   liveNodes: NodeRecord[];
@@ -20,7 +23,7 @@ export interface StatusInput {
  */
 export function summarize(input: StatusInput): StatusRecord {
   const { decoded, placements, replicas } = input;
-  const lastPlaced = placements.reduce<PlacementRecord | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
+  const lastPlaced = placements.reduce<Placed | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
   const spec: ManifestSpec | undefined = decoded.ok ? decoded.spec : lastPlaced?.spec;
   const desired = decoded.ok ? decoded.spec.scale : placements.length;
   const hash = spec ? templateHash(spec) : undefined;

@@ -1,0 +1,135 @@
+import { inject, injectable } from 'inversify';
+import { Subject } from 'rxjs';
+import { manifestId, type Keys } from '../../api/keys.js';
+import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import type { Clock } from '../../src/clock.js';
+import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import { ListedGate, PrefixInformer } from '../../src/etcd/prefix-informer.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import type { Logger } from '../../src/logging.js';
+
+/** What the status needs of a placement; the spec stays in etcd (read when needed). */
+export type PlacedReplica = Pick<PlacementRecord, 'app' | 'name' | 'replica' | 'node' | 'templateHash' | 'revision'> & { key: string };
+
+export type StatusCacheChange = { kind: 'placement'; id: string } | { kind: 'node' } | { kind: 'relisted' };
+
+/**
+ * The status controller's informer: live nodes and a slim copy of every placement, by
+ * manifest, listed once and kept current by watches on `nodes/` and `placements/`.
+ * Placement keys start with the node, so one manifest's placements have no prefix of their
+ * own: without this, each status reconcile would list every placement in the cluster,
+ * O(placements) per manifest, and past ~9,000 of them the listing outgrows gRPC's 4 MB
+ * message limit. It only reads, so a stale moment costs a status one watch event late,
+ * and each change re-queues the manifests it bears on.
+ */
+@injectable()
+export class StatusCache {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly byManifest = new Map<string, Map<string, PlacedReplica>>();
+  private readonly manifestOfKey = new Map<string, string>();
+  private informers: PrefixInformer[] = [];
+  private readonly gate = new ListedGate(['nodes', 'placements'], 'status cache');
+  readonly changes = new Subject<StatusCacheChange>();
+
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(TYPES.Logger) private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (this.informers.length) return;
+    this.nodes.clear();
+    this.byManifest.clear();
+    this.manifestOfKey.clear();
+    this.gate.start();
+    this.informers = [
+      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'status cache', {
+        reset: (kvs) => this.listedNodes(kvs),
+        put: (kv) => this.putNode(kv, true),
+        del: (key) => this.deleteNode(key),
+      }),
+      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'status cache', {
+        reset: (kvs) => this.listedPlacements(kvs),
+        put: (kv) => this.putPlacement(kv, true),
+        del: (key) => this.deletePlacement(key, true),
+      }),
+    ];
+    for (const i of this.informers) i.start();
+  }
+
+  async stop(): Promise<void> {
+    const informers = this.informers;
+    this.informers = [];
+    this.gate.stop();
+    await Promise.all(informers.map((i) => i.stop()));
+  }
+
+  /** Resolves once nodes and placements have both been listed since start(). */
+  ready(): Promise<void> {
+    return this.gate.wait();
+  }
+
+  liveNodes(): NodeRecord[] {
+    return [...this.nodes.values()];
+  }
+
+  placementsOf(app: string, name: string): PlacedReplica[] {
+    return [...(this.byManifest.get(manifestId(app, name))?.values() ?? [])];
+  }
+
+  private listedNodes(kvs: KeyValue[]): void {
+    this.nodes.clear();
+    for (const kv of kvs) this.putNode(kv, false);
+    if (!this.gate.mark('nodes')) this.changes.next({ kind: 'relisted' });
+  }
+
+  private putNode(kv: KeyValue, notify: boolean): void {
+    const name = this.keys.parseNode(kv.key);
+    const record = parseRecord<NodeRecord>(kv.value);
+    if (!name) return;
+    if (record) this.nodes.set(name, record);
+    else this.nodes.delete(name);
+    if (notify) this.changes.next({ kind: 'node' });
+  }
+
+  private deleteNode(key: string): void {
+    const name = this.keys.parseNode(key);
+    if (name && this.nodes.delete(name)) this.changes.next({ kind: 'node' });
+  }
+
+  private listedPlacements(kvs: KeyValue[]): void {
+    this.byManifest.clear();
+    this.manifestOfKey.clear();
+    for (const kv of kvs) this.putPlacement(kv, false);
+    if (!this.gate.mark('placements')) this.changes.next({ kind: 'relisted' });
+  }
+
+  private putPlacement(kv: KeyValue, notify: boolean): void {
+    const at = this.keys.parsePlacement(kv.key);
+    if (!at) return;
+    const id = manifestId(at.app, at.name);
+    const record = parseRecord<PlacementRecord>(kv.value);
+    if (!record || record.app !== at.app || record.name !== at.name) {
+      // Not a placement of this manifest any more (unreadable): as if deleted.
+      this.deletePlacement(kv.key, notify);
+      return;
+    }
+    let mine = this.byManifest.get(id);
+    if (!mine) this.byManifest.set(id, (mine = new Map()));
+    mine.set(kv.key, { key: kv.key, app: at.app, name: at.name, replica: at.replica, node: at.node, templateHash: record.templateHash, revision: record.revision });
+    this.manifestOfKey.set(kv.key, id);
+    if (notify) this.changes.next({ kind: 'placement', id });
+  }
+
+  private deletePlacement(key: string, notify: boolean): void {
+    const id = this.manifestOfKey.get(key);
+    if (id === undefined) return;
+    this.manifestOfKey.delete(key);
+    const mine = this.byManifest.get(id);
+    mine?.delete(key);
+    if (mine?.size === 0) this.byManifest.delete(id);
+    if (notify) this.changes.next({ kind: 'placement', id });
+  }
+}
