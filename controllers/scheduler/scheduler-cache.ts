@@ -4,7 +4,7 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore, TxnOp } from '../../src/etcd/kv-store.js';
-import { ListedGate, PrefixInformer } from '../../src/etcd/prefix-informer.js';
+import { InformerGroup, PrefixInformer } from '../../src/etcd/prefix-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 
@@ -55,9 +55,7 @@ export class SchedulerCache {
   private readonly byManifest = new Map<string, Map<string, CachedPlacement>>();
   private readonly load = new Map<string, number>();
   private readonly tombstones = new Map<string, { revision: number; at: number }>();
-  private informers: PrefixInformer[] = [];
-  private readonly gate = new ListedGate(['nodes', 'placements'], 'scheduler cache');
-  private running = false;
+  private readonly group = new InformerGroup(['nodes', 'placements'], 'scheduler cache');
   readonly changes = new Subject<CacheChange>();
 
   constructor(
@@ -69,16 +67,14 @@ export class SchedulerCache {
 
   /** Starts afresh: empty, then lists and watches (in the background, retrying). */
   start(): void {
-    if (this.running) return;
-    this.running = true;
+    if (this.group.isRunning) return;
     this.nodes.clear();
     this.nodeList = undefined;
     this.placements.clear();
     this.byManifest.clear();
     this.load.clear();
     this.tombstones.clear();
-    this.gate.start();
-    this.informers = [
+    this.group.start([
       new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'scheduler cache', {
         reset: (kvs) => this.resetNodes(kvs),
         put: (kv) => this.putNode(kv),
@@ -89,8 +85,7 @@ export class SchedulerCache {
         put: (kv) => this.putPlacement(kv, true),
         del: (key, revision) => this.deletePlacement(key, revision, true),
       }),
-    ];
-    for (const i of this.informers) i.start();
+    ]);
   }
 
   /**
@@ -98,16 +93,12 @@ export class SchedulerCache {
    * its writes guarded by their transactions); waiters for the first listing are failed.
    */
   async stop(): Promise<void> {
-    this.running = false;
-    const informers = this.informers;
-    this.informers = [];
-    this.gate.stop();
-    await Promise.all(informers.map((i) => i.stop()));
+    await this.group.stop();
   }
 
   /** Resolves once nodes and placements have both been listed since start(). */
   ready(): Promise<void> {
-    return this.gate.wait();
+    return this.group.ready();
   }
 
   liveNodes(): NodeRecord[] {
@@ -147,7 +138,7 @@ export class SchedulerCache {
       if (name && record) this.nodes.set(name, record);
     }
     this.nodeList = undefined;
-    if (!this.gate.mark('nodes')) this.changes.next({ kind: 'relisted' });
+    if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
   }
 
   private putNode(kv: KeyValue): void {
@@ -181,7 +172,7 @@ export class SchedulerCache {
     for (const [key, p] of [...this.placements]) {
       if (!seen.has(key) && p.modRevision <= revision) this.deletePlacement(key, revision, false);
     }
-    if (!this.gate.mark('placements')) this.changes.next({ kind: 'relisted' });
+    if (!this.group.mark('placements')) this.changes.next({ kind: 'relisted' });
   }
 
   private putPlacement(kv: KeyValue, notify: boolean, parsed?: PlacementRecord): void {

@@ -2,6 +2,7 @@ import { ContainerModule } from 'inversify';
 import { mergeMap } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
 import type { Config } from '../../src/config.js';
+import { withCache } from '../../src/controller/controller.js';
 import { ControllerFactory, eventKey } from '../../src/controller/sources.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -67,18 +68,7 @@ export const schedulerModule = new ContainerModule(({ bind }) => {
         // reconcile any more): more of them at once let etcd batch their writes.
         concurrency: 16,
       });
-      const runnable: Runnable = {
-        name: controller.name,
-        start: async () => {
-          cache.start();
-          await controller.start();
-        },
-        stop: async () => {
-          await cache.stop();
-          await controller.stop();
-        },
-      };
-      return runnable;
+      return withCache(controller, cache);
     })
     .inSingletonScope();
 });

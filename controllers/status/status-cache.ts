@@ -4,7 +4,7 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
-import { ListedGate, PrefixInformer } from '../../src/etcd/prefix-informer.js';
+import { InformerGroup, PrefixInformer } from '../../src/etcd/prefix-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 
@@ -27,8 +27,7 @@ export class StatusCache {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly byManifest = new Map<string, Map<string, PlacedReplica>>();
   private readonly manifestOfKey = new Map<string, string>();
-  private informers: PrefixInformer[] = [];
-  private readonly gate = new ListedGate(['nodes', 'placements'], 'status cache');
+  private readonly group = new InformerGroup(['nodes', 'placements'], 'status cache');
   readonly changes = new Subject<StatusCacheChange>();
 
   constructor(
@@ -39,12 +38,11 @@ export class StatusCache {
   ) {}
 
   start(): void {
-    if (this.informers.length) return;
+    if (this.group.isRunning) return;
     this.nodes.clear();
     this.byManifest.clear();
     this.manifestOfKey.clear();
-    this.gate.start();
-    this.informers = [
+    this.group.start([
       new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'status cache', {
         reset: (kvs) => this.listedNodes(kvs),
         put: (kv) => this.putNode(kv, true),
@@ -55,20 +53,16 @@ export class StatusCache {
         put: (kv) => this.putPlacement(kv, true),
         del: (key) => this.deletePlacement(key, true),
       }),
-    ];
-    for (const i of this.informers) i.start();
+    ]);
   }
 
-  async stop(): Promise<void> {
-    const informers = this.informers;
-    this.informers = [];
-    this.gate.stop();
-    await Promise.all(informers.map((i) => i.stop()));
+  stop(): Promise<void> {
+    return this.group.stop();
   }
 
   /** Resolves once nodes and placements have both been listed since start(). */
   ready(): Promise<void> {
-    return this.gate.wait();
+    return this.group.ready();
   }
 
   liveNodes(): NodeRecord[] {
@@ -82,7 +76,7 @@ export class StatusCache {
   private listedNodes(kvs: KeyValue[]): void {
     this.nodes.clear();
     for (const kv of kvs) this.putNode(kv, false);
-    if (!this.gate.mark('nodes')) this.changes.next({ kind: 'relisted' });
+    if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
   }
 
   private putNode(kv: KeyValue, notify: boolean): void {
@@ -103,7 +97,7 @@ export class StatusCache {
     this.byManifest.clear();
     this.manifestOfKey.clear();
     for (const kv of kvs) this.putPlacement(kv, false);
-    if (!this.gate.mark('placements')) this.changes.next({ kind: 'relisted' });
+    if (!this.group.mark('placements')) this.changes.next({ kind: 'relisted' });
   }
 
   private putPlacement(kv: KeyValue, notify: boolean): void {

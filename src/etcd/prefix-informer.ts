@@ -74,12 +74,13 @@ export class PrefixInformer {
 }
 
 /**
- * Whether a cache's informers have each listed once since it started: `wait()` resolves
- * then, and fails if the cache stops first (or is not running).
+ * A cache's informers, started and stopped together, and whether each has listed once since
+ * the start: `ready()` resolves then, and fails if the cache stops first (or is not running).
  */
-export class ListedGate {
+export class InformerGroup {
   private readonly listed = new Set<string>();
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  private informers: PrefixInformer[] = [];
   private running = false;
 
   constructor(
@@ -87,14 +88,23 @@ export class ListedGate {
     private readonly owner: string,
   ) {}
 
-  start(): void {
-    this.running = true;
-    this.listed.clear();
+  get isRunning(): boolean {
+    return this.running;
   }
 
-  stop(): void {
+  start(informers: PrefixInformer[]): void {
+    this.running = true;
+    this.listed.clear();
+    this.informers = informers;
+    for (const i of informers) i.start();
+  }
+
+  async stop(): Promise<void> {
     this.running = false;
+    const informers = this.informers;
+    this.informers = [];
     for (const w of this.waiters.splice(0)) w.reject(new Error(`${this.owner} stopped`));
+    await Promise.all(informers.map((i) => i.stop()));
   }
 
   /** Marks `part` listed; true the first time since start() (later listings are re-lists). */
@@ -105,7 +115,7 @@ export class ListedGate {
     return first;
   }
 
-  wait(): Promise<void> {
+  ready(): Promise<void> {
     if (!this.running) return Promise.reject(new Error(`${this.owner} not running`));
     if (this.done()) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
