@@ -16,6 +16,28 @@ export interface ForwarderOptions {
 }
 
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+/** Size of one read from an endpoint (as libuv's own reads). */
+const READ_SIZE = 64 * 1024;
+/** Read buffers kept for reuse across connections, at most (4 MiB). */
+const POOL_MAX = 64;
+
+/**
+ * Read buffers for the endpoint-to-client direction, recycled once their bytes are written.
+ * Node otherwise allocates a fresh buffer for every read: the kernel then faults in new
+ * pages as it copies into it, and the garbage collector works through the stream. Measured
+ * in the agent, those were a third of the proxy's time; recycling removes both.
+ */
+class ReadBuffers {
+  private readonly free: Buffer[] = [];
+
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(READ_SIZE);
+  }
+
+  give(b: Buffer): void {
+    if (this.free.length < POOL_MAX) this.free.push(b);
+  }
+}
 
 /**
  * One ambassador port, TCP: accepts connections on a port and splices each one to an
@@ -32,6 +54,7 @@ export class TcpForwarder {
   private readonly connectTimeoutMs: number;
   private readonly now: () => number;
   private readonly highWaterMark: number;
+  private readonly buffers = new ReadBuffers();
 
   constructor(
     private readonly picker: EndpointPicker,
@@ -95,7 +118,7 @@ export class TcpForwarder {
       }
       tried.add(upstreamKey(target));
       // `highWaterMark` is a Duplex option the Socket constructor passes on (not in its typings).
-      const socket = new Socket({ allowHalfOpen: true, highWaterMark: this.highWaterMark } as SocketConstructorOpts).connect({ host: target.host, port: target.port });
+      const socket: Socket = new Socket({ allowHalfOpen: true, highWaterMark: this.highWaterMark, onread: this.toClient(client, (): Socket => socket) } as SocketConstructorOpts).connect({ host: target.host, port: target.port });
       upstream = socket;
       this.track(socket);
       const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
@@ -130,6 +153,28 @@ export class TcpForwarder {
       if (hadError && !upstream.destroyed) upstream.resetAndDestroy();
     });
     client.pipe(upstream);
-    upstream.pipe(client);
+    // The other way, reads land in recycled buffers (`toClient`); the end is passed on here.
+    upstream.once('end', () => client.end());
+  }
+
+  /**
+   * Reads from the endpoint into recycled buffers and writes them to the client: each
+   * buffer goes back to the pool once the client's socket has taken its bytes (the write's
+   * callback). Backpressure as `pipe`: a full client pauses the endpoint until it drains.
+   */
+  private toClient(client: Socket, upstream: () => Socket): { buffer: () => Buffer; callback: (n: number, b: Uint8Array) => boolean } {
+    return {
+      buffer: () => this.buffers.take(),
+      callback: (n, b) => {
+        const buf = b as Buffer;
+        if (client.destroyed) {
+          this.buffers.give(buf);
+          return false;
+        }
+        const more = client.write(buf.subarray(0, n), () => this.buffers.give(buf));
+        if (!more) client.once('drain', () => upstream().resume());
+        return more;
+      },
+    };
   }
 }
