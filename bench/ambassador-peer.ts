@@ -5,11 +5,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 /**
  * The two ends of the ambassador benchmark, each in its own worker thread so that the proxy
  * (in the main thread, as in the agent) does not share a thread with either:
- *   endpoint: a sink (counts what it reads, answers the count at EOF) and an echo server;
+ *   endpoint: a sink (counts what it reads, answers the count at EOF), a source (sends as
+ *             many bytes as the first line asks for) and an echo server;
  *   client:   drives a transfer or round trips against a port and reports timings.
  */
 export type PeerRequest =
   | { kind: 'transfer'; port: number; bytes: number }
+  | { kind: 'download'; port: number; bytes: number }
   | { kind: 'roundtrips'; port: number; count: number; size: number }
   | { kind: 'connects'; port: number; count: number; size: number };
 
@@ -29,14 +31,34 @@ function endpoint(): void {
     s.pipe(s);
     s.on('error', () => undefined);
   });
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  const source = createServer((s) => {
+    s.on('error', () => undefined);
+    let asked = '';
+    s.on('data', (d: Buffer) => {
+      asked += d.toString();
+      if (!asked.includes('\n')) return;
+      let left = Number(asked.trim());
+      const pump = () => {
+        while (left > 0) {
+          const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+          left -= piece.length;
+          if (!s.write(piece)) return void s.once('drain', pump);
+        }
+        s.end();
+      };
+      pump();
+    });
+  });
   let listening = 0;
   const ready = () => {
-    if (++listening < 2) return;
+    if (++listening < 3) return;
     const port = (srv: typeof sink) => (srv.address() as { port: number }).port;
-    parentPort!.postMessage({ sink: port(sink), echo: port(echo) });
+    parentPort!.postMessage({ sink: port(sink), echo: port(echo), source: port(source) });
   };
   sink.listen(0, HOST, ready);
   echo.listen(0, HOST, ready);
+  source.listen(0, HOST, ready);
 }
 
 async function transfer(port: number, bytes: number): Promise<PeerReply> {
@@ -61,6 +83,22 @@ async function transfer(port: number, bytes: number): Promise<PeerReply> {
       s.end();
     };
     s.on('connect', pump);
+  });
+}
+
+/** Asks the source for `bytes` and reads them to the end. */
+async function download(port: number, bytes: number): Promise<PeerReply> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const s = connect({ port, host: HOST });
+    let got = 0;
+    s.on('connect', () => s.write(`${bytes}\n`));
+    s.on('data', (d: Buffer) => (got += d.length));
+    s.on('end', () => {
+      s.end();
+      resolve({ ms: performance.now() - t0, bytes: got });
+    });
+    s.on('error', (err) => resolve({ error: err.message }));
   });
 }
 
@@ -118,7 +156,7 @@ async function connects(port: number, count: number, size: number): Promise<Peer
 function client(): void {
   parentPort!.on('message', (req: PeerRequest) => {
     const run =
-      req.kind === 'transfer' ? transfer(req.port, req.bytes) : req.kind === 'roundtrips' ? roundtrips(req.port, req.count, req.size) : connects(req.port, req.count, req.size);
+      req.kind === 'transfer' ? transfer(req.port, req.bytes) : req.kind === 'download' ? download(req.port, req.bytes) : req.kind === 'roundtrips' ? roundtrips(req.port, req.count, req.size) : connects(req.port, req.count, req.size);
     run.then(
       (r) => parentPort!.postMessage(r),
       (err: Error) => parentPort!.postMessage({ error: err.message }),
