@@ -123,6 +123,43 @@ describe('TcpForwarder (real sockets on loopback)', () => {
     assert.ok(peakBuffers < 64 * 1024 * 1024, `buffers peaked at ${(peakBuffers / 2 ** 20).toFixed(1)} MB`);
   });
 
+  it('delivers a response intact to a client that reads slowly (recycled read buffers under backpressure)', async () => {
+    const total = 24 * 1024 * 1024;
+    const sent = createHash('sha256');
+    const source = await server((s) => {
+      let written = 0;
+      const pump = () => {
+        while (written < total) {
+          const piece = randomBytes(48 * 1024); // fresh bytes: a reused buffer overwritten too early changes the hash
+          sent.update(piece);
+          written += piece.length;
+          if (!s.write(piece)) return void s.once('drain', pump);
+        }
+        s.end();
+      };
+      pump();
+    });
+    const { port } = await forwarder([source]);
+    const received = createHash('sha256');
+    let bytes = 0;
+    await new Promise<void>((resolve, reject) => {
+      const c = connect({ port, host: HOST });
+      c.on('data', (d: Buffer) => {
+        received.update(d);
+        bytes += d.length;
+        // Stall now and then, so the forwarder's writes to us back up and it must pause the endpoint.
+        if (bytes % (4 * 1024 * 1024) < d.length) {
+          c.pause();
+          setTimeout(() => c.resume(), 50);
+        }
+      });
+      c.on('end', resolve);
+      c.on('error', reject);
+    });
+    assert.equal(bytes, total);
+    assert.equal(received.digest('hex'), sent.digest('hex'));
+  });
+
   it('uses the next endpoint when one refuses, and then leaves the refusing one alone', async () => {
     const dead = await refusingPort();
     const { port, picker } = await forwarder([dead, await named('alive')]);
