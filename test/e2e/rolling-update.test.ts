@@ -98,9 +98,12 @@ describe('rolling updates, health gates and rollback', () => {
       return r?.phase === 'Stalled' ? r : undefined;
     }, 60_000);
     assert.match(stalled.message, /rollout stalled: replica \d/);
-    const s = (await world.status(app, 'web'))!;
+    // The status follows the rollout record through its own watch: a moment later.
+    const s = await waitFor('status says the rollout stalled', async () => {
+      const st = await world.status(app, 'web');
+      return st && /rollout stalled/.test(st.message) ? st : undefined;
+    }, 10_000);
     assert.equal(s.phase, 'Degraded');
-    assert.match(s.message, /rollout stalled/);
     const recs = await replicas(app);
     assert.equal(recs.filter((r) => r.templateHash === good && r.ready).length, 3, 'three replicas keep the old spec, ready');
     assert.equal(await endpoints(app), 3);
