@@ -2,6 +2,7 @@ import Docker from 'dockerode';
 import { Keys } from '../../api/keys.js';
 import { parseRecord, type EventRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import type { Config, ParsedArgs } from '../config.js';
+import { demuxFrames } from '../docker/log-frames.js';
 import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { KvStore } from '../etcd/kv-store.js';
 import { UsageError } from './client-commands.js';
@@ -123,7 +124,7 @@ export async function logs(args: ParsedArgs, config: Config, write: (chunk: Buff
   const container = docker.getContainer(record.containerId!);
   if (!follow) {
     const buf = (await container.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
-    write(buf.length >= 8 && buf[0]! <= 2 ? demux(buf) : buf);
+    write(buf.length >= 8 && buf[0]! <= 2 ? demuxFrames(buf) : buf);
     return '';
   }
   const stream = await container.logs({ stdout: true, stderr: true, tail, follow: true });
@@ -133,14 +134,4 @@ export async function logs(args: ParsedArgs, config: Config, write: (chunk: Buff
     stream.on('error', reject);
   });
   return '';
-}
-
-function demux(buf: Buffer): Buffer {
-  const out: Buffer[] = [];
-  for (let i = 0; i + 8 <= buf.length; ) {
-    const size = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  return Buffer.concat(out);
 }

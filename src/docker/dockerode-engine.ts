@@ -3,6 +3,7 @@ import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
 import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo } from './container-engine.js';
+import { demuxFrames } from './log-frames.js';
 
 /** ContainerEngine on dockerode, for `unix:///path.sock` or `tcp://host:port`. */
 export class DockerodeEngine implements ContainerEngine {
@@ -150,7 +151,7 @@ export class DockerodeEngine implements ContainerEngine {
 
   async logs(id: string, tail: number): Promise<string> {
     const buf = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
-    return demux(buf);
+    return demuxFrames(buf).toString();
   }
 
   events(labels: Record<string, string>): Observable<ContainerEvent> {
@@ -233,16 +234,4 @@ function labelFilters(labels: Record<string, string>): string[] {
 
 function statusCode(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
-}
-
-/** Docker multiplexes stdout/stderr in 8-byte-header frames when there is no TTY. */
-function demux(buf: Buffer): string {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const size = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  return Buffer.concat(out).toString();
 }

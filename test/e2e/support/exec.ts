@@ -1,4 +1,5 @@
 import type Docker from 'dockerode';
+import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 export interface ExecResult {
   exitCode: number;
@@ -29,17 +30,5 @@ export async function dockerExec(docker: Docker, containerId: string, cmd: strin
   });
   const ms = Date.now() - t0;
   const info = await exec.inspect();
-  return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)), ms };
-}
-
-/** Docker's 8-byte-header frames (stdout/stderr multiplexed without a TTY). */
-function demux(buf: Buffer): string {
-  const out: Buffer[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const size = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + size));
-    i += 8 + size;
-  }
-  return Buffer.concat(out).toString();
+  return { exitCode: info.ExitCode ?? -1, output: demuxFrames(Buffer.concat(chunks)).toString(), ms };
 }
