@@ -12,7 +12,8 @@ import { table } from './table.js';
 /** A user-facing failure: printed as one line, exit code 1. */
 export class UsageError extends Error {}
 
-async function withStore<T>(config: Config, fn: (store: KvStore, keys: Keys) => Promise<T>): Promise<T> {
+/** Runs `fn` with a store on the configured etcd, closed afterwards. */
+export async function withStore<T>(config: Config, fn: (store: KvStore, keys: Keys) => Promise<T>): Promise<T> {
   const store = new Etcd3KvStore(config.etcd);
   try {
     return await fn(store, new Keys(config.prefix));

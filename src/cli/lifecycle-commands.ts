@@ -1,24 +1,12 @@
 import Docker from 'dockerode';
-import { Keys } from '../../api/keys.js';
 import { parseRecord, type EventRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import type { Config, ParsedArgs } from '../config.js';
 import { demuxFrames } from '../docker/log-frames.js';
-import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
-import type { KvStore } from '../etcd/kv-store.js';
-import { UsageError } from './client-commands.js';
+import { UsageError, withStore } from './client-commands.js';
 import { table } from './table.js';
 import { EventRecorder } from '../events/event-recorder.js';
 import { SystemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
-
-async function withStore<T>(config: Config, fn: (store: KvStore, keys: Keys) => Promise<T>): Promise<T> {
-  const store = new Etcd3KvStore(config.etcd);
-  try {
-    return await fn(store, new Keys(config.prefix));
-  } finally {
-    store.close();
-  }
-}
 
 function target(args: ParsedArgs, usage: string): { app: string; name: string; replica?: number } {
   const [app, name, replica] = (args.positional[0] ?? '').split('/');
