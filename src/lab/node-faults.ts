@@ -38,7 +38,8 @@ function registrationTimeoutMs(state: LabState, opts: FaultOptions): number {
   return opts.waitTimeoutMs ?? 30_000 + 3 * state.ttlSeconds * 1000;
 }
 
-async function withNode<T>(node: string, opts: FaultOptions, fn: (state: LabState, n: LabNodeState, say: (l: string) => void) => Promise<T>): Promise<T> {
+/** Runs `fn` on the lab's state, under the lab's lock; the lab must be up. */
+async function withLab<T>(opts: FaultOptions, fn: (state: LabState, say: (l: string) => void) => Promise<T>): Promise<T> {
   const say = opts.say ?? ((l: string) => console.error(`[lab] ${l}`));
   requireRoot();
   const layout = labLayout(opts.name ?? DEFAULT_LAB, opts.stateRoot ?? LAB_ROOT);
@@ -46,12 +47,19 @@ async function withNode<T>(node: string, opts: FaultOptions, fn: (state: LabStat
   try {
     const state = readState(layout);
     if (!state) throw new Error(`lab ${layout.name} is not up (no ${layout.stateFile})`);
-    const result = await fn(state, findNode(state, node), say);
-    writeState(state);
-    return result;
+    return await fn(state, say);
   } finally {
     release();
   }
+}
+
+/** withLab for a fault on one node: its state is written back afterwards. */
+function withNode<T>(node: string, opts: FaultOptions, fn: (state: LabState, n: LabNodeState, say: (l: string) => void) => Promise<T>): Promise<T> {
+  return withLab(opts, async (state, say) => {
+    const result = await fn(state, findNode(state, node), say);
+    writeState(state);
+    return result;
+  });
 }
 
 export function killNode(node: string, opts: FaultOptions = {}): Promise<void> {
@@ -138,19 +146,11 @@ export function healNode(node: string, opts: FaultOptions = {}): Promise<void> {
  * `election/controller` key). Refuses a pid that is not a running controller of this lab.
  * `up` starts a replacement.
  */
-export async function killController(pid: number, opts: Omit<FaultOptions, 'wait' | 'waitTimeoutMs'> = {}): Promise<void> {
-  const say = opts.say ?? ((l: string) => console.error(`[lab] ${l}`));
-  requireRoot();
-  const layout = labLayout(opts.name ?? DEFAULT_LAB, opts.stateRoot ?? LAB_ROOT);
-  const release = lockLab(layout);
-  try {
-    const state = readState(layout);
-    if (!state) throw new Error(`lab ${layout.name} is not up (no ${layout.stateFile})`);
+export function killController(pid: number, opts: Omit<FaultOptions, 'wait' | 'waitTimeoutMs'> = {}): Promise<void> {
+  return withLab(opts, async (state, say) => {
     const i = state.controllers.findIndex((c) => c?.pid === pid && isOurs(c));
-    if (i < 0) throw new Error(`pid ${pid} is not a running controller of lab ${layout.name} (controllers: ${state.controllers.map((c) => c?.pid ?? '-').join(', ') || 'none'})`);
+    if (i < 0) throw new Error(`pid ${pid} is not a running controller of lab ${state.name} (controllers: ${state.controllers.map((c) => c?.pid ?? '-').join(', ') || 'none'})`);
     await stopProcess(state.controllers[i], 0, 'SIGKILL');
     say(`controller ${i + 1} pid ${pid} SIGKILLed`);
-  } finally {
-    release();
-  }
+  });
 }
