@@ -5,6 +5,7 @@ import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/re
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore, TxnOp } from '../../src/etcd/kv-store.js';
 import { InformerGroup, PrefixInformer } from '../../src/etcd/prefix-informer.js';
+import { LiveNodes } from '../../src/controller/live-nodes.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 
@@ -49,8 +50,7 @@ const TOMBSTONE_MS = 60_000;
  */
 @injectable()
 export class SchedulerCache {
-  private readonly nodes = new Map<string, NodeRecord>();
-  private nodeList: NodeRecord[] | undefined;
+  private readonly nodes: LiveNodes;
   private readonly placements = new Map<string, CachedPlacement>();
   private readonly byManifest = new Map<string, Map<string, CachedPlacement>>();
   private readonly load = new Map<string, number>();
@@ -63,13 +63,14 @@ export class SchedulerCache {
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly log: Logger,
-  ) {}
+  ) {
+    this.nodes = new LiveNodes(keys);
+  }
 
   /** Starts afresh: empty, then lists and watches (in the background, retrying). */
   start(): void {
     if (this.group.isRunning) return;
     this.nodes.clear();
-    this.nodeList = undefined;
     this.placements.clear();
     this.byManifest.clear();
     this.load.clear();
@@ -77,8 +78,12 @@ export class SchedulerCache {
     this.group.start([
       new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'scheduler cache', {
         reset: (kvs) => this.resetNodes(kvs),
-        put: (kv) => this.putNode(kv),
-        del: (key) => this.deleteNode(key),
+        put: (kv) => {
+          if (this.nodes.put(kv)) this.changes.next({ kind: 'node' });
+        },
+        del: (key) => {
+          if (this.nodes.delete(key)) this.changes.next({ kind: 'node' });
+        },
       }),
       new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'scheduler cache', {
         reset: (kvs, revision) => this.resetPlacements(kvs, revision),
@@ -102,7 +107,7 @@ export class SchedulerCache {
   }
 
   liveNodes(): NodeRecord[] {
-    return (this.nodeList ??= [...this.nodes.values()]);
+    return this.nodes.all();
   }
 
   /** Placements per node, all manifests: read-only, kept current. */
@@ -131,31 +136,8 @@ export class SchedulerCache {
   }
 
   private resetNodes(kvs: KeyValue[]): void {
-    this.nodes.clear();
-    for (const kv of kvs) {
-      const name = this.keys.parseNode(kv.key);
-      const record = parseRecord<NodeRecord>(kv.value);
-      if (name && record) this.nodes.set(name, record);
-    }
-    this.nodeList = undefined;
+    this.nodes.reset(kvs);
     if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
-  }
-
-  private putNode(kv: KeyValue): void {
-    const name = this.keys.parseNode(kv.key);
-    const record = parseRecord<NodeRecord>(kv.value);
-    if (!name) return;
-    if (record) this.nodes.set(name, record);
-    else this.nodes.delete(name);
-    this.nodeList = undefined;
-    this.changes.next({ kind: 'node' });
-  }
-
-  private deleteNode(key: string): void {
-    const name = this.keys.parseNode(key);
-    if (!name || !this.nodes.delete(name)) return;
-    this.nodeList = undefined;
-    this.changes.next({ kind: 'node' });
   }
 
   /**

@@ -4,6 +4,7 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import { LiveNodes } from '../../src/controller/live-nodes.js';
 import { InformerGroup, PrefixInformer } from '../../src/etcd/prefix-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
@@ -24,7 +25,7 @@ export type StatusCacheChange = { kind: 'placement'; id: string } | { kind: 'nod
  */
 @injectable()
 export class StatusCache {
-  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly nodes: LiveNodes;
   private readonly byManifest = new Map<string, Map<string, PlacedReplica>>();
   private readonly manifestOfKey = new Map<string, string>();
   private readonly group = new InformerGroup(['nodes', 'placements'], 'status cache');
@@ -35,7 +36,9 @@ export class StatusCache {
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly log: Logger,
-  ) {}
+  ) {
+    this.nodes = new LiveNodes(keys);
+  }
 
   start(): void {
     if (this.group.isRunning) return;
@@ -45,8 +48,12 @@ export class StatusCache {
     this.group.start([
       new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'status cache', {
         reset: (kvs) => this.listedNodes(kvs),
-        put: (kv) => this.putNode(kv, true),
-        del: (key) => this.deleteNode(key),
+        put: (kv) => {
+          if (this.nodes.put(kv)) this.changes.next({ kind: 'node' });
+        },
+        del: (key) => {
+          if (this.nodes.delete(key)) this.changes.next({ kind: 'node' });
+        },
       }),
       new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'status cache', {
         reset: (kvs) => this.listedPlacements(kvs),
@@ -66,7 +73,7 @@ export class StatusCache {
   }
 
   liveNodes(): NodeRecord[] {
-    return [...this.nodes.values()];
+    return this.nodes.all();
   }
 
   placementsOf(app: string, name: string): PlacedReplica[] {
@@ -74,23 +81,8 @@ export class StatusCache {
   }
 
   private listedNodes(kvs: KeyValue[]): void {
-    this.nodes.clear();
-    for (const kv of kvs) this.putNode(kv, false);
+    this.nodes.reset(kvs);
     if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
-  }
-
-  private putNode(kv: KeyValue, notify: boolean): void {
-    const name = this.keys.parseNode(kv.key);
-    const record = parseRecord<NodeRecord>(kv.value);
-    if (!name) return;
-    if (record) this.nodes.set(name, record);
-    else this.nodes.delete(name);
-    if (notify) this.changes.next({ kind: 'node' });
-  }
-
-  private deleteNode(key: string): void {
-    const name = this.keys.parseNode(key);
-    if (name && this.nodes.delete(name)) this.changes.next({ kind: 'node' });
   }
 
   private listedPlacements(kvs: KeyValue[]): void {
