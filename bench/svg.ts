@@ -25,6 +25,42 @@ function fmt(v: number): string {
   return +v.toFixed(2) + '';
 }
 
+/** Size and margins of a chart, and its plot area inside them. */
+interface Frame {
+  W: number;
+  H: number;
+  m: { top: number; right: number; bottom: number; left: number };
+  plotW: number;
+  plotH: number;
+}
+
+function frame(c: { width?: number; height?: number }, m: Frame['m']): Frame {
+  const W = c.width ?? 720;
+  const H = c.height ?? 380;
+  return { W, H, m, plotW: W - m.left - m.right, plotH: H - m.top - m.bottom };
+}
+
+/** The opening of a chart's SVG (background, title) and its horizontal grid with labels at `ticks`. */
+function openChart(f: Frame, title: string, ticks: number[], y: (v: number) => number): string[] {
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${f.W}" height="${f.H}" viewBox="0 0 ${f.W} ${f.H}" ${FONT} font-size="12">`,
+    `<rect width="${f.W}" height="${f.H}" fill="white"/>`,
+    `<text x="${f.W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+  ];
+  for (const v of ticks) {
+    out.push(`<line x1="${f.m.left}" x2="${f.W - f.m.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`);
+    out.push(`<text x="${f.m.left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#444">${fmt(v)}</text>`);
+  }
+  return out;
+}
+
+/** 0, step, 2 step... up to `top`. */
+function linearTicks(step: number, top: number): number[] {
+  const ticks: number[] = [];
+  for (let v = 0; v <= top + 1e-9; v += step) ticks.push(v);
+  return ticks;
+}
+
 export interface Bar {
   series: string;
   value: number;
@@ -46,11 +82,8 @@ export interface BarChart {
 }
 
 export function barChart(c: BarChart): string {
-  const W = c.width ?? 720;
-  const H = c.height ?? 380;
-  const m = { top: 48, right: 20, bottom: 70, left: 64 };
-  const plotW = W - m.left - m.right;
-  const plotH = H - m.top - m.bottom;
+  const f = frame(c, { top: 48, right: 20, bottom: 70, left: 64 });
+  const { W, H, m, plotW, plotH } = f;
   const series = [...new Set(c.groups.flatMap((g) => g.bars.map((b) => b.series)))];
   const max = Math.max(1e-9, ...c.groups.flatMap((g) => g.bars.map((b) => Math.max(b.value, b.hi ?? 0))), ...(c.refLines ?? []).map((r) => r.value)) * 1.12;
   const step = niceStep(max);
@@ -58,14 +91,7 @@ export function barChart(c: BarChart): string {
   const y = (v: number) => m.top + plotH - (v / top) * plotH;
   const groupW = plotW / c.groups.length;
   const barW = Math.min(56, (groupW * 0.8) / Math.max(1, series.length));
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ${FONT} font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(c.title)}</text>`);
-  for (let v = 0; v <= top + 1e-9; v += step) {
-    out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${y(v)}" y2="${y(v)}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${m.left - 6}" y="${y(v) + 4}" text-anchor="end" fill="#444">${fmt(v)}</text>`);
-  }
+  const out = openChart(f, c.title, linearTicks(step, top), y);
   out.push(`<text transform="translate(16 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#222">${esc(c.yLabel)}</text>`);
   c.groups.forEach((g, gi) => {
     const gx = m.left + gi * groupW + groupW / 2;
@@ -118,11 +144,8 @@ export interface LineChart {
 }
 
 export function lineChart(c: LineChart): string {
-  const W = c.width ?? 720;
-  const H = c.height ?? 380;
-  const m = { top: 48, right: 24, bottom: 76, left: 72 };
-  const plotW = W - m.left - m.right;
-  const plotH = H - m.top - m.bottom;
+  const f = frame(c, { top: 48, right: 24, bottom: 76, left: 72 });
+  const { W, H, m, plotW, plotH } = f;
   const xs = c.series.flatMap((s) => s.points.map((p) => p.x));
   const ys = [...c.series.flatMap((s) => s.points.map((p) => p.y)), ...(c.refLines ?? []).map((r) => r.value)].filter((v) => v > 0);
   const tx = (v: number) => (c.logX ? Math.log10(v) : v);
@@ -143,19 +166,11 @@ export function lineChart(c: LineChart): string {
     yMin = 0;
     const step = niceStep(Math.max(...ys) * 1.1);
     yMax = Math.ceil((Math.max(...ys) * 1.1) / step) * step;
-    yTicks = [];
-    for (let v = 0; v <= yMax + 1e-9; v += step) yTicks.push(v);
+    yTicks = linearTicks(step, yMax);
   }
   const px = (v: number) => m.left + ((tx(v) - xMin) / (xMax - xMin)) * plotW;
   const py = (v: number) => m.top + plotH - ((ty(v) - yMin) / (yMax - yMin)) * plotH;
-  const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ${FONT} font-size="12">`);
-  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(c.title)}</text>`);
-  for (const v of yTicks) {
-    out.push(`<line x1="${m.left}" x2="${W - m.right}" y1="${py(v)}" y2="${py(v)}" stroke="#e5e5e5"/>`);
-    out.push(`<text x="${m.left - 6}" y="${py(v) + 4}" text-anchor="end" fill="#444">${fmt(v)}</text>`);
-  }
+  const out = openChart(f, c.title, yTicks, py);
   for (const v of [...new Set(xs)].sort((a, b) => a - b)) {
     out.push(`<line x1="${px(v)}" x2="${px(v)}" y1="${m.top}" y2="${m.top + plotH}" stroke="#f0f0f0"/>`);
     out.push(`<text x="${px(v)}" y="${m.top + plotH + 16}" text-anchor="middle" fill="#444">${fmt(v)}</text>`);
