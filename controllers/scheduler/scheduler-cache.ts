@@ -76,15 +76,15 @@ export class SchedulerCache {
     this.load.clear();
     this.tombstones.clear();
     this.group.start([
-      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'scheduler cache', {
-        reset: (kvs) => this.resetNodes(kvs),
-        put: (kv) => {
-          if (this.nodes.put(kv)) this.changes.next({ kind: 'node' });
-        },
-        del: (key) => {
-          if (this.nodes.delete(key)) this.changes.next({ kind: 'node' });
-        },
-      }),
+      new PrefixInformer(
+        this.store, this.keys.nodes, this.clock, this.log, 'scheduler cache',
+        this.nodes.handlers(
+          () => {
+            if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
+          },
+          () => this.changes.next({ kind: 'node' }),
+        ),
+      ),
       new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'scheduler cache', {
         reset: (kvs, revision) => this.resetPlacements(kvs, revision),
         put: (kv) => this.putPlacement(kv, true),
@@ -133,11 +133,6 @@ export class SchedulerCache {
       if (op.type === 'put') this.putPlacement({ key: op.key, value: op.value, modRevision: revision, lease: op.lease ?? '0' }, false, records?.[i]);
       else this.deletePlacement(op.key, revision, false);
     });
-  }
-
-  private resetNodes(kvs: KeyValue[]): void {
-    this.nodes.reset(kvs);
-    if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
   }
 
   /**

@@ -46,15 +46,15 @@ export class StatusCache {
     this.byManifest.clear();
     this.manifestOfKey.clear();
     this.group.start([
-      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, 'status cache', {
-        reset: (kvs) => this.listedNodes(kvs),
-        put: (kv) => {
-          if (this.nodes.put(kv)) this.changes.next({ kind: 'node' });
-        },
-        del: (key) => {
-          if (this.nodes.delete(key)) this.changes.next({ kind: 'node' });
-        },
-      }),
+      new PrefixInformer(
+        this.store, this.keys.nodes, this.clock, this.log, 'status cache',
+        this.nodes.handlers(
+          () => {
+            if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
+          },
+          () => this.changes.next({ kind: 'node' }),
+        ),
+      ),
       new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'status cache', {
         reset: (kvs) => this.listedPlacements(kvs),
         put: (kv) => this.putPlacement(kv, true),
@@ -78,11 +78,6 @@ export class StatusCache {
 
   placementsOf(app: string, name: string): PlacedReplica[] {
     return [...(this.byManifest.get(manifestId(app, name))?.values() ?? [])];
-  }
-
-  private listedNodes(kvs: KeyValue[]): void {
-    this.nodes.reset(kvs);
-    if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
   }
 
   private listedPlacements(kvs: KeyValue[]): void {

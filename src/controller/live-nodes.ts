@@ -1,6 +1,7 @@
 import type { Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
+import type { InformerHandlers } from '../etcd/prefix-informer.js';
 
 /** The live nodes' records by name, as an informer on `nodes/` brings them (for a cache). */
 export class LiveNodes {
@@ -37,6 +38,25 @@ export class LiveNodes {
     if (!name || !this.nodes.delete(name)) return false;
     this.list = undefined;
     return true;
+  }
+
+  /**
+   * Handlers for an informer on `nodes/` that keep this table: `listed` after each complete
+   * listing, `changed` after a put or delete that concerned a node.
+   */
+  handlers(listed: () => void, changed: () => void): InformerHandlers {
+    return {
+      reset: (kvs) => {
+        this.reset(kvs);
+        listed();
+      },
+      put: (kv) => {
+        if (this.put(kv)) changed();
+      },
+      del: (key) => {
+        if (this.delete(key)) changed();
+      },
+    };
   }
 
   /** Every live node (the same array until the next change: do not modify it). */
