@@ -6,6 +6,7 @@ import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { parseRecord, type EndpointRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type StatusRecord } from '../../../api/records.js';
 import { controllerLogPath, labDown, labLayout, labUp, readLeader, readState, type LabNodeState, type LabState, type LabUpOptions } from '../../../src/lab/index.js';
+import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /**
  * One test file's multi-host lab (`dokkaa lab up` through its exported functions) and
@@ -168,7 +169,7 @@ export class LabWorld {
 
   async logs(node: string, containerId: string): Promise<string> {
     const buf = (await this.engine(node).getContainer(containerId).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-    return buf.toString('latin1');
+    return demuxFrames(buf).toString();
   }
 
   /** The lab's progress and the tail of every process log: printed when a test failed. */

@@ -5,6 +5,7 @@ import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { parseRecord, type StatusRecord } from '../../../api/records.js';
 import type { Config } from '../../../src/config.js';
+import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /** The real etcd and Docker Engine the suite runs against (started by scripts/test.sh). */
 export const ETCD = process.env.DOKKAA_TEST_ETCD ?? 'http://127.0.0.1:2379';
@@ -79,7 +80,7 @@ export class World {
 
   async logs(containerId: string): Promise<string> {
     const buf = (await this.docker.getContainer(containerId).logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-    return buf.toString('latin1');
+    return demuxFrames(buf).toString();
   }
 
   async env(containerId: string): Promise<Record<string, string>> {
