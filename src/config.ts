@@ -21,7 +21,16 @@ export interface Config {
   dnsPort?: number;
   /** Agent: where its DNS server forwards names outside dokkaa.local (`--dns-upstream`; default the host's /etc/resolv.conf). */
   dnsUpstream?: string[];
+  /**
+   * Agent: how the ambassador moves a connection's bytes (`--splice`): `auto` (default) in
+   * the kernel with splice(2) when the native module loads, else by copying; `on` fails at
+   * start without it; `off` always copies.
+   */
+  splice?: SpliceMode;
 }
+
+export type SpliceMode = 'auto' | 'on' | 'off';
+const SPLICE_MODES: readonly SpliceMode[] = ['auto', 'on', 'off'];
 
 export interface PortRange {
   min: number;
@@ -83,8 +92,15 @@ export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
     linkPorts: portRange(one('link-ports', 'DOKKAA_LINK_PORTS')),
     skydnsPrefix: one('skydns-prefix', 'DOKKAA_SKYDNS_PREFIX') ?? DEFAULT_SKYDNS_PREFIX,
     dnsPort: port('dns-port', one('dns-port', 'DOKKAA_DNS_PORT') ?? String(DEFAULT_DNS_PORT), true),
+    splice: spliceMode(one('splice', 'DOKKAA_SPLICE') ?? 'auto'),
     ...(one('dns-upstream', 'DOKKAA_DNS_UPSTREAM') ? { dnsUpstream: one('dns-upstream', 'DOKKAA_DNS_UPSTREAM')!.split(',').filter(Boolean) } : {}),
   };
+}
+
+function spliceMode(value: string): SpliceMode {
+  const mode = SPLICE_MODES.find((m) => m === value);
+  if (!mode) throw new Error(`--splice: expected ${SPLICE_MODES.join(' | ')}, got ${JSON.stringify(value)}`);
+  return mode;
 }
 
 function port(name: string, value: string, zeroOk = false): number {

@@ -8,8 +8,10 @@ import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
+import type { Config } from '../../src/config.js';
 import { parsePortRecord } from '../link-injector/port-plan.js';
 import { EndpointPicker, type Upstream } from './endpoint-picker.js';
+import { loadSplicePump, SplicePump } from './splice-pump.js';
 import { TcpForwarder } from './tcp-forwarder.js';
 import { UdpForwarder } from './udp-forwarder.js';
 
@@ -26,7 +28,9 @@ interface Listener {
  * 0.0.0.0:<port> in the agent's network namespace and forwards each connection (TCP) or
  * client (UDP) to one of the service's current endpoints (`services/`), round-robin,
  * skipping endpoints that refuse. Both come from etcd watches: nothing is looked up per
- * connection. A port it cannot bind (in use on this host) is retried with backoff.
+ * connection. A port it cannot bind (in use on this host) is retried with backoff. Bytes of
+ * established TCP connections move in the kernel (one splice pump for all ports) unless
+ * `--splice off` or the native module is missing.
  */
 @injectable()
 export class Ambassador implements Runnable {
@@ -40,18 +44,22 @@ export class Ambassador implements Runnable {
   /** port -> what listens there. */
   private readonly listeners = new Map<number, Listener>();
   private readonly log: Logger;
+  private pump: SplicePump | undefined;
 
   constructor(
     @inject(ControllerFactory) private readonly factory: ControllerFactory,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) log: Logger,
+    @inject(TYPES.Config) private readonly config: Pick<Config, 'splice'>,
   ) {
     this.log = log.child({ component: 'ambassador' });
   }
 
   async start(): Promise<void> {
     if (this.subscription) return;
+    this.pump = this.loadPump();
+    this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy' });
     this.subscription = merge(
       this.factory.watch(this.keys.ports).pipe(map((ev) => () => this.onPort(ev))),
       this.factory.watch(this.keys.services).pipe(map((ev) => () => this.onEndpoint(ev))),
@@ -63,9 +71,24 @@ export class Ambassador implements Runnable {
     this.subscription = undefined;
     const closing = [...this.listeners.keys()].map((port) => this.close(port));
     await Promise.all(closing);
+    // After the forwarders: each takes its connections back from the pump before closing them.
+    this.pump?.close();
+    this.pump = undefined;
     this.ports.clear();
     this.endpoints.clear();
     this.pickers.clear();
+  }
+
+  private loadPump(): SplicePump | undefined {
+    const mode = this.config.splice ?? 'auto';
+    if (mode === 'off') return undefined;
+    const native = loadSplicePump();
+    if (native instanceof Error) {
+      if (mode === 'on') throw native;
+      this.log.error('copying connections in Node instead of splicing them (about half the throughput)', { error: errorField(native) });
+      return undefined;
+    }
+    return new SplicePump(native);
   }
 
   private onPort(ev: PrefixEvent): void {
@@ -123,7 +146,7 @@ export class Ambassador implements Runnable {
   private async open(port: number, l: Listener): Promise<void> {
     const onEndpointFailed = (u: Upstream, err: Error) =>
       this.log.warn('endpoint failed; trying the next', { service: l.id, port, endpoint: `${u.host}:${u.port}`, error: errorField(err) });
-    const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed });
+    const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed, pump: this.pump });
     try {
       await forwarder.listen(port);
     } catch (err) {

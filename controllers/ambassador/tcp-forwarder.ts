@@ -1,5 +1,6 @@
 import { createServer, Socket, type Server, type SocketConstructorOpts } from 'node:net';
 import { upstreamKey, type EndpointPicker, type Upstream } from './endpoint-picker.js';
+import type { SplicePump } from './splice-pump.js';
 
 export interface ForwarderOptions {
   /** How long a connection to an endpoint may take before the next endpoint is tried. */
@@ -13,6 +14,11 @@ export interface ForwarderOptions {
    * throughput, at the price of up to about 4x this much memory per busy connection.
    */
   highWaterMark?: number;
+  /**
+   * Moves the bytes of established connections in the kernel (splice) instead of through
+   * Node's streams: about twice the throughput. Without it, the forwarder copies.
+   */
+  pump?: SplicePump;
 }
 
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -55,6 +61,8 @@ export class TcpForwarder {
   private readonly now: () => number;
   private readonly highWaterMark: number;
   private readonly buffers = new ReadBuffers();
+  /** Pairs the pump moves now, by id: taken back from it before `close` destroys them. */
+  private readonly pumped = new Set<number>();
 
   constructor(
     private readonly picker: EndpointPicker,
@@ -87,6 +95,9 @@ export class TcpForwarder {
   /** Stops listening and cuts every connection still open. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The pump must let go of a pair's sockets before they close (their descriptors are reused).
+    for (const id of this.pumped) this.opts.pump?.cancel(id);
+    this.pumped.clear();
     for (const s of this.sockets) s.destroy();
     if (this.server.listening) await closed;
   }
@@ -117,8 +128,14 @@ export class TcpForwarder {
         return;
       }
       tried.add(upstreamKey(target));
+      const pump = this.opts.pump;
       // `highWaterMark` is a Duplex option the Socket constructor passes on (not in its typings).
-      const socket: Socket = new Socket({ allowHalfOpen: true, highWaterMark: this.highWaterMark, onread: this.toClient(client, (): Socket => socket) } as SocketConstructorOpts).connect({ host: target.host, port: target.port });
+      const options = pump ? { allowHalfOpen: true } : ({ allowHalfOpen: true, highWaterMark: this.highWaterMark, onread: this.toClient(client, (): Socket => socket) } as SocketConstructorOpts);
+      const socket: Socket = new Socket(options);
+      // For the pump, Node must not read what the endpoint sends first (a greeting): paused
+      // before it connects, the socket never starts reading.
+      if (pump) socket.pause();
+      socket.connect({ host: target.host, port: target.port });
       upstream = socket;
       this.track(socket);
       const timer = setTimeout(() => socket.destroy(new Error(`connect timeout after ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
@@ -135,10 +152,38 @@ export class TcpForwarder {
         clearTimeout(timer);
         socket.off('error', failed);
         spliced = true;
-        this.splice(client, socket);
+        if (pump) this.handOver(pump, client, socket);
+        else this.splice(client, socket);
       });
     };
     attempt();
+  }
+
+  /**
+   * Gives an established connection to the pump. Both sockets are paused and have written
+   * nothing, so no byte is in Node's hands. When the pump reports the end, the sockets
+   * close: cleanly after both FINs, or reset both ways after an error (the client learns the
+   * truth, as in `splice`).
+   */
+  private handOver(pump: SplicePump, client: Socket, upstream: Socket): void {
+    client.setNoDelay(true);
+    upstream.setNoDelay(true);
+    let id: number;
+    try {
+      id = pump.add(client, upstream, (end) => {
+        this.pumped.delete(id);
+        for (const s of [client, upstream]) {
+          if (s.destroyed) continue;
+          if (end.error) s.resetAndDestroy();
+          else s.destroy();
+        }
+      });
+    } catch {
+      // Out of descriptors for the pipes, say: this connection is copied instead.
+      this.splice(client, upstream);
+      return;
+    }
+    this.pumped.add(id);
   }
 
   private splice(client: Socket, upstream: Socket): void {
@@ -153,6 +198,11 @@ export class TcpForwarder {
       if (hadError && !upstream.destroyed) upstream.resetAndDestroy();
     });
     client.pipe(upstream);
+    if (upstream.isPaused()) {
+      // Made for the pump (no recycled buffers): a plain pipe back.
+      upstream.pipe(client);
+      return;
+    }
     // The other way, reads land in recycled buffers (`toClient`); the end is passed on here.
     upstream.once('end', () => client.end());
   }

@@ -53,18 +53,19 @@ dokkaa_setup_host() {
 
   # --- 1. Packages. /usr/local/bin/docker may be a client-only binary, so check dockerd.
   local need_apt=0 bin
-  for bin in dockerd etcd etcdctl ip iptables; do
+  # g++, make and python3: node-gyp builds the ambassador's splice pump (npm run build:native).
+  for bin in dockerd etcd etcdctl ip iptables g++ make python3; do
     command -v "$bin" >/dev/null 2>&1 || need_apt=1
   done
   [[ -x /bin/busybox ]] || need_apt=1
   if (( need_apt )); then
-    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables)"
+    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3)"
     # Lock timeout: another apt run may be in progress on a freshly booted machine.
     apt-get -o DPkg::Lock::Timeout=600 update >&2
     # No systemd here: the packages' attempts to start services fail harmlessly
     # (policy-rc.d / invoke-rc.d) and are ignored; we start the daemons ourselves below.
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-      docker.io etcd-server etcd-client busybox-static iproute2 iptables >&2
+      docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3 >&2
     for bin in dockerd etcd etcdctl; do
       command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after apt-get install"
     done
@@ -152,7 +153,7 @@ dokkaa_setup_host() {
     log "warning: no tsconfig.json; skipping npm run build"
   else
     log "npm run build"
-    npm run --silent build >&2 || die "npm run build (tsc) failed"
+    npm run --silent build >&2 || die "npm run build (splice pump, tsc) failed"
   fi
   log "host ready"
 }

@@ -37,6 +37,7 @@ Flags (or env vars):
   --dns-port N         DOKKAA_DNS_PORT      the agent's DNS server port (53; 0: off)
   --dns-upstream IP    DOKKAA_DNS_UPSTREAM  where other names are forwarded
   --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
+  --splice auto|on|off DOKKAA_SPLICE        ambassador data path: splice(2) in the kernel or copying (auto)
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 

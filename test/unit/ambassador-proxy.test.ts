@@ -4,16 +4,30 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { EndpointPicker, type Upstream } from '../../controllers/ambassador/endpoint-picker.js';
+import { loadSplicePump, SplicePump } from '../../controllers/ambassador/splice-pump.js';
 import { TcpForwarder } from '../../controllers/ambassador/tcp-forwarder.js';
 import { UdpForwarder } from '../../controllers/ambassador/udp-forwarder.js';
 
 const HOST = '127.0.0.1';
 const servers: Server[] = [];
 const forwarders: (TcpForwarder | UdpForwarder)[] = [];
+// The native module is part of the build: a build that lost it fails here, not quietly slower.
+const native = loadSplicePump();
+const pump = native instanceof Error ? undefined : new SplicePump(native);
 after(async () => {
   for (const f of forwarders) await f.close();
   for (const s of servers) s.close();
+  pump?.close();
 });
+
+type Mode = 'splice' | 'copy';
+const MODES: readonly Mode[] = ['splice', 'copy'];
+
+function forwarderOptions(mode: Mode): { pump?: SplicePump } {
+  if (mode === 'copy') return {};
+  if (!pump) throw new Error(`splice pump not loaded: ${(native as Error).message}`);
+  return { pump };
+}
 
 async function server(onConnection: (s: Socket) => void, allowHalfOpen = false): Promise<Upstream> {
   const s = createServer({ allowHalfOpen }, onConnection);
@@ -31,10 +45,10 @@ async function refusingPort(): Promise<Upstream> {
   return { host: HOST, port };
 }
 
-async function forwarder(upstreams: Upstream[]): Promise<{ port: number; picker: EndpointPicker; fwd: TcpForwarder }> {
+async function forwarder(upstreams: Upstream[], mode: Mode): Promise<{ port: number; picker: EndpointPicker; fwd: TcpForwarder }> {
   const picker = new EndpointPicker();
   picker.set(upstreams);
-  const fwd = new TcpForwarder(picker);
+  const fwd = new TcpForwarder(picker, forwarderOptions(mode));
   forwarders.push(fwd);
   return { port: await fwd.listen(0, HOST), picker, fwd };
 }
@@ -60,9 +74,15 @@ const named = (name: string) => server((s) => {
   s.end(name);
 });
 
-describe('TcpForwarder (real sockets on loopback)', () => {
+describe('SplicePump', () => {
+  it('is built and loads on this machine', () => {
+    assert.ok(!(native instanceof Error), native instanceof Error ? native.message : '');
+  });
+});
+
+for (const mode of MODES) describe(`TcpForwarder, ${mode === 'splice' ? 'bytes spliced in the kernel' : 'bytes copied through Node'} (real sockets on loopback)`, () => {
   it('forwards connections round-robin across the endpoints', async () => {
-    const { port } = await forwarder([await named('a'), await named('b'), await named('c')]);
+    const { port } = await forwarder([await named('a'), await named('b'), await named('c')], mode);
     const replies: string[] = [];
     for (let i = 0; i < 6; i++) replies.push((await exchange(port, 'hi')).text);
     assert.deepEqual(replies.sort(), ['a', 'a', 'b', 'b', 'c', 'c']);
@@ -75,7 +95,7 @@ describe('TcpForwarder (real sockets on loopback)', () => {
       s.on('data', (d: Buffer) => chunks.push(d));
       s.on('end', () => setTimeout(() => s.end(Buffer.concat(chunks).toString().toUpperCase()), 50));
     }, true);
-    const { port } = await forwarder([upper]);
+    const { port } = await forwarder([upper], mode);
     const r = await exchange(port, 'hello, half-closed world');
     assert.equal(r.error, undefined);
     assert.equal(r.text, 'HELLO, HALF-CLOSED WORLD');
@@ -83,7 +103,7 @@ describe('TcpForwarder (real sockets on loopback)', () => {
 
   it('carries 100 MB each way intact, without holding the stream in memory', async () => {
     const echo = await server((s) => s.pipe(s), true);
-    const { port } = await forwarder([echo]);
+    const { port } = await forwarder([echo], mode);
     const total = 100 * 1024 * 1024;
     const chunk = randomBytes(64 * 1024);
     const sent = createHash('sha256');
@@ -139,7 +159,7 @@ describe('TcpForwarder (real sockets on loopback)', () => {
       };
       pump();
     });
-    const { port } = await forwarder([source]);
+    const { port } = await forwarder([source], mode);
     const received = createHash('sha256');
     let bytes = 0;
     await new Promise<void>((resolve, reject) => {
@@ -162,20 +182,20 @@ describe('TcpForwarder (real sockets on loopback)', () => {
 
   it('uses the next endpoint when one refuses, and then leaves the refusing one alone', async () => {
     const dead = await refusingPort();
-    const { port, picker } = await forwarder([dead, await named('alive')]);
+    const { port, picker } = await forwarder([dead, await named('alive')], mode);
     for (let i = 0; i < 4; i++) assert.equal((await exchange(port, 'x')).text, 'alive');
     assert.equal(picker.isBad(dead, Date.now()), true);
   });
 
   it('resets the connection at once when the service has no endpoint', async () => {
-    const { port } = await forwarder([]);
+    const { port } = await forwarder([], mode);
     const r = await exchange(port, 'anyone?');
     assert.equal(r.error, 'ECONNRESET');
     assert.ok(r.ms < 500, `took ${r.ms} ms`);
   });
 
   it('resets the connection at once when every endpoint refuses', async () => {
-    const { port } = await forwarder([await refusingPort(), await refusingPort()]);
+    const { port } = await forwarder([await refusingPort(), await refusingPort()], mode);
     const r = await exchange(port, 'anyone?');
     assert.equal(r.error, 'ECONNRESET');
     assert.ok(r.ms < 500, `took ${r.ms} ms`);
@@ -186,7 +206,7 @@ describe('TcpForwarder (real sockets on loopback)', () => {
       s.write('partial');
       setTimeout(() => s.resetAndDestroy(), 50);
     });
-    const { port } = await forwarder([rude]);
+    const { port } = await forwarder([rude], mode);
     const r = await new Promise<{ text: string; error?: string }>((resolve) => {
       const s = connect({ port, host: HOST });
       let text = '';
@@ -199,7 +219,7 @@ describe('TcpForwarder (real sockets on loopback)', () => {
   });
 
   it('follows endpoint changes for new connections', async () => {
-    const { port, picker } = await forwarder([await named('old')]);
+    const { port, picker } = await forwarder([await named('old')], mode);
     assert.equal((await exchange(port, 'x')).text, 'old');
     picker.set([await named('new')]);
     assert.equal((await exchange(port, 'x')).text, 'new');
@@ -209,7 +229,7 @@ describe('TcpForwarder (real sockets on loopback)', () => {
     const silent = await server(() => undefined);
     const picker = new EndpointPicker();
     picker.set([silent]);
-    const fwd = new TcpForwarder(picker);
+    const fwd = new TcpForwarder(picker, forwarderOptions(mode));
     const port = await fwd.listen(0, HOST);
     const s = connect({ port, host: HOST });
     const closed = new Promise<void>((resolve) => s.on('close', () => resolve()));
@@ -222,9 +242,91 @@ describe('TcpForwarder (real sockets on loopback)', () => {
     assert.equal(refused.error, 'ECONNREFUSED');
   });
 
+  it('passes on what the endpoint says first, before the client has sent anything', { timeout: 10_000 }, async () => {
+    // A greeting protocol (SMTP, MySQL): the endpoint's first bytes must not wait on the client.
+    const greeter = await server((s) => {
+      s.write('220 hello\n');
+      s.on('data', (d: Buffer) => s.end(`got ${d.toString()}`));
+    });
+    const { port } = await forwarder([greeter], mode);
+    const text = await new Promise<string>((resolve, reject) => {
+      const c = connect({ port, host: HOST });
+      let got = '';
+      c.on('data', (d: Buffer) => {
+        got += d.toString();
+        if (got === '220 hello\n') c.write('x');
+      });
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+    });
+    assert.equal(text, '220 hello\ngot x');
+  });
+
+  it('resets the endpoint when its client resets mid-stream', async () => {
+    let endpointSaw!: Promise<string>;
+    const listening = await server((s) => {
+      endpointSaw = new Promise((resolve) => {
+        s.on('data', () => undefined);
+        s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+        s.on('close', () => resolve('closed without error'));
+      });
+      s.write('ready');
+    });
+    const { port } = await forwarder([listening], mode);
+    await new Promise<void>((resolve, reject) => {
+      const c = connect({ port, host: HOST });
+      c.on('error', reject);
+      c.once('data', () => {
+        c.resetAndDestroy();
+        resolve();
+      });
+    });
+    assert.equal(await endpointSaw, 'ECONNRESET');
+  });
+
+  it('pushes back on an endpoint whose client does not read, holding a bounded amount', async () => {
+    let flushed = 0; // bytes the endpoint's socket handed to its kernel
+    let endpoint: Socket | undefined;
+    const flood = await server((s) => {
+      endpoint = s;
+      s.on('error', () => undefined);
+      const chunk = Buffer.alloc(1024 * 1024, 1);
+      const write = () => {
+        while (flushed < 300 * 1024 * 1024 && !s.destroyed) {
+          if (!s.write(chunk, () => (flushed += chunk.length))) return void s.once('drain', write);
+        }
+      };
+      write();
+    });
+    const { port } = await forwarder([flood], mode);
+    const c = connect({ port, host: HOST });
+    c.on('error', () => undefined);
+    let read = 0;
+    c.once('data', (d: Buffer) => {
+      read += d.length;
+      c.pause(); // and never reads again
+    });
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.ok(read > 0, 'the first bytes came through');
+    // Socket buffers on both hops, the forwarder's own (a pipe, or stream buffers): megabytes, not the stream.
+    assert.ok(flushed < 64 * 1024 * 1024, `the endpoint got ${(flushed / 2 ** 20).toFixed(0)} MB out while nobody read`);
+    c.destroy();
+    endpoint?.destroy();
+  });
+
+  it('carries many connections at once, each to its end', async () => {
+    const echo = await server((s) => s.pipe(s), true);
+    const { port, fwd } = await forwarder([echo], mode);
+    const replies = await Promise.all(Array.from({ length: 200 }, (_, i) => exchange(port, `message ${i} `.repeat(100))));
+    replies.forEach((r, i) => assert.equal(r.text, `message ${i} `.repeat(100)));
+    for (let i = 0; i < 100 && fwd.openSockets > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(fwd.openSockets, 0, 'every socket closed after its exchange');
+    if (mode === 'splice') assert.equal(pump!.open, 0, 'the pump let go of every pair');
+  });
+
   it('fails to listen on a port in use', async () => {
     const taken = await named('x');
-    const fwd = new TcpForwarder(new EndpointPicker());
+    const fwd = new TcpForwarder(new EndpointPicker(), forwarderOptions(mode));
     await assert.rejects(fwd.listen(taken.port, HOST), /EADDRINUSE/);
     await fwd.close();
   });

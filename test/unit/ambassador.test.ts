@@ -52,7 +52,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
     const log = createLogger('error', true);
-    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log);
+    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log, { splice: 'on' });
     const linkPort = await freePort();
     const ep = (name: string, port: number): string => JSON.stringify({ ...endpoint('127.0.0.1', port), name } satisfies EndpointRecord);
 
@@ -82,7 +82,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
     const log = createLogger('error', true);
-    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log);
+    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log, { splice: 'off' });
     const squatter = createServer((c) => c.end('squatter'));
     await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve));
     const linkPort = (squatter.address() as { port: number }).port;

@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       linkPorts: { min: 20000, max: 29999 },
       skydnsPrefix: '/skydns',
       dnsPort: 53,
+      splice: 'auto',
     });
   });
 
@@ -91,6 +92,7 @@ describe('loadConfig', () => {
       linkPorts: { min: 20000, max: 29999 },
       skydnsPrefix: '/skydns',
       dnsPort: 53,
+      splice: 'auto',
     });
   });
 
@@ -104,6 +106,12 @@ describe('loadConfig', () => {
     assert.throws(() => load(['--link-ports', '3-1']), { message: '--link-ports: expected MIN-MAX, got "3-1"' });
     assert.throws(() => load(['--link-ports', '20000']), { message: '--link-ports: expected MIN-MAX, got "20000"' });
     assert.throws(() => load(['--dns-port', '70000']), { message: '--dns-port: expected a port number (0: off), got "70000"' });
+  });
+
+  it('reads how the ambassador moves bytes (--splice)', () => {
+    assert.equal(load(['--splice', 'off']).splice, 'off');
+    assert.equal(load([], { DOKKAA_SPLICE: 'on' }).splice, 'on');
+    assert.throws(() => load(['--splice', 'yes']), { message: '--splice: expected auto | on | off, got "yes"' });
   });
 
   it('lets flags beat env vars, the last of a repeated flag winning', () => {

@@ -1,0 +1,438 @@
+// The ambassador's kernel data path: moves bytes between the two connected TCP sockets of
+// a forwarded connection with splice(2), socket -> pipe -> socket, so the bytes never enter
+// user space. A copying proxy reads every byte into its memory and writes it out again: on
+// a busy host that doubles the copies of a transfer, which is why Node's own streams reach
+// under half of a direct connection's throughput. One thread per pump waits on epoll
+// (edge-triggered) for all its pairs; Node keeps the sockets (it connected and owns them)
+// and closes them when the pump reports a pair done.
+//
+// Node-API only (node_api.h ships with Node), built by node-gyp: no other dependency.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct direction {
+  int src, dst;
+  int pipe_r, pipe_w;
+  size_t in_pipe;  // bytes read from src not yet written to dst
+  int eof;         // src sent FIN
+  int shut;        // ... and dst was told (shutdown SHUT_WR)
+  uint64_t bytes;  // written to dst
+} direction;
+
+typedef struct pair {
+  double id;
+  direction dir[2];  // 0: a -> b, 1: b -> a
+  // Held while the pump thread moves this pair's bytes, so that cancel() returns only once
+  // the thread no longer touches its sockets (Node may close them, and a new socket may get
+  // the same descriptor number).
+  pthread_mutex_t lock;
+  int finished;  // done, failed or cancelled: the sockets are no longer ours
+  int listed;    // in the pump's active list
+  struct pair *next;
+  struct pair *grave_next;
+} pair;
+
+typedef struct pump {
+  int epfd;
+  int wakefd;
+  pthread_t thread;
+  int thread_started;
+  // Guards `active`, `graveyard` and `stopping` (taken before a pair's lock, never after).
+  pthread_mutex_t lock;
+  pair *active;
+  // Finished pairs, freed by the pump thread after the epoll batch that may still name them.
+  pair *graveyard;
+  int stopping;
+  int destroyed;
+  size_t pipe_size;
+  napi_threadsafe_function tsfn;
+  uint32_t js_pending;  // pairs added and not yet reported or cancelled (main thread only)
+} pump;
+
+typedef struct completion {
+  double id;
+  int error;
+  double bytes_ab, bytes_ba;
+} completion;
+
+#define CHECK(env, call)                                 \
+  do {                                                   \
+    if ((call) != napi_ok) {                             \
+      napi_throw_error((env), NULL, "napi call failed"); \
+      return NULL;                                       \
+    }                                                    \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static void close_pipes(pair *x) {
+  for (int i = 0; i < 2; i++) {
+    if (x->dir[i].pipe_r >= 0) close(x->dir[i].pipe_r);
+    if (x->dir[i].pipe_w >= 0) close(x->dir[i].pipe_w);
+    x->dir[i].pipe_r = x->dir[i].pipe_w = -1;
+  }
+}
+
+// Stops watching a pair's sockets; caller holds the pair's lock.
+static void detach(pump *p, pair *x) {
+  x->finished = 1;
+  epoll_ctl(p->epfd, EPOLL_CTL_DEL, x->dir[0].src, NULL);
+  epoll_ctl(p->epfd, EPOLL_CTL_DEL, x->dir[0].dst, NULL);
+  close_pipes(x);
+}
+
+// Moves what can be moved now in one direction; returns 0 or the errno that ended it.
+static int move(pump *p, direction *d) {
+  for (;;) {
+    int progressed = 0;
+    if (d->in_pipe > 0) {
+      ssize_t n = splice(d->pipe_r, NULL, d->dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d->in_pipe -= (size_t)n;
+        d->bytes += (uint64_t)n;
+        progressed = 1;
+      } else if (n < 0 && errno != EAGAIN) {
+        return errno;
+      }
+    }
+    // EAGAIN here means either no data on src or a full pipe; a full pipe is retried as
+    // soon as the write above drains it, so edge-triggered wakeups are never missed.
+    if (!d->eof && d->in_pipe < p->pipe_size) {
+      ssize_t n = splice(d->src, NULL, d->pipe_w, NULL, p->pipe_size - d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        d->in_pipe += (size_t)n;
+        progressed = 1;
+      } else if (n == 0) {
+        d->eof = 1;
+        progressed = 1;
+      } else if (errno != EAGAIN) {
+        return errno;
+      }
+    }
+    if (d->eof && d->in_pipe == 0 && !d->shut) {
+      // Half-close passed on: the other side may still answer.
+      if (shutdown(d->dst, SHUT_WR) < 0 && errno != ENOTCONN) return errno;
+      d->shut = 1;
+    }
+    if (!progressed || d->shut) return 0;
+  }
+}
+
+static int socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  return err;
+}
+
+static void report(pump *p, pair *x, int err) {
+  completion *c = malloc(sizeof *c);
+  if (!c) return;
+  c->id = x->id;
+  c->error = err;
+  c->bytes_ab = (double)x->dir[0].bytes;
+  c->bytes_ba = (double)x->dir[1].bytes;
+  napi_call_threadsafe_function(p->tsfn, c, napi_tsfn_nonblocking);
+}
+
+// One pair's turn after an epoll event; returns 1 if the pair finished.
+static int step(pump *p, pair *x, uint32_t events) {
+  int err = 0;
+  if (events & EPOLLERR) {
+    err = socket_error(x->dir[0].src);
+    if (!err) err = socket_error(x->dir[0].dst);
+  }
+  for (int i = 0; !err && i < 2; i++) err = move(p, &x->dir[i]);
+  if (!err && !(x->dir[0].shut && x->dir[1].shut)) return 0;
+  detach(p, x);
+  report(p, x, err);
+  return 1;
+}
+
+static void unlist(pump *p, pair *x) {
+  if (!x->listed) return;
+  for (pair **at = &p->active; *at; at = &(*at)->next) {
+    if (*at == x) {
+      *at = x->next;
+      break;
+    }
+  }
+  x->listed = 0;
+  x->grave_next = p->graveyard;
+  p->graveyard = x;
+}
+
+static void free_graveyard(pump *p) {
+  while (p->graveyard) {
+    pair *x = p->graveyard;
+    p->graveyard = x->grave_next;
+    pthread_mutex_destroy(&x->lock);
+    free(x);
+  }
+}
+
+static void *run(void *arg) {
+  pump *p = arg;
+  struct epoll_event events[128];
+  pair *done[128];
+  for (;;) {
+    int n = epoll_wait(p->epfd, events, 128, -1);
+    if (n < 0 && errno != EINTR) break;
+    int ndone = 0;
+    for (int i = 0; i < n; i++) {
+      pair *x = events[i].data.ptr;
+      if (!x) {  // the wake-up eventfd: stop() or nothing
+        uint64_t v;
+        ssize_t r = read(p->wakefd, &v, sizeof v);
+        (void)r;
+        continue;
+      }
+      pthread_mutex_lock(&x->lock);
+      if (!x->finished && step(p, x, events[i].events)) done[ndone++] = x;
+      pthread_mutex_unlock(&x->lock);
+    }
+    pthread_mutex_lock(&p->lock);
+    for (int i = 0; i < ndone; i++) unlist(p, done[i]);
+    free_graveyard(p);
+    int stopping = p->stopping;
+    pthread_mutex_unlock(&p->lock);
+    if (stopping) break;
+  }
+  return NULL;
+}
+
+// Runs on Node's thread for each completion the pump thread queued.
+static void call_js(napi_env env, napi_value cb, void *context, void *data) {
+  pump *p = context;
+  completion *c = data;
+  if (env && cb && !p->destroyed) {
+    if (p->js_pending > 0 && --p->js_pending == 0) napi_unref_threadsafe_function(env, p->tsfn);
+    napi_value argv[4], undefined;
+    napi_create_double(env, c->id, &argv[0]);
+    napi_create_int32(env, c->error, &argv[1]);
+    napi_create_double(env, c->bytes_ab, &argv[2]);
+    napi_create_double(env, c->bytes_ba, &argv[3]);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, cb, 4, argv, NULL);
+  }
+  free(c);
+}
+
+static void stop_pump(pump *p) {
+  if (p->destroyed) return;
+  p->destroyed = 1;
+  if (p->thread_started) {
+    pthread_mutex_lock(&p->lock);
+    p->stopping = 1;
+    pthread_mutex_unlock(&p->lock);
+    uint64_t one = 1;
+    ssize_t w = write(p->wakefd, &one, sizeof one);
+    (void)w;
+    pthread_join(p->thread, NULL);
+  }
+  while (p->active) {
+    pair *x = p->active;
+    p->active = x->next;
+    x->listed = 0;
+    detach(p, x);
+    x->grave_next = p->graveyard;
+    p->graveyard = x;
+  }
+  free_graveyard(p);
+  if (p->tsfn) napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
+  p->tsfn = NULL;
+  close(p->epfd);
+  close(p->wakefd);
+}
+
+static void finalize_pump(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  pump *p = data;
+  stop_pump(p);
+  pthread_mutex_destroy(&p->lock);
+  free(p);
+}
+
+static pump *get_pump(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "not a pump");
+    return NULL;
+  }
+  pump *p = data;
+  if (p->destroyed) {
+    napi_throw_error(env, NULL, "pump is closed");
+    return NULL;
+  }
+  return p;
+}
+
+// createPump(pipeSize, onDone(id, errno, bytesAtoB, bytesBtoA)) -> pump
+static napi_value create_pump(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int64_t pipe_size = 0;
+  CHECK(env, napi_get_value_int64(env, argv[0], &pipe_size));
+  pump *p = calloc(1, sizeof *p);
+  if (!p) return throw_errno(env, "createPump", ENOMEM);
+  p->pipe_size = pipe_size > 0 ? (size_t)pipe_size : 65536;
+  pthread_mutex_init(&p->lock, NULL);
+  p->epfd = epoll_create1(EPOLL_CLOEXEC);
+  p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (p->epfd < 0 || p->wakefd < 0) {
+    int err = errno;
+    if (p->epfd >= 0) close(p->epfd);
+    if (p->wakefd >= 0) close(p->wakefd);
+    free(p);
+    return throw_errno(env, "createPump", err);
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev);
+  napi_value name, external;
+  CHECK(env, napi_create_string_utf8(env, "splice-pump", NAPI_AUTO_LENGTH, &name));
+  CHECK(env, napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, p, call_js, &p->tsfn));
+  // Idle pumps do not keep the process alive; add() refs it while pairs are open.
+  napi_unref_threadsafe_function(env, p->tsfn);
+  if (pthread_create(&p->thread, NULL, run, p) != 0) {
+    int err = errno;
+    stop_pump(p);
+    free(p);
+    return throw_errno(env, "createPump: thread", err);
+  }
+  p->thread_started = 1;
+  CHECK(env, napi_create_external(env, p, finalize_pump, NULL, &external));
+  return external;
+}
+
+static int make_pipe(pump *p, direction *d) {
+  int fds[2];
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return errno;
+  d->pipe_r = fds[0];
+  d->pipe_w = fds[1];
+  // Larger pipes move more per splice; the kernel may cap it (pipe-max-size): not fatal.
+  fcntl(d->pipe_w, F_SETPIPE_SZ, (int)p->pipe_size);
+  int actual = fcntl(d->pipe_w, F_GETPIPE_SZ);
+  if (actual > 0 && (size_t)actual < p->pipe_size) p->pipe_size = (size_t)actual;
+  return 0;
+}
+
+// add(pump, id, fdA, fdB): from now on the pump moves bytes both ways between the sockets.
+static napi_value add(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  pump *p = get_pump(env, argv[0]);
+  if (!p) return NULL;
+  double id;
+  int32_t a, b;
+  CHECK(env, napi_get_value_double(env, argv[1], &id));
+  CHECK(env, napi_get_value_int32(env, argv[2], &a));
+  CHECK(env, napi_get_value_int32(env, argv[3], &b));
+  pair *x = calloc(1, sizeof *x);
+  if (!x) return throw_errno(env, "add", ENOMEM);
+  x->id = id;
+  x->dir[0] = (direction){.src = a, .dst = b, .pipe_r = -1, .pipe_w = -1};
+  x->dir[1] = (direction){.src = b, .dst = a, .pipe_r = -1, .pipe_w = -1};
+  pthread_mutex_init(&x->lock, NULL);
+  int err = make_pipe(p, &x->dir[0]);
+  if (!err) err = make_pipe(p, &x->dir[1]);
+  if (err) {
+    close_pipes(x);
+    pthread_mutex_destroy(&x->lock);
+    free(x);
+    return throw_errno(env, "add: pipe", err);
+  }
+  pthread_mutex_lock(&p->lock);
+  x->next = p->active;
+  p->active = x;
+  x->listed = 1;
+  pthread_mutex_unlock(&p->lock);
+  if (p->js_pending++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
+  // Edge-triggered on both sockets; the first events come at once (both are writable, and
+  // any bytes already waiting are readable), which starts the pair.
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = x};
+  pthread_mutex_lock(&x->lock);
+  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, a, &ev) < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, b, &ev) < 0) {
+    err = errno;
+    detach(p, x);
+    pthread_mutex_unlock(&x->lock);
+    pthread_mutex_lock(&p->lock);
+    unlist(p, x);  // freed by the pump thread after its current batch
+    pthread_mutex_unlock(&p->lock);
+    if (--p->js_pending == 0) napi_unref_threadsafe_function(env, p->tsfn);
+    return throw_errno(env, "add: epoll", err);
+  }
+  pthread_mutex_unlock(&x->lock);
+  return NULL;
+}
+
+// cancel(pump, id) -> true if the pair was still open: the pump has let go of its sockets
+// and will not report it. False: it already finished (its report is on the way or done).
+static napi_value cancel(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  pump *p = get_pump(env, argv[0]);
+  if (!p) return NULL;
+  double id;
+  CHECK(env, napi_get_value_double(env, argv[1], &id));
+  int cancelled = 0;
+  pthread_mutex_lock(&p->lock);
+  for (pair *x = p->active; x; x = x->next) {
+    if (x->id != id) continue;
+    pthread_mutex_lock(&x->lock);
+    if (!x->finished) {
+      detach(p, x);
+      cancelled = 1;
+    }
+    pthread_mutex_unlock(&x->lock);
+    if (cancelled) unlist(p, x);
+    break;
+  }
+  pthread_mutex_unlock(&p->lock);
+  if (cancelled && --p->js_pending == 0) napi_unref_threadsafe_function(env, p->tsfn);
+  CHECK(env, napi_get_boolean(env, cancelled, &result));
+  return result;
+}
+
+// close(pump): stops the thread; pairs still open are let go (their sockets stay Node's).
+static napi_value close_pump(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  void *data = NULL;
+  CHECK(env, napi_get_value_external(env, argv[0], &data));
+  stop_pump(data);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"createPump", NULL, create_pump, NULL, NULL, NULL, napi_default, NULL},
+      {"add", NULL, add, NULL, NULL, NULL, napi_default, NULL},
+      {"cancel", NULL, cancel, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, close_pump, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
