@@ -20,8 +20,12 @@ export interface PairEnd {
 /** Where node-gyp puts the module, from dist/controllers/ambassador/ or controllers/ambassador/. */
 const CANDIDATES = ['../../../controllers/ambassador/native/build/Release/splice_pump.node', './native/build/Release/splice_pump.node'];
 
-/** Bytes a pair's pipe holds each way: the most one splice moves, and all a pair buffers. */
-export const DEFAULT_PIPE_SIZE = 256 * 1024;
+/**
+ * Bytes a pair's pipe holds each way: the most one splice moves, and all the pump buffers
+ * for a direction (besides the sockets' own buffers). 1 MiB, Linux's default pipe-max-size:
+ * measured against 64 and 256 KiB, it costs the pump the least CPU per byte.
+ */
+export const DEFAULT_PIPE_SIZE = 1024 * 1024;
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 

@@ -24,6 +24,7 @@
 typedef struct direction {
   int src, dst;
   int pipe_r, pipe_w;
+  size_t cap;      // what the pipe holds (the kernel may grant less than asked)
   size_t in_pipe;  // bytes read from src not yet written to dst
   int eof;         // src sent FIN
   int shut;        // ... and dst was told (shutdown SHUT_WR)
@@ -98,7 +99,7 @@ static void detach(pump *p, pair *x) {
 }
 
 // Moves what can be moved now in one direction; returns 0 or the errno that ended it.
-static int move(pump *p, direction *d) {
+static int move(direction *d) {
   for (;;) {
     int progressed = 0;
     if (d->in_pipe > 0) {
@@ -113,8 +114,8 @@ static int move(pump *p, direction *d) {
     }
     // EAGAIN here means either no data on src or a full pipe; a full pipe is retried as
     // soon as the write above drains it, so edge-triggered wakeups are never missed.
-    if (!d->eof && d->in_pipe < p->pipe_size) {
-      ssize_t n = splice(d->src, NULL, d->pipe_w, NULL, p->pipe_size - d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (!d->eof && d->in_pipe < d->cap) {
+      ssize_t n = splice(d->src, NULL, d->pipe_w, NULL, d->cap - d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d->in_pipe += (size_t)n;
         progressed = 1;
@@ -158,7 +159,7 @@ static int step(pump *p, pair *x, uint32_t events) {
     err = socket_error(x->dir[0].src);
     if (!err) err = socket_error(x->dir[0].dst);
   }
-  for (int i = 0; !err && i < 2; i++) err = move(p, &x->dir[i]);
+  for (int i = 0; !err && i < 2; i++) err = move(&x->dir[i]);
   if (!err && !(x->dir[0].shut && x->dir[1].shut)) return 0;
   detach(p, x);
   report(p, x, err);
@@ -327,10 +328,12 @@ static int make_pipe(pump *p, direction *d) {
   if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return errno;
   d->pipe_r = fds[0];
   d->pipe_w = fds[1];
-  // Larger pipes move more per splice; the kernel may cap it (pipe-max-size): not fatal.
+  // Larger pipes move more per splice (fewer calls, segments and ACKs). The kernel may
+  // refuse (pipe-max-size, or a non-root user over pipe-user-pages-soft): then the pipe
+  // keeps its default size, which only costs speed.
   fcntl(d->pipe_w, F_SETPIPE_SZ, (int)p->pipe_size);
   int actual = fcntl(d->pipe_w, F_GETPIPE_SZ);
-  if (actual > 0 && (size_t)actual < p->pipe_size) p->pipe_size = (size_t)actual;
+  d->cap = actual > 0 ? (size_t)actual : 65536;
   return 0;
 }
 
