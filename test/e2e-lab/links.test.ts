@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { killNode } from '../../src/lab/index.js';
@@ -91,6 +92,9 @@ describe('links across hosts: the ambassador follows the service', () => {
     assert.equal(got.exitCode, 0, got.output);
     assert.equal(got.output.split(' ')[0], want, `md5 of what arrived: ${got.output}`);
     console.log(`100 MB through the ambassador, n1 -> n2: ${(got.ms / 1000).toFixed(1)} s`);
+    // The agent's ambassador moved it in the kernel (the splice pump), not by copying.
+    const agentLog = await readFile(w.node('n2').agentLog, 'utf8');
+    assert.match(agentLog, /"dataPath":"splice"/, 'n2\'s ambassador runs the splice pump');
     await w.etcd.delete().key(w.keys.manifest(APP, 'fetcher'));
     await w.etcd.delete().key(w.keys.manifest(APP, 'files'));
   });
