@@ -151,6 +151,11 @@ export class TcpForwarder {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.off('error', failed);
+        if (client.destroyed) {
+          // The client left while we connected (its 'close' is still on the way).
+          socket.destroy();
+          return;
+        }
         spliced = true;
         if (pump) this.handOver(pump, client, socket);
         else this.splice(client, socket);
