@@ -1,8 +1,7 @@
 // The ambassador's kernel data path: moves bytes between the two connected TCP sockets of
 // a forwarded connection with splice(2), socket -> pipe -> socket, so the bytes never enter
-// user space. A copying proxy reads every byte into its memory and writes it out again: on
-// a busy host that doubles the copies of a transfer, which is why Node's own streams reach
-// under half of a direct connection's throughput. One thread per pump waits on epoll
+// user space. A copying proxy reads every byte into its memory and writes it out again,
+// which doubles the copies of a transfer. One thread per pump waits on epoll
 // (edge-triggered) for all its pairs; Node keeps the sockets (it connected and owns them)
 // and closes them when the pump reports a pair done.
 //
@@ -12,14 +11,21 @@
 #include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+// What one direction may move in one turn before the other pairs get theirs: a pair whose
+// source never runs dry must not hold the thread (nor a cancel() waiting on its lock).
+#define TURN_BYTES (4u << 20)
+#define PAIR_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 typedef struct direction {
   int src, dst;
@@ -31,15 +37,25 @@ typedef struct direction {
   uint64_t bytes;  // written to dst
 } direction;
 
+typedef struct completion {
+  double id;
+  int error;
+  double bytes_ab, bytes_ba;
+} completion;
+
 typedef struct pair {
   double id;
   direction dir[2];  // 0: a -> b, 1: b -> a
+  // The pair's report, allocated with the pair so that reporting cannot fail; the
+  // thread-safe function's queue owns it once sent.
+  completion *report;
   // Held while the pump thread moves this pair's bytes, so that cancel() returns only once
   // the thread no longer touches its sockets (Node may close them, and a new socket may get
   // the same descriptor number).
   pthread_mutex_t lock;
   int finished;  // done, failed or cancelled: the sockets are no longer ours
   int listed;    // in the pump's active list
+  int added;     // sockets registered with epoll: 0, 1 (a) or 2 (a and b)
   struct pair *next;
   struct pair *grave_next;
 } pair;
@@ -56,16 +72,12 @@ typedef struct pump {
   pair *graveyard;
   int stopping;
   int destroyed;
+  int hooked;  // the env cleanup hook is registered
   size_t pipe_size;
+  napi_env env;
   napi_threadsafe_function tsfn;
   uint32_t js_pending;  // pairs added and not yet reported or cancelled (main thread only)
 } pump;
-
-typedef struct completion {
-  double id;
-  int error;
-  double bytes_ab, bytes_ba;
-} completion;
 
 #define CHECK(env, call)                                 \
   do {                                                   \
@@ -90,23 +102,58 @@ static void close_pipes(pair *x) {
   }
 }
 
+static void free_pair(pair *x) {
+  free(x->report);
+  pthread_mutex_destroy(&x->lock);
+  free(x);
+}
+
 // Stops watching a pair's sockets; caller holds the pair's lock.
 static void detach(pump *p, pair *x) {
   x->finished = 1;
-  epoll_ctl(p->epfd, EPOLL_CTL_DEL, x->dir[0].src, NULL);
-  epoll_ctl(p->epfd, EPOLL_CTL_DEL, x->dir[0].dst, NULL);
+  if (x->added > 0) epoll_ctl(p->epfd, EPOLL_CTL_DEL, x->dir[0].src, NULL);
+  if (x->added > 1) epoll_ctl(p->epfd, EPOLL_CTL_DEL, x->dir[0].dst, NULL);
+  x->added = 0;
   close_pipes(x);
 }
 
+// Whether src's next byte is TCP urgent data (MSG_OOB): splice stops in front of it for
+// good, and only a plain recv() steps over it.
+static int at_urgent_mark(int fd) {
+  int mark = 0;
+  return ioctl(fd, SIOCATMARK, &mark) == 0 && mark;
+}
+
+// At the urgent mark, with the pipe empty: recv() skips the urgent byte (as Node's reads
+// do) and clears the mark; what it read goes into the pipe. Returns as recv() does.
+static ssize_t read_past_mark(direction *d) {
+  char buf[16384];
+  ssize_t n = recv(d->src, buf, sizeof buf, MSG_DONTWAIT);
+  if (n <= 0) return n;
+  // The pipe is empty and holds more than buf, so the write is whole.
+  if (write(d->pipe_w, buf, (size_t)n) != n) {
+    errno = EIO;
+    return -1;
+  }
+  return n;
+}
+
 // Moves what can be moved now in one direction; returns 0 or the errno that ended it.
-static int move(direction *d) {
+// Sets *more when it stopped for its turn's budget, with bytes still waiting.
+static int move(direction *d, int *more) {
+  size_t moved = 0;
   for (;;) {
+    if (moved >= TURN_BYTES) {
+      *more = 1;
+      return 0;
+    }
     int progressed = 0;
     if (d->in_pipe > 0) {
       ssize_t n = splice(d->pipe_r, NULL, d->dst, NULL, d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         d->in_pipe -= (size_t)n;
         d->bytes += (uint64_t)n;
+        moved += (size_t)n;
         progressed = 1;
       } else if (n < 0 && errno != EAGAIN) {
         return errno;
@@ -116,6 +163,8 @@ static int move(direction *d) {
     // soon as the write above drains it, so edge-triggered wakeups are never missed.
     if (!d->eof && d->in_pipe < d->cap) {
       ssize_t n = splice(d->src, NULL, d->pipe_w, NULL, d->cap - d->in_pipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      // Stopped at urgent data (splice returns EAGAIN there, or 0 once a FIN follows).
+      if ((n == 0 || (n < 0 && errno == EAGAIN)) && d->in_pipe == 0 && at_urgent_mark(d->src)) n = read_past_mark(d);
       if (n > 0) {
         d->in_pipe += (size_t)n;
         progressed = 1;
@@ -143,24 +192,33 @@ static int socket_error(int fd) {
 }
 
 static void report(pump *p, pair *x, int err) {
-  completion *c = malloc(sizeof *c);
-  if (!c) return;
+  completion *c = x->report;
+  x->report = NULL;
   c->id = x->id;
   c->error = err;
   c->bytes_ab = (double)x->dir[0].bytes;
   c->bytes_ba = (double)x->dir[1].bytes;
-  napi_call_threadsafe_function(p->tsfn, c, napi_tsfn_nonblocking);
+  if (napi_call_threadsafe_function(p->tsfn, c, napi_tsfn_nonblocking) != napi_ok) free(c);
 }
 
 // One pair's turn after an epoll event; returns 1 if the pair finished.
 static int step(pump *p, pair *x, uint32_t events) {
-  int err = 0;
+  int err = 0, more = 0;
   if (events & EPOLLERR) {
     err = socket_error(x->dir[0].src);
     if (!err) err = socket_error(x->dir[0].dst);
   }
-  for (int i = 0; !err && i < 2; i++) err = move(&x->dir[i]);
-  if (!err && !(x->dir[0].shut && x->dir[1].shut)) return 0;
+  for (int i = 0; !err && i < 2; i++) err = move(&x->dir[i], &more);
+  if (!err && !(x->dir[0].shut && x->dir[1].shut)) {
+    if (more) {
+      // Edge-triggered: no new edge comes for bytes already waiting. Re-arming makes epoll
+      // check readiness again and queue the pair behind the others.
+      struct epoll_event ev = {.events = PAIR_EVENTS, .data.ptr = x};
+      epoll_ctl(p->epfd, EPOLL_CTL_MOD, x->dir[0].src, &ev);
+      epoll_ctl(p->epfd, EPOLL_CTL_MOD, x->dir[0].dst, &ev);
+    }
+    return 0;
+  }
   detach(p, x);
   report(p, x, err);
   return 1;
@@ -183,8 +241,7 @@ static void free_graveyard(pump *p) {
   while (p->graveyard) {
     pair *x = p->graveyard;
     p->graveyard = x->grave_next;
-    pthread_mutex_destroy(&x->lock);
-    free(x);
+    free_pair(x);
   }
 }
 
@@ -194,6 +251,7 @@ static void *run(void *arg) {
   pair *done[128];
   for (;;) {
     int n = epoll_wait(p->epfd, events, 128, -1);
+    // Only EINTR is expected; anything else is a bug here, and spinning on it would not help.
     if (n < 0 && errno != EINTR) break;
     int ndone = 0;
     for (int i = 0; i < n; i++) {
@@ -218,7 +276,8 @@ static void *run(void *arg) {
   return NULL;
 }
 
-// Runs on Node's thread for each completion the pump thread queued.
+// Runs on Node's thread for each completion the pump thread queued (env is NULL when the
+// queue is emptied at teardown: then only free).
 static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   pump *p = context;
   completion *c = data;
@@ -235,9 +294,15 @@ static void call_js(napi_env env, napi_value cb, void *context, void *data) {
   free(c);
 }
 
+static void cleanup_hook(void *arg);
+
 static void stop_pump(pump *p) {
   if (p->destroyed) return;
   p->destroyed = 1;
+  if (p->hooked) {
+    p->hooked = 0;
+    napi_remove_env_cleanup_hook(p->env, cleanup_hook, p);
+  }
   if (p->thread_started) {
     pthread_mutex_lock(&p->lock);
     p->stopping = 1;
@@ -260,6 +325,15 @@ static void stop_pump(pump *p) {
   p->tsfn = NULL;
   close(p->epfd);
   close(p->wakefd);
+}
+
+// Node tears the environment down (a worker ends, or the process ends without close()):
+// the thread must stop before the thread-safe function it reports through is freed, which
+// happens before objects are finalized. Registered after that function, so it runs first.
+static void cleanup_hook(void *arg) {
+  pump *p = arg;
+  p->hooked = 0;
+  stop_pump(p);
 }
 
 static void finalize_pump(napi_env env, void *data, void *hint) {
@@ -295,31 +369,44 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   pump *p = calloc(1, sizeof *p);
   if (!p) return throw_errno(env, "createPump", ENOMEM);
   p->pipe_size = pipe_size > 0 ? (size_t)pipe_size : 65536;
+  p->env = env;
   pthread_mutex_init(&p->lock, NULL);
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   p->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (p->epfd < 0 || p->wakefd < 0) {
-    int err = errno;
-    if (p->epfd >= 0) close(p->epfd);
-    if (p->wakefd >= 0) close(p->wakefd);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  napi_value name;
+  int err = 0;
+  if (p->epfd < 0 || p->wakefd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev) < 0) err = errno;
+  if (!err && (napi_create_string_utf8(env, "splice-pump", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+               napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, p, call_js, &p->tsfn) != napi_ok)) {
+    err = EINVAL;
+  }
+  if (!err) {
+    // Idle pumps do not keep the process alive; add() refs it while pairs are open.
+    napi_unref_threadsafe_function(env, p->tsfn);
+    // The thread takes no signals: they are the main thread's (and a splice into a reset
+    // socket must come back as EPIPE, not as a SIGPIPE to whichever thread).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&p->thread, NULL, run, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!err) p->thread_started = 1;
+  }
+  napi_value external;
+  if (!err && napi_create_external(env, p, finalize_pump, NULL, &external) != napi_ok) err = EINVAL;
+  if (err) {
+    if (p->epfd >= 0 && p->wakefd >= 0) {
+      stop_pump(p);
+    } else {
+      if (p->epfd >= 0) close(p->epfd);
+      if (p->wakefd >= 0) close(p->wakefd);
+    }
+    pthread_mutex_destroy(&p->lock);
     free(p);
     return throw_errno(env, "createPump", err);
   }
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev);
-  napi_value name, external;
-  CHECK(env, napi_create_string_utf8(env, "splice-pump", NAPI_AUTO_LENGTH, &name));
-  CHECK(env, napi_create_threadsafe_function(env, argv[1], NULL, name, 0, 1, NULL, NULL, p, call_js, &p->tsfn));
-  // Idle pumps do not keep the process alive; add() refs it while pairs are open.
-  napi_unref_threadsafe_function(env, p->tsfn);
-  if (pthread_create(&p->thread, NULL, run, p) != 0) {
-    int err = errno;
-    stop_pump(p);
-    free(p);
-    return throw_errno(env, "createPump: thread", err);
-  }
-  p->thread_started = 1;
-  CHECK(env, napi_create_external(env, p, finalize_pump, NULL, &external));
+  if (napi_add_env_cleanup_hook(env, cleanup_hook, p) == napi_ok) p->hooked = 1;
   return external;
 }
 
@@ -328,13 +415,18 @@ static int make_pipe(pump *p, direction *d) {
   if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return errno;
   d->pipe_r = fds[0];
   d->pipe_w = fds[1];
-  // Larger pipes move more per splice (fewer calls, segments and ACKs). The kernel may
-  // refuse (pipe-max-size, or a non-root user over pipe-user-pages-soft): then the pipe
-  // keeps its default size, which only costs speed.
-  fcntl(d->pipe_w, F_SETPIPE_SZ, (int)p->pipe_size);
+  // Larger pipes move more per splice (fewer calls, segments and ACKs). Unprivileged, each
+  // resized pipe counts against the user's pipe-user-pages-soft, past which every new pipe
+  // of the user gets 2 pages: keep the default size then. The kernel may also grant less.
+  if (geteuid() == 0) fcntl(d->pipe_w, F_SETPIPE_SZ, (int)p->pipe_size);
   int actual = fcntl(d->pipe_w, F_GETPIPE_SZ);
   d->cap = actual > 0 ? (size_t)actual : 65536;
   return 0;
+}
+
+static int nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK);
 }
 
 // add(pump, id, fdA, fdB): from now on the pump moves bytes both ways between the sockets.
@@ -349,9 +441,17 @@ static napi_value add(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_value_double(env, argv[1], &id));
   CHECK(env, napi_get_value_int32(env, argv[2], &a));
   CHECK(env, napi_get_value_int32(env, argv[3], &b));
+  // A blocking socket would stall the thread inside splice, holding the pair's lock.
+  if (!nonblocking(a) || !nonblocking(b)) return throw_errno(env, "add: socket is blocking", EINVAL);
   pair *x = calloc(1, sizeof *x);
-  if (!x) return throw_errno(env, "add", ENOMEM);
+  completion *c = malloc(sizeof *c);
+  if (!x || !c) {
+    free(x);
+    free(c);
+    return throw_errno(env, "add", ENOMEM);
+  }
   x->id = id;
+  x->report = c;
   x->dir[0] = (direction){.src = a, .dst = b, .pipe_r = -1, .pipe_w = -1};
   x->dir[1] = (direction){.src = b, .dst = a, .pipe_r = -1, .pipe_w = -1};
   pthread_mutex_init(&x->lock, NULL);
@@ -359,8 +459,7 @@ static napi_value add(napi_env env, napi_callback_info info) {
   if (!err) err = make_pipe(p, &x->dir[1]);
   if (err) {
     close_pipes(x);
-    pthread_mutex_destroy(&x->lock);
-    free(x);
+    free_pair(x);
     return throw_errno(env, "add: pipe", err);
   }
   pthread_mutex_lock(&p->lock);
@@ -371,9 +470,11 @@ static napi_value add(napi_env env, napi_callback_info info) {
   if (p->js_pending++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
   // Edge-triggered on both sockets; the first events come at once (both are writable, and
   // any bytes already waiting are readable), which starts the pair.
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = x};
+  struct epoll_event ev = {.events = PAIR_EVENTS, .data.ptr = x};
   pthread_mutex_lock(&x->lock);
-  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, a, &ev) < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, b, &ev) < 0) {
+  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, a, &ev) == 0) x->added = 1;
+  if (x->added == 1 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, b, &ev) == 0) x->added = 2;
+  if (x->added < 2) {
     err = errno;
     detach(p, x);
     pthread_mutex_unlock(&x->lock);
