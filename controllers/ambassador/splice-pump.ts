@@ -17,8 +17,8 @@ export interface PairEnd {
   bytesBtoA: number;
 }
 
-/** Where node-gyp puts the module, from dist/controllers/ambassador/ or controllers/ambassador/. */
-const CANDIDATES = ['../../../controllers/ambassador/native/build/Release/splice_pump.node', './native/build/Release/splice_pump.node'];
+/** Where node-gyp puts the module, from dist/controllers/ambassador/ (the code runs from dist). */
+const MODULE_PATH = '../../../controllers/ambassador/native/build/Release/splice_pump.node';
 
 /**
  * Bytes a pair's pipe holds each way: the most one splice moves, and all the pump buffers
@@ -31,16 +31,11 @@ const errnoNames = new Map<number, string>(Object.entries(constants.errno).map((
 
 /** Loads the native module, or says why it cannot. */
 export function loadSplicePump(): NativePump | Error {
-  const require = createRequire(import.meta.url);
-  let lastError: Error = new Error('splice pump: not built');
-  for (const path of CANDIDATES) {
-    try {
-      return require(new URL(path, import.meta.url).pathname) as NativePump;
-    } catch (err) {
-      lastError = err as Error;
-    }
+  try {
+    return createRequire(import.meta.url)(new URL(MODULE_PATH, import.meta.url).pathname) as NativePump;
+  } catch (err) {
+    return new Error(`splice pump not loaded (npm run build:native builds it): ${(err as Error).message}`);
   }
-  return new Error(`splice pump not loaded (npm run build:native builds it): ${lastError.message}`);
 }
 
 /** The file descriptor under a connected net.Socket (Node's TCP handle keeps it). */

@@ -74,6 +74,8 @@ typedef struct pump {
   int destroyed;
   int hooked;  // the env cleanup hook is registered
   size_t pipe_size;
+  // Resize pipes to pipe_size: only as root (see make_pipe), decided once, not per pipe.
+  int resize_pipes;
   napi_env env;
   napi_threadsafe_function tsfn;
   uint32_t js_pending;  // pairs added and not yet reported or cancelled (main thread only)
@@ -369,6 +371,7 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   pump *p = calloc(1, sizeof *p);
   if (!p) return throw_errno(env, "createPump", ENOMEM);
   p->pipe_size = pipe_size > 0 ? (size_t)pipe_size : 65536;
+  p->resize_pipes = geteuid() == 0;
   p->env = env;
   pthread_mutex_init(&p->lock, NULL);
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -418,7 +421,7 @@ static int make_pipe(pump *p, direction *d) {
   // Larger pipes move more per splice (fewer calls, segments and ACKs). Unprivileged, each
   // resized pipe counts against the user's pipe-user-pages-soft, past which every new pipe
   // of the user gets 2 pages: keep the default size then. The kernel may also grant less.
-  if (geteuid() == 0) fcntl(d->pipe_w, F_SETPIPE_SZ, (int)p->pipe_size);
+  if (p->resize_pipes) fcntl(d->pipe_w, F_SETPIPE_SZ, (int)p->pipe_size);
   int actual = fcntl(d->pipe_w, F_GETPIPE_SZ);
   d->cap = actual > 0 ? (size_t)actual : 65536;
   return 0;
