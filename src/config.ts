@@ -27,6 +27,11 @@ export interface Config {
    * start without it; `off` always copies.
    */
   splice?: SpliceMode;
+  /**
+   * Agent: the TCP congestion control of the ambassador's own sockets (`--tcp-congestion`,
+   * default `cubic`; `system` keeps the host's default). See controllers/ambassador/congestion.ts.
+   */
+  tcpCongestion?: string;
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -40,6 +45,7 @@ export interface PortRange {
 export const DEFAULT_LINK_PORTS: PortRange = { min: 20000, max: 29999 };
 export const DEFAULT_SKYDNS_PREFIX = '/skydns';
 export const DEFAULT_DNS_PORT = 53;
+export const DEFAULT_TCP_CONGESTION = 'cubic';
 
 export interface ParsedArgs {
   positional: string[];
@@ -93,6 +99,7 @@ export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.en
     skydnsPrefix: one('skydns-prefix', 'DOKKAA_SKYDNS_PREFIX') ?? DEFAULT_SKYDNS_PREFIX,
     dnsPort: port('dns-port', one('dns-port', 'DOKKAA_DNS_PORT') ?? String(DEFAULT_DNS_PORT), true),
     splice: spliceMode(one('splice', 'DOKKAA_SPLICE') ?? 'auto'),
+    tcpCongestion: congestion(one('tcp-congestion', 'DOKKAA_TCP_CONGESTION') ?? DEFAULT_TCP_CONGESTION),
     ...(one('dns-upstream', 'DOKKAA_DNS_UPSTREAM') ? { dnsUpstream: one('dns-upstream', 'DOKKAA_DNS_UPSTREAM')!.split(',').filter(Boolean) } : {}),
   };
 }
@@ -101,6 +108,12 @@ function spliceMode(value: string): SpliceMode {
   const mode = SPLICE_MODES.find((m) => m === value);
   if (!mode) throw new Error(`--splice: expected ${SPLICE_MODES.join(' | ')}, got ${JSON.stringify(value)}`);
   return mode;
+}
+
+/** An algorithm name as the kernel spells them (at most 15 characters), or `system`. */
+function congestion(value: string): string {
+  if (!/^[a-z0-9_-]{1,15}$/.test(value)) throw new Error(`--tcp-congestion: expected an algorithm name (cubic, reno, bbr, ...) or system, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function port(name: string, value: string, zeroOk = false): number {

@@ -8,10 +8,11 @@ import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
-import type { Config } from '../../src/config.js';
+import { DEFAULT_TCP_CONGESTION, type Config } from '../../src/config.js';
 import { parsePortRecord } from '../link-injector/port-plan.js';
 import { EndpointPicker, type Upstream } from './endpoint-picker.js';
-import { loadSplicePump, SplicePump } from './splice-pump.js';
+import { CongestionControl } from './congestion.js';
+import { loadSplicePump, SplicePump, type NativePump } from './splice-pump.js';
 import { TcpForwarder } from './tcp-forwarder.js';
 import { UdpForwarder } from './udp-forwarder.js';
 
@@ -30,7 +31,7 @@ interface Listener {
  * skipping endpoints that refuse. Both come from etcd watches: nothing is looked up per
  * connection. A port it cannot bind (in use on this host) is retried with backoff. Bytes of
  * established TCP connections move in the kernel (one splice pump for all ports) unless
- * `--splice off` or the native module is missing.
+ * `--splice off` or the native module is missing; its own sockets use `--tcp-congestion`.
  */
 @injectable()
 export class Ambassador implements Runnable {
@@ -45,21 +46,24 @@ export class Ambassador implements Runnable {
   private readonly listeners = new Map<number, Listener>();
   private readonly log: Logger;
   private pump: SplicePump | undefined;
+  private congestion: CongestionControl | undefined;
 
   constructor(
     @inject(ControllerFactory) private readonly factory: ControllerFactory,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) log: Logger,
-    @inject(TYPES.Config) private readonly config: Pick<Config, 'splice'>,
+    @inject(TYPES.Config) private readonly config: Pick<Config, 'splice' | 'tcpCongestion'>,
   ) {
     this.log = log.child({ component: 'ambassador' });
   }
 
   async start(): Promise<void> {
     if (this.subscription) return;
-    this.pump = this.loadPump();
-    this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy' });
+    const native = this.loadNative();
+    this.pump = native && this.config.splice !== 'off' ? new SplicePump(native) : undefined;
+    this.congestion = this.congestionControl(native);
+    this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy', tcpCongestion: this.congestion?.algorithm ?? 'system' });
     this.subscription = merge(
       this.factory.watch(this.keys.ports).pipe(map((ev) => () => this.onPort(ev))),
       this.factory.watch(this.keys.services).pipe(map((ev) => () => this.onEndpoint(ev))),
@@ -74,21 +78,34 @@ export class Ambassador implements Runnable {
     // After the forwarders: each takes its connections back from the pump before closing them.
     this.pump?.close();
     this.pump = undefined;
+    this.congestion = undefined;
     this.ports.clear();
     this.endpoints.clear();
     this.pickers.clear();
   }
 
-  private loadPump(): SplicePump | undefined {
+  /** The native module, when splicing or the congestion control needs it. */
+  private loadNative(): NativePump | undefined {
     const mode = this.config.splice ?? 'auto';
-    if (mode === 'off') return undefined;
+    const algorithm = this.config.tcpCongestion ?? DEFAULT_TCP_CONGESTION;
+    if (mode === 'off' && algorithm === 'system') return undefined;
     const native = loadSplicePump();
-    if (native instanceof Error) {
-      if (mode === 'on') throw native;
-      this.log.error('copying connections in Node instead of splicing them (about half the throughput)', { error: errorField(native) });
-      return undefined;
-    }
-    return new SplicePump(native);
+    if (!(native instanceof Error)) return native;
+    if (mode === 'on') throw native;
+    const lost = [mode === 'off' ? undefined : 'copying connections in Node instead of splicing them', algorithm === 'system' ? undefined : `its sockets keep the host's congestion control instead of ${algorithm}`];
+    this.log.error(`ambassador without its native module: ${lost.filter(Boolean).join('; ')} (less throughput)`, { error: errorField(native) });
+    return undefined;
+  }
+
+  private congestionControl(native: NativePump | undefined): CongestionControl | undefined {
+    const algorithm = this.config.tcpCongestion ?? DEFAULT_TCP_CONGESTION;
+    if (!native || algorithm === 'system') return undefined;
+    return new CongestionControl(native, algorithm, (error) =>
+      this.log.warn(`the kernel refused TCP congestion control ${algorithm} for the ambassador's sockets: they keep the host's default`, {
+        error,
+        hint: 'ENOENT: not built into this kernel (modprobe tcp_<name>); EPERM: not in net.ipv4.tcp_allowed_congestion_control; --tcp-congestion system stops trying',
+      }),
+    );
   }
 
   private onPort(ev: PrefixEvent): void {
@@ -146,7 +163,7 @@ export class Ambassador implements Runnable {
   private async open(port: number, l: Listener): Promise<void> {
     const onEndpointFailed = (u: Upstream, err: Error) =>
       this.log.warn('endpoint failed; trying the next', { service: l.id, port, endpoint: `${u.host}:${u.port}`, error: errorField(err) });
-    const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed, pump: this.pump });
+    const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed, pump: this.pump, tuneSocket: this.congestion?.apply });
     try {
       await forwarder.listen(port);
     } catch (err) {

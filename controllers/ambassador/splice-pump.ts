@@ -3,11 +3,14 @@ import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 
 /** The native module (native/splice_pump.c), as it exports. */
-interface NativePump {
+export interface NativePump {
   createPump(pipeSize: number, onDone: (id: number, errno: number, bytesAtoB: number, bytesBtoA: number) => void): object;
   add(pump: object, id: number, fdA: number, fdB: number): void;
   cancel(pump: object, id: number): boolean;
   close(pump: object): void;
+  /** 0, or the errno of setsockopt(TCP_CONGESTION). */
+  setCongestion(fd: number, name: string): number;
+  getCongestion(fd: number): string;
 }
 
 /** How a pair ended: cleanly (both sides sent FIN), or with the errno code that broke it. */
@@ -29,6 +32,9 @@ export const DEFAULT_PIPE_SIZE = 1024 * 1024;
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
+/** `ECONNRESET` for its number. */
+export const errnoName = (errno: number): string => errnoNames.get(errno) ?? `errno ${errno}`;
+
 /** Loads the native module, or says why it cannot. */
 export function loadSplicePump(): NativePump | Error {
   try {
@@ -39,7 +45,7 @@ export function loadSplicePump(): NativePump | Error {
 }
 
 /** The file descriptor under a connected net.Socket (Node's TCP handle keeps it). */
-function fdOf(s: Socket): number {
+export function fdOf(s: Socket): number {
   const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no file descriptor');
   return fd;
@@ -66,7 +72,7 @@ export class SplicePump {
       const done = this.pairs.get(id);
       if (!done) return;
       this.pairs.delete(id);
-      done({ error: errno ? (errnoNames.get(errno) ?? `errno ${errno}`) : undefined, bytesAtoB, bytesBtoA });
+      done({ error: errno ? errnoName(errno) : undefined, bytesAtoB, bytesBtoA });
     });
   }
 

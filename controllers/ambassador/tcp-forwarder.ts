@@ -19,6 +19,8 @@ export interface ForwarderOptions {
    * Node's streams: about twice the throughput. Without it, the forwarder copies.
    */
   pump?: SplicePump;
+  /** Applied to both sockets of a connection once it is established (the congestion control). */
+  tuneSocket?: (s: Socket) => void;
 }
 
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -157,6 +159,8 @@ export class TcpForwarder {
           return;
         }
         spliced = true;
+        this.opts.tuneSocket?.(client);
+        this.opts.tuneSocket?.(socket);
         if (pump) this.handOver(pump, client, socket);
         else this.splice(client, socket);
       });

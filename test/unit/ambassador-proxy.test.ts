@@ -3,11 +3,15 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { EndpointPicker, type Upstream } from '../../controllers/ambassador/endpoint-picker.js';
-import { loadSplicePump, SplicePump } from '../../controllers/ambassador/splice-pump.js';
-import { TcpForwarder } from '../../controllers/ambassador/tcp-forwarder.js';
+import { CongestionControl } from '../../controllers/ambassador/congestion.js';
+import { fdOf, loadSplicePump, SplicePump } from '../../controllers/ambassador/splice-pump.js';
+import { TcpForwarder, type ForwarderOptions } from '../../controllers/ambassador/tcp-forwarder.js';
+import { DEFAULT_TCP_CONGESTION } from '../../src/config.js';
 import { UdpForwarder } from '../../controllers/ambassador/udp-forwarder.js';
 
 const HOST = '127.0.0.1';
@@ -21,15 +25,21 @@ after(async () => {
   for (const f of forwarders) await f.close();
   for (const s of servers) s.close();
   pump?.close();
+  assert.deepEqual(refusals, [], `the kernel refused ${DEFAULT_TCP_CONGESTION} for the forwarders' sockets`);
 });
 
 type Mode = 'splice' | 'copy';
 const MODES: readonly Mode[] = ['splice', 'copy'];
 
-function forwarderOptions(mode: Mode): { pump?: SplicePump } {
-  if (mode === 'copy') return {};
-  if (!pump) throw new Error(`splice pump not loaded: ${(native as Error).message}`);
-  return { pump };
+/** What the kernel refused the forwarders' default congestion control with (nothing, on a sound host). */
+const refusals: string[] = [];
+// As the agent runs them: their own sockets on the default congestion control.
+const congestion = native instanceof Error ? undefined : new CongestionControl(native, DEFAULT_TCP_CONGESTION, (e) => refusals.push(e));
+const hostDefault = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+
+function forwarderOptions(mode: Mode): ForwarderOptions {
+  if (!congestion || !pump) throw new Error(`native module not loaded: ${(native as Error).message}`);
+  return mode === 'copy' ? { tuneSocket: congestion.apply } : { pump, tuneSocket: congestion.apply };
 }
 
 async function server(onConnection: (s: Socket) => void, allowHalfOpen = false): Promise<Upstream> {
@@ -48,10 +58,10 @@ async function refusingPort(): Promise<Upstream> {
   return { host: HOST, port };
 }
 
-async function forwarder(upstreams: Upstream[], mode: Mode): Promise<{ port: number; picker: EndpointPicker; fwd: TcpForwarder }> {
+async function forwarder(upstreams: Upstream[], mode: Mode, options: ForwarderOptions = {}): Promise<{ port: number; picker: EndpointPicker; fwd: TcpForwarder }> {
   const picker = new EndpointPicker();
   picker.set(upstreams);
-  const fwd = new TcpForwarder(picker, forwarderOptions(mode));
+  const fwd = new TcpForwarder(picker, { ...forwarderOptions(mode), ...options });
   forwarders.push(fwd);
   return { port: await fwd.listen(0, HOST), picker, fwd };
 }
@@ -80,6 +90,17 @@ const named = (name: string) => server((s) => {
 describe('SplicePump', () => {
   it('is built and loads on this machine', () => {
     assert.ok(!(native instanceof Error), native instanceof Error ? native.message : '');
+  });
+});
+
+describe('CongestionControl (real sockets on loopback)', () => {
+  it('tells once that the kernel refused an algorithm, and the connections go on with the default', async () => {
+    const told: string[] = [];
+    const cc = new CongestionControl(native as Exclude<typeof native, Error>, 'nosuchcc', (e) => told.push(e));
+    const { port } = await forwarder([await named('served')], 'splice', { tuneSocket: cc.apply });
+    assert.equal((await exchange(port, 'a')).text, 'served');
+    assert.equal((await exchange(port, 'b')).text, 'served');
+    assert.deepEqual(told, ['ENOENT']);
   });
 });
 
@@ -355,6 +376,28 @@ for (const mode of MODES) describe(`TcpForwarder, ${mode === 'splice' ? 'bytes s
     for (let i = 0; i < 100 && fwd.openSockets > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(fwd.openSockets, 0, 'every socket closed after its exchange');
     if (mode === 'splice') assert.equal(pump!.open, 0, 'the pump let go of every pair');
+  });
+
+  it("sets the congestion control of its own two sockets, not the client's nor the endpoint's", async () => {
+    const algorithm = hostDefault === 'reno' ? 'cubic' : 'reno';
+    let endpointSide: Socket | undefined;
+    const echo = await server((s) => {
+      endpointSide = s;
+      s.pipe(s);
+    });
+    const tuned: Socket[] = [];
+    const told: string[] = [];
+    const cc = new CongestionControl(native as Exclude<typeof native, Error>, algorithm, (e) => told.push(e));
+    const { port } = await forwarder([echo], mode, { tuneSocket: (s) => (tuned.push(s), cc.apply(s)) });
+    const client = connect(port, HOST);
+    await once(client, 'connect');
+    client.write('ping');
+    assert.equal(String((await once(client, 'data'))[0]), 'ping');
+    assert.deepEqual(told, []);
+    assert.deepEqual(tuned.map((s) => [s.localPort === port, s.remotePort === echo.port]), [[true, false], [false, true]], 'the accepted socket, then the one to the endpoint');
+    for (const s of tuned) assert.equal(native instanceof Error ? '' : native.getCongestion(fdOf(s)), algorithm);
+    for (const s of [client, endpointSide!]) assert.equal(native instanceof Error ? '' : native.getCongestion(fdOf(s)), hostDefault);
+    client.destroy();
   });
 
   it('fails to listen on a port in use', async () => {

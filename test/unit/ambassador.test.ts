@@ -1,7 +1,11 @@
 import 'reflect-metadata';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
+import { promisify } from 'node:util';
 import { Keys } from '../../api/keys.js';
 import type { EndpointRecord } from '../../api/records.js';
 import { Ambassador } from '../../controllers/ambassador/ambassador.js';
@@ -95,6 +99,50 @@ describe('Ambassador (fake etcd, real sockets)', () => {
       // The first retry comes 1 s after the failure.
       for (let i = 0; i < 150 && (await get(linkPort)) !== 'db'; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(await get(linkPort), 'db');
+    } finally {
+      await ambassador.stop();
+    }
+  });
+
+  it('puts its own sockets on the configured congestion control (--tcp-congestion), as ss shows them', async () => {
+    const hostDefault = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+    const algorithm = hostDefault === 'reno' ? 'cubic' : 'reno';
+    const store = new FakeKvStore();
+    const keys = new Keys('/d');
+    const log = createLogger('error', true);
+    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log, { splice: 'on', tcpCongestion: algorithm });
+    const held = createServer((c) => c.write('hello'));
+    servers.push(held);
+    await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
+    const endpointPort = (held.address() as { port: number }).port;
+    const linkPort = await freePort();
+    await store.put(keys.endpoint('shop', 'db', 'a'), JSON.stringify(endpoint('127.0.0.1', endpointPort)));
+    await store.put(keys.port('shop', 'db'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
+    await ambassador.start();
+    try {
+      // The port opens once the ambassador has seen it: until then, refused.
+      const greeted = async () => {
+        const c = connect({ port: linkPort, host: '127.0.0.1' });
+        const [first] = await Promise.race([once(c, 'data'), once(c, 'error').then(() => [undefined])]);
+        if (first === undefined) c.destroy();
+        return first === undefined ? undefined : c;
+      };
+      let client = await greeted();
+      for (let i = 0; i < 100 && !client; i++) client = await new Promise((r) => setTimeout(r, 20)).then(greeted);
+      assert.ok(client, 'the link port forwards');
+      // `ss -i` prints each socket's congestion control on the line after it.
+      const sockets = async (filter: string) => {
+        const { stdout } = await promisify(execFile)('ss', ['-tinH', 'state', 'established', filter]);
+        const lines = stdout.split('\n');
+        return lines.flatMap((l, i) => (/^\S/.test(l) ? [`${l.trim().split(/\s+/).slice(-2).join(' ')} ${/^\s+(\S+)/.exec(lines[i + 1] ?? '')?.[1]}`] : []));
+      };
+      const here = `127.0.0.1:${client.localPort}`;
+      const link = `127.0.0.1:${linkPort}`;
+      assert.deepEqual((await sockets(`( sport = :${linkPort} or dport = :${linkPort} )`)).sort(), [`${here} ${link} ${hostDefault}`, `${link} ${here} ${algorithm}`].sort());
+      const toEndpoint = await sockets(`( dport = :${endpointPort} )`);
+      assert.equal(toEndpoint.length, 1);
+      assert.ok(toEndpoint[0]!.endsWith(` 127.0.0.1:${endpointPort} ${algorithm}`), toEndpoint[0]);
+      client.destroy();
     } finally {
       await ambassador.stop();
     }

@@ -63,6 +63,7 @@ describe('loadConfig', () => {
       skydnsPrefix: '/skydns',
       dnsPort: 53,
       splice: 'auto',
+      tcpCongestion: 'cubic',
     });
   });
 
@@ -93,6 +94,7 @@ describe('loadConfig', () => {
       skydnsPrefix: '/skydns',
       dnsPort: 53,
       splice: 'auto',
+      tcpCongestion: 'cubic',
     });
   });
 
@@ -112,6 +114,14 @@ describe('loadConfig', () => {
     assert.equal(load(['--splice', 'off']).splice, 'off');
     assert.equal(load([], { DOKKAA_SPLICE: 'on' }).splice, 'on');
     assert.throws(() => load(['--splice', 'yes']), { message: '--splice: expected auto | on | off, got "yes"' });
+  });
+
+  it("reads the ambassador's TCP congestion control (--tcp-congestion)", () => {
+    assert.equal(load(['--tcp-congestion', 'reno']).tcpCongestion, 'reno');
+    assert.equal(load([], { DOKKAA_TCP_CONGESTION: 'system' }).tcpCongestion, 'system');
+    const expected = (got: string) => ({ message: `--tcp-congestion: expected an algorithm name (cubic, reno, bbr, ...) or system, got ${JSON.stringify(got)}` });
+    assert.throws(() => load(['--tcp-congestion', 'Cubic']), expected('Cubic'));
+    assert.throws(() => load(['--tcp-congestion', 'a-name-too-long-for-linux']), expected('a-name-too-long-for-linux'));
   });
 
   it('lets flags beat env vars, the last of a repeated flag winning', () => {

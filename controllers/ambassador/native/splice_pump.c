@@ -5,10 +5,15 @@
 // (edge-triggered) for all its pairs; Node keeps the sockets (it connected and owns them)
 // and closes them when the pump reports a pair done.
 //
+// It also sets the TCP congestion control of the ambassador's own sockets (setCongestion),
+// which Node has no option for.
+//
 // Node-API only (node_api.h ships with Node), built by node-gyp: no other dependency.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,6 +30,8 @@
 // What one direction may move in one turn before the other pairs get theirs: a pair whose
 // source never runs dry must not hold the thread (nor a cancel() waiting on its lock).
 #define TURN_BYTES (4u << 20)
+// TCP_CA_NAME_MAX in the kernel (not in the user-space headers): the longest algorithm name + 1.
+#define CA_NAME_MAX 16
 #define PAIR_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 
 typedef struct direction {
@@ -531,12 +538,48 @@ static napi_value close_pump(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// setCongestion(fd, name) -> 0, or the errno of setsockopt(TCP_CONGESTION): ENOENT for an
+// algorithm the kernel lacks, EPERM for one net.ipv4.tcp_allowed_congestion_control does not
+// list (without CAP_NET_ADMIN).
+static napi_value set_congestion(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  char name[CA_NAME_MAX];
+  size_t len;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  // A longer name is cut short, and the kernel then rejects it (no such algorithm).
+  CHECK(env, napi_get_value_string_utf8(env, argv[1], name, sizeof name, &len));
+  int err = setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)len) < 0 ? errno : 0;
+  napi_value result;
+  CHECK(env, napi_create_int32(env, err, &result));
+  return result;
+}
+
+// getCongestion(fd) -> the socket's congestion control, or "" if it has none (not TCP).
+static napi_value get_congestion(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  CHECK(env, napi_get_value_int32(env, argv[0], &fd));
+  char name[CA_NAME_MAX + 1] = {0};
+  socklen_t len = CA_NAME_MAX;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) < 0) name[0] = 0;
+  napi_value result;
+  CHECK(env, napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &result));
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"createPump", NULL, create_pump, NULL, NULL, NULL, napi_default, NULL},
       {"add", NULL, add, NULL, NULL, NULL, napi_default, NULL},
       {"cancel", NULL, cancel, NULL, NULL, NULL, napi_default, NULL},
       {"close", NULL, close_pump, NULL, NULL, NULL, napi_default, NULL},
+      {"setCongestion", NULL, set_congestion, NULL, NULL, NULL, napi_default, NULL},
+      {"getCongestion", NULL, get_congestion, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
