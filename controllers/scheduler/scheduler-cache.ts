@@ -4,8 +4,8 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore, TxnOp } from '../../src/etcd/kv-store.js';
-import { InformerGroup, PrefixInformer } from '../../src/etcd/prefix-informer.js';
-import { LiveNodes } from '../../src/controller/live-nodes.js';
+import type { NodesChange } from '../../src/controller/live-nodes.js';
+import { NodesAndPlacements } from '../../src/controller/nodes-and-placements.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 
@@ -23,11 +23,7 @@ export interface CachedPlacement {
 }
 
 /** What changed in the cache, after it was applied: the scheduler's work sources. */
-export type CacheChange =
-  | { kind: 'node' }
-  | { kind: 'placement'; app: string; name: string }
-  /** Re-listed after a lost watch: changes may have been missed, look at everything. */
-  | { kind: 'relisted' };
+export type CacheChange = NodesChange | { kind: 'placement'; app: string; name: string };
 
 /** How long a deleted key's revision is remembered against late, older puts. */
 const TOMBSTONE_MS = 60_000;
@@ -50,47 +46,37 @@ const TOMBSTONE_MS = 60_000;
  */
 @injectable()
 export class SchedulerCache {
-  private readonly nodes: LiveNodes;
+  private readonly informers: NodesAndPlacements;
   private readonly placements = new Map<string, CachedPlacement>();
   private readonly byManifest = new Map<string, Map<string, CachedPlacement>>();
   private readonly load = new Map<string, number>();
   private readonly tombstones = new Map<string, { revision: number; at: number }>();
-  private readonly group = new InformerGroup(['nodes', 'placements'], 'scheduler cache');
   readonly changes = new Subject<CacheChange>();
 
   constructor(
-    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.KvStore) store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
-    @inject(TYPES.Logger) private readonly log: Logger,
+    @inject(TYPES.Logger) log: Logger,
   ) {
-    this.nodes = new LiveNodes(keys);
+    this.informers = new NodesAndPlacements(store, keys, clock, log, 'scheduler cache');
   }
 
   /** Starts afresh: empty, then lists and watches (in the background, retrying). */
   start(): void {
-    if (this.group.isRunning) return;
-    this.nodes.clear();
+    if (this.informers.isRunning) return;
     this.placements.clear();
     this.byManifest.clear();
     this.load.clear();
     this.tombstones.clear();
-    this.group.start([
-      new PrefixInformer(
-        this.store, this.keys.nodes, this.clock, this.log, 'scheduler cache',
-        this.nodes.handlers(
-          () => {
-            if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
-          },
-          () => this.changes.next({ kind: 'node' }),
-        ),
-      ),
-      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'scheduler cache', {
+    this.informers.start(
+      {
         reset: (kvs, revision) => this.resetPlacements(kvs, revision),
         put: (kv) => this.putPlacement(kv, true),
         del: (key, revision) => this.deletePlacement(key, revision, true),
-      }),
-    ]);
+      },
+      (c) => this.changes.next(c),
+    );
   }
 
   /**
@@ -98,16 +84,16 @@ export class SchedulerCache {
    * its writes guarded by their transactions); waiters for the first listing are failed.
    */
   async stop(): Promise<void> {
-    await this.group.stop();
+    await this.informers.stop();
   }
 
   /** Resolves once nodes and placements have both been listed since start(). */
   ready(): Promise<void> {
-    return this.group.ready();
+    return this.informers.ready();
   }
 
   liveNodes(): NodeRecord[] {
-    return this.nodes.all();
+    return this.informers.liveNodes();
   }
 
   /** Placements per node, all manifests: read-only, kept current. */
@@ -149,7 +135,6 @@ export class SchedulerCache {
     for (const [key, p] of [...this.placements]) {
       if (!seen.has(key) && p.modRevision <= revision) this.deletePlacement(key, revision, false);
     }
-    if (!this.group.mark('placements')) this.changes.next({ kind: 'relisted' });
   }
 
   private putPlacement(kv: KeyValue, notify: boolean, parsed?: PlacementRecord): void {

@@ -4,15 +4,15 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
-import { LiveNodes } from '../../src/controller/live-nodes.js';
-import { InformerGroup, PrefixInformer } from '../../src/etcd/prefix-informer.js';
+import type { NodesChange } from '../../src/controller/live-nodes.js';
+import { NodesAndPlacements } from '../../src/controller/nodes-and-placements.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 
 /** What the status needs of a placement; the spec stays in etcd (read when needed). */
 export type PlacedReplica = Pick<PlacementRecord, 'app' | 'name' | 'replica' | 'node' | 'templateHash' | 'revision'> & { key: string };
 
-export type StatusCacheChange = { kind: 'placement'; id: string } | { kind: 'node' } | { kind: 'relisted' };
+export type StatusCacheChange = NodesChange | { kind: 'placement'; id: string };
 
 /**
  * The status controller's informer: live nodes and a slim copy of every placement, by
@@ -25,55 +25,45 @@ export type StatusCacheChange = { kind: 'placement'; id: string } | { kind: 'nod
  */
 @injectable()
 export class StatusCache {
-  private readonly nodes: LiveNodes;
+  private readonly informers: NodesAndPlacements;
   private readonly byManifest = new Map<string, Map<string, PlacedReplica>>();
   private readonly manifestOfKey = new Map<string, string>();
-  private readonly group = new InformerGroup(['nodes', 'placements'], 'status cache');
   readonly changes = new Subject<StatusCacheChange>();
 
   constructor(
-    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.KvStore) store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
-    @inject(TYPES.Clock) private readonly clock: Clock,
-    @inject(TYPES.Logger) private readonly log: Logger,
+    @inject(TYPES.Clock) clock: Clock,
+    @inject(TYPES.Logger) log: Logger,
   ) {
-    this.nodes = new LiveNodes(keys);
+    this.informers = new NodesAndPlacements(store, keys, clock, log, 'status cache');
   }
 
   start(): void {
-    if (this.group.isRunning) return;
-    this.nodes.clear();
+    if (this.informers.isRunning) return;
     this.byManifest.clear();
     this.manifestOfKey.clear();
-    this.group.start([
-      new PrefixInformer(
-        this.store, this.keys.nodes, this.clock, this.log, 'status cache',
-        this.nodes.handlers(
-          () => {
-            if (!this.group.mark('nodes')) this.changes.next({ kind: 'relisted' });
-          },
-          () => this.changes.next({ kind: 'node' }),
-        ),
-      ),
-      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, 'status cache', {
+    this.informers.start(
+      {
         reset: (kvs) => this.listedPlacements(kvs),
         put: (kv) => this.putPlacement(kv, true),
         del: (key) => this.deletePlacement(key, true),
-      }),
-    ]);
+      },
+      (c) => this.changes.next(c),
+    );
   }
 
   stop(): Promise<void> {
-    return this.group.stop();
+    return this.informers.stop();
   }
 
   /** Resolves once nodes and placements have both been listed since start(). */
   ready(): Promise<void> {
-    return this.group.ready();
+    return this.informers.ready();
   }
 
   liveNodes(): NodeRecord[] {
-    return this.nodes.all();
+    return this.informers.liveNodes();
   }
 
   placementsOf(app: string, name: string): PlacedReplica[] {
@@ -84,7 +74,6 @@ export class StatusCache {
     this.byManifest.clear();
     this.manifestOfKey.clear();
     for (const kv of kvs) this.putPlacement(kv, false);
-    if (!this.group.mark('placements')) this.changes.next({ kind: 'relisted' });
   }
 
   private putPlacement(kv: KeyValue, notify: boolean): void {

@@ -1,7 +1,9 @@
 import type { Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
-import type { InformerHandlers } from '../etcd/prefix-informer.js';
+
+/** What a cache tells its controller about nodes: one changed, or all listed again after a lost watch (changes may have been missed). */
+export type NodesChange = { kind: 'node' } | { kind: 'relisted' };
 
 /** The live nodes' records by name, as an informer on `nodes/` brings them (for a cache). */
 export class LiveNodes {
@@ -38,25 +40,6 @@ export class LiveNodes {
     if (!name || !this.nodes.delete(name)) return false;
     this.list = undefined;
     return true;
-  }
-
-  /**
-   * Handlers for an informer on `nodes/` that keep this table: `listed` after each complete
-   * listing, `changed` after a put or delete that concerned a node.
-   */
-  handlers(listed: () => void, changed: () => void): InformerHandlers {
-    return {
-      reset: (kvs) => {
-        this.reset(kvs);
-        listed();
-      },
-      put: (kv) => {
-        if (this.put(kv)) changed();
-      },
-      del: (key) => {
-        if (this.delete(key)) changed();
-      },
-    };
   }
 
   /** Every live node (the same array until the next change: do not modify it). */
