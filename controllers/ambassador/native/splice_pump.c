@@ -96,6 +96,12 @@ typedef struct pump {
     }                                                    \
   } while (0)
 
+// The call's first n arguments (those not given read as undefined).
+static napi_status get_args(napi_env env, napi_callback_info info, size_t n, napi_value *argv) {
+  size_t argc = n;
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+}
+
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
@@ -370,9 +376,8 @@ static pump *get_pump(napi_env env, napi_value v) {
 
 // createPump(pipeSize, onDone(id, errno, bytesAtoB, bytesBtoA)) -> pump
 static napi_value create_pump(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, get_args(env, info, 2, argv));
   int64_t pipe_size = 0;
   CHECK(env, napi_get_value_int64(env, argv[0], &pipe_size));
   pump *p = calloc(1, sizeof *p);
@@ -441,9 +446,8 @@ static int nonblocking(int fd) {
 
 // add(pump, id, fdA, fdB): from now on the pump moves bytes both ways between the sockets.
 static napi_value add(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, get_args(env, info, 4, argv));
   pump *p = get_pump(env, argv[0]);
   if (!p) return NULL;
   double id;
@@ -501,9 +505,8 @@ static napi_value add(napi_env env, napi_callback_info info) {
 // cancel(pump, id) -> true if the pair was still open: the pump has let go of its sockets
 // and will not report it. False: it already finished (its report is on the way or done).
 static napi_value cancel(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2], result;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, get_args(env, info, 2, argv));
   pump *p = get_pump(env, argv[0]);
   if (!p) return NULL;
   double id;
@@ -529,9 +532,8 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
 
 // close(pump): stops the thread; pairs still open are let go (their sockets stay Node's).
 static napi_value close_pump(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, get_args(env, info, 1, argv));
   void *data = NULL;
   CHECK(env, napi_get_value_external(env, argv[0], &data));
   stop_pump(data);
@@ -542,9 +544,8 @@ static napi_value close_pump(napi_env env, napi_callback_info info) {
 // algorithm the kernel lacks, EPERM for one net.ipv4.tcp_allowed_congestion_control does not
 // list (without CAP_NET_ADMIN).
 static napi_value set_congestion(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, get_args(env, info, 2, argv));
   int32_t fd;
   char name[CA_NAME_MAX];
   size_t len;
@@ -559,9 +560,8 @@ static napi_value set_congestion(napi_env env, napi_callback_info info) {
 
 // getCongestion(fd) -> the socket's congestion control, or "" if it has none (not TCP).
 static napi_value get_congestion(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(env, get_args(env, info, 1, argv));
   int32_t fd;
   CHECK(env, napi_get_value_int32(env, argv[0], &fd));
   char name[CA_NAME_MAX + 1] = {0};
