@@ -101,6 +101,8 @@ export async function benchAmbassador(opts: { transferMB?: number; runs?: number
       await mbps('download', ports[path].source);
       await samples('roundtrips', ports[path].echo, 500);
     }
+    // The forwarder's sockets must carry what the agent's would, or the figures mean little.
+    if (refused.length > 0) throw new Error(`the kernel refused ${DEFAULT_TCP_CONGESTION} for the forwarder's sockets: ${refused[0]}`);
     const raw = Object.fromEntries(PATHS.map((p) => [p, { up: [] as number[], down: [] as number[], rtt: [] as number[], connect: [] as number[] }])) as Record<Path, { up: number[]; down: number[]; rtt: number[]; connect: number[] }>;
     for (let i = 0; i < runs; i++) {
       for (const path of PATHS) raw[path].up.push(await mbps('transfer', ports[path].sink));
@@ -111,7 +113,6 @@ export async function benchAmbassador(opts: { transferMB?: number; runs?: number
       for (const path of PATHS) raw[path].rtt.push(...(await samples('roundtrips', ports[path].echo, count / slices)));
       for (const path of PATHS) raw[path].connect.push(...(await samples('connects', ports[path].echo, count / slices / 10)));
     }
-    if (refused.length > 0) throw new Error(`the kernel refused ${DEFAULT_TCP_CONGESTION} for the forwarder's sockets: ${refused[0]}`);
     const figures = (p: Path): PathFigures => ({ upMBps: summarize(raw[p].up), downMBps: summarize(raw[p].down), rtt: summarize(raw[p].rtt), connect: summarize(raw[p].connect) });
     return {
       transferMB,

@@ -103,7 +103,7 @@ export class Ambassador implements Runnable {
     return new CongestionControl(native, algorithm, (error) =>
       this.log.warn(`the kernel refused TCP congestion control ${algorithm} for the ambassador's sockets: they keep the host's default`, {
         error,
-        hint: 'ENOENT: not built into this kernel (modprobe tcp_<name>); EPERM: not in net.ipv4.tcp_allowed_congestion_control; --tcp-congestion system stops trying',
+        hint: 'ENOENT: not built into this kernel (modprobe tcp_<name>); EPERM: not in net.ipv4.tcp_allowed_congestion_control; not tried again until the agent restarts',
       }),
     );
   }

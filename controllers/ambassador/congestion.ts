@@ -1,9 +1,12 @@
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { errnoName, fdOf, type NativePump } from './splice-pump.js';
 
 /**
  * The TCP congestion control of the ambassador's own sockets (both hops of a forwarded
- * connection), set when each connects; `system` leaves the host's default.
+ * connection): on the listening socket, whose accepted sockets inherit it before their
+ * first segment, and on the socket to the endpoint once it connects (Node creates it only
+ * then: it keeps the pacing BBR's start turned on, see docs/links.md); `system` leaves the
+ * host's default.
  *
  * Why not the default: hosts often default to BBR, which paces every connection at its own
  * estimate of the path's bandwidth. Two paced connections in series (the endpoint's or
@@ -14,7 +17,7 @@ import { errnoName, fdOf, type NativePump } from './splice-pump.js';
  * and CUBIC is Linux's own default.
  */
 export class CongestionControl {
-  private warned = false;
+  private refused = false;
 
   constructor(
     private readonly native: Pick<NativePump, 'setCongestion'>,
@@ -23,12 +26,22 @@ export class CongestionControl {
     private readonly onRefused: (error: string) => void,
   ) {}
 
-  /** Sets the algorithm on a connected socket; on failure the socket keeps the host's default. */
-  readonly apply = (s: Socket): void => {
-    const errno = this.native.setCongestion(fdOf(s), this.algorithm);
-    if (errno === 0 || this.warned) return;
-    this.warned = true;
-    this.onRefused(errnoName(errno));
+  /**
+   * Sets the algorithm on a listening or connected socket; on failure the socket keeps the host's
+   * default, and so do all later ones: the answer will not change, and for a name the
+   * kernel lacks each try would run modprobe (as root) on Node's thread.
+   */
+  readonly apply = (s: Socket | Server): void => {
+    if (this.refused) return;
+    let error: string | undefined;
+    try {
+      const errno = this.native.setCongestion(fdOf(s), this.algorithm);
+      if (errno !== 0) error = errnoName(errno);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    if (error === undefined) return;
+    this.refused = true;
+    this.onRefused(error);
   };
 }
-

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { constants } from 'node:os';
 
 /** The native module (native/splice_pump.c), as it exports. */
@@ -44,8 +44,8 @@ export function loadSplicePump(): NativePump | Error {
   }
 }
 
-/** The file descriptor under a connected net.Socket (Node's TCP handle keeps it). */
-export function fdOf(s: Socket): number {
+/** The file descriptor under a connected net.Socket or a listening net.Server (Node's TCP handle keeps it). */
+export function fdOf(s: Socket | Server): number {
   const fd = (s as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('socket has no file descriptor');
   return fd;

@@ -19,8 +19,8 @@ export interface ForwarderOptions {
    * Node's streams: about twice the throughput. Without it, the forwarder copies.
    */
   pump?: SplicePump;
-  /** Applied to both sockets of a connection once it is established (the congestion control). */
-  tuneSocket?: (s: Socket) => void;
+  /** Applied to the listening socket, and to both sockets of a connection once it is established (the congestion control). */
+  tuneSocket?: (s: Socket | Server) => void;
 }
 
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -83,6 +83,9 @@ export class TcpForwarder {
       this.server.once('error', onError);
       this.server.listen({ port, host, exclusive: true }, () => {
         this.server.off('error', onError);
+        // Accepted sockets inherit the listener's congestion control from their first
+        // segment: switched later, a socket keeps the pacing BBR's start turned on.
+        this.opts.tuneSocket?.(this.server);
         const address = this.server.address();
         resolve(typeof address === 'object' && address ? address.port : port);
       });

@@ -51,11 +51,12 @@ export class NodesAndPlacements {
         },
       }),
       new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, this.owner, {
-        ...placements,
         reset: (kvs, revision) => {
           placements.reset(kvs, revision);
           listed('placements');
         },
+        put: (kv) => placements.put(kv),
+        del: (key, revision) => placements.del(key, revision),
       }),
     ]);
   }

@@ -95,7 +95,7 @@ describe('links across hosts: the ambassador follows the service', () => {
     // The agent's ambassador moved it in the kernel (the splice pump), not by copying.
     const agentLog = await readFile(w.node('n2').agentLog, 'utf8');
     assert.match(agentLog, /"dataPath":"splice"/, 'n2\'s ambassador runs the splice pump');
-    // ... on sockets the kernel put on CUBIC (it would have warned on the first refusal).
+    // ... set to put its sockets on CUBIC, and the kernel did not refuse (it warns on the first refusal).
     assert.match(agentLog, /"tcpCongestion":"cubic"/);
     assert.doesNotMatch(agentLog, /refused TCP congestion control/);
     await w.etcd.delete().key(w.keys.manifest(APP, 'fetcher'));

@@ -130,11 +130,12 @@ describe('Ambassador (fake etcd, real sockets)', () => {
       let client = await greeted();
       for (let i = 0; i < 100 && !client; i++) client = await new Promise((r) => setTimeout(r, 20)).then(greeted);
       assert.ok(client, 'the link port forwards');
-      // `ss -i` prints each socket's congestion control on the line after it.
+      // `ss -i` prints each socket's details, its congestion control among them, on the line after it.
       const sockets = async (filter: string) => {
         const { stdout } = await promisify(execFile)('ss', ['-tinH', 'state', 'established', filter]);
         const lines = stdout.split('\n');
-        return lines.flatMap((l, i) => (/^\S/.test(l) ? [`${l.trim().split(/\s+/).slice(-2).join(' ')} ${/^\s+(\S+)/.exec(lines[i + 1] ?? '')?.[1]}`] : []));
+        const cc = (info: string) => [algorithm, hostDefault].find((name) => info.trim().split(/\s+/).includes(name)) ?? `neither in: ${info}`;
+        return lines.flatMap((l, i) => (/^\S/.test(l) ? [`${l.trim().split(/\s+/).slice(-2).join(' ')} ${cc(lines[i + 1] ?? '')}`] : []));
       };
       const here = `127.0.0.1:${client.localPort}`;
       const link = `127.0.0.1:${linkPort}`;
