@@ -8,7 +8,7 @@ import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
-import { DEFAULT_TCP_CONGESTION, type Config } from '../../src/config.js';
+import { DEFAULT_TCP_CONGESTION, type Config, type SpliceMode } from '../../src/config.js';
 import { parsePortRecord } from '../link-injector/port-plan.js';
 import { EndpointPicker, type Upstream } from './endpoint-picker.js';
 import { CongestionControl } from './congestion.js';
@@ -60,9 +60,11 @@ export class Ambassador implements Runnable {
 
   async start(): Promise<void> {
     if (this.subscription) return;
-    const native = this.loadNative();
-    this.pump = native && this.config.splice !== 'off' ? new SplicePump(native) : undefined;
-    this.congestion = this.congestionControl(native);
+    const mode = this.config.splice ?? 'auto';
+    const algorithm = this.config.tcpCongestion ?? DEFAULT_TCP_CONGESTION;
+    const native = this.loadNative(mode, algorithm);
+    this.pump = native && mode !== 'off' ? new SplicePump(native) : undefined;
+    this.congestion = native && algorithm !== 'system' ? this.congestionControl(native, algorithm) : undefined;
     this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy', tcpCongestion: this.congestion?.algorithm ?? 'system' });
     this.subscription = merge(
       this.factory.watch(this.keys.ports).pipe(map((ev) => () => this.onPort(ev))),
@@ -85,9 +87,7 @@ export class Ambassador implements Runnable {
   }
 
   /** The native module, when splicing or the congestion control needs it. */
-  private loadNative(): NativePump | undefined {
-    const mode = this.config.splice ?? 'auto';
-    const algorithm = this.config.tcpCongestion ?? DEFAULT_TCP_CONGESTION;
+  private loadNative(mode: SpliceMode, algorithm: string): NativePump | undefined {
     if (mode === 'off' && algorithm === 'system') return undefined;
     const native = loadSplicePump();
     if (!(native instanceof Error)) return native;
@@ -97,9 +97,7 @@ export class Ambassador implements Runnable {
     return undefined;
   }
 
-  private congestionControl(native: NativePump | undefined): CongestionControl | undefined {
-    const algorithm = this.config.tcpCongestion ?? DEFAULT_TCP_CONGESTION;
-    if (!native || algorithm === 'system') return undefined;
+  private congestionControl(native: NativePump, algorithm: string): CongestionControl {
     return new CongestionControl(native, algorithm, (error) =>
       this.log.warn(`the kernel refused TCP congestion control ${algorithm} for the ambassador's sockets: they keep the host's default`, {
         error,
