@@ -1,9 +1,8 @@
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { EndpointPicker } from '../controllers/ambassador/endpoint-picker.js';
-import { CongestionControl } from '../controllers/ambassador/congestion.js';
+import { CongestionControl, hostCongestion } from '../controllers/ambassador/congestion.js';
 import { loadSplicePump, SplicePump } from '../controllers/ambassador/splice-pump.js';
 import { TcpForwarder, type ForwarderOptions } from '../controllers/ambassador/tcp-forwarder.js';
 import { DEFAULT_TCP_CONGESTION } from '../src/config.js';
@@ -119,7 +118,7 @@ export async function benchAmbassador(opts: { transferMB?: number; runs?: number
       runs,
       roundtrips: raw.direct.rtt.length,
       paths: { direct: figures('direct'), splice: figures('splice'), copy: figures('copy'), spliceHostCc: figures('spliceHostCc') },
-      hostCongestion: readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim(),
+      hostCongestion: hostCongestion(),
       loadAverage: loadavg()[0]!,
       cpus: cpus().length,
     };

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { errnoName, fdOf, type NativePump } from './splice-pump.js';
 
@@ -44,4 +45,9 @@ export class CongestionControl {
     this.refused = true;
     this.onRefused(error);
   };
+}
+
+/** The host's default congestion control (this network namespace's): what sockets get unless set. */
+export function hostCongestion(): string {
+  return readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
 }

@@ -4,11 +4,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { connect, createServer, Server, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { EndpointPicker, type Upstream } from '../../controllers/ambassador/endpoint-picker.js';
-import { CongestionControl } from '../../controllers/ambassador/congestion.js';
+import { CongestionControl, hostCongestion } from '../../controllers/ambassador/congestion.js';
 import { fdOf, loadSplicePump, SplicePump } from '../../controllers/ambassador/splice-pump.js';
 import { TcpForwarder, type ForwarderOptions } from '../../controllers/ambassador/tcp-forwarder.js';
 import { DEFAULT_TCP_CONGESTION } from '../../src/config.js';
@@ -35,7 +34,7 @@ const MODES: readonly Mode[] = ['splice', 'copy'];
 const refusals: string[] = [];
 // As the agent runs them: their own sockets on the default congestion control.
 const congestion = native instanceof Error ? undefined : new CongestionControl(native, DEFAULT_TCP_CONGESTION, (e) => refusals.push(e));
-const hostDefault = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+const hostDefault = hostCongestion();
 
 function forwarderOptions(mode: Mode): ForwarderOptions {
   // Copying works without the native module (the agent's fallback): tested so when it is missing.

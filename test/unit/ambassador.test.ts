@@ -3,12 +3,12 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { Keys } from '../../api/keys.js';
 import type { EndpointRecord } from '../../api/records.js';
 import { Ambassador } from '../../controllers/ambassador/ambassador.js';
+import { hostCongestion } from '../../controllers/ambassador/congestion.js';
 import { SystemClock } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/sources.js';
 import { createLogger } from '../../src/logging.js';
@@ -105,7 +105,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
   });
 
   it('puts its own sockets on the configured congestion control (--tcp-congestion), as ss shows them', async () => {
-    const hostDefault = readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim();
+    const hostDefault = hostCongestion();
     const algorithm = hostDefault === 'reno' ? 'cubic' : 'reno';
     const store = new FakeKvStore();
     const keys = new Keys('/d');
