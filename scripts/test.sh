@@ -1,12 +1,34 @@
 #!/usr/bin/env bash
-# `npm test`: prepare the machine (Docker Engine, etcd, image, build), then run the
-# compiled unit and end-to-end tests against the real etcd and dockerd.
+# `npm test`: prepare the machine (packages, build), bring up the suite's own Docker Engine
+# and etcd (a bare one-host lab: src/lab/test-env.ts), run the unit and single-host
+# end-to-end tests inside that host's network namespace, remove it, then run the multi-host
+# lab tests (each file brings up its own lab). Nothing here uses or starts the machine's own
+# engine or the etcd on 127.0.0.1:2379: a `dokkaa up` beside the suite keeps its containers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-DOKKAA_SETUP_ETCD=1 bash scripts/lib/setup-host.sh
+DOKKAA_SETUP_ETCD=0 DOKKAA_SETUP_DOCKER=0 bash scripts/lib/setup-host.sh
 
-export DOKKAA_TEST_ETCD=http://127.0.0.1:2379
-export DOKKAA_TEST_DOCKER=unix:///var/run/docker.sock
+TEST_LAB="${DOKKAA_TEST_LAB:-test}"
+MACHINE_SOCKET=/var/run/docker.sock
+started=$(date +%s)
+
+# The machine's engine, if one answers: the containers it runs now must still run, with the
+# same ids, when the suite ends (checked at the end).
+machine_running() {
+  [[ -S "$MACHINE_SOCKET" ]] || return 0
+  env -u DOCKER_HOST docker -H "unix://$MACHINE_SOCKET" ps -q --no-trunc 2>/dev/null | sort || true
+}
+machine_before="$(machine_running)"
+
+env_up=0
+env_down() {
+  (( env_up )) || return 0
+  env_up=0
+  node dist/src/lab/test-env-main.js down "$TEST_LAB" || echo "[test] ERROR: the test environment was not removed completely" >&2
+}
+# Also on failure and interruption: the environment never outlives the run.
+trap env_down EXIT
+trap 'exit 130' INT TERM
 
 # Node 20's test runner takes directories (searched recursively for *.test.js and
 # similar names), not globs. Leave out directories the build did not produce.
@@ -31,6 +53,26 @@ run_tests() {
   node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 --test-force-exit "$@"
 }
 status=0
-if (( ${#dirs[@]} )); then run_tests "${dirs[@]}" || status=$?; fi
+if (( ${#dirs[@]} )); then
+  env_up=1
+  env_file="$(mktemp)"
+  node dist/src/lab/test-env-main.js up "$TEST_LAB" >"$env_file"
+  # shellcheck disable=SC1090
+  source "$env_file"
+  rm -f "$env_file"
+  echo "[test] environment ready after $(( $(date +%s) - started )) s: engine $DOKKAA_TEST_DOCKER, etcd $DOKKAA_TEST_ETCD, netns $DOKKAA_TEST_NETNS" >&2
+  # In the host's namespace, as an agent runs on a real host: the agents the tests start
+  # there listen on that engine's bridge gateway, not on the machine's.
+  nsenter --net="/run/netns/$DOKKAA_TEST_NETNS" -- bash -c "$(declare -f run_tests); run_tests \"\$@\"" run_tests "${dirs[@]}" || status=$?
+  env_down
+fi
 if (( ${#lab_dirs[@]} )); then run_tests "${lab_dirs[@]}" || status=$?; fi
+
+machine_after="$(machine_running)"
+gone="$(comm -23 <(echo "$machine_before") <(echo "$machine_after") | sed '/^$/d')"
+if [[ -n "$gone" ]]; then
+  echo "[test] ERROR: containers of the machine's own engine stopped or vanished during the run: $(echo "$gone" | cut -c1-12 | tr '\n' ' ')" >&2
+  status=1
+fi
+echo "[test] done in $(( $(date +%s) - started )) s" >&2
 exit "$status"

@@ -6,6 +6,8 @@
 # Environment:
 #   DOKKAA_ETCD         etcd endpoint to check (default http://127.0.0.1:2379)
 #   DOKKAA_SETUP_ETCD   "0" = do not start etcd (`dokkaa up` spawns its own)
+#   DOKKAA_SETUP_DOCKER "0" = leave the machine's own Docker Engine alone: neither start it nor
+#                       put the local image on it (`npm test` runs engines of its own)
 #   DOKKAA_SKIP_BUILD   "1" = skip `npm run build`
 # Anything started here is recorded in a pid file; scripts/lib/stop-host.sh stops it.
 # May be executed (bash setup-host.sh) or sourced; when sourced it runs in a subshell so
@@ -54,7 +56,7 @@ dokkaa_setup_host() {
   # --- 1. Packages. /usr/local/bin/docker may be a client-only binary, so check dockerd.
   local need_apt=0 bin
   # g++, make and python3: node-gyp builds the ambassador's splice pump (npm run build:native).
-  for bin in dockerd etcd etcdctl ip iptables g++ make python3; do
+  for bin in dockerd docker etcd etcdctl ip iptables nsenter g++ make python3; do
     command -v "$bin" >/dev/null 2>&1 || need_apt=1
   done
   [[ -x /bin/busybox ]] || need_apt=1
@@ -94,7 +96,9 @@ dokkaa_setup_host() {
   # --- 3. Docker Engine on the default socket /var/run/docker.sock.
   # DOCKER_HOST is unset for the check: this is about the machine's own engine.
   docker_ok() { env -u DOCKER_HOST docker info >/dev/null 2>&1; }
-  if docker_ok; then
+  if [[ "${DOKKAA_SETUP_DOCKER:-1}" == "0" ]]; then
+    log "the machine's dockerd is left as it is (DOKKAA_SETUP_DOCKER=0)"
+  elif docker_ok; then
     log "dockerd running"
   else
     if pid_alive "$docker_pid" dockerd; then
@@ -144,7 +148,7 @@ dokkaa_setup_host() {
   fi
 
   # --- 5. Local image (no registry to pull from).
-  env -u DOCKER_HOST bash "$here/build-image.sh"
+  [[ "${DOKKAA_SETUP_DOCKER:-1}" == "0" ]] || env -u DOCKER_HOST bash "$here/build-image.sh"
 
   # --- 6. Build the TypeScript.
   if [[ "${DOKKAA_SKIP_BUILD:-0}" == "1" ]]; then

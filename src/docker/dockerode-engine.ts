@@ -142,11 +142,7 @@ export class DockerodeEngine implements ContainerEngine {
   }
 
   async bridgeGateway(): Promise<string | undefined> {
-    const net = (await this.docker.getNetwork('bridge').inspect()) as { IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] } };
-    const configs = net.IPAM?.Config ?? [];
-    // On an engine's very first start the default bridge reports a subnet but no gateway;
-    // Docker then gives the bridge the subnet's first address.
-    return configs.find((c) => c.Gateway)?.Gateway ?? firstHost(configs.find((c) => c.Subnet && !c.Subnet.includes(':'))?.Subnet);
+    return bridgeGatewayOf((await this.docker.getNetwork('bridge').inspect()) as BridgeInspect);
   }
 
   async logs(id: string, tail: number): Promise<string> {
@@ -218,6 +214,21 @@ function bridgeIp(settings: { Networks?: Record<string, { IPAddress?: string }> 
 }
 
 /** 172.17.0.0/16 -> 172.17.0.1 (IPv4 only). */
+/** The part of `docker network inspect bridge` that bridgeGatewayOf reads. */
+export interface BridgeInspect {
+  IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
+}
+
+/**
+ * The default bridge's gateway address. On an engine's very first start the bridge reports
+ * a subnet but no gateway (the field appears after a restart); Docker then gives the bridge
+ * the subnet's first address, so that is the answer.
+ */
+export function bridgeGatewayOf(net: BridgeInspect): string | undefined {
+  const configs = net.IPAM?.Config ?? [];
+  return configs.find((c) => c.Gateway)?.Gateway ?? firstHost(configs.find((c) => c.Subnet && !c.Subnet.includes(':'))?.Subnet);
+}
+
 export function firstHost(subnet: string | undefined): string | undefined {
   const m = subnet && /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet);
   if (!m) return undefined;

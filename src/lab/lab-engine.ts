@@ -1,8 +1,7 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import Docker from 'dockerode';
-import { run, tryRun } from './exec.js';
+import { tryRun } from './exec.js';
 import type { NodeLayout } from './lab-layout.js';
 import { netnsPath } from './netns.js';
 import { isOurs, pidGone, processesInContainers, processesMentioning, readPidFile, recordOf, spawnDetached, stopProcess, waitFor, type ProcessRecord } from './processes.js';
@@ -12,9 +11,6 @@ import { isOurs, pidGone, processesInContainers, processesMentioning, readPidFil
  * root, exec root and socket under the node's state dir, and what the lab does through its
  * API (ping, image import, counting and removing containers).
  */
-
-/** The machine's own engine, the source of the lab's images. Never stopped by the lab. */
-export const MACHINE_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /** dockerd's command line; it is also what identifies the process later (see isOurs). */
 export function dockerdArgv(node: NodeLayout): string[] {
@@ -85,59 +81,16 @@ export function tail(file: string, lines: number): string {
   }
 }
 
-async function hasImage(socketPath: string, image: string): Promise<boolean> {
-  try {
-    await engineClient(socketPath).getImage(image).inspect();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function tarFor(imageDir: string, image: string): string {
-  return join(imageDir, `${image.replace(/[^A-Za-z0-9_.-]/g, '_')}.tar`);
-}
-
-/** Reads a Docker JSON-lines progress stream to its end; rejects on an error line. */
-async function drainProgress(stream: NodeJS.ReadableStream): Promise<string> {
-  let text = '';
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) text += chunk.toString();
-  const error = text.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => { try { return JSON.parse(l) as { error?: string }; } catch { return {}; } }).find((l) => l.error);
-  if (error) throw new Error(error.error);
-  return text;
-}
-
 /**
- * Puts `images` on the node's engine if missing. There is no registry: each image is saved
- * once from the machine's engine into the lab's state dir and loaded from there. If the
- * machine's engine lacks it, scripts/lib/build-image.sh builds it on the node's engine.
- * Returns the images it loaded.
+ * Puts the local image on the node's engine: scripts/lib/build-image.sh imports it from the
+ * checkout's root filesystem tarball (built once, named after its inputs) unless the engine
+ * already has that very build. Nothing comes from the machine's own engine, so a lab never
+ * depends on what that engine holds. Returns whether it imported.
  */
-export async function ensureImages(node: NodeLayout, images: readonly string[], imageDir: string, repo: string): Promise<string[]> {
-  const loaded: string[] = [];
-  for (const image of images) {
-    if (await hasImage(node.dockerSocket, image)) continue;
-    const tar = tarFor(imageDir, image);
-    if (!existsSync(tar) && (await hasImage(MACHINE_DOCKER_SOCKET, image))) {
-      mkdirSync(imageDir, { recursive: true });
-      // Nodes load in parallel: each writes its own partial file (two writers of one file
-      // corrupted it: "invalid diffID" on load) and renames it into place when complete.
-      const partial = `${tar}.${node.name}.partial`;
-      await pipeline(await engineClient(MACHINE_DOCKER_SOCKET, 120_000).getImage(image).get(), createWriteStream(partial));
-      if (!existsSync(tar)) renameSync(partial, tar);
-      else rmSync(partial, { force: true });
-    }
-    if (existsSync(tar)) {
-      await drainProgress(await engineClient(node.dockerSocket, 120_000).loadImage(createReadStream(tar)));
-    } else if (image === 'dokkaa/busybox:latest') {
-      await run('bash', [join(repo, 'scripts', 'lib', 'build-image.sh'), `unix://${node.dockerSocket}`], 120_000);
-    } else {
-      throw new Error(`${node.name}: image ${image} is neither on ${MACHINE_DOCKER_SOCKET} nor buildable here`);
-    }
-    if (!(await hasImage(node.dockerSocket, image))) throw new Error(`${node.name}: image ${image} still missing after loading it`);
-    loaded.push(image);
-  }
-  return loaded;
+export async function ensureLocalImage(node: NodeLayout, repo: string): Promise<boolean> {
+  const r = await tryRun('bash', [join(repo, 'scripts', 'lib', 'build-image.sh'), `unix://${node.dockerSocket}`], 120_000);
+  if (!r.ok) throw new Error(`${node.name}: could not put the local image on its engine (exit ${r.code ?? '?'}): ${r.stderr.trim()}`);
+  return r.stderr.includes('importing');
 }
 
 /** Running containers on the engine, undefined if it does not answer. */

@@ -15,8 +15,6 @@ export const ETCD_CLIENT_PORT = 23790;
 export const ETCD_PEER_PORT = 23791;
 /** Addresses .11 .. .(10+MAX_NODES) inside the lab's /24. */
 export const MAX_NODES = 200;
-/** Images every lab engine gets (there is no registry to pull from). */
-export const LAB_IMAGES = ['dokkaa/busybox:latest'] as const;
 
 // The veth host end is `dk-<LAB>-<i>`: Linux caps interface names at 15 bytes, so with up to
 // three digits for i the lab name can have at most 8 characters.
@@ -67,8 +65,6 @@ export interface LabLayout {
   etcdLog: string;
   /** The first controller's log; controller i > 1 logs to controller-<i>.log (see controllerLogPath). */
   controllerLog: string;
-  /** `docker save` output of LAB_IMAGES, exported once from the machine's engine. */
-  imageDir: string;
 }
 
 export interface NodeLayout {
@@ -108,7 +104,6 @@ export function labLayout(name: string, root = LAB_ROOT): LabLayout {
     etcdDataDir: join(stateDir, 'etcd'),
     etcdLog: join(stateDir, 'etcd.log'),
     controllerLog: join(stateDir, 'controller.log'),
-    imageDir: join(stateDir, 'images'),
   };
 }
 

@@ -34,6 +34,8 @@ export interface LabState extends LabLayout {
   prefix: string;
   ttlSeconds: number;
   logLevel: string;
+  /** Engines and etcd only, no agents or controllers (see LabUpOptions.bare). */
+  bare?: boolean;
   /** Whether this lab inserted the iptables FORWARD rule (and so removes it). */
   forwardRule: boolean;
   etcd?: ProcessRecord;

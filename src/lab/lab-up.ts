@@ -1,6 +1,6 @@
-import { DEFAULT_LAB, LAB_IMAGES, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName, repoRoot, requireRoot } from './lab-layout.js';
+import { DEFAULT_LAB, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName, repoRoot, requireRoot } from './lab-layout.js';
 import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitRegistered } from './lab-agents.js';
-import { currentDockerd, ensureImages, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
+import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { startEtcd } from './lab-etcd.js';
 import { newNodeState, teardownNode } from './lab-node.js';
 import { lockLab, readState, writeState, type LabNodeState, type LabState } from './lab-state.js';
@@ -26,6 +26,11 @@ export interface LabUpOptions {
   say?: (line: string) => void;
   /** Parent of the state dirs (tests); default /var/lib/dokkaa/lab. */
   stateRoot?: string;
+  /**
+   * Network, etcd and engines only: no agents and no controllers (the test suite's own
+   * environment runs Dokkaa in the test process). Default: as the lab is, or false.
+   */
+  bare?: boolean;
 }
 
 export interface LabUpResult {
@@ -60,7 +65,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
     };
     const count = opts.nodes ?? (state.nodes.length || 3);
     if (!Number.isInteger(count) || count < 1 || count > MAX_NODES) throw new Error(`--nodes: expected 1..${MAX_NODES}, got ${count}`);
-    const controllers = opts.controllers ?? (state.controllers.length || 1);
+    let controllers = opts.controllers ?? (state.controllers.length || 1);
     if (!Number.isInteger(controllers) || controllers < 1 || controllers > MAX_CONTROLLERS) throw new Error(`--controllers: expected 1..${MAX_CONTROLLERS}, got ${controllers}`);
     const labelled = Object.keys(opts.labels ?? {});
     const unknown = labelled.filter((n) => !Array.from({ length: count }, (_, i) => nodeName(i + 1)).includes(n));
@@ -69,6 +74,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
     state.ttlSeconds = opts.ttlSeconds ?? state.ttlSeconds;
     state.prefix = opts.prefix ?? state.prefix;
     state.logLevel = opts.logLevel ?? state.logLevel;
+    state.bare = opts.bare ?? state.bare ?? false;
     const changes: string[] = [];
     const note = (line: string) => {
       changes.push(line);
@@ -123,6 +129,11 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
     writeState(state);
 
     for (const node of live) {
+      if (state.bare) {
+        if ((await stopProcess(node.agent, 5_000)) !== 'gone') note(`${node.name}: stopped agent pid ${node.agent!.pid} (bare lab)`);
+        node.agent = undefined;
+        continue;
+      }
       const want = agentArgv(state, node);
       if (isOurs(node.agent) && (!sameArgv(node.agent, want) || !agentInNetns(node))) {
         const why = sameArgv(node.agent, want) ? `it ran outside ${node.netns}` : 'settings changed';
@@ -139,6 +150,7 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
 
     // Controllers: exactly `controllers` of them, each running the current command line.
     const wantController = controllerArgv(state);
+    if (state.bare) controllers = 0;
     for (let i = controllers; i < state.controllers.length; i++) {
       if ((await stopProcess(state.controllers[i], 5_000)) !== 'gone') note(`stopped controller ${i + 1} pid ${state.controllers[i]!.pid} (lab now has ${controllers})`);
     }
@@ -157,8 +169,10 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabUpResult> {
     }
     writeState(state);
 
-    await waitRegistered(state, live.filter((n) => !n.partitioned));
-    await waitLeader(state);
+    if (!state.bare) {
+      await waitRegistered(state, live.filter((n) => !n.partitioned));
+      await waitLeader(state);
+    }
     return { state, changes, elapsedMs: Date.now() - started };
   } finally {
     release();
@@ -183,5 +197,5 @@ async function ensureEngine(state: LabState, node: LabNodeState, note: (line: st
   }
   node.dockerd = rec;
   await waitEngine(node, rec);
-  for (const image of await ensureImages(node, LAB_IMAGES, state.imageDir, state.repoRoot)) note(`${node.name}: loaded image ${image}`);
+  if (await ensureLocalImage(node, state.repoRoot)) note(`${node.name}: imported the local image`);
 }

@@ -7,9 +7,18 @@ import { parseRecord, type StatusRecord } from '../../../api/records.js';
 import type { Config } from '../../../src/config.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
-/** The real etcd and Docker Engine the suite runs against (started by scripts/test.sh). */
-export const ETCD = process.env.DOKKAA_TEST_ETCD ?? 'http://127.0.0.1:2379';
-export const DOCKER = process.env.DOCKER_SOCKET ?? (process.env.DOKKAA_TEST_DOCKER ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, '');
+/**
+ * The real etcd and Docker Engine the suite runs against: its own, started for the run by
+ * scripts/test.sh (src/lab/test-env.ts). Never the machine's defaults: without them set,
+ * the e2e tests fail at once instead of touching a `dokkaa up` running beside them.
+ */
+function fromEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the suite with \`npm test\`, which starts the suite's own etcd and Docker Engine`);
+  return value;
+}
+export const ETCD = fromEnv('DOKKAA_TEST_ETCD');
+export const DOCKER = fromEnv('DOKKAA_TEST_DOCKER').replace(/^unix:\/\//, '');
 export const IMAGE = 'dokkaa/busybox:latest';
 export const NGINX_PAGE = 'Welcome to Dokkaa nginx';
 
