@@ -1,15 +1,15 @@
 import { inject, injectable } from 'inversify';
 import { map, merge, type Subscription } from 'rxjs';
 import { serviceId, type Keys } from '../../api/keys.js';
-import { parseRecord, type EndpointRecord, type PortRecord } from '../../api/records.js';
+import type { PortRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
-import { ControllerFactory } from '../../src/controller/sources.js';
-import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { Resources, type Endpoint, type Port } from '../../src/informer/resources.js';
+import type { InformerEvent, SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
 import { DEFAULT_TCP_CONGESTION, type Config, type SpliceMode } from '../../src/config.js';
-import { parsePortRecord } from '../link-injector/port-plan.js';
 import { EndpointPicker, type Upstream } from './endpoint-picker.js';
 import { CongestionControl } from './congestion.js';
 import { loadSplicePump, SplicePump, type NativePump } from './splice-pump.js';
@@ -66,13 +66,25 @@ export class Ambassador implements Runnable {
     this.pump = native && mode !== 'off' ? new SplicePump(native) : undefined;
     this.congestion = native && algorithm !== 'system' ? this.congestionControl(native, algorithm) : undefined;
     this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy', tcpCongestion: this.congestion?.algorithm ?? 'system' });
+    const informers = this.informers();
     this.subscription = merge(
-      this.factory.watch(this.keys.ports).pipe(map((ev) => () => this.onPort(ev))),
-      this.factory.watch(this.keys.services).pipe(map((ev) => () => this.onEndpoint(ev))),
+      informers.ports.withCurrent().pipe(map((ev) => () => this.onPort(ev))),
+      informers.endpoints.withCurrent().pipe(map((ev) => () => this.onEndpoint(ev))),
     ).subscribe((apply) => apply());
+    informers.ports.acquire();
+    informers.endpoints.acquire();
+  }
+
+  /** The agent's shared informers of link ports and endpoints. */
+  private informers(): { ports: SharedInformer<Port>; endpoints: SharedInformer<Endpoint> } {
+    return { ports: this.factory.informer(Resources.ports(this.keys)), endpoints: this.factory.informer(Resources.endpoints(this.keys)) };
   }
 
   async stop(): Promise<void> {
+    if (this.subscription) {
+      const informers = this.informers();
+      await Promise.all([informers.ports.release(), informers.endpoints.release()]);
+    }
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     const closing = [...this.listeners.keys()].map((port) => this.close(port));
@@ -106,24 +118,20 @@ export class Ambassador implements Runnable {
     );
   }
 
-  private onPort(ev: PrefixEvent): void {
-    const at = this.keys.parsePort(ev.type === 'put' ? ev.kv.key : ev.key);
-    if (!at) return;
+  private onPort(ev: InformerEvent<Port>): void {
+    const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
     const id = serviceId(at.app, at.service);
-    const record = ev.type === 'put' ? parsePortRecord(ev.kv.value) : undefined;
-    if (record) this.ports.set(id, record);
+    if (ev.type === 'put') this.ports.set(id, { port: ev.obj.value.port, protocol: ev.obj.value.protocol === 'udp' ? 'udp' : 'tcp' });
     else this.ports.delete(id);
     this.syncListeners();
   }
 
-  private onEndpoint(ev: PrefixEvent): void {
-    const key = ev.type === 'put' ? ev.kv.key : ev.key;
-    const at = this.keys.parseEndpoint(key);
-    if (!at) return;
+  private onEndpoint(ev: InformerEvent<Endpoint>): void {
+    const key = ev.key;
+    const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
     const id = serviceId(at.app, at.service);
     const endpoints = this.endpoints.get(id) ?? new Map<string, Upstream>();
-    const e = ev.type === 'put' ? parseRecord<EndpointRecord>(ev.kv.value) : undefined;
-    if (e && typeof e.host === 'string' && Number.isInteger(e.port)) endpoints.set(key, { host: e.host, port: e.port });
+    if (ev.type === 'put') endpoints.set(key, { host: ev.obj.value.host, port: ev.obj.value.port });
     else endpoints.delete(key);
     if (endpoints.size > 0) this.endpoints.set(id, endpoints);
     else this.endpoints.delete(id);

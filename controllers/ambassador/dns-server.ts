@@ -3,10 +3,10 @@ import { inject, injectable } from 'inversify';
 import type { Subscription } from 'rxjs';
 import { endpointDnsLabel } from '../../api/dns-names.js';
 import { serviceId, type Keys } from '../../api/keys.js';
-import { parseRecord, type EndpointRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { DEFAULT_DNS_PORT, type Config } from '../../src/config.js';
-import { ControllerFactory } from '../../src/controller/sources.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
@@ -64,26 +64,29 @@ export class DnsServer implements Runnable, DnsDirectory {
       throw err;
     }
     this.responder = responder;
-    this.subscription = this.factory.watch(this.keys.services).subscribe((ev) => {
-      const key = ev.type === 'put' ? ev.kv.key : ev.key;
-      const at = this.keys.parseEndpoint(key);
-      if (!at) return;
+    const informer = this.factory.informer(Resources.endpoints(this.keys));
+    this.subscription = informer.withCurrent().subscribe((ev) => {
+      const key = ev.key;
+      const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
       const id = serviceId(at.app, at.service);
       const endpoints = this.services.get(id) ?? new Map<string, DnsEndpoint>();
       const had = endpoints.size;
-      const e = ev.type === 'put' ? parseRecord<EndpointRecord>(ev.kv.value) : undefined;
-      if (e) endpoints.set(key, { label: endpointDnsLabel(e.name, e.replica, e.node), host: e.host, port: e.port });
-      else endpoints.delete(key);
+      if (ev.type === 'put') {
+        const e = ev.obj.value;
+        endpoints.set(key, { label: endpointDnsLabel(e.name, e.replica, e.node), host: e.host, port: e.port });
+      } else endpoints.delete(key);
       if (endpoints.size > 0) this.services.set(id, endpoints);
       else this.services.delete(id);
       // Count services with endpoints per app, so `<app>.dokkaa.local` exists while it has any.
       const delta = (endpoints.size > 0 ? 1 : 0) - (had > 0 ? 1 : 0);
       if (delta !== 0) this.apps.set(at.app, (this.apps.get(at.app) ?? 0) + delta);
     });
+    informer.acquire();
     this.log.info('serving DNS', { address, port, upstreams });
   }
 
   async stop(): Promise<void> {
+    if (this.subscription) await this.factory.informer(Resources.endpoints(this.keys)).release();
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     await this.responder?.close();

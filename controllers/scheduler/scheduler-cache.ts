@@ -1,13 +1,20 @@
 import { inject, injectable } from 'inversify';
-import { Subject } from 'rxjs';
+import { map, merge, Subject, type Subscription } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
 import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
-import type { KeyValue, KvStore, TxnOp } from '../../src/etcd/kv-store.js';
-import type { NodesChange } from '../../src/controller/live-nodes.js';
-import { NodesAndPlacements } from '../../src/controller/nodes-and-placements.js';
+import type { SyncedCache } from '../../src/controller/controller.js';
+import { NodesAndPlacements, type NodesChange } from '../../src/controller/nodes-and-placements.js';
+import type { KeyValue, TxnOp } from '../../src/etcd/kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import type { Placement } from '../../src/informer/resources.js';
+import type { Cached } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+
+/** A shared informer's placement as the key-value it was decoded from (its value is not needed: the record comes along). */
+function asKv(c: Cached<Placement>): KeyValue {
+  return { key: c.key, value: '', modRevision: c.modRevision, lease: c.lease };
+}
 
 /** One placement as the scheduler needs it (the spec stays in etcd). */
 export interface CachedPlacement {
@@ -29,9 +36,9 @@ export type CacheChange = NodesChange | { kind: 'placement'; app: string; name: 
 const TOMBSTONE_MS = 60_000;
 
 /**
- * The scheduler's informer: the live nodes and every placement, listed once and then kept
- * current by watches on `nodes/` and `placements/`, with the per-node placement count
- * (the load map) maintained incrementally. It replaces reading all nodes and all
+ * The scheduler's cache over the shared `nodes/` and `placements/` informers: every
+ * placement with the revision it is known at, and the per-node placement count (the load
+ * map) maintained incrementally. It replaces reading all nodes and all
  * placements from etcd on every reconcile, which costs O(placements) per manifest.
  *
  * Why a stale cache cannot double-place: the scheduler is the only writer of placements
@@ -42,54 +49,59 @@ const TOMBSTONE_MS = 60_000;
  * ignored (deleted keys keep their delete revision for a while), so an event arriving
  * late cannot undo a newer write. Every write remains a transaction on the mod revisions
  * the cache showed (0 for a new key): where the cache is behind, the write fails and the
- * reconcile retries. The cache starts empty with each leadership term and lists afresh.
+ * reconcile retries. The cache starts empty with each leadership term and takes what the
+ * informers hold, then their changes.
  */
 @injectable()
-export class SchedulerCache {
+export class SchedulerCache implements SyncedCache {
   private readonly informers: NodesAndPlacements;
   private readonly placements = new Map<string, CachedPlacement>();
   private readonly byManifest = new Map<string, Map<string, CachedPlacement>>();
   private readonly load = new Map<string, number>();
   private readonly tombstones = new Map<string, { revision: number; at: number }>();
+  private subscription: Subscription | undefined;
   readonly changes = new Subject<CacheChange>();
 
   constructor(
-    @inject(TYPES.KvStore) store: KvStore,
+    @inject(InformerFactory) factory: InformerFactory,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
-    @inject(TYPES.Logger) log: Logger,
   ) {
-    this.informers = new NodesAndPlacements(store, keys, clock, log, 'scheduler cache');
+    this.informers = new NodesAndPlacements(factory, keys);
   }
 
-  /** Starts afresh: empty, then lists and watches (in the background, retrying). */
-  start(): void {
-    if (this.informers.isRunning) return;
+  /**
+   * Starts afresh: empty, then what the shared informers hold (if another consumer already
+   * runs them) and every change they apply from now on (in the background, retrying).
+   */
+  acquire(): void {
+    if (this.subscription) return;
     this.placements.clear();
     this.byManifest.clear();
     this.load.clear();
     this.tombstones.clear();
-    this.informers.start(
-      {
-        reset: (kvs, revision) => this.resetPlacements(kvs, revision),
-        put: (kv) => this.putPlacement(kv, true),
-        del: (key, revision) => this.deletePlacement(key, revision, true),
-      },
-      (c) => this.changes.next(c),
-    );
+    const placements = this.informers.placements;
+    this.subscription = merge(
+      placements.events.pipe(map((ev) => () => (ev.type === 'put' ? this.putPlacement(asKv(ev.obj), !ev.initial, ev.obj.value) : this.deletePlacement(ev.key, ev.revision, true)))),
+      this.informers.changes.pipe(map((c) => () => this.changes.next(c))),
+    ).subscribe((apply) => apply());
+    for (const c of placements.list()) this.putPlacement(asKv(c), false, c.value);
+    this.informers.acquire();
   }
 
   /**
    * Stops watching. What it holds stays readable (a reconcile in flight finishes on it,
    * its writes guarded by their transactions); waiters for the first listing are failed.
    */
-  async stop(): Promise<void> {
-    await this.informers.stop();
+  async release(): Promise<void> {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    await this.informers.release();
   }
 
-  /** Resolves once nodes and placements have both been listed since start(). */
-  ready(): Promise<void> {
-    return this.informers.ready();
+  /** Resolves once nodes and placements have both been listed since acquire(). */
+  synced(): Promise<void> {
+    return this.informers.synced();
   }
 
   liveNodes(): NodeRecord[] {
@@ -119,22 +131,6 @@ export class SchedulerCache {
       if (op.type === 'put') this.putPlacement({ key: op.key, value: op.value, modRevision: revision, lease: op.lease ?? '0' }, false, records?.[i]);
       else this.deletePlacement(op.key, revision, false);
     });
-  }
-
-  /**
-   * A listing at `revision`: keys in it are put (if newer than what is held); keys held
-   * but not in it were deleted by then, unless what is held is newer than the listing
-   * (our own write, which the watch from the listing on will bring).
-   */
-  private resetPlacements(kvs: KeyValue[], revision: number): void {
-    const seen = new Set<string>();
-    for (const kv of kvs) {
-      seen.add(kv.key);
-      this.putPlacement(kv, false);
-    }
-    for (const [key, p] of [...this.placements]) {
-      if (!seen.has(key) && p.modRevision <= revision) this.deletePlacement(key, revision, false);
-    }
   }
 
   private putPlacement(kv: KeyValue, notify: boolean, parsed?: PlacementRecord): void {

@@ -42,7 +42,7 @@ export class SchedulerReconciler implements Reconciler {
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name } = parseManifestId(id);
-    await this.cache.ready();
+    await this.cache.synced();
     const manifest = await this.store.get(this.keys.manifest(app, name));
     const mine = this.cache.placementsOf(app, name);
 

@@ -24,7 +24,7 @@ export class StatusReconciler implements Reconciler {
     const statusKey = this.keys.status(app, name);
     // Nodes and placements from the cache (placements have no per-manifest prefix); the rest
     // of the manifest's keys fresh from etcd.
-    await this.cache.ready();
+    await this.cache.synced();
     const [manifest, current, replicas, link, rollout] = await Promise.all([
       this.store.get(this.keys.manifest(app, name)),
       this.store.get(statusKey),

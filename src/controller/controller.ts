@@ -18,11 +18,23 @@ export interface Reconciler {
   reconcile(key: string, log: Logger): Promise<ReconcileResult>;
 }
 
+/** A cache a controller reads: started with it, and synced before its workers run. */
+export interface SyncedCache {
+  acquire(): void;
+  release(): Promise<void>;
+  synced(): Promise<void>;
+}
+
 export interface ControllerSpec {
   name: string;
   reconciler: Reconciler;
   /** Streams of keys to reconcile (mapped from etcd and Docker events). Must not error. */
   sources: Observable<string>[];
+  /**
+   * The informers and caches the sources and the reconciler read: acquired on start (in
+   * order), released on stop; no key is reconciled before every one has synced.
+   */
+  caches?: SyncedCache[];
   /** Every key that may need reconciling, for the periodic resync. */
   listKeys: () => Promise<string[]>;
   resyncMs: number;
@@ -67,25 +79,42 @@ export class Controller implements Runnable {
     this.queue.add(key);
   }
 
-  /** Starts (or, after stop(), restarts with a fresh queue and fresh watches). */
+  /**
+   * Starts (or, after stop(), restarts with a fresh queue and fresh watches). Keys queue up
+   * at once; the workers and the first resync start once every cache has synced
+   * (client-go's WaitForCacheSync), in the background: start() does not wait for etcd.
+   */
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
-    this.generation++;
+    const generation = ++this.generation;
     this.queue = this.newQueue();
-    this.queue.run((key) => this.handle(key));
+    const caches = this.spec.caches ?? [];
     this.subscription = merge(...this.spec.sources).subscribe({
       next: (key) => this.queue.add(key),
       error: (err: unknown) => this.log.error('source failed', { controller: this.name, error: errorField(err) }),
     });
-    this.scheduleResync(0);
+    for (const c of caches) c.acquire();
+    const queue = this.queue;
+    void Promise.all(caches.map((c) => c.synced())).then(
+      () => {
+        if (this.stopped || generation !== this.generation) return;
+        queue.run((key) => this.handle(key));
+        this.scheduleResync(0);
+      },
+      (err: unknown) => {
+        if (!this.stopped && generation === this.generation) this.log.error('caches did not sync', { controller: this.name, error: errorField(err) });
+      },
+    );
   }
 
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     this.subscription?.unsubscribe();
     if (this.resyncTimer !== undefined) this.clock.clearTimeout(this.resyncTimer);
     await this.queue.shutdown();
+    await Promise.all((this.spec.caches ?? []).map((c) => c.release()));
   }
 
   private scheduleResync(delayMs: number): void {

@@ -1,78 +1,57 @@
+import { filter, map, merge, type Observable } from 'rxjs';
 import type { Keys } from '../../api/keys.js';
 import type { NodeRecord } from '../../api/records.js';
-import type { Clock } from '../clock.js';
-import type { KvStore } from '../etcd/kv-store.js';
-import { InformerGroup, PrefixInformer, type InformerHandlers } from '../etcd/prefix-informer.js';
-import type { Logger } from '../logging.js';
-import { LiveNodes, type NodesChange } from './live-nodes.js';
+import type { InformerFactory } from '../informer/informer-factory.js';
+import { Resources, type Node, type Placement } from '../informer/resources.js';
+import type { SharedInformer } from '../informer/shared-informer.js';
+import type { SyncedCache } from './controller.js';
+
+/** What a placement cache tells its controller about nodes: one changed, or all listed again after a lost watch (changes may have been missed). */
+export type NodesChange = { kind: 'node' } | { kind: 'relisted' };
 
 /**
- * The informers of a placement cache (the scheduler's, the status controller's): live nodes,
- * kept here, and every placement, handed to the cache's own handlers; started and stopped
- * together. A listing after the first one since start() (a lost watch, re-listed) is told
- * as `relisted`, since changes may have been missed; a node put or deleted as `node`.
+ * The two shared informers a placement cache reads (the scheduler's, the status
+ * controller's): live nodes and every placement, started, synced and stopped together.
  */
-export class NodesAndPlacements {
-  private readonly nodes: LiveNodes;
-  private readonly group: InformerGroup;
+export class NodesAndPlacements implements SyncedCache {
+  readonly nodes: SharedInformer<Node>;
+  readonly placements: SharedInformer<Placement>;
+  private live: NodeRecord[] | undefined;
 
-  constructor(
-    private readonly store: KvStore,
-    private readonly keys: Keys,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly owner: string,
-  ) {
-    this.nodes = new LiveNodes(keys);
-    this.group = new InformerGroup(['nodes', 'placements'], owner);
+  constructor(informers: InformerFactory, keys: Keys) {
+    this.nodes = informers.informer(Resources.nodes(keys));
+    this.placements = informers.informer(Resources.placements(keys));
+    this.nodes.events.subscribe(() => (this.live = undefined));
   }
 
-  get isRunning(): boolean {
-    return this.group.isRunning;
+  /** A node put or deleted, and re-lists of either prefix. */
+  get changes(): Observable<NodesChange> {
+    return merge(
+      this.nodes.events.pipe(
+        filter((ev) => !(ev.type === 'put' && ev.initial)),
+        map((): NodesChange => ({ kind: 'node' })),
+      ),
+      merge(this.nodes.relists, this.placements.relists).pipe(map((): NodesChange => ({ kind: 'relisted' }))),
+    );
   }
 
-  /** Starts afresh: no nodes, then both prefixes listed and watched (in the background, retrying). */
-  start(placements: InformerHandlers, changed: (c: NodesChange) => void): void {
-    this.nodes.clear();
-    const listed = (part: string) => {
-      if (!this.group.mark(part)) changed({ kind: 'relisted' });
-    };
-    this.group.start([
-      new PrefixInformer(this.store, this.keys.nodes, this.clock, this.log, this.owner, {
-        reset: (kvs) => {
-          this.nodes.reset(kvs);
-          listed('nodes');
-        },
-        put: (kv) => {
-          if (this.nodes.put(kv)) changed({ kind: 'node' });
-        },
-        del: (key) => {
-          if (this.nodes.delete(key)) changed({ kind: 'node' });
-        },
-      }),
-      new PrefixInformer(this.store, this.keys.placements, this.clock, this.log, this.owner, {
-        reset: (kvs, revision) => {
-          placements.reset(kvs, revision);
-          listed('placements');
-        },
-        put: (kv) => placements.put(kv),
-        del: (key, revision) => placements.del(key, revision),
-      }),
-    ]);
+  acquire(): void {
+    this.live = undefined;
+    this.nodes.acquire();
+    this.placements.acquire();
   }
 
-  /** Stops watching; waiters for the first listing are failed. */
-  stop(): Promise<void> {
-    return this.group.stop();
+  async release(): Promise<void> {
+    await Promise.all([this.nodes.release(), this.placements.release()]);
   }
 
-  /** Resolves once nodes and placements have both been listed since start(). */
-  ready(): Promise<void> {
-    return this.group.ready();
+  /** Resolves once nodes and placements have both been listed since they started. */
+  async synced(): Promise<void> {
+    await Promise.all([this.nodes.synced(), this.placements.synced()]);
   }
 
   /** Every live node (the same array until the next change: do not modify it). */
   liveNodes(): NodeRecord[] {
-    return this.nodes.all();
+    return (this.live ??= this.nodes.list().map(({ value: { at: _name, ...record } }) => record));
   }
 }

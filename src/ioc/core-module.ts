@@ -2,7 +2,8 @@ import { ContainerModule } from 'inversify';
 import { Keys } from '../../api/keys.js';
 import { SystemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import { ControllerFactory } from '../controller/sources.js';
+import { ControllerFactory } from '../controller/controller-factory.js';
+import { InformerFactory } from '../informer/informer-factory.js';
 import { DockerodeEngine } from '../docker/dockerode-engine.js';
 import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { Logger } from '../logging.js';
@@ -27,6 +28,7 @@ export function coreModule(config: Config, logger: Logger): ContainerModule {
     bind(TYPES.ContainerEngine)
       .toDynamicValue((ctx) => new DockerodeEngine(config.docker, ctx.get<Clock>(TYPES.Clock), logger))
       .inSingletonScope();
+    bind(InformerFactory).toSelf().inSingletonScope();
     bind(ControllerFactory).toSelf().inSingletonScope();
     bind(Manager).toSelf().inSingletonScope();
     bind(EventRecorder).toSelf().inSingletonScope();

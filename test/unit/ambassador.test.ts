@@ -10,7 +10,8 @@ import type { EndpointRecord } from '../../api/records.js';
 import { Ambassador } from '../../controllers/ambassador/ambassador.js';
 import { hostCongestion } from '../../controllers/ambassador/congestion.js';
 import { SystemClock } from '../../src/clock.js';
-import { ControllerFactory } from '../../src/controller/sources.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { createLogger } from '../../src/logging.js';
 import { FakeKvStore } from './fake-kv-store.js';
 import { endpoint } from './builders.js';
@@ -56,7 +57,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
     const log = createLogger('error', true);
-    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log, { splice: 'on' });
+    const ambassador = new Ambassador(new ControllerFactory(new InformerFactory(store, new SystemClock(), log), new SystemClock(), log, { resyncSeconds: 30 }), keys, new SystemClock(), log, { splice: 'on' });
     const linkPort = await freePort();
     const ep = (name: string, port: number): string => JSON.stringify({ ...endpoint('127.0.0.1', port), name } satisfies EndpointRecord);
 
@@ -86,7 +87,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
     const log = createLogger('error', true);
-    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log, { splice: 'off' });
+    const ambassador = new Ambassador(new ControllerFactory(new InformerFactory(store, new SystemClock(), log), new SystemClock(), log, { resyncSeconds: 30 }), keys, new SystemClock(), log, { splice: 'off' });
     const squatter = createServer((c) => c.end('squatter'));
     await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve));
     const linkPort = (squatter.address() as { port: number }).port;
@@ -110,7 +111,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
     const log = createLogger('error', true);
-    const ambassador = new Ambassador(new ControllerFactory(store, new SystemClock(), log), keys, new SystemClock(), log, { splice: 'on', tcpCongestion: algorithm });
+    const ambassador = new Ambassador(new ControllerFactory(new InformerFactory(store, new SystemClock(), log), new SystemClock(), log, { resyncSeconds: 30 }), keys, new SystemClock(), log, { splice: 'on', tcpCongestion: algorithm });
     const held = createServer((c) => c.write('hello'));
     servers.push(held);
     await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/logging.js';
 import { node, placement, spec } from './builders.js';
 import { FakeClock, flush } from './fake-clock.js';
 import { FakeKvStore } from './fake-kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
 
 const log = createLogger('error', true);
 const keys = new Keys('/dokkaa');
@@ -16,12 +17,12 @@ const pkey = (n: string, replica: number) => keys.placement(n, 'app', 'web', rep
 
 async function started(store: FakeKvStore) {
   const clock = new FakeClock();
-  const cache = new SchedulerCache(store, keys, clock, log);
+  const cache = new SchedulerCache(new InformerFactory(store, clock, log), keys, clock);
   const changes: CacheChange[] = [];
   cache.changes.subscribe((c) => changes.push(c));
-  cache.start();
+  cache.acquire();
   await flush();
-  await cache.ready();
+  await cache.synced();
   const watcher = (prefix: string) => store.liveWatchers().find((w) => w.prefix === prefix)!;
   const placed = () => cache.placementsOf('app', 'web').map((p) => `${p.replica}@${p.node}:${p.modRevision}`).sort();
   return { cache, clock, changes, watcher, placed };
@@ -53,7 +54,7 @@ describe('SchedulerCache', () => {
       { kind: 'placement', app: 'app', name: 'web' },
       { kind: 'node' },
     ]);
-    await cache.stop();
+    await cache.release();
   });
 
   it('applies its own writes at once, and ignores the watch events older than them', async () => {
@@ -78,7 +79,7 @@ describe('SchedulerCache', () => {
     cache.wrote(delRev + 5, [{ type: 'put', key: pkey('b', 0), value: rec(0, 'b') }]);
     watcher(keys.placements).handlers.onEvents([{ type: 'delete', key: pkey('b', 0), modRevision: delRev + 1 }], delRev + 1);
     assert.deepEqual(placed(), [`0@b:${delRev + 5}`]);
-    await cache.stop();
+    await cache.release();
   });
 
   it('re-lists after a lost watch, keeping its own writes newer than the listing', async () => {
@@ -96,25 +97,25 @@ describe('SchedulerCache', () => {
     assert.deepEqual(placed(), [`0@a:2`, `2@c:${listingRev + 10}`]);
     assert.equal(cache.loadMap().get('a'), 1);
     assert.ok(changes.some((c) => c.kind === 'relisted'));
-    await cache.stop();
+    await cache.release();
   });
 
   it('fails waiters once stopped, and starts empty again', async () => {
     const store = new FakeKvStore();
     store.failLists = 1;
     const clock = new FakeClock();
-    const cache = new SchedulerCache(store, keys, clock, log);
-    cache.start();
+    const cache = new SchedulerCache(new InformerFactory(store, clock, log), keys, clock);
+    cache.acquire();
     await flush();
-    const waiting = cache.ready();
-    await cache.stop();
+    const waiting = cache.synced();
+    await cache.release();
     await assert.rejects(waiting, /stopped/);
-    await assert.rejects(cache.ready(), /not running/);
+    await assert.rejects(cache.synced(), /not running/);
     store.setQuietly(pkey('a', 0), rec(0, 'a'));
-    cache.start();
+    cache.acquire();
     await flush();
-    await cache.ready();
+    await cache.synced();
     assert.equal(cache.placementsOf('app', 'web').length, 1);
-    await cache.stop();
+    await cache.release();
   });
 });

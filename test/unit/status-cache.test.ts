@@ -6,6 +6,7 @@ import { createLogger } from '../../src/logging.js';
 import { node, placement, spec } from './builders.js';
 import { FakeClock, flush } from './fake-clock.js';
 import { FakeKvStore } from './fake-kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
 
 const log = createLogger('error', true);
 const keys = new Keys('/dokkaa');
@@ -14,12 +15,12 @@ const rec = (replica: number, n: string, name = 'web') => JSON.stringify({ ...pl
 
 async function started(store: FakeKvStore) {
   const clock = new FakeClock();
-  const cache = new StatusCache(store, keys, clock, log);
+  const cache = new StatusCache(new InformerFactory(store, clock, log), keys);
   const changes: StatusCacheChange[] = [];
   cache.changes.subscribe((c) => changes.push(c));
-  cache.start();
+  cache.acquire();
   await flush();
-  await cache.ready();
+  await cache.synced();
   const placed = (name = 'web') => cache.placementsOf('app', name).map((p) => `${p.replica}@${p.node}`).sort();
   return { cache, clock, changes, placed };
 }
@@ -51,7 +52,7 @@ describe('StatusCache', () => {
       { kind: 'node' },
       { kind: 'node' },
     ]);
-    await cache.stop();
+    await cache.release();
   });
 
   it('after a lost watch, re-lists: what went meanwhile is gone, and every manifest is re-queued', async () => {
@@ -65,7 +66,7 @@ describe('StatusCache', () => {
     await flush();
     assert.deepEqual(placed(), ['0@a']);
     assert.ok(changes.some((c) => c.kind === 'relisted'));
-    await cache.stop();
-    await assert.rejects(cache.ready(), /not running/);
+    await cache.release();
+    await assert.rejects(cache.synced(), /not running/);
   });
 });

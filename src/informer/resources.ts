@@ -1,0 +1,148 @@
+import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
+import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
+import { parseRecord, type EndpointRecord, type LinkRecord, type NodeRecord, type PlacementRecord, type PortRecord, type ReplicaRecord, type RolloutRecord, type StatusRecord } from '../../api/records.js';
+import type { KeyValue } from '../etcd/kv-store.js';
+import type { ResourceSpec } from './informer-factory.js';
+import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
+
+/**
+ * The informers the controllers share, one per prefix: what each prefix holds, how its
+ * values decode, and the indexes consumers look things up by. Index names are constants so
+ * that map functions and reconcilers agree on them.
+ */
+
+export const BY_MANIFEST = 'manifest';
+export const BY_NODE = 'node';
+export const BY_SERVICE = 'service';
+export const BY_LINK_TARGET = 'linkTarget';
+
+/** A manifest key's decoded value: valid or not, a manifest is always in the cache (its status reports why). */
+export interface ManifestEntry {
+  app: string;
+  name: string;
+  result: DecodeResult;
+}
+
+/** A record read through `parse` (which names what the key is), then JSON. */
+function jsonAt<K, T>(what: string, parse: (key: string) => K | undefined, check: (record: T, at: K) => boolean = () => true): Decoder<T & { at: K }> {
+  return (kv: KeyValue) => {
+    const at = parse(kv.key);
+    if (!at) return { ok: false, error: `not a ${what} key` };
+    const record = parseRecord<T>(kv.value);
+    if (record === undefined || record === null || typeof record !== 'object') return { ok: false, error: `${what}: expected a JSON object` };
+    if (!check(record, at)) return { ok: false, error: `${what}: fields do not match its key or are missing` };
+    return { ok: true, value: { ...record, at } };
+  };
+}
+
+type AppName = { app: string; name: string };
+type ReplicaAt = AppName & { replica: number };
+const byManifest = <T extends { at: AppName }>(c: Cached<T>) => [manifestId(c.value.at.app, c.value.at.name)];
+
+export type Placement = PlacementRecord & { at: ReplicaAt & { node: string } };
+export type Replica = ReplicaRecord & { at: ReplicaAt };
+export type Endpoint = EndpointRecord & { at: { app: string; service: string; endpoint: string } };
+export type Link = LinkRecord & { at: AppName };
+export type Port = PortRecord & { at: { app: string; service: string } };
+export type Node = NodeRecord & { at: string };
+export type Status = StatusRecord & { at: AppName };
+export type Rollout = RolloutRecord & { at: AppName };
+
+export const Resources = {
+  manifests(keys: Keys): ResourceSpec<ManifestEntry> {
+    return {
+      kind: 'manifest',
+      prefix: keys.apps,
+      decode: (kv) => {
+        const at = keys.parseManifest(kv.key);
+        return at ? { ok: true, value: { ...at, result: decodeManifest(kv.value, at.app, at.name) } } : { ok: false, error: 'not a manifest key' };
+      },
+      indexers: {
+        [BY_LINK_TARGET]: (c) => (c.value.result.ok ? c.value.result.spec.links.map((l) => serviceId(l.app, l.service)) : []),
+      },
+    };
+  },
+
+  nodes(keys: Keys): ResourceSpec<Node> {
+    return { kind: 'node', prefix: keys.nodes, decode: jsonAt<string, NodeRecord>('node', (k) => keys.parseNode(k)) };
+  },
+
+  /** Every placement (the scheduler, the status controller). */
+  placements(keys: Keys): ResourceSpec<Placement> {
+    return {
+      kind: 'placement',
+      prefix: keys.placements,
+      decode: jsonAt<ReplicaAt & { node: string }, PlacementRecord>('placement', (k) => keys.parsePlacement(k)),
+      indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => [c.value.at.node] },
+    };
+  },
+
+  /** One node's placements (its agent). */
+  nodePlacements(keys: Keys, node: string): ResourceSpec<Placement> {
+    return { ...Resources.placements(keys), prefix: keys.nodePlacements(node), indexers: { [BY_MANIFEST]: byManifest } };
+  },
+
+  replicas(keys: Keys): ResourceSpec<Replica> {
+    return {
+      kind: 'replica',
+      prefix: keys.replicas,
+      decode: jsonAt<ReplicaAt, ReplicaRecord>('replica', (k) => keys.parseReplica(k)),
+      indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => (typeof c.value.node === 'string' ? [c.value.node] : []) },
+    };
+  },
+
+  endpoints(keys: Keys): ResourceSpec<Endpoint> {
+    return {
+      kind: 'endpoint',
+      prefix: keys.services,
+      decode: jsonAt<{ app: string; service: string; endpoint: string }, EndpointRecord>('endpoint', (k) => keys.parseEndpoint(k), (r) => typeof r.host === 'string' && Number.isInteger(r.port)),
+      indexers: {
+        [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)],
+        [BY_NODE]: (c) => (typeof c.value.node === 'string' ? [c.value.node] : []),
+      },
+    };
+  },
+
+  links(keys: Keys): ResourceSpec<Link> {
+    return { kind: 'link', prefix: keys.links, decode: jsonAt<AppName, LinkRecord>('link', (k) => keys.parseLink(k)) };
+  },
+
+  ports(keys: Keys): ResourceSpec<Port> {
+    return { kind: 'port', prefix: keys.ports, decode: jsonAt<{ app: string; service: string }, PortRecord>('port', (k) => keys.parsePort(k), (r) => Number.isInteger(r.port) && r.port >= 1 && r.port <= 65535) };
+  },
+
+  /** `portalloc/<port>` = `app/service`: which service holds a link port. */
+  portAllocs(keys: Keys): ResourceSpec<{ at: number; owner: string }> {
+    return {
+      kind: 'portalloc',
+      prefix: keys.portAllocs,
+      decode: (kv) => {
+        const at = keys.parsePortAlloc(kv.key);
+        return at === undefined ? { ok: false, error: 'not a port allocation key' } : { ok: true, value: { at, owner: kv.value } };
+      },
+    };
+  },
+
+  statuses(keys: Keys): ResourceSpec<Status> {
+    return { kind: 'status', prefix: keys.statuses, decode: jsonAt<AppName, StatusRecord>('status', (k) => keys.parseStatus(k)) };
+  },
+
+  rollouts(keys: Keys): ResourceSpec<Rollout> {
+    return { kind: 'rollout', prefix: keys.rollouts, decode: jsonAt<AppName, RolloutRecord>('rollout', (k) => keys.parseRollout(k)) };
+  },
+};
+
+/** The manifest id (`app/name`) a record of one manifest belongs to. */
+export function manifestOf(c: Cached<{ at: AppName }>): string {
+  return manifestId(c.value.at.app, c.value.at.name);
+}
+
+/** The manifest a change of one of its records concerns (a map function for `watches`). */
+export function eventManifest<T extends { at: AppName }>(ev: InformerEvent<T>): string[] {
+  return [manifestOf(ev.type === 'put' ? ev.obj : ev.old)];
+}
+
+/** The replica id (`app/name/replica`) of a replica-level record. */
+export function replicaOf(c: Cached<{ at: ReplicaAt }>): string {
+  return replicaId(c.value.at.app, c.value.at.name, c.value.at.replica);
+}
