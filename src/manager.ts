@@ -1,16 +1,9 @@
 import { inject, injectable, multiInject } from 'inversify';
 import { backoffDelay, sleep, type Clock } from './clock.js';
 import { TYPES } from './ioc/tokens.js';
+import type { Runnable } from './runnable.js';
 import { errorField, type Logger } from './logging.js';
 
-/** A long-running part of a process: a controller, a lease, an election. */
-export interface Runnable {
-  readonly name: string;
-  /** Starts the part; resolves once it is running. May reject: the manager retries. */
-  start(): Promise<void>;
-  /** Stops taking new work, finishes work in flight, releases what it holds. */
-  stop(): Promise<void>;
-}
 
 /**
  * Starts every Runnable bound in the container, in binding order, each isolated: one that

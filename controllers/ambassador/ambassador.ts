@@ -8,7 +8,7 @@ import { Resources, type Endpoint, type Port } from '../../src/informer/resource
 import type { InformerEvent, SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { DEFAULT_TCP_CONGESTION, type Config, type SpliceMode } from '../../src/config.js';
 import { EndpointPicker, type Upstream } from './endpoint-picker.js';
 import { CongestionControl } from './congestion.js';

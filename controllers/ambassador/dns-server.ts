@@ -9,7 +9,7 @@ import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import type { DnsDirectory, DnsEndpoint } from './dns-answers.js';
 import { DnsResponder, resolvConfServers } from './dns-responder.js';
 

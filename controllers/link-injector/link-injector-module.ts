@@ -2,7 +2,7 @@ import { ContainerModule } from 'inversify';
 import { manifestId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { eventManifest, Resources } from '../../src/informer/resources.js';
 import { endpointConsumers, portConsumers } from './link-maps.js';
 import { LinkInjectorReconciler } from './link-injector-reconciler.js';

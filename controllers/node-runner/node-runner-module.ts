@@ -8,7 +8,7 @@ import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import { BY_MANIFEST, BY_NODE, manifestOf, replicaOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { LABEL } from './container-template.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';

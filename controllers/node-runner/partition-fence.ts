@@ -5,7 +5,7 @@ import type { Config } from '../../src/config.js';
 import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { LABEL } from './container-template.js';
 import type { Keys } from '../../api/keys.js';
 

@@ -4,7 +4,7 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { eventManifest, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
 import { RolloutTracker } from './rollout-tracker.js';
 import { SchedulerCache, type CacheChange } from './scheduler-cache.js';

@@ -6,7 +6,7 @@ import { allKeysOn } from '../../src/controller/controller-builder.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { BY_NODE, replicaOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { endpointOwner } from './registrar-maps.js';
 import { ServiceRegistrarReconciler } from './service-registrar-reconciler.js';
 

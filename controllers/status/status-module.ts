@@ -4,7 +4,7 @@ import { manifestId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { eventManifest, manifestOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/manager.js';
+import type { Runnable } from '../../src/runnable.js';
 import { StatusCache, type StatusCacheChange } from './status-cache.js';
 import { StatusReconciler } from './status-reconciler.js';
 

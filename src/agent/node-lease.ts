@@ -8,7 +8,7 @@ import type { ContainerEngine } from '../docker/container-engine.js';
 import type { KvStore, Lease } from '../etcd/kv-store.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
-import type { Runnable } from '../manager.js';
+import type { Runnable } from '../runnable.js';
 import { VERSION } from '../version.js';
 
 /**

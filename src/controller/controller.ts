@@ -1,7 +1,7 @@
 import { merge, type Observable, type Subscription } from 'rxjs';
 import type { Clock, TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import type { Runnable } from '../manager.js';
+import type { Runnable } from '../runnable.js';
 import { WorkQueue } from '../queue/work-queue.js';
 
 /** What a reconcile asks for next; nothing means "done until something changes". */

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import type { KvStore, Lease, WatchHandle } from '../etcd/kv-store.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
-import type { Runnable } from '../manager.js';
+import type { Runnable } from '../runnable.js';
 
 /** What the leader key holds: who leads, since when. */
 export interface LeaderRecord {

@@ -5,7 +5,7 @@ import type { Logger } from '../logging.js';
 import type { KvStore } from '../etcd/kv-store.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
 import type { Keys } from '../../api/keys.js';
-import type { Runnable } from '../manager.js';
+import type { Runnable } from '../runnable.js';
 
 /** Service identifiers for the container; interfaces have no runtime value to bind to. */
 export const TYPES = {
