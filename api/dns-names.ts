@@ -46,9 +46,3 @@ export class SkyDnsKeys {
     return `${this.domain}${app}/${service}/${label}`;
   }
 }
-
-/** The value SkyDNS and CoreDNS read. */
-export interface SkyDnsRecord {
-  host: string;
-  port: number;
-}

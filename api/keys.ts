@@ -151,9 +151,12 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
-  // election/scheduler: the controllers' leader election.
+  // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).
   get election(): string {
     return `${this.root}/election/`;
+  }
+  get leader(): string {
+    return `${this.election}controller`;
   }
 
   private match(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Keys } from '../api/keys.js';
-import { parseRecord, type StatusRecord } from '../api/records.js';
+import { decodeRecord, StatusRecord } from '../api/records.js';
 import { isOurs } from '../src/lab/processes.js';
 import type { BenchLab } from './lab-bench.js';
 import { log } from './lab-bench.js';
@@ -74,7 +74,7 @@ export async function benchSteadyState(lab: BenchLab, opts: { replicas: number; 
   log(`steady state: ${opts.replicas} running after ${secs(ms)}; waiting for status Running`);
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const s = parseRecord<StatusRecord>((await lab.etcd.get(keys.status(app, 'svc')).string()) ?? undefined);
+    const s = decodeRecord(StatusRecord, (await lab.etcd.get(keys.status(app, 'svc')).string()) ?? undefined);
     if (s?.phase === 'Running' && s.running === opts.replicas) break;
     if (Date.now() > deadline) throw new Error(`status of ${app}/svc not Running with ${opts.replicas} ready: ${JSON.stringify(s?.message)}`);
     await new Promise((r) => setTimeout(r, 500));

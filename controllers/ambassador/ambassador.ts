@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { map, merge, type Subscription } from 'rxjs';
 import { serviceId, type Keys } from '../../api/keys.js';
-import { parseRecord, type EndpointRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, EndpointRecord, PortRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/sources.js';
 import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
@@ -122,8 +122,8 @@ export class Ambassador implements Runnable {
     if (!at) return;
     const id = serviceId(at.app, at.service);
     const endpoints = this.endpoints.get(id) ?? new Map<string, Upstream>();
-    const e = ev.type === 'put' ? parseRecord<EndpointRecord>(ev.kv.value) : undefined;
-    if (e && typeof e.host === 'string' && Number.isInteger(e.port)) endpoints.set(key, { host: e.host, port: e.port });
+    const e = ev.type === 'put' ? decodeRecord(EndpointRecord, ev.kv.value) : undefined;
+    if (e) endpoints.set(key, { host: e.host, port: e.port });
     else endpoints.delete(key);
     if (endpoints.size > 0) this.endpoints.set(id, endpoints);
     else this.endpoints.delete(id);

@@ -3,7 +3,7 @@ import { inject, injectable } from 'inversify';
 import type { Subscription } from 'rxjs';
 import { endpointDnsLabel } from '../../api/dns-names.js';
 import { serviceId, type Keys } from '../../api/keys.js';
-import { parseRecord, type EndpointRecord } from '../../api/records.js';
+import { decodeRecord, EndpointRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { DEFAULT_DNS_PORT, type Config } from '../../src/config.js';
 import { ControllerFactory } from '../../src/controller/sources.js';
@@ -71,7 +71,7 @@ export class DnsServer implements Runnable, DnsDirectory {
       const id = serviceId(at.app, at.service);
       const endpoints = this.services.get(id) ?? new Map<string, DnsEndpoint>();
       const had = endpoints.size;
-      const e = ev.type === 'put' ? parseRecord<EndpointRecord>(ev.kv.value) : undefined;
+      const e = ev.type === 'put' ? decodeRecord(EndpointRecord, ev.kv.value) : undefined;
       if (e) endpoints.set(key, { label: endpointDnsLabel(e.name, e.replica, e.node), host: e.host, port: e.port });
       else endpoints.delete(key);
       if (endpoints.size > 0) this.services.set(id, endpoints);

@@ -2,11 +2,11 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+import { invalidRecord, type Logger } from '../../src/logging.js';
 import { resolveLinks, type LinkedService } from './link-resolution.js';
 import { parsePortRecord } from './port-plan.js';
 
@@ -44,7 +44,7 @@ export class LinkInjectorReconciler implements Reconciler {
       ]);
       services.set(`${link.app}/${link.service}`, { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
     }
-    const previous = parseRecord<LinkRecord>(current?.value);
+    const previous = decodeRecord(LinkRecord, current?.value, invalidRecord(log, linkKey));
     const resolved = resolveLinks(
       decoded.spec.links,
       (l) => services.get(`${l.app}/${l.service}`) ?? { port: undefined, hasEndpoint: false },

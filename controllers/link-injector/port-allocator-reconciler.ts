@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
-import { parseRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, PortRecord } from '../../api/records.js';
 import { DEFAULT_LINK_PORTS, type Config } from '../../src/config.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
@@ -41,7 +41,7 @@ export class PortAllocatorReconciler implements Reconciler {
       const m = this.keys.parseManifest(kv.key);
       return m ? [{ ...m, value: kv.value }] : [];
     });
-    const wanted = wantedPorts(manifests, links.kvs.map((kv) => parseRecord<LinkRecord>(kv.value)));
+    const wanted = wantedPorts(manifests, links.kvs.map((kv) => decodeRecord(LinkRecord, kv.value)));
     const portEntries: PortEntry[] = ports.kvs.flatMap((kv) => {
       const at = this.keys.parsePort(kv.key);
       return at ? [{ id: serviceId(at.app, at.service), record: parsePortRecord(kv.value), modRevision: kv.modRevision }] : [];

@@ -1,6 +1,6 @@
 import { serviceId } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, PortRecord } from '../../api/records.js';
 import type { PortRange } from '../../src/config.js';
 
 type Protocol = PortRecord['protocol'];
@@ -127,7 +127,7 @@ export function planPorts(
 
 /** A `ports/` value, if it holds a usable port. */
 export function parsePortRecord(value: string | undefined): PortRecord | undefined {
-  const r = parseRecord<PortRecord>(value);
+  const r = decodeRecord(PortRecord, value);
   if (!r || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535) return undefined;
   return { port: r.port, protocol: r.protocol === 'udp' ? 'udp' : 'tcp' };
 }

@@ -1,7 +1,7 @@
 import { ContainerModule } from 'inversify';
 import { filter, map } from 'rxjs';
 import { manifestId, replicaId, type Keys } from '../../api/keys.js';
-import { parseRecord, type ReplicaRecord } from '../../api/records.js';
+import { decodeRecord, ReplicaRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import type { Config } from '../../src/config.js';
 import { allKeysOn, ControllerFactory, eventKey } from '../../src/controller/sources.js';
@@ -46,7 +46,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
         }
         for (const c of containers) ids.add(replicaId(c.labels[LABEL.app]!, c.labels[LABEL.name]!, Number(c.labels[LABEL.replica])));
         for (const kv of replicas.kvs) {
-          const r = parseRecord<ReplicaRecord>(kv.value);
+          const r = decodeRecord(ReplicaRecord, kv.value);
           if (r?.node === node) ids.add(replicaId(r.app, r.name, r.replica));
         }
         return [...ids];

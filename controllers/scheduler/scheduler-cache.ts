@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { Subject } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
-import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import { decodeRecord, NodeRecord, PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore, TxnOp } from '../../src/etcd/kv-store.js';
 import type { NodesChange } from '../../src/controller/live-nodes.js';
@@ -145,7 +145,7 @@ export class SchedulerCache {
     const tomb = this.tombstones.get(kv.key);
     if (tomb && tomb.revision >= kv.modRevision) return;
     this.tombstones.delete(kv.key);
-    const record = parsed ?? parseRecord<PlacementRecord>(kv.value);
+    const record = parsed ?? decodeRecord(PlacementRecord, kv.value);
     const id = manifestId(at.app, at.name);
     if (!held) this.load.set(at.node, (this.load.get(at.node) ?? 0) + 1);
     if (!record || record.app !== at.app || record.name !== at.name) {

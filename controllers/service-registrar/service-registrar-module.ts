@@ -1,6 +1,6 @@
 import { ContainerModule } from 'inversify';
 import { replicaId, type Keys } from '../../api/keys.js';
-import { parseRecord, type EndpointRecord, type ReplicaRecord } from '../../api/records.js';
+import { decodeRecord, EndpointRecord, ReplicaRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import type { Config } from '../../src/config.js';
 import { allKeysOn, ControllerFactory, eventKey } from '../../src/controller/sources.js';
@@ -27,11 +27,11 @@ export const serviceRegistrarModule = new ContainerModule(({ bind }) => {
         const [replicas, services] = await Promise.all([store.list(keys.replicas), store.list(keys.services)]);
         const ids = new Set<string>();
         for (const kv of replicas.kvs) {
-          const r = parseRecord<ReplicaRecord>(kv.value);
+          const r = decodeRecord(ReplicaRecord, kv.value);
           if (r?.node === node) ids.add(replicaId(r.app, r.name, r.replica));
         }
         for (const kv of services.kvs) {
-          const e = parseRecord<EndpointRecord>(kv.value);
+          const e = decodeRecord(EndpointRecord, kv.value);
           if (e?.node === node) ids.add(replicaId(e.app, e.name, e.replica));
         }
         return [...ids];
@@ -48,7 +48,7 @@ export const serviceRegistrarModule = new ContainerModule(({ bind }) => {
           }),
           factory.keysOf(keys.services, (ev) => {
             if (ev.type === 'put') {
-              const e = parseRecord<EndpointRecord>(ev.kv.value);
+              const e = decodeRecord(EndpointRecord, ev.kv.value);
               if (e?.node !== node) return [];
               const id = replicaId(e.app, e.name, e.replica);
               endpointOwner.set(ev.kv.key, id);

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { Subject } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
-import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import { decodeRecord, NodeRecord, PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import type { NodesChange } from '../../src/controller/live-nodes.js';
@@ -80,7 +80,7 @@ export class StatusCache {
     const at = this.keys.parsePlacement(kv.key);
     if (!at) return;
     const id = manifestId(at.app, at.name);
-    const record = parseRecord<PlacementRecord>(kv.value);
+    const record = decodeRecord(PlacementRecord, kv.value);
     if (!record || record.app !== at.app || record.name !== at.name) {
       // Not a placement of this manifest any more (unreadable): as if deleted.
       this.deletePlacement(kv.key, notify);

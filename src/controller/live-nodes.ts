@@ -1,5 +1,5 @@
 import type { Keys } from '../../api/keys.js';
-import { parseRecord, type NodeRecord } from '../../api/records.js';
+import { decodeRecord, NodeRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 
 /** What a cache tells its controller about nodes: one changed, or all listed again after a lost watch (changes may have been missed). */
@@ -27,7 +27,7 @@ export class LiveNodes {
   put(kv: KeyValue): boolean {
     const name = this.keys.parseNode(kv.key);
     if (!name) return false;
-    const record = parseRecord<NodeRecord>(kv.value);
+    const record = decodeRecord(NodeRecord, kv.value);
     if (record) this.nodes.set(name, record);
     else this.nodes.delete(name);
     this.list = undefined;

@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { SkyDnsKeys } from '../../api/dns-names.js';
-import { parseRecord, type EndpointRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, EndpointRecord, LinkRecord, PortRecord } from '../../api/records.js';
 import { InProcessDokkaa } from './support/dokkaa.js';
 import { dockerExec } from './support/exec.js';
 import { waitFor, World } from './support/world.js';
@@ -61,7 +61,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     await world.putManifest(app, 'nginx', whoami(1));
     await world.putManifest(app, 'crawler', crawler('nginx'));
     await waitFor('crawler Running', async () => (await world.status(app, 'crawler'))?.phase === 'Running');
-    const port = parseRecord<PortRecord>(await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
+    const port = decodeRecord(PortRecord, await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
     linkPort = port.port;
     assert.equal(port.protocol, 'tcp');
     assert.equal(linkPort, windowStart, 'the first port of the range');
@@ -72,7 +72,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     crawlerEnv = await world.env(crawlerId);
     assert.equal(crawlerEnv.SERVICE_NGINX_ADDR, gateway);
     assert.equal(crawlerEnv.SERVICE_NGINX_PORT, String(linkPort));
-    const link = parseRecord<LinkRecord>(await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
+    const link = decodeRecord(LinkRecord, await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
     assert.deepEqual(link.links, { NGINX: { app, service: 'nginx', port: linkPort, protocol: 'tcp' } });
 
     const [nginx] = await nginxIds();
@@ -94,7 +94,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
 
   it('answers DNS A and SRV for the service, inside containers and on the gateway, and writes SkyDNS records', async () => {
     const eps = (await world.etcd.getAll().prefix(world.keys.service(app, 'nginx')).strings());
-    const ports = Object.values(eps).map((v) => parseRecord<EndpointRecord>(v)!.port).sort();
+    const ports = Object.values(eps).map((v) => decodeRecord(EndpointRecord, v)!.port).sort();
     assert.equal(ports.length, 3);
 
     // From the test process, with dns-packet, to the agent's server on the bridge gateway.
