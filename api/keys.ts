@@ -1,3 +1,5 @@
+import { DNS_DOMAIN } from './dns-names.js';
+
 /**
  * The etcd key layout, under a prefix (default `/dokkaa`). Every controller builds and
  * parses keys here and nowhere else. See docs/keys.md.
@@ -7,6 +9,15 @@ export class Keys {
 
   constructor(prefix = '/dokkaa') {
     this.root = prefix.replace(/\/+$/, '');
+  }
+
+  /** Every key of this cluster. */
+  get all(): string {
+    return `${this.root}/`;
+  }
+  /** The first segment of a key of this cluster (`apps`, `nodes`, `status`...). */
+  parseSection(key: string): string | undefined {
+    return this.match(this.all, key, /^([^/]*)/)?.[1];
   }
 
   // apps/<app>/<name>/manifest: written by users.
@@ -75,6 +86,10 @@ export class Keys {
   endpoint(app: string, service: string, endpoint: string): string {
     return `${this.services}${app}/${service}/${endpoint}`;
   }
+  /** The `<endpoint>` segment for one replica on one host: `<name>.<replica>.<node>`. */
+  endpointId(name: string, replica: number, node: string): string {
+    return `${name}.${replica}.${node}`;
+  }
   parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
     const m = this.match(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
@@ -138,6 +153,10 @@ export class Keys {
   event(app: string, name: string, id: string): string {
     return `${this.events}${app}/${name}/${id}`;
   }
+  /** The `<id>` segment of an event: time (ms, zero-padded so keys sort by time), writer, sequence number. */
+  eventId(timeMs: number, source: string, seq: number): string {
+    return `${String(timeMs).padStart(15, '0')}-${source}-${seq}`;
+  }
 
   // rollouts/<app>/<name>: the scheduler's rolling-update state and revision history.
   get rollouts(): string {
@@ -162,6 +181,38 @@ export class Keys {
   private match(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
     if (!key.startsWith(prefix)) return undefined;
     return key.slice(prefix.length).match(re) ?? undefined;
+  }
+}
+
+/**
+ * SkyDNS's etcd layout (also read by CoreDNS's etcd plugin): a name's labels reversed as
+ * path segments under a prefix (default `/skydns`), so `x.nginx.shop.dokkaa.local` is
+ * `<prefix>/local/dokkaa/shop/nginx/x`, with a SkyDnsRecord `{"host": ip, "port": p}`.
+ */
+export class SkyDnsKeys {
+  readonly root: string;
+
+  constructor(prefix = '/skydns') {
+    this.root = prefix.replace(/\/+$/, '');
+  }
+
+  /** Every record of the domain. */
+  get domain(): string {
+    return `${this.root}/${DNS_DOMAIN.split('.').reverse().join('/')}/`;
+  }
+  app(app: string): string {
+    return `${this.domain}${app}/`;
+  }
+  service(app: string, service: string): string {
+    return `${this.domain}${app}/${service}/`;
+  }
+  endpoint(app: string, service: string, label: string): string {
+    return `${this.domain}${app}/${service}/${label}`;
+  }
+  parseEndpoint(key: string): { app: string; service: string; label: string } | undefined {
+    if (!key.startsWith(this.domain)) return undefined;
+    const m = /^([^/]+)\/([^/]+)\/([^/]+)$/.exec(key.slice(this.domain.length));
+    return m ? { app: m[1]!, service: m[2]!, label: m[3]! } : undefined;
   }
 }
 

@@ -92,7 +92,7 @@ export async function benchSingleHost(opts: { etcd: string; docker: string; runs
       await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
     for (let i = 0; i < opts.runs; i++) await docker.getContainer(`floor-${id}-${i}`).remove({ force: true }).catch(() => undefined);
-    await etcd.delete().prefix(`${prefix}/`);
+    await etcd.delete().prefix(keys.all);
     etcd.close();
   }
   return { runs: opts.runs, dokkaaRunning: summarize(dokkaaRunning), dokkaaStatus: summarize(dokkaaStatus), floor: summarize(floor) };

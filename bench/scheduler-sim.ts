@@ -162,7 +162,7 @@ async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale
       clearTimeout(timer);
     }
     closeSync(logFd);
-    await etcd.delete().prefix(`${prefix}/`);
+    await etcd.delete().prefix(keys.all);
     etcd.close();
   }
 }

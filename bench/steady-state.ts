@@ -90,11 +90,11 @@ export async function benchSteadyState(lab: BenchLab, opts: { replicas: number; 
   const rev0 = Number((await lab.etcd.get(keys.root).exec()).header.revision);
   const byKind: Record<string, number> = {};
   let events = 0;
-  const watcher = await lab.etcd.watch().prefix(`${keys.root}/`).startRevision(String(rev0 + 1)).create();
+  const watcher = await lab.etcd.watch().prefix(keys.all).startRevision(String(rev0 + 1)).create();
   watcher.on('data', (res) => {
     for (const ev of res.events) {
       events++;
-      const kind = `${ev.type} ${ev.kv.key.toString().slice(keys.root.length + 1).split('/')[0]}/`;
+      const kind = `${ev.type} ${keys.parseSection(ev.kv.key.toString())}/`;
       byKind[kind] = (byKind[kind] ?? 0) + 1;
     }
   });

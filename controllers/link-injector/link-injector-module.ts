@@ -1,5 +1,5 @@
 import { ContainerModule } from 'inversify';
-import { manifestId, type Keys } from '../../api/keys.js';
+import { manifestId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
 import type { Config } from '../../src/config.js';
 import { ControllerFactory, eventKey } from '../../src/controller/sources.js';
@@ -39,7 +39,7 @@ export const linkInjectorModule = new ContainerModule(({ bind }) => {
               if (decoded.ok) {
                 forget(id);
                 for (const l of decoded.spec.links) {
-                  const target = `${l.app}/${l.service}`;
+                  const target = serviceId(l.app, l.service);
                   consumers.set(target, (consumers.get(target) ?? new Set()).add(id));
                 }
               }
@@ -48,11 +48,11 @@ export const linkInjectorModule = new ContainerModule(({ bind }) => {
           }),
           factory.keysOf(keys.services, (ev) => {
             const e = keys.parseEndpoint(eventKey(ev));
-            return e ? [...(consumers.get(`${e.app}/${e.service}`) ?? [])] : [];
+            return e ? [...(consumers.get(serviceId(e.app, e.service)) ?? [])] : [];
           }),
           factory.keysOf(keys.ports, (ev) => {
             const p = keys.parsePort(eventKey(ev));
-            return p ? [...(consumers.get(`${p.app}/${p.service}`) ?? [])] : [];
+            return p ? [...(consumers.get(serviceId(p.app, p.service)) ?? [])] : [];
           }),
           factory.keysOf(keys.links, (ev) => {
             const l = keys.parseLink(eventKey(ev));

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
-import { parseManifestId, type Keys } from '../../api/keys.js';
+import { parseManifestId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
 import { decodeRecord, LinkRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
@@ -42,12 +42,12 @@ export class LinkInjectorReconciler implements Reconciler {
         this.store.get(this.keys.port(link.app, link.service)),
         this.store.list(this.keys.service(link.app, link.service)),
       ]);
-      services.set(`${link.app}/${link.service}`, { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
+      services.set(serviceId(link.app, link.service), { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
     }
     const previous = decodeRecord(LinkRecord, current?.value, invalidRecord(log, linkKey));
     const resolved = resolveLinks(
       decoded.spec.links,
-      (l) => services.get(`${l.app}/${l.service}`) ?? { port: undefined, hasEndpoint: false },
+      (l) => services.get(serviceId(l.app, l.service)) ?? { port: undefined, hasEndpoint: false },
       previous?.links ?? {},
     );
     const record: LinkRecord = { ...resolved, revision: manifest.modRevision };

@@ -1,14 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
-import { parseReplicaId, type Keys } from '../../api/keys.js';
+import { parseReplicaId, SkyDnsKeys, type Keys } from '../../api/keys.js';
 import { decodeRecord, EndpointRecord, ReplicaRecord, type SkyDnsRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
-import { endpointId } from './endpoint-id.js';
-import { endpointDnsLabel, SkyDnsKeys } from '../../api/dns-names.js';
+import { endpointDnsLabel } from '../../api/dns-names.js';
 import { DEFAULT_SKYDNS_PREFIX, type Config } from '../../src/config.js';
 
 /**
@@ -48,7 +47,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
           replica,
           containerId: serving.containerId,
         };
-        desired.set(this.keys.endpoint(app, service, endpointId(name, replica, node)), canonicalJson(endpoint));
+        desired.set(this.keys.endpoint(app, service, this.keys.endpointId(name, replica, node)), canonicalJson(endpoint));
       }
     }
     const lease = this.lease.id();
@@ -83,7 +82,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
       const e = decodeRecord(EndpointRecord, value);
       if (at && e) desired.set(skydns.endpoint(app, at.service, label), canonicalJson({ host: e.host, port: e.port } satisfies SkyDnsRecord));
     }
-    const existing = (await this.store.list(skydns.app(app))).kvs.filter((kv) => kv.key.endsWith(`/${label}`));
+    const existing = (await this.store.list(skydns.app(app))).kvs.filter((kv) => skydns.parseEndpoint(kv.key)?.label === label);
     for (const kv of existing) {
       if (!desired.has(kv.key)) {
         await this.store.deleteIfModRevision(kv.key, kv.modRevision);

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { SkyDnsKeys } from '../../api/dns-names.js';
-import { decodeRecord, EndpointRecord, LinkRecord, PortRecord } from '../../api/records.js';
+import { SkyDnsKeys } from '../../api/keys.js';
+import { decodeRecord, EndpointRecord, LinkRecord, PortRecord, SkyDnsRecord } from '../../api/records.js';
 import { InProcessDokkaa } from './support/dokkaa.js';
 import { dockerExec } from './support/exec.js';
 import { waitFor, World } from './support/world.js';
@@ -114,9 +114,9 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     const short = await dockerExec(world.docker, crawlerId, ['nslookup', 'nginx']);
     assert.match(short.output, new RegExp(`Name:\\s+nginx\\.${app}\\.dokkaa\\.local\\s+Address:\\s+${gateway.replace(/\./g, '\\.')}`), short.output);
 
-    const records = await world.etcd.getAll().prefix(`${skydns.app(app)}nginx/`).strings();
+    const records = await world.etcd.getAll().prefix(skydns.service(app, 'nginx')).strings();
     assert.equal(Object.keys(records).length, 3);
-    assert.deepEqual(Object.values(records).map((v) => (JSON.parse(v) as { port: number }).port).sort(), ports);
+    assert.deepEqual(Object.values(records).map((v) => decodeRecord(SkyDnsRecord, v)!.port).sort(), ports);
     for (const v of Object.values(records)) assert.deepEqual(Object.keys(JSON.parse(v) as object).sort(), ['host', 'port']);
   });
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeRecord, PortRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
+import { decodeRecord, EventRecord, PortRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
 import { parseArgs } from '../../src/config.js';
 import { rollback, rolloutStatus } from '../../src/cli/lifecycle-commands.js';
 import { useDokkaa } from './support/dokkaa.js';
@@ -116,7 +116,7 @@ describe('rolling updates, health gates and rollback', () => {
 
     await assert.rejects(rolloutStatus(parseArgs([`${app}/web`, '--timeout', '30']), world.config(), () => undefined), /stalled/);
     console.log(await rollback(parseArgs([`${app}/web`]), world.config()));
-    const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => (JSON.parse(v) as { reason: string }).reason);
+    const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => decodeRecord(EventRecord, v)!.reason);
     for (const reason of ['Scheduled', 'Started', 'Killed', 'BackOff', 'RolloutStalled', 'RolledBack']) assert.ok(reasons.includes(reason), `event ${reason} in ${reasons.join(',')}`);
     await waitFor('rolled back: 4 on the good spec, Running', async () => {
       const st = await world.status(app, 'web');

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { endpointDnsLabel, SkyDnsKeys } from '../../api/dns-names.js';
+import { endpointDnsLabel } from '../../api/dns-names.js';
+import { SkyDnsKeys } from '../../api/keys.js';
 import { answerQuery, type DnsDirectory, type DnsEndpoint } from '../../controllers/ambassador/dns-answers.js';
 import { DnsResponder, resolvConfServers } from '../../controllers/ambassador/dns-responder.js';
 

@@ -93,7 +93,7 @@ export class World {
     for (const c of await this.containers().catch(() => [])) {
       await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
-    await this.etcd.delete().prefix(`${this.prefix}/`).catch(() => undefined);
+    await this.etcd.delete().prefix(this.keys.all).catch(() => undefined);
     this.etcd.close();
   }
 }
