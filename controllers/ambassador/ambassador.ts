@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { map, merge, type Subscription } from 'rxjs';
 import { serviceId, type Keys } from '../../api/keys.js';
-import { decodeRecord, EndpointRecord, PortRecord } from '../../api/records.js';
+import { decodeRecord, EndpointRecord, parsePortRecord, type PortRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/sources.js';
 import type { PrefixEvent } from '../../src/etcd/prefix-watch.js';
@@ -9,7 +9,6 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/manager.js';
 import { DEFAULT_TCP_CONGESTION, type Config, type SpliceMode } from '../../src/config.js';
-import { parsePortRecord } from '../link-injector/port-plan.js';
 import { EndpointPicker, type Upstream } from './endpoint-picker.js';
 import { CongestionControl } from './congestion.js';
 import { loadSplicePump, SplicePump, type NativePump } from './splice-pump.js';

@@ -2,13 +2,12 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { decodeRecord, LinkRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, parsePortRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { resolveLinks, type LinkedService } from './link-resolution.js';
-import { parsePortRecord } from './port-plan.js';
 
 /**
  * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`: the ambassador

@@ -1,13 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
-import { decodeRecord, LinkRecord, PortRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, parsePortRecord, type PortRecord } from '../../api/records.js';
 import { DEFAULT_LINK_PORTS, type Config } from '../../src/config.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
-import { parsePortRecord, planPorts, wantedPorts, type AllocEntry, type PortAction, type PortEntry } from './port-plan.js';
+import { planPorts, wantedPorts, type AllocEntry, type PortAction, type PortEntry } from './port-plan.js';
 
 /** The allocator's only queue key: it plans every port at once, from one reading. */
 export const PORTS_KEY = 'ports';

@@ -9,7 +9,7 @@ import type { ContainerEngine, ContainerSummary } from '../../src/docker/contain
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
-import { linkEnv } from '../link-injector/link-resolution.js';
+import { linkEnv } from '../../api/link-env.js';
 import { containerDns, containerTemplate, LABEL } from './container-template.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
 import { HealthProber, type HealthState } from './health-prober.js';

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkEnv, resolveLinks, type LinkedService } from '../../controllers/link-injector/link-resolution.js';
+import { linkEnv } from '../../api/link-env.js';
+import { resolveLinks, type LinkedService } from '../../controllers/link-injector/link-resolution.js';
 import type { LinkSpec } from '../../api/manifest.js';
 import type { LinkRecord } from '../../api/records.js';
 
