@@ -17,7 +17,7 @@ export class Keys {
   }
   /** The first segment of a key of this cluster (`apps`, `nodes`, `status`...). */
   parseSection(key: string): string | undefined {
-    return this.match(this.all, key, /^([^/]*)/)?.[1];
+    return matchUnder(this.all, key, /^([^/]*)/)?.[1];
   }
 
   // apps/<app>/<name>/manifest: written by users.
@@ -28,7 +28,7 @@ export class Keys {
     return `${this.apps}${app}/${name}/manifest`;
   }
   parseManifest(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.apps, key, /^([^/]+)\/([^/]+)\/manifest$/);
+    const m = matchUnder(this.apps, key, /^([^/]+)\/([^/]+)\/manifest$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -40,7 +40,7 @@ export class Keys {
     return `${this.nodes}${node}`;
   }
   parseNode(key: string): string | undefined {
-    return this.match(this.nodes, key, /^([^/]+)$/)?.[1];
+    return matchUnder(this.nodes, key, /^([^/]+)$/)?.[1];
   }
 
   // placements/<node>/<app>/<name>/<replica>: the scheduler's decisions.
@@ -54,7 +54,7 @@ export class Keys {
     return `${this.placements}${node}/${app}/${name}/${replica}`;
   }
   parsePlacement(key: string): { node: string; app: string; name: string; replica: number } | undefined {
-    const m = this.match(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
@@ -69,7 +69,7 @@ export class Keys {
     return `${this.replicas}${app}/${name}/${replica}`;
   }
   parseReplica(key: string): { app: string; name: string; replica: number } | undefined {
-    const m = this.match(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
     return m ? { app: m[1]!, name: m[2]!, replica: Number(m[3]) } : undefined;
   }
 
@@ -91,7 +91,7 @@ export class Keys {
     return `${name}.${replica}.${node}`;
   }
   parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
-    const m = this.match(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
   }
 
@@ -103,7 +103,7 @@ export class Keys {
     return `${this.links}${app}/${name}`;
   }
   parseLink(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.links, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.links, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -115,7 +115,7 @@ export class Keys {
     return `${this.ports}${app}/${service}`;
   }
   parsePort(key: string): { app: string; service: string } | undefined {
-    const m = this.match(this.ports, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.ports, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, service: m[2]! } : undefined;
   }
 
@@ -127,7 +127,7 @@ export class Keys {
     return `${this.portAllocs}${port}`;
   }
   parsePortAlloc(key: string): number | undefined {
-    const m = this.match(this.portAllocs, key, /^(\d+)$/);
+    const m = matchUnder(this.portAllocs, key, /^(\d+)$/);
     return m ? Number(m[1]) : undefined;
   }
 
@@ -139,7 +139,7 @@ export class Keys {
     return `${this.statuses}${app}/${name}`;
   }
   parseStatus(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.statuses, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.statuses, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -166,7 +166,7 @@ export class Keys {
     return `${this.rollouts}${app}/${name}`;
   }
   parseRollout(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.rollouts, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.rollouts, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -177,11 +177,12 @@ export class Keys {
   get leader(): string {
     return `${this.election}controller`;
   }
+}
 
-  private match(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
-    if (!key.startsWith(prefix)) return undefined;
-    return key.slice(prefix.length).match(re) ?? undefined;
-  }
+/** `re` matched against what follows `prefix` in `key`; undefined if the key is not under it. */
+function matchUnder(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  return key.slice(prefix.length).match(re) ?? undefined;
 }
 
 /**
@@ -210,8 +211,7 @@ export class SkyDnsKeys {
     return `${this.domain}${app}/${service}/${label}`;
   }
   parseEndpoint(key: string): { app: string; service: string; label: string } | undefined {
-    if (!key.startsWith(this.domain)) return undefined;
-    const m = /^([^/]+)\/([^/]+)\/([^/]+)$/.exec(key.slice(this.domain.length));
+    const m = matchUnder(this.domain, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, service: m[2]!, label: m[3]! } : undefined;
   }
 }
