@@ -3,9 +3,10 @@ import type * as t from 'io-ts';
 /**
  * Formats io-ts errors as `path: expected X, got Y`, one line per problem. PathReporter
  * names codec internals; manifest authors need the JSON path and the offending value.
+ * `whole` names the value itself when the problem is at its root.
  */
-export function formatErrors(errors: t.Errors): string[] {
-  const described = errors.map(describe);
+export function formatErrors(errors: t.Errors, whole = '(manifest)'): string[] {
+  const described = errors.map((e) => describe(e, whole));
   // Inside a union (e.g. a service given as a port or an object), a specific complaint
   // (an unknown field) says more than "expected a port or an object"; keep only that.
   const specificUnions = new Set(described.filter((d) => d.specific && d.unionPath !== undefined).map((d) => d.unionPath));
@@ -21,18 +22,18 @@ interface Described {
   unionPath?: string;
 }
 
-function describe(error: t.ValidationError): Described {
+function describe(error: t.ValidationError, whole: string): Described {
   const ctx = error.context;
   const unionAt = lastIndex(ctx, (c) => tagOf(c.type) === 'UnionType');
   const unionPath = unionAt >= 0 ? pathOf(ctx, unionAt) : undefined;
   if (error.message !== undefined) {
-    return { text: `${pathOf(ctx, ctx.length - 1) || '(manifest)'}: expected ${error.message}, got ${show(error.value)}`, specific: true, unionPath };
+    return { text: `${pathOf(ctx, ctx.length - 1) || whole}: expected ${error.message}, got ${show(error.value)}`, specific: true, unionPath };
   }
   // A type mismatch under a union reports once, at the union, instead of once per branch.
   const end = unionAt >= 0 ? unionAt : ctx.length - 1;
   const at = ctx[end]!;
   const got = unionAt >= 0 ? at.actual : error.value;
-  return { text: `${pathOf(ctx, end) || '(manifest)'}: expected ${friendly(at.type.name)}, got ${show(got)}`, specific: false, unionPath };
+  return { text: `${pathOf(ctx, end) || whole}: expected ${friendly(at.type.name)}, got ${show(got)}`, specific: false, unionPath };
 }
 
 /** The JSON path of context entry `end`: `services.web.port`, `command[1]`. */
@@ -69,6 +70,7 @@ const FRIENDLY: Record<string, string> = {
   // links: the codec's own name would read "expected Array<LinkRef>".
   'Array<LinkRef>': 'an array of service names ("svc" or "app/svc")',
   '{ [K in string]: string }': 'an object of string values',
+  '{ [K in string]: number }': 'an object of number values',
 };
 
 function friendly(name: string): string {

@@ -22,33 +22,3 @@ export function endpointDnsLabel(name: string, replica: number, node: string): s
   const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
   return `${clean.slice(0, 54).replace(/-+$/, '')}-${hash}`;
 }
-
-/**
- * SkyDNS's etcd layout (also read by CoreDNS's etcd plugin): a name's labels reversed as
- * path segments under a prefix, so `x.nginx.shop.dokkaa.local` is
- * `<prefix>/local/dokkaa/shop/nginx/x`, with the value `{"host": ip, "port": p}`.
- */
-export class SkyDnsKeys {
-  readonly root: string;
-
-  constructor(prefix = '/skydns') {
-    this.root = prefix.replace(/\/+$/, '');
-  }
-
-  /** Every record of the domain. */
-  get domain(): string {
-    return `${this.root}/${DNS_DOMAIN.split('.').reverse().join('/')}/`;
-  }
-  app(app: string): string {
-    return `${this.domain}${app}/`;
-  }
-  endpoint(app: string, service: string, label: string): string {
-    return `${this.domain}${app}/${service}/${label}`;
-  }
-}
-
-/** The value SkyDNS and CoreDNS read. */
-export interface SkyDnsRecord {
-  host: string;
-  port: number;
-}

@@ -5,3 +5,4 @@ export * from './records.js';
 export * from './canonical-json.js';
 export * from './decode-errors.js';
 export * from './dns-names.js';
+export * from './link-env.js';

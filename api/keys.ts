@@ -1,3 +1,5 @@
+import { DNS_DOMAIN } from './dns-names.js';
+
 /**
  * The etcd key layout, under a prefix (default `/dokkaa`). Every controller builds and
  * parses keys here and nowhere else. See docs/keys.md.
@@ -9,6 +11,15 @@ export class Keys {
     this.root = prefix.replace(/\/+$/, '');
   }
 
+  /** Every key of this cluster. */
+  get all(): string {
+    return `${this.root}/`;
+  }
+  /** The first segment of a key of this cluster (`apps`, `nodes`, `status`...). */
+  parseSection(key: string): string | undefined {
+    return matchUnder(this.all, key, /^([^/]*)/)?.[1];
+  }
+
   // apps/<app>/<name>/manifest: written by users.
   get apps(): string {
     return `${this.root}/apps/`;
@@ -17,7 +28,7 @@ export class Keys {
     return `${this.apps}${app}/${name}/manifest`;
   }
   parseManifest(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.apps, key, /^([^/]+)\/([^/]+)\/manifest$/);
+    const m = matchUnder(this.apps, key, /^([^/]+)\/([^/]+)\/manifest$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -29,7 +40,7 @@ export class Keys {
     return `${this.nodes}${node}`;
   }
   parseNode(key: string): string | undefined {
-    return this.match(this.nodes, key, /^([^/]+)$/)?.[1];
+    return matchUnder(this.nodes, key, /^([^/]+)$/)?.[1];
   }
 
   // placements/<node>/<app>/<name>/<replica>: the scheduler's decisions.
@@ -43,7 +54,7 @@ export class Keys {
     return `${this.placements}${node}/${app}/${name}/${replica}`;
   }
   parsePlacement(key: string): { node: string; app: string; name: string; replica: number } | undefined {
-    const m = this.match(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
@@ -58,7 +69,7 @@ export class Keys {
     return `${this.replicas}${app}/${name}/${replica}`;
   }
   parseReplica(key: string): { app: string; name: string; replica: number } | undefined {
-    const m = this.match(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
     return m ? { app: m[1]!, name: m[2]!, replica: Number(m[3]) } : undefined;
   }
 
@@ -75,8 +86,12 @@ export class Keys {
   endpoint(app: string, service: string, endpoint: string): string {
     return `${this.services}${app}/${service}/${endpoint}`;
   }
+  /** The `<endpoint>` segment for one replica on one host: `<name>.<replica>.<node>`. */
+  endpointId(name: string, replica: number, node: string): string {
+    return `${name}.${replica}.${node}`;
+  }
   parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
-    const m = this.match(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
   }
 
@@ -88,7 +103,7 @@ export class Keys {
     return `${this.links}${app}/${name}`;
   }
   parseLink(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.links, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.links, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -100,7 +115,7 @@ export class Keys {
     return `${this.ports}${app}/${service}`;
   }
   parsePort(key: string): { app: string; service: string } | undefined {
-    const m = this.match(this.ports, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.ports, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, service: m[2]! } : undefined;
   }
 
@@ -112,7 +127,7 @@ export class Keys {
     return `${this.portAllocs}${port}`;
   }
   parsePortAlloc(key: string): number | undefined {
-    const m = this.match(this.portAllocs, key, /^(\d+)$/);
+    const m = matchUnder(this.portAllocs, key, /^(\d+)$/);
     return m ? Number(m[1]) : undefined;
   }
 
@@ -124,7 +139,7 @@ export class Keys {
     return `${this.statuses}${app}/${name}`;
   }
   parseStatus(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.statuses, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.statuses, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
@@ -138,6 +153,10 @@ export class Keys {
   event(app: string, name: string, id: string): string {
     return `${this.events}${app}/${name}/${id}`;
   }
+  /** The `<id>` segment of an event: time (ms, zero-padded so keys sort by time), writer, sequence number. */
+  eventId(timeMs: number, source: string, seq: number): string {
+    return `${String(timeMs).padStart(15, '0')}-${source}-${seq}`;
+  }
 
   // rollouts/<app>/<name>: the scheduler's rolling-update state and revision history.
   get rollouts(): string {
@@ -147,18 +166,53 @@ export class Keys {
     return `${this.rollouts}${app}/${name}`;
   }
   parseRollout(key: string): { app: string; name: string } | undefined {
-    const m = this.match(this.rollouts, key, /^([^/]+)\/([^/]+)$/);
+    const m = matchUnder(this.rollouts, key, /^([^/]+)\/([^/]+)$/);
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
-  // election/scheduler: the controllers' leader election.
+  // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).
   get election(): string {
     return `${this.root}/election/`;
   }
+  get leader(): string {
+    return `${this.election}controller`;
+  }
+}
 
-  private match(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
-    if (!key.startsWith(prefix)) return undefined;
-    return key.slice(prefix.length).match(re) ?? undefined;
+/** `re` matched against what follows `prefix` in `key`; undefined if the key is not under it. */
+function matchUnder(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  return key.slice(prefix.length).match(re) ?? undefined;
+}
+
+/**
+ * SkyDNS's etcd layout (also read by CoreDNS's etcd plugin): a name's labels reversed as
+ * path segments under a prefix (default `/skydns`), so `x.nginx.shop.dokkaa.local` is
+ * `<prefix>/local/dokkaa/shop/nginx/x`, with a SkyDnsRecord `{"host": ip, "port": p}`.
+ */
+export class SkyDnsKeys {
+  readonly root: string;
+
+  constructor(prefix = '/skydns') {
+    this.root = prefix.replace(/\/+$/, '');
+  }
+
+  /** Every record of the domain. */
+  get domain(): string {
+    return `${this.root}/${DNS_DOMAIN.split('.').reverse().join('/')}/`;
+  }
+  app(app: string): string {
+    return `${this.domain}${app}/`;
+  }
+  service(app: string, service: string): string {
+    return `${this.domain}${app}/${service}/`;
+  }
+  endpoint(app: string, service: string, label: string): string {
+    return `${this.domain}${app}/${service}/${label}`;
+  }
+  parseEndpoint(key: string): { app: string; service: string; label: string } | undefined {
+    const m = matchUnder(this.domain, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, service: m[2]!, label: m[3]! } : undefined;
   }
 }
 

@@ -59,24 +59,28 @@ export const UpdateOrder = t.keyof({ 'start-first': null, 'stop-first': null }, 
 
 export const Update = closedType('Update', {}, { parallelism: PositiveInt, order: UpdateOrder, delay: Duration, deadline: Duration });
 
-export interface HealthSpec {
-  kind: 'tcp' | 'http' | 'cmd';
-  port?: number;
-  path?: string;
-  cmd?: string[];
-  intervalMs: number;
-  timeoutMs: number;
-  retries: number;
-  startPeriodMs: number;
-}
+/** A health check with its defaults applied (in placements' specs). */
+export const HealthSpec = t.intersection(
+  [
+    t.type({ kind: t.keyof({ tcp: null, http: null, cmd: null }), intervalMs: t.number, timeoutMs: t.number, retries: t.number, startPeriodMs: t.number }),
+    t.partial({ port: t.number, path: t.string, cmd: t.array(t.string) }),
+  ],
+  'HealthSpec',
+);
+export type HealthSpec = t.TypeOf<typeof HealthSpec>;
 
-export interface UpdateSpec {
-  parallelism: number;
-  order: 'start-first' | 'stop-first';
-  delayMs: number;
-  /** A new replica not running and ready within this time stops the rollout. */
-  deadlineMs: number;
-}
+/** An update policy with its defaults applied (in placements' specs). */
+export const UpdateSpec = t.type(
+  {
+    parallelism: t.number,
+    order: UpdateOrder,
+    delayMs: t.number,
+    /** A new replica not running and ready within this time stops the rollout. */
+    deadlineMs: t.number,
+  },
+  'UpdateSpec',
+);
+export type UpdateSpec = t.TypeOf<typeof UpdateSpec>;
 
 export function normalizeHealth(h: t.TypeOf<typeof HealthFields> | undefined): HealthSpec | undefined {
   if (!h) return undefined;

@@ -5,7 +5,7 @@ import { formatErrors } from './decode-errors.js';
 import { DnsLabel, isDnsLabel } from './names.js';
 import { shortHash } from './canonical-json.js';
 import { Port } from './ports.js';
-import { Duration, Health, normalizeHealth, normalizeUpdate, Update, type HealthSpec, type UpdateSpec } from './lifecycle.js';
+import { Duration, Health, HealthSpec, normalizeHealth, normalizeUpdate, Update, UpdateSpec } from './lifecycle.js';
 
 export { Port } from './ports.js';
 
@@ -76,33 +76,44 @@ export const Manifest = closedType(
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
 
-export interface ServiceSpec {
-  port: number;
-  protocol: 'tcp' | 'udp';
-  role?: string;
-}
+/*
+ * The spec codecs below describe a manifest with its defaults applied, as placements carry
+ * it (`placements/...`.spec): decoded from records, never from what users write.
+ */
 
-export interface LinkSpec {
-  /** The app that provides the service (the manifest's own app when the link names none). */
-  app: string;
-  service: string;
-}
+export const ServiceSpec = t.intersection([t.type({ port: t.number, protocol: Protocol }), t.partial({ role: t.string })], 'ServiceSpec');
+export type ServiceSpec = t.TypeOf<typeof ServiceSpec>;
+
+export const LinkSpec = t.type(
+  {
+    /** The app that provides the service (the manifest's own app when the link names none). */
+    app: t.string,
+    service: t.string,
+  },
+  'LinkSpec',
+);
+export type LinkSpec = t.TypeOf<typeof LinkSpec>;
 
 /** A manifest with every default applied: what the controllers work from. */
-export interface ManifestSpec {
-  image: string;
-  scale: number;
-  command?: string[];
-  env: Record<string, string>;
-  services: Record<string, ServiceSpec>;
-  links: LinkSpec[];
-  restart: RestartPolicy;
-  constraints: Record<string, string>;
-  health?: HealthSpec;
-  update: UpdateSpec;
-  /** Between the stop signal and the kill. */
-  stopGracePeriodMs: number;
-}
+export const ManifestSpec = t.intersection(
+  [
+    t.type({
+      image: t.string,
+      scale: t.number,
+      env: t.record(t.string, t.string),
+      services: t.record(t.string, ServiceSpec),
+      links: t.array(LinkSpec),
+      restart: RestartPolicy,
+      constraints: t.record(t.string, t.string),
+      update: UpdateSpec,
+      /** Between the stop signal and the kill. */
+      stopGracePeriodMs: t.number,
+    }),
+    t.partial({ command: t.array(t.string), health: HealthSpec }),
+  ],
+  'ManifestSpec',
+);
+export type ManifestSpec = t.TypeOf<typeof ManifestSpec>;
 
 export type DecodeResult = { ok: true; spec: ManifestSpec } | { ok: false; errors: string[] };
 

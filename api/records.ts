@@ -1,199 +1,335 @@
-import type { ManifestSpec } from './manifest.js';
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { formatErrors, show } from './decode-errors.js';
+import { ManifestSpec } from './manifest.js';
+
+/*
+ * Every JSON value Dokkaa's processes write to etcd, as an io-ts codec: the codec is the
+ * single source of each record's type. Codecs are open (`t.type`, not `t.exact`): a field
+ * this version does not know is kept, not an error, and a decoded record is the object
+ * as written. Fields a writer may leave out are in `t.partial`.
+ */
+
+const Protocol = t.keyof({ tcp: null, udp: null }, '"tcp" or "udp"');
+
+/** A port number 1-65535 (plain number, unlike the manifest's branded Port). */
+const PortNumber = new t.Type<number, number, unknown>(
+  'Port',
+  (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= 1 && u <= 65535,
+  (u, c) => (typeof u === 'number' && Number.isInteger(u) && u >= 1 && u <= 65535 ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
 
 /** nodes/<node>: a live host. Held by the host's lease: gone when the host is. */
-export interface NodeRecord {
-  name: string;
-  /** Address at which containers on other hosts reach this host's published ports. */
-  address: string;
-  labels: Record<string, string>;
-  /** The host's Docker Engine, as the agent reaches it (for `dokkaa logs`). */
-  docker?: string;
-  capacity: { cpus: number; memoryBytes: number };
-  version: string;
-  startedAt: string;
-}
+export const NodeRecord = t.intersection(
+  [
+    t.type({
+      name: t.string,
+      /** Address at which containers on other hosts reach this host's published ports. */
+      address: t.string,
+      labels: t.record(t.string, t.string),
+      capacity: t.type({ cpus: t.number, memoryBytes: t.number }),
+      version: t.string,
+      startedAt: t.string,
+    }),
+    t.partial({
+      /** The host's Docker Engine, as the agent reaches it (for `dokkaa logs`). */
+      docker: t.string,
+    }),
+  ],
+  'NodeRecord',
+);
+export type NodeRecord = t.TypeOf<typeof NodeRecord>;
 
 /** placements/<node>/<app>/<name>/<replica>: the scheduler's decision, with the spec to run. */
-export interface PlacementRecord {
-  app: string;
-  name: string;
-  replica: number;
-  node: string;
-  /** The last valid spec: an invalid manifest never reaches a placement. */
-  spec: ManifestSpec;
-  templateHash: string;
-  /** The manifest's mod revision this spec came from. */
-  revision: number;
-  /** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
-  updatedAt?: number;
-}
+export const PlacementRecord = t.intersection(
+  [
+    t.type({
+      app: t.string,
+      name: t.string,
+      replica: t.number,
+      node: t.string,
+      /** The last valid spec: an invalid manifest never reaches a placement. */
+      spec: ManifestSpec,
+      templateHash: t.string,
+      /** The manifest's mod revision this spec came from. */
+      revision: t.number,
+    }),
+    t.partial({
+      /** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
+      updatedAt: t.number,
+    }),
+  ],
+  'PlacementRecord',
+);
+export type PlacementRecord = t.TypeOf<typeof PlacementRecord>;
 
 /** A recorded version of a manifest, for rollbacks. */
-export interface RevisionRef {
-  templateHash: string;
-  revision: number;
-  /** The manifest text as the user wrote it. */
-  manifest: string;
-}
+export const RevisionRef = t.type(
+  {
+    templateHash: t.string,
+    revision: t.number,
+    /** The manifest text as the user wrote it. */
+    manifest: t.string,
+  },
+  'RevisionRef',
+);
+export type RevisionRef = t.TypeOf<typeof RevisionRef>;
 
 /** rollouts/<app>/<name>: the scheduler's rolling update of a manifest, and its history. */
-export interface RolloutRecord {
-  phase: 'Progressing' | 'Complete' | 'Stalled';
-  targetHash: string;
-  targetRevision: number;
-  message: string;
-  /** Replicas switched to the target spec, of which `ready` passed the monitor period. */
-  updated: number;
-  ready: number;
-  total: number;
-  startedAt: string;
-  /** The version being rolled out (its manifest text, for a later rollback to it). */
-  target?: RevisionRef;
-  /** The last version that completed a rollout. */
-  stable?: RevisionRef;
-  /** The version before the current target (the stable one if any): what `dokkaa rollback` restores. */
-  previous?: RevisionRef;
-}
+export const RolloutRecord = t.intersection(
+  [
+    t.type({
+      phase: t.keyof({ Progressing: null, Complete: null, Stalled: null }, '"Progressing", "Complete" or "Stalled"'),
+      targetHash: t.string,
+      targetRevision: t.number,
+      message: t.string,
+      /** Replicas switched to the target spec, of which `ready` passed the monitor period. */
+      updated: t.number,
+      ready: t.number,
+      total: t.number,
+      startedAt: t.string,
+    }),
+    t.partial({
+      /** The version being rolled out (its manifest text, for a later rollback to it). */
+      target: RevisionRef,
+      /** The last version that completed a rollout. */
+      stable: RevisionRef,
+      /** The version before the current target (the stable one if any): what `dokkaa rollback` restores. */
+      previous: RevisionRef,
+    }),
+  ],
+  'RolloutRecord',
+);
+export type RolloutRecord = t.TypeOf<typeof RolloutRecord>;
 
-export type ReplicaState = 'pending' | 'running' | 'CrashLoopBackOff' | 'exited' | 'failed';
+export const ReplicaState = t.keyof(
+  { pending: null, running: null, CrashLoopBackOff: null, exited: null, failed: null },
+  '"pending", "running", "CrashLoopBackOff", "exited" or "failed"',
+);
+export type ReplicaState = t.TypeOf<typeof ReplicaState>;
 
-export interface PublishedPort {
-  containerPort: number;
-  hostPort: number;
-  protocol: 'tcp' | 'udp';
-}
+export const PublishedPort = t.type({ containerPort: t.number, hostPort: t.number, protocol: Protocol }, 'PublishedPort');
+export type PublishedPort = t.TypeOf<typeof PublishedPort>;
 
 /** replicas/<app>/<name>/<replica>: what the host runs. Held by the host's lease. */
-export interface ReplicaRecord {
-  app: string;
-  name: string;
-  replica: number;
-  node: string;
-  /** The host's address (copied from its node record) for endpoints. */
-  address: string;
-  state: ReplicaState;
-  containerId?: string;
-  containerName: string;
-  templateHash: string;
-  revision: number;
-  /** Restarts by Dokkaa since the container was created. */
-  restarts: number;
-  /** Crashes in a row without a long clean run: drives the restart backoff. */
-  crashes: number;
-  exitCode?: number;
-  startedAt?: string;
-  /** The container's last exit counted towards `crashes` (Docker's FinishedAt), if any. */
-  finishedAt?: string;
-  /** service name -> published port. */
-  ports: Record<string, PublishedPort>;
-  /** Running and, if the manifest has a health check, passing it: only ready replicas get endpoints. */
-  ready: boolean;
-  health?: { status: 'starting' | 'healthy' | 'unhealthy'; failures: number; lastError?: string };
-  /** The last lines the container logged before its last exit. */
-  lastLog?: string[];
-  /**
-   * A start-first update in progress: the previous container, which keeps serving (and
-   * keeps its endpoints) until the new one, described by the rest of the record, is ready.
-   */
-  serving?: { containerId: string; ports: Record<string, PublishedPort> };
-  message?: string;
-}
+export const ReplicaRecord = t.intersection(
+  [
+    t.type({
+      app: t.string,
+      name: t.string,
+      replica: t.number,
+      node: t.string,
+      /** The host's address (copied from its node record) for endpoints. */
+      address: t.string,
+      state: ReplicaState,
+      containerName: t.string,
+      templateHash: t.string,
+      revision: t.number,
+      /** Restarts by Dokkaa since the container was created. */
+      restarts: t.number,
+      /** Crashes in a row without a long clean run: drives the restart backoff. */
+      crashes: t.number,
+      /** service name -> published port. */
+      ports: t.record(t.string, PublishedPort),
+      /** Running and, if the manifest has a health check, passing it: only ready replicas get endpoints. */
+      ready: t.boolean,
+    }),
+    t.partial({
+      containerId: t.string,
+      exitCode: t.number,
+      startedAt: t.string,
+      /** The container's last exit counted towards `crashes` (Docker's FinishedAt), if any. */
+      finishedAt: t.string,
+      health: t.intersection([
+        t.type({ status: t.keyof({ starting: null, healthy: null, unhealthy: null }, '"starting", "healthy" or "unhealthy"'), failures: t.number }),
+        t.partial({ lastError: t.string }),
+      ]),
+      /** The last lines the container logged before its last exit. */
+      lastLog: t.array(t.string),
+      /**
+       * A start-first update in progress: the previous container, which keeps serving (and
+       * keeps its endpoints) until the new one, described by the rest of the record, is ready.
+       */
+      serving: t.type({ containerId: t.string, ports: t.record(t.string, PublishedPort) }),
+      message: t.string,
+    }),
+  ],
+  'ReplicaRecord',
+);
+export type ReplicaRecord = t.TypeOf<typeof ReplicaRecord>;
 
 /** services/<app>/<service>/<endpoint>: where one replica serves. Held by the host's lease. */
-export interface EndpointRecord {
-  host: string;
-  port: number;
-  protocol: 'tcp' | 'udp';
-  node: string;
-  app: string;
-  name: string;
-  replica: number;
-  containerId: string;
-}
+export const EndpointRecord = t.type(
+  {
+    host: t.string,
+    port: PortNumber,
+    protocol: Protocol,
+    node: t.string,
+    app: t.string,
+    name: t.string,
+    replica: t.number,
+    containerId: t.string,
+  },
+  'EndpointRecord',
+);
+export type EndpointRecord = t.TypeOf<typeof EndpointRecord>;
 
 /**
  * ports/<app>/<service>: the port allocated cluster-wide to a linked service. Every host's
  * ambassador listens on it and forwards to the service's endpoints. Created together with
- * `portalloc/<port>` (value `app/service`) in one transaction; not leased.
+ * `portalloc/<port>` (value `app/service`, not JSON) in one transaction; not leased.
+ * The allocator always writes `protocol`; any other value, or none, reads as tcp, as
+ * readers always took it.
  */
-export interface PortRecord {
-  port: number;
-  protocol: 'tcp' | 'udp';
-}
+export const PortRecord = t.type(
+  {
+    port: PortNumber,
+    protocol: new t.Type<'tcp' | 'udp', 'tcp' | 'udp', unknown>('"tcp" or "udp"', Protocol.is, (u) => t.success(u === 'udp' ? 'udp' : 'tcp'), t.identity),
+  },
+  'PortRecord',
+);
+export type PortRecord = t.TypeOf<typeof PortRecord>;
 
 /** One resolved link: the service and the ambassador port that reaches it. */
-export interface ResolvedLink {
-  app: string;
-  service: string;
-  port: number;
-  protocol: 'tcp' | 'udp';
-}
+export const ResolvedLink = t.type({ app: t.string, service: t.string, port: t.number, protocol: Protocol }, 'ResolvedLink');
+export type ResolvedLink = t.TypeOf<typeof ResolvedLink>;
 
-/** links/<app>/<name>: the link injector's resolution of a manifest's links. */
-export interface LinkRecord {
-  /**
-   * `<NAME>` (as in SERVICE_<NAME>_ADDR/_PORT) -> the resolved link. Each host's node runner
-   * turns it into SERVICE_<NAME>_ADDR = its ambassador's address, SERVICE_<NAME>_PORT = port.
-   */
-  links: Record<string, ResolvedLink>;
-  /** Links not resolved yet (no port allocated, or never an endpoint), as `app/service`. */
-  missing: string[];
-  /** The manifest revision this resolution was made for. */
-  revision: number;
-}
+/**
+ * links/<app>/<name>: the link injector's resolution of a manifest's links. A record
+ * written before the ambassador (with `env` instead of `links`) does not decode: readers
+ * treat it as no resolution yet, as they did before.
+ */
+export const LinkRecord = t.type(
+  {
+    /**
+     * `<NAME>` (as in SERVICE_<NAME>_ADDR/_PORT) -> the resolved link. Each host's node runner
+     * turns it into SERVICE_<NAME>_ADDR = its ambassador's address, SERVICE_<NAME>_PORT = port.
+     */
+    links: t.record(t.string, ResolvedLink),
+    /** Links not resolved yet (no port allocated, or never an endpoint), as `app/service`. */
+    missing: t.array(t.string),
+    /** The manifest revision this resolution was made for. */
+    revision: t.number,
+  },
+  'LinkRecord',
+);
+export type LinkRecord = t.TypeOf<typeof LinkRecord>;
 
-export type Phase = 'Pending' | 'Running' | 'Degraded' | 'Invalid' | 'Failed';
+export const Phase = t.keyof(
+  { Pending: null, Running: null, Degraded: null, Invalid: null, Failed: null },
+  '"Pending", "Running", "Degraded", "Invalid" or "Failed"',
+);
+export type Phase = t.TypeOf<typeof Phase>;
 
-export interface ReplicaStatus {
-  replica: number;
-  node: string;
-  state: ReplicaState | 'unscheduled';
-  containerId?: string;
-  ready?: boolean;
-  restarts: number;
-  exitCode?: number;
-  lastLog?: string[];
-  ports: Record<string, number>;
-  message?: string;
-}
+export const ReplicaStatus = t.intersection(
+  [
+    t.type({
+      replica: t.number,
+      node: t.string,
+      state: t.union([ReplicaState, t.literal('unscheduled')], 'a replica state or "unscheduled"'),
+      restarts: t.number,
+      ports: t.record(t.string, t.number),
+    }),
+    t.partial({
+      containerId: t.string,
+      ready: t.boolean,
+      exitCode: t.number,
+      lastLog: t.array(t.string),
+      message: t.string,
+    }),
+  ],
+  'ReplicaStatus',
+);
+export type ReplicaStatus = t.TypeOf<typeof ReplicaStatus>;
 
 /** status/<app>/<name>: the truth about a manifest, for users and the CLI. */
-export interface StatusRecord {
-  phase: Phase;
-  desired: number;
-  /** Replicas ready on the spec they are placed with. */
-  running: number;
-  /** Of those, the ones on the manifest's current spec (less than `running` mid-rollout). */
-  updated: number;
-  message: string;
-  /** The manifest mod revision this status describes. */
-  observedRevision: number;
-  /** The revision of the spec being run (differs from observedRevision when Invalid). */
-  runningRevision?: number;
-  errors?: string[];
-  replicas: ReplicaStatus[];
-}
-
-/** Parses a record written by a controller; undefined for anything that is not JSON. */
-export function parseRecord<T>(value: string | undefined | null): T | undefined {
-  if (value === undefined || value === null) return undefined;
-  try {
-    return JSON.parse(value) as T;
-  } catch {
-    return undefined;
-  }
-}
+export const StatusRecord = t.intersection(
+  [
+    t.type({
+      phase: Phase,
+      desired: t.number,
+      /** Replicas ready on the spec they are placed with. */
+      running: t.number,
+      message: t.string,
+      /** The manifest mod revision this status describes. */
+      observedRevision: t.number,
+      replicas: t.array(ReplicaStatus),
+    }),
+    t.partial({
+      /**
+       * Of `running`, the ones on the manifest's current spec (less than `running` mid-rollout).
+       * Always written; records from before rolling updates lack it (`dokkaa describe` shows "-").
+       */
+      updated: t.number,
+      /** The revision of the spec being run (differs from observedRevision when Invalid). */
+      runningRevision: t.number,
+      errors: t.array(t.string),
+    }),
+  ],
+  'StatusRecord',
+);
+export type StatusRecord = t.TypeOf<typeof StatusRecord>;
 
 /** events/<app>/<name>/<id>: what happened to a manifest's replicas; expires after about an hour. */
-export interface EventRecord {
-  time: string;
-  /** Normal or Warning, as Kubernetes events. */
-  type: 'Normal' | 'Warning';
-  /** Scheduled, Rescheduled, Pulled, Started, Killed, Unhealthy, BackOff, RolloutStalled, RolledBack... */
-  reason: string;
-  message: string;
-  replica?: number;
-  node?: string;
-  /** The process that wrote it (node name). */
-  source: string;
+export const EventRecord = t.intersection(
+  [
+    t.type({
+      time: t.string,
+      /** Normal or Warning, as Kubernetes events. */
+      type: t.keyof({ Normal: null, Warning: null }, '"Normal" or "Warning"'),
+      /** Scheduled, Rescheduled, Pulled, Started, Killed, Unhealthy, BackOff, RolloutStalled, RolledBack... */
+      reason: t.string,
+      message: t.string,
+      /** The process that wrote it (node name). */
+      source: t.string,
+    }),
+    t.partial({ replica: t.number, node: t.string }),
+  ],
+  'EventRecord',
+);
+export type EventRecord = t.TypeOf<typeof EventRecord>;
+
+/** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
+export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');
+export type LeaderRecord = t.TypeOf<typeof LeaderRecord>;
+
+/** `<skydns>/local/dokkaa/<app>/<service>/<label>`: the value SkyDNS and CoreDNS read. */
+export const SkyDnsRecord = t.type({ host: t.string, port: t.number }, 'SkyDnsRecord');
+export type SkyDnsRecord = t.TypeOf<typeof SkyDnsRecord>;
+
+/** A record's JSON text, decoded; `error` is one `path: expected X, got Y` per problem, joined by "; ". */
+export type DecodedRecord<A> = { ok: true; value: A } | { ok: false; error: string };
+
+/** Decodes a record's JSON text with its codec. Never throws. */
+export function checkRecord<A>(codec: t.Decoder<unknown, A>, value: string): DecodedRecord<A> {
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch (e) {
+    return { ok: false, error: `(record): expected JSON, got ${(e as Error).message}` };
+  }
+  // Every record is an object; said once here rather than once per part of the codec.
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, error: `(record): expected a JSON object, got ${show(json)}` };
+  const decoded = codec.decode(json);
+  return isLeft(decoded) ? { ok: false, error: formatErrors(decoded.left, '(record)').join('; ') } : { ok: true, value: decoded.right };
+}
+
+/**
+ * The record in `value` (an etcd value as read: absent is undefined or null), or undefined
+ * when there is none or it does not decode; then `onInvalid` gets the reason, for the
+ * caller to log. Never throws: a bad record must not stop a controller.
+ */
+export function decodeRecord<A>(codec: t.Decoder<unknown, A>, value: string | undefined | null, onInvalid?: (error: string) => void): A | undefined {
+  if (value === undefined || value === null) return undefined;
+  const r = checkRecord(codec, value);
+  if (r.ok) return r.value;
+  onInvalid?.(r.error);
+  return undefined;
+}
+
+/** A `ports/` value, if it holds a usable port: only `port` and `protocol`. */
+export function parsePortRecord(value: string | undefined): PortRecord | undefined {
+  const r = decodeRecord(PortRecord, value);
+  return r && { port: r.port, protocol: r.protocol };
 }

@@ -6,7 +6,7 @@ import { createLogger } from '../src/logging.js';
 import { Manager } from '../src/manager.js';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../api/keys.js';
-import { parseRecord, type StatusRecord } from '../api/records.js';
+import { decodeRecord, StatusRecord } from '../api/records.js';
 import { fmtMs, summarize, type Summary } from './stats.js';
 
 export interface SingleHostResult {
@@ -38,7 +38,7 @@ export async function benchSingleHost(opts: { etcd: string; docker: string; runs
   const manager = container.get(Manager);
   await manager.start();
   // Let the leader election settle before timing.
-  for (let i = 0; i < 100 && !(await etcd.get(`${prefix}/election/controller`).string()); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 100 && !(await etcd.get(keys.leader).string()); i++) await new Promise((r) => setTimeout(r, 50));
 
   const starts = new Map<string, number>();
   const events = await docker.getEvents({ filters: { type: ['container'], event: ['start'] } });
@@ -71,7 +71,7 @@ export async function benchSingleHost(opts: { etcd: string; docker: string; runs
       await etcd.put(keys.manifest(app, 'svc')).value(JSON.stringify({ image: IMAGE, command: CMD }));
       dokkaaRunning.push((await waitStart(`${app}---svc---0`)) - t0);
       for (let j = 0; j < 3000; j++) {
-        const s = parseRecord<StatusRecord>(await etcd.get(keys.status(app, 'svc')).string());
+        const s = decodeRecord(StatusRecord, await etcd.get(keys.status(app, 'svc')).string());
         if (s?.phase === 'Running') break;
         await new Promise((r) => setTimeout(r, 2));
       }
@@ -92,7 +92,7 @@ export async function benchSingleHost(opts: { etcd: string; docker: string; runs
       await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
     for (let i = 0; i < opts.runs; i++) await docker.getContainer(`floor-${id}-${i}`).remove({ force: true }).catch(() => undefined);
-    await etcd.delete().prefix(`${prefix}/`);
+    await etcd.delete().prefix(keys.all);
     etcd.close();
   }
   return { runs: opts.runs, dokkaaRunning: summarize(dokkaaRunning), dokkaaStatus: summarize(dokkaaStatus), floor: summarize(floor) };

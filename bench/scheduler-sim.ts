@@ -122,7 +122,7 @@ async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale
   try {
     await inChunks(Array.from({ length: hosts }, (_, i) => fakeNode(i)), 200, (n) => etcd.put(keys.node(n.name)).value(JSON.stringify(n)).exec());
     await once(worker, 'message');
-    for (let i = 0; !(await etcd.get(`${keys.election}controller`).string()); i++) {
+    for (let i = 0; !(await etcd.get(keys.leader).string()); i++) {
       if (i > 300) throw new Error('the scheduler worker never became leader');
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -162,7 +162,7 @@ async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale
       clearTimeout(timer);
     }
     closeSync(logFd);
-    await etcd.delete().prefix(`${prefix}/`);
+    await etcd.delete().prefix(keys.all);
     etcd.close();
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Keys } from '../api/keys.js';
-import { parseRecord, type StatusRecord } from '../api/records.js';
+import { decodeRecord, StatusRecord } from '../api/records.js';
 import { isOurs } from '../src/lab/processes.js';
 import type { BenchLab } from './lab-bench.js';
 import { log } from './lab-bench.js';
@@ -74,7 +74,7 @@ export async function benchSteadyState(lab: BenchLab, opts: { replicas: number; 
   log(`steady state: ${opts.replicas} running after ${secs(ms)}; waiting for status Running`);
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const s = parseRecord<StatusRecord>((await lab.etcd.get(keys.status(app, 'svc')).string()) ?? undefined);
+    const s = decodeRecord(StatusRecord, (await lab.etcd.get(keys.status(app, 'svc')).string()) ?? undefined);
     if (s?.phase === 'Running' && s.running === opts.replicas) break;
     if (Date.now() > deadline) throw new Error(`status of ${app}/svc not Running with ${opts.replicas} ready: ${JSON.stringify(s?.message)}`);
     await new Promise((r) => setTimeout(r, 500));
@@ -90,11 +90,11 @@ export async function benchSteadyState(lab: BenchLab, opts: { replicas: number; 
   const rev0 = Number((await lab.etcd.get(keys.root).exec()).header.revision);
   const byKind: Record<string, number> = {};
   let events = 0;
-  const watcher = await lab.etcd.watch().prefix(`${keys.root}/`).startRevision(String(rev0 + 1)).create();
+  const watcher = await lab.etcd.watch().prefix(keys.all).startRevision(String(rev0 + 1)).create();
   watcher.on('data', (res) => {
     for (const ev of res.events) {
       events++;
-      const kind = `${ev.type} ${ev.kv.key.toString().slice(keys.root.length + 1).split('/')[0]}/`;
+      const kind = `${ev.type} ${keys.parseSection(ev.kv.key.toString())}/`;
       byKind[kind] = (byKind[kind] ?? 0) + 1;
     }
   });

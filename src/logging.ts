@@ -23,3 +23,8 @@ export function errorField(err: unknown): { message: string; code?: unknown } {
   }
   return { message: String(err) };
 }
+
+/** For decodeRecord's `onInvalid`: logs a record at `key` that does not decode (the caller treats it as absent). */
+export function invalidRecord(log: Logger, key: string): (error: string) => void {
+  return (error) => log.warn('record does not decode; treated as absent', { key, error });
+}

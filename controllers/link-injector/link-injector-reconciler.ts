@@ -1,14 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
-import { parseManifestId, type Keys } from '../../api/keys.js';
+import { parseManifestId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, parsePortRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+import { invalidRecord, type Logger } from '../../src/logging.js';
 import { resolveLinks, type LinkedService } from './link-resolution.js';
-import { parsePortRecord } from './port-plan.js';
 
 /**
  * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`: the ambassador
@@ -42,12 +41,12 @@ export class LinkInjectorReconciler implements Reconciler {
         this.store.get(this.keys.port(link.app, link.service)),
         this.store.list(this.keys.service(link.app, link.service)),
       ]);
-      services.set(`${link.app}/${link.service}`, { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
+      services.set(serviceId(link.app, link.service), { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
     }
-    const previous = parseRecord<LinkRecord>(current?.value);
+    const previous = decodeRecord(LinkRecord, current?.value, invalidRecord(log, linkKey));
     const resolved = resolveLinks(
       decoded.spec.links,
-      (l) => services.get(`${l.app}/${l.service}`) ?? { port: undefined, hasEndpoint: false },
+      (l) => services.get(serviceId(l.app, l.service)) ?? { port: undefined, hasEndpoint: false },
       previous?.links ?? {},
     );
     const record: LinkRecord = { ...resolved, revision: manifest.modRevision };

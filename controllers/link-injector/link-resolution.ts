@@ -1,3 +1,4 @@
+import { serviceId } from '../../api/keys.js';
 import { envName } from '../../api/names.js';
 import type { LinkSpec } from '../../api/manifest.js';
 import type { LinkRecord, PortRecord } from '../../api/records.js';
@@ -29,27 +30,18 @@ export function resolveLinks(
   const owner = new Map<string, string>(); // env name -> the link that has it
   for (const link of links) {
     const name = envName(link.service);
+    const id = serviceId(link.app, link.service);
     // `nginx` and `other/nginx` would both be SERVICE_NGINX_*: the first link listed has it.
-    if ((owner.get(name) ?? `${link.app}/${link.service}`) !== `${link.app}/${link.service}`) continue;
-    owner.set(name, `${link.app}/${link.service}`);
+    if ((owner.get(name) ?? id) !== id) continue;
+    owner.set(name, id);
     const { port, hasEndpoint } = serviceOf(link);
     const before = previous[name];
     const resolvedBefore = !!port && before?.app === link.app && before.service === link.service && before.port === port.port;
     if (port && (hasEndpoint || resolvedBefore)) {
       resolved[name] = { app: link.app, service: link.service, port: port.port, protocol: port.protocol };
-    } else if (!missing.includes(`${link.app}/${link.service}`)) {
-      missing.push(`${link.app}/${link.service}`);
+    } else if (!missing.includes(id)) {
+      missing.push(id);
     }
   }
   return { links: resolved, missing };
-}
-
-/** The env a host gives a consumer: SERVICE_<NAME>_ADDR (its ambassador) and SERVICE_<NAME>_PORT. */
-export function linkEnv(links: LinkRecord['links'], ambassadorAddress: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, link] of Object.entries(links)) {
-    env[`SERVICE_${name}_ADDR`] = ambassadorAddress;
-    env[`SERVICE_${name}_PORT`] = String(link.port);
-  }
-  return env;
 }

@@ -1,13 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
-import { parseRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, parsePortRecord, type PortRecord } from '../../api/records.js';
 import { DEFAULT_LINK_PORTS, type Config } from '../../src/config.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
-import { parsePortRecord, planPorts, wantedPorts, type AllocEntry, type PortAction, type PortEntry } from './port-plan.js';
+import { planPorts, wantedPorts, type AllocEntry, type PortAction, type PortEntry } from './port-plan.js';
 
 /** The allocator's only queue key: it plans every port at once, from one reading. */
 export const PORTS_KEY = 'ports';
@@ -41,7 +41,7 @@ export class PortAllocatorReconciler implements Reconciler {
       const m = this.keys.parseManifest(kv.key);
       return m ? [{ ...m, value: kv.value }] : [];
     });
-    const wanted = wantedPorts(manifests, links.kvs.map((kv) => parseRecord<LinkRecord>(kv.value)));
+    const wanted = wantedPorts(manifests, links.kvs.map((kv) => decodeRecord(LinkRecord, kv.value)));
     const portEntries: PortEntry[] = ports.kvs.flatMap((kv) => {
       const at = this.keys.parsePort(kv.key);
       return at ? [{ id: serviceId(at.app, at.service), record: parsePortRecord(kv.value), modRevision: kv.modRevision }] : [];

@@ -1,6 +1,6 @@
 import { serviceId } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import type { LinkRecord, PortRecord } from '../../api/records.js';
 import type { PortRange } from '../../src/config.js';
 
 type Protocol = PortRecord['protocol'];
@@ -123,11 +123,4 @@ export function planPorts(
     allocations.push({ kind: 'allocate', id, port: next, protocol: protocol ?? 'tcp' });
   }
   return { actions: [...removals, ...fixes, ...allocations], exhausted };
-}
-
-/** A `ports/` value, if it holds a usable port. */
-export function parsePortRecord(value: string | undefined): PortRecord | undefined {
-  const r = parseRecord<PortRecord>(value);
-  if (!r || !Number.isInteger(r.port) || r.port < 1 || r.port > 65535) return undefined;
-  return { port: r.port, protocol: r.protocol === 'udp' ? 'udp' : 'tcp' };
 }

@@ -1,15 +1,15 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseReplicaId, type Keys } from '../../api/keys.js';
-import { parseRecord, type LinkRecord, type PlacementRecord, type ReplicaRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, PlacementRecord, ReplicaRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { ContainerEngine, ContainerSummary } from '../../src/docker/container-engine.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { errorField, type Logger } from '../../src/logging.js';
-import { linkEnv } from '../link-injector/link-resolution.js';
+import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
+import { linkEnv } from '../../api/link-env.js';
 import { containerDns, containerTemplate, LABEL } from './container-template.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
 import { HealthProber, type HealthState } from './health-prober.js';
@@ -48,9 +48,9 @@ export class NodeRunnerReconciler implements Reconciler {
       this.store.get(this.keys.replica(app, name, replica)),
       this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
     ]);
-    const previous = parseRecord<ReplicaRecord>(recordKv?.value);
+    const previous = decodeRecord(ReplicaRecord, recordKv?.value, invalidRecord(log, this.keys.replica(app, name, replica)));
     const mine = previous?.node === node ? previous : undefined;
-    const placement = parseRecord<PlacementRecord>(placementKv?.value);
+    const placement = decodeRecord(PlacementRecord, placementKv?.value, invalidRecord(log, this.keys.placement(node, app, name, replica)));
 
     if (!placement) {
       await this.removeAll(containers, log, 'no longer placed here', DEFAULT_STOP_GRACE_SECONDS, { app, name, replica });
@@ -75,7 +75,7 @@ export class NodeRunnerReconciler implements Reconciler {
     let linkEnvVars: Record<string, string> = {};
     let waitingFor: string[] = [];
     if (placement.spec.links.length > 0) {
-      const link = parseRecord<LinkRecord>((await this.store.get(this.keys.link(app, name)))?.value);
+      const link = decodeRecord(LinkRecord, (await this.store.get(this.keys.link(app, name)))?.value, invalidRecord(log, this.keys.link(app, name)));
       // A record without `links` predates the ambassador: wait for the link injector to rewrite it.
       waitingFor = link?.links ? link.missing : placement.spec.links.map((l) => `${l.app}/${l.service}`);
       linkEnvVars = link?.links ? linkEnv(link.links, this.lease.containerGateway()) : {};

@@ -2,12 +2,12 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
-import { parseRecord, type ReplicaRecord, type RevisionRef, type RolloutRecord } from '../../api/records.js';
+import { decodeRecord, ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+import { invalidRecord, type Logger } from '../../src/logging.js';
 import type { Placed } from './placement-plan.js';
 import { planRollout, type RolloutDecision } from './rollout-plan.js';
 
@@ -48,7 +48,7 @@ export class RolloutTracker {
     ]);
     const replicas = new Map<number, ReplicaRecord>();
     for (const kv of replicaList.kvs) {
-      const r = parseRecord<ReplicaRecord>(kv.value);
+      const r = decodeRecord(ReplicaRecord, kv.value);
       const placedOn = step.kept.find((p) => p.replica === r?.replica)?.node;
       if (r && r.node === placedOn) replicas.set(r.replica, r);
     }
@@ -70,7 +70,7 @@ export class RolloutTracker {
       readySince: (i) => this.readySince.get(`${app}/${name}/${i}/${targetHash}`),
       monitorMs: MONITOR_MS,
     });
-    await this.writeRecord(step, parseRecord<RolloutRecord>(currentKv?.value), currentKv?.value, decision, log);
+    await this.writeRecord(step, decodeRecord(RolloutRecord, currentKv?.value, invalidRecord(log, this.keys.rollout(step.app, step.name))), currentKv?.value, decision, log);
     return decision;
   }
 

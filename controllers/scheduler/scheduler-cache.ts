@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { map, merge, Subject, type Subscription } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
-import { parseRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import { decodeRecord, NodeRecord, PlacementRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import type { SyncedCache } from '../../src/controller/controller.js';
 import { NodesAndPlacements, type NodesChange } from '../../src/controller/nodes-and-placements.js';
@@ -141,7 +141,7 @@ export class SchedulerCache implements SyncedCache {
     const tomb = this.tombstones.get(kv.key);
     if (tomb && tomb.revision >= kv.modRevision) return;
     this.tombstones.delete(kv.key);
-    const record = parsed ?? parseRecord<PlacementRecord>(kv.value);
+    const record = parsed ?? decodeRecord(PlacementRecord, kv.value);
     const id = manifestId(at.app, at.name);
     if (!held) this.load.set(at.node, (this.load.get(at.node) ?? 0) + 1);
     if (!record || record.app !== at.app || record.name !== at.name) {

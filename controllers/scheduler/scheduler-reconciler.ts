@@ -2,11 +2,11 @@ import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
 import { parseManifestId } from '../../api/keys.js';
 import { decodeManifest, templateHash, type ManifestSpec } from '../../api/manifest.js';
-import { parseRecord, type PlacementRecord } from '../../api/records.js';
+import { decodeRecord, PlacementRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+import { invalidRecord, type Logger } from '../../src/logging.js';
 import { planPlacements, type Placed } from './placement-plan.js';
 import { RolloutTracker } from './rollout-tracker.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
@@ -72,7 +72,7 @@ export class SchedulerReconciler implements Reconciler {
       if (!lastAt) return;
       // The cache keeps no specs: read the newest placement's.
       const lastKv = await this.store.get(lastAt.key);
-      const last = parseRecord<PlacementRecord>(lastKv?.value);
+      const last = decodeRecord(PlacementRecord, lastKv?.value, invalidRecord(log, lastAt.key));
       if (!last || lastKv!.modRevision !== lastAt.modRevision) throw new Error(`placement ${lastAt.key} changed meanwhile; retrying with fresh state`);
       spec = { ...last.spec, scale: Math.max(...mine.map((p) => p.replica)) + 1 };
       revision = last.revision;

@@ -1,14 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
-import { parseReplicaId, type Keys } from '../../api/keys.js';
-import { parseRecord, type EndpointRecord, type ReplicaRecord } from '../../api/records.js';
+import { parseReplicaId, SkyDnsKeys, type Keys } from '../../api/keys.js';
+import { decodeRecord, EndpointRecord, ReplicaRecord, type SkyDnsRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
-import { endpointId } from './endpoint-id.js';
-import { endpointDnsLabel, SkyDnsKeys, type SkyDnsRecord } from '../../api/dns-names.js';
+import { invalidRecord, type Logger } from '../../src/logging.js';
+import { endpointDnsLabel } from '../../api/dns-names.js';
 import { DEFAULT_SKYDNS_PREFIX, type Config } from '../../src/config.js';
 
 /**
@@ -31,7 +30,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
       this.store.get(this.keys.replica(app, name, replica)),
       this.store.list(this.keys.appServices(app)),
     ]);
-    const record = parseRecord<ReplicaRecord>(recordKv?.value);
+    const record = decodeRecord(ReplicaRecord, recordKv?.value, invalidRecord(log, this.keys.replica(app, name, replica)));
     const desired = new Map<string, string>();
     // Only ready replicas (running and passing their health check) receive traffic; during a
     // start-first update, the previous container serves until the new one is ready.
@@ -48,12 +47,12 @@ export class ServiceRegistrarReconciler implements Reconciler {
           replica,
           containerId: serving.containerId,
         };
-        desired.set(this.keys.endpoint(app, service, endpointId(name, replica, node)), canonicalJson(endpoint));
+        desired.set(this.keys.endpoint(app, service, this.keys.endpointId(name, replica, node)), canonicalJson(endpoint));
       }
     }
     const lease = this.lease.id();
     const ownEndpoints = existing.kvs.filter((kv) => {
-      const e = parseRecord<EndpointRecord>(kv.value);
+      const e = decodeRecord(EndpointRecord, kv.value);
       return e?.node === node && e.name === name && e.replica === replica;
     });
     for (const kv of ownEndpoints) {
@@ -80,10 +79,10 @@ export class ServiceRegistrarReconciler implements Reconciler {
     const desired = new Map<string, string>();
     for (const [key, value] of endpoints) {
       const at = this.keys.parseEndpoint(key);
-      const e = parseRecord<EndpointRecord>(value);
+      const e = decodeRecord(EndpointRecord, value);
       if (at && e) desired.set(skydns.endpoint(app, at.service, label), canonicalJson({ host: e.host, port: e.port } satisfies SkyDnsRecord));
     }
-    const existing = (await this.store.list(skydns.app(app))).kvs.filter((kv) => kv.key.endsWith(`/${label}`));
+    const existing = (await this.store.list(skydns.app(app))).kvs.filter((kv) => skydns.parseEndpoint(kv.key)?.label === label);
     for (const kv of existing) {
       if (!desired.has(kv.key)) {
         await this.store.deleteIfModRevision(kv.key, kv.modRevision);

@@ -2,11 +2,11 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { parseRecord, type LinkRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, PlacementRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+import { invalidRecord, type Logger } from '../../src/logging.js';
 import { StatusCache } from './status-cache.js';
 import { summarize, type Placed } from './status-summary.js';
 
@@ -42,17 +42,17 @@ export class StatusReconciler implements Reconciler {
     if (!decoded.ok && cached.length > 0) {
       // An invalid manifest keeps running its last placed spec: read that one placement.
       const newest = cached.reduce((x, p) => (p.revision > x.revision ? p : x));
-      const spec = parseRecord<PlacementRecord>((await this.store.get(newest.key))?.value)?.spec;
+      const spec = decodeRecord(PlacementRecord, (await this.store.get(newest.key))?.value)?.spec;
       if (spec) placements = cached.map((p) => (p === newest ? { ...p, spec } : p));
     }
     const status = summarize({
       decoded,
       revision: manifest.modRevision,
       placements,
-      replicas: replicas.kvs.map((kv) => parseRecord<ReplicaRecord>(kv.value)).filter((r): r is ReplicaRecord => !!r),
-      link: parseRecord<LinkRecord>(link?.value),
+      replicas: replicas.kvs.map((kv) => decodeRecord(ReplicaRecord, kv.value, invalidRecord(log, kv.key))).filter((r): r is ReplicaRecord => !!r),
+      link: decodeRecord(LinkRecord, link?.value, invalidRecord(log, this.keys.link(app, name))),
       liveNodes: this.cache.liveNodes(),
-      rollout: parseRecord<RolloutRecord>(rollout?.value),
+      rollout: decodeRecord(RolloutRecord, rollout?.value, invalidRecord(log, this.keys.rollout(app, name))),
     });
     const value = canonicalJson(status);
     if (current?.value === value) return;

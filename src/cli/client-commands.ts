@@ -3,7 +3,7 @@ import { basename, extname } from 'node:path';
 import { Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
 import { isDnsLabel } from '../../api/names.js';
-import { parseRecord, type NodeRecord, type StatusRecord } from '../../api/records.js';
+import { decodeRecord, NodeRecord, StatusRecord } from '../../api/records.js';
 import type { Config, ParsedArgs } from '../config.js';
 import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { KvStore } from '../etcd/kv-store.js';
@@ -62,7 +62,7 @@ export async function status(args: ParsedArgs, config: Config): Promise<string> 
     const listing = await store.list(keys.statuses);
     const rows = listing.kvs.flatMap((kv) => {
       const at = keys.parseStatus(kv.key);
-      const s = parseRecord<StatusRecord>(kv.value);
+      const s = decodeRecord(StatusRecord, kv.value);
       if (!at || !s || (app && at.app !== app) || (name && at.name !== name)) return [];
       return [{ ...at, status: s }];
     });
@@ -80,7 +80,7 @@ export async function status(args: ParsedArgs, config: Config): Promise<string> 
 /** `dokkaa nodes [--json]`. */
 export async function nodes(args: ParsedArgs, config: Config): Promise<string> {
   return withStore(config, async (store, keys) => {
-    const records = (await store.list(keys.nodes)).kvs.map((kv) => parseRecord<NodeRecord>(kv.value)).filter((n): n is NodeRecord => !!n);
+    const records = (await store.list(keys.nodes)).kvs.map((kv) => decodeRecord(NodeRecord, kv.value)).filter((n): n is NodeRecord => !!n);
     if (args.flags.has('json')) return JSON.stringify(records, null, 2);
     if (records.length === 0) return 'no live nodes';
     return table(

@@ -1,5 +1,6 @@
 import Docker from 'dockerode';
-import { parseRecord, type EventRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type RolloutRecord, type StatusRecord } from '../../api/records.js';
+import * as t from 'io-ts';
+import { decodeRecord, EventRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord, StatusRecord } from '../../api/records.js';
 import type { Config, ParsedArgs } from '../config.js';
 import { demuxFrames } from '../docker/log-frames.js';
 import { UsageError, withStore } from './client-commands.js';
@@ -24,8 +25,8 @@ export async function rolloutStatus(args: ParsedArgs, config: Config, out: (line
     while (Date.now() < deadline) {
       const [r, s, m] = await Promise.all([store.get(keys.rollout(app, name)), store.get(keys.status(app, name)), store.get(keys.manifest(app, name))]);
       if (!m) throw new UsageError(`${app}/${name} not found`);
-      const rollout = parseRecord<RolloutRecord>(r?.value);
-      const status = parseRecord<StatusRecord>(s?.value);
+      const rollout = decodeRecord(RolloutRecord, r?.value);
+      const status = decodeRecord(StatusRecord, s?.value);
       if (status?.phase === 'Invalid') throw new UsageError(`${app}/${name}: ${status.message}`);
       const current = rollout && rollout.targetRevision === m.modRevision;
       const line = !current ? 'waiting for the scheduler to see the new revision' : `${rollout.phase}: ${rollout.message}`;
@@ -46,12 +47,12 @@ export async function rollback(args: ParsedArgs, config: Config): Promise<string
   return withStore(config, async (store, keys) => {
     const [r, m] = await Promise.all([store.get(keys.rollout(app, name)), store.get(keys.manifest(app, name))]);
     if (!m) throw new UsageError(`${app}/${name} not found`);
-    const rollout = parseRecord<RolloutRecord>(r?.value);
+    const rollout = decodeRecord(RolloutRecord, r?.value);
     // Mid-rollout (or stalled), back to the last stable version; after a completed one, to the one before.
     const to = rollout?.stable && rollout.stable.templateHash !== rollout.targetHash ? rollout.stable : rollout?.previous;
     if (!to) throw new UsageError(`${app}/${name} has no previous version to roll back to`);
     const restored = JSON.parse(to.manifest) as Record<string, unknown>;
-    const currentScale = (parseRecord<Record<string, unknown>>(m.value) ?? {}).scale;
+    const currentScale = (decodeRecord(t.UnknownRecord, m.value) ?? {}).scale;
     if (typeof currentScale === 'number') restored.scale = currentScale;
     const ok = await store.putIfModRevision(keys.manifest(app, name), JSON.stringify(restored), m.modRevision);
     if (!ok) throw new UsageError(`${app}/${name} changed meanwhile; try again`);
@@ -73,15 +74,15 @@ export async function describe(args: ParsedArgs, config: Config): Promise<string
       store.get(keys.rollout(app, name)),
       store.list(keys.manifestEvents(app, name)),
     ]);
-    const status = parseRecord<StatusRecord>(s?.value);
-    const r = parseRecord<RolloutRecord>(rollout?.value);
+    const status = decodeRecord(StatusRecord, s?.value);
+    const r = decodeRecord(RolloutRecord, rollout?.value);
     const lines = [`Name:       ${app}/${name}`];
     if (status) {
       lines.push(`Phase:      ${status.phase}`, `Ready:      ${status.running}/${status.desired} (updated ${status.updated ?? '-'})`, `Revision:   ${status.observedRevision}`, `Message:    ${status.message}`);
     }
     if (r) lines.push(`Rollout:    ${r.phase}: ${r.message}${r.previous ? ` (rollback restores revision ${r.previous.revision})` : ''}`);
-    const placed = placements.kvs.map((kv) => parseRecord<PlacementRecord>(kv.value)).filter((p): p is PlacementRecord => !!p && p.app === app && p.name === name);
-    const recs = replicas.kvs.map((kv) => parseRecord<ReplicaRecord>(kv.value)).filter((x): x is ReplicaRecord => !!x);
+    const placed = placements.kvs.map((kv) => decodeRecord(PlacementRecord, kv.value)).filter((p): p is PlacementRecord => !!p && p.app === app && p.name === name);
+    const recs = replicas.kvs.map((kv) => decodeRecord(ReplicaRecord, kv.value)).filter((x): x is ReplicaRecord => !!x);
     lines.push('', 'Replicas:');
     lines.push(table(['REPLICA', 'NODE', 'STATE', 'READY', 'RESTARTS', 'EXIT', 'CONTAINER', 'SPEC'],
       placed.sort((a, b) => a.replica - b.replica).map((p) => {
@@ -89,7 +90,7 @@ export async function describe(args: ParsedArgs, config: Config): Promise<string
         return [String(p.replica), p.node, rec?.state ?? 'pending', rec?.ready ? 'yes' : 'no', String(rec?.restarts ?? 0), rec?.exitCode !== undefined ? String(rec.exitCode) : '-', rec?.containerId?.slice(0, 12) ?? '-', `${p.templateHash}${rec && rec.templateHash !== p.templateHash ? ` (runs ${rec.templateHash})` : ''}`];
       })));
     for (const rec of recs.filter((x) => x.lastLog?.length)) lines.push('', `Last output of replica ${rec.replica}:`, ...rec.lastLog!.map((l) => `  ${l}`));
-    const evs = events.kvs.map((kv) => parseRecord<EventRecord>(kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));
+    const evs = events.kvs.map((kv) => decodeRecord(EventRecord, kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));
     lines.push('', 'Events:');
     lines.push(evs.length ? table(['TIME', 'TYPE', 'REASON', 'FROM', 'MESSAGE'], evs.slice(-30).map((e) => [e.time, e.type, e.reason, e.source, e.message])) : '  <none>');
     return lines.join('\n');
@@ -100,9 +101,9 @@ export async function describe(args: ParsedArgs, config: Config): Promise<string
 export async function logs(args: ParsedArgs, config: Config, write: (chunk: Buffer) => void): Promise<string> {
   const { app, name, replica = 0 } = target(args, 'dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]');
   const { record, node } = await withStore(config, async (store, keys) => {
-    const rec = parseRecord<ReplicaRecord>((await store.get(keys.replica(app, name, replica)))?.value);
+    const rec = decodeRecord(ReplicaRecord, (await store.get(keys.replica(app, name, replica)))?.value);
     if (!rec?.containerId) throw new UsageError(`replica ${app}/${name}/${replica} runs nowhere`);
-    const n = parseRecord<NodeRecord>((await store.get(keys.node(rec.node)))?.value);
+    const n = decodeRecord(NodeRecord, (await store.get(keys.node(rec.node)))?.value);
     if (!n?.docker) throw new UsageError(`node ${rec.node} is not live or does not say where its engine is`);
     return { record: rec, node: n };
   });

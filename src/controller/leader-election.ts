@@ -2,20 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { inject, injectable, multiInject } from 'inversify';
 import type { Keys } from '../../api/keys.js';
+import type { LeaderRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import type { KvStore, Lease, WatchHandle } from '../etcd/kv-store.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
-
-/** What the leader key holds: who leads, since when. */
-export interface LeaderRecord {
-  id: string;
-  host: string;
-  pid: number;
-  since: string;
-}
 
 /**
  * Leader election for the cluster-wide controllers. Each candidate holds an etcd lease and
@@ -50,7 +43,7 @@ export class LeaderElection implements Runnable {
   ) {}
 
   get key(): string {
-    return `${this.keys.election}controller`;
+    return this.keys.leader;
   }
 
   isLeader(): boolean {

@@ -36,7 +36,7 @@ export class EventRecorder {
       const now = this.clock.now();
       const lease = await this.currentLease(now);
       const record: EventRecord = { ...event, time: new Date(now).toISOString(), source: this.config.node };
-      const id = `${String(now).padStart(15, '0')}-${this.config.node}-${this.seq++}`;
+      const id = this.keys.eventId(now, this.config.node, this.seq++);
       await this.store.put(this.keys.event(app, name, id), JSON.stringify(record), { lease: lease.id });
     } catch (err) {
       this.log.warn('event not recorded', { app, name, reason: event.reason, error: errorField(err) });
@@ -56,7 +56,7 @@ export class EventRecorder {
       const time = new Date(now).toISOString();
       const puts = events.map((event) => {
         const record: EventRecord = { ...event, time, source: this.config.node };
-        const id = `${String(now).padStart(15, '0')}-${this.config.node}-${this.seq++}`;
+        const id = this.keys.eventId(now, this.config.node, this.seq++);
         return { type: 'put' as const, key: this.keys.event(app, name, id), value: JSON.stringify(record), lease: lease.id };
       });
       for (let i = 0; i < puts.length; i += 128) {

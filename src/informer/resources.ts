@@ -1,6 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
-import { parseRecord, type EndpointRecord, type LinkRecord, type NodeRecord, type PlacementRecord, type PortRecord, type ReplicaRecord, type RolloutRecord, type StatusRecord } from '../../api/records.js';
+import * as t from 'io-ts';
+import { checkRecord, EndpointRecord, LinkRecord, NodeRecord, PlacementRecord, PortRecord, ReplicaRecord, RolloutRecord, StatusRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -23,15 +24,15 @@ export interface ManifestEntry {
   result: DecodeResult;
 }
 
-/** A record read through `parse` (which names what the key is), then JSON. */
-function jsonAt<K, T>(what: string, parse: (key: string) => K | undefined, check: (record: T, at: K) => boolean = () => true): Decoder<T & { at: K }> {
+/** A record of the codec, at a key that `parse` reads (and `check` may compare with the record). */
+function recordAt<K, T>(what: string, codec: t.Decoder<unknown, T>, parse: (key: string) => K | undefined, check: (record: T, at: K) => boolean = () => true): Decoder<T & { at: K }> {
   return (kv: KeyValue) => {
     const at = parse(kv.key);
-    if (!at) return { ok: false, error: `not a ${what} key` };
-    const record = parseRecord<T>(kv.value);
-    if (record === undefined || record === null || typeof record !== 'object') return { ok: false, error: `${what}: expected a JSON object` };
-    if (!check(record, at)) return { ok: false, error: `${what}: fields do not match its key or are missing` };
-    return { ok: true, value: { ...record, at } };
+    if (at === undefined) return { ok: false, error: `not a ${what} key` };
+    const r = checkRecord(codec, kv.value);
+    if (!r.ok) return r;
+    if (!check(r.value, at)) return { ok: false, error: `${what}: the record does not match its key` };
+    return { ok: true, value: { ...r.value, at } };
   };
 }
 
@@ -64,7 +65,7 @@ export const Resources = {
   },
 
   nodes(keys: Keys): ResourceSpec<Node> {
-    return { kind: 'node', prefix: keys.nodes, decode: jsonAt<string, NodeRecord>('node', (k) => keys.parseNode(k)) };
+    return { kind: 'node', prefix: keys.nodes, decode: recordAt<string, NodeRecord>('node', NodeRecord, (k) => keys.parseNode(k)) };
   },
 
   /** Every placement (the scheduler, the status controller). */
@@ -72,7 +73,7 @@ export const Resources = {
     return {
       kind: 'placement',
       prefix: keys.placements,
-      decode: jsonAt<ReplicaAt & { node: string }, PlacementRecord>('placement', (k) => keys.parsePlacement(k)),
+      decode: recordAt<ReplicaAt & { node: string }, PlacementRecord>('placement', PlacementRecord, (k) => keys.parsePlacement(k)),
       indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => [c.value.at.node] },
     };
   },
@@ -86,7 +87,7 @@ export const Resources = {
     return {
       kind: 'replica',
       prefix: keys.replicas,
-      decode: jsonAt<ReplicaAt, ReplicaRecord>('replica', (k) => keys.parseReplica(k)),
+      decode: recordAt<ReplicaAt, ReplicaRecord>('replica', ReplicaRecord, (k) => keys.parseReplica(k)),
       indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => (typeof c.value.node === 'string' ? [c.value.node] : []) },
     };
   },
@@ -95,20 +96,20 @@ export const Resources = {
     return {
       kind: 'endpoint',
       prefix: keys.services,
-      decode: jsonAt<{ app: string; service: string; endpoint: string }, EndpointRecord>('endpoint', (k) => keys.parseEndpoint(k), (r) => typeof r.host === 'string' && Number.isInteger(r.port)),
+      decode: recordAt<{ app: string; service: string; endpoint: string }, EndpointRecord>('endpoint', EndpointRecord, (k) => keys.parseEndpoint(k)),
       indexers: {
         [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)],
-        [BY_NODE]: (c) => (typeof c.value.node === 'string' ? [c.value.node] : []),
+        [BY_NODE]: (c) => [c.value.node],
       },
     };
   },
 
   links(keys: Keys): ResourceSpec<Link> {
-    return { kind: 'link', prefix: keys.links, decode: jsonAt<AppName, LinkRecord>('link', (k) => keys.parseLink(k)) };
+    return { kind: 'link', prefix: keys.links, decode: recordAt<AppName, LinkRecord>('link', LinkRecord, (k) => keys.parseLink(k)) };
   },
 
   ports(keys: Keys): ResourceSpec<Port> {
-    return { kind: 'port', prefix: keys.ports, decode: jsonAt<{ app: string; service: string }, PortRecord>('port', (k) => keys.parsePort(k), (r) => Number.isInteger(r.port) && r.port >= 1 && r.port <= 65535) };
+    return { kind: 'port', prefix: keys.ports, decode: recordAt<{ app: string; service: string }, PortRecord>('port', PortRecord, (k) => keys.parsePort(k)) };
   },
 
   /** `portalloc/<port>` = `app/service`: which service holds a link port. */
@@ -124,11 +125,11 @@ export const Resources = {
   },
 
   statuses(keys: Keys): ResourceSpec<Status> {
-    return { kind: 'status', prefix: keys.statuses, decode: jsonAt<AppName, StatusRecord>('status', (k) => keys.parseStatus(k)) };
+    return { kind: 'status', prefix: keys.statuses, decode: recordAt<AppName, StatusRecord>('status', StatusRecord, (k) => keys.parseStatus(k)) };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {
-    return { kind: 'rollout', prefix: keys.rollouts, decode: jsonAt<AppName, RolloutRecord>('rollout', (k) => keys.parseRollout(k)) };
+    return { kind: 'rollout', prefix: keys.rollouts, decode: recordAt<AppName, RolloutRecord>('rollout', RolloutRecord, (k) => keys.parseRollout(k)) };
   },
 };
 

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../api/keys.js';
-import { parseRecord, type NodeRecord } from '../../api/records.js';
-import type { LeaderRecord } from '../controller/leader-election.js';
+import { decodeRecord, LeaderRecord, NodeRecord } from '../../api/records.js';
 import { controllerLogPath } from './lab-layout.js';
 import type { LabNodeState, LabState } from './lab-state.js';
 import { netnsPath, processInNetns } from './netns.js';
@@ -97,7 +96,7 @@ export async function nodeRecords(state: LabState): Promise<Map<string, NodeReco
     const found = new Map<string, NodeRecord>();
     for (const [key, value] of Object.entries(all)) {
       const name = keys.parseNode(key);
-      const record = parseRecord<NodeRecord>(value);
+      const record = decodeRecord(NodeRecord, value);
       if (name && record) found.set(name, record);
     }
     return found;
@@ -147,7 +146,7 @@ export async function waitRegistered(state: LabState, nodes: LabNodeState[], tim
 export async function readLeader(state: LabState): Promise<LeaderRecord | undefined> {
   const etcd = client(state);
   try {
-    return parseRecord<LeaderRecord>((await etcd.get(`${new Keys(state.prefix).election}controller`).string()) ?? undefined);
+    return decodeRecord(LeaderRecord, (await etcd.get(new Keys(state.prefix).leader).string()) ?? undefined);
   } catch {
     return undefined;
   } finally {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { parseRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, PortRecord } from '../../api/records.js';
 import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor } from '../e2e/support/world.js';
 import { type Container, useLab } from './support/lab-world.js';
 
@@ -57,7 +57,7 @@ describe("the article's tutorial across hosts", () => {
     assert.equal(ep1.containerId, nginx1.id);
 
     // The crawler's link: its own host's ambassador, at the port allocated to the service.
-    const port = parseRecord<PortRecord>(await w.etcd.get(w.keys.port(app, 'nginx')).string());
+    const port = decodeRecord(PortRecord, await w.etcd.get(w.keys.port(app, 'nginx')).string());
     assert.ok(port, 'a link port is allocated to dummy/nginx');
     const env = await w.env('n2', crawler.id);
     assert.equal(env.SERVICE_NGINX_ADDR, n2Gateway, "SERVICE_NGINX_ADDR is n2's ambassador (its bridge gateway)");

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { SkyDnsKeys } from '../../api/dns-names.js';
-import { parseRecord, type EndpointRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import { SkyDnsKeys } from '../../api/keys.js';
+import { decodeRecord, EndpointRecord, LinkRecord, PortRecord, SkyDnsRecord } from '../../api/records.js';
 import { bridgeGatewayOf, type BridgeInspect } from '../../src/docker/dockerode-engine.js';
 import { InProcessDokkaa } from './support/dokkaa.js';
 import { dockerExec } from './support/exec.js';
@@ -63,7 +63,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     await world.putManifest(app, 'nginx', whoami(1));
     await world.putManifest(app, 'crawler', crawler('nginx'));
     await waitFor('crawler Running', async () => (await world.status(app, 'crawler'))?.phase === 'Running');
-    const port = parseRecord<PortRecord>(await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
+    const port = decodeRecord(PortRecord, await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
     linkPort = port.port;
     assert.equal(port.protocol, 'tcp');
     assert.equal(linkPort, windowStart, 'the first port of the range');
@@ -74,7 +74,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     crawlerEnv = await world.env(crawlerId);
     assert.equal(crawlerEnv.SERVICE_NGINX_ADDR, gateway);
     assert.equal(crawlerEnv.SERVICE_NGINX_PORT, String(linkPort));
-    const link = parseRecord<LinkRecord>(await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
+    const link = decodeRecord(LinkRecord, await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
     assert.deepEqual(link.links, { NGINX: { app, service: 'nginx', port: linkPort, protocol: 'tcp' } });
 
     const [nginx] = await nginxIds();
@@ -96,7 +96,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
 
   it('answers DNS A and SRV for the service, inside containers and on the gateway, and writes SkyDNS records', async () => {
     const eps = (await world.etcd.getAll().prefix(world.keys.service(app, 'nginx')).strings());
-    const ports = Object.values(eps).map((v) => parseRecord<EndpointRecord>(v)!.port).sort();
+    const ports = Object.values(eps).map((v) => decodeRecord(EndpointRecord, v)!.port).sort();
     assert.equal(ports.length, 3);
 
     // From the test process, with dns-packet, to the agent's server on the bridge gateway.
@@ -116,9 +116,9 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     const short = await dockerExec(world.docker, crawlerId, ['nslookup', 'nginx']);
     assert.match(short.output, new RegExp(`Name:\\s+nginx\\.${app}\\.dokkaa\\.local\\s+Address:\\s+${gateway.replace(/\./g, '\\.')}`), short.output);
 
-    const records = await world.etcd.getAll().prefix(`${skydns.app(app)}nginx/`).strings();
+    const records = await world.etcd.getAll().prefix(skydns.service(app, 'nginx')).strings();
     assert.equal(Object.keys(records).length, 3);
-    assert.deepEqual(Object.values(records).map((v) => (JSON.parse(v) as { port: number }).port).sort(), ports);
+    assert.deepEqual(Object.values(records).map((v) => decodeRecord(SkyDnsRecord, v)!.port).sort(), ports);
     for (const v of Object.values(records)) assert.deepEqual(Object.keys(JSON.parse(v) as object).sort(), ['host', 'port']);
   });
 

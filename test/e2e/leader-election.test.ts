@@ -1,7 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord } from '../../api/records.js';
-import type { LeaderRecord } from '../../src/controller/leader-election.js';
+import { decodeRecord, LeaderRecord } from '../../api/records.js';
 import { AGENT_MODULES, DokkaaProcess, InProcessDokkaa } from './support/dokkaa.js';
 import { sleeperManifest, waitFor, World } from './support/world.js';
 
@@ -20,7 +19,7 @@ describe('several controllers: exactly one leads', () => {
     await world.cleanup();
   });
 
-  const leader = async () => parseRecord<LeaderRecord>(await world.etcd.get(`${world.prefix}/election/controller`).string());
+  const leader = async () => decodeRecord(LeaderRecord, await world.etcd.get(world.keys.leader).string());
 
   it('places work through the leader, and a standby takes over within the TTL when the leader is killed', async () => {
     const app = `lead-${world.id}`;

@@ -1,7 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PortAllocatorReconciler } from '../../controllers/link-injector/port-allocator-reconciler.js';
-import { parseRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, PortRecord } from '../../api/records.js';
 import { Etcd3KvStore } from '../../src/etcd/etcd3-kv-store.js';
 import { createLogger } from '../../src/logging.js';
 import { World } from './support/world.js';
@@ -40,7 +40,7 @@ describe('link port allocation on real etcd', () => {
     const ports = await world.etcd.getAll().prefix(world.keys.ports).strings();
     const allocs = await world.etcd.getAll().prefix(world.keys.portAllocs).strings();
     assert.equal(Object.keys(ports).length, services);
-    const byService = Object.entries(ports).map(([k, v]) => [world.keys.parsePort(k)!, parseRecord<PortRecord>(v)!.port] as const);
+    const byService = Object.entries(ports).map(([k, v]) => [world.keys.parsePort(k)!, decodeRecord(PortRecord, v)!.port] as const);
     const numbers = byService.map(([, p]) => p);
     assert.equal(new Set(numbers).size, services, 'every port distinct');
     assert.ok(numbers.every((p) => p >= 21000 && p < 21000 + services), 'all in the range, which they fill exactly');

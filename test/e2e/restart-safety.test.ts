@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord, type NodeRecord } from '../../api/records.js';
+import { decodeRecord, NodeRecord } from '../../api/records.js';
 import { CONTROLLER_MODULES, DokkaaProcess, InProcessDokkaa, ALL_MODULES } from './support/dokkaa.js';
 import { EtcdServer } from './support/etcd-server.js';
 import { sleeperManifest, waitFor, World } from './support/world.js';
@@ -57,7 +57,7 @@ describe('an agent killed with SIGKILL and restarted', () => {
     const [c] = await world.running(app, 'svc');
     assert.equal(await agent!.kill('SIGTERM'), 0, 'clean exit');
     // Revoked, not expired: the node record is gone well before the 5 s TTL.
-    const nodeRecord = parseRecord<NodeRecord>(await world.etcd.get(world.keys.node(world.node)).string());
+    const nodeRecord = decodeRecord(NodeRecord, await world.etcd.get(world.keys.node(world.node)).string());
     assert.equal(nodeRecord, undefined);
     assert.equal((await world.running(app, 'svc'))[0]?.Id, c!.Id, 'the container still runs');
     agent = undefined;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord, type ReplicaRecord, type RolloutRecord } from '../../api/records.js';
+import { decodeRecord, EventRecord, PortRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
 import { parseArgs } from '../../src/config.js';
 import { rollback, rolloutStatus } from '../../src/cli/lifecycle-commands.js';
 import { useDokkaa } from './support/dokkaa.js';
@@ -22,8 +22,8 @@ describe('rolling updates, health gates and rollback', () => {
 
   const endpoints = async (app: string) => (await world.keysUnder(world.keys.service(app, 'web'))).length;
   const replicas = async (app: string) =>
-    Object.values(await world.etcd.getAll().prefix(world.keys.manifestReplicas(app, 'web')).strings()).map((v) => parseRecord<ReplicaRecord>(v)!);
-  const rolloutOf = async (app: string) => parseRecord<RolloutRecord>(await world.etcd.get(world.keys.rollout(app, 'web')).string());
+    Object.values(await world.etcd.getAll().prefix(world.keys.manifestReplicas(app, 'web')).strings()).map((v) => decodeRecord(ReplicaRecord, v)!);
+  const rolloutOf = async (app: string) => decodeRecord(RolloutRecord, await world.etcd.get(world.keys.rollout(app, 'web')).string());
 
   /** Waits for a complete rollout while sampling the number of endpoints; returns the fewest seen. */
   async function rollThrough(app: string, manifest: object): Promise<{ fewest: number; ms: number }> {
@@ -69,7 +69,7 @@ describe('rolling updates, health gates and rollback', () => {
       // A consumer linking to the service gets it a stable ambassador port on this host.
       await world.putManifest(app, 'client', { image: 'dokkaa/busybox', command: ['sleep', '3600'], links: ['web'] });
       await waitFor('v1 Running with 4 endpoints', async () => (await world.status(app, 'web'))?.phase === 'Running' && (await endpoints(app)) === 4, 60_000);
-      const port = (await waitFor('an ambassador port', async () => parseRecord<{ port: number }>(await world.etcd.get(world.keys.port(app, 'web')).string())))!.port;
+      const port = (await waitFor('an ambassador port', async () => decodeRecord(PortRecord, await world.etcd.get(world.keys.port(app, 'web')).string())))!.port;
       await waitFor('the ambassador serves', async () => (await fetch(`http://127.0.0.1:${port}/version.html`).then((r) => r.text()).catch(() => '')).includes('v1'));
       const v1 = (await world.running(app, 'web')).map((c) => c.Id);
 
@@ -116,7 +116,7 @@ describe('rolling updates, health gates and rollback', () => {
 
     await assert.rejects(rolloutStatus(parseArgs([`${app}/web`, '--timeout', '30']), world.config(), () => undefined), /stalled/);
     console.log(await rollback(parseArgs([`${app}/web`]), world.config()));
-    const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => (JSON.parse(v) as { reason: string }).reason);
+    const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => decodeRecord(EventRecord, v)!.reason);
     for (const reason of ['Scheduled', 'Started', 'Killed', 'BackOff', 'RolloutStalled', 'RolledBack']) assert.ok(reasons.includes(reason), `event ${reason} in ${reasons.join(',')}`);
     await waitFor('rolled back: 4 on the good spec, Running', async () => {
       const st = await world.status(app, 'web');

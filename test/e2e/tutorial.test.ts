@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord, type EndpointRecord, type LinkRecord, type PortRecord } from '../../api/records.js';
+import { decodeRecord, EndpointRecord, LinkRecord, PortRecord } from '../../api/records.js';
 import { useDokkaa } from './support/dokkaa.js';
 import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor } from './support/world.js';
 
@@ -32,7 +32,7 @@ describe("the article's tutorial on real etcd and Docker", () => {
     const published = nginxC.Ports.find((p) => p.PrivatePort === 80)?.PublicPort;
     assert.ok(published, 'nginx port 80 is published on a host port');
     // The link goes through this host's ambassador, on the port allocated to dummy/nginx.
-    const allocated = parseRecord<PortRecord>(await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
+    const allocated = decodeRecord(PortRecord, await world.etcd.get(world.keys.port(app, 'nginx')).string())!;
     assert.equal(crawlerEnv.SERVICE_NGINX_PORT, String(allocated.port));
     assert.match(crawlerEnv.SERVICE_NGINX_ADDR!, /^\d+\.\d+\.\d+\.\d+$/);
 
@@ -50,11 +50,11 @@ describe("the article's tutorial on real etcd and Docker", () => {
 
     // The endpoint and the link resolution are in etcd.
     const endpoints = await world.etcd.getAll().prefix(world.keys.service(app, 'nginx')).strings();
-    const eps = Object.values(endpoints).map((v) => parseRecord<EndpointRecord>(v)!);
+    const eps = Object.values(endpoints).map((v) => decodeRecord(EndpointRecord, v)!);
     assert.equal(eps.length, 1);
     assert.equal(eps[0]!.port, published);
     assert.equal(eps[0]!.containerId, nginxC.Id);
-    const link = parseRecord<LinkRecord>(await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
+    const link = decodeRecord(LinkRecord, await world.etcd.get(world.keys.link(app, 'crawler')).string())!;
     assert.deepEqual(link.missing, []);
     assert.equal(link.links.NGINX!.port, allocated.port);
   });

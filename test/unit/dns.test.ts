@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { endpointDnsLabel, SkyDnsKeys } from '../../api/dns-names.js';
+import { endpointDnsLabel } from '../../api/dns-names.js';
+import { serviceId, SkyDnsKeys } from '../../api/keys.js';
 import { answerQuery, type DnsDirectory, type DnsEndpoint } from '../../controllers/ambassador/dns-answers.js';
 import { DnsResponder, resolvConfServers } from '../../controllers/ambassador/dns-responder.js';
 
@@ -15,7 +16,7 @@ const table: Record<string, DnsEndpoint[]> = {
   ],
 };
 const dir: DnsDirectory = {
-  endpoints: (app, service) => table[`${app}/${service}`] ?? [],
+  endpoints: (app, service) => table[serviceId(app, service)] ?? [],
   hasApp: (app) => Object.keys(table).some((k) => k.startsWith(`${app}/`)),
 };
 

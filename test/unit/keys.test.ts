@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Keys, manifestId, parseManifestId, parseReplicaId, replicaId } from '../../api/keys.js';
+import { Keys, manifestId, parseManifestId, parseReplicaId, parseServiceId, replicaId, serviceId, SkyDnsKeys } from '../../api/keys.js';
 
 describe('Keys with the default prefix', () => {
   const k = new Keys();
@@ -61,6 +61,27 @@ describe('Keys with the default prefix', () => {
     assert.deepEqual(k.parseStatus(k.status('shop', 'web')), { app: 'shop', name: 'web' });
   });
 
+  it('builds the leader key', () => {
+    assert.equal(k.leader, '/dokkaa/election/controller');
+  });
+
+  it('builds endpoint and event ids', () => {
+    assert.equal(k.endpoint('shop', 'nginx', k.endpointId('nginx', 0, 'vm')), '/dokkaa/services/shop/nginx/nginx.0.vm');
+    assert.deepEqual(k.parseEndpoint(k.endpoint('shop', 'nginx', k.endpointId('nginx', 0, 'vm'))), { app: 'shop', service: 'nginx', endpoint: 'nginx.0.vm' });
+    assert.equal(k.event('dummy', 'nginx', k.eventId(1795543106240, 'vm', 1)), '/dokkaa/events/dummy/nginx/001795543106240-vm-1');
+    // Zero-padded: event ids sort by time as strings.
+    assert.ok(k.eventId(999, 'vm', 0) < k.eventId(1000, 'vm', 0));
+  });
+
+  it('names every key of the cluster, and the section a key is in', () => {
+    assert.equal(k.all, '/dokkaa/');
+    assert.equal(k.parseSection(k.manifest('shop', 'web')), 'apps');
+    assert.equal(k.parseSection(k.leader), 'election');
+    assert.equal(k.parseSection(k.status('shop', 'web')), 'status');
+    assert.equal(k.parseSection('/dokkaa2/apps/shop/web/manifest'), undefined);
+    assert.equal(k.parseSection('/dokkaa'), undefined);
+  });
+
   it('rejects keys of the wrong kind or shape', () => {
     assert.equal(k.parseManifest('/dokkaa/apps/shop/web'), undefined);
     assert.equal(k.parseManifest('/dokkaa/apps/shop/web/status'), undefined);
@@ -102,6 +123,8 @@ describe('Keys with a custom prefix', () => {
       assert.deepEqual(k.parseManifest('/tenants/a/apps/shop/web/manifest'), { app: 'shop', name: 'web' });
       assert.equal(k.placement('h', 'shop', 'web', 1), '/tenants/a/placements/h/shop/web/1');
       assert.equal(k.election, '/tenants/a/election/');
+      assert.equal(k.leader, '/tenants/a/election/controller');
+      assert.equal(k.all, '/tenants/a/');
     }
   });
 
@@ -123,5 +146,31 @@ describe('work-queue ids', () => {
   it('round-trips replica ids', () => {
     assert.equal(replicaId('shop', 'web', 3), 'shop/web/3');
     assert.deepEqual(parseReplicaId('shop/web/3'), { app: 'shop', name: 'web', replica: 3 });
+  });
+
+  it('round-trips service ids', () => {
+    assert.equal(serviceId('shop', 'nginx'), 'shop/nginx');
+    assert.deepEqual(parseServiceId('shop/nginx'), { app: 'shop', service: 'nginx' });
+    assert.equal(parseServiceId('nginx'), undefined);
+    assert.equal(parseServiceId('a/b/c'), undefined);
+  });
+});
+
+describe('SkyDnsKeys', () => {
+  const k = new SkyDnsKeys('/skydns/');
+
+  it('builds and parses endpoint records, labels reversed under the prefix', () => {
+    assert.equal(k.domain, '/skydns/local/dokkaa/');
+    assert.equal(k.app('shop'), '/skydns/local/dokkaa/shop/');
+    assert.equal(k.service('shop', 'nginx'), '/skydns/local/dokkaa/shop/nginx/');
+    assert.equal(k.endpoint('shop', 'nginx', 'nginx-0-vm'), '/skydns/local/dokkaa/shop/nginx/nginx-0-vm');
+    assert.deepEqual(k.parseEndpoint(k.endpoint('shop', 'nginx', 'nginx-0-vm')), { app: 'shop', service: 'nginx', label: 'nginx-0-vm' });
+  });
+
+  it('rejects keys of another shape or prefix', () => {
+    assert.equal(k.parseEndpoint('/skydns/local/dokkaa/shop/nginx/'), undefined);
+    assert.equal(k.parseEndpoint('/skydns/local/dokkaa/shop/nginx'), undefined);
+    assert.equal(k.parseEndpoint('/skydns/local/dokkaa/shop/nginx/a/b'), undefined);
+    assert.equal(k.parseEndpoint('/other/local/dokkaa/shop/nginx/x'), undefined);
   });
 });

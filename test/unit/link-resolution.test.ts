@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { linkEnv, resolveLinks, type LinkedService } from '../../controllers/link-injector/link-resolution.js';
+import { serviceId } from '../../api/keys.js';
+import { linkEnv } from '../../api/link-env.js';
+import { resolveLinks, type LinkedService } from '../../controllers/link-injector/link-resolution.js';
 import type { LinkSpec } from '../../api/manifest.js';
 import type { LinkRecord } from '../../api/records.js';
 
@@ -10,8 +12,8 @@ function table(entries: Record<string, LinkedService>) {
   return {
     asked,
     serviceOf: (l: LinkSpec): LinkedService => {
-      asked.push(`${l.app}/${l.service}`);
-      return entries[`${l.app}/${l.service}`] ?? { port: undefined, hasEndpoint: false };
+      asked.push(serviceId(l.app, l.service));
+      return entries[serviceId(l.app, l.service)] ?? { port: undefined, hasEndpoint: false };
     },
   };
 }

@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
-import { parsePortRecord, planPorts, wantedPorts, type AllocEntry, type PortEntry } from '../../controllers/link-injector/port-plan.js';
+import { parsePortRecord } from '../../api/records.js';
+import { planPorts, wantedPorts, type AllocEntry, type PortEntry } from '../../controllers/link-injector/port-plan.js';
 import { PortAllocatorReconciler } from '../../controllers/link-injector/port-allocator-reconciler.js';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logging.js';

@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
-import { parseRecord, type EndpointRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type StatusRecord } from '../../../api/records.js';
+import { decodeRecord, EndpointRecord, NodeRecord, PlacementRecord, ReplicaRecord, StatusRecord } from '../../../api/records.js';
 import { controllerLogPath, labDown, labLayout, labUp, readLeader, readState, type LabNodeState, type LabState, type LabUpOptions } from '../../../src/lab/index.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
@@ -101,11 +101,11 @@ export class LabWorld {
   }
 
   async status(app: string, name: string): Promise<StatusRecord | undefined> {
-    return parseRecord<StatusRecord>(await this.etcd.get(this.keys.status(app, name)).string());
+    return decodeRecord(StatusRecord, await this.etcd.get(this.keys.status(app, name)).string());
   }
 
   async nodeRecord(node: string): Promise<NodeRecord | undefined> {
-    return parseRecord<NodeRecord>(await this.etcd.get(this.keys.node(node)).string());
+    return decodeRecord(NodeRecord, await this.etcd.get(this.keys.node(node)).string());
   }
 
   async leader() {
@@ -118,19 +118,19 @@ export class LabWorld {
     const found: { node: string; replica: number; record: PlacementRecord }[] = [];
     for (const [key, value] of Object.entries(all)) {
       const p = this.keys.parsePlacement(key);
-      if (p && p.app === app && p.name === name) found.push({ node: p.node, replica: p.replica, record: parseRecord<PlacementRecord>(value)! });
+      if (p && p.app === app && p.name === name) found.push({ node: p.node, replica: p.replica, record: decodeRecord(PlacementRecord, value)! });
     }
     return found.sort((a, b) => a.replica - b.replica || a.node.localeCompare(b.node));
   }
 
   async replicaRecords(app: string, name: string): Promise<ReplicaRecord[]> {
     const all = await this.etcd.getAll().prefix(this.keys.manifestReplicas(app, name)).strings();
-    return Object.values(all).map((v) => parseRecord<ReplicaRecord>(v)!).sort((a, b) => a.replica - b.replica);
+    return Object.values(all).map((v) => decodeRecord(ReplicaRecord, v)!).sort((a, b) => a.replica - b.replica);
   }
 
   async endpoints(app: string, service: string): Promise<EndpointRecord[]> {
     const all = await this.etcd.getAll().prefix(this.keys.service(app, service)).strings();
-    return Object.values(all).map((v) => parseRecord<EndpointRecord>(v)!).sort((a, b) => a.replica - b.replica);
+    return Object.values(all).map((v) => decodeRecord(EndpointRecord, v)!).sort((a, b) => a.replica - b.replica);
   }
 
   /**

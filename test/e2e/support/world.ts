@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
-import { parseRecord, type StatusRecord } from '../../../api/records.js';
+import { decodeRecord, StatusRecord } from '../../../api/records.js';
 import type { Config } from '../../../src/config.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
@@ -70,7 +70,7 @@ export class World {
   }
 
   async status(app: string, name: string): Promise<StatusRecord | undefined> {
-    return parseRecord<StatusRecord>(await this.etcd.get(this.keys.status(app, name)).string());
+    return decodeRecord(StatusRecord, await this.etcd.get(this.keys.status(app, name)).string());
   }
 
   async keysUnder(prefix: string): Promise<string[]> {
@@ -102,7 +102,7 @@ export class World {
     for (const c of await this.containers().catch(() => [])) {
       await this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     }
-    await this.etcd.delete().prefix(`${this.prefix}/`).catch(() => undefined);
+    await this.etcd.delete().prefix(this.keys.all).catch(() => undefined);
     this.etcd.close();
   }
 }
