@@ -3,6 +3,7 @@ import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type Setting
 import { labCommand, type LabRequest } from '../lab/lab-commands.js';
 import { VERSION } from '../version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
+import { bashCompletion } from './completion.js';
 import type { LogsOptions, RolloutStatusOptions } from './lifecycle-commands.js';
 
 export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
@@ -19,6 +20,7 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
   dokkaa rollback APP/NAME               restore the previous version's spec
   dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
+  dokkaa completion                      a bash completion script: source <(dokkaa completion)
   dokkaa COMMAND --help                  a command's own flags
 
 Flags (or env vars):
@@ -154,6 +156,7 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } }))));
 
   program.addCommand(labCommand((request) => parsed({ command: 'lab', request })));
+  program.command('completion').description('print a bash completion script (source <(dokkaa completion))').action(() => parsed({ command: 'print', text: bashCompletion(program) }));
 
   forEachCommand(program, [], (cmd, path) => {
     cmd

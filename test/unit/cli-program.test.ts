@@ -1,11 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { BadValueError, SETTINGS } from '../../src/config.js';
 import { UsageError } from '../../src/cli/client-commands.js';
+import { bashCompletion } from '../../src/cli/completion.js';
 import { buildProgram, failure, HELP, parseCommandLine, type Invocation } from '../../src/cli/program.js';
 import { LAB_USAGE } from '../../src/lab/lab-commands.js';
 import { VERSION } from '../../src/version.js';
@@ -153,6 +154,35 @@ describe('the dokkaa command line', () => {
       assert.deepEqual(lab(command), { command, name: 'lab', node: undefined }, 'reported when it runs, as before');
     }
     assert.deepEqual(lab('kill-controller', '4242'), { command: 'kill-controller', name: 'lab', pid: 4242 });
+  });
+});
+
+describe('dokkaa completion', () => {
+  const script = bashCompletion(program);
+  /** What the script completes for a command line whose last word is being typed. */
+  const complete = (...words: string[]) =>
+    execFileSync('bash', ['-c', `${script}\nCOMP_WORDS=(dokkaa "$@"); COMP_CWORD=$#; _dokkaa; printf '%s\\n' "\${COMPREPLY[@]}"`, 'bash', ...words], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
+
+  it('is printed by `dokkaa completion` and names every command and flag', () => {
+    const printed = cli('completion').invocation;
+    assert.deepEqual(printed, { command: 'print', text: script });
+    for (const { path, cmd } of commands(program)) {
+      assert.ok(script.includes(`'${path.join(' ')}')`), `names ${path.join(' ')}`);
+      for (const option of cmd.options) assert.ok(script.includes(option.long!), `${path.join(' ')}: ${option.long}`);
+    }
+  });
+
+  it('completes commands, subcommands and flags in bash', () => {
+    assert.deepEqual(complete('st'), ['status']);
+    assert.deepEqual(complete('lab', 'kill-'), ['kill-node', 'kill-controller']);
+    assert.deepEqual(complete('rollout', ''), ['status', 'help']);
+    assert.deepEqual(complete('rollout', 'status', 'shop/web', '--t'), ['--timeout']);
+    assert.deepEqual(complete('lab', 'status', '--'), ['--name', '--json', '--help']);
+    assert.deepEqual(complete('agent', '--lease-ttl', '4', '--la'), ['--label']);
+    assert.deepEqual(complete('help', 'dele'), ['delete']);
+    assert.deepEqual(complete('status', 's'), [], 'an argument: bash falls back to file names');
   });
 });
 
