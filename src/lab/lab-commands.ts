@@ -37,12 +37,21 @@ function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+/** The commands that act on one host: what each calls, and says when done. */
+const NODE_FAULTS = {
+  'kill-node': { run: killNode, done: 'killed', description: 'hard host failure: agent killed, engine stopped' },
+  'restore-node': { run: restoreNode, done: 'restored', description: 'bring a killed host back' },
+  partition: { run: partitionNode, done: 'partitioned', description: 'cut a host off the network (its agent keeps running and must fence itself)' },
+  heal: { run: healNode, done: 'healed', description: 'reconnect a partitioned host' },
+} as const;
+type NodeFault = keyof typeof NODE_FAULTS;
+
 /** What a `dokkaa lab` command line asks for; the node and pid are checked when it runs. */
 export type LabRequest =
   | { command: 'up'; options: LabUpOptions & { name: string } }
   | { command: 'down'; name: string }
   | { command: 'status'; name: string; json: boolean }
-  | { command: 'kill-node' | 'restore-node' | 'partition' | 'heal'; name: string; node?: string }
+  | { command: NodeFault; name: string; node?: string }
   | { command: 'kill-controller'; name: string; pid?: number };
 
 /**
@@ -50,7 +59,7 @@ export type LabRequest =
  * for to `parsed`. Its own help is LAB_USAGE; each subcommand's `--help` is generated.
  */
 export function labCommand(parsed: (request: LabRequest) => void): Command {
-  const lab = new Command('lab').description('a multi-host lab on this machine').usage('COMMAND [--name LAB]');
+  const lab = new Command('lab').description('a multi-host lab on this machine');
   lab.helpInformation = () => `${LAB_USAGE}\n`;
   const sub = (name: string, description: string) => lab.command(name).description(description).option('--name <LAB>', 'which lab', DEFAULT_LAB);
   sub('up', 'create or repair the lab (idempotent)')
@@ -75,13 +84,8 @@ export function labCommand(parsed: (request: LabRequest) => void): Command {
   sub('status', 'nodes, engines, agents, etcd, controllers, leader')
     .option('--json', 'print the status as JSON')
     .action((o: { name: string; json?: boolean }) => parsed({ command: 'status', name: o.name, json: !!o.json }));
-  for (const [command, description] of [
-    ['kill-node', 'hard host failure: agent killed, engine stopped'],
-    ['restore-node', 'bring a killed host back'],
-    ['partition', 'cut a host off the network (its agent keeps running and must fence itself)'],
-    ['heal', 'reconnect a partitioned host'],
-  ] as const) {
-    sub(command, description).argument('[NODE]', 'the host, e.g. n1').action((node: string | undefined, o: { name: string }) => parsed({ command, name: o.name, node }));
+  for (const command of Object.keys(NODE_FAULTS) as NodeFault[]) {
+    sub(command, NODE_FAULTS[command].description).argument('[NODE]', 'the host, e.g. n1').action((node: string | undefined, o: { name: string }) => parsed({ command, name: o.name, node }));
   }
   sub('kill-controller', "SIGKILL one of the lab's controllers (e.g. the leader)")
     .argument('[PID]', 'its process id (see lab status)', positiveInt('pid'))
@@ -120,18 +124,6 @@ export async function runLab(request: LabRequest): Promise<string> {
   }
   const { command, node, name } = request;
   if (!node) throw new UsageError(`usage: dokkaa lab ${command} NODE [--name LAB]`);
-  switch (command) {
-    case 'kill-node':
-      await killNode(node, { name });
-      return `${node} killed`;
-    case 'restore-node':
-      await restoreNode(node, { name });
-      return `${node} restored`;
-    case 'partition':
-      await partitionNode(node, { name });
-      return `${node} partitioned`;
-    case 'heal':
-      await healNode(node, { name });
-      return `${node} healed`;
-  }
+  await NODE_FAULTS[command].run(node, { name });
+  return `${node} ${NODE_FAULTS[command].done}`;
 }
