@@ -22,6 +22,7 @@ export async function withStore<T>(config: Config, fn: (store: KvStore, keys: Ke
   }
 }
 
+/** What `dokkaa apply` was given; apply itself reports a missing file or app (exit 1, as always). */
 export interface ApplyOptions {
   file?: string;
   app?: string;
