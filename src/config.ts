@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 
-/** Runtime settings, from flags first, then `DOKKAA_*` env vars, then defaults. */
+/** Runtime settings, from flags first, then `DOKKAA_*` env vars, then defaults (see SETTINGS). */
 export interface Config {
   etcd: string[];
   prefix: string;
@@ -47,93 +47,116 @@ export const DEFAULT_SKYDNS_PREFIX = '/skydns';
 export const DEFAULT_DNS_PORT = 53;
 export const DEFAULT_TCP_CONGESTION = 'cubic';
 
-export interface ParsedArgs {
-  positional: string[];
-  flags: Map<string, string[]>;
+/** A flag or env var with a value it cannot have: a usage error (the CLI exits 2). */
+export class BadValueError extends Error {}
+
+/** A setting's flag and env var, and what `--help` says of it. */
+export interface Setting {
+  /** The flag without its dashes. */
+  flag: string;
+  /** How `--help` names the flag's value. */
+  value: string;
+  env: string;
+  help: string;
+  /** The default when it is a constant; otherwise `help` says how loadConfig finds it. */
+  default?: string;
+  /** The value of the flag given alone (`--fence` is `--fence true`); without it, the flag needs a value. */
+  alone?: string;
 }
 
-/** Parses `--flag value`, `--flag=value` and bare `--switch` (value "true"). */
-export function parseArgs(argv: string[], switches: ReadonlySet<string> = new Set()): ParsedArgs {
-  const positional: string[] = [];
-  const flags = new Map<string, string[]>();
-  const push = (k: string, v: string) => flags.set(k, [...(flags.get(k) ?? []), v]);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=');
-      if (eq > 0) push(arg.slice(2, eq), arg.slice(eq + 1));
-      else if (switches.has(arg.slice(2)) || i + 1 >= argv.length || argv[i + 1]!.startsWith('--')) push(arg.slice(2), 'true');
-      else push(arg.slice(2), argv[++i]!);
-    } else if (arg === '-f' && switches.has('f')) {
-      push('f', 'true');
-    } else if (arg === '-f' && i + 1 < argv.length) {
-      push('file', argv[++i]!);
-    } else {
-      positional.push(arg);
-    }
-  }
-  return { positional, flags };
-}
+const SETTING_TABLE = {
+  etcd: { flag: 'etcd', value: 'URL[,URL]', env: 'DOKKAA_ETCD', help: 'etcd endpoints, comma-separated', default: 'http://127.0.0.1:2379' },
+  prefix: { flag: 'prefix', value: 'P', env: 'DOKKAA_PREFIX', help: 'root of every key', default: '/dokkaa' },
+  docker: { flag: 'docker', value: 'URL', env: 'DOKKAA_DOCKER', help: 'the Docker Engine: unix:///path, /path or tcp://host:port', default: 'unix:///var/run/docker.sock' },
+  node: { flag: 'node', value: 'NAME', env: 'DOKKAA_NODE', help: "this host's node name (default the hostname)" },
+  address: { flag: 'address', value: 'IP', env: 'DOKKAA_ADDRESS', help: 'how other hosts reach this one (default the Docker bridge gateway)' },
+  label: { flag: 'label', value: 'k=v', env: 'DOKKAA_LABELS', help: 'a node label, for constraints; repeatable (the env var takes k=v,k=v)' },
+  leaseTtl: { flag: 'lease-ttl', value: 'S', env: 'DOKKAA_LEASE_TTL', help: "seconds before a silent host's keys expire", default: '10' },
+  resync: { flag: 'resync', value: 'S', env: 'DOKKAA_RESYNC', help: 'seconds between periodic full reconciles', default: '30' },
+  fence: { flag: 'fence', value: 'true|false', env: 'DOKKAA_FENCE', help: "remove a cut-off host's containers before its lease expires", default: 'true', alone: 'true' },
+  linkPorts: { flag: 'link-ports', value: 'A-B', env: 'DOKKAA_LINK_PORTS', help: 'ports for stable link addresses', default: `${DEFAULT_LINK_PORTS.min}-${DEFAULT_LINK_PORTS.max}` },
+  dnsPort: { flag: 'dns-port', value: 'N', env: 'DOKKAA_DNS_PORT', help: "the agent's DNS server port (0: off)", default: String(DEFAULT_DNS_PORT) },
+  dnsUpstream: { flag: 'dns-upstream', value: 'IP[,IP]', env: 'DOKKAA_DNS_UPSTREAM', help: "where other names are forwarded (default the host's /etc/resolv.conf)" },
+  skydnsPrefix: { flag: 'skydns-prefix', value: 'P', env: 'DOKKAA_SKYDNS_PREFIX', help: 'SkyDNS records path', default: DEFAULT_SKYDNS_PREFIX },
+  splice: { flag: 'splice', value: 'auto|on|off', env: 'DOKKAA_SPLICE', help: 'ambassador data path: splice(2) in the kernel or copying', default: 'auto' },
+  tcpCongestion: { flag: 'tcp-congestion', value: 'CC', env: 'DOKKAA_TCP_CONGESTION', help: "the ambassador's sockets' congestion control (system: the host's default)", default: DEFAULT_TCP_CONGESTION },
+  logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
+} satisfies Record<string, Setting>;
 
-export function loadConfig(args: ParsedArgs, env: NodeJS.ProcessEnv = process.env): Config {
-  const one = (flag: string, envName: string): string | undefined => args.flags.get(flag)?.at(-1) ?? env[envName];
+export type SettingName = keyof typeof SETTING_TABLE;
+type DefaultedSetting = { [K in SettingName]: (typeof SETTING_TABLE)[K] extends { default: string } ? K : never }[SettingName];
+
+/**
+ * Every setting, by the name commander gives its flag's value (`--lease-ttl` -> `leaseTtl`):
+ * the table the CLI builds its flags and their help from, and loadConfig reads.
+ */
+export const SETTINGS: Readonly<Record<SettingName, Setting>> = SETTING_TABLE;
+
+/** Settings as flags gave them: unchecked text, the last of a repeated flag; `--label` keeps every one. */
+export type ConfigFlags = { [K in SettingName]?: K extends 'label' ? readonly string[] : string };
+
+/** Reads each setting from its flag, else its env var, else its default; throws BadValueError. */
+export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
+  const given = (name: Exclude<SettingName, 'label'>): string | undefined => flags[name] ?? env[SETTINGS[name].env];
+  const value = (name: DefaultedSetting): string => given(name) ?? SETTING_TABLE[name].default;
   const labels: Record<string, string> = {};
-  const labelArgs = args.flags.get('label') ?? (env.DOKKAA_LABELS ? env.DOKKAA_LABELS.split(',') : []);
+  const labelArgs = flags.label ?? (env.DOKKAA_LABELS ? env.DOKKAA_LABELS.split(',') : []);
   for (const l of labelArgs) {
     const eq = l.indexOf('=');
-    if (eq <= 0) throw new Error(`--label: expected k=v, got ${JSON.stringify(l)}`);
+    if (eq <= 0) throw new BadValueError(`--label: expected k=v, got ${JSON.stringify(l)}`);
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
+  const dnsUpstream = given('dnsUpstream');
   return {
-    etcd: (one('etcd', 'DOKKAA_ETCD') ?? 'http://127.0.0.1:2379').split(','),
-    prefix: one('prefix', 'DOKKAA_PREFIX') ?? '/dokkaa',
-    docker: one('docker', 'DOKKAA_DOCKER') ?? 'unix:///var/run/docker.sock',
-    node: one('node', 'DOKKAA_NODE') ?? hostname(),
-    address: one('address', 'DOKKAA_ADDRESS') ?? '',
+    etcd: value('etcd').split(','),
+    prefix: value('prefix'),
+    docker: value('docker'),
+    node: given('node') ?? hostname(),
+    address: given('address') ?? '',
     labels,
-    leaseTtlSeconds: positiveNumber('lease-ttl', one('lease-ttl', 'DOKKAA_LEASE_TTL') ?? '10'),
-    resyncSeconds: positiveNumber('resync', one('resync', 'DOKKAA_RESYNC') ?? '30'),
-    logLevel: one('log-level', 'DOKKAA_LOG_LEVEL') ?? 'info',
-    fence: (one('fence', 'DOKKAA_FENCE') ?? 'true') !== 'false',
-    linkPorts: portRange(one('link-ports', 'DOKKAA_LINK_PORTS')),
-    skydnsPrefix: one('skydns-prefix', 'DOKKAA_SKYDNS_PREFIX') ?? DEFAULT_SKYDNS_PREFIX,
-    dnsPort: port('dns-port', one('dns-port', 'DOKKAA_DNS_PORT') ?? String(DEFAULT_DNS_PORT), true),
-    splice: spliceMode(one('splice', 'DOKKAA_SPLICE') ?? 'auto'),
-    tcpCongestion: congestion(one('tcp-congestion', 'DOKKAA_TCP_CONGESTION') ?? DEFAULT_TCP_CONGESTION),
-    ...(one('dns-upstream', 'DOKKAA_DNS_UPSTREAM') ? { dnsUpstream: one('dns-upstream', 'DOKKAA_DNS_UPSTREAM')!.split(',').filter(Boolean) } : {}),
+    leaseTtlSeconds: positiveNumber('lease-ttl', value('leaseTtl')),
+    resyncSeconds: positiveNumber('resync', value('resync')),
+    logLevel: value('logLevel'),
+    fence: value('fence') !== 'false',
+    linkPorts: portRange(value('linkPorts')),
+    skydnsPrefix: value('skydnsPrefix'),
+    dnsPort: port('dns-port', value('dnsPort'), true),
+    splice: spliceMode(value('splice')),
+    tcpCongestion: congestion(value('tcpCongestion')),
+    ...(dnsUpstream ? { dnsUpstream: dnsUpstream.split(',').filter(Boolean) } : {}),
   };
 }
 
 function spliceMode(value: string): SpliceMode {
   const mode = SPLICE_MODES.find((m) => m === value);
-  if (!mode) throw new Error(`--splice: expected ${SPLICE_MODES.join(' | ')}, got ${JSON.stringify(value)}`);
+  if (!mode) throw new BadValueError(`--splice: expected ${SPLICE_MODES.join(' | ')}, got ${JSON.stringify(value)}`);
   return mode;
 }
 
 /** An algorithm name as the kernel spells them (at most 15 characters), or `system`. */
 function congestion(value: string): string {
-  if (!/^[a-z0-9_-]{1,15}$/.test(value)) throw new Error(`--tcp-congestion: expected an algorithm name (cubic, reno, bbr, ...) or system, got ${JSON.stringify(value)}`);
+  if (!/^[a-z0-9_-]{1,15}$/.test(value)) throw new BadValueError(`--tcp-congestion: expected an algorithm name (cubic, reno, bbr, ...) or system, got ${JSON.stringify(value)}`);
   return value;
 }
 
 function port(name: string, value: string, zeroOk = false): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1) || n > 65535 || value.trim() === '') {
-    throw new Error(`--${name}: expected a port number${zeroOk ? ' (0: off)' : ''}, got ${JSON.stringify(value)}`);
+    throw new BadValueError(`--${name}: expected a port number${zeroOk ? ' (0: off)' : ''}, got ${JSON.stringify(value)}`);
   }
   return n;
 }
 
-function portRange(value: string | undefined): PortRange {
-  if (value === undefined) return { ...DEFAULT_LINK_PORTS };
+function portRange(value: string): PortRange {
   const m = /^(\d+)-(\d+)$/.exec(value.trim());
   const range = m ? { min: port('link-ports', m[1]!), max: port('link-ports', m[2]!) } : undefined;
-  if (!range || range.min > range.max) throw new Error(`--link-ports: expected MIN-MAX, got ${JSON.stringify(value)}`);
+  if (!range || range.min > range.max) throw new BadValueError(`--link-ports: expected MIN-MAX, got ${JSON.stringify(value)}`);
   return range;
 }
 
-function positiveNumber(name: string, value: string): number {
+/** `value` as a number > 0, else a BadValueError naming `--name`. */
+export function positiveNumber(name: string, value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: expected a positive number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n <= 0) throw new BadValueError(`--${name}: expected a positive number, got ${JSON.stringify(value)}`);
   return n;
 }

@@ -4,7 +4,7 @@ import { Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
 import { isDnsLabel } from '../../api/names.js';
 import { decodeRecord, NodeRecord, StatusRecord } from '../../api/records.js';
-import type { Config, ParsedArgs } from '../config.js';
+import type { Config } from '../config.js';
 import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { KvStore } from '../etcd/kv-store.js';
 import { table } from './table.js';
@@ -22,12 +22,19 @@ export async function withStore<T>(config: Config, fn: (store: KvStore, keys: Ke
   }
 }
 
+/** What `dokkaa apply` was given; apply itself reports a missing file or app (exit 1, as always). */
+export interface ApplyOptions {
+  file?: string;
+  app?: string;
+  /** Default: the file's name without its extension. */
+  name?: string;
+}
+
 /** `dokkaa apply -f FILE --app APP [--name NAME]`: validates, then writes the manifest. */
-export async function apply(args: ParsedArgs, config: Config): Promise<string> {
-  const file = args.flags.get('file')?.at(-1) ?? args.flags.get('f')?.at(-1);
-  const app = args.flags.get('app')?.at(-1);
+export async function apply(options: ApplyOptions, config: Config): Promise<string> {
+  const { file, app } = options;
   if (!file || !app) throw new UsageError('usage: dokkaa apply -f FILE --app APP [--name NAME]');
-  const name = args.flags.get('name')?.at(-1) ?? basename(file, extname(file));
+  const name = options.name ?? basename(file, extname(file));
   for (const [what, value] of [['app', app], ['name', name]] as const) {
     if (!isDnsLabel(value)) throw new UsageError(`${what}: expected a DNS label (a-z, 0-9 and "-"), got ${JSON.stringify(value)}`);
   }
@@ -44,8 +51,8 @@ export async function apply(args: ParsedArgs, config: Config): Promise<string> {
 }
 
 /** `dokkaa delete APP/NAME`. */
-export async function remove(args: ParsedArgs, config: Config): Promise<string> {
-  const [app, name] = (args.positional[0] ?? '').split('/');
+export async function remove(target: string | undefined, config: Config): Promise<string> {
+  const [app, name] = (target ?? '').split('/');
   if (!app || !name) throw new UsageError('usage: dokkaa delete APP/NAME');
   return withStore(config, async (store, keys) => {
     const existing = await store.get(keys.manifest(app, name));
@@ -55,9 +62,14 @@ export async function remove(args: ParsedArgs, config: Config): Promise<string> 
   });
 }
 
+/** How `status` and `nodes` print: a table, or the records as JSON. */
+export interface ListOptions {
+  json: boolean;
+}
+
 /** `dokkaa status [APP[/NAME]] [--json]`. */
-export async function status(args: ParsedArgs, config: Config): Promise<string> {
-  const [app, name] = (args.positional[0] ?? '').split('/');
+export async function status(target: string | undefined, options: ListOptions, config: Config): Promise<string> {
+  const [app, name] = (target ?? '').split('/');
   return withStore(config, async (store, keys) => {
     const listing = await store.list(keys.statuses);
     const rows = listing.kvs.flatMap((kv) => {
@@ -66,10 +78,10 @@ export async function status(args: ParsedArgs, config: Config): Promise<string> 
       if (!at || !s || (app && at.app !== app) || (name && at.name !== name)) return [];
       return [{ ...at, status: s }];
     });
-    if (args.flags.has('json')) {
+    if (options.json) {
       return JSON.stringify(name && rows.length === 1 ? rows[0] : rows, null, 2);
     }
-    if (rows.length === 0) return app ? `no status for ${args.positional[0]}` : 'no manifests';
+    if (rows.length === 0) return app ? `no status for ${target}` : 'no manifests';
     return table(
       ['APP', 'NAME', 'PHASE', 'READY', 'REVISION', 'MESSAGE'],
       rows.map((r) => [r.app, r.name, r.status.phase, `${r.status.running}/${r.status.desired}`, String(r.status.observedRevision), r.status.message]),
@@ -78,10 +90,10 @@ export async function status(args: ParsedArgs, config: Config): Promise<string> 
 }
 
 /** `dokkaa nodes [--json]`. */
-export async function nodes(args: ParsedArgs, config: Config): Promise<string> {
+export async function nodes(options: ListOptions, config: Config): Promise<string> {
   return withStore(config, async (store, keys) => {
     const records = (await store.list(keys.nodes)).kvs.map((kv) => decodeRecord(NodeRecord, kv.value)).filter((n): n is NodeRecord => !!n);
-    if (args.flags.has('json')) return JSON.stringify(records, null, 2);
+    if (options.json) return JSON.stringify(records, null, 2);
     if (records.length === 0) return 'no live nodes';
     return table(
       ['NAME', 'ADDRESS', 'CPUS', 'MEMORY', 'VERSION', 'LABELS'],

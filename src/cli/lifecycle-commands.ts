@@ -1,7 +1,7 @@
 import Docker from 'dockerode';
 import * as t from 'io-ts';
 import { decodeRecord, EventRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord, StatusRecord } from '../../api/records.js';
-import type { Config, ParsedArgs } from '../config.js';
+import type { Config } from '../config.js';
 import { demuxFrames } from '../docker/log-frames.js';
 import { UsageError, withStore } from './client-commands.js';
 import { table } from './table.js';
@@ -9,16 +9,21 @@ import { EventRecorder } from '../events/event-recorder.js';
 import { SystemClock } from '../clock.js';
 import { createLogger } from '../logging.js';
 
-function target(args: ParsedArgs, usage: string): { app: string; name: string; replica?: number } {
-  const [app, name, replica] = (args.positional[0] ?? '').split('/');
+function parseTarget(target: string | undefined, usage: string): { app: string; name: string; replica?: number } {
+  const [app, name, replica] = (target ?? '').split('/');
   if (!app || !name) throw new UsageError(`usage: ${usage}`);
   return { app, name, ...(replica !== undefined ? { replica: Number(replica) } : {}) };
 }
 
+export interface RolloutStatusOptions {
+  /** How long to wait for the rollout to complete before failing. */
+  timeoutSeconds: number;
+}
+
 /** `dokkaa rollout status APP/NAME [--timeout SECONDS]`: waits for the rollout, printing progress. */
-export async function rolloutStatus(args: ParsedArgs, config: Config, out: (line: string) => void): Promise<string> {
-  const { app, name } = target(args, 'dokkaa rollout status APP/NAME [--timeout SECONDS]');
-  const timeoutMs = Number(args.flags.get('timeout')?.at(-1) ?? 600) * 1000;
+export async function rolloutStatus(target: string | undefined, options: RolloutStatusOptions, config: Config, out: (line: string) => void): Promise<string> {
+  const { app, name } = parseTarget(target, 'dokkaa rollout status APP/NAME [--timeout SECONDS]');
+  const timeoutMs = options.timeoutSeconds * 1000;
   return withStore(config, async (store, keys) => {
     const deadline = Date.now() + timeoutMs;
     let last = '';
@@ -42,8 +47,8 @@ export async function rolloutStatus(args: ParsedArgs, config: Config, out: (line
 }
 
 /** `dokkaa rollback APP/NAME`: writes back the previous version's spec (keeping the current scale). */
-export async function rollback(args: ParsedArgs, config: Config): Promise<string> {
-  const { app, name } = target(args, 'dokkaa rollback APP/NAME');
+export async function rollback(target: string | undefined, config: Config): Promise<string> {
+  const { app, name } = parseTarget(target, 'dokkaa rollback APP/NAME');
   return withStore(config, async (store, keys) => {
     const [r, m] = await Promise.all([store.get(keys.rollout(app, name)), store.get(keys.manifest(app, name))]);
     if (!m) throw new UsageError(`${app}/${name} not found`);
@@ -64,8 +69,8 @@ export async function rollback(args: ParsedArgs, config: Config): Promise<string
 }
 
 /** `dokkaa describe APP/NAME`: status, placements, replicas, rollout and events. */
-export async function describe(args: ParsedArgs, config: Config): Promise<string> {
-  const { app, name } = target(args, 'dokkaa describe APP/NAME');
+export async function describe(target: string | undefined, config: Config): Promise<string> {
+  const { app, name } = parseTarget(target, 'dokkaa describe APP/NAME');
   return withStore(config, async (store, keys) => {
     const [s, placements, replicas, rollout, events] = await Promise.all([
       store.get(keys.status(app, name)),
@@ -97,9 +102,16 @@ export async function describe(args: ParsedArgs, config: Config): Promise<string
   });
 }
 
+export interface LogsOptions {
+  /** Keep printing what the replica writes until it stops. */
+  follow: boolean;
+  /** How many of the last lines to print first. */
+  tail: number;
+}
+
 /** `dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]`: a replica's output, from whichever host runs it. */
-export async function logs(args: ParsedArgs, config: Config, write: (chunk: Buffer) => void): Promise<string> {
-  const { app, name, replica = 0 } = target(args, 'dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]');
+export async function logs(target: string | undefined, options: LogsOptions, config: Config, write: (chunk: Buffer) => void): Promise<string> {
+  const { app, name, replica = 0 } = parseTarget(target, 'dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]');
   const { record, node } = await withStore(config, async (store, keys) => {
     const rec = decodeRecord(ReplicaRecord, (await store.get(keys.replica(app, name, replica)))?.value);
     if (!rec?.containerId) throw new UsageError(`replica ${app}/${name}/${replica} runs nowhere`);
@@ -108,8 +120,7 @@ export async function logs(args: ParsedArgs, config: Config, write: (chunk: Buff
     return { record: rec, node: n };
   });
   const docker = new Docker(node.docker!.startsWith('unix://') ? { socketPath: node.docker!.slice(7) } : { host: new URL(node.docker!.replace(/^tcp:/, 'http:')).hostname, port: Number(new URL(node.docker!.replace(/^tcp:/, 'http:')).port || 2375) });
-  const follow = args.flags.has('f') || args.flags.has('follow');
-  const tail = Number(args.flags.get('tail')?.at(-1) ?? 100);
+  const { follow, tail } = options;
   const container = docker.getContainer(record.containerId!);
   if (!follow) {
     const buf = (await container.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;

@@ -1,9 +1,10 @@
-import { parseArgs, type ParsedArgs } from '../config.js';
+import { Command } from 'commander';
+import { BadValueError } from '../config.js';
 import { UsageError } from '../cli/client-commands.js';
 import { DEFAULT_LAB } from './lab-layout.js';
 import { labDown } from './lab-down.js';
 import { formatStatus, labStatus } from './lab-status.js';
-import { labUp } from './lab-up.js';
+import { labUp, type LabUpOptions } from './lab-up.js';
 import { healNode, killController, killNode, partitionNode, restoreNode } from './node-faults.js';
 
 export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Docker hosts on this machine, each in a netns)
@@ -22,48 +23,81 @@ export function parseNodeLabels(values: readonly string[]): Record<string, Recor
   const labels: Record<string, Record<string, string>> = {};
   for (const v of values) {
     const m = /^([^:=]+):([^=,]+)=([^,]*)$/.exec(v);
-    if (!m) throw new UsageError(`--label: expected NODE:key=value, got ${JSON.stringify(v)}`);
+    if (!m) throw new BadValueError(`--label: expected NODE:key=value, got ${JSON.stringify(v)}`);
     (labels[m[1]!] ??= {})[m[2]!] = m[3]!;
   }
   return labels;
 }
 
-function one(args: ParsedArgs, flag: string): string | undefined {
-  return args.flags.get(flag)?.at(-1);
-}
-
-function positiveInt(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag}: expected a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-/** `dokkaa lab ...`: returns what to print on stdout; progress goes to stderr. */
-export async function labCommand(argv: string[]): Promise<string> {
-  const [sub, ...rest] = argv;
-  const args = parseArgs(rest, new Set(['json']));
-  const name = one(args, 'name') ?? DEFAULT_LAB;
-  const nodeArg = (): string => {
-    const node = args.positional[0];
-    if (!node) throw new UsageError(`usage: dokkaa lab ${sub} NODE [--name LAB]`);
-    return node;
+function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n <= 0) throw new BadValueError(`--${flag}: expected a positive integer, got ${JSON.stringify(value)}`);
+    return n;
   };
-  switch (sub) {
+}
+
+/** The commands that act on one host: what each calls, and says when done. */
+const NODE_FAULTS = {
+  'kill-node': { run: killNode, done: 'killed', description: 'hard host failure: agent killed, engine stopped' },
+  'restore-node': { run: restoreNode, done: 'restored', description: 'bring a killed host back' },
+  partition: { run: partitionNode, done: 'partitioned', description: 'cut a host off the network (its agent keeps running and must fence itself)' },
+  heal: { run: healNode, done: 'healed', description: 'reconnect a partitioned host' },
+} as const;
+type NodeFault = keyof typeof NODE_FAULTS;
+
+/** What a `dokkaa lab` command line asks for; the node and pid are checked when it runs. */
+export type LabRequest =
+  | { command: 'up'; options: LabUpOptions & { name: string } }
+  | { command: 'down'; name: string }
+  | { command: 'status'; name: string; json: boolean }
+  | { command: NodeFault; name: string; node?: string }
+  | { command: 'kill-controller'; name: string; pid?: number };
+
+/**
+ * The `dokkaa lab` command and its subcommands; each hands what its command line asks
+ * for to `parsed`. Its own help is LAB_USAGE; each subcommand's `--help` is generated.
+ */
+export function labCommand(parsed: (request: LabRequest) => void): Command {
+  const lab = new Command('lab').description('a multi-host lab on this machine');
+  lab.helpInformation = () => `${LAB_USAGE}\n`;
+  const sub = (name: string, description: string) => lab.command(name).description(description).option('--name <LAB>', 'which lab', DEFAULT_LAB);
+  sub('up', 'create or repair the lab (idempotent)')
+    .option('--nodes <N>', 'number of hosts (default: as many as the lab has, or 3)', positiveInt('nodes'))
+    .option('--controllers <K>', 'controller processes, one leads (default: as many as the lab has, or 1)', positiveInt('controllers'))
+    .option('--ttl <SECONDS>', "the agents' lease TTL and the controllers' election lease (default: the lab's, or 10)", positiveInt('ttl'))
+    .option('--label <NODE:k=v>', 'a node label (repeatable); given at all, the complete set', (v: string, before: string[] = []) => [...before, v])
+    .option('--log-level <L>', "the lab's agents' and controllers' log level")
+    .action((o: { name: string; nodes?: number; controllers?: number; ttl?: number; label?: string[]; logLevel?: string }) =>
+      parsed({
+        command: 'up',
+        options: {
+          name: o.name,
+          ...(o.nodes ? { nodes: o.nodes } : {}),
+          ...(o.controllers ? { controllers: o.controllers } : {}),
+          ...(o.ttl ? { ttlSeconds: o.ttl } : {}),
+          ...(o.logLevel ? { logLevel: o.logLevel } : {}),
+          ...(o.label ? { labels: parseNodeLabels(o.label) } : {}),
+        },
+      }));
+  sub('down', 'remove everything the lab made').action((o: { name: string }) => parsed({ command: 'down', name: o.name }));
+  sub('status', 'nodes, engines, agents, etcd, controllers, leader')
+    .option('--json', 'print the status as JSON')
+    .action((o: { name: string; json?: boolean }) => parsed({ command: 'status', name: o.name, json: !!o.json }));
+  for (const command of Object.keys(NODE_FAULTS) as NodeFault[]) {
+    sub(command, NODE_FAULTS[command].description).argument('[NODE]', 'the host, e.g. n1').action((node: string | undefined, o: { name: string }) => parsed({ command, name: o.name, node }));
+  }
+  sub('kill-controller', "SIGKILL one of the lab's controllers (e.g. the leader)")
+    .argument('[PID]', 'its process id (see lab status)', positiveInt('pid'))
+    .action((pid: number | undefined, o: { name: string }) => parsed({ command: 'kill-controller', name: o.name, pid }));
+  return lab;
+}
+
+/** Carries out a `dokkaa lab` request: returns what to print on stdout; progress goes to stderr. */
+export async function runLab(request: LabRequest): Promise<string> {
+  switch (request.command) {
     case 'up': {
-      const nodes = positiveInt('nodes', one(args, 'nodes'));
-      const ttlSeconds = positiveInt('ttl', one(args, 'ttl'));
-      const controllers = positiveInt('controllers', one(args, 'controllers'));
-      const logLevel = one(args, 'log-level');
-      const labelArgs = args.flags.get('label');
-      const r = await labUp({
-        name,
-        ...(nodes ? { nodes } : {}),
-        ...(controllers ? { controllers } : {}),
-        ...(ttlSeconds ? { ttlSeconds } : {}),
-        ...(logLevel ? { logLevel } : {}),
-        ...(labelArgs ? { labels: parseNodeLabels(labelArgs) } : {}),
-      });
+      const r = await labUp(request.options);
       const s = r.state;
       return [
         `lab ${s.name}: ${s.nodes.length} nodes (${s.nodes.map((n) => `${n.name}=${n.address}`).join(' ')}), ${s.controllers.length} controller(s), ${r.changes.length ? `${r.changes.length} changes` : 'no changes'} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
@@ -72,37 +106,24 @@ export async function labCommand(argv: string[]): Promise<string> {
       ].join('\n');
     }
     case 'down': {
+      const { name } = request;
       const r = await labDown(name);
       if (r.problems.length) throw new Error(`lab ${name} partly removed (${(r.elapsedMs / 1000).toFixed(1)} s); problems:\n  ${r.problems.join('\n  ')}`);
       return `lab ${name} removed in ${(r.elapsedMs / 1000).toFixed(1)} s`;
     }
     case 'status': {
-      const s = await labStatus(name);
-      return args.flags.has('json') ? JSON.stringify(s, null, 2) : formatStatus(s);
+      const s = await labStatus(request.name);
+      return request.json ? JSON.stringify(s, null, 2) : formatStatus(s);
     }
-    case 'kill-node':
-      await killNode(nodeArg(), { name });
-      return `${nodeArg()} killed`;
-    case 'restore-node':
-      await restoreNode(nodeArg(), { name });
-      return `${nodeArg()} restored`;
-    case 'partition':
-      await partitionNode(nodeArg(), { name });
-      return `${nodeArg()} partitioned`;
-    case 'heal':
-      await healNode(nodeArg(), { name });
-      return `${nodeArg()} healed`;
     case 'kill-controller': {
-      const pid = positiveInt('pid', args.positional[0]);
+      const { pid, name } = request;
       if (!pid) throw new UsageError(`usage: dokkaa lab kill-controller PID [--name LAB]`);
       await killController(pid, { name });
       return `controller pid ${pid} killed`;
     }
-    case 'help':
-    case '--help':
-    case undefined:
-      return LAB_USAGE;
-    default:
-      throw new UsageError(LAB_USAGE);
   }
+  const { command, node, name } = request;
+  if (!node) throw new UsageError(`usage: dokkaa lab ${command} NODE [--name LAB]`);
+  await NODE_FAULTS[command].run(node, { name });
+  return `${node} ${NODE_FAULTS[command].done}`;
 }

@@ -1,7 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRecord, EventRecord, PortRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
-import { parseArgs } from '../../src/config.js';
 import { rollback, rolloutStatus } from '../../src/cli/lifecycle-commands.js';
 import { useDokkaa } from './support/dokkaa.js';
 import { IMAGE, sleepMs, waitFor } from './support/world.js';
@@ -114,8 +113,8 @@ describe('rolling updates, health gates and rollback', () => {
     await sleepMs(2000);
     assert.equal((await replicas(app)).filter((r) => r.templateHash === good).length, 3);
 
-    await assert.rejects(rolloutStatus(parseArgs([`${app}/web`, '--timeout', '30']), world.config(), () => undefined), /stalled/);
-    console.log(await rollback(parseArgs([`${app}/web`]), world.config()));
+    await assert.rejects(rolloutStatus(`${app}/web`, { timeoutSeconds: 30 }, world.config(), () => undefined), /stalled/);
+    console.log(await rollback(`${app}/web`, world.config()));
     const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => decodeRecord(EventRecord, v)!.reason);
     for (const reason of ['Scheduled', 'Started', 'Killed', 'BackOff', 'RolloutStalled', 'RolledBack']) assert.ok(reasons.includes(reason), `event ${reason} in ${reasons.join(',')}`);
     await waitFor('rolled back: 4 on the good spec, Running', async () => {
@@ -124,7 +123,7 @@ describe('rolling updates, health gates and rollback', () => {
       return st?.phase === 'Running' && rs.length === 4 && rs.every((r) => r.templateHash === good && r.ready);
     }, 60_000);
     const progress: string[] = [];
-    assert.match(await rolloutStatus(parseArgs([`${app}/web`, '--timeout', '60']), world.config(), (l) => progress.push(l)), /complete/);
+    assert.match(await rolloutStatus(`${app}/web`, { timeoutSeconds: 60 }, world.config(), (l) => progress.push(l)), /complete/);
     assert.ok(progress.length > 0, 'progress lines printed');
   });
 

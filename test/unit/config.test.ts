@@ -1,51 +1,63 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { loadConfig, parseArgs } from '../../src/config.js';
+import { loadConfig, SETTINGS, type ConfigFlags, type SettingName } from '../../src/config.js';
+import { parseCommandLine } from '../../src/cli/program.js';
 
-describe('parseArgs', () => {
+/** The setting flags of a command line, as the CLI parses them (`agent` takes every setting). */
+function flags(argv: string[], command = 'agent'): ConfigFlags {
+  const invocation = parseCommandLine([command, ...argv], { out: () => undefined, err: () => undefined });
+  assert.ok('flags' in invocation, `${command} has settings`);
+  return invocation.flags;
+}
+
+describe('the flags of a command line', () => {
   it('reads --flag value, --flag=value, bare switches, -f and positionals', () => {
-    const a = parseArgs(['apply', '--etcd', 'http://e:2379', '--prefix=/x', '-f', 'm.json', 'extra', '--watch']);
-    assert.deepEqual(a.positional, ['apply', 'extra']);
-    assert.deepEqual(Object.fromEntries(a.flags), {
-      etcd: ['http://e:2379'],
-      prefix: ['/x'],
-      file: ['m.json'],
-      watch: ['true'],
-    });
+    const a = parseCommandLine(['apply', '--etcd', 'http://e:2379', '--prefix=/x', '-f', 'm.json']);
+    assert.ok(a.command === 'apply');
+    assert.deepEqual(a.flags, { etcd: 'http://e:2379', prefix: '/x' });
+    assert.equal(a.options.file, 'm.json');
+    const s = parseCommandLine(['status', 'shop', '--json']);
+    assert.deepEqual(s, { command: 'status', flags: {}, target: 'shop', options: { json: true } });
   });
 
   it('keeps every value of a repeated flag, in order', () => {
-    const a = parseArgs(['--label', 'a=1', '--label=b=2']);
-    assert.deepEqual(a.flags.get('label'), ['a=1', 'b=2']);
+    assert.deepEqual(flags(['--label', 'a=1', '--label=b=2']).label, ['a=1', 'b=2']);
   });
 
-  it('takes a flag followed by another flag as a switch', () => {
-    const a = parseArgs(['--verbose', '--node', 'h1']);
-    assert.deepEqual(a.flags.get('verbose'), ['true']);
-    assert.deepEqual(a.flags.get('node'), ['h1']);
+  it('refuses a flag followed by another flag where it needs a value, and unknown flags', () => {
+    assert.throws(() => flags(['--node', '--etcd', 'http://e:2379']), { message: '--node: expected a value, got the flag --etcd' });
+    assert.throws(() => flags(['--verbose', '--node', 'h1']), { code: 'commander.unknownOption' });
   });
 
-  it('does not swallow a positional after a declared switch', () => {
-    const a = parseArgs(['--all', 'shop'], new Set(['all']));
-    assert.deepEqual(a.flags.get('all'), ['true']);
-    assert.deepEqual(a.positional, ['shop']);
-    assert.deepEqual(parseArgs(['--all', 'shop']).flags.get('all'), ['shop'], 'undeclared, it takes the value');
+  it('does not swallow a positional after a switch', () => {
+    const s = parseCommandLine(['status', '--json', 'shop']);
+    assert.ok(s.command === 'status');
+    assert.equal(s.options.json, true);
+    assert.equal(s.target, 'shop');
   });
 
   it('keeps an empty value and a value with "="', () => {
-    const a = parseArgs(['--address=', '--label=k=v=w']);
-    assert.deepEqual(a.flags.get('address'), ['']);
-    assert.deepEqual(a.flags.get('label'), ['k=v=w']);
+    const a = flags(['--address=', '--label=k=v=w']);
+    assert.equal(a.address, '');
+    assert.deepEqual(a.label, ['k=v=w']);
   });
 
   it('takes a negative number as a value', () => {
-    assert.deepEqual(parseArgs(['--resync', '-1']).flags.get('resync'), ['-1']);
+    assert.equal(flags(['--resync', '-1']).resync, '-1');
+  });
+
+  it('names each setting as loadConfig reads it', () => {
+    const argv = Object.values(SETTINGS).flatMap((s) => [`--${s.flag}`, s.flag === 'label' ? 'k=v' : `value-of-${s.flag}`]);
+    const given = flags(argv);
+    for (const [name, s] of Object.entries(SETTINGS)) {
+      assert.deepEqual(given[name as SettingName], s.flag === 'label' ? ['k=v'] : `value-of-${s.flag}`, `--${s.flag}`);
+    }
   });
 });
 
 describe('loadConfig', () => {
-  const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(parseArgs(argv), env);
+  const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(flags(argv), env);
 
   it('has defaults', () => {
     assert.deepEqual(load([]), {

@@ -1,0 +1,205 @@
+import { Command, CommanderError, Option } from 'commander';
+import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type SettingName } from '../config.js';
+import { labCommand, type LabRequest } from '../lab/lab-commands.js';
+import { VERSION } from '../version.js';
+import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
+import { bashCompletion } from './completion.js';
+import type { LogsOptions, RolloutStatusOptions } from './lifecycle-commands.js';
+
+export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
+
+  dokkaa up [--etcd URL]                 everything on this host, in the foreground
+  dokkaa agent --etcd URL --docker unix:///var/run/docker.sock --node NAME --address IP [--label k=v]
+  dokkaa controller --etcd URL           the cluster-wide controllers
+  dokkaa apply -f FILE --app APP [--name NAME]
+  dokkaa delete APP/NAME
+  dokkaa status [APP[/NAME]] [--json]
+  dokkaa nodes [--json]
+  dokkaa describe APP/NAME               status, placements, replicas, rollout and events
+  dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]
+  dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
+  dokkaa rollback APP/NAME               restore the previous version's spec
+  dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
+  dokkaa completion                      a bash completion script: source <(dokkaa completion)
+  dokkaa COMMAND --help                  a command's own flags
+
+Flags (or env vars):
+  --etcd URL[,URL]     DOKKAA_ETCD          default http://127.0.0.1:2379
+  --prefix P           DOKKAA_PREFIX        default /dokkaa
+  --docker URL         DOKKAA_DOCKER        default unix:///var/run/docker.sock
+  --node NAME          DOKKAA_NODE          default the hostname
+  --address IP         DOKKAA_ADDRESS       how other hosts reach this one (default: the Docker bridge gateway)
+  --label k=v          DOKKAA_LABELS=k=v,.. node labels, for constraints (repeatable)
+  --lease-ttl S        DOKKAA_LEASE_TTL     default 10
+  --resync S           DOKKAA_RESYNC        periodic full reconcile, default 30
+  --fence true|false   DOKKAA_FENCE         remove a cut-off host's containers before its lease expires (default true)
+  --link-ports A-B     DOKKAA_LINK_PORTS    ports for stable link addresses
+  --dns-port N         DOKKAA_DNS_PORT      the agent's DNS server port (53; 0: off)
+  --dns-upstream IP    DOKKAA_DNS_UPSTREAM  where other names are forwarded
+  --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
+  --splice auto|on|off DOKKAA_SPLICE        ambassador data path: splice(2) in the kernel or copying (auto)
+  --tcp-congestion CC  DOKKAA_TCP_CONGESTION the ambassador's sockets' congestion control (cubic; system: host default)
+  --log-level L        DOKKAA_LOG_LEVEL     default info
+  DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
+
+/** What a command line asks for, parsed and its flags checked; main.ts carries it out. */
+export type Invocation =
+  | { command: 'print'; text: string }
+  | { command: 'up' | 'agent' | 'controller'; flags: ConfigFlags }
+  | { command: 'apply'; flags: ConfigFlags; options: ApplyOptions }
+  | { command: 'delete' | 'describe' | 'rollback'; flags: ConfigFlags; target?: string }
+  | { command: 'status'; flags: ConfigFlags; target?: string; options: ListOptions }
+  | { command: 'nodes'; flags: ConfigFlags; options: ListOptions }
+  | { command: 'logs'; flags: ConfigFlags; target?: string; options: LogsOptions }
+  | { command: 'rollout status'; flags: ConfigFlags; target?: string; options: RolloutStatusOptions }
+  | { command: 'lab'; request: LabRequest };
+
+/** Where parsing writes help (`out`) and commander's usage errors (`err`). */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const PROCESS_OUTPUT: Output = { out: (text) => process.stdout.write(text), err: (text) => process.stderr.write(text) };
+
+const SERVER_SETTINGS = Object.keys(SETTINGS) as SettingName[];
+/** What the commands that only talk to etcd read. */
+const CLIENT_SETTINGS: SettingName[] = ['etcd', 'prefix'];
+
+/** Adds the flags of `names`, each saying its env var and default in `--help`. */
+function withSettings(cmd: Command, names: readonly SettingName[]): Command {
+  for (const name of names) {
+    const s = SETTINGS[name];
+    const value = s.alone === undefined ? `<${s.value}>` : `[${s.value}]`;
+    const option = new Option(`--${s.flag} ${value}`, `${s.help} (env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''})`);
+    if (s.alone !== undefined) option.preset(s.alone);
+    if (name === 'label') option.argParser((v: string, before: string[] = []) => [...before, v]);
+    cmd.addOption(option);
+  }
+  return cmd;
+}
+
+/** The settings' flags a command was given (commander names each value as SETTINGS does). */
+function settingFlags(cmd: Command, names: readonly SettingName[]): ConfigFlags {
+  const given = cmd.opts<Record<string, unknown>>();
+  return Object.fromEntries(names.filter((n) => given[n] !== undefined).map((n) => [n, given[n]])) as ConfigFlags;
+}
+
+function nonNegativeInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || value.trim() === '') throw new BadValueError(`--${flag}: expected an integer >= 0, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+/**
+ * The whole `dokkaa` command tree. Parsing a command line hands what it asks for to
+ * `parsed` and does nothing else; `--help` output and commander's errors go to `output`.
+ */
+export function buildProgram(parsed: (invocation: Invocation) => void, output: Output = PROCESS_OUTPUT): Command {
+  const program = new Command('dokkaa').enablePositionalOptions().version(VERSION, '--version', 'print the version');
+  program.helpInformation = () => `${HELP}\n`;
+  program.command('version').description('print the version').action(() => parsed({ command: 'print', text: VERSION }));
+
+  const server = (command: 'up' | 'agent' | 'controller', description: string) => {
+    const cmd = withSettings(program.command(command).description(description), SERVER_SETTINGS);
+    cmd.action(() => parsed({ command, flags: settingFlags(cmd, SERVER_SETTINGS) }));
+  };
+  server('up', 'the agent and the controllers of this host in one foreground process; without --etcd or DOKKAA_ETCD, and if nothing answers at 127.0.0.1:2379, it starts etcd as a child (data in $DOKKAA_DATA_DIR/etcd, default /var/lib/dokkaa/up/etcd)');
+  server('agent', "one host's part: node lease, partition fence, node runner, service registrar");
+  server('controller', 'the cluster-wide part: scheduler, link injector, status, run by whichever controller is elected leader');
+
+  /**
+   * A command that talks to etcd only, with its own flags (`own`) listed before --etcd and
+   * --prefix. `target` is its argument as its usage shows it; the command checks it (with
+   * the messages it always had), so commander takes it as optional.
+   */
+  const client = (name: string, description: string, target?: string, own: (cmd: Command) => Command = (cmd) => cmd) => {
+    const cmd = own(new Command(name).description(description));
+    if (target) cmd.argument(target.startsWith('[') ? target : `[${target}]`).usage(`${target} [options]`);
+    return withSettings(cmd, CLIENT_SETTINGS);
+  };
+  const flagsOf = (cmd: Command) => settingFlags(cmd, CLIENT_SETTINGS);
+
+  const apply = client('apply', 'validate a manifest file and write it to apps/APP/NAME/manifest', undefined, (cmd) => cmd
+    .usage('-f FILE --app APP [--name NAME] [options]')
+    .option('-f, --file <FILE>', 'the manifest (JSON)')
+    .option('--app <APP>', 'the app it belongs to')
+    .option('--name <NAME>', 'its name in the app (default: the file name without extension)'));
+  program.addCommand(apply.action((o: ApplyOptions) => parsed({ command: 'apply', flags: flagsOf(apply), options: { file: o.file, app: o.app, name: o.name } })));
+
+  for (const [command, description] of [
+    ['delete', 'delete the manifest'],
+    ['describe', 'status, placements, replicas, rollout and events'],
+    ['rollback', "restore the previous version's spec (keeping the current scale)"],
+  ] as const) {
+    const cmd = client(command, description, 'APP/NAME');
+    program.addCommand(cmd.action((target?: string) => parsed({ command, flags: flagsOf(cmd), target })));
+  }
+
+  const status = client('status', 'a table of the status records', '[APP[/NAME]]', (cmd) => cmd.option('--json', 'print the records (a single object for APP/NAME)'));
+  program.addCommand(status.action((target: string | undefined, o: { json?: boolean }) => parsed({ command: 'status', flags: flagsOf(status), target, options: { json: !!o.json } })));
+
+  const nodes = client('nodes', 'the live hosts (those holding a lease)', undefined, (cmd) => cmd.option('--json', 'print the node records'));
+  program.addCommand(nodes.action((o: { json?: boolean }) => parsed({ command: 'nodes', flags: flagsOf(nodes), options: { json: !!o.json } })));
+
+  const logs = client('logs', "a replica's output, from the Docker Engine of whichever host runs it", 'APP/NAME[/REPLICA]', (cmd) => cmd
+    .option('-f, --follow', 'keep printing what it writes')
+    .option('--tail <N>', 'how many of the last lines to print', nonNegativeInt('tail'), 100));
+  program.addCommand(logs.action((target: string | undefined, o: { follow?: boolean; tail: number }) =>
+    parsed({ command: 'logs', flags: flagsOf(logs), target, options: { follow: !!o.follow, tail: o.tail } })));
+
+  const rolloutStatus = client('status', "wait for the rolling update to the manifest's current revision, printing progress", 'APP/NAME', (cmd) => cmd
+    .option('--timeout <S>', 'seconds to wait before failing', (v: string) => positiveNumber('timeout', v), 600));
+  program.addCommand(new Command('rollout').description('follow a rolling update').addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
+    parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } }))));
+
+  program.addCommand(labCommand((request) => parsed({ command: 'lab', request })));
+  program.command('completion').description('print a bash completion script (source <(dokkaa completion))').action(() => parsed({ command: 'print', text: bashCompletion(program) }));
+
+  forEachCommand(program, [], (cmd, path) => {
+    cmd
+      .exitOverride()
+      .configureOutput({ writeOut: output.out, writeErr: output.err })
+      .showHelpAfterError(`(see ${['dokkaa', ...path, '--help'].join(' ')})`);
+    for (const option of cmd.options) if (option.required) refuseFlagValues(option);
+  });
+  return program;
+}
+
+function forEachCommand(cmd: Command, path: string[], fn: (cmd: Command, path: string[]) => void): void {
+  fn(cmd, path);
+  for (const sub of cmd.commands) forEachCommand(sub, [...path, sub.name()], fn);
+}
+
+/** `--node --etcd URL` lacks the node's value: refuse it instead of naming the node "--etcd". */
+function refuseFlagValues(option: Option): void {
+  const parse = option.parseArg;
+  const flag = option.long ?? option.short;
+  option.argParser((value: string, before: unknown) => {
+    if (/^--./.test(value)) throw new BadValueError(`${flag}: expected a value, got the flag ${value}`);
+    return parse ? parse(value, before) : value;
+  });
+}
+
+/**
+ * Parses a command line (without `node dokkaa`). Throws a CommanderError after printing
+ * help (exit code 0) or a usage error, and a BadValueError for a flag's bad value.
+ */
+export function parseCommandLine(argv: readonly string[], output: Output = PROCESS_OUTPUT): Invocation {
+  let invocation: Invocation | undefined;
+  // Alone, `dokkaa` and `dokkaa lab` print their overview to stdout, as they always did.
+  const args = argv.length === 0 ? ['help'] : argv.length === 1 && argv[0] === 'lab' ? ['lab', 'help'] : [...argv];
+  buildProgram((i) => (invocation = i), output).parse(args, { from: 'user' });
+  if (!invocation) throw new Error(`no command ran for ${JSON.stringify(argv)}`);
+  return invocation;
+}
+
+/** How a failed command ends: its exit code and what to print on stderr (commander printed its own). */
+export function failure(err: unknown): { code: number; message?: string } {
+  if (err instanceof CommanderError) return { code: err.exitCode === 0 ? 0 : 2 };
+  if (err instanceof BadValueError) return { code: 2, message: `error: ${err.message}` };
+  if (err instanceof UsageError) return { code: 1, message: err.message };
+  return { code: 1, message: `error: ${(err as Error).message}` };
+}
