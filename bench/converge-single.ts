@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { performance } from 'node:perf_hooks';
 import Docker from 'dockerode';
-import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../src/ioc/process-container.js';
+import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../cli/process-container.js';
 import { createLogger } from '../src/logging.js';
 import { Manager } from '../src/manager.js';
 import { Etcd3 } from 'etcd3';

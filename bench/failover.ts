@@ -1,4 +1,4 @@
-import { killNode, restoreNode } from '../src/lab/index.js';
+import { killNode, restoreNode } from '../lab/index.js';
 import { summarize } from './stats.js';
 import { barChart } from './svg.js';
 import { timeToRunning, type SystemSamples } from './converge-multi.js';

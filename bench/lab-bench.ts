@@ -1,5 +1,5 @@
 import { Etcd3 } from 'etcd3';
-import { labDown, labLayout, labUp, readState, type LabState } from '../src/lab/index.js';
+import { labDown, labLayout, labUp, readState, type LabState } from '../lab/index.js';
 import { Engines } from './engines.js';
 import { DokkaaSystem, FloorSystem, SwarmSystem } from './systems.js';
 

@@ -4,7 +4,7 @@ import { runInNewContext } from 'node:vm';
 import { SchedulerCache } from '../controllers/scheduler/scheduler-cache.js';
 import { schedulerModule } from '../controllers/scheduler/scheduler-module.js';
 import { leaderModule } from '../src/controller/leader-module.js';
-import { buildContainer } from '../src/ioc/process-container.js';
+import { buildContainer } from '../cli/process-container.js';
 import { createLogger } from '../src/logging.js';
 import { Manager } from '../src/manager.js';
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Keys } from '../api/keys.js';
 import { decodeRecord, StatusRecord } from '../api/records.js';
-import { isOurs } from '../src/lab/processes.js';
+import { isOurs } from '../lab/processes.js';
 import type { BenchLab } from './lab-bench.js';
 import { log } from './lab-bench.js';
 import { timeToRunning } from './converge-multi.js';

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // The CLI entry point: the compiled TypeScript lives in dist/ (`npm run build`).
-import '../dist/src/cli/main.js';
+import '../dist/cli/main.js';

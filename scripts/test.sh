@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm test`: prepare the machine (packages, build), bring up the suite's own Docker Engine
-# and etcd (a bare one-host lab: src/lab/test-env.ts), run the unit and single-host
+# and etcd (a bare one-host lab: lab/test-env.ts), run the unit and single-host
 # end-to-end tests inside that host's network namespace, remove it, then run the multi-host
 # lab tests (each file brings up its own lab). Nothing here uses or starts the machine's own
 # engine or the etcd on 127.0.0.1:2379: a `dokkaa up` beside the suite keeps its containers.
@@ -24,7 +24,7 @@ env_up=0
 env_down() {
   (( env_up )) || return 0
   env_up=0
-  node dist/src/lab/test-env-main.js down "$TEST_LAB" || echo "[test] ERROR: the test environment was not removed completely" >&2
+  node dist/lab/test-env-main.js down "$TEST_LAB" || echo "[test] ERROR: the test environment was not removed completely" >&2
 }
 # Also on failure and interruption: the environment never outlives the run.
 trap env_down EXIT
@@ -56,7 +56,7 @@ status=0
 if (( ${#dirs[@]} )); then
   env_up=1
   env_file="$(mktemp)"
-  node dist/src/lab/test-env-main.js up "$TEST_LAB" >"$env_file"
+  node dist/lab/test-env-main.js up "$TEST_LAB" >"$env_file"
   # shellcheck disable=SC1090
   source "$env_file"
   rm -f "$env_file"

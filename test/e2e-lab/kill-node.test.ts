@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { killNode, restoreNode } from '../../src/lab/index.js';
+import { killNode, restoreNode } from '../../lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
 import { Sampler, seconds, sleepMs, total, webManifest, useLab } from './support/lab-world.js';
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { killController } from '../../src/lab/index.js';
+import { killController } from '../../lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
 import { seconds, total, webManifest, processAlive, useLab } from './support/lab-world.js';
 

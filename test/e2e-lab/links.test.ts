@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { killNode } from '../../src/lab/index.js';
+import { killNode } from '../../lab/index.js';
 import { dockerExec } from '../e2e/support/exec.js';
 import { waitFor } from '../e2e/support/world.js';
 import { seconds, sleepMs, useLab } from './support/lab-world.js';

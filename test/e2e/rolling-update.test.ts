@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRecord, EventRecord, PortRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
-import { rollback, rolloutStatus } from '../../src/cli/lifecycle-commands.js';
+import { rollback, rolloutStatus } from '../../cli/lifecycle-commands.js';
 import { useDokkaa } from './support/dokkaa.js';
 import { IMAGE, sleepMs, waitFor } from './support/world.js';
 

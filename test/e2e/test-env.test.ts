@@ -1,12 +1,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readlinkSync } from 'node:fs';
-import { inNetns, readTestEnv } from '../../src/lab/test-env.js';
+import { inNetns, readTestEnv } from '../../lab/test-env.js';
 import { DOCKER, ETCD, World } from './support/world.js';
 
 /**
  * The suite runs on an engine and an etcd of its own, started empty for this run
- * (scripts/test.sh, src/lab/test-env.ts), never on the machine's.
+ * (scripts/test.sh, lab/test-env.ts), never on the machine's.
  */
 describe('the suite\'s own environment', () => {
   const file = process.env.DOKKAA_TEST_ENV_FILE;

@@ -5,10 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import { BadValueError, SETTINGS } from '../../src/config.js';
-import { UsageError } from '../../src/cli/client-commands.js';
-import { bashCompletion } from '../../src/cli/completion.js';
-import { buildProgram, failure, HELP, parseCommandLine, type Invocation } from '../../src/cli/program.js';
-import { LAB_USAGE } from '../../src/lab/lab-commands.js';
+import { UsageError } from '../../cli/client-commands.js';
+import { bashCompletion } from '../../cli/completion.js';
+import { buildProgram, failure, HELP, parseCommandLine, type Invocation } from '../../cli/program.js';
+import { LAB_USAGE } from '../../cli/lab-commands.js';
 import { VERSION } from '../../src/version.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));

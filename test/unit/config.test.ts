@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { loadConfig, SETTINGS, type ConfigFlags, type SettingName } from '../../src/config.js';
-import { parseCommandLine } from '../../src/cli/program.js';
+import { parseCommandLine } from '../../cli/program.js';
 
 /** The setting flags of a command line, as the CLI parses them (`agent` takes every setting). */
 function flags(argv: string[], command = 'agent'): ConfigFlags {

@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { decodeRecord, EndpointRecord, NodeRecord, PlacementRecord, ReplicaRecord, StatusRecord } from '../../../api/records.js';
-import { controllerLogPath, labDown, labLayout, labUp, readLeader, readState, type LabNodeState, type LabState, type LabUpOptions } from '../../../src/lab/index.js';
+import { controllerLogPath, labDown, labLayout, labUp, readLeader, readState, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /**

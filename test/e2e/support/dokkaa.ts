@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Container, ContainerModule } from 'inversify';
-import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../../src/ioc/process-container.js';
+import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../../cli/process-container.js';
 import { createLogger } from '../../../src/logging.js';
 import { Manager } from '../../../src/manager.js';
 import type { Config } from '../../../src/config.js';

@@ -9,7 +9,7 @@ import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /**
  * The real etcd and Docker Engine the suite runs against: its own, started for the run by
- * scripts/test.sh (src/lab/test-env.ts). Never the machine's defaults: without them set,
+ * scripts/test.sh (lab/test-env.ts). Never the machine's defaults: without them set,
  * the e2e tests fail at once instead of touching a `dokkaa up` running beside them.
  */
 function fromEnv(name: string): string {

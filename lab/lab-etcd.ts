@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { etcdReachable } from '../cli/local-etcd.js';
+import { etcdReachable } from '../src/etcd/local-etcd.js';
 import type { LabLayout } from './lab-layout.js';
 import { pidGone, spawnDetached, waitFor, type ProcessRecord } from './processes.js';
 import { tail } from './lab-engine.js';

@@ -32,10 +32,10 @@ export function checkLabName(name: string): string {
   return name;
 }
 
-/** The repository root: this file is dist/src/lab/lab-layout.js, three levels below it. */
+/** The repository root: this file is dist/lab/lab-layout.js, two levels below it. */
 export function repoRoot(): string {
-  const root = fileURLToPath(new URL('../../..', import.meta.url));
-  if (!existsSync(join(root, 'bin', 'dokkaa.js'))) throw new Error(`cannot find bin/dokkaa.js under ${root} (is this running from dist/src/lab?)`);
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  if (!existsSync(join(root, 'bin', 'dokkaa.js'))) throw new Error(`cannot find bin/dokkaa.js under ${root} (is this running from dist/lab?)`);
   return root.replace(/\/$/, '');
 }
 

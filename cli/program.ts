@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
-import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type SettingName } from '../config.js';
-import { labCommand, type LabRequest } from '../lab/lab-commands.js';
-import { VERSION } from '../version.js';
+import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
+import { labCommand, type LabRequest } from './lab-commands.js';
+import { VERSION } from '../src/version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
 import { bashCompletion } from './completion.js';
 import type { LogsOptions, RolloutStatusOptions } from './lifecycle-commands.js';

@@ -1,8 +1,8 @@
-import { Manager } from '../manager.js';
-import { buildContainer } from '../ioc/process-container.js';
+import { Manager } from '../src/manager.js';
+import { buildContainer } from './process-container.js';
 import type { ContainerModule } from 'inversify';
-import type { Config } from '../config.js';
-import type { Logger } from '../logging.js';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logging.js';
 
 /**
  * Runs a process's controllers until SIGINT/SIGTERM, then stops taking work, finishes what

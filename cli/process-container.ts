@@ -1,16 +1,16 @@
 import 'reflect-metadata';
 import { Container, type ContainerModule } from 'inversify';
-import { ambassadorModule } from '../../controllers/ambassador/ambassador-module.js';
-import { linkInjectorModule } from '../../controllers/link-injector/link-injector-module.js';
-import { nodeRunnerModule } from '../../controllers/node-runner/node-runner-module.js';
-import { schedulerModule } from '../../controllers/scheduler/scheduler-module.js';
-import { serviceRegistrarModule } from '../../controllers/service-registrar/service-registrar-module.js';
-import { statusModule } from '../../controllers/status/status-module.js';
-import { agentModule } from '../agent/agent-module.js';
-import { leaderModule } from '../controller/leader-module.js';
-import type { Config } from '../config.js';
-import type { Logger } from '../logging.js';
-import { coreModule } from './core-module.js';
+import { ambassadorModule } from '../controllers/ambassador/ambassador-module.js';
+import { linkInjectorModule } from '../controllers/link-injector/link-injector-module.js';
+import { nodeRunnerModule } from '../controllers/node-runner/node-runner-module.js';
+import { schedulerModule } from '../controllers/scheduler/scheduler-module.js';
+import { serviceRegistrarModule } from '../controllers/service-registrar/service-registrar-module.js';
+import { statusModule } from '../controllers/status/status-module.js';
+import { agentModule } from '../src/agent/agent-module.js';
+import { leaderModule } from '../src/controller/leader-module.js';
+import type { Config } from '../src/config.js';
+import type { Logger } from '../src/logging.js';
+import { coreModule } from '../src/ioc/core-module.js';
 
 /** The per-host part: membership, node runner, service registrar, ambassador and DNS. */
 export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule, ambassadorModule];

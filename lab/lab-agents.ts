@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { Keys } from '../../api/keys.js';
-import { decodeRecord, LeaderRecord, NodeRecord } from '../../api/records.js';
+import { Keys } from '../api/keys.js';
+import { decodeRecord, LeaderRecord, NodeRecord } from '../api/records.js';
 import { controllerLogPath } from './lab-layout.js';
 import type { LabNodeState, LabState } from './lab-state.js';
 import { netnsPath, processInNetns } from './netns.js';

@@ -1,5 +1,5 @@
-import { etcdReachable } from '../cli/local-etcd.js';
-import { table } from '../cli/table.js';
+import { etcdReachable } from '../src/etcd/local-etcd.js';
+import { table } from '../src/table.js';
 import { DEFAULT_LAB, LAB_ROOT, labLayout } from './lab-layout.js';
 import { agentInNetns, isLiveRegistration, nodeRecords, readLeader } from './lab-agents.js';
 import { controllerLogPath } from './lab-layout.js';

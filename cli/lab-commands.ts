@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { BadValueError } from '../config.js';
-import { UsageError } from '../cli/client-commands.js';
-import { DEFAULT_LAB } from './lab-layout.js';
-import { labDown } from './lab-down.js';
-import { formatStatus, labStatus } from './lab-status.js';
-import { labUp, type LabUpOptions } from './lab-up.js';
-import { healNode, killController, killNode, partitionNode, restoreNode } from './node-faults.js';
+import { BadValueError } from '../src/config.js';
+import { UsageError } from './client-commands.js';
+import { DEFAULT_LAB } from '../lab/lab-layout.js';
+import { labDown } from '../lab/lab-down.js';
+import { formatStatus, labStatus } from '../lab/lab-status.js';
+import { labUp, type LabUpOptions } from '../lab/lab-up.js';
+import { healNode, killController, killNode, partitionNode, restoreNode } from '../lab/node-faults.js';
 
 export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Docker hosts on this machine, each in a netns)
   up --nodes N [--controllers K] [--ttl SECONDS] [--label NODE:k=v ...] [--log-level L]

@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
-import { Keys } from '../../api/keys.js';
-import { decodeManifest } from '../../api/manifest.js';
-import { isDnsLabel } from '../../api/names.js';
-import { decodeRecord, NodeRecord, StatusRecord } from '../../api/records.js';
-import type { Config } from '../config.js';
-import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
-import type { KvStore } from '../etcd/kv-store.js';
-import { table } from './table.js';
+import { Keys } from '../api/keys.js';
+import { decodeManifest } from '../api/manifest.js';
+import { isDnsLabel } from '../api/names.js';
+import { decodeRecord, NodeRecord, StatusRecord } from '../api/records.js';
+import type { Config } from '../src/config.js';
+import { Etcd3KvStore } from '../src/etcd/etcd3-kv-store.js';
+import type { KvStore } from '../src/etcd/kv-store.js';
+import { table } from '../src/table.js';
 
 /** A user-facing failure: printed as one line, exit code 1. */
 export class UsageError extends Error {}

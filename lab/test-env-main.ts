@@ -2,7 +2,7 @@ import { DEFAULT_TEST_LAB, testEnvDown, testEnvFile, testEnvUp } from './test-en
 import { labLayout } from './lab-layout.js';
 
 /**
- * `node dist/src/lab/test-env-main.js up|down [LAB]`, for scripts/test.sh. `up` prints the
+ * `node dist/lab/test-env-main.js up|down [LAB]`, for scripts/test.sh. `up` prints the
  * suite's environment as shell `export` lines; progress goes to stderr. Exit 1 on failure.
  */
 async function main(argv: string[]): Promise<void> {

@@ -1,12 +1,12 @@
-import { AGENT_MODULES, CONTROLLER_MODULES } from '../ioc/process-container.js';
-import { loadConfig } from '../config.js';
-import { createLogger } from '../logging.js';
+import { AGENT_MODULES, CONTROLLER_MODULES } from './process-container.js';
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/logging.js';
 import { apply, nodes, remove, status } from './client-commands.js';
 import { describe, logs, rollback, rolloutStatus } from './lifecycle-commands.js';
-import { etcdReachable, startLocalEtcd } from './local-etcd.js';
+import { etcdReachable, startLocalEtcd } from '../src/etcd/local-etcd.js';
 import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
-import { runLab } from '../lab/lab-commands.js';
+import { runLab } from './lab-commands.js';
 
 async function run(invocation: Invocation): Promise<void> {
   switch (invocation.command) {

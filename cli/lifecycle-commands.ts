@@ -1,13 +1,13 @@
 import Docker from 'dockerode';
 import * as t from 'io-ts';
-import { decodeRecord, EventRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord, StatusRecord } from '../../api/records.js';
-import type { Config } from '../config.js';
-import { demuxFrames } from '../docker/log-frames.js';
+import { decodeRecord, EventRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord, StatusRecord } from '../api/records.js';
+import type { Config } from '../src/config.js';
+import { demuxFrames } from '../src/docker/log-frames.js';
 import { UsageError, withStore } from './client-commands.js';
-import { table } from './table.js';
-import { EventRecorder } from '../events/event-recorder.js';
-import { SystemClock } from '../clock.js';
-import { createLogger } from '../logging.js';
+import { table } from '../src/table.js';
+import { EventRecorder } from '../src/events/event-recorder.js';
+import { SystemClock } from '../src/clock.js';
+import { createLogger } from '../src/logging.js';
 
 function parseTarget(target: string | undefined, usage: string): { app: string; name: string; replica?: number } {
   const [app, name, replica] = (target ?? '').split('/');
