@@ -37,6 +37,13 @@ function spyLogger(): { log: Logger; warnings: Record<string, unknown>[] } {
   return { log: winston.createLogger({ level: 'warn', transports: [new winston.transports.Stream({ stream })] }), warnings };
 }
 
+/** A store holding these keys under P, written in order (revisions 2, 3, ...). */
+function seeded(entries: Record<string, string>): FakeKvStore {
+  const store = new FakeKvStore();
+  for (const [key, value] of Object.entries(entries)) store.setQuietly(`${P}${key}`, value);
+  return store;
+}
+
 async function start(store: FakeKvStore, logger: Logger = log) {
   const clock = new FakeClock();
   const informer = new SharedInformer<string>(store, P, decode, byGroup, clock, logger);
@@ -69,8 +76,7 @@ describe('SharedInformer: list then watch', () => {
   });
 
   it('applies watch events to the cache, then tells them with the old object', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     w.take();
     await store.put(`${P}b`, 'g:new');
@@ -84,8 +90,7 @@ describe('SharedInformer: list then watch', () => {
   });
 
   it('gives a delete the revision it happened at, and the cache is already without the key', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     const seen: [number, boolean][] = [];
     w.informer.events.subscribe((ev) => {
@@ -105,8 +110,7 @@ describe('SharedInformer: list then watch', () => {
   });
 
   it('drops a put whose mod revision the cache already holds', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     w.take();
     store.liveWatchers()[0]!.handlers.onEvents([{ type: 'put', kv: { key: `${P}a`, value: 'g:other', modRevision: 2, lease: '0' } }], 2);
@@ -118,10 +122,7 @@ describe('SharedInformer: list then watch', () => {
 
 describe('SharedInformer: re-lists', () => {
   it('after a compaction, re-lists after the backoff and tells only the differences, then relists', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}gone`, 'g:1');
-    store.setQuietly(`${P}changed`, 'g:1');
-    store.setQuietly(`${P}same`, 'g:1');
+    const store = seeded({ gone: 'g:1', changed: 'g:1', same: 'g:1' });
     const w = await start(store);
     assert.equal(w.take().length, 3);
 
@@ -150,8 +151,7 @@ describe('SharedInformer: re-lists', () => {
   });
 
   it('tells nothing but relists when nothing changed', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     w.take();
     store.compact();
@@ -176,8 +176,7 @@ describe('SharedInformer: re-lists', () => {
   });
 
   it('retries a failing listing with doubling backoff, and syncs on the first that succeeds', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     store.failLists = 2;
     const w = await start(store);
     let synced = false;
@@ -200,8 +199,7 @@ describe('SharedInformer: re-lists', () => {
   });
 
   it('re-lists and retries when starting the watch fails', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     store.failWatches = 1;
     const w = await start(store);
     assert.deepEqual(w.take(), ['put a=g:1@2 initial']);
@@ -246,8 +244,7 @@ describe('SharedInformer: re-lists', () => {
   });
 
   it('never errors nor completes, and stops everything on the last release', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     store.compact();
     store.failLists = 1;
@@ -335,8 +332,7 @@ describe('SharedInformer: decoding', () => {
   });
 
   it('tells a key that no longer decodes as a delete carrying the old object', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     w.take();
     const deletes: InformerEvent<string>[] = [];
@@ -357,9 +353,7 @@ describe('SharedInformer: indexes', () => {
     w.informer.byIndex(index, value).map((c) => c.key.slice(P.length)).sort();
 
   it('follows puts, updates and deletes', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'x:1');
-    store.setQuietly(`${P}b`, 'x:2');
+    const store = seeded({ a: 'x:1', b: 'x:2' });
     const w = await start(store);
     assert.deepEqual(indexed(w, 'group', 'x'), ['a', 'b']);
     assert.deepEqual(indexed(w, 'group', 'y'), []);
@@ -376,9 +370,7 @@ describe('SharedInformer: indexes', () => {
   });
 
   it('follows a re-list', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'x:1');
-    store.setQuietly(`${P}b`, 'x:2');
+    const store = seeded({ a: 'x:1', b: 'x:2' });
     const w = await start(store);
     store.compact();
     store.setQuietly(`${P}a`, 'y:1');
@@ -390,9 +382,7 @@ describe('SharedInformer: indexes', () => {
   });
 
   it('indexes the items it holds when an index is added after start', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'x:1');
-    store.setQuietly(`${P}b`, 'y:1');
+    const store = seeded({ a: 'x:1', b: 'y:1' });
     const w = await start(store);
     w.informer.addIndexers({ number: (c) => [c.value.split(':')[1]!] });
     assert.deepEqual(indexed(w, 'number', '1'), ['a', 'b']);
@@ -405,8 +395,7 @@ describe('SharedInformer: indexes', () => {
 
 describe('SharedInformer: sharing', () => {
   it('shares one listing and one watch between two acquires; the last release stops it', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
+    const store = seeded({ a: 'g:1' });
     const w = await start(store);
     w.informer.acquire();
     await w.informer.synced();
@@ -441,9 +430,7 @@ describe('SharedInformer: sharing', () => {
   });
 
   it('synced() fails after a release, and a reacquire starts from an empty cache', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
-    store.setQuietly(`${P}b`, 'g:2');
+    const store = seeded({ a: 'g:1', b: 'g:2' });
     const w = await start(store);
     w.take();
     await w.informer.release();
@@ -463,9 +450,7 @@ describe('SharedInformer: sharing', () => {
   });
 
   it('withCurrent() replays what the cache holds, then live changes', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'g:1');
-    store.setQuietly(`${P}b`, 'g:2');
+    const store = seeded({ a: 'g:1', b: 'g:2' });
     const w = await start(store);
     const seen: string[] = [];
     const sub = w.informer.withCurrent().subscribe((ev) => seen.push(show(ev)));
@@ -482,8 +467,7 @@ describe('InformerFactory', () => {
   const spec = (kind: string, indexers = {}) => ({ kind, prefix: P, decode, indexers });
 
   it('gives one informer per prefix, adding the indexers of a later spec', async () => {
-    const store = new FakeKvStore();
-    store.setQuietly(`${P}a`, 'x:1');
+    const store = seeded({ a: 'x:1' });
     const factory = new InformerFactory(store, new FakeClock(), log);
     const first = factory.informer(spec('thing', byGroup));
     const second = factory.informer(spec('thing', { number: (c: { value: string }) => [c.value.split(':')[1]!] }));
