@@ -202,8 +202,12 @@ export class SharedInformer<T> implements InformerCache<T> {
           this.retry(generation, err);
         },
       });
-      if (generation !== this.generation) await handle.cancel();
-      else this.handle = handle;
+      if (generation !== this.generation) {
+        await handle.cancel();
+      } else {
+        this.handle = handle;
+        this.attempt = 0; // watching again: the next interruption backs off from the base delay
+      }
     } catch (err) {
       this.retry(generation, err);
     }

@@ -3,20 +3,20 @@ import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { SystemClock } from '../../src/clock.js';
 import { Etcd3KvStore } from '../../src/etcd/etcd3-kv-store.js';
-import { watchPrefix, type PrefixEvent } from '../../src/etcd/prefix-watch.js';
+import { SharedInformer, type InformerEvent } from '../../src/informer/shared-informer.js';
 import { createLogger } from '../../src/logging.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { ETCD, uid, waitFor } from './support/world.js';
 
-/** The prefix watch against real etcd, cut off by a proxy while the world changes. */
-describe('etcd prefix watch across disconnects and compaction', () => {
+/** The shared informer against real etcd, cut off by a proxy while the world changes. */
+describe('shared informer across etcd disconnects and compaction', () => {
   const prefix = `/watch-${uid()}/`;
   const direct = new Etcd3({ hosts: ETCD });
   let proxy: TcpProxy;
   let store: Etcd3KvStore;
-  const events: PrefixEvent[] = [];
+  let informer: SharedInformer<string>;
+  const events: InformerEvent<string>[] = [];
   const state = new Map<string, string>();
-  let unsubscribe: () => void = () => undefined;
 
   before(async () => {
     const url = new URL(ETCD);
@@ -24,15 +24,16 @@ describe('etcd prefix watch across disconnects and compaction', () => {
     store = new Etcd3KvStore([proxy.url]);
     await direct.put(`${prefix}a`).value('1');
     await direct.put(`${prefix}b`).value('1');
-    const sub = watchPrefix(store, prefix, { clock: new SystemClock(), log: createLogger('error', true), baseDelayMs: 100, maxDelayMs: 1000 }).subscribe((ev) => {
+    informer = new SharedInformer<string>(store, prefix, (kv) => ({ ok: true, value: kv.value }), {}, new SystemClock(), createLogger('error', true));
+    informer.events.subscribe((ev) => {
       events.push(ev);
-      if (ev.type === 'put') state.set(ev.kv.key, ev.kv.value);
+      if (ev.type === 'put') state.set(ev.key, ev.obj.value);
       else state.delete(ev.key);
     });
-    unsubscribe = () => sub.unsubscribe();
+    informer.acquire();
   });
   after(async () => {
-    unsubscribe();
+    await informer?.release();
     store.close();
     await proxy.close();
     await direct.delete().prefix(prefix);
@@ -42,11 +43,13 @@ describe('etcd prefix watch across disconnects and compaction', () => {
   const etcdState = async () => new Map(Object.entries(await direct.getAll().prefix(prefix).strings()));
   const converged = async () => {
     const want = await etcdState();
-    return want.size === state.size && [...want].every(([k, v]) => state.get(k) === v);
+    const cached = informer.list();
+    return want.size === state.size && [...want].every(([k, v]) => state.get(k) === v) && cached.length === want.size && cached.every((c) => want.get(c.key) === c.value);
   };
 
   it('lists first, then streams changes', async () => {
     await waitFor('initial listing', async () => state.size === 2);
+    assert.equal(informer.hasSynced(), true);
     await direct.put(`${prefix}c`).value('1');
     await waitFor('live put', async () => state.get(`${prefix}c`) === '1');
   });
@@ -74,8 +77,8 @@ describe('etcd prefix watch across disconnects and compaction', () => {
     proxy.unblock();
     await waitFor('caught up after compaction', converged, 20_000);
     assert.ok(events.some((e) => e.type === 'delete' && e.key === `${prefix}a`), 'a delete for the vanished key');
-    assert.ok(events.some((e) => e.type === 'put' && e.kv.key === `${prefix}b` && e.kv.value === '2'));
-    assert.ok(events.some((e) => e.type === 'put' && e.kv.key === `${prefix}e`));
-    assert.ok(!events.some((e) => e.type === 'put' && e.kv.key === `${prefix}d`), 'no event for an unchanged key');
+    assert.ok(events.some((e) => e.type === 'put' && e.key === `${prefix}b` && e.obj.value === '2'));
+    assert.ok(events.some((e) => e.type === 'put' && e.key === `${prefix}e`));
+    assert.ok(!events.some((e) => e.type === 'put' && e.key === `${prefix}d`), 'no event for an unchanged key');
   });
 });
