@@ -151,18 +151,3 @@ export class Controller implements Runnable {
     }
   }
 }
-
-/** A controller whose informer cache lives as long as it runs: started first, stopped with it. */
-export function withCache(controller: Controller, cache: { start(): void; stop(): Promise<void> }): Runnable {
-  return {
-    name: controller.name,
-    start: async () => {
-      cache.start();
-      await controller.start();
-    },
-    stop: async () => {
-      await cache.stop();
-      await controller.stop();
-    },
-  };
-}
