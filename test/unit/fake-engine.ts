@@ -52,7 +52,8 @@ export class FakeEngine implements ContainerEngine {
   async start(id: string): Promise<void> {
     this.calls.push(`start ${id}`);
     const c = this.must(id);
-    Object.assign(c, { state: 'running', running: true, startedAt: new Date(this.now()).toISOString() });
+    // A started container's health check starts over, as Docker's does.
+    Object.assign(c, { state: 'running', running: true, startedAt: new Date(this.now()).toISOString(), health: undefined });
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
