@@ -45,25 +45,29 @@ export class NodeRunnerReconciler implements Reconciler {
     const created = await run(plan.steps);
     if (!plan.kept) return;
 
+    // No id yet means the create step made the container.
     let kept: Kept = { ...plan.kept, containerId: plan.kept.containerId ?? created! };
     let details = await this.engine.inspect(kept.containerId);
     if (!details) throw new Error('container vanished while reconciling');
     const lastLines = unseenExit(kept, details) ? await this.lastLines(kept.containerId) : undefined;
     const restart = planRestart(kept, details, lastLines, this.clock.now());
     kept = restart.kept;
-    if (await this.ranOn(run, restart.steps)) details = await this.reinspect(details);
+    await run(restart.steps);
+    if (touches(restart.steps)) details = await this.reinspect(details);
 
     let health = this.healthOf(id, details, kept);
     const heal = planHealth(kept, details, health);
     kept = heal.kept;
-    if (await this.ranOn(run, heal.steps)) {
+    await run(heal.steps);
+    if (touches(heal.steps)) {
       details = await this.reinspect(details);
       health = this.healthOf(id, details, kept);
     }
 
     const serve = planServing(kept, details, health);
     kept = serve.kept;
-    if (await this.ranOn(run, serve.steps)) details = await this.reinspect(details);
+    await run(serve.steps);
+    if (touches(serve.steps)) details = await this.reinspect(details);
     await run([{ kind: 'writeRecord', record: replicaRecord(kept, details) }]);
     return kept.requeueAfterMs === undefined ? undefined : { requeueAfterMs: kept.requeueAfterMs };
   }
@@ -90,12 +94,6 @@ export class NodeRunnerReconciler implements Reconciler {
       if (link?.links) input.links = { env: linkEnv(link.links, this.lease.containerGateway()), missing: link.missing };
     }
     return { input, recordKv };
-  }
-
-  /** Runs the steps; true if they started, stopped or renamed a container (it must be looked at again). */
-  private async ranOn(run: (steps: Step[]) => Promise<string | undefined>, steps: Step[]): Promise<boolean> {
-    await run(steps);
-    return steps.some((s) => s.kind === 'start' || s.kind === 'stop' || s.kind === 'rename');
   }
 
   private async reinspect(details: ContainerDetails): Promise<ContainerDetails> {
@@ -125,4 +123,9 @@ export class NodeRunnerReconciler implements Reconciler {
       return [];
     }
   }
+}
+
+/** Steps after which the kept container must be inspected again: they changed its state or name. */
+function touches(steps: Step[]): boolean {
+  return steps.some((s) => s.kind === 'start' || s.kind === 'stop' || s.kind === 'rename');
 }
