@@ -1,6 +1,6 @@
 import type { PlacementRecord, ReplicaRecord } from '../../api/records.js';
 import type { ContainerDetails, ContainerSummary } from '../../src/docker/container-engine.js';
-import { containerDns, containerTemplate, LABEL } from './container-template.js';
+import { containerDns, containerName, containerTemplate, LABEL } from './container-template.js';
 import type { HealthState } from './health-prober.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
 
@@ -13,7 +13,7 @@ import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff
  */
 
 /** Seconds between the stop signal and the kill, for a container without a stop-grace label. */
-export const DEFAULT_STOP_GRACE_SECONDS = 10;
+const DEFAULT_STOP_GRACE_SECONDS = 10;
 
 export type ContainerTemplate = ReturnType<typeof containerTemplate>;
 
@@ -99,8 +99,10 @@ export interface Kept {
 
 export interface ContainersPlan {
   steps: Step[];
-  /** The container the later stages look after; none when the pass ends here. `containerId`
-   * is missing when the `create` step makes it. */
+  /**
+   * The container the later stages look after; none when the pass ends here. Without a
+   * `containerId` when the `create` step makes it.
+   */
   kept?: Omit<Kept, 'containerId'> & { containerId: string | undefined };
 }
 
@@ -117,13 +119,12 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   const base: RecordBase = {
     app, name, replica, node: host.node,
     address: host.address,
-    containerName: `${app}---${name}---${replica}`,
+    containerName: containerName(app, name, replica),
     revision: placement.revision,
     templateHash: placement.templateHash,
     ports: {},
     ready: false,
   };
-  const grace = placement.spec.stopGracePeriodMs / 1000;
   // Links: nothing new starts until every link is resolved; what runs stays. A resolution
   // without the ambassador's `links` predates it: wait for the link injector to rewrite it.
   const links = placement.spec.links;
@@ -140,7 +141,7 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
     // stop-first: take the replica out of its endpoints before stopping it.
     steps.push({ kind: 'writeRecord', record: { ...mine, ready: false, message: 'stopping for an update' } }, { kind: 'drain' });
   }
-  steps.push(...removal(outdated.filter((c) => c !== serving), 'spec changed', grace));
+  steps.push(...removal(outdated.filter((c) => c !== serving), 'spec changed', graceSeconds(placement)));
 
   if (!current && waitingFor.length) {
     steps.push({
@@ -175,8 +176,8 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   };
 }
 
-function removal(containers: ContainerSummary[], reason: string, graceSeconds: number): Step[] {
-  return containers.length ? [{ kind: 'remove', containers, reason, graceSeconds }] : [];
+function removal(containers: ContainerSummary[], reason: string, grace: number): Step[] {
+  return containers.length ? [{ kind: 'remove', containers, reason, graceSeconds: grace }] : [];
 }
 
 /** An exit not yet counted: the one time to keep what the container said last. */
@@ -234,7 +235,7 @@ export function planHealth(kept: Kept, details: ContainerDetails, health: Health
   if (mine?.ready) {
     steps.push({ kind: 'writeRecord', record: { ...mine, ready: false, message: `unhealthy (${health.lastError ?? 'check failed'}); restarting` } }, { kind: 'drain' });
   }
-  steps.push({ kind: 'stop', containerId, graceSeconds: grace(kept) }, { kind: 'start', containerId });
+  steps.push({ kind: 'stop', containerId, graceSeconds: graceSeconds(kept.placement) }, { kind: 'start', containerId });
   return { steps, kept: { ...kept, restarts: kept.restarts + 1 } };
 }
 
@@ -253,7 +254,7 @@ export function planServing(kept: Kept, details: ContainerDetails, health: Healt
       steps: [
         { kind: 'writeRecord', record: replicaRecord(swapped, details) },
         { kind: 'drain' },
-        { kind: 'remove', containers: [serving], reason: 'replaced by a ready container (start-first)', graceSeconds: grace(k) },
+        { kind: 'remove', containers: [serving], reason: 'replaced by a ready container (start-first)', graceSeconds: graceSeconds(k.placement) },
         { kind: 'readRecord' },
       ],
       kept: swapped,
@@ -302,8 +303,8 @@ function publishedPorts(placement: PlacementRecord, details: ContainerDetails): 
   return ports;
 }
 
-function grace(kept: Kept): number {
-  return kept.placement.spec.stopGracePeriodMs / 1000;
+function graceSeconds(placement: PlacementRecord): number {
+  return placement.spec.stopGracePeriodMs / 1000;
 }
 
 function event(type: 'Normal' | 'Warning', reason: string, message: string): Step {
