@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseRecord, type LinkRecord, type PlacementRecord, type ReplicaRecord } from '../../api/records.js';
+import type { LinkRecord, PlacementRecord, ReplicaRecord } from '../../api/records.js';
 import { containerTemplate } from '../../controllers/node-runner/container-template.js';
 import { placement, spec } from './builders.js';
 import { nodeRunnerWorld } from './node-runner-world.js';
@@ -19,7 +19,10 @@ async function world(p?: PlacementRecord) {
     ...w,
     place,
     reconcile: () => w.reconciler.reconcile(ID, w.log),
-    record: async () => parseRecord<ReplicaRecord>((await w.store.get(w.keys.replica('app', 'web', 0)))?.value),
+    record: async () => {
+      const kv = await w.store.get(w.keys.replica('app', 'web', 0));
+      return kv && (JSON.parse(kv.value) as ReplicaRecord);
+    },
     /** The engine calls since the last time this was asked. */
     calls: (() => {
       let seen = 0;

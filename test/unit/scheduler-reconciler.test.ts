@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
 import { templateHash } from '../../api/manifest.js';
-import { parseRecord, type EventRecord, type NodeRecord, type PlacementRecord } from '../../api/records.js';
+import type { EventRecord, NodeRecord, PlacementRecord } from '../../api/records.js';
 import { RolloutTracker } from '../../controllers/scheduler/rollout-tracker.js';
 import type { CachedPlacement, SchedulerCache } from '../../controllers/scheduler/scheduler-cache.js';
 import { SchedulerReconciler } from '../../controllers/scheduler/scheduler-reconciler.js';
@@ -78,7 +78,7 @@ function world(nodes: string[]) {
     },
     /** replica -> node, template hash and revision, as stored. */
     placements: async () => {
-      const kvs = (await store.list(keys.placements)).kvs.map((kv) => parseRecord<PlacementRecord>(kv.value)!);
+      const kvs = (await store.list(keys.placements)).kvs.map((kv) => JSON.parse(kv.value) as PlacementRecord);
       return Object.fromEntries(kvs.sort((a, b) => a.replica - b.replica).map((p) => [p.replica, `${p.node} ${p.templateHash} r${p.revision}`]));
     },
   };
@@ -94,7 +94,7 @@ describe('SchedulerReconciler', () => {
     assert.equal(await w.reconcile(), undefined);
     const h = hashOf(nginx({ scale: 2 }));
     assert.deepEqual(await w.placements(), { 0: `a ${h} r${rev}`, 1: `b ${h} r${rev}` });
-    const stored = parseRecord<PlacementRecord>((await w.store.get(w.keys.placement('a', 'app', 'web', 0)))?.value);
+    const stored = JSON.parse((await w.store.get(w.keys.placement('a', 'app', 'web', 0)))!.value) as PlacementRecord;
     assert.deepEqual(stored, { app: 'app', name: 'web', replica: 0, node: 'a', spec: spec(nginx({ scale: 2 })), templateHash: h, revision: rev, updatedAt: NOW });
     assert.deepEqual(w.events.map((e) => [e.type, e.reason, e.message]), [
       ['Normal', 'Scheduled', 'replica 0 placed on a'],
