@@ -11,12 +11,14 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import type { Runnable } from '../../src/runnable.js';
 import { LABEL } from './container-template.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
+import { ReplicaExecutor } from './replica-executor.js';
 import { PartitionFence } from './partition-fence.js';
 import { HealthProber } from './health-prober.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
+  bind(ReplicaExecutor).toSelf().inSingletonScope();
   bind(HealthProber).toSelf().inSingletonScope();
   bind(PartitionFence).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(PartitionFence);

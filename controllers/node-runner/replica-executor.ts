@@ -1,0 +1,155 @@
+import { inject, injectable } from 'inversify';
+import { canonicalJson } from '../../api/canonical-json.js';
+import type { Keys } from '../../api/keys.js';
+import type { ReplicaRecord } from '../../api/records.js';
+import { NodeLease } from '../../src/agent/node-lease.js';
+import { sleep, type Clock } from '../../src/clock.js';
+import type { ContainerEngine, ContainerSummary } from '../../src/docker/container-engine.js';
+import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import { EventRecorder } from '../../src/events/event-recorder.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { errorField, type Logger } from '../../src/logging.js';
+import { LABEL } from './container-template.js';
+import { HealthProber } from './health-prober.js';
+import type { ContainerTemplate, Step } from './replica-plan.js';
+
+/** How long endpoints get to drop a replica before its container is stopped. */
+export const DRAIN_MS = 1_000;
+
+/** The replica a run of steps is for. */
+export interface ReplicaRef {
+  app: string;
+  name: string;
+  replica: number;
+}
+
+/**
+ * Performs the node runner's planned steps against the engine, the store and the event
+ * recorder. Steps run in order; the first that throws ends the run (the reconcile is
+ * retried with backoff). Events are best effort and never awaited.
+ */
+@injectable()
+export class ReplicaExecutor {
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.Clock) private readonly clock: Clock,
+    @inject(NodeLease) private readonly lease: NodeLease,
+    @inject(HealthProber) private readonly prober: HealthProber,
+    @inject(EventRecorder) private readonly events: EventRecorder,
+  ) {}
+
+  /**
+   * Begins one reconcile of one replica. `stored` is its record as read at the start:
+   * writes are skipped when they would store the same under the same lease (`readRecord`
+   * reads it again). The function returned runs steps and resolves with the id of the
+   * container a `create` step made, if any.
+   */
+  begin(ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): (steps: Step[]) => Promise<string | undefined> {
+    return async (steps) => {
+      let created: string | undefined;
+      for (const step of steps) {
+        if (step.kind === 'readRecord') stored = await this.store.get(this.recordKey(ref));
+        else created = (await this.perform(step, ref, stored, log)) ?? created;
+      }
+      return created;
+    };
+  }
+
+  private async perform(step: Exclude<Step, { kind: 'readRecord' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<string | void> {
+    switch (step.kind) {
+      case 'remove':
+        return this.removeAll(step.containers, step.reason, step.graceSeconds, ref, log);
+      case 'deleteRecord':
+        await this.store.deleteIfModRevision(this.recordKey(ref), step.modRevision);
+        return;
+      case 'writeRecord':
+        return this.write(stored, step.record);
+      case 'drain':
+        return sleep(this.clock, DRAIN_MS);
+      case 'pull':
+        try {
+          if (await this.ensureImage(step.image, log)) this.event(ref, 'Normal', 'Pulled', `pulled image ${step.image}`);
+        } catch (err) {
+          await this.write(stored, { ...step.failed, message: `image ${step.image}: ${errorField(err).message}` });
+          throw err;
+        }
+        return;
+      case 'create': {
+        const id = await this.createOrAdopt(step.spec, log);
+        await this.engine.start(id);
+        log.info('container started', { containerId: id, image: step.spec.image });
+        this.event(ref, 'Normal', 'Started', `started container ${step.name} (${step.spec.image})`);
+        return id;
+      }
+      case 'start':
+        return this.engine.start(step.containerId);
+      case 'stop':
+        return this.engine.stop(step.containerId, step.graceSeconds);
+      case 'rename':
+        return this.engine.rename(step.containerId, step.name).catch((err: unknown) => void log.warn('rename failed', { error: errorField(err) }));
+      case 'forgetProbe':
+        return this.prober.forget(step.containerId);
+      case 'event':
+        return this.event(ref, step.type, step.reason, step.message);
+      case 'log':
+        return void log[step.level](step.message, step.fields);
+    }
+  }
+
+  private recordKey(ref: ReplicaRef): string {
+    return this.keys.replica(ref.app, ref.name, ref.replica);
+  }
+
+  private event(ref: ReplicaRef, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    void this.events.record(ref.app, ref.name, { type, reason, message, replica: ref.replica, node: this.lease.node });
+  }
+
+  /** Pulls the image unless the engine has it; true if it pulled. */
+  private async ensureImage(image: string, log: Logger): Promise<boolean> {
+    if (await this.engine.hasImage(image)) return false;
+    log.info('pulling image', { image });
+    await this.engine.pull(image);
+    return true;
+  }
+
+  /** Creates the container; a stale container of ours holding the name is removed first. */
+  private async createOrAdopt(template: ContainerTemplate, log: Logger): Promise<string> {
+    try {
+      return await this.engine.create(template);
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      const holder = await this.engine.inspect(template.name);
+      const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.node] === template.labels[LABEL.node] &&
+        holder.labels[LABEL.cluster] === template.labels[LABEL.cluster] &&
+        holder.labels[LABEL.app] === template.labels[LABEL.app] &&
+        holder.labels[LABEL.name] === template.labels[LABEL.name] && holder.labels[LABEL.replica] === template.labels[LABEL.replica];
+      if (!holder || !ours) throw new Error(`container name ${template.name} is taken by a container this node does not manage`);
+      log.info('removing stale container holding the name', { containerId: holder.id });
+      await this.engine.remove(holder.id);
+      return this.engine.create(template);
+    }
+  }
+
+  /** Stops gracefully (stop signal, then kill after the grace period) and removes. */
+  private async removeAll(containers: ContainerSummary[], reason: string, graceSeconds: number, ref: ReplicaRef, log: Logger): Promise<void> {
+    for (const c of containers) {
+      this.prober.forget(c.id);
+      // The grace period the container was created with, if it says (its spec may be gone).
+      const labelled = Number(c.labels[LABEL.stopGrace]);
+      await this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds);
+      await this.engine.remove(c.id);
+      log.info('container removed', { containerId: c.id, reason });
+      this.event(ref, 'Normal', 'Killed', `removed container ${c.name}: ${reason}`);
+    }
+  }
+
+  /** Writes the replica record under the host's lease, only when it changed. */
+  private async write(existing: KeyValue | undefined, record: ReplicaRecord): Promise<void> {
+    const value = canonicalJson(record);
+    const lease = this.lease.id();
+    if (existing && existing.value === value && existing.lease === lease) return;
+    await this.store.put(this.keys.replica(record.app, record.name, record.replica), value, { lease });
+  }
+}

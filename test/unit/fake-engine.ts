@@ -1,0 +1,127 @@
+import { NEVER, type Observable } from 'rxjs';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo } from '../../src/docker/container-engine.js';
+
+interface FakeContainer extends ContainerDetails {
+  image: string;
+}
+
+/**
+ * An in-memory ContainerEngine for unit tests: containers are records whose state moves
+ * with create/start/stop/remove, names are unique (409 as Docker), and every call that
+ * changes something is logged in `calls` as `verb id-or-name [arg]`. Tests change a
+ * container's state directly (`exit`) as a crash would.
+ */
+export class FakeEngine implements ContainerEngine {
+  readonly containers = new Map<string, FakeContainer>();
+  readonly images = new Set<string>();
+  readonly calls: string[] = [];
+  /** What `logs` returns. */
+  output = '';
+  /** The next `pull` rejects with this. */
+  pullError: Error | undefined;
+  /** The next `rename` rejects with this. */
+  renameError: Error | undefined;
+  private seq = 0;
+
+  constructor(private readonly now: () => number = () => 0) {}
+
+  async list(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    // Newest first, as Docker lists them.
+    return [...this.containers.values()]
+      .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
+      .reverse()
+      .map(({ id, name, labels: l, state }) => ({ id, name, labels: l, state }));
+  }
+
+  async inspect(idOrName: string): Promise<ContainerDetails | undefined> {
+    const c = this.find(idOrName);
+    if (!c) return undefined;
+    const { image: _image, ...details } = c;
+    return { ...details, labels: { ...c.labels }, hostPorts: { ...c.hostPorts } };
+  }
+
+  async create(spec: CreateSpec): Promise<string> {
+    this.calls.push(`create ${spec.name}`);
+    if (this.find(spec.name)) throw Object.assign(new Error(`Conflict. The container name "/${spec.name}" is already in use`), { statusCode: 409 });
+    const id = `c${++this.seq}`;
+    const hostPorts = Object.fromEntries(spec.ports.map((p, i) => [`${p.port}/${p.protocol}`, 32_000 + this.seq * 10 + i]));
+    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env] });
+    return id;
+  }
+
+  async start(id: string): Promise<void> {
+    this.calls.push(`start ${id}`);
+    const c = this.must(id);
+    // A started container's health check starts over, as Docker's does.
+    Object.assign(c, { state: 'running', running: true, startedAt: new Date(this.now()).toISOString(), health: undefined });
+  }
+
+  async stop(id: string, graceSeconds: number): Promise<void> {
+    this.calls.push(`stop ${id} ${graceSeconds}`);
+    const c = this.find(id);
+    if (c?.running) this.exit(id, 0);
+  }
+
+  async remove(id: string): Promise<void> {
+    this.calls.push(`remove ${id}`);
+    this.containers.delete(id);
+  }
+
+  async rename(id: string, name: string): Promise<void> {
+    this.calls.push(`rename ${id} ${name}`);
+    const err = this.renameError;
+    this.renameError = undefined;
+    if (err) throw err;
+    this.must(id).name = name;
+  }
+
+  async hasImage(ref: string): Promise<boolean> {
+    return this.images.has(ref);
+  }
+
+  async pull(ref: string): Promise<void> {
+    this.calls.push(`pull ${ref}`);
+    const err = this.pullError;
+    this.pullError = undefined;
+    if (err) throw err;
+    this.images.add(ref);
+  }
+
+  async info(): Promise<EngineInfo> {
+    return { cpus: 2, memoryBytes: 2 ** 30, version: 'fake' };
+  }
+
+  async bridgeGateway(): Promise<string | undefined> {
+    return '172.17.0.1';
+  }
+
+  async logs(): Promise<string> {
+    return this.output;
+  }
+
+  events(): Observable<ContainerEvent> {
+    return NEVER;
+  }
+
+  /** The container's process ends with `code`, now. */
+  exit(id: string, code: number): void {
+    Object.assign(this.must(id), { state: 'exited', running: false, exitCode: code, finishedAt: new Date(this.now()).toISOString() });
+  }
+
+  /** Adds a container as if made earlier (by this or another agent, or by hand). */
+  add(c: Partial<FakeContainer> & { name: string; labels: Record<string, string> }): string {
+    const id = c.id ?? `c${++this.seq}`;
+    this.containers.set(id, { id, image: 'x', state: 'running', running: true, exitCode: 0, hostPorts: {}, env: [], ...c });
+    return id;
+  }
+
+  private find(idOrName: string): FakeContainer | undefined {
+    return this.containers.get(idOrName) ?? [...this.containers.values()].find((c) => c.name === idOrName);
+  }
+
+  private must(id: string): FakeContainer {
+    const c = this.find(id);
+    if (!c) throw Object.assign(new Error(`No such container: ${id}`), { statusCode: 404 });
+    return c;
+  }
+}

@@ -1,0 +1,180 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LinkRecord, PlacementRecord, ReplicaRecord } from '../../api/records.js';
+import { containerTemplate } from '../../controllers/node-runner/container-template.js';
+import { placement, spec } from './builders.js';
+import { nodeRunnerWorld } from './node-runner-world.js';
+
+/** One reconcile after another on fakes: what the engine was asked and what the record says. */
+
+const ID = 'app/web/0';
+const NAME = 'app---web---0';
+const web = (extra: object = {}) => placement(spec({ image: 'nginx', services: { web: 80 }, ...extra }), 0, 'h1');
+
+async function world(p?: PlacementRecord) {
+  const w = nodeRunnerWorld();
+  const place = (pl: PlacementRecord) => w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(pl));
+  if (p) await place(p);
+  return {
+    ...w,
+    place,
+    reconcile: () => w.reconciler.reconcile(ID, w.log),
+    record: async () => {
+      const kv = await w.store.get(w.keys.replica('app', 'web', 0));
+      return kv && (JSON.parse(kv.value) as ReplicaRecord);
+    },
+    /** The engine calls since the last time this was asked. */
+    calls: (() => {
+      let seen = 0;
+      return () => w.engine.calls.slice(seen, (seen = w.engine.calls.length));
+    })(),
+  };
+}
+
+describe('NodeRunnerReconciler', () => {
+  it('creates and starts a placed replica and records it ready; a second pass changes nothing', async () => {
+    const w = await world(web());
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), ['pull nginx:latest', `create ${NAME}`, 'start c1']);
+    const r = await w.record();
+    assert.equal(r?.state, 'running');
+    assert.equal(r?.containerId, 'c1');
+    assert.equal(r?.containerName, NAME);
+    assert.equal(r?.ready, true);
+    assert.deepEqual(r?.ports, { web: { containerPort: 80, hostPort: 32010, protocol: 'tcp' } });
+    assert.deepEqual(w.events.map((e) => e.reason), ['Pulled', 'Started']);
+
+    const rev = w.store.revision;
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), []);
+    assert.equal(w.store.revision, rev, 'the same record is not written again');
+  });
+
+  it('backs off a crash, keeping its last lines, then restarts it', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.calls();
+    w.clock.time += 5_000;
+    w.engine.exit('c1', 1);
+    w.engine.output = 'starting\npanic: oops\n';
+    assert.deepEqual(await w.reconcile(), { requeueAfterMs: 1_000 });
+    assert.deepEqual(w.calls(), []);
+    const r = await w.record();
+    assert.equal(r?.state, 'CrashLoopBackOff');
+    assert.deepEqual([r?.crashes, r?.restarts, r?.exitCode, r?.ready], [1, 0, 1, false]);
+    assert.deepEqual(r?.lastLog, ['starting', 'panic: oops']);
+    assert.match(r?.message ?? '', /back-off restarting crashed container \(exit code 1\)/);
+    assert.equal(w.events.at(-1)?.message, 'container exited with code 1; restart 1 after 1 s');
+
+    w.engine.output = 'not read again';
+    w.clock.time += 1_000;
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), ['start c1']);
+    const after = await w.record();
+    assert.deepEqual([after?.state, after?.restarts, after?.crashes, after?.ready], ['running', 1, 1, true]);
+    assert.deepEqual(after?.lastLog, ['starting', 'panic: oops']);
+    assert.equal(after?.finishedAt, r?.finishedAt, 'the counted exit stays on record');
+  });
+
+  it('leaves a container with restart "never" exited', async () => {
+    const w = await world(web({ restart: 'never' }));
+    await w.reconcile();
+    w.engine.exit('c1', 3);
+    w.engine.output = 'bye';
+    assert.equal(await w.reconcile(), undefined);
+    const r = await w.record();
+    assert.deepEqual([r?.state, r?.exitCode, r?.restarts, r?.lastLog], ['exited', 3, 0, ['bye']]);
+  });
+
+  it('replaces a container stop-first: out of the endpoints, drain, remove, create', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.calls();
+    await w.place(web({ image: 'nginx:1.27' }));
+    await w.reconcile();
+    assert.deepEqual(w.clock.slept, [1_000]);
+    assert.deepEqual(w.calls(), ['stop c1 10', 'remove c1', 'pull nginx:1.27', `create ${NAME}`, 'start c2']);
+    assert.deepEqual(w.events.filter((e) => e.reason === 'Killed').map((e) => e.message), [`removed container ${NAME}: spec changed`]);
+    const r = await w.record();
+    assert.deepEqual([r?.containerId, r?.ready, r?.message], ['c2', true, undefined]);
+  });
+
+  it('replaces a container start-first: the new one serves before the old one goes, then takes the name', async () => {
+    const first = web({ update: { order: 'start-first' } });
+    const w = await world(first);
+    await w.reconcile();
+    w.calls();
+    const next = web({ image: 'nginx:1.27', update: { order: 'start-first' } });
+    await w.place(next);
+    const temp = `${NAME}-${containerTemplate(next, {}, 'h1', undefined, '/d').hash}`;
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['pull nginx:1.27', `create ${temp}`, 'start c2', 'stop c1 10', 'remove c1']);
+    assert.deepEqual(w.clock.slept, [1_000], 'drained between the swap and the removal');
+    const r = await w.record();
+    assert.deepEqual([r?.containerId, r?.containerName, r?.ready, r?.serving], ['c2', temp, true, undefined]);
+
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [`rename c2 ${NAME}`]);
+    assert.equal((await w.record())?.containerName, NAME);
+  });
+
+  it('keeps the old container serving while a start-first replacement is not ready', async () => {
+    const check = { health: { cmd: ['true'], retries: 2 }, update: { order: 'start-first' } };
+    const w = await world(web(check));
+    await w.reconcile();
+    Object.assign(w.engine.containers.get('c1')!, { health: 'healthy' });
+    await w.reconcile();
+    const before = await w.record();
+    assert.equal(before?.ready, true);
+    w.calls();
+    await w.place(web({ ...check, image: 'nginx:1.27' }));
+    await w.reconcile();
+    assert.deepEqual(w.calls().filter((c) => !c.startsWith('pull')).map((c) => c.split(' ')[0]), ['create', 'start']);
+    const r = await w.record();
+    assert.deepEqual([r?.containerId, r?.ready, r?.serving], ['c2', false, { containerId: 'c1', ports: before?.ports }]);
+    assert.equal(r?.message, 'updating: the previous container serves until this one is ready');
+    assert.equal(w.engine.containers.size, 2);
+  });
+
+  it('restarts an unhealthy container after taking it out of its endpoints', async () => {
+    const w = await world(web({ health: { cmd: ['true'], retries: 2 } }));
+    await w.reconcile();
+    assert.equal((await w.record())?.ready, false, 'not ready while the check starts');
+    Object.assign(w.engine.containers.get('c1')!, { health: 'healthy' });
+    await w.reconcile();
+    assert.equal((await w.record())?.ready, true);
+    w.calls();
+    Object.assign(w.engine.containers.get('c1')!, { health: 'unhealthy' });
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['stop c1 10', 'start c1']);
+    assert.deepEqual(w.clock.slept, [1_000]);
+    const r = await w.record();
+    assert.deepEqual([r?.state, r?.restarts, r?.ready, r?.health], ['running', 1, false, { status: 'starting', failures: 0 }]);
+    assert.equal(w.events.at(-1)?.reason, 'Unhealthy');
+  });
+
+  it('removes the container and the record once the replica is no longer placed here', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.calls();
+    await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), ['stop c1 10', 'remove c1']);
+    assert.equal(await w.record(), undefined);
+  });
+
+  it('waits for its links, then runs with their env', async () => {
+    const w = await world(web({ links: ['db'] }));
+    await w.reconcile();
+    assert.deepEqual(w.calls(), []);
+    const pending = await w.record();
+    assert.deepEqual([pending?.state, pending?.message], ['pending', 'waiting for linked service(s) with no endpoint yet: app/db']);
+    const link: LinkRecord = { links: { DB: { app: 'app', service: 'db', port: 30001, protocol: 'tcp' } }, missing: [], revision: 1 };
+    await w.store.put(w.keys.link('app', 'web'), JSON.stringify(link));
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['pull nginx:latest', `create ${NAME}`, 'start c1']);
+    const env = w.engine.containers.get('c1')!.env;
+    assert.ok(env.includes('SERVICE_DB_ADDR=172.17.0.1') && env.includes('SERVICE_DB_PORT=30001'), env.join(' '));
+    assert.equal((await w.record())?.state, 'running');
+  });
+});

@@ -1,0 +1,66 @@
+import { Keys } from '../../api/keys.js';
+import type { EventRecord } from '../../api/records.js';
+import { HealthProber } from '../../controllers/node-runner/health-prober.js';
+import { NodeRunnerReconciler } from '../../controllers/node-runner/node-runner-reconciler.js';
+import { ReplicaExecutor } from '../../controllers/node-runner/replica-executor.js';
+import type { NodeLease } from '../../src/agent/node-lease.js';
+import type { Clock, TimerHandle } from '../../src/clock.js';
+import type { EventRecorder } from '../../src/events/event-recorder.js';
+import type { Logger } from '../../src/logging.js';
+import { FakeClock } from './fake-clock.js';
+import { FakeEngine } from './fake-engine.js';
+import { FakeKvStore } from './fake-kv-store.js';
+
+/** A clock whose sleeps end at once, moving time on by what they asked for. */
+export class SkippingClock implements Clock {
+  readonly slept: number[] = [];
+  constructor(public time = 0) {}
+  now(): number {
+    return this.time;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    this.slept.push(ms);
+    this.time += ms;
+    queueMicrotask(fn);
+    return 0;
+  }
+  clearTimeout(): void {}
+}
+
+export type Logged = { level: string; message: string; fields: Record<string, unknown> };
+
+/** A Logger that keeps what it is given. */
+export function memoryLogger(into: Logged[]): Logger {
+  const at = (level: string) => (message: string, fields: Record<string, unknown> = {}) => void into.push({ level, message, fields });
+  return { info: at('info'), warn: at('warn'), error: at('error'), debug: at('debug') } as unknown as Logger;
+}
+
+/**
+ * Host `h1` of cluster `/d` for the node runner, on fakes: store, engine, lease (id "0",
+ * as FakeKvStore records every key), events kept in `events`, logs in `logged`. Health
+ * probes never run (their clock does not move).
+ */
+export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z')) {
+  const store = new FakeKvStore();
+  const clock = new SkippingClock(start);
+  const engine = new FakeEngine(() => clock.now());
+  const keys = new Keys('/d');
+  const lease = {
+    node: 'h1',
+    leaseId: '0',
+    id() {
+      return this.leaseId;
+    },
+    address: () => '10.0.0.1',
+    containerGateway: () => '172.17.0.1',
+    containerResolver: () => undefined,
+  };
+  const events: (Omit<EventRecord, 'time' | 'source'> & { app: string; name: string })[] = [];
+  const recorder = { record: async (app: string, name: string, e: Omit<EventRecord, 'time' | 'source'>) => void events.push({ app, name, ...e }) };
+  const prober = new HealthProber(new FakeClock());
+  const nodeLease = lease as unknown as NodeLease;
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor);
+  const logged: Logged[] = [];
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log: memoryLogger(logged) };
+}

@@ -1,0 +1,126 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { canonicalJson } from '../../api/canonical-json.js';
+import type { ReplicaRecord } from '../../api/records.js';
+import { containerTemplate, LABEL } from '../../controllers/node-runner/container-template.js';
+import { DRAIN_MS } from '../../controllers/node-runner/replica-executor.js';
+import type { Step } from '../../controllers/node-runner/replica-plan.js';
+import { placement, replica, spec } from './builders.js';
+import { nodeRunnerWorld } from './node-runner-world.js';
+
+const ref = { app: 'app', name: 'web', replica: 0 };
+const p = placement(spec({ image: 'nginx', services: { web: 80 } }), 0, 'h1');
+const template = containerTemplate(p, {}, 'h1', undefined, '/d');
+const record = (extra: Partial<ReplicaRecord> = {}) => replica(p, extra);
+
+describe('ReplicaExecutor', () => {
+  it('writes a record under the host\'s lease, and not again while the stored one is the same', async () => {
+    const w = nodeRunnerWorld();
+    const key = w.keys.replica('app', 'web', 0);
+    await w.executor.begin(ref, undefined, w.log)([{ kind: 'writeRecord', record: record() }]);
+    const kv = await w.store.get(key);
+    assert.equal(kv?.value, canonicalJson(record()));
+    const rev = w.store.revision;
+    await w.executor.begin(ref, kv, w.log)([{ kind: 'writeRecord', record: record() }]);
+    assert.equal(w.store.revision, rev, 'unchanged: not written');
+    await w.executor.begin(ref, kv, w.log)([{ kind: 'writeRecord', record: record({ restarts: 1 }) }]);
+    assert.equal(w.store.revision, rev + 1, 'changed: written');
+    w.lease.leaseId = '42';
+    await w.executor.begin(ref, await w.store.get(key), w.log)([{ kind: 'writeRecord', record: record({ restarts: 1 }) }]);
+    assert.equal(w.store.revision, rev + 2, 'the same under another lease: written again');
+  });
+
+  it('compares writes with the record as read, until readRecord reads it again', async () => {
+    const w = nodeRunnerWorld();
+    const run = w.executor.begin(ref, undefined, w.log);
+    await run([{ kind: 'writeRecord', record: record() }]);
+    const rev = w.store.revision;
+    await run([{ kind: 'writeRecord', record: record() }]);
+    assert.equal(w.store.revision, rev + 1, 'still compared with what was read (nothing)');
+    await run([{ kind: 'readRecord' }, { kind: 'writeRecord', record: record() }]);
+    assert.equal(w.store.revision, rev + 1);
+  });
+
+  it('deletes the record only as it was read', async () => {
+    const w = nodeRunnerWorld();
+    const key = w.keys.replica('app', 'web', 0);
+    await w.store.put(key, 'v1');
+    const stale = w.store.revision - 1;
+    await w.executor.begin(ref, undefined, w.log)([{ kind: 'deleteRecord', modRevision: stale }]);
+    assert.equal((await w.store.get(key))?.value, 'v1');
+    await w.executor.begin(ref, undefined, w.log)([{ kind: 'deleteRecord', modRevision: w.store.revision }]);
+    assert.equal(await w.store.get(key), undefined);
+  });
+
+  it('pulls a missing image (event Pulled), not one the engine has', async () => {
+    const w = nodeRunnerWorld();
+    const pull: Step = { kind: 'pull', image: 'nginx:latest', failed: record({ state: 'failed' }) };
+    await w.executor.begin(ref, undefined, w.log)([pull, pull]);
+    assert.deepEqual(w.engine.calls, ['pull nginx:latest']);
+    assert.deepEqual(w.events, [{ app: 'app', name: 'web', type: 'Normal', reason: 'Pulled', message: 'pulled image nginx:latest', replica: 0, node: 'h1' }]);
+  });
+
+  it('writes the failed record with the error when a pull fails, and throws', async () => {
+    const w = nodeRunnerWorld();
+    w.engine.pullError = new Error('manifest unknown');
+    const failed = record({ state: 'failed', ready: false });
+    const run = w.executor.begin(ref, undefined, w.log);
+    await assert.rejects(run([{ kind: 'pull', image: 'nginx:latest', failed }, { kind: 'drain' }]), /manifest unknown/);
+    const stored = JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    assert.deepEqual(stored, { ...failed, message: 'image nginx:latest: manifest unknown' });
+    assert.deepEqual(w.clock.slept, [], 'no step after the failed one');
+  });
+
+  it('creates and starts a container (event Started, naming the replica) and reports its id', async () => {
+    const w = nodeRunnerWorld();
+    const id = await w.executor.begin(ref, undefined, w.log)([{ kind: 'create', spec: { ...template, name: 'temp' }, name: 'app---web---0' }]);
+    assert.ok(id);
+    assert.deepEqual(w.engine.calls, ['create temp', `start ${id}`]);
+    assert.equal((await w.engine.inspect(id))?.running, true);
+    assert.deepEqual(w.events.map((e) => [e.reason, e.message]), [['Started', 'started container app---web---0 (nginx:latest)']]);
+  });
+
+  it('removes a stale container of this node holding the name before creating', async () => {
+    const w = nodeRunnerWorld();
+    const stale = w.engine.add({ name: template.name, labels: { ...template.labels, [LABEL.hash]: 'old' }, running: false, state: 'exited' });
+    const id = await w.executor.begin(ref, undefined, w.log)([{ kind: 'create', spec: template, name: template.name }]);
+    assert.deepEqual(w.engine.calls, [`create ${template.name}`, `remove ${stale}`, `create ${template.name}`, `start ${id}`]);
+  });
+
+  it('refuses a name held by a container it does not manage', async () => {
+    const w = nodeRunnerWorld();
+    w.engine.add({ name: template.name, labels: {} });
+    await assert.rejects(
+      w.executor.begin(ref, undefined, w.log)([{ kind: 'create', spec: template, name: template.name }]),
+      /container name app---web---0 is taken by a container this node does not manage/,
+    );
+  });
+
+  it('removes containers with their own stop-grace label, else the step\'s grace; Killed for each', async () => {
+    const w = nodeRunnerWorld();
+    const a = w.engine.add({ name: 'a', labels: { [LABEL.stopGrace]: '5' } });
+    const b = w.engine.add({ name: 'b', labels: {} });
+    const containers = await w.engine.list({});
+    await w.executor.begin(ref, undefined, w.log)([{ kind: 'remove', containers, reason: 'spec changed', graceSeconds: 2 }]);
+    assert.deepEqual(w.engine.calls, [`stop ${b} 2`, `remove ${b}`, `stop ${a} 5`, `remove ${a}`]);
+    assert.deepEqual(w.events.map((e) => e.message), ['removed container b: spec changed', 'removed container a: spec changed']);
+  });
+
+  it('drains on the clock, starts, stops, renames, records events and logs', async () => {
+    const w = nodeRunnerWorld();
+    const id = w.engine.add({ name: 'temp', labels: {} });
+    w.engine.renameError = new Error('name in use');
+    await w.executor.begin(ref, undefined, w.log)([
+      { kind: 'drain' },
+      { kind: 'stop', containerId: id, graceSeconds: 3 },
+      { kind: 'start', containerId: id },
+      { kind: 'rename', containerId: id, name: 'app---web---0' },
+      { kind: 'event', type: 'Warning', reason: 'BackOff', message: 'm' },
+      { kind: 'log', level: 'info', message: 'container restarted', fields: { restarts: 1 } },
+    ]);
+    assert.deepEqual(w.clock.slept, [DRAIN_MS]);
+    assert.deepEqual(w.engine.calls, [`stop ${id} 3`, `start ${id}`, `rename ${id} app---web---0`]);
+    assert.deepEqual(w.events, [{ app: 'app', name: 'web', type: 'Warning', reason: 'BackOff', message: 'm', replica: 0, node: 'h1' }]);
+    assert.deepEqual(w.logged.map((l) => [l.level, l.message]), [['warn', 'rename failed'], ['info', 'container restarted']]);
+  });
+});
