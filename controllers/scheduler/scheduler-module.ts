@@ -1,45 +1,15 @@
 import { ContainerModule } from 'inversify';
-import { mergeMap } from 'rxjs';
-import { manifestId, type Keys } from '../../api/keys.js';
-import { ControllerFactory } from '../../src/controller/controller-factory.js';
-import { eventManifest, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/runnable.js';
-import { SchedulerReconciler } from './scheduler-reconciler.js';
 import { RolloutTracker } from './rollout-tracker.js';
-import { SchedulerCache, type CacheChange } from './scheduler-cache.js';
+import { SchedulerCache } from './scheduler-cache.js';
+import { SchedulerController } from './scheduler-controller.js';
+import { SchedulerReconciler } from './scheduler-reconciler.js';
 
-/**
- * The scheduler: manifests and live nodes in, placements out. Cluster-wide. Nodes and
- * placements come from its SchedulerCache, whose changes are also its sources for them;
- * the cache lives for one leadership term (started and synced before the controller works).
- */
+/** The scheduler: manifests and live nodes in, placements out. Cluster-wide. */
 export const schedulerModule = new ContainerModule(({ bind }) => {
   bind(SchedulerReconciler).toSelf().inSingletonScope();
   bind(RolloutTracker).toSelf().inSingletonScope();
   bind(SchedulerCache).toSelf().inSingletonScope();
-  bind<Runnable>(TYPES.LeaderRunnable)
-    .toDynamicValue((ctx) => {
-      const keys = ctx.get<Keys>(TYPES.Keys);
-      const factory = ctx.get(ControllerFactory);
-      const cache = ctx.get(SchedulerCache);
-      const manifests = factory.informer(Resources.manifests(keys));
-      const ids = () => manifests.list().map((c) => manifestId(c.value.app, c.value.name));
-      return factory
-        .builder('scheduler', ctx.get(SchedulerReconciler))
-        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
-        // Told after the cache has applied the change, so the reconcile sees it. A node
-        // joining or leaving can change where any manifest's replicas belong; a re-list may
-        // have missed the deletion of a manifest that still has placements.
-        .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => (c.kind === 'placement' ? [manifestId(c.app, c.name)] : c.kind === 'node' ? ids() : [...new Set([...ids(), ...cache.manifestIds()])]))))
-        // Replica readiness drives rolling updates.
-        .watches(factory.informer(Resources.replicas(keys)), eventManifest)
-        .uses(cache)
-        .resyncsAlso(() => cache.manifestIds())
-        // Reconciles wait on etcd round trips, not on the CPU (nothing is listed per
-        // reconcile any more): more of them at once let etcd batch their writes.
-        .concurrency(16)
-        .build();
-    })
-    .inSingletonScope();
+  bind(SchedulerController).toSelf().inSingletonScope();
+  bind(TYPES.LeaderRunnable).toService(SchedulerController);
 });

@@ -1,38 +1,11 @@
 import { ContainerModule } from 'inversify';
-import { replicaId, type Keys } from '../../api/keys.js';
-import { NodeLease } from '../../src/agent/node-lease.js';
-import type { Config } from '../../src/config.js';
-import { allKeysOn } from '../../src/controller/controller-builder.js';
-import { ControllerFactory } from '../../src/controller/controller-factory.js';
-import { BY_NODE, replicaOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import type { Runnable } from '../../src/runnable.js';
-import { endpointOwner } from './registrar-maps.js';
+import { ServiceRegistrarController } from './service-registrar-controller.js';
 import { ServiceRegistrarReconciler } from './service-registrar-reconciler.js';
 
 /** The service registrar, one per host: this host's `replicas/` in, `services/` endpoints out. */
 export const serviceRegistrarModule = new ContainerModule(({ bind }) => {
   bind(ServiceRegistrarReconciler).toSelf().inSingletonScope();
-  bind<Runnable>(TYPES.Runnable)
-    .toDynamicValue((ctx) => {
-      const keys = ctx.get<Keys>(TYPES.Keys);
-      const node = ctx.get<Config>(TYPES.Config).node;
-      const factory = ctx.get(ControllerFactory);
-      const replicas = factory.informer(Resources.replicas(keys));
-      const endpoints = factory.informer(Resources.endpoints(keys));
-      const mine = async () => [
-        ...replicas.byIndex(BY_NODE, node).map(replicaOf),
-        ...endpoints.byIndex(BY_NODE, node).map((c) => replicaId(c.value.app, c.value.name, c.value.replica)),
-      ];
-      return factory
-        .builder('service-registrar', ctx.get(ServiceRegistrarReconciler))
-        // Deletes too: a record gone (even another host's) may leave our endpoints stale.
-        .watches(replicas, (ev) => [replicaOf(ev.type === 'put' ? ev.obj : ev.old)])
-        // An endpoint of this host changed or deleted by someone else is put back.
-        .watches(endpoints, (ev) => endpointOwner(node, ev))
-        .watchesKeys(allKeysOn(ctx.get(NodeLease).changes$, mine))
-        .resyncsAlso(mine)
-        .build();
-    })
-    .inSingletonScope();
+  bind(ServiceRegistrarController).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(ServiceRegistrarController);
 });

@@ -1,4 +1,4 @@
-import type { KeyValue, KvStore, Lease, ListResult, TxnCondition, TxnOp, WatchEvent, WatchHandle, WatchHandlers } from '../../src/etcd/kv-store.js';
+import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchEvent, WatchHandle, WatchHandlers } from '../../src/etcd/kv-store.js';
 
 interface Watcher {
   prefix: string;
@@ -10,7 +10,7 @@ interface Watcher {
 /**
  * An in-memory KvStore for unit tests: revisions like etcd's, watches delivered
  * synchronously on each write. Tests can fail the next listings and kill a watch as a
- * compaction would. Leases are not supported.
+ * compaction would. Leases hold keys (revoke deletes them) but never expire on their own.
  */
 export class FakeKvStore implements KvStore {
   private readonly data = new Map<string, KeyValue>();
@@ -27,8 +27,8 @@ export class FakeKvStore implements KvStore {
   }
 
   /** Writes without notifying watchers: a change made while no watch was listening. */
-  setQuietly(key: string, value: string): void {
-    this.data.set(key, { key, value, modRevision: ++this.rev, lease: '0' });
+  setQuietly(key: string, value: string, lease = '0'): void {
+    this.data.set(key, { key, value, modRevision: ++this.rev, lease });
   }
 
   deleteQuietly(key: string): void {
@@ -63,14 +63,14 @@ export class FakeKvStore implements KvStore {
     return { kvs: kvs.map((kv) => ({ ...kv })), revision: this.rev };
   }
 
-  async put(key: string, value: string): Promise<void> {
-    this.setQuietly(key, value);
+  async put(key: string, value: string, opts?: PutOptions): Promise<void> {
+    this.setQuietly(key, value, opts?.lease);
     this.notify({ type: 'put', kv: { ...this.data.get(key)! } });
   }
 
-  async putIfModRevision(key: string, value: string, expected: number): Promise<boolean> {
+  async putIfModRevision(key: string, value: string, expected: number, opts?: PutOptions): Promise<boolean> {
     if ((this.data.get(key)?.modRevision ?? 0) !== expected) return false;
-    await this.put(key, value);
+    await this.put(key, value, opts);
     return true;
   }
 
@@ -94,7 +94,7 @@ export class FakeKvStore implements KvStore {
     if (conditions.length === 0) throw new Error('txn: at least one condition is required');
     if (!conditions.every((c) => (this.data.get(c.key)?.modRevision ?? 0) === c.modRevision)) return false;
     for (const op of ops) {
-      if (op.type === 'put') await this.put(op.key, op.value);
+      if (op.type === 'put') await this.put(op.key, op.value, op.lease ? { lease: op.lease } : undefined);
       else await this.delete(op.key);
     }
     return true;
@@ -132,8 +132,19 @@ export class FakeKvStore implements KvStore {
     };
   }
 
+  private leases = 0;
+
   grantLease(): Promise<Lease> {
-    return Promise.reject(new Error('FakeKvStore: leases are not supported'));
+    const id = String(++this.leases);
+    return Promise.resolve({
+      id,
+      onLost: () => undefined,
+      onKeepalive: () => undefined,
+      revoke: async () => {
+        for (const kv of [...this.data.values()]) if (kv.lease === id) await this.delete(kv.key);
+      },
+      release: () => undefined,
+    });
   }
 
   close(): void {}

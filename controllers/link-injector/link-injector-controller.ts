@@ -1,0 +1,48 @@
+import { inject, injectable } from 'inversify';
+import { manifestId, type Keys } from '../../api/keys.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { eventManifest, Resources } from '../../src/informer/resources.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { endpointConsumers, portConsumers } from './link-maps.js';
+import { LinkInjectorReconciler } from './link-injector-reconciler.js';
+import { PortAllocatorReconciler, PORTS_KEY } from './port-allocator-reconciler.js';
+
+/** The link injector: manifests' links, `ports/` and `services/` in, `links/` out. */
+@injectable()
+export class LinkInjectorController extends ControllerRunnable {
+  constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(LinkInjectorReconciler) reconciler: LinkInjectorReconciler) {
+    const manifests = factory.informer(Resources.manifests(keys));
+    super(
+      factory
+        .builder('link-injector', reconciler)
+        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
+        .watches(factory.informer(Resources.endpoints(keys)), (ev) => endpointConsumers(manifests, ev))
+        .watches(factory.informer(Resources.ports(keys)), (ev) => portConsumers(manifests, ev))
+        .watches(factory.informer(Resources.links(keys)), eventManifest)
+        .build(),
+    );
+  }
+}
+
+/**
+ * The port allocator: manifests' links and `links/` in, `ports/` and `portalloc/` out.
+ * Every change re-plans every port: one key, so the queue folds bursts into one run.
+ */
+@injectable()
+export class PortAllocatorController extends ControllerRunnable {
+  constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(PortAllocatorReconciler) reconciler: PortAllocatorReconciler) {
+    const all = () => [PORTS_KEY];
+    super(
+      factory
+        .builder('port-allocator', reconciler)
+        .for(factory.informer(Resources.manifests(keys)), all)
+        .watches(factory.informer(Resources.links(keys)), all)
+        .watches(factory.informer(Resources.ports(keys)), all)
+        .watches(factory.informer(Resources.portAllocs(keys)), all)
+        .resyncsAlso(all)
+        .concurrency(1)
+        .build(),
+    );
+  }
+}

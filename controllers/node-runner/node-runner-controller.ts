@@ -1,0 +1,60 @@
+import { inject, injectable } from 'inversify';
+import { filter, map } from 'rxjs';
+import { replicaId, type Keys } from '../../api/keys.js';
+import { NodeLease } from '../../src/agent/node-lease.js';
+import type { Config } from '../../src/config.js';
+import { allKeysOn } from '../../src/controller/controller-builder.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import type { ContainerEngine } from '../../src/docker/container-engine.js';
+import { BY_MANIFEST, BY_NODE, manifestOf, replicaOf, Resources } from '../../src/informer/resources.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { LABEL } from './container-template.js';
+import { HealthProber } from './health-prober.js';
+import { NodeRunnerReconciler } from './node-runner-reconciler.js';
+
+/** The node runner: this host's placements and containers in, containers and `replicas/` out. */
+@injectable()
+export class NodeRunnerController extends ControllerRunnable {
+  constructor(
+    @inject(ControllerFactory) factory: ControllerFactory,
+    @inject(TYPES.Keys) keys: Keys,
+    @inject(TYPES.Config) config: Pick<Config, 'node'>,
+    @inject(TYPES.ContainerEngine) engine: ContainerEngine,
+    @inject(NodeLease) lease: NodeLease,
+    @inject(HealthProber) prober: HealthProber,
+    @inject(NodeRunnerReconciler) reconciler: NodeRunnerReconciler,
+  ) {
+    const node = config.node;
+    const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
+    const placements = factory.informer(Resources.nodePlacements(keys, node));
+    const replicas = factory.informer(Resources.replicas(keys));
+    // Beside what is placed here: containers found on the engine and records this host
+    // wrote, so that what is no longer placed here is removed.
+    const leftovers = async (): Promise<string[]> => [
+      ...(await engine.list(mineLabels)).map((c) => replicaId(c.labels[LABEL.app]!, c.labels[LABEL.name]!, Number(c.labels[LABEL.replica]))),
+      ...replicas.byIndex(BY_NODE, node).map(replicaOf),
+    ];
+    const allHere = async () => [...placements.list().map(replicaOf), ...(await leftovers())];
+    super(
+      factory
+        .builder('node-runner', reconciler)
+        .for(placements, (c) => [replicaOf(c)])
+        // A link change reaches the replicas of its manifest placed here.
+        .watches(factory.informer(Resources.links(keys)), (ev) => placements.byIndex(BY_MANIFEST, manifestOf(ev.type === 'put' ? ev.obj : ev.old)).map(replicaOf))
+        .watchesKeys(
+          engine.events(mineLabels).pipe(
+            filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined),
+            map((ev) => replicaId(ev.labels[LABEL.app]!, ev.labels[LABEL.name]!, Number(ev.labels[LABEL.replica]))),
+          ),
+        )
+        // A new lease means every record must be written again under it.
+        .watchesKeys(allKeysOn(lease.changes$, allHere))
+        .uses(replicas)
+        .resyncsAlso(leftovers)
+        .build(),
+    );
+    // A health verdict that changes is a reason to reconcile that replica.
+    prober.setListener((id) => this.enqueue(id));
+  }
+}

@@ -1,0 +1,44 @@
+import { inject, injectable } from 'inversify';
+import { mergeMap } from 'rxjs';
+import { manifestId, type Keys } from '../../api/keys.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { eventManifest, Resources } from '../../src/informer/resources.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { SchedulerCache, type CacheChange } from './scheduler-cache.js';
+import { SchedulerReconciler } from './scheduler-reconciler.js';
+
+/**
+ * The scheduler: manifests and live nodes in, placements out. Nodes and placements come
+ * from its SchedulerCache, whose changes are also its sources for them; the cache lives for
+ * one leadership term (acquired and synced before the first reconcile).
+ */
+@injectable()
+export class SchedulerController extends ControllerRunnable {
+  constructor(
+    @inject(ControllerFactory) factory: ControllerFactory,
+    @inject(TYPES.Keys) keys: Keys,
+    @inject(SchedulerReconciler) reconciler: SchedulerReconciler,
+    @inject(SchedulerCache) cache: SchedulerCache,
+  ) {
+    const manifests = factory.informer(Resources.manifests(keys));
+    const ids = () => manifests.list().map((c) => manifestId(c.value.app, c.value.name));
+    super(
+      factory
+        .builder('scheduler', reconciler)
+        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
+        // Told after the cache has applied the change, so the reconcile sees it. A node
+        // joining or leaving can change where any manifest's replicas belong; a re-list may
+        // have missed the deletion of a manifest that still has placements.
+        .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => (c.kind === 'placement' ? [manifestId(c.app, c.name)] : c.kind === 'node' ? ids() : [...new Set([...ids(), ...cache.manifestIds()])]))))
+        // Replica readiness drives rolling updates.
+        .watches(factory.informer(Resources.replicas(keys)), eventManifest)
+        .uses(cache)
+        .resyncsAlso(() => cache.manifestIds())
+        // Reconciles wait on etcd round trips, not on the CPU (nothing is listed per
+        // reconcile any more): more of them at once let etcd batch their writes.
+        .concurrency(16)
+        .build(),
+    );
+  }
+}

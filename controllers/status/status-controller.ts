@@ -1,0 +1,40 @@
+import { inject, injectable } from 'inversify';
+import { mergeMap } from 'rxjs';
+import { manifestId, type Keys } from '../../api/keys.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { eventManifest, manifestOf, Resources } from '../../src/informer/resources.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { StatusCache, type StatusCacheChange } from './status-cache.js';
+import { StatusReconciler } from './status-reconciler.js';
+
+/** The status controller: everything about a manifest in, `status/<app>/<name>` out. */
+@injectable()
+export class StatusController extends ControllerRunnable {
+  constructor(
+    @inject(ControllerFactory) factory: ControllerFactory,
+    @inject(TYPES.Keys) keys: Keys,
+    @inject(StatusReconciler) reconciler: StatusReconciler,
+    @inject(StatusCache) cache: StatusCache,
+  ) {
+    const manifests = factory.informer(Resources.manifests(keys));
+    const statuses = factory.informer(Resources.statuses(keys));
+    const all = () => manifests.list().map((c) => manifestId(c.value.app, c.value.name));
+    super(
+      factory
+        .builder('status', reconciler)
+        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
+        .watches(factory.informer(Resources.replicas(keys)), eventManifest)
+        .watches(factory.informer(Resources.links(keys)), eventManifest)
+        .watches(statuses, eventManifest)
+        .watches(factory.informer(Resources.rollouts(keys)), eventManifest)
+        // Told after the informers applied the change, so the reconcile sees it; nodes coming
+        // and going bear on every manifest (unschedulable reasons).
+        .watchesKeys(cache.changes.pipe(mergeMap((c: StatusCacheChange) => (c.kind === 'placement' ? [c.id] : all()))))
+        .uses(cache)
+        // A status whose manifest is gone is deleted by its reconcile.
+        .resyncsAlso(() => statuses.list().map(manifestOf))
+        .build(),
+    );
+  }
+}
