@@ -26,7 +26,8 @@ export interface InformerCount {
 /**
  * The process's informers, one per prefix whatever the number of consumers (client-go's
  * SharedInformerFactory). A second consumer of a prefix gets the same informer, with its
- * index functions added.
+ * index functions added; an index is named after what it computes, so where two specs name
+ * the same index the first one's function serves both.
  */
 @injectable()
 export class InformerFactory {

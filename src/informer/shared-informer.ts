@@ -123,6 +123,9 @@ export class SharedInformer<T> implements InformerCache<T> {
     if (this.users === 0 || --this.users > 0) return;
     this.generation++;
     this.listed = false;
+    // Nothing is watched any more, so nothing stays readable: a consumer that seeds itself
+    // from list() before the next acquire must not take an earlier term's records as current.
+    this.clear();
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     for (const w of this.waiters.splice(0)) w.reject(new Error(`informer ${this.prefix} stopped`));

@@ -118,4 +118,20 @@ describe('SchedulerCache', () => {
     assert.equal(cache.placementsOf('app', 'web').length, 1);
     await cache.release();
   });
+
+  it('takes nothing of an earlier term: a placement deleted while released is gone after the next acquire', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(pkey('a', 0), rec(0, 'a'));
+    store.setQuietly(pkey('b', 1), rec(1, 'b'));
+    const { cache, placed } = await started(store);
+    assert.equal(placed().length, 2);
+    await cache.release();
+    store.deleteQuietly(pkey('b', 1));
+    cache.acquire();
+    await flush();
+    await cache.synced();
+    assert.deepEqual(placed().map((p) => p.split(':')[0]), ['0@a']);
+    assert.equal(cache.loadMap().get('b'), undefined);
+    await cache.release();
+  });
 });
