@@ -7,7 +7,7 @@ import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import { BY_NODE, replicaOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { endpointOwner } from './registrar-maps.js';
+import { endpointOwner, replicaConcerns } from './registrar-maps.js';
 import { ServiceRegistrarReconciler } from './service-registrar-reconciler.js';
 
 /** The service registrar, one per host: this host's `replicas/` in, `services/` endpoints out. */
@@ -31,7 +31,7 @@ export class ServiceRegistrarController extends ControllerRunnable {
       factory
         .builder('service-registrar', reconciler)
         // Deletes too: a record gone (even another host's) may leave our endpoints stale.
-        .watches(replicas, (ev) => [replicaOf(ev.type === 'put' ? ev.obj : ev.old)])
+        .watches(replicas, (ev) => replicaConcerns(node, endpoints, ev))
         // An endpoint of this host changed or deleted by someone else is put back.
         .watches(endpoints, (ev) => endpointOwner(node, ev))
         .watchesKeys(allKeysOn(lease.changes$, mine))

@@ -16,6 +16,7 @@ export const BY_MANIFEST = 'manifest';
 export const BY_NODE = 'node';
 export const BY_SERVICE = 'service';
 export const BY_LINK_TARGET = 'linkTarget';
+export const BY_REPLICA = 'replica';
 
 /** A manifest key's decoded value: valid or not, a manifest is always in the cache (its status reports why). */
 export interface ManifestEntry {
@@ -100,6 +101,7 @@ export const Resources = {
       indexers: {
         [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)],
         [BY_NODE]: (c) => [c.value.node],
+        [BY_REPLICA]: (c) => [replicaId(c.value.app, c.value.name, c.value.replica)],
       },
     };
   },
