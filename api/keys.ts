@@ -131,6 +131,22 @@ export class Keys {
     return m ? Number(m[1]) : undefined;
   }
 
+  // router/config: the cluster's router settings (`dokkaa router set`).
+  get routerConfig(): string {
+    return `${this.root}/router/config`;
+  }
+
+  // certs/<host>: TLS certificates the router serves by SNI (`dokkaa cert add`).
+  get certs(): string {
+    return `${this.root}/certs/`;
+  }
+  cert(host: string): string {
+    return `${this.certs}${host}`;
+  }
+  parseCert(key: string): string | undefined {
+    return matchUnder(this.certs, key, /^([^/]+)$/)?.[1];
+  }
+
   // status/<app>/<name>: what users read.
   get statuses(): string {
     return `${this.root}/status/`;

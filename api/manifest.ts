@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { checkedRecord, closedType } from './closed-type.js';
 import { formatErrors } from './decode-errors.js';
-import { DnsLabel, isDnsLabel } from './names.js';
+import { DnsLabel, HostName, isDnsLabel } from './names.js';
 import { shortHash } from './canonical-json.js';
 import { Port } from './ports.js';
 import { Duration, Health, HealthSpec, normalizeHealth, normalizeUpdate, Update, UpdateSpec } from './lifecycle.js';
@@ -20,10 +20,18 @@ export const NonNegativeInt = t.brand(
 
 const Protocol = t.keyof({ tcp: null, udp: null }, '"tcp" or "udp"');
 
-/** `{"nginx": 80}` (the article) or `{"nginx": {"port": 80, "role": "web"}}` (later code). */
+/**
+ * `{"nginx": 80}` (the article) or `{"nginx": {"port": 80, "role": "web"}}` (later code). A
+ * service with role "web" is routed from outside by host name (docs/router.md): `hosts` adds
+ * names, `httpsRedirect` sends HTTP to HTTPS where a certificate exists, `proxyProtocol`
+ * sends PROXY protocol v2 to the backend.
+ */
 export const ServiceDecl = t.union(
-  [Port, closedType('ServiceObject', { port: Port }, { protocol: Protocol, role: t.string })],
-  'a port number or {port, protocol?, role?}',
+  [
+    Port,
+    closedType('ServiceObject', { port: Port }, { protocol: Protocol, role: t.string, hosts: t.array(HostName), httpsRedirect: t.boolean, proxyProtocol: t.boolean }),
+  ],
+  'a port number or {port, protocol?, role?, hosts?, httpsRedirect?, proxyProtocol?}',
 );
 
 /** `nginx` (same app) or `otherapp/nginx`. */
@@ -81,7 +89,10 @@ export type Manifest = t.TypeOf<typeof Manifest>;
  * it (`placements/...`.spec): decoded from records, never from what users write.
  */
 
-export const ServiceSpec = t.intersection([t.type({ port: t.number, protocol: Protocol }), t.partial({ role: t.string })], 'ServiceSpec');
+export const ServiceSpec = t.intersection(
+  [t.type({ port: t.number, protocol: Protocol }), t.partial({ role: t.string, hosts: t.array(t.string), httpsRedirect: t.boolean, proxyProtocol: t.boolean })],
+  'ServiceSpec',
+);
 export type ServiceSpec = t.TypeOf<typeof ServiceSpec>;
 
 export const LinkSpec = t.type(
@@ -143,7 +154,15 @@ function normalize(m: Manifest, app: string): ManifestSpec {
     services[name] =
       typeof decl === 'number'
         ? { port: decl, protocol: 'tcp' }
-        : { port: decl.port, protocol: decl.protocol ?? 'tcp', ...(decl.role ? { role: decl.role } : {}) };
+        : {
+            port: decl.port,
+            protocol: decl.protocol ?? 'tcp',
+            ...(decl.role ? { role: decl.role } : {}),
+            // Only when given: a spec without them hashes as before (no restart on upgrade).
+            ...(decl.hosts?.length ? { hosts: decl.hosts.map((h) => h.toLowerCase()) } : {}),
+            ...(decl.httpsRedirect ? { httpsRedirect: true } : {}),
+            ...(decl.proxyProtocol ? { proxyProtocol: true } : {}),
+          };
   }
   return {
     image: withDefaultTag(m.image),

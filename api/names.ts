@@ -23,3 +23,21 @@ export function isDnsLabel(s: string): s is DnsLabel {
 export function envName(service: string): string {
   return service.toUpperCase().replace(/-/g, '_');
 }
+
+/**
+ * A host name a route answers for: DNS labels joined by dots (any case, at most 253
+ * characters), at least two labels, optionally `*.` in front (a wildcard for one label).
+ */
+export function isHostName(s: string): boolean {
+  const lower = s.toLowerCase();
+  const name = lower.startsWith('*.') ? lower.slice(2) : lower;
+  const labels = name.split('.');
+  return name.length <= 253 && labels.length >= 2 && labels.every((l) => DNS_LABEL.test(l));
+}
+
+export const HostName = new t.Type<string, string, unknown>(
+  'a DNS name',
+  (u): u is string => typeof u === 'string' && isHostName(u),
+  (u, c) => (typeof u === 'string' && isHostName(u) ? t.success(u) : t.failure(u, c, 'a DNS name')),
+  t.identity,
+);

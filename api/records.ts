@@ -290,6 +290,22 @@ export const EventRecord = t.intersection(
 );
 export type EventRecord = t.TypeOf<typeof EventRecord>;
 
+/** router/config: cluster-wide router settings, written by `dokkaa router set` (absent: the defaults). */
+export const RouterConfig = t.partial({ domain: t.string }, 'RouterConfig');
+export type RouterConfig = t.TypeOf<typeof RouterConfig>;
+export const DEFAULT_ROUTER_DOMAIN = 'dokkaa.local';
+
+/**
+ * certs/<host>: a TLS certificate the router serves by SNI for `host` (a name or `*.name`):
+ * the PEM certificate (a chain is fine, leaf first) and its PEM private key, and what
+ * `dokkaa cert add` read from it, for listing without parsing.
+ */
+export const CertRecord = t.intersection(
+  [t.type({ cert: t.string, key: t.string }), t.partial({ issuer: t.string, notAfter: t.string, updated: t.string })],
+  'CertRecord',
+);
+export type CertRecord = t.TypeOf<typeof CertRecord>;
+
 /** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
 export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');
 export type LeaderRecord = t.TypeOf<typeof LeaderRecord>;

@@ -138,6 +138,7 @@ function toKeyValue(kv: IKeyValue): KeyValue {
     key: kv.key.toString(),
     value: kv.value.toString(),
     modRevision: Number(kv.mod_revision),
+    createRevision: Number(kv.create_revision),
     lease: String(kv.lease ?? '0'),
   };
 }

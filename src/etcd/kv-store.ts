@@ -3,6 +3,8 @@ export interface KeyValue {
   key: string;
   value: string;
   modRevision: number;
+  /** The revision that created the key (absent from stores that do not tell it). */
+  createRevision?: number;
   /** Lease id holding the key, "0" for none. */
   lease: string;
 }

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { checkRecord, EndpointRecord, LinkRecord, NodeRecord, PlacementRecord, PortRecord, ReplicaRecord, RolloutRecord, StatusRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, NodeRecord, PlacementRecord, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -124,6 +124,16 @@ export const Resources = {
         return at === undefined ? { ok: false, error: 'not a port allocation key' } : { ok: true, value: { at, owner: kv.value } };
       },
     };
+  },
+
+  /** `router/config`, one key: the cluster's router settings. */
+  routerConfig(keys: Keys): ResourceSpec<RouterConfig & { at: string }> {
+    return { kind: 'router-config', prefix: keys.routerConfig, decode: recordAt<string, RouterConfig>('router config', RouterConfig, (k) => (k === keys.routerConfig ? k : undefined)) };
+  },
+
+  /** `certs/<host>`: certificates the router serves. */
+  certs(keys: Keys): ResourceSpec<CertRecord & { at: string }> {
+    return { kind: 'cert', prefix: keys.certs, decode: recordAt<string, CertRecord>('certificate', CertRecord, (k) => keys.parseCert(k)) };
   },
 
   statuses(keys: Keys): ResourceSpec<Status> {

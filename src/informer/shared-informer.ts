@@ -8,6 +8,8 @@ export interface Cached<T> {
   key: string;
   value: T;
   modRevision: number;
+  /** The revision that created the key (the mod revision where the store does not tell). */
+  createRevision: number;
   /** Lease id holding the key, "0" for none. */
   lease: string;
 }
@@ -239,7 +241,7 @@ export class SharedInformer<T> implements InformerCache<T> {
       return;
     }
     this.undecodable.delete(kv.key);
-    const obj: Cached<T> = { key: kv.key, value: decoded.value, modRevision: kv.modRevision, lease: kv.lease };
+    const obj: Cached<T> = { key: kv.key, value: decoded.value, modRevision: kv.modRevision, createRevision: kv.createRevision ?? kv.modRevision, lease: kv.lease };
     if (old) this.unindex(old);
     this.items.set(kv.key, obj);
     this.index(obj);

@@ -28,7 +28,8 @@ export class FakeKvStore implements KvStore {
 
   /** Writes without notifying watchers: a change made while no watch was listening. */
   setQuietly(key: string, value: string, lease = '0'): void {
-    this.data.set(key, { key, value, modRevision: ++this.rev, lease });
+    const rev = ++this.rev;
+    this.data.set(key, { key, value, modRevision: rev, createRevision: this.data.get(key)?.createRevision ?? rev, lease });
   }
 
   deleteQuietly(key: string): void {

@@ -200,7 +200,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
   it('reports an unknown field inside a service object at its own path, once', () => {
     const lines = errors({ image: 'x', services: { nginx: { port: 80, rol: 'web' } } });
     assert.equal(lines.length, 1, JSON.stringify(lines));
-    assert.match(lines[0]!, /^services\.nginx\.rol: expected no such field \(known: port, protocol, role\), got "web"$/);
+    assert.match(lines[0]!, /^services\.nginx\.rol: expected no such field \(known: port, protocol, role, hosts, httpsRedirect, proxyProtocol\), got "web"$/);
   });
 
   for (const bad of ['Nginx', 'my_svc', '-web', 'a'.repeat(64)]) {
@@ -217,7 +217,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
   it('reports a bad port once, at the service', () => {
     for (const port of [0, 70000, 80.5, '80']) {
       assert.deepEqual(errors({ image: 'x', services: { nginx: port } }), [
-        `services.nginx: expected a port number or {port, protocol?, role?}, got ${JSON.stringify(port)}`,
+        `services.nginx: expected a port number or {port, protocol?, role?, hosts?, httpsRedirect?, proxyProtocol?}, got ${JSON.stringify(port)}`,
       ]);
     }
   });
@@ -225,7 +225,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
   it('reports a bad port, protocol or missing port in the object form once, at the service', () => {
     for (const svc of [{ port: 70000 }, { port: 0, role: 'web' }, { port: 80, protocol: 'sctp' }, { role: 'web' }]) {
       assert.deepEqual(errors({ image: 'x', services: { nginx: svc } }), [
-        `services.nginx: expected a port number or {port, protocol?, role?}, got ${JSON.stringify(svc)}`,
+        `services.nginx: expected a port number or {port, protocol?, role?, hosts?, httpsRedirect?, proxyProtocol?}, got ${JSON.stringify(svc)}`,
       ]);
     }
   });
