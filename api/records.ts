@@ -64,6 +64,20 @@ export const PlacementRecord = t.intersection(
 );
 export type PlacementRecord = t.TypeOf<typeof PlacementRecord>;
 
+/**
+ * What the informers keep of a placement: all but the spec, which only the host that runs
+ * it reads (from etcd, when it reconciles). Unknown fields are dropped, so the cache of a
+ * cluster's placements (100,000 at 1,000 hosts) stays small and cheap to decode.
+ */
+export const PlacementSummary = t.exact(
+  t.intersection([
+    t.type({ app: t.string, name: t.string, replica: t.number, node: t.string, templateHash: t.string, revision: t.number }),
+    t.partial({ updatedAt: t.number }),
+  ]),
+  'PlacementSummary',
+);
+export type PlacementSummary = t.TypeOf<typeof PlacementSummary>;
+
 /** A recorded version of a manifest, for rollbacks. */
 export const RevisionRef = t.type(
   {

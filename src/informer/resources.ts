@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, NodeRecord, PlacementRecord, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -41,7 +41,7 @@ type AppName = { app: string; name: string };
 type ReplicaAt = AppName & { replica: number };
 const byManifest = <T extends { at: AppName }>(c: Cached<T>) => [manifestId(c.value.at.app, c.value.at.name)];
 
-export type Placement = PlacementRecord & { at: ReplicaAt & { node: string } };
+export type Placement = PlacementSummary & { at: ReplicaAt & { node: string } };
 export type Replica = ReplicaRecord & { at: ReplicaAt };
 export type Endpoint = EndpointRecord & { at: { app: string; service: string; endpoint: string } };
 export type Link = LinkRecord & { at: AppName };
@@ -74,8 +74,8 @@ export const Resources = {
     return {
       kind: 'placement',
       prefix: keys.placements,
-      decode: recordAt<ReplicaAt & { node: string }, PlacementRecord>('placement', PlacementRecord, (k) => keys.parsePlacement(k)),
-      indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => [c.value.at.node] },
+      decode: recordAt<ReplicaAt & { node: string }, PlacementSummary>('placement', PlacementSummary, (k) => keys.parsePlacement(k)),
+      indexers: { [BY_MANIFEST]: byManifest },
     };
   },
 
@@ -89,7 +89,7 @@ export const Resources = {
       kind: 'replica',
       prefix: keys.replicas,
       decode: recordAt<ReplicaAt, ReplicaRecord>('replica', ReplicaRecord, (k) => keys.parseReplica(k)),
-      indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => (typeof c.value.node === 'string' ? [c.value.node] : []) },
+      indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => [c.value.node] },
     };
   },
 

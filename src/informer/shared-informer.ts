@@ -22,8 +22,14 @@ export interface Cached<T> {
  * deletes of what vanished, with their last objects).
  */
 export type InformerEvent<T> =
-  | { type: 'put'; key: string; obj: Cached<T>; old: Cached<T> | undefined; initial?: true }
-  | { type: 'delete'; key: string; old: Cached<T>; revision: number };
+  | { type: 'put'; key: string; obj: Cached<T>; old: Cached<T> | undefined; initial?: true; assumed?: true }
+  | { type: 'delete'; key: string; old: Cached<T>; revision: number; assumed?: true };
+
+/** A write of the process's own, applied before its watch event comes (see assume). */
+export type AssumedWrite<T> = { type: 'put'; kv: KeyValue; value: T } | { type: 'delete'; key: string; revision: number };
+
+/** How long a deleted key's revision is remembered against late, older puts. */
+const TOMBSTONE_MS = 60_000;
 
 /** Turns one key's value into a record, or undefined with the reason it cannot be read. */
 export type Decoder<T> = (kv: KeyValue) => { ok: true; value: T } | { ok: false; error: string };
@@ -59,6 +65,8 @@ export class SharedInformer<T> implements InformerCache<T> {
   private readonly events$ = new Subject<InformerEvent<T>>();
   private readonly relists$ = new Subject<void>();
   private readonly undecodable = new Map<string, number>();
+  /** Deleted keys' revisions, oldest first, kept TOMBSTONE_MS. */
+  private readonly tombstones = new Map<string, { revision: number; at: number }>();
   private readonly indexers: Indexers<T> = {};
   private handle: WatchHandle | undefined;
   private timer: TimerHandle | undefined;
@@ -169,8 +177,29 @@ export class SharedInformer<T> implements InformerCache<T> {
     return [...(at.get(value) ?? [])].map((k) => this.items.get(k)!);
   }
 
+  /** The values an index has now (e.g. every manifest that has a placement). */
+  indexValues(index: string): string[] {
+    const at = this.indexes.get(index);
+    if (!at) throw new Error(`informer ${this.prefix} has no index ${index}`);
+    return [...at.keys()];
+  }
+
+  /**
+   * Applies a write this process committed at its revision now, before the watch brings it
+   * (client-go's mutation cache): a writer that reads the cache next sees its own write.
+   * Everything is versioned by revision, so the watch event of the same write is then dropped
+   * unread, and an event older than what the cache holds for a key (or than a delete it
+   * remembers) cannot undo a newer write. Told to consumers with `assumed`.
+   */
+  assume(write: AssumedWrite<T>): void {
+    if (!this.running) return;
+    if (write.type === 'put') this.apply(write.kv, false, { value: write.value });
+    else this.remove(write.key, write.revision, true);
+  }
+
   private clear(): void {
     this.items.clear();
+    this.tombstones.clear();
     this.undecodable.clear();
     for (const index of this.indexes.values()) index.clear();
   }
@@ -228,10 +257,14 @@ export class SharedInformer<T> implements InformerCache<T> {
     for (const key of [...this.items.keys()]) if (!seen.has(key)) this.remove(key, revision);
   }
 
-  private apply(kv: KeyValue, initial = false): void {
+  private apply(kv: KeyValue, initial = false, assumed?: { value: T }): void {
     const old = this.items.get(kv.key);
-    if (old?.modRevision === kv.modRevision) return;
-    const decoded = this.decode(kv);
+    // Same or older than what is held: a duplicate (our own write's event) or a late event.
+    if (old && old.modRevision >= kv.modRevision) return;
+    const tomb = this.tombstones.get(kv.key);
+    if (tomb && tomb.revision >= kv.modRevision) return;
+    this.tombstones.delete(kv.key);
+    const decoded: ReturnType<Decoder<T>> = assumed ? { ok: true, value: assumed.value } : this.decode(kv);
     if (!decoded.ok) {
       if (old) this.remove(kv.key, kv.modRevision);
       if (this.undecodable.get(kv.key) !== kv.modRevision) {
@@ -245,17 +278,32 @@ export class SharedInformer<T> implements InformerCache<T> {
     if (old) this.unindex(old);
     this.items.set(kv.key, obj);
     this.index(obj);
-    this.events$.next(initial ? { type: 'put', key: kv.key, obj, old, initial } : { type: 'put', key: kv.key, obj, old });
+    this.events$.next(initial ? { type: 'put', key: kv.key, obj, old, initial } : assumed ? { type: 'put', key: kv.key, obj, old, assumed: true } : { type: 'put', key: kv.key, obj, old });
   }
 
   /** `revision`: the delete's (or the listing's that found the key gone). */
-  private remove(key: string, revision: number): void {
+  private remove(key: string, revision: number, assumed = false): void {
     this.undecodable.delete(key);
     const old = this.items.get(key);
+    // Held at a newer revision than the delete (our own later write): it stays.
+    if (old && old.modRevision > revision) return;
+    this.remember(key, revision);
     if (!old) return;
     this.items.delete(key);
     this.unindex(old);
-    this.events$.next({ type: 'delete', key, old, revision });
+    this.events$.next(assumed ? { type: 'delete', key, old, revision, assumed: true } : { type: 'delete', key, old, revision });
+  }
+
+  private remember(key: string, revision: number): void {
+    const tomb = this.tombstones.get(key);
+    if (tomb && tomb.revision >= revision) return;
+    this.tombstones.delete(key); // re-inserted: the map stays in time order
+    const now = this.clock.now();
+    this.tombstones.set(key, { revision, at: now });
+    for (const [k, t] of this.tombstones) {
+      if (t.at > now - TOMBSTONE_MS) break;
+      this.tombstones.delete(k);
+    }
   }
 
   private index(obj: Cached<T>): void {

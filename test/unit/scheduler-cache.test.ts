@@ -17,7 +17,7 @@ const pkey = (n: string, replica: number) => keys.placement(n, 'app', 'web', rep
 
 async function started(store: FakeKvStore) {
   const clock = new FakeClock();
-  const cache = new SchedulerCache(new InformerFactory(store, clock, log), keys, clock);
+  const cache = new SchedulerCache(new InformerFactory(store, clock, log), keys);
   const changes: CacheChange[] = [];
   cache.changes.subscribe((c) => changes.push(c));
   cache.acquire();
@@ -104,7 +104,7 @@ describe('SchedulerCache', () => {
     const store = new FakeKvStore();
     store.failLists = 1;
     const clock = new FakeClock();
-    const cache = new SchedulerCache(new InformerFactory(store, clock, log), keys, clock);
+    const cache = new SchedulerCache(new InformerFactory(store, clock, log), keys);
     cache.acquire();
     await flush();
     const waiting = cache.synced();
