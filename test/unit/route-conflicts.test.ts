@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
+import { decodeRecord, StatusRecord } from '../../api/records.js';
 import { RouteConflicts } from '../../controllers/status/route-conflicts.js';
+import { StatusCache } from '../../controllers/status/status-cache.js';
+import { StatusReconciler } from '../../controllers/status/status-reconciler.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { createLogger } from '../../src/logging.js';
 import { FakeClock, flush } from './fake-clock.js';
@@ -79,5 +82,30 @@ describe('RouteConflicts (the status controller\'s view of the route table)', ()
     assert.deepEqual(take(), []);
     assert.deepEqual(routes.messagesFor('b', 'bad'), []);
     await routes.release();
+  });
+});
+
+describe('StatusReconciler with RouteConflicts', () => {
+  it('writes the conflict into the later manifest\'s status, and takes it out once the name is free', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(keys.manifest('a', 'x'), web(['shop.example.com']));
+    store.setQuietly(keys.manifest('b', 'y'), JSON.stringify({ image: 'nginx', scale: 0, services: { www: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }));
+    const factory = new InformerFactory(store, new FakeClock(), log);
+    const cache = new StatusCache(factory, keys);
+    const routes = new RouteConflicts(factory, keys);
+    cache.acquire();
+    routes.acquire();
+    await flush();
+    const reconciler = new StatusReconciler(store, keys, cache, routes);
+    const status = async () => {
+      await reconciler.reconcile('b/y', log);
+      return decodeRecord(StatusRecord, (await store.get(keys.status('b', 'y')))?.value);
+    };
+    const lost = 'services.www: host shop.example.com is already routed to a/x (service www); this service does not get it';
+    assert.deepEqual(await status().then((s) => [s?.phase, s?.message, s?.errors]), ['Running', `0/0 replicas running; warning: ${lost}`, [lost]]);
+    await store.delete(keys.manifest('a', 'x'));
+    await flush();
+    assert.deepEqual(await status().then((s) => [s?.phase, s?.message, s?.errors]), ['Running', '0/0 replicas running', undefined]);
+    await Promise.all([cache.release(), routes.release()]);
   });
 });
