@@ -1,5 +1,6 @@
 import { manifestId } from './keys.js';
-import type { ServiceSpec } from './manifest.js';
+import type { DecodeResult, ServiceSpec } from './manifest.js';
+import { DEFAULT_ROUTER_DOMAIN, type RouterConfig } from './records.js';
 
 /**
  * Routes from outside: which host name reaches which service. A service whose role is
@@ -80,4 +81,19 @@ export function conflictMessages(conflicts: readonly RouteConflict[], app: strin
   return conflicts
     .filter((c) => c.app === app && c.name === name)
     .map((c) => `services.${c.service}: host ${c.host} is already routed to ${c.heldBy.app}/${c.heldBy.name} (service ${c.heldBy.service}); this service does not get it`);
+}
+
+/** A manifest as the route table reads it: none for one that does not decode (it claims no name). */
+export function routedManifest(app: string, name: string, createRevision: number, result: DecodeResult): RoutedManifest | undefined {
+  return result.ok ? { app, name, createRevision, services: result.spec.services } : undefined;
+}
+
+/** Whether a manifest declares a web service (its changes may move route names). */
+export function hasWebService(result: DecodeResult): boolean {
+  return result.ok && Object.values(result.spec.services).some(isWebService);
+}
+
+/** The domain routes are named under: router/config's, or the default. */
+export function routerDomain(config: RouterConfig | undefined): string {
+  return config?.domain ?? DEFAULT_ROUTER_DOMAIN;
 }

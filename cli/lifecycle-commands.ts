@@ -8,6 +8,7 @@ import { table } from '../src/table.js';
 import { EventRecorder } from '../src/events/event-recorder.js';
 import { SystemClock } from '../src/clock.js';
 import { createLogger } from '../src/logging.js';
+import { describeRoutes } from './router-commands.js';
 
 function parseTarget(target: string | undefined, usage: string): { app: string; name: string; replica?: number } {
   const [app, name, replica] = (target ?? '').split('/');
@@ -68,16 +69,17 @@ export async function rollback(target: string | undefined, config: Config): Prom
   });
 }
 
-/** `dokkaa describe APP/NAME`: status, placements, replicas, rollout and events. */
+/** `dokkaa describe APP/NAME`: status, placements, replicas, routes, rollout and events. */
 export async function describe(target: string | undefined, config: Config): Promise<string> {
   const { app, name } = parseTarget(target, 'dokkaa describe APP/NAME');
   return withStore(config, async (store, keys) => {
-    const [s, placements, replicas, rollout, events] = await Promise.all([
+    const [s, placements, replicas, rollout, events, routes] = await Promise.all([
       store.get(keys.status(app, name)),
       store.list(keys.placements),
       store.list(keys.manifestReplicas(app, name)),
       store.get(keys.rollout(app, name)),
       store.list(keys.manifestEvents(app, name)),
+      describeRoutes(store, keys, app, name),
     ]);
     const status = decodeRecord(StatusRecord, s?.value);
     const r = decodeRecord(RolloutRecord, rollout?.value);
@@ -95,6 +97,7 @@ export async function describe(target: string | undefined, config: Config): Prom
         return [String(p.replica), p.node, rec?.state ?? 'pending', rec?.ready ? 'yes' : 'no', String(rec?.restarts ?? 0), rec?.exitCode !== undefined ? String(rec.exitCode) : '-', rec?.containerId?.slice(0, 12) ?? '-', `${p.templateHash}${rec && rec.templateHash !== p.templateHash ? ` (runs ${rec.templateHash})` : ''}`];
       })));
     for (const rec of recs.filter((x) => x.lastLog?.length)) lines.push('', `Last output of replica ${rec.replica}:`, ...rec.lastLog!.map((l) => `  ${l}`));
+    lines.push('', ...routes);
     const evs = events.kvs.map((kv) => decodeRecord(EventRecord, kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));
     lines.push('', 'Events:');
     lines.push(evs.length ? table(['TIME', 'TYPE', 'REASON', 'FROM', 'MESSAGE'], evs.slice(-30).map((e) => [e.time, e.type, e.reason, e.source, e.message])) : '  <none>');

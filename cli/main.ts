@@ -7,6 +7,7 @@ import { etcdReachable, startLocalEtcd } from '../src/etcd/local-etcd.js';
 import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
 import { runLab } from './lab-commands.js';
+import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
 async function run(invocation: Invocation): Promise<void> {
   switch (invocation.command) {
@@ -33,6 +34,18 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await rollback(invocation.target, config));
     case 'rollout status':
       return void console.log(await rolloutStatus(invocation.target, invocation.options, config, (line) => console.log(line)));
+    case 'routes':
+      return void console.log(await routes(invocation.options, config));
+    case 'router set':
+      return void console.log(await routerSet(invocation.options, config));
+    case 'router show':
+      return void console.log(await routerShow(config));
+    case 'cert add':
+      return void console.log(await certAdd(invocation.host, invocation.options, config));
+    case 'cert list':
+      return void console.log(await certList(invocation.options, config));
+    case 'cert rm':
+      return void console.log(await certRemove(invocation.host, config));
     case 'agent':
       return serve(config, createLogger(config.logLevel), AGENT_MODULES);
     case 'controller':

@@ -5,6 +5,9 @@ import { VERSION } from '../src/version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
 import { bashCompletion } from './completion.js';
 import type { LogsOptions, RolloutStatusOptions } from './lifecycle-commands.js';
+import type { CertAddOptions } from './router-commands.js';
+import { isHostName } from '../api/names.js';
+import { DEFAULT_ROUTER_DOMAIN } from '../api/records.js';
 
 export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
 
@@ -15,10 +18,13 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa delete APP/NAME
   dokkaa status [APP[/NAME]] [--json]
   dokkaa nodes [--json]
-  dokkaa describe APP/NAME               status, placements, replicas, rollout and events
+  dokkaa describe APP/NAME               status, placements, replicas, routes, rollout and events
   dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]
   dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
   dokkaa rollback APP/NAME               restore the previous version's spec
+  dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
+  dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
+  dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
   dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
   dokkaa completion                      a bash completion script: source <(dokkaa completion)
   dokkaa COMMAND --help                  a command's own flags
@@ -52,6 +58,11 @@ export type Invocation =
   | { command: 'nodes'; flags: ConfigFlags; options: ListOptions }
   | { command: 'logs'; flags: ConfigFlags; target?: string; options: LogsOptions }
   | { command: 'rollout status'; flags: ConfigFlags; target?: string; options: RolloutStatusOptions }
+  | { command: 'routes' | 'cert list'; flags: ConfigFlags; options: ListOptions }
+  | { command: 'router set'; flags: ConfigFlags; options: { domain: string } }
+  | { command: 'router show'; flags: ConfigFlags }
+  | { command: 'cert add'; flags: ConfigFlags; host: string; options: CertAddOptions }
+  | { command: 'cert rm'; flags: ConfigFlags; host: string }
   | { command: 'lab'; request: LabRequest };
 
 /** Where parsing writes help (`out`) and commander's usage errors (`err`). */
@@ -93,6 +104,16 @@ function nonNegativeInt(flag: string): (value: string) => number {
   };
 }
 
+/** A host name (lower-cased), `*.name` too if `wildcard`; `what` names the flag or argument in the error. */
+function hostName(what: string, wildcard: boolean): (value: string) => string {
+  return (value) => {
+    if (!isHostName(value) || (!wildcard && value.startsWith('*.'))) {
+      throw new BadValueError(`${what}: expected a DNS name (labels of a-z, 0-9 and "-" joined by dots${wildcard ? '; *.name for every name one label under name' : ''}), got ${JSON.stringify(value)}`);
+    }
+    return value.toLowerCase();
+  };
+}
+
 /**
  * The whole `dokkaa` command tree. Parsing a command line hands what it asks for to
  * `parsed` and does nothing else; `--help` output and commander's errors go to `output`.
@@ -131,7 +152,7 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
 
   for (const [command, description] of [
     ['delete', 'delete the manifest'],
-    ['describe', 'status, placements, replicas, rollout and events'],
+    ['describe', 'status, placements, replicas, routes, rollout and events'],
     ['rollback', "restore the previous version's spec (keeping the current scale)"],
   ] as const) {
     const cmd = client(command, description, 'APP/NAME');
@@ -154,6 +175,30 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .option('--timeout <S>', 'seconds to wait before failing', (v: string) => positiveNumber('timeout', v), 600));
   program.addCommand(new Command('rollout').description('follow a rolling update').addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
     parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } }))));
+
+  const routes = client('routes', "the web router's table: each host name, the service it reaches and that service's ready endpoints; then names lost to a conflict", undefined, (cmd) =>
+    cmd.option('--json', 'print the domain, the routes with their endpoints, and the conflicts'));
+  program.addCommand(routes.action((o: { json?: boolean }) => parsed({ command: 'routes', flags: flagsOf(routes), options: { json: !!o.json } })));
+
+  const routerSet = client('set', 'change the router settings (router/config)', undefined, (cmd) => cmd
+    .usage('--domain D [options]')
+    .requiredOption('--domain <D>', `the domain a web service is named under: <service>.<app>.D, and <app>.D for an app's only one (default ${DEFAULT_ROUTER_DOMAIN})`, hostName('--domain', false)));
+  const routerShow = client('show', 'print the router settings (defaults marked)');
+  program.addCommand(new Command('router').description('the web router settings')
+    .addCommand(routerSet.action((o: { domain: string }) => parsed({ command: 'router set', flags: flagsOf(routerSet), options: { domain: o.domain } })))
+    .addCommand(routerShow.action(() => parsed({ command: 'router show', flags: flagsOf(routerShow) }))));
+
+  const certAdd = client('add', 'check a certificate and its key for HOST (parses, key matches, not expired, names cover HOST) and store them in certs/HOST', undefined, (cmd) => cmd
+    .usage('HOST --cert FILE --key FILE [options]')
+    .argument('<HOST>', 'the name it serves (*.name: one label under name)', hostName('HOST', true))
+    .requiredOption('--cert <FILE>', 'the PEM certificate (a chain is fine, leaf first)')
+    .requiredOption('--key <FILE>', 'the PEM private key, unencrypted'));
+  const certList = client('list', 'the stored certificates: host, issuer, expiry (never the keys)', undefined, (cmd) => cmd.option('--json', 'print host, issuer, notAfter, daysLeft and updated'));
+  const certRm = client('rm', 'delete the certificate of HOST', undefined, (cmd) => cmd.usage('HOST [options]').argument('<HOST>', 'as given to cert add', hostName('HOST', true)));
+  program.addCommand(new Command('cert').description('TLS certificates the web router serves by SNI')
+    .addCommand(certAdd.action((host: string, o: CertAddOptions) => parsed({ command: 'cert add', flags: flagsOf(certAdd), host, options: { cert: o.cert, key: o.key } })))
+    .addCommand(certList.action((o: { json?: boolean }) => parsed({ command: 'cert list', flags: flagsOf(certList), options: { json: !!o.json } })))
+    .addCommand(certRm.action((host: string) => parsed({ command: 'cert rm', flags: flagsOf(certRm), host }))));
 
   program.addCommand(labCommand((request) => parsed({ command: 'lab', request })));
   program.command('completion').description('print a bash completion script (source <(dokkaa completion))').action(() => parsed({ command: 'print', text: bashCompletion(program) }));

@@ -5,6 +5,7 @@ import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import { eventManifest, manifestOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
+import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache, type StatusCacheChange } from './status-cache.js';
 import { StatusReconciler } from './status-reconciler.js';
 
@@ -16,6 +17,7 @@ export class StatusController extends ControllerRunnable {
     @inject(TYPES.Keys) keys: Keys,
     @inject(StatusReconciler) reconciler: StatusReconciler,
     @inject(StatusCache) cache: StatusCache,
+    @inject(RouteConflicts) routes: RouteConflicts,
   ) {
     const manifests = factory.informer(Resources.manifests(keys));
     const statuses = factory.informer(Resources.statuses(keys));
@@ -32,6 +34,9 @@ export class StatusController extends ControllerRunnable {
         // and going bear on every manifest (unschedulable reasons).
         .watchesKeys(cache.changes.pipe(mergeMap((c: StatusCacheChange) => (c.kind === 'placement' ? [c.id] : all()))))
         .uses(cache)
+        // A web manifest or the router domain changed: the manifests whose conflicts it altered.
+        .watchesKeys(routes.changes)
+        .uses(routes)
         // A status whose manifest is gone is deleted by its reconcile.
         .resyncsAlso(() => statuses.list().map(manifestOf))
         .build(),

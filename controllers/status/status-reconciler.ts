@@ -7,16 +7,21 @@ import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
+import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache } from './status-cache.js';
 import { summarize, type Placed } from './status-summary.js';
 
-/** Writes `status/<app>/<name>` from everything that bears on it: nodes and placements from its cache, the rest fresh. */
+/**
+ * Writes `status/<app>/<name>` from everything that bears on it: nodes and placements from
+ * its cache, host-name conflicts from the route table of the manifests informer, the rest fresh.
+ */
 @injectable()
 export class StatusReconciler implements Reconciler {
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(StatusCache) private readonly cache: StatusCache,
+    @inject(RouteConflicts) private readonly routes: RouteConflicts,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<void> {
@@ -24,7 +29,7 @@ export class StatusReconciler implements Reconciler {
     const statusKey = this.keys.status(app, name);
     // Nodes and placements from the cache (placements have no per-manifest prefix); the rest
     // of the manifest's keys fresh from etcd.
-    await this.cache.synced();
+    await Promise.all([this.cache.synced(), this.routes.synced()]);
     const [manifest, current, replicas, link, rollout] = await Promise.all([
       this.store.get(this.keys.manifest(app, name)),
       this.store.get(statusKey),
@@ -53,6 +58,7 @@ export class StatusReconciler implements Reconciler {
       link: decodeRecord(LinkRecord, link?.value, invalidRecord(log, this.keys.link(app, name))),
       liveNodes: this.cache.liveNodes(),
       rollout: decodeRecord(RolloutRecord, rollout?.value, invalidRecord(log, this.keys.rollout(app, name))),
+      routeConflicts: this.routes.messagesFor(app, name),
     });
     const value = canonicalJson(status);
     if (current?.value === value) return;

@@ -14,14 +14,27 @@ export interface StatusInput {
   link: LinkRecord | undefined;
   liveNodes: NodeRecord[];
   rollout?: RolloutRecord | undefined;
+  /** Host names the manifest's web services claim but an earlier manifest holds (api/routes.ts conflictMessages). */
+  routeConflicts?: readonly string[];
 }
 
 /**
  * The truth about one manifest, from what the scheduler placed and what the hosts report.
  * Pure. A replica counts as running if it is ready and its host runs the spec it is placed
  * with (during a rolling update, old and new alike); `updated` counts those on the new spec.
+ * A host name lost to another manifest is a warning: the replicas and the service's other
+ * names are fine, so the phase stays; the message ends with the first conflict (the table
+ * of `dokkaa status` shows only phase and message) and `errors` holds them all.
  */
 export function summarize(input: StatusInput): StatusRecord {
+  const status = replicaSummary(input);
+  const conflicts = input.routeConflicts ?? [];
+  if (!input.decoded.ok || conflicts.length === 0) return status;
+  const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more: see errors or dokkaa describe)` : '';
+  return { ...status, message: `${status.message}; warning: ${conflicts[0]}${more}`, errors: [...conflicts] };
+}
+
+function replicaSummary(input: StatusInput): StatusRecord {
   const { decoded, placements, replicas } = input;
   const lastPlaced = placements.reduce<Placed | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
   const spec: ManifestSpec | undefined = decoded.ok ? decoded.spec : lastPlaced?.spec;

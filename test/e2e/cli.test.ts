@@ -1,27 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { useDokkaa } from './support/dokkaa.js';
-import { waitFor, type World } from './support/world.js';
+import { dokkaaCli as dokkaa, useDokkaa } from './support/dokkaa.js';
+import { waitFor } from './support/world.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
 const MANIFESTS = fileURLToPath(new URL('../../../manifests/local/', import.meta.url));
-
-/** The real `dokkaa` CLI as a child process, pointed at this test's etcd prefix. */
-async function dokkaa(world: World, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, '--etcd', world.etcdUrl, '--prefix', world.prefix]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 describe('the dokkaa CLI against a running cluster', () => {
   const { world } = useDokkaa();

@@ -133,6 +133,36 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(cli('apply', '--app', 'shop').invocation, { command: 'apply', flags: {}, options: { file: undefined, app: 'shop', name: undefined } });
   });
 
+  it('parses the router, cert and routes commands', () => {
+    const client = { etcd: 'http://10.0.0.1:2379', prefix: '/t1' };
+    const tail = ['--etcd', client.etcd, '--prefix', client.prefix];
+    assert.deepEqual(cli('routes', ...tail).invocation, { command: 'routes', flags: client, options: { json: false } });
+    assert.deepEqual(cli('routes', '--json').invocation, { command: 'routes', flags: {}, options: { json: true } });
+    assert.deepEqual(cli('router', 'set', '--domain', 'Apps.Example.com', ...tail).invocation, { command: 'router set', flags: client, options: { domain: 'apps.example.com' } });
+    assert.deepEqual(cli('router', 'show').invocation, { command: 'router show', flags: {} });
+    assert.deepEqual(cli('cert', 'add', 'Shop.Example.com', '--cert', 'c.pem', '--key', 'k.pem', ...tail).invocation, {
+      command: 'cert add', flags: client, host: 'shop.example.com', options: { cert: 'c.pem', key: 'k.pem' },
+    });
+    assert.deepEqual(cli('cert', 'add', '--key=k.pem', '*.example.org', '--cert', 'c.pem').invocation, { command: 'cert add', flags: {}, host: '*.example.org', options: { cert: 'c.pem', key: 'k.pem' } });
+    assert.deepEqual(cli('cert', 'list', '--json').invocation, { command: 'cert list', flags: {}, options: { json: true } });
+    assert.deepEqual(cli('cert', 'rm', 'shop.example.com').invocation, { command: 'cert rm', flags: {}, host: 'shop.example.com' });
+  });
+
+  it('refuses a bad domain, host or missing cert flag with exit code 2, before anything is read or written', () => {
+    assert.deepEqual(cli('router', 'set', '--domain', 'not_a_name'), { out: '', err: 'error: --domain: expected a DNS name (labels of a-z, 0-9 and "-" joined by dots), got "not_a_name"\n', code: 2 });
+    assert.equal(cli('router', 'set', '--domain', '*.example.com').code, 2, 'a domain is no wildcard');
+    assert.equal(cli('router', 'set', '--domain', 'local').code, 2, 'one label');
+    assert.match(cli('router', 'set').err, /^error: required option '--domain <D>' not specified\n\(see dokkaa router set --help\)\n$/);
+    assert.deepEqual(cli('cert', 'add', 'bad host', '--cert', 'c', '--key', 'k'), {
+      out: '', err: 'error: HOST: expected a DNS name (labels of a-z, 0-9 and "-" joined by dots; *.name for every name one label under name), got "bad host"\n', code: 2,
+    });
+    assert.match(cli('cert', 'add', 'shop.example.com', '--cert', 'c.pem').err, /^error: required option '--key <FILE>' not specified/);
+    assert.equal(cli('cert', 'add', '--cert', 'c', '--key', 'k').code, 2);
+    assert.match(cli('cert', 'rm').err, /^error: missing required argument 'HOST'/);
+    assert.equal(cli('cert', 'rm', 'a.example.com', 'b.example.com').code, 2);
+    assert.equal(cli('routes', 'shop').code, 2);
+  });
+
   it('parses the lab subcommands as before', () => {
     const lab = (...argv: string[]) => {
       const r = cli('lab', ...argv);
@@ -182,6 +212,10 @@ describe('dokkaa completion', () => {
     assert.deepEqual(complete('lab', 'status', '--'), ['--name', '--json', '--help']);
     assert.deepEqual(complete('agent', '--lease-ttl', '4', '--la'), ['--label']);
     assert.deepEqual(complete('help', 'dele'), ['delete']);
+    assert.deepEqual(complete('cert', ''), ['add', 'list', 'rm', 'help']);
+    assert.deepEqual(complete('router', 'set', '--d'), ['--domain']);
+    assert.deepEqual(complete('cert', 'add', 'shop.example.com', '--'), ['--cert', '--key', '--etcd', '--prefix', '--help']);
+    assert.deepEqual(complete('rou'), ['routes', 'router', 'rollout'].filter((c) => c.startsWith('rou')));
     assert.deepEqual(complete('status', 's'), [], 'an argument: bash falls back to file names');
   });
 });

@@ -178,4 +178,37 @@ describe('summarize', () => {
     const st = summarize(input({ placements: [a, b], replicas: [replica(a), replica(b)] }));
     assert.equal(st.runningRevision, 7);
   });
+
+  describe('host-name conflicts', () => {
+    const lost = 'services.http: host shop.example.com is already routed to other/web (service www); this service does not get it';
+    const lost2 = 'services.http: host *.example.org is already routed to other/web (service www); this service does not get it';
+
+    it('warns in the message and lists them in errors, keeping the phase Running', () => {
+      const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0), replica(p1)], routeConflicts: [lost] }));
+      assert.equal(st.phase, 'Running');
+      assert.equal(st.running, 2);
+      assert.equal(st.message, `2/2 replicas running; warning: ${lost}`);
+      assert.deepEqual(st.errors, [lost]);
+    });
+
+    it('names the first and counts the others', () => {
+      const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0)], routeConflicts: [lost, lost2] }));
+      assert.equal(st.phase, 'Pending');
+      assert.equal(st.message, `1/2 replicas running; waiting for the host to report; warning: ${lost} (and 1 more: see errors or dokkaa describe)`);
+      assert.deepEqual(st.errors, [lost, lost2]);
+    });
+
+    it('leaves a status without conflicts as it was', () => {
+      const plain = summarize(input({ placements: [p0, p1], replicas: [replica(p0), replica(p1)] }));
+      assert.deepEqual(summarize(input({ placements: [p0, p1], replicas: [replica(p0), replica(p1)], routeConflicts: [] })), plain);
+      assert.equal(plain.errors, undefined);
+    });
+
+    it('adds nothing to an Invalid status (its errors are the decoding problems)', () => {
+      const bad = decodeManifest('{"image":"web","scale":-1}', 'app');
+      const st = summarize(input({ decoded: bad, routeConflicts: [lost] }));
+      assert.deepEqual(st.errors, ['scale: expected an integer >= 0, got -1']);
+      assert.doesNotMatch(st.message, /warning/);
+    });
+  });
 });

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Container, ContainerModule } from 'inversify';
 import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../../cli/process-container.js';
@@ -34,6 +35,17 @@ export class InProcessDokkaa {
 }
 
 const BIN = fileURLToPath(new URL('../../../../bin/dokkaa.js', import.meta.url));
+
+/** The real `dokkaa` CLI as a child process, pointed at the world's etcd prefix: its exit code and output. */
+export async function dokkaaCli(world: World, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, '--etcd', world.etcdUrl, '--prefix', world.prefix]);
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 /** `dokkaa <command>` as a child process (for SIGKILL and restarts). */
 export class DokkaaProcess {
