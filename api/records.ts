@@ -41,24 +41,28 @@ export const NodeRecord = t.intersection(
 );
 export type NodeRecord = t.TypeOf<typeof NodeRecord>;
 
+/** What every placement says besides its spec. */
+const placementFields = {
+  app: t.string,
+  name: t.string,
+  replica: t.number,
+  node: t.string,
+  templateHash: t.string,
+  /** The manifest's mod revision this spec came from. */
+  revision: t.number,
+};
+/** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
+const placementOptional = { updatedAt: t.number };
+
 /** placements/<node>/<app>/<name>/<replica>: the scheduler's decision, with the spec to run. */
 export const PlacementRecord = t.intersection(
   [
     t.type({
-      app: t.string,
-      name: t.string,
-      replica: t.number,
-      node: t.string,
+      ...placementFields,
       /** The last valid spec: an invalid manifest never reaches a placement. */
       spec: ManifestSpec,
-      templateHash: t.string,
-      /** The manifest's mod revision this spec came from. */
-      revision: t.number,
     }),
-    t.partial({
-      /** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
-      updatedAt: t.number,
-    }),
+    t.partial(placementOptional),
   ],
   'PlacementRecord',
 );
@@ -69,13 +73,7 @@ export type PlacementRecord = t.TypeOf<typeof PlacementRecord>;
  * it reads (from etcd, when it reconciles). Unknown fields are dropped, so the cache of a
  * cluster's placements (100,000 at 1,000 hosts) stays small and cheap to decode.
  */
-export const PlacementSummary = t.exact(
-  t.intersection([
-    t.type({ app: t.string, name: t.string, replica: t.number, node: t.string, templateHash: t.string, revision: t.number }),
-    t.partial({ updatedAt: t.number }),
-  ]),
-  'PlacementSummary',
-);
+export const PlacementSummary = t.exact(t.intersection([t.type(placementFields), t.partial(placementOptional)]), 'PlacementSummary');
 export type PlacementSummary = t.TypeOf<typeof PlacementSummary>;
 
 /** A recorded version of a manifest, for rollbacks. */
