@@ -8,6 +8,7 @@ import { log, withBenchLab, type BenchLab } from './lab-bench.js';
 import { targetTable, type PartResult, type Target } from './report.js';
 import { benchScheduler, schedulerReport } from './scheduler-sim.js';
 import { benchSteadyState, steadyReport } from './steady-state.js';
+import { benchRouter, routerReport } from './router.js';
 
 /**
  * `npm run bench`: runs every benchmark and writes bench/results/report.md (targets first,
@@ -75,6 +76,14 @@ const PARTS: Part[] = [
       // Swarm's managers and workers would add their own load: it goes before this.
       await lab!.swarm.leave();
       return steadyReport(await benchSteadyState(lab!, { replicas: 100, windowMs: env('DOKKAA_BENCH_STEADY_SECONDS', 90) * 1000, settleMs: 15_000 }));
+    },
+  },
+  {
+    name: 'router',
+    lab: true,
+    run: async (lab) => {
+      await lab!.swarm.leave();
+      return routerReport(await benchRouter(lab!, { runs: env('DOKKAA_BENCH_ROUTER_RUNS', 3), seconds: env('DOKKAA_BENCH_ROUTER_SECONDS', 8) }));
     },
   },
   {
