@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../../src/clock.js';
 import { errorField, type Logger } from '../../src/logging.js';
+import { crtList } from './haproxy-config.js';
 
 const run = promisify(execFile);
 
@@ -54,7 +55,7 @@ const STABLE_MS = 10_000;
 /**
  * One haproxy in master-worker mode (`haproxy -W -S <master socket> -f <cfg>`), supervised.
  *
- * - `apply` writes the files (certificates mode 0600, then the crt-list, then the config),
+ * - `apply` writes the files (certificates mode 0600 as `<host>.pem`, the crt-list, the config),
  *   has `haproxy -c` check them, and starts haproxy, or reloads the running one through the
  *   master CLI (hitless: the old workers finish their connections, bounded by
  *   hard-stop-after). It resolves once haproxy runs the new config; it rejects (the running
@@ -132,6 +133,7 @@ export class HaproxyProcess {
       wanted.add(file);
       await writeAtomically(file, c.pem, 0o600);
     }
+    await writeAtomically(this.paths.crtList, crtList(files.certs.map((c) => ({ host: c.host, file: this.paths.cert(c.host) }))), 0o600);
     // Certificates no longer served: their keys should not stay on disk.
     for (const name of await readdir(this.paths.dir)) {
       const file = join(this.paths.dir, name);
