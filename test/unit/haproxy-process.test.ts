@@ -1,61 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { haproxyConfig, type RoutedService } from '../../controllers/router/haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess } from '../../controllers/router/haproxy-process.js';
 import { SystemClock } from '../../src/clock.js';
 import { createLogger } from '../../src/logging.js';
+import { eventually, freePort, getWithHost, LocalBackends } from './local-http.js';
 
-const servers: Server[] = [];
-
-/** A local backend whose page is its name and the X-Forwarded-* headers it got. */
-async function backend(name: string): Promise<number> {
-  const s = createServer((req, res) => res.end(`${name} xff=${req.headers['x-forwarded-for']} proto=${req.headers['x-forwarded-proto']} host=${req.headers['x-forwarded-host']}`));
-  servers.push(s);
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  return (s.address() as { port: number }).port;
-}
-
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** GET / with this Host header (fetch would put the URL's own), on a fresh connection. */
-function get(port: number, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const backends = new LocalBackends();
+const get = (port: number, host: string) => getWithHost(port, host);
 
 function processGone(pid: number): boolean {
   try {
@@ -85,12 +40,12 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
   });
   after(async () => {
     await proc.stop();
-    servers.forEach((s) => s.close());
+    backends.closeAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('starts and routes by Host, with X-Forwarded-* set; an unknown host gets 404', async () => {
-    const a = await backend('A');
+    const a = await backends.start('A');
     await proc.apply(files([{ host: '127.0.0.1', port: a }]));
     const r = await get(port, 'APP.dokkaa.local:8080');
     assert.equal(r.status, 200);
@@ -103,7 +58,7 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
 
   it('reloads hitlessly with another endpoint (same master), and answers 503 without one', async () => {
     const pid = proc.pid;
-    const b = await backend('B');
+    const b = await backends.start('B');
     await proc.apply(files([{ host: '127.0.0.1', port: b }]));
     assert.equal(proc.pid, pid, 'a reload keeps the master');
     assert.match((await get(port, 'app.dokkaa.local')).body, /^B /);
@@ -114,7 +69,7 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
   });
 
   it('retries a refused connection on another endpoint', async () => {
-    const c = await backend('C');
+    const c = await backends.start('C');
     const dead = await freePort();
     await proc.apply(files([{ host: '127.0.0.1', port: dead }, { host: '127.0.0.1', port: c }]));
     for (let i = 0; i < 6; i++) assert.match((await get(port, 'app.dokkaa.local')).body, /^C /);

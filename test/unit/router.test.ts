@@ -2,9 +2,6 @@ import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -19,63 +16,11 @@ import { EventRecorder } from '../../src/events/event-recorder.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { endpoint } from './builders.js';
 import { FakeKvStore } from './fake-kv-store.js';
+import { eventually, freePort, getWithHost, LocalBackends } from './local-http.js';
 import { makeCa, serverCert } from './router-certs.js';
 
-const servers: Server[] = [];
-
-async function backend(name: string): Promise<number> {
-  const s = createServer((_req, res) => res.end(name));
-  servers.push(s);
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  return (s.address() as { port: number }).port;
-}
-
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-function get(port: number, host: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', headers: { host }, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function getTls(port: number, host: string, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({ host: '127.0.0.1', port, servername: host, path: '/', headers: { host }, ca, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what} (${String(last)})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const backends = new LocalBackends();
+const get = (port: number, host: string) => getWithHost(port, host);
 
 describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
   const keys = new Keys('/d');
@@ -106,18 +51,18 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
   });
   after(async () => {
     await router.stop();
-    servers.forEach((s) => s.close());
+    backends.closeAll();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('routes a web service\'s names to its endpoints, with the domain of router/config', async () => {
-    const a = await backend('A');
+    const a = await backends.start('A');
     await store.put(keys.routerConfig, JSON.stringify({ domain: 'apps.test' }));
     await store.put(keys.manifest('shop', 'front'), JSON.stringify({ image: 'x', services: { www: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }));
     await store.put(keys.endpoint('shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', a, { app: 'shop', name: 'front' })));
     await router.start();
     for (const host of ['shop.apps.test', 'www.shop.apps.test', 'Shop.Example.com:80']) {
-      assert.deepEqual(await eventually(`${host} served`, async () => ((await get(httpPort, host)).status === 200 ? get(httpPort, host) : undefined)), { status: 200, body: 'A' });
+      assert.deepEqual(await eventually(`${host} served`, async () => ((await get(httpPort, host)).status === 200 ? get(httpPort, host) : undefined)), { status: 200, body: `A xff=127.0.0.1 proto=http host=${host}` });
     }
     assert.equal((await get(httpPort, 'shop.dokkaa.local')).status, 404, 'the default domain is not routed while another is set');
   });
@@ -134,15 +79,16 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
   });
 
   it('serves good certificates by SNI and reports a bad one once, leaving it out', async () => {
-    const b = await backend('B');
+    const b = await backends.start('B');
     await store.put(keys.endpoint('shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', b, { app: 'shop', name: 'front' })));
     const good = await serverCert(dir, ca, 'shop.example.com');
     const other = await serverCert(dir, ca, 'www.shop.apps.test');
     await store.put(keys.cert('shop.example.com'), JSON.stringify(good));
     // The certificate of one name with the key of another.
     await store.put(keys.cert('www.shop.apps.test'), JSON.stringify({ cert: other.cert, key: good.key }));
-    const body = await eventually('HTTPS for shop.example.com', () => getTls(httpsPort, 'shop.example.com', ca.cert));
-    assert.equal(body, 'B');
+    const body = await eventually('HTTPS for shop.example.com', () => getWithHost(httpsPort, 'shop.example.com', { ca: ca.cert }));
+    assert.equal(body.status, 200);
+    assert.match(body.body, /^B xff=127.0.0.1 proto=https host=shop.example.com/);
     const bad = said('certificate not served');
     assert.equal(bad.length, 1);
     assert.equal(bad[0]!.host, 'www.shop.apps.test');
