@@ -62,7 +62,7 @@ const STABLE_MS = 10_000;
  *   haproxy keeping the previous one) if haproxy refuses it or does not start.
  * - If haproxy dies unasked it is started again with capped backoff (0.5 s doubling to
  *   30 s), its files rewritten from the last applied state (never a stale file on disk).
- * - `stop` ends it (and its workers) and stops supervising. haproxy is started with a
+ * - `stop` ends it (and its workers), stops supervising and removes the directory. haproxy is started with a
  *   parent-death signal, so it does not outlive a killed agent; a haproxy of an earlier agent
  *   found through the pid file is stopped before starting.
  * Calls are serialized: one apply, restart or stop at a time.
@@ -110,7 +110,8 @@ export class HaproxyProcess {
       const child = this.child;
       this.child = undefined;
       if (child) await terminate(child, this.opts.clock);
-      await rm(this.paths.pidFile, { force: true });
+      // The private keys do not outlive the router; a start writes every file again.
+      await rm(this.paths.dir, { recursive: true, force: true });
     });
   }
 

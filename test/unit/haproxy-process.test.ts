@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { haproxyConfig, type RoutedService } from '../../controllers/router/haproxy-config.js';
@@ -95,10 +95,11 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     assert.doesNotMatch(readFileSync(paths.config, 'utf8'), /no-such-keyword/);
   });
 
-  it('stops: nothing listens any more, and the master is gone', async () => {
+  it('stops: nothing listens any more, the master is gone, and so are the files (keys included)', async () => {
     const pid = proc.pid!;
     await proc.stop();
     assert.ok(processGone(pid));
+    assert.ok(!existsSync(paths.dir));
     await assert.rejects(get(port, 'app.dokkaa.local'));
   });
 });
