@@ -161,12 +161,18 @@ export class HaproxyProcess {
     this.child = child;
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (text: string) => this.onStderr(text));
-    child.on('error', (err) => this.log.error('haproxy could not be run', { error: errorField(err) }));
+    let spawnError: Error | undefined;
+    child.on('error', (err) => {
+      spawnError = err;
+      // Not run at all (no exit follows): supervise as if it had exited.
+      if (child.pid === undefined) this.onExit(child, null, null);
+    });
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
     this.startedAt = this.opts.clock.now();
-    await writeFile(this.paths.pidFile, `${child.pid}\n`);
+    if (child.pid !== undefined) await writeFile(this.paths.pidFile, `${child.pid}\n`);
     const deadline = this.opts.clock.now() + (this.opts.startTimeoutMs ?? 10_000);
     for (;;) {
+      if (spawnError && child.pid === undefined) throw new Error(`haproxy could not be run: ${spawnError.message}`);
       if (this.child !== child || child.exitCode !== null || child.signalCode !== null) {
         throw new Error(`haproxy exited at start: ${this.stderrTail.slice(-5).join(' | ') || 'no output'}`);
       }
@@ -268,7 +274,7 @@ async function writeAtomically(file: string, text: string, mode: number): Promis
 
 /** SIGTERM (haproxy's hard stop, workers included), SIGKILL after 5 s. */
 async function terminate(child: ChildProcess, clock: Clock): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   const timer = clock.setTimeout(() => child.kill('SIGKILL'), 5_000);

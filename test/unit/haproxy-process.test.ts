@@ -68,6 +68,18 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     assert.match(none.body, /no ready endpoint for service web of app\/m/);
   });
 
+  it('lets a request in flight finish across a reload (the old worker serves it)', async () => {
+    const slow = await backends.start('SLOW', 1_500);
+    await proc.apply(files([{ host: '127.0.0.1', port: slow }]));
+    const inFlight = get(port, 'app.dokkaa.local');
+    await new Promise((r) => setTimeout(r, 300));
+    await proc.apply(files([{ host: '127.0.0.1', port: await backends.start('D') }]));
+    assert.match((await get(port, 'app.dokkaa.local')).body, /^D /, 'new requests see the new config');
+    const r = await inFlight;
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^SLOW /);
+  });
+
   it('retries a refused connection on another endpoint', async () => {
     const c = await backends.start('C');
     const dead = await freePort();
@@ -101,5 +113,18 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     assert.ok(processGone(pid));
     assert.ok(!existsSync(paths.dir));
     await assert.rejects(get(port, 'app.dokkaa.local'));
+  });
+});
+
+describe('HaproxyProcess without a haproxy to run', () => {
+  it('fails the apply at once, saying why', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'haproxy-missing-'));
+    const proc = new HaproxyProcess({ paths: new HaproxyPaths(join(dir, 'n1')), clock: new SystemClock(), log: createLogger('error', true), binary: join(dir, 'no-such-haproxy') });
+    try {
+      await assert.rejects(proc.apply({ config: 'global\n', certs: [] }), /haproxy refused the config: .*ENOENT/);
+    } finally {
+      await proc.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

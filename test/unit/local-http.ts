@@ -7,9 +7,12 @@ import { createServer as createTcpServer } from 'node:net';
 export class LocalBackends {
   private readonly servers: Server[] = [];
 
-  /** A backend on 127.0.0.1 whose page is its name and the X-Forwarded-* headers it got. */
-  async start(name: string): Promise<number> {
-    const s = createServer((req, res) => res.end(`${name} xff=${req.headers['x-forwarded-for']} proto=${req.headers['x-forwarded-proto']} host=${req.headers['x-forwarded-host']}`));
+  /** A backend on 127.0.0.1 whose page (sent after `delayMs`) is its name and the X-Forwarded-* headers it got. */
+  async start(name: string, delayMs = 0): Promise<number> {
+    const s = createServer((req, res) => {
+      const page = `${name} xff=${req.headers['x-forwarded-for']} proto=${req.headers['x-forwarded-proto']} host=${req.headers['x-forwarded-host']}`;
+      setTimeout(() => res.end(page), delayMs);
+    });
     this.servers.push(s);
     await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
     return (s.address() as { port: number }).port;
