@@ -147,7 +147,8 @@ export class HaproxyProcess {
     try {
       await run(this.opts.binary ?? 'haproxy', ['-c', '-q', '-f', this.paths.config]);
     } catch (err) {
-      throw new Error(`haproxy refused the config: ${((err as { stderr?: string }).stderr ?? errorField(err).message).trim()}`);
+      const stderr = ((err as { stderr?: string }).stderr ?? '').trim();
+      throw new Error(stderr ? `haproxy refused the config: ${stderr}` : `haproxy -c could not run: ${errorField(err).message}`);
     }
   }
 

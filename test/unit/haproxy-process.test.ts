@@ -121,7 +121,7 @@ describe('HaproxyProcess without a haproxy to run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'haproxy-missing-'));
     const proc = new HaproxyProcess({ paths: new HaproxyPaths(join(dir, 'n1')), clock: new SystemClock(), log: createLogger('error', true), binary: join(dir, 'no-such-haproxy') });
     try {
-      await assert.rejects(proc.apply({ config: 'global\n', certs: [] }), /haproxy refused the config: .*ENOENT/);
+      await assert.rejects(proc.apply({ config: 'global\n', certs: [] }), /haproxy -c could not run: .*ENOENT/);
     } finally {
       await proc.stop();
       rmSync(dir, { recursive: true, force: true });
