@@ -145,7 +145,7 @@ export class HaproxyProcess {
 
   private async check(): Promise<void> {
     try {
-      await run(this.opts.binary ?? 'haproxy', ['-c', '-q', '-f', this.paths.config]);
+      await run(this.opts.binary ?? 'haproxy', ['-c', '-f', this.paths.config]);
     } catch (err) {
       const stderr = ((err as { stderr?: string }).stderr ?? '').trim();
       throw new Error(stderr ? `haproxy refused the config: ${stderr}` : `haproxy -c could not run: ${errorField(err).message}`);
