@@ -8,7 +8,7 @@ import { DEFAULT_ROUTER_DOMAIN } from '../../api/records.js';
 import { certCovers, haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
 import { routeTable, type RoutedManifest } from '../../api/routes.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
-import type { Clock, TimerHandle } from '../../src/clock.js';
+import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { DEFAULT_ROUTER_HTTP_PORT, DEFAULT_ROUTER_HTTPS_PORT, type Config } from '../../src/config.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
@@ -47,6 +47,8 @@ export class Router implements Runnable {
   /** Certificate key -> the mod revision already reported as unusable. */
   private readonly reported = new Map<string, number>();
   private badDomainReported: string | undefined;
+  /** Consecutive applies that failed: the retry's backoff. */
+  private failures = 0;
   /** Where the node's runtime directories go (tests point it elsewhere). */
   runDir = ROUTER_RUN_DIR;
 
@@ -99,12 +101,12 @@ export class Router implements Runnable {
     this.last = undefined;
   }
 
-  private schedule(): void {
+  private schedule(delayMs = ROUTER_DEBOUNCE_MS): void {
     if (this.timer !== undefined || !this.subscription) return;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       void this.sync();
-    }, ROUTER_DEBOUNCE_MS);
+    }, delayMs);
   }
 
   /** Renders from the caches and hands haproxy what changed. Never throws. */
@@ -126,10 +128,14 @@ export class Router implements Runnable {
         return;
       }
       await proc.apply(files);
+      this.failures = 0;
       this.log.info('router config applied', { routes: rendered!.routes, certificates: files.certs.length });
     } catch (err) {
-      // The process restarts haproxy by itself if it died; a refused config waits for the next change.
-      this.log.error('router config not applied', { error: errorField(err) });
+      // Tried again after a backoff; meanwhile haproxy keeps serving what it had.
+      this.last = undefined;
+      const retryInMs = backoffDelay(this.failures++, 1_000, 30_000);
+      this.log.error('router config not applied', { retryInMs, error: errorField(err) });
+      this.schedule(retryInMs);
     }
   }
 

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -100,7 +101,7 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     assert.deepEqual(events.map((e) => [e.type, e.reason]), [['Warning', 'BadCertificate']]);
     // Another change re-renders: the bad certificate is not reported again.
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5433 } }));
-    await store.put(keys.endpoint('shop', 'www', 'front-1-n1'), JSON.stringify(endpoint('127.0.0.1', b + 0, { app: 'shop', name: 'front', replica: 1 })));
+    await store.put(keys.endpoint('shop', 'www', 'front-1-n1'), JSON.stringify(endpoint('127.0.0.1', await backends.start('B1'), { app: 'shop', name: 'front', replica: 1 })));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('certificate not served').length, 1);
   });
@@ -108,5 +109,22 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
   it('stops haproxy with the router', async () => {
     await router.stop();
     await assert.rejects(get(httpPort, 'shop.apps.test'));
+  });
+
+  it('keeps trying while its port is taken, and serves once it is free', async () => {
+    const blocker = createTcpServer();
+    await new Promise<void>((resolve) => blocker.listen(httpPort, '127.0.0.1', resolve));
+    const failed = said('router config not applied').length;
+    await router.start();
+    try {
+      await eventually('a failed apply reported', async () => (said('router config not applied').length > failed ? true : undefined));
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+    const r = await eventually('served once the port is free', async () => {
+      const a = await get(httpPort, 'shop.apps.test');
+      return a.status === 200 ? a : undefined;
+    });
+    assert.match(r.body, /^B/);
   });
 });
