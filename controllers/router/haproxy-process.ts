@@ -62,9 +62,9 @@ const STABLE_MS = 10_000;
  *   haproxy keeping the previous one) if haproxy refuses it or does not start.
  * - If haproxy dies unasked it is started again with capped backoff (0.5 s doubling to
  *   30 s), its files rewritten from the last applied state (never a stale file on disk).
- * - `stop` ends it (and its workers), stops supervising and removes the directory. haproxy is started with a
- *   parent-death signal, so it does not outlive a killed agent; a haproxy of an earlier agent
- *   found through the pid file is stopped before starting.
+ * - `stop` ends it (and its workers), stops supervising and removes the directory.
+ * haproxy is started with a parent-death signal, so it does not outlive a killed agent; a
+ * haproxy of an earlier agent found through the pid file is stopped before starting.
  * Calls are serialized: one apply, restart or stop at a time.
  */
 export class HaproxyProcess {
@@ -216,7 +216,9 @@ export class HaproxyProcess {
   private onStderr(text: string): void {
     for (const line of text.split('\n').filter((l) => l.trim())) {
       this.stderrTail = [...this.stderrTail.slice(-19), line];
-      if (/^\[(ALERT|WARNING)\]/.test(line) && !/Proxy \S+ stopped|Former worker .* exited with code 0/.test(line)) this.log.warn('haproxy says', { line });
+      // Not the lines of an ordinary reload or stop (old proxies stopping, old workers exiting).
+      const routine = this.stopped || /Proxy \S+ stopped|Former worker .* exited with code 0/.test(line);
+      if (/^\[(ALERT|WARNING)\]/.test(line) && !routine) this.log.warn('haproxy says', { line });
       else this.log.debug('haproxy says', { line });
     }
   }

@@ -5,7 +5,6 @@ import { merge, type Subscription } from 'rxjs';
 import { serviceId, type Keys } from '../../api/keys.js';
 import { isHostName } from '../../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../../api/records.js';
-import { certCovers, haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
 import { routeTable, type RoutedManifest } from '../../api/routes.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
@@ -17,6 +16,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
 import { certProblem, pemBundle } from './cert-check.js';
+import { certCovers, haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess, type HaproxyFiles } from './haproxy-process.js';
 
 /** Where each node's router keeps its haproxy files (`<dir>/<node>/`). */
@@ -154,7 +154,9 @@ export class Router implements Runnable {
         .filter((e) => e.name === r.name && e.protocol === 'tcp' && isIP(e.host) !== 0)
         .map((e) => ({ host: e.host, port: e.port })),
     }));
-    const certs = i.certs.list().flatMap((c) => {
+    const certList = i.certs.list();
+    for (const key of [...this.reported.keys()]) if (!certList.some((c) => c.key === key)) this.reported.delete(key);
+    const certs = certList.flatMap((c) => {
       const problem = isHostName(c.value.at) ? certProblem(c.value) : 'its key is not a host name';
       if (!problem) {
         this.reported.delete(c.key);
