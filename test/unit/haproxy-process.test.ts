@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { haproxyConfig, type RoutedService } from '../../controllers/router/haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess } from '../../controllers/router/haproxy-process.js';
@@ -78,6 +79,45 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     const r = await inFlight;
     assert.equal(r.status, 200);
     assert.match(r.body, /^SLOW /);
+  });
+
+  it('sends PROXY protocol v2 to a service that asks for it', async () => {
+    // A backend that reads the connection's first bytes and answers whether they are a PROXY v2 header.
+    const signature = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
+    const seen: Buffer[] = [];
+    const raw = createTcpServer((c) => {
+      let got = Buffer.alloc(0);
+      let answered = false;
+      c.on('error', () => undefined);
+      c.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        // Answer once the whole request is in (the PROXY signature has a blank line of its own).
+        const request = got.indexOf('GET ');
+        if (answered || request < 0 || got.indexOf('\r\n\r\n', request) < 0) return;
+        answered = true;
+        seen.push(got);
+        c.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok');
+      });
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      const rawPort = (raw.address() as { port: number }).port;
+      const f = files([]);
+      const config = haproxyConfig({
+        routes: [{ ...route([{ host: '127.0.0.1', port: rawPort }]), proxyProtocol: true }],
+        certs: [],
+        crtListFile: paths.crtList,
+        statsSocket: paths.statsSocket,
+        address: '127.0.0.1',
+        httpPort: port,
+        httpsPort: 0,
+      });
+      await proc.apply({ ...f, config });
+      assert.equal((await get(port, 'app.dokkaa.local')).status, 200);
+      assert.ok(seen[0]!.subarray(0, 12).equals(signature), `PROXY v2 signature first, got ${seen[0]!.subarray(0, 16).toString('hex')}`);
+    } finally {
+      raw.close();
+    }
   });
 
   it('retries a refused connection on another endpoint', async () => {

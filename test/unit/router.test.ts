@@ -106,6 +106,18 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     assert.equal(said('certificate not served').length, 1);
   });
 
+  it('redirects HTTP to HTTPS for a service that asks, on the names a certificate covers', async () => {
+    await store.put(keys.manifest('shop', 'front'), JSON.stringify({ image: 'x', services: { www: { port: 80, role: 'web', hosts: ['shop.example.com'], httpsRedirect: true } } }));
+    const redirected = await eventually('a redirect', async () => {
+      const r = await get(httpPort, 'shop.example.com');
+      return r.status === 308 ? r : undefined;
+    });
+    assert.equal(redirected.status, 308);
+    // No certificate is served for shop.apps.test (its record is bad): plain HTTP there.
+    assert.equal((await get(httpPort, 'shop.apps.test')).status, 200);
+    assert.equal((await getWithHost(httpsPort, 'shop.example.com', { ca: ca.cert })).status, 200);
+  });
+
   it('stops haproxy with the router', async () => {
     await router.stop();
     await assert.rejects(get(httpPort, 'shop.apps.test'));
