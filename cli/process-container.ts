@@ -3,6 +3,7 @@ import { Container, type ContainerModule } from 'inversify';
 import { ambassadorModule } from '../controllers/ambassador/ambassador-module.js';
 import { linkInjectorModule } from '../controllers/link-injector/link-injector-module.js';
 import { nodeRunnerModule } from '../controllers/node-runner/node-runner-module.js';
+import { routerModule } from '../controllers/router/router-module.js';
 import { schedulerModule } from '../controllers/scheduler/scheduler-module.js';
 import { serviceRegistrarModule } from '../controllers/service-registrar/service-registrar-module.js';
 import { statusModule } from '../controllers/status/status-module.js';
@@ -12,8 +13,8 @@ import type { Config } from '../src/config.js';
 import type { Logger } from '../src/logging.js';
 import { coreModule } from '../src/ioc/core-module.js';
 
-/** The per-host part: membership, node runner, service registrar, ambassador and DNS. */
-export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule, ambassadorModule];
+/** The per-host part: membership, node runner, service registrar, ambassador and DNS, web router. */
+export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule, ambassadorModule, routerModule];
 /** The cluster-wide part: scheduler, link injector, status, run by the elected leader only. */
 export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule];
 

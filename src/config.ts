@@ -32,6 +32,10 @@ export interface Config {
    * default `cubic`; `system` keeps the host's default). See controllers/ambassador/congestion.ts.
    */
   tcpCongestion?: string;
+  /** Agent: the web router's HTTP port on the host's address (`--router-http-port`, default 80; 0: off). */
+  routerHttpPort?: number;
+  /** Agent: the web router's HTTPS port (`--router-https-port`, default 443; 0: off; none either without a certificate). */
+  routerHttpsPort?: number;
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -46,6 +50,8 @@ export const DEFAULT_LINK_PORTS: PortRange = { min: 20000, max: 29999 };
 export const DEFAULT_SKYDNS_PREFIX = '/skydns';
 export const DEFAULT_DNS_PORT = 53;
 export const DEFAULT_TCP_CONGESTION = 'cubic';
+export const DEFAULT_ROUTER_HTTP_PORT = 80;
+export const DEFAULT_ROUTER_HTTPS_PORT = 443;
 
 /** A flag or env var with a value it cannot have: a usage error (the CLI exits 2). */
 export class BadValueError extends Error {}
@@ -80,6 +86,8 @@ const SETTING_TABLE = {
   skydnsPrefix: { flag: 'skydns-prefix', value: 'P', env: 'DOKKAA_SKYDNS_PREFIX', help: 'SkyDNS records path', default: DEFAULT_SKYDNS_PREFIX },
   splice: { flag: 'splice', value: 'auto|on|off', env: 'DOKKAA_SPLICE', help: 'ambassador data path: splice(2) in the kernel or copying', default: 'auto' },
   tcpCongestion: { flag: 'tcp-congestion', value: 'CC', env: 'DOKKAA_TCP_CONGESTION', help: "the ambassador's sockets' congestion control (system: the host's default)", default: DEFAULT_TCP_CONGESTION },
+  routerHttpPort: { flag: 'router-http-port', value: 'N', env: 'DOKKAA_ROUTER_HTTP_PORT', help: "the web router's HTTP port on this host's address (0: off)", default: String(DEFAULT_ROUTER_HTTP_PORT) },
+  routerHttpsPort: { flag: 'router-https-port', value: 'N', env: 'DOKKAA_ROUTER_HTTPS_PORT', help: "the web router's HTTPS port (0: off)", default: String(DEFAULT_ROUTER_HTTPS_PORT) },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -123,6 +131,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     dnsPort: port('dns-port', value('dnsPort'), true),
     splice: spliceMode(value('splice')),
     tcpCongestion: congestion(value('tcpCongestion')),
+    routerHttpPort: port('router-http-port', value('routerHttpPort'), true),
+    routerHttpsPort: port('router-https-port', value('routerHttpsPort'), true),
     ...(dnsUpstream ? { dnsUpstream: dnsUpstream.split(',').filter(Boolean) } : {}),
   };
 }

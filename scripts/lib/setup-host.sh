@@ -56,19 +56,20 @@ dokkaa_setup_host() {
   # --- 1. Packages. /usr/local/bin/docker may be a client-only binary, so check dockerd.
   local need_apt=0 bin
   # g++, make and python3: node-gyp builds the ambassador's splice pump (npm run build:native).
-  for bin in dockerd docker etcd etcdctl ip iptables nsenter g++ make python3; do
+  # haproxy: each agent's web router (controllers/router/).
+  for bin in dockerd docker etcd etcdctl ip iptables nsenter g++ make python3 haproxy; do
     command -v "$bin" >/dev/null 2>&1 || need_apt=1
   done
   [[ -x /bin/busybox ]] || need_apt=1
   if (( need_apt )); then
-    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3)"
+    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3 haproxy)"
     # Lock timeout: another apt run may be in progress on a freshly booted machine.
     apt-get -o DPkg::Lock::Timeout=600 update >&2
     # No systemd here: the packages' attempts to start services fail harmlessly
     # (policy-rc.d / invoke-rc.d) and are ignored; we start the daemons ourselves below.
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-      docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3 >&2
-    for bin in dockerd etcd etcdctl; do
+      docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3 haproxy >&2
+    for bin in dockerd etcd etcdctl haproxy; do
       command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after apt-get install"
     done
     [[ -x /bin/busybox ]] || die "/bin/busybox still missing after apt-get install"

@@ -76,6 +76,8 @@ describe('loadConfig', () => {
       dnsPort: 53,
       splice: 'auto',
       tcpCongestion: 'cubic',
+      routerHttpPort: 80,
+      routerHttpsPort: 443,
     });
   });
 
@@ -107,6 +109,8 @@ describe('loadConfig', () => {
       dnsPort: 53,
       splice: 'auto',
       tcpCongestion: 'cubic',
+      routerHttpPort: 80,
+      routerHttpsPort: 443,
     });
   });
 
@@ -120,6 +124,14 @@ describe('loadConfig', () => {
     assert.throws(() => load(['--link-ports', '3-1']), { message: '--link-ports: expected MIN-MAX, got "3-1"' });
     assert.throws(() => load(['--link-ports', '20000']), { message: '--link-ports: expected MIN-MAX, got "20000"' });
     assert.throws(() => load(['--dns-port', '70000']), { message: '--dns-port: expected a port number (0: off), got "70000"' });
+  });
+
+  it('reads the web router\'s ports, 0 turning either off', () => {
+    const c = load(['--router-http-port', '0', '--router-https-port', '8443']);
+    assert.equal(c.routerHttpPort, 0);
+    assert.equal(c.routerHttpsPort, 8443);
+    assert.deepEqual([load([], { DOKKAA_ROUTER_HTTP_PORT: '8080', DOKKAA_ROUTER_HTTPS_PORT: '0' })].map((x) => [x.routerHttpPort, x.routerHttpsPort]), [[8080, 0]]);
+    assert.throws(() => load(['--router-https-port', 'x']), { message: '--router-https-port: expected a port number (0: off), got "x"' });
   });
 
   it('reads how the ambassador moves bytes (--splice)', () => {

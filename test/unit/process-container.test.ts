@@ -13,6 +13,7 @@ import { FakeKvStore } from './fake-kv-store.js';
 const config: Config = {
   etcd: ['http://fake:2379'], prefix: '/d', docker: 'unix:///fake.sock', node: 'n1', address: '10.0.0.1', labels: {},
   leaseTtlSeconds: 5, resyncSeconds: 30, logLevel: 'error', fence: false, dnsPort: 0, splice: 'off', tcpCongestion: 'system',
+  routerHttpPort: 0, routerHttpsPort: 0,
 };
 
 /**

@@ -57,6 +57,9 @@ export class World {
       fence: true,
       // Port 53 on the bridge gateway is one per machine: only tests of the DNS server take it.
       dnsPort: 0,
+      // Likewise 80 and 443 for the web router: only its own tests turn it on.
+      routerHttpPort: 0,
+      routerHttpsPort: 0,
       ...overrides,
     };
   }
