@@ -1,3 +1,4 @@
+import { nameCovers } from '../api/certificates.js';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { CertRecord } from '../api/records.js';
 
@@ -20,23 +21,6 @@ export function certificateNames(x509: X509Certificate): string[] {
     .map((e) => e.slice(4).toLowerCase());
   if (san.length > 0) return san;
   return x509.subject.split('\n').filter((l) => l.startsWith('CN=')).map((l) => l.slice(3).toLowerCase());
-}
-
-/**
- * Whether a certificate name covers `host` (a name, or `*.name` for the router's wildcard
- * routes). RFC 6125 6.4.3: a `*` only as the whole left-most label, matching exactly one
- * label, and not over a single-label base (`*.com`). A wildcard host is covered only by the
- * same wildcard name.
- */
-export function nameCovers(certName: string, host: string): boolean {
-  const name = certName.toLowerCase();
-  const target = host.toLowerCase();
-  if (name === target) return true;
-  if (!name.startsWith('*.') || target.startsWith('*.')) return false;
-  const base = name.slice(2);
-  if (!base.includes('.')) return false;
-  const dot = target.indexOf('.');
-  return dot > 0 && target.slice(dot + 1) === base;
 }
 
 /** One line of a distinguished name: `CN=R3, O=Let's Encrypt, C=US`. */

@@ -41,6 +41,8 @@ Flags (or env vars):
   --fence true|false   DOKKAA_FENCE         remove a cut-off host's containers before its lease expires (default true)
   --link-ports A-B     DOKKAA_LINK_PORTS    ports for stable link addresses
   --dns-port N         DOKKAA_DNS_PORT      the agent's DNS server port (53; 0: off)
+  --router-http-port N DOKKAA_ROUTER_HTTP_PORT  the web router's HTTP port on the host's address (80; 0: off)
+  --router-https-port N DOKKAA_ROUTER_HTTPS_PORT the web router's HTTPS port (443; 0: off)
   --dns-upstream IP    DOKKAA_DNS_UPSTREAM  where other names are forwarded
   --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
   --splice auto|on|off DOKKAA_SPLICE        ambassador data path: splice(2) in the kernel or copying (auto)

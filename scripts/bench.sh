@@ -3,5 +3,5 @@
 # benchmarks, which write bench/results/report.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/lib/setup-host.sh
+DOKKAA_SETUP_BENCH=1 bash scripts/lib/setup-host.sh
 exec node dist/bench/run.js "$@"

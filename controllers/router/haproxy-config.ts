@@ -1,3 +1,4 @@
+import { nameCovers } from '../../api/certificates.js';
 import { isIP } from 'node:net';
 import { isHostName } from '../../api/names.js';
 import type { Route } from '../../api/routes.js';
@@ -52,14 +53,6 @@ export function crtList(certs: readonly ServedCert[]): string {
     .sort((a, b) => a.host.localeCompare(b.host))
     .map((c) => `${c.file} ${c.host}\n`)
     .join('');
-}
-
-/** Whether a certificate for `certHost` (a name or `*.name`) covers `host` (a name or `*.name`). */
-export function certCovers(certHost: string, host: string): boolean {
-  if (certHost === host) return true;
-  if (!certHost.startsWith('*.') || host.startsWith('*.')) return false;
-  const dot = host.indexOf('.');
-  return dot > 0 && host.slice(dot + 1) === certHost.slice(2);
 }
 
 /**
@@ -150,7 +143,7 @@ function frontend(input: HaproxyConfigInput, https: boolean): string[] {
     '  http-request set-header X-Forwarded-Proto http if !{ ssl_fc }',
   );
   if (https) {
-    const redirect = input.routes.filter((r) => r.httpsRedirect && input.certs.some((c) => certCovers(c.host, r.host))).map((r) => r.host);
+    const redirect = input.routes.filter((r) => r.httpsRedirect && input.certs.some((c) => nameCovers(c.host, r.host))).map((r) => r.host);
     for (const m of hostMatch(redirect)) lines.push(`  http-request redirect scheme https code 308 if !{ ssl_fc } ${m}`);
   }
   // Exact names before wildcards, so an exact name wins over a wildcard that also matches.

@@ -1,3 +1,4 @@
+import { nameCovers } from '../../api/certificates.js';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { inject, injectable } from 'inversify';
@@ -16,7 +17,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
 import { certProblem, pemBundle } from './cert-check.js';
-import { certCovers, haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
+import { haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess, type HaproxyFiles } from './haproxy-process.js';
 
 /** Where each node's router keeps its haproxy files (`<dir>/<node>/`). */
@@ -188,7 +189,7 @@ export class Router implements Runnable {
     if (this.reported.get(key) === modRevision) return;
     this.reported.set(key, modRevision);
     this.log.error('certificate not served', { key, host, problem });
-    const manifests = new Map(routes.filter((r) => certCovers(host.toLowerCase(), r.host)).map((r) => [`${r.app}/${r.name}`, r]));
+    const manifests = new Map(routes.filter((r) => nameCovers(host, r.host)).map((r) => [`${r.app}/${r.name}`, r]));
     for (const r of manifests.values()) {
       void this.events.record(r.app, r.name, { type: 'Warning', reason: 'BadCertificate', message: `certificate for ${host} not served: ${problem}`, node: this.config.node });
     }

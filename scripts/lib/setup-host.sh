@@ -56,25 +56,36 @@ dokkaa_setup_host() {
   # --- 1. Packages. /usr/local/bin/docker may be a client-only binary, so check dockerd.
   local need_apt=0 bin
   # g++, make and python3: node-gyp builds the ambassador's splice pump (npm run build:native).
-  # haproxy: each agent's web router (controllers/router/).
-  for bin in dockerd docker etcd etcdctl ip iptables nsenter g++ make python3 haproxy; do
+  # haproxy: each agent's web router (controllers/router/); curl and openssl: the router's
+  # tests (HTTPS, HTTP/2, certificates made for the test).
+  for bin in dockerd docker etcd etcdctl ip iptables nsenter setpriv g++ make python3 haproxy curl openssl; do
     command -v "$bin" >/dev/null 2>&1 || need_apt=1
   done
   [[ -x /bin/busybox ]] || need_apt=1
   if (( need_apt )); then
-    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3 haproxy)"
+    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables util-linux g++ make python3 haproxy curl openssl)"
     # Lock timeout: another apt run may be in progress on a freshly booted machine.
     apt-get -o DPkg::Lock::Timeout=600 update >&2
     # No systemd here: the packages' attempts to start services fail harmlessly
     # (policy-rc.d / invoke-rc.d) and are ignored; we start the daemons ourselves below.
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-      docker.io etcd-server etcd-client busybox-static iproute2 iptables g++ make python3 haproxy >&2
+      docker.io etcd-server etcd-client busybox-static iproute2 iptables util-linux g++ make python3 haproxy curl openssl >&2
     for bin in dockerd etcd etcdctl haproxy; do
       command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after apt-get install"
     done
     [[ -x /bin/busybox ]] || die "/bin/busybox still missing after apt-get install"
   else
     log "packages present"
+  fi
+  # The benchmarks' load generators and the static proxy they compare the router with.
+  if [[ "${DOKKAA_SETUP_BENCH:-0}" == "1" ]]; then
+    local need_bench=0
+    for bin in wrk h2load nginx; do command -v "$bin" >/dev/null 2>&1 || need_bench=1; done
+    if (( need_bench )); then
+      log "installing benchmark packages (wrk nghttp2-client nginx-light)"
+      apt-get -o DPkg::Lock::Timeout=600 update >&2
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y wrk nghttp2-client nginx-light >&2
+    fi
   fi
 
   # --- 2. node_modules. npm writes node_modules/.package-lock.json on every install, so

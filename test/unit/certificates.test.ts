@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CertificateError, checkCertificate, daysLeft, nameCovers } from '../../cli/certificates.js';
+import { nameCovers } from '../../api/certificates.js';
+import { CertificateError, checkCertificate, daysLeft } from '../../cli/certificates.js';
 
 /** A CA and certificates it issued, made with openssl as a user would. */
 function makeCerts(dir: string): Record<string, string> {
