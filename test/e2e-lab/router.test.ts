@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +10,7 @@ import assert from 'node:assert/strict';
 import { ROUTER_RUN_DIR } from '../../controllers/router/router.js';
 import { eventually as waitFor } from '../unit/local-http.js';
 import { makeCa, serverCert, type Pem } from '../unit/router-certs.js';
+import { killNode } from '../../lab/index.js';
 import { seconds, useLab } from './support/lab-world.js';
 
 const run = promisify(execFile);
@@ -48,6 +51,56 @@ async function curl(args: string[]): Promise<Answer> {
 }
 
 const http = (address: string, host: string, path = '/') => curl(['-H', `Host: ${host}`, `http://${address}${path}`]);
+
+/** A server that answers an Upgrade with 101 and then echoes the raw bytes (busybox nc + sh). */
+const upgradeEcho = () => ({
+  image: 'dokkaa/busybox',
+  command: [
+    'sh',
+    '-c',
+    [
+      // The request's lines up to the blank one ("\r" alone), then 101, then the tunnel.
+      `printf '%s\n' '#!/bin/sh' 'while read -r line; do [ \${#line} -le 1 ] && break; done' 'printf "HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n"' 'exec cat' > /up.sh`,
+      'chmod +x /up.sh',
+      'exec nc -ll -p 80 -e /up.sh',
+    ].join('; '),
+  ],
+  services: { ws: { port: 80, role: 'web' } },
+});
+
+/** One request on a new connection; resolves to its status, or 0 for a connection that failed. */
+function once(address: string, host: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request({ host: address, port: 80, path: '/', headers: { host }, agent: false, timeout: 5_000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+/** `workers` clients sending requests back to back until `stop()`: how many, and which failed. */
+function steadyLoad(address: string, host: string, workers = 6): { stop: () => Promise<{ sent: number; failed: number[] }> } {
+  let running = true;
+  let sent = 0;
+  const failed: number[] = [];
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      const status = await once(address, host);
+      sent++;
+      if (status !== 200) failed.push(status);
+    }
+  });
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return { sent, failed };
+    },
+  };
+}
 
 /**
  * The web router across 3 hosts (issue 13): each host's haproxy, on its own address in its
@@ -161,5 +214,81 @@ describe('the web router on each host', () => {
       const r = await curl(['--http2', '--resolve', `${HOST}:443:${address}`, '--cacert', ca.certFile, `https://${HOST}/`]);
       assert.equal(r.status, 200, `${address} still serves ${HOST}`);
     }
+  });
+
+  it('carries an upgraded connection (as WebSockets use) both ways, and keeps it open', async () => {
+    const w = lab();
+    await w.putManifest('echo', 'ws', upgradeEcho());
+    await waitFor('an endpoint for echo/ws', async () => ((await w.endpoints('echo', 'ws')).length === 1 ? true : undefined), 60_000);
+    const address = w.node('n2').address;
+    const echoed = await waitFor('the upgrade through n2', async () => {
+      const socket = connect(80, address);
+      try {
+        const got: string[] = [];
+        socket.on('data', (d: Buffer) => got.push(d.toString()));
+        await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+        socket.write('GET / HTTP/1.1\r\nHost: echo.dokkaa.local\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+        const until = async (text: string) => {
+          for (let i = 0; i < 50 && !got.join('').includes(text); i++) await new Promise((r) => setTimeout(r, 100));
+          return got.join('').includes(text);
+        };
+        if (!(await until('\r\n\r\n')) || !got.join('').startsWith('HTTP/1.1 101')) return undefined;
+        socket.write('ping-1\n');
+        const first = await until('ping-1\n');
+        // Still open a while later: no request timeout cuts a tunnel.
+        await new Promise((r) => setTimeout(r, 2_000));
+        socket.write('ping-2\n');
+        const second = await until('ping-2\n');
+        return first && second ? got.join('') : undefined;
+      } finally {
+        socket.destroy();
+      }
+    }, 30_000);
+    assert.match(echoed, /^HTTP\/1\.1 101 /);
+    assert.match(echoed, /ping-1\nping-2\n$/);
+  });
+
+  it('loses no request through the router while 4 replicas roll to a new version', async () => {
+    const w = lab();
+    const roll = (version: string) => w.putManifest(APP, 'front', whoami({ scale: 4, env: { VERSION: version }, update: { parallelism: 1, order: 'start-first' } }));
+    await roll('1');
+    await waitFor('4 replicas ready', async () => ((await w.status(APP, 'front'))?.replicas.filter((r) => r.ready).length === 4 ? true : undefined), 90_000);
+    const before = new Set((await w.endpoints(APP, 'web')).map((e) => e.containerId));
+    const load = steadyLoad(w.node('n1').address, HOST);
+    await new Promise((r) => setTimeout(r, 1_000));
+    await roll('2');
+    await waitFor('the update done: 4 new replicas ready and serving', async () => {
+      const st = await w.status(APP, 'front');
+      const eps = await w.endpoints(APP, 'web');
+      return st?.phase === 'Running' && eps.length === 4 && eps.every((e) => !before.has(e.containerId)) ? true : undefined;
+    }, 120_000);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const { sent, failed } = await load.stop();
+    console.log(`rolling update through the router: ${sent} requests, ${failed.length} failed`);
+    assert.ok(sent > 100, `a steady load (${sent} requests)`);
+    assert.deepEqual(failed, []);
+  });
+
+  it('routes to the replacement within the lease TTL + 5 s when the backend\'s host dies', async () => {
+    const w = lab();
+    await w.putManifest(APP, 'front', whoami({ scale: 1 }));
+    // Scaled down from 4: wait until one replica is left, not for a moment of the way there.
+    const [ep] = await waitFor('one replica left, and its endpoint', async () => {
+      const st = await w.status(APP, 'front');
+      const e = await w.endpoints(APP, 'web');
+      return st?.phase === 'Running' && st.replicas.length === 1 && e.length === 1 && e[0]!.containerId === st.replicas[0]!.containerId ? e : undefined;
+    }, 60_000);
+    const victim = ep!.node;
+    const via = w.nodeNames.find((n) => n !== victim)!;
+    await waitFor(`${via} serves the replica on ${victim}`, async () => ((await http(w.node(via).address, HOST)).body.trim() === ep!.containerId.slice(0, 12) ? true : undefined), 20_000);
+    const killedAt = Date.now();
+    await killNode(victim, { name: w.name, say: w.say });
+    await waitFor('a replica elsewhere answers through the router', async () => {
+      const a = await http(w.node(via).address, HOST).catch(() => undefined);
+      return a?.status === 200 && a.body.trim() !== ep!.containerId.slice(0, 12) ? true : undefined;
+    }, 60_000);
+    const ms = Date.now() - killedAt;
+    console.log(`router: served again ${seconds(ms)} s after ${victim} died (TTL ${w.state.ttlSeconds} s)`);
+    assert.ok(ms <= (w.state.ttlSeconds + 5) * 1000, `served again after ${ms} ms`);
   });
 });
