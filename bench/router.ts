@@ -36,10 +36,14 @@ export interface RouterResult {
 const APP = 'rbench';
 const SERVICE = 'web';
 
-/** busybox httpd whose page is its container's hostname (which replica answered). */
+/**
+ * nginx (scripts/lib/build-nginx-image.sh) answering its container's hostname (which
+ * replica answered), with keep-alive: a backend fast enough not to be what is measured
+ * (busybox httpd forks per request: ~400 requests/s here, whatever the proxy).
+ */
+const BACKEND_IMAGE = 'dokkaa/nginx:bench';
 const manifest = (scale: number, revision = '1') => ({
-  image: 'dokkaa/busybox',
-  command: ['sh', '-c', 'hostname > /www/index.html; exec httpd -f -p 80 -h /www'],
+  image: BACKEND_IMAGE,
   services: { [SERVICE]: { port: 80, role: 'web' } },
   env: { REVISION: revision },
   scale,
@@ -106,13 +110,13 @@ function getPage(addr: string, port: number, host: string): Promise<string> {
   });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe().catch(() => undefined);
     if (v !== undefined && v !== null && v !== false) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
@@ -135,6 +139,9 @@ daemon off;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # Like haproxy's: no cap on requests per client connection (nginx's default 1000 ends an
+  # HTTP/2 connection with GOAWAY mid-run, which h2load counts as failures).
+  keepalive_requests 1000000;
   upstream backend {
 ${backends.map((b) => `    server ${b};`).join('\n')}
     keepalive 64;
@@ -173,6 +180,7 @@ export async function benchRouter(lab: BenchLab, opts: { runs: number; seconds: 
   const put = (scale: number, revision?: string) => lab.etcd.put(keys.manifest(APP, SERVICE)).value(JSON.stringify(manifest(scale, revision)));
   let nginx: ChildProcess | undefined;
   try {
+    for (const n of lab.state.nodes) await run('bash', [join(lab.state.repoRoot, 'scripts', 'lib', 'build-nginx-image.sh'), `unix://${n.dockerSocket}`], { timeout: 120_000 });
     const cert = await makeCert(dir, host);
     await lab.etcd.put(keys.cert(host)).value(JSON.stringify({ cert: cert.cert, key: cert.key }));
     await put(3);
@@ -228,8 +236,12 @@ export async function benchRouter(lab: BenchLab, opts: { runs: number; seconds: 
         const fresh = Object.entries(now).find(([k]) => !before.has(k));
         const e = fresh && decodeRecord(EndpointRecord, fresh[1]);
         return e ? { at: Date.now(), page: e.containerId.slice(0, 12) } : undefined;
-      });
-      await until('the new replica answers through the router', async () => (await getPage(n1.address, 80, host)) === page || undefined, 10_000);
+      }, 120_000, 10);
+      // Round robin over every endpoint: as many requests as there are endpoints reach each once.
+      await until('the new replica answers through the router', async () => {
+        for (let i = 0; i < scale; i++) if ((await getPage(n1.address, 80, host)) === page) return true;
+        return undefined;
+      }, 10_000, 10);
       changeMs.push(Date.now() - at);
     }
     return {
@@ -268,7 +280,7 @@ export function routerReport(r: RouterResult): PartResult {
   const section = [
     `## Web router: HAProxy per agent vs straight to a backend vs static nginx`,
     '',
-    `${r.backends} replicas of busybox httpd (a one-line page), route \`${r.host}\`, requests from the machine's namespace to host n1's address. HTTP/1.1 keep-alive with \`wrk -t2 -c32\` (median of the runs); HTTPS and HTTP/2 with \`h2load -c16 -m8\` (latency columns there: mean and max, h2load gives no percentiles); new TLS connections with \`openssl s_time -new\`. "direct" is one backend's published port (one replica only).`,
+    `${r.backends} replicas of nginx answering their hostname (\`${BACKEND_IMAGE}\`, keep-alive), route \`${r.host}\`, requests from the machine's namespace to host n1's address. HTTP/1.1 keep-alive with \`wrk -t2 -c32\` (median of the runs); HTTPS and HTTP/2 with \`h2load -c16 -m8\` (latency columns there: mean and max, h2load gives no percentiles); new TLS connections with \`openssl s_time -new\`. "direct" is one backend's published port (one replica only).`,
     '',
     mdTable(['HTTP/1.1', 'requests/s', 'of nginx', 'p50 ms', 'p99 ms', 'failed'], [row('router', r.http.router, r.http.nginx), row('nginx (static)', r.http.nginx, r.http.nginx), row('direct (1 backend)', r.http.direct, r.http.nginx)]),
     '',
