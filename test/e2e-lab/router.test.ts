@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +29,9 @@ const whoami = (extra: Record<string, unknown> = {}) => ({
       'mkdir -p /www/cgi-bin',
       `printf '%s\\n' '#!/bin/sh' 'echo Content-Type: text/plain' 'echo' 'echo "xff=$HTTP_X_FORWARDED_FOR proto=$HTTP_X_FORWARDED_PROTO host=$HTTP_X_FORWARDED_HOST"' > /www/cgi-bin/env`,
       'chmod +x /www/cgi-bin/env',
+      // /cgi-bin/upload: counts the bytes of the request body it was handed.
+      `printf '%s\\n' '#!/bin/sh' 'echo Content-Type: text/plain' 'echo' 'busybox wc -c' > /www/cgi-bin/upload`,
+      'chmod +x /www/cgi-bin/upload',
       'exec httpd -f -p 80 -h /www',
     ].join('; '),
   ],
@@ -152,6 +155,15 @@ describe('the web router on each host', () => {
     assert.equal(r.status, 200, r.body);
     // The client is this namespace: the hosts see it at the lab bridge's address.
     assert.equal(r.body.trim(), `xff=${w.state.bridgeAddress} proto=http host=${HOST}:80`);
+  });
+
+  it('streams a long upload through to the backend, whole', async () => {
+    const w = lab();
+    const file = join(dir, 'upload.bin');
+    await run('head', ['-c', String(32 * 1024 * 1024), '/dev/urandom'], { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }).then(({ stdout }) => writeFileSync(file, stdout));
+    const r = await curl(['--max-time', '60', '-H', `Host: ${HOST}`, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, `http://${w.node('n1').address}/cgi-bin/upload`]);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(r.body.trim(), String(32 * 1024 * 1024), 'the backend got every byte');
   });
 
   it('answers 404 for an unknown host and 503 for a route without a ready endpoint', async () => {
@@ -284,7 +296,9 @@ describe('the web router on each host', () => {
     const killedAt = Date.now();
     await killNode(victim, { name: w.name, say: w.say });
     await waitFor('a replica elsewhere answers through the router', async () => {
-      const a = await http(w.node(via).address, HOST).catch(() => undefined);
+      // A short client timeout: a request sent to the dead endpoint before the router learnt
+      // of its death hangs (its address is black-holed), and must not delay the next probe.
+      const a = await curl(['--max-time', '1', '-H', `Host: ${HOST}`, `http://${w.node(via).address}/`]).catch(() => undefined);
       return a?.status === 200 && a.body.trim() !== ep!.containerId.slice(0, 12) ? true : undefined;
     }, 60_000);
     const ms = Date.now() - killedAt;
