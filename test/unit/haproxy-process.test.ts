@@ -24,6 +24,16 @@ function processGone(pid: number): boolean {
   }
 }
 
+/** SIGKILLs the master `pid`; resolves with the first 200's page once haproxy serves again. */
+async function killedAndServedAgain(pid: number, port: number): Promise<string> {
+  process.kill(pid, 'SIGKILL');
+  await eventually('the old master gone', async () => (processGone(pid) ? true : undefined));
+  return eventually('served again', async () => {
+    const r = await get(port, 'app.dokkaa.local');
+    return r.status === 200 ? r.body : undefined;
+  });
+}
+
 describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
   let dir = '';
   let port = 0;
@@ -138,12 +148,7 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     const pid = proc.pid!;
     // What the refused apply left on disk is not what runs: the restart rewrites it.
     assert.match(readFileSync(paths.config, 'utf8'), /no-such-keyword/);
-    process.kill(pid, 'SIGKILL');
-    await eventually('the old master gone', async () => (processGone(pid) ? true : undefined));
-    const body = await eventually('served again', async () => {
-      const r = await get(port, 'app.dokkaa.local');
-      return r.status === 200 ? r.body : undefined;
-    });
+    const body = await killedAndServedAgain(pid, port);
     assert.match(body, /^C /);
     assert.notEqual(proc.pid, pid);
     assert.doesNotMatch(readFileSync(paths.config, 'utf8'), /no-such-keyword/);
@@ -300,12 +305,7 @@ describe('HaproxyProcess: endpoints through the runtime API, without a reload', 
     const latest = at(await backends.start('LATEST'));
     await setEndpoints([latest]);
     const pid = proc.pid!;
-    process.kill(pid, 'SIGKILL');
-    await eventually('the old master gone', async () => (processGone(pid) ? true : undefined));
-    const body = await eventually('served again', async () => {
-      const r = await get(port, 'app.dokkaa.local');
-      return r.status === 200 ? r.body : undefined;
-    });
+    const body = await killedAndServedAgain(pid, port);
     assert.match(body, /^LATEST /);
     for (let i = 0; i < 4; i++) assert.equal(await bodyOf(), 'LATEST');
   });

@@ -74,8 +74,12 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5432 } }));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('router config applied').length, applied, 'a manifest without a web service changes nothing');
+    const removedAt = Date.now();
     await store.delete(keys.endpoint('shop', 'www', 'front-0-n1'));
     await eventually('503 without endpoints', async () => ((await get(httpPort, 'shop.apps.test')).status === 503 ? true : undefined));
+    const ms = Date.now() - removedAt;
+    console.log(`endpoint removal reached traffic ${ms} ms after the etcd delete`);
+    assert.ok(ms < 1_000, `${ms} ms`);
     await eventually('the endpoint change applied', async () => (said('router endpoints applied without a reload').length === 1 ? true : undefined));
     assert.equal(said('router config applied').length, applied, 'an endpoint change is no reload');
   });
