@@ -116,8 +116,9 @@ export function crtList(certs: readonly ServedCert[]): string {
 }
 
 /**
- * haproxy.cfg (HAProxy 2.6) for one host's router. Pure: the same input gives the same text,
- * so the caller reloads only when it changed. One frontend routes by the Host header (port
+ * haproxy.cfg (HAProxy 2.6) for one host's router. Pure: the same input gives the same text;
+ * the caller reloads only when its shape (configShape) changed, and sets endpoints through
+ * the runtime API otherwise. One frontend routes by the Host header (port
  * stripped, lower case): exact names first, then `*.` wildcards (one label); an unknown host
  * gets a 404, a routed service without a ready endpoint a 503 saying so. The endpoint set is
  * the ready set, so no health checks: a connection refused, reset or unanswered before a
