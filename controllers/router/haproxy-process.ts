@@ -232,8 +232,9 @@ export class HaproxyProcess {
   private onStderr(text: string): void {
     for (const line of text.split('\n').filter((l) => l.trim())) {
       this.stderrTail = [...this.stderrTail.slice(-19), line];
-      // Not the lines of an ordinary reload or stop (old proxies stopping, old workers exiting).
-      const routine = this.stopped || /Proxy \S+ stopped|Former worker .* exited with code 0/.test(line);
+      // Not the lines of an ordinary reload or stop (old proxies stopping, old workers exiting),
+      // nor of an endpoint change (a slot readied or put in maint, a backend left without any).
+      const routine = this.stopped || /Proxy \S+ stopped|Former worker .* exited with code 0|Server \S+ is (UP\/READY|going DOWN for maintenance)|backend \S+ has no server available/.test(line);
       if (/^\[(ALERT|WARNING)\]/.test(line) && !routine) this.log.warn('haproxy says', { line });
       else this.log.debug('haproxy says', { line });
     }
