@@ -5,6 +5,7 @@ import { formatErrors } from './decode-errors.js';
 import { DnsLabel, HostName, isDnsLabel } from './names.js';
 import { shortHash } from './canonical-json.js';
 import { Port } from './ports.js';
+import { Cpus, Memory } from './quantities.js';
 import { Duration, Health, HealthSpec, normalizeHealth, normalizeUpdate, Update, UpdateSpec } from './lifecycle.js';
 
 export { Port } from './ports.js';
@@ -80,9 +81,15 @@ export const Manifest = closedType(
     health: Health,
     update: Update,
     stopGracePeriod: Duration,
+    /** Limits Docker enforces on each replica (NanoCpus, Memory). */
+    resources: closedType('Resources', {}, { cpus: Cpus, memory: Memory }),
   },
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
+
+/** A replica's limits: CPUs (Docker's `--cpus`) and memory in bytes. */
+export const ResourcesSpec = t.partial({ cpus: t.number, memoryBytes: t.number }, 'ResourcesSpec');
+export type ResourcesSpec = t.TypeOf<typeof ResourcesSpec>;
 
 /*
  * The spec codecs below describe a manifest with its defaults applied, as placements carry
@@ -120,7 +127,7 @@ export const ManifestSpec = t.intersection(
       /** Between the stop signal and the kill. */
       stopGracePeriodMs: t.number,
     }),
-    t.partial({ command: t.array(t.string), health: HealthSpec }),
+    t.partial({ command: t.array(t.string), health: HealthSpec, resources: ResourcesSpec }),
   ],
   'ManifestSpec',
 );
@@ -177,6 +184,10 @@ function normalize(m: Manifest, app: string): ManifestSpec {
     ...(m.health ? { health: normalizeHealth(m.health) } : {}),
     update: normalizeUpdate(m.update),
     stopGracePeriodMs: m.stopGracePeriod ?? 10_000,
+    // Only when given: a spec without limits hashes as before (no restart on upgrade).
+    ...(m.resources && (m.resources.cpus !== undefined || m.resources.memory !== undefined)
+      ? { resources: { ...(m.resources.cpus !== undefined ? { cpus: m.resources.cpus } : {}), ...(m.resources.memory !== undefined ? { memoryBytes: m.resources.memory } : {}) } }
+      : {}),
   };
 }
 

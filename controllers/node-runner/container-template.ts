@@ -59,6 +59,8 @@ export function containerTemplate(
       [LABEL.stopGrace]: String(p.spec.stopGracePeriodMs / 1000),
     },
     ports: Object.values(p.spec.services).map((s) => ({ port: s.port, protocol: s.protocol })),
+    ...(p.spec.resources?.cpus !== undefined ? { nanoCpus: Math.round(p.spec.resources.cpus * 1e9) } : {}),
+    ...(p.spec.resources?.memoryBytes !== undefined ? { memoryBytes: p.spec.resources.memoryBytes } : {}),
     // Not in the hash: a changed resolver must not replace running containers.
     ...(dns ?? {}),
     // Command checks run inside the container, by Docker; TCP/HTTP checks run in the agent.

@@ -34,6 +34,9 @@ export interface CreateSpec {
   dns?: string[];
   /** Search domains for the container (HostConfig.DnsSearch). */
   dnsSearch?: string[];
+  /** Limits Docker enforces: HostConfig.NanoCpus (CPUs x 1e9) and Memory (bytes). */
+  nanoCpus?: number;
+  memoryBytes?: number;
   /** A command Docker runs inside the container to check its health. */
   healthcheck?: { cmd: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number };
 }

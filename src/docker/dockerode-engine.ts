@@ -79,6 +79,9 @@ export class DockerodeEngine implements ContainerEngine {
         PortBindings: bindings,
         ...(spec.dns ? { Dns: spec.dns } : {}),
         ...(spec.dnsSearch ? { DnsSearch: spec.dnsSearch } : {}),
+        ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
+        // Memory and swap together: the limit is the limit (no swap beyond it).
+        ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
         // Init reaps zombies and turns SIGTERM into an exit for PID-1 programs that ignore it.
         Init: true,
         // Restarts are ours (backoff, status), not Docker's.
