@@ -18,17 +18,8 @@ export interface ServedCert {
   file: string;
 }
 
-/**
- * A backend's server slots (`s1`...`sN`, N a power of two): each an endpoint or empty (a
- * disabled server). Endpoints come and go through the runtime API by filling and emptying
- * slots; only a change of N needs a reload.
- */
-export type Slots = readonly (Upstream | undefined)[];
-
 export interface HaproxyConfigInput {
   routes: readonly RoutedService[];
-  /** Backend name -> its slots (see backendSlots); by default a fresh assignment of each route's endpoints. */
-  slots?: ReadonlyMap<string, Slots>;
   certs: readonly ServedCert[];
   /** The crt-list file (see crtList) and the runtime API socket. */
   crtListFile: string;
@@ -42,57 +33,6 @@ export interface HaproxyConfigInput {
 
 /** Old workers finish their connections after a reload for at most this long (then haproxy cuts them). */
 export const HARD_STOP_AFTER = '5m';
-
-/** The fewest slots a backend has: room for a small service to scale and roll without a reload. */
-export const MIN_SLOTS = 8;
-
-/**
- * How many slots a backend with `endpoints` endpoints gets: twice as many rounded up to a
- * power of two (at least MIN_SLOTS), or its `current` number while the endpoints fit and it is
- * not four times too big, so that a count going back and forth across a boundary does not
- * reload each time.
- */
-export function slotCount(endpoints: number, current?: number): number {
-  let fresh = MIN_SLOTS;
-  while (fresh < 2 * endpoints) fresh *= 2;
-  return current !== undefined && endpoints <= current && current < 4 * fresh ? current : fresh;
-}
-
-/**
- * The slots for `endpoints` given the `previous` ones: an endpoint already in a slot stays
- * there; a new one takes the lowest slot that was empty before too (a slot emptied by this
- * change may still be finishing requests to its old endpoint), else any empty one. Without
- * previous slots of the same size, the endpoints in order from s1. Pure.
- */
-export function assignSlots(endpoints: readonly Upstream[], previous?: Slots): Slots {
-  const wanted = uniqueSorted(endpoints);
-  const slots: (Upstream | undefined)[] = new Array<Upstream | undefined>(slotCount(wanted.length, previous?.length)).fill(undefined);
-  const key = (u: Upstream) => `${u.host}:${u.port}`;
-  const keep = new Set(wanted.map(key));
-  const placed = new Set<string>();
-  if (previous?.length === slots.length) {
-    previous.forEach((u, i) => {
-      if (u && keep.has(key(u))) (slots[i] = u), placed.add(key(u));
-    });
-  }
-  const free = [...slots.keys()].filter((i) => !slots[i]).sort((a, b) => Number(previous?.[a] !== undefined) - Number(previous?.[b] !== undefined) || a - b);
-  for (const u of wanted) if (!placed.has(key(u))) slots[free.shift()!] = u;
-  return slots;
-}
-
-/** Each backend's slots for these routes (see assignSlots), keeping what `previous` had where it can. */
-export function backendSlots(routes: readonly RoutedService[], previous?: ReadonlyMap<string, Slots>): Map<string, Slots> {
-  return new Map([...groupByBackend(routes)].map(([name, rs]) => [name, assignSlots(rs.flatMap((r) => r.endpoints), previous?.get(name))]));
-}
-
-/**
- * The config with every slot empty: what does not change when only endpoints do. Two inputs
- * with the same shape differ only in what the runtime API can set without a reload.
- */
-export function configShape(input: HaproxyConfigInput): string {
-  const slots = input.slots ?? backendSlots(input.routes);
-  return haproxyConfig({ ...input, slots: new Map([...slots].map(([name, s]) => [name, s.map(() => undefined)])) });
-}
 
 /** Whether the config listens at all (haproxy refuses to start without a listener). */
 export function listens(input: Pick<HaproxyConfigInput, 'certs' | 'httpPort' | 'httpsPort'>): boolean {
@@ -116,9 +56,8 @@ export function crtList(certs: readonly ServedCert[]): string {
 }
 
 /**
- * haproxy.cfg (HAProxy 2.6) for one host's router. Pure: the same input gives the same text;
- * the caller reloads only when its shape (configShape) changed, and sets endpoints through
- * the runtime API otherwise. One frontend routes by the Host header (port
+ * haproxy.cfg (HAProxy 2.6) for one host's router. Pure: the same input gives the same text,
+ * so the caller reloads only when it changed. One frontend routes by the Host header (port
  * stripped, lower case): exact names first, then `*.` wildcards (one label); an unknown host
  * gets a 404, a routed service without a ready endpoint a 503 saying so. The endpoint set is
  * the ready set, so no health checks: a connection refused, reset or unanswered before a
@@ -128,13 +67,11 @@ export function crtList(certs: readonly ServedCert[]): string {
 export function haproxyConfig(input: HaproxyConfigInput): string {
   for (const r of input.routes) if (!isHostName(r.host)) throw new Error(`not a host name: ${JSON.stringify(r.host)}`);
   for (const c of input.certs) if (!isHostName(c.host) || /\s/.test(c.file)) throw new Error(`bad certificate entry: ${JSON.stringify(c)}`);
-  const slots = input.slots ?? backendSlots(input.routes);
-  const upstreams = [...input.routes.flatMap((r) => r.endpoints), ...[...slots.values()].flatMap((s) => s.filter((u) => u !== undefined))];
-  for (const a of [input.address, ...upstreams.map((e) => e.host)]) if (!isIP(a)) throw new Error(`not an IP address: ${JSON.stringify(a)}`);
+  for (const a of [input.address, ...input.routes.flatMap((r) => r.endpoints.map((e) => e.host))]) if (!isIP(a)) throw new Error(`not an IP address: ${JSON.stringify(a)}`);
   const https = servesHttps(input);
   const lines = [...globalSection(input.statsSocket), ...defaultsSection()];
   if (listens(input)) lines.push(...frontend(input, https));
-  lines.push(...unknownHostBackend(), ...input.routes.length ? backends(input.routes, slots) : []);
+  lines.push(...unknownHostBackend(), ...input.routes.length ? backends(input.routes) : []);
   return lines.join('\n') + '\n';
 }
 
@@ -217,7 +154,7 @@ function frontend(input: HaproxyConfigInput, https: boolean): string[] {
   return lines;
 }
 
-export function backendName(r: Pick<Route, 'app' | 'name' | 'service'>): string {
+function backendName(r: Pick<Route, 'app' | 'name' | 'service'>): string {
   return `web:${r.app}:${r.name}:${r.service}`;
 }
 
@@ -235,21 +172,16 @@ function unknownHostBackend(): string[] {
   return ['backend unknown-host', '  http-request return status 404 content-type text/plain string "no route for this host\\n"', ''];
 }
 
-/** The server name of slot `i` (0-based): s1, s2... */
-export function slotServer(i: number): string {
-  return `s${i + 1}`;
-}
-
-function backends(routes: readonly RoutedService[], slots: ReadonlyMap<string, Slots>): string[] {
+function backends(routes: readonly RoutedService[]): string[] {
   const lines: string[] = [];
   for (const [name, rs] of groupByBackend(routes)) {
     const r = rs[0]!;
     lines.push(`backend ${name}`);
-    // Whether any slot is filled is up to the runtime API, so the 503 is a rule, not a different config.
-    lines.push(`  http-request return status 503 content-type text/plain string "no ready endpoint for service ${r.service} of ${r.app}/${r.name}\\n" if { nbsrv lt 1 }`);
-    const options = r.proxyProtocol ? ' send-proxy-v2' : '';
-    // Empty slots are disabled servers at 0.0.0.0:0 (port "same as the client's", changed with the address).
-    (slots.get(name) ?? assignSlots(rs.flatMap((x) => x.endpoints))).forEach((u, i) => lines.push(`  server ${slotServer(i)} ${u ? bindAddress(u.host, u.port) : '0.0.0.0:0 disabled'}${options}`));
+    const endpoints = uniqueSorted(rs.flatMap((x) => x.endpoints));
+    if (endpoints.length === 0) {
+      lines.push(`  http-request return status 503 content-type text/plain string "no ready endpoint for service ${r.service} of ${r.app}/${r.name}\\n"`);
+    }
+    endpoints.forEach((e, i) => lines.push(`  server e${i} ${bindAddress(e.host, e.port)}${r.proxyProtocol ? ' send-proxy-v2' : ''}`));
     lines.push('');
   }
   return lines;

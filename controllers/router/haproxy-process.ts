@@ -1,11 +1,11 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../../src/clock.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import { crtList } from './haproxy-config.js';
-import { cliCommand, HaproxyRuntime, type SlotChange } from './haproxy-runtime.js';
 
 const run = promisify(execFile);
 
@@ -60,10 +60,6 @@ const STABLE_MS = 10_000;
  *   master CLI (hitless: the old workers finish their connections, bounded by
  *   hard-stop-after). It resolves once haproxy runs the new config; it rejects (the running
  *   haproxy keeping the previous one) if haproxy refuses it or does not start.
- * - `setSlots` applies a change of endpoints only (the config's shape is the same) through
- *   the runtime API, without a reload: established connections stay where they are. The new
- *   config text becomes the applied state (so a restart serves the current endpoints), and
- *   is written to disk. It rejects if haproxy refuses a command: the caller should `apply`.
  * - If haproxy dies unasked it is started again with capped backoff (0.5 s doubling to
  *   30 s), its files rewritten from the last applied state (never a stale file on disk).
  * - `stop` ends it (and its workers), stops supervising and removes the directory.
@@ -104,18 +100,6 @@ export class HaproxyProcess {
         this.clearRestart();
         await this.start();
       }
-    });
-  }
-
-  setSlots(config: string, changes: readonly SlotChange[]): Promise<void> {
-    return this.serialized(async () => {
-      if (!this.applied) throw new Error('no config applied yet');
-      this.applied = { ...this.applied, config };
-      await writeAtomically(this.paths.config, config, 0o600);
-      // Not running (a restart is due): the restart starts from the applied config.
-      if (this.pid === undefined) return;
-      const runtime = new HaproxyRuntime(this.paths.statsSocket);
-      for (const c of changes) await runtime.setSlot(c);
     });
   }
 
@@ -207,7 +191,7 @@ export class HaproxyProcess {
   /** Reloads through the master CLI and waits until the master has re-read the config. */
   private async reload(): Promise<void> {
     const before = await this.showProc();
-    await cliCommand(this.paths.masterSocket, 'reload');
+    await masterCommand(this.paths.masterSocket, 'reload');
     const deadline = this.opts.clock.now() + (this.opts.startTimeoutMs ?? 10_000);
     for (;;) {
       const now = await this.showProc().catch(() => undefined);
@@ -222,7 +206,7 @@ export class HaproxyProcess {
   }
 
   private async showProc(): Promise<{ reloads: number; failed: number; workers: number }> {
-    const text = await cliCommand(this.paths.masterSocket, 'show proc');
+    const text = await masterCommand(this.paths.masterSocket, 'show proc');
     const master = /^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]/m.exec(text);
     if (!master) throw new Error(`unexpected show proc output: ${text.slice(0, 200)}`);
     const current = text.split('# workers')[1]?.split('#')[0] ?? '';
@@ -232,9 +216,8 @@ export class HaproxyProcess {
   private onStderr(text: string): void {
     for (const line of text.split('\n').filter((l) => l.trim())) {
       this.stderrTail = [...this.stderrTail.slice(-19), line];
-      // Not the lines of an ordinary reload or stop (old proxies stopping, old workers exiting),
-      // nor of an endpoint change (a slot readied or put in maint, a backend left without any).
-      const routine = this.stopped || /Proxy \S+ stopped|Former worker .* exited with code 0|Server \S+ is (UP\/READY|going DOWN for maintenance)|backend \S+ has no server available/.test(line);
+      // Not the lines of an ordinary reload or stop (old proxies stopping, old workers exiting).
+      const routine = this.stopped || /Proxy \S+ stopped|Former worker .* exited with code 0/.test(line);
       if (/^\[(ALERT|WARNING)\]/.test(line) && !routine) this.log.warn('haproxy says', { line });
       else this.log.debug('haproxy says', { line });
     }
@@ -300,4 +283,18 @@ async function terminate(child: ChildProcess, clock: Clock): Promise<void> {
   const timer = clock.setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
   clock.clearTimeout(timer);
+}
+
+/** One command on haproxy's master CLI; resolves with the answer when haproxy closes. */
+function masterCommand(socket: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(socket);
+    let out = '';
+    s.setEncoding('utf8');
+    s.setTimeout(5_000, () => s.destroy(new Error(`master CLI ${command}: no answer`)));
+    s.on('connect', () => s.end(`${command}\n`));
+    s.on('data', (d: string) => (out += d));
+    s.on('end', () => resolve(out));
+    s.on('error', reject);
+  });
 }

@@ -17,13 +17,12 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
 import { certProblem, pemBundle } from './cert-check.js';
-import { backendSlots, configShape, haproxyConfig, listens, type RoutedService, type Slots } from './haproxy-config.js';
+import { haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess, type HaproxyFiles } from './haproxy-process.js';
-import { slotChanges } from './haproxy-runtime.js';
 
 /** Where each node's router keeps its haproxy files (`<dir>/<node>/`). */
 export const ROUTER_RUN_DIR = '/run/dokkaa/router';
-/** Changes closer together than this make one apply (a scale-up registers endpoints one by one). */
+/** Changes closer together than this make one reload (a scale-up registers endpoints one by one). */
 export const ROUTER_DEBOUNCE_MS = 100;
 
 /**
@@ -31,11 +30,8 @@ export const ROUTER_DEBOUNCE_MS = 100;
  * `--router-https-port`) routes each web service's host names (api/routes.ts, with the domain
  * of `router/config`) to its ready endpoints, wherever they run, and serves the certificates
  * of `certs/` by SNI. It follows four shared informers (manifests, endpoints, certificates,
- * router config); changes are debounced and the config rendered (haproxy-config.ts, pure).
- * Each backend has a fixed number of server slots, so when only endpoints changed (the
- * config's shape, every slot empty, is the same) they are set through haproxy's runtime API
- * without a reload; haproxy is reloaded when the shape or a certificate changed (a route,
- * an option, a port, more endpoints than slots). A certificate that does
+ * router config); changes are debounced, the config rendered (haproxy-config.ts, pure), and
+ * haproxy reloaded only when the config or a certificate changed. A certificate that does
  * not parse or whose key is not its own is reported once (log, and a Warning event on each
  * manifest it would have served) and left out; the others keep being served.
  */
@@ -47,11 +43,8 @@ export class Router implements Runnable {
   private timer: TimerHandle | undefined;
   private proc: HaproxyProcess | undefined;
   private paths: HaproxyPaths | undefined;
-  /** The shape of the files last handed to haproxy (as one string): what a reload is decided on. */
+  /** The files last handed to haproxy (as one string): what a change is compared with. */
   private last: string | undefined;
-  /** The config text and slots haproxy runs: what an endpoint change is computed from. */
-  private runningConfig: string | undefined;
-  private slots: ReadonlyMap<string, Slots> = new Map();
   /** Certificate key -> the mod revision already reported as unusable. */
   private readonly reported = new Map<string, number>();
   private badDomainReported: string | undefined;
@@ -106,14 +99,7 @@ export class Router implements Runnable {
     await Promise.all(Object.values(this.informers()).map((informer) => informer.release()));
     await this.proc?.stop();
     this.proc = undefined;
-    this.forget();
-  }
-
-  /** Whatever haproxy runs is unknown (stopped, or an apply failed): the next sync applies in full. */
-  private forget(): void {
     this.last = undefined;
-    this.runningConfig = undefined;
-    this.slots = new Map();
   }
 
   private schedule(delayMs = ROUTER_DEBOUNCE_MS): void {
@@ -133,28 +119,21 @@ export class Router implements Runnable {
     if (!Object.values(i).every((informer) => informer.hasSynced())) return this.schedule();
     const rendered = this.render();
     const files = rendered?.files;
-    const shape = rendered && JSON.stringify({ config: rendered.shape, certs: rendered.files.certs });
-    if (shape === this.last && files?.config === this.runningConfig) return;
-    const changes = shape === this.last ? slotChanges(this.slots, rendered!.slots) : undefined;
-    // Taken as applied now: a sync while this one waits compares with it, not with the state before.
-    [this.last, this.runningConfig, this.slots] = [shape, files?.config, rendered?.slots ?? new Map()];
+    const text = files && JSON.stringify(files);
+    if (text === this.last) return;
+    this.last = text;
     try {
       if (!files) {
         await proc.stop();
         this.log.info('router idle: nothing to listen on');
         return;
       }
-      if (changes) {
-        await proc.setSlots(files.config, changes);
-        this.log.info('router endpoints applied without a reload', { changes: changes.length });
-      } else {
-        await proc.apply(files);
-        this.log.info('router config applied', { routes: rendered!.routes, certificates: files.certs.length });
-      }
+      await proc.apply(files);
       this.failures = 0;
+      this.log.info('router config applied', { routes: rendered!.routes, certificates: files.certs.length });
     } catch (err) {
-      // Tried again after a backoff, in full (a reload); meanwhile haproxy keeps serving what it had.
-      this.forget();
+      // Tried again after a backoff; meanwhile haproxy keeps serving what it had.
+      this.last = undefined;
       const retryInMs = backoffDelay(this.failures++, 1_000, 30_000);
       this.log.error('router config not applied', { retryInMs, error: errorField(err) });
       this.schedule(retryInMs);
@@ -162,7 +141,7 @@ export class Router implements Runnable {
   }
 
   /** What haproxy should serve now; undefined when it has nothing to listen on. */
-  private render(): { files: HaproxyFiles; shape: string; slots: ReadonlyMap<string, Slots>; routes: number } | undefined {
+  private render(): { files: HaproxyFiles; routes: number } | undefined {
     const i = this.informers();
     const paths = this.paths!;
     const manifests: RoutedManifest[] = i.manifests
@@ -190,9 +169,8 @@ export class Router implements Runnable {
     const { httpPort, httpsPort } = this.ports;
     const certFiles = certs.map((c) => ({ host: c.host, file: paths.cert(c.host) }));
     if (!listens({ certs: certFiles, httpPort, httpsPort })) return undefined;
-    const slots = backendSlots(routes, this.slots);
-    const input = { routes, slots, certs: certFiles, crtListFile: paths.crtList, statsSocket: paths.statsSocket, address: this.lease.address(), httpPort, httpsPort };
-    return { files: { config: haproxyConfig(input), certs }, shape: configShape(input), slots, routes: routes.length };
+    const config = haproxyConfig({ routes, certs: certFiles, crtListFile: paths.crtList, statsSocket: paths.statsSocket, address: this.lease.address(), httpPort, httpsPort });
+    return { files: { config, certs }, routes: routes.length };
   }
 
   private domain(): string {

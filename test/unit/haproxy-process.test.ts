@@ -4,9 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
-import { request, Agent } from 'node:http';
-import { backendSlots, haproxyConfig, type RoutedService, type Slots, type Upstream } from '../../controllers/router/haproxy-config.js';
-import { cliCommand, HaproxyRuntime, slotChanges } from '../../controllers/router/haproxy-runtime.js';
+import { haproxyConfig, type RoutedService } from '../../controllers/router/haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess } from '../../controllers/router/haproxy-process.js';
 import { SystemClock } from '../../src/clock.js';
 import { createLogger } from '../../src/logging.js';
@@ -22,16 +20,6 @@ function processGone(pid: number): boolean {
   } catch {
     return true;
   }
-}
-
-/** SIGKILLs the master `pid`; resolves with the first 200's page once haproxy serves again. */
-async function killedAndServedAgain(pid: number, port: number): Promise<string> {
-  process.kill(pid, 'SIGKILL');
-  await eventually('the old master gone', async () => (processGone(pid) ? true : undefined));
-  return eventually('served again', async () => {
-    const r = await get(port, 'app.dokkaa.local');
-    return r.status === 200 ? r.body : undefined;
-  });
 }
 
 describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
@@ -148,7 +136,12 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     const pid = proc.pid!;
     // What the refused apply left on disk is not what runs: the restart rewrites it.
     assert.match(readFileSync(paths.config, 'utf8'), /no-such-keyword/);
-    const body = await killedAndServedAgain(pid, port);
+    process.kill(pid, 'SIGKILL');
+    await eventually('the old master gone', async () => (processGone(pid) ? true : undefined));
+    const body = await eventually('served again', async () => {
+      const r = await get(port, 'app.dokkaa.local');
+      return r.status === 200 ? r.body : undefined;
+    });
     assert.match(body, /^C /);
     assert.notEqual(proc.pid, pid);
     assert.doesNotMatch(readFileSync(paths.config, 'utf8'), /no-such-keyword/);
@@ -160,154 +153,6 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     assert.ok(processGone(pid));
     assert.ok(!existsSync(paths.dir));
     await assert.rejects(get(port, 'app.dokkaa.local'));
-  });
-});
-
-/** The pids of the master's current workers (`show proc` on the master CLI). */
-async function workerPids(paths: HaproxyPaths): Promise<number[]> {
-  const text = await cliCommand(paths.masterSocket, 'show proc');
-  const current = text.split('# workers')[1]?.split('#')[0] ?? '';
-  return [...current.matchAll(/^(\d+)\s+worker\s/gm)].map((m) => Number(m[1]));
-}
-
-describe('HaproxyProcess: endpoints through the runtime API, without a reload', () => {
-  let dir = '';
-  let port = 0;
-  let paths: HaproxyPaths;
-  let proc: HaproxyProcess;
-  let slots: ReadonlyMap<string, Slots> = new Map();
-  const BACKEND = 'web:app:m:web';
-  const route = (endpoints: readonly Upstream[]): RoutedService => ({ host: 'app.dokkaa.local', app: 'app', name: 'm', service: 'web', httpsRedirect: false, proxyProtocol: false, endpoints });
-  const render = (endpoints: readonly Upstream[]) => {
-    const next = backendSlots([route(endpoints)], slots);
-    const config = haproxyConfig({ routes: [route(endpoints)], slots: next, certs: [], crtListFile: paths.crtList, statsSocket: paths.statsSocket, address: '127.0.0.1', httpPort: port, httpsPort: 0 });
-    return { config, next };
-  };
-  /** Applies `endpoints` as the router does when only they changed: the runtime API. */
-  const setEndpoints = async (endpoints: readonly Upstream[]) => {
-    const { config, next } = render(endpoints);
-    const changes = slotChanges(slots, next);
-    assert.ok(changes.length > 0 && next.get(BACKEND)!.length === slots.get(BACKEND)!.length, 'the same slots: no reload needed');
-    slots = next;
-    await proc.setSlots(config, changes);
-  };
-  const at = (p: number) => ({ host: '127.0.0.1', port: p });
-  const bodyOf = async () => (await get(port, 'app.dokkaa.local')).body.split(' ')[0];
-
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'haproxy-runtime-'));
-    paths = new HaproxyPaths(join(dir, 'n1'));
-    port = await freePort();
-    proc = new HaproxyProcess({ paths, clock: new SystemClock(), log: createLogger('error', true) });
-    const { config, next } = render([at(await backends.start('R0'))]);
-    slots = next;
-    await proc.apply({ config, certs: [] });
-  });
-  after(async () => {
-    await proc.stop();
-    backends.closeAll();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('adds, changes and removes an endpoint in the same worker, reaching traffic within 200 ms', async () => {
-    const workers = await workerPids(paths);
-    assert.equal(workers.length, 1);
-    const r0 = slots.get(BACKEND)![0]!;
-    const r1 = at(await backends.start('R1'));
-    const r2 = at(await backends.start('R2'));
-    const steps: [string, Upstream[], string[]][] = [
-      ['added', [r0, r1], ['R0', 'R1']],
-      ['changed', [r0, r2], ['R0', 'R2']],
-      ['removed', [r2], ['R2']],
-    ];
-    for (const [what, endpoints, want] of steps) {
-      const started = Date.now();
-      await setEndpoints(endpoints);
-      const seen = new Set<string>();
-      while (want.some((w) => !seen.has(w)) && Date.now() - started < 200) seen.add((await bodyOf())!);
-      const ms = Date.now() - started;
-      assert.deepEqual([...seen].sort(), want, `${what}: traffic reaches exactly ${want.join(',')}`);
-      assert.ok(ms < 200, `${what}: ${ms} ms`);
-      for (let i = 0; i < 4; i++) assert.ok(want.includes((await bodyOf())!), `${what}: only ${want.join(',')}`);
-      assert.deepEqual(await workerPids(paths), workers, `${what}: no reload (the same worker)`);
-    }
-    const running = await new HaproxyRuntime(paths.statsSocket).servers(BACKEND);
-    assert.deepEqual(running.filter((s) => s.up).map((s) => `${s.host}:${s.port}`), [`127.0.0.1:${r2.port}`]);
-    assert.equal(running.length, 8);
-  });
-
-  it('lets a slow request to a removed endpoint finish', async () => {
-    const slow = at(await backends.start('SLOW', 1_000));
-    const keep = slots.get(BACKEND)!.filter((u) => u !== undefined);
-    await setEndpoints([slow]);
-    const inFlight = get(port, 'app.dokkaa.local');
-    await new Promise((r) => setTimeout(r, 200));
-    await setEndpoints(keep);
-    assert.equal(await bodyOf(), 'R2', 'new requests go to the endpoints left');
-    const r = await inFlight;
-    assert.equal(r.status, 200);
-    assert.match(r.body, /^SLOW /);
-  });
-
-  it('gives a keep-alive client no error while the endpoints are replaced one by one', async () => {
-    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
-    const old = [at(await backends.start('OLD1')), at(await backends.start('OLD2'))];
-    await setEndpoints(old);
-    let running = true;
-    let sent = 0;
-    let reused = 0;
-    const failed: string[] = [];
-    const seen = new Set<string>();
-    const one = () =>
-      new Promise<void>((resolve) => {
-        const req = request({ host: '127.0.0.1', port, path: '/', headers: { host: 'app.dokkaa.local' }, agent }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (d: string) => (body += d));
-          res.on('end', () => {
-            if (res.statusCode !== 200) failed.push(`${res.statusCode} ${body}`);
-            seen.add(body.split(' ')[0]!);
-            resolve();
-          });
-        });
-        if (req.reusedSocket) reused++;
-        req.on('error', (err) => (failed.push(err.message), resolve()));
-        req.end();
-      });
-    const loops = [0, 1].map(async () => {
-      while (running) (await one(), sent++);
-    });
-    try {
-      // A rolling update: one new endpoint in, then one old out, and again.
-      const current = [...old];
-      for (const name of ['NEW1', 'NEW2']) {
-        await new Promise((r) => setTimeout(r, 150));
-        current.push(at(await backends.start(name)));
-        await setEndpoints(current);
-        await new Promise((r) => setTimeout(r, 150));
-        current.shift();
-        await setEndpoints(current);
-      }
-      await new Promise((r) => setTimeout(r, 300));
-    } finally {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-    }
-    assert.deepEqual(failed, []);
-    assert.ok(sent > 50, `a steady load (${sent} requests)`);
-    assert.ok(reused > sent / 2, `the connections were kept alive (${reused} of ${sent} reused)`);
-    for (const name of ['OLD1', 'OLD2', 'NEW1', 'NEW2']) assert.ok(seen.has(name), `${name} served some`);
-    assert.equal(await bodyOf().then((b) => b!.startsWith('NEW')), true);
-  });
-
-  it('a killed haproxy comes back with the current endpoints, not those of its last reload', async () => {
-    const latest = at(await backends.start('LATEST'));
-    await setEndpoints([latest]);
-    const pid = proc.pid!;
-    const body = await killedAndServedAgain(pid, port);
-    assert.match(body, /^LATEST /);
-    for (let i = 0; i < 4; i++) assert.equal(await bodyOf(), 'LATEST');
   });
 });
 

@@ -74,32 +74,9 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5432 } }));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('router config applied').length, applied, 'a manifest without a web service changes nothing');
-    const removedAt = Date.now();
     await store.delete(keys.endpoint('shop', 'www', 'front-0-n1'));
     await eventually('503 without endpoints', async () => ((await get(httpPort, 'shop.apps.test')).status === 503 ? true : undefined));
-    const ms = Date.now() - removedAt;
-    console.log(`endpoint removal reached traffic ${ms} ms after the etcd delete`);
-    assert.ok(ms < 1_000, `${ms} ms`);
-    await eventually('the endpoint change applied', async () => (said('router endpoints applied without a reload').length === 1 ? true : undefined));
-    assert.equal(said('router config applied').length, applied, 'an endpoint change is no reload');
-  });
-
-  it('reloads with more slots when the endpoints outgrow them, and keeps serving', async () => {
-    const applied = said('router config applied').length;
-    const names: string[] = [];
-    for (let i = 0; i < 9; i++) {
-      names.push(`M${i}`);
-      await store.put(keys.endpoint('shop', 'www', `front-${i}-n1`), JSON.stringify(endpoint('127.0.0.1', await backends.start(`M${i}`), { app: 'shop', name: 'front', replica: i })));
-    }
-    const seen = await eventually('all 9 endpoints served', async () => {
-      const pages = new Set<string>();
-      for (let i = 0; i < 18; i++) pages.add((await get(httpPort, 'shop.apps.test')).body.split(' ')[0]!);
-      return names.every((n) => pages.has(n)) ? pages : undefined;
-    });
-    assert.equal(seen.size, 9);
-    assert.ok(said('router config applied').length > applied, '9 endpoints do not fit in 8 slots: a reload');
-    for (let i = 0; i < 9; i++) await store.delete(keys.endpoint('shop', 'www', `front-${i}-n1`));
-    await eventually('503 again', async () => ((await get(httpPort, 'shop.apps.test')).status === 503 ? true : undefined));
+    await eventually('one more config applied', async () => (said('router config applied').length === applied + 1 ? true : undefined));
   });
 
   it('serves good certificates by SNI and reports a bad one once, leaving it out', async () => {
