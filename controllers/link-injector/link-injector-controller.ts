@@ -1,8 +1,8 @@
 import { inject, injectable } from 'inversify';
-import { manifestId, type Keys } from '../../api/keys.js';
+import type { Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { eventManifest, Resources } from '../../src/informer/resources.js';
+import { entryId, eventManifest, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { endpointConsumers, portConsumers } from './link-maps.js';
 import { LinkInjectorReconciler } from './link-injector-reconciler.js';
@@ -16,7 +16,7 @@ export class LinkInjectorController extends ControllerRunnable {
     super(
       factory
         .builder('link-injector', reconciler)
-        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
+        .for(manifests, (c) => [entryId(c)])
         .watches(factory.informer(Resources.endpoints(keys)), (ev) => endpointConsumers(manifests, ev))
         .watches(factory.informer(Resources.ports(keys)), (ev) => portConsumers(manifests, ev))
         .watches(factory.informer(Resources.links(keys)), eventManifest)

@@ -1,6 +1,6 @@
-import { manifestId, serviceId } from '../../api/keys.js';
+import { serviceId } from '../../api/keys.js';
 import type { InformerCache, InformerEvent } from '../../src/informer/shared-informer.js';
-import { BY_LINK_TARGET, type Endpoint, type ManifestEntry, type Port } from '../../src/informer/resources.js';
+import { BY_LINK_TARGET, type Endpoint, entryId, type ManifestEntry, type Port } from '../../src/informer/resources.js';
 
 /**
  * The link injector's map functions: which manifests to reconcile for a change. Pure: they
@@ -9,7 +9,7 @@ import { BY_LINK_TARGET, type Endpoint, type ManifestEntry, type Port } from '..
 
 /** The manifests that link to `app/service`. */
 export function consumersOf(manifests: InformerCache<ManifestEntry>, app: string, service: string): string[] {
-  return manifests.byIndex(BY_LINK_TARGET, serviceId(app, service)).map((c) => manifestId(c.value.app, c.value.name));
+  return manifests.byIndex(BY_LINK_TARGET, serviceId(app, service)).map(entryId);
 }
 
 /** An endpoint came, changed or went: the manifests linking to its service. */

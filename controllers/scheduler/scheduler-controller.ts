@@ -3,7 +3,7 @@ import { mergeMap } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { eventManifest, Resources } from '../../src/informer/resources.js';
+import { entryId, eventManifest, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { SchedulerCache, type CacheChange } from './scheduler-cache.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
@@ -22,11 +22,11 @@ export class SchedulerController extends ControllerRunnable {
     @inject(SchedulerCache) cache: SchedulerCache,
   ) {
     const manifests = factory.informer(Resources.manifests(keys));
-    const ids = () => manifests.list().map((c) => manifestId(c.value.app, c.value.name));
+    const ids = () => manifests.list().map(entryId);
     super(
       factory
         .builder('scheduler', reconciler)
-        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
+        .for(manifests, (c) => [entryId(c)])
         // Told after the cache has applied the change, so the reconcile sees it. A node
         // joining or leaving can change where any manifest's replicas belong; a re-list may
         // have missed the deletion of a manifest that still has placements.

@@ -1,9 +1,9 @@
 import { inject, injectable } from 'inversify';
 import { mergeMap } from 'rxjs';
-import { manifestId, type Keys } from '../../api/keys.js';
+import type { Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { eventManifest, manifestOf, Resources } from '../../src/informer/resources.js';
+import { entryId, eventManifest, manifestOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache, type StatusCacheChange } from './status-cache.js';
@@ -21,11 +21,11 @@ export class StatusController extends ControllerRunnable {
   ) {
     const manifests = factory.informer(Resources.manifests(keys));
     const statuses = factory.informer(Resources.statuses(keys));
-    const all = () => manifests.list().map((c) => manifestId(c.value.app, c.value.name));
+    const all = () => manifests.list().map(entryId);
     super(
       factory
         .builder('status', reconciler)
-        .for(manifests, (c) => [manifestId(c.value.app, c.value.name)])
+        .for(manifests, (c) => [entryId(c)])
         .watches(factory.informer(Resources.replicas(keys)), eventManifest)
         .watches(factory.informer(Resources.links(keys)), eventManifest)
         .watches(statuses, eventManifest)

@@ -145,6 +145,11 @@ export const Resources = {
   },
 };
 
+/** The manifest id (`app/name`) of a manifest in the manifests informer. */
+export function entryId(c: Cached<ManifestEntry>): string {
+  return manifestId(c.value.app, c.value.name);
+}
+
 /** The manifest id (`app/name`) a record of one manifest belongs to. */
 export function manifestOf(c: Cached<{ at: AppName }>): string {
   return manifestId(c.value.at.app, c.value.at.name);
