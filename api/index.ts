@@ -6,3 +6,4 @@ export * from './canonical-json.js';
 export * from './decode-errors.js';
 export * from './dns-names.js';
 export * from './link-env.js';
+export * from './reservation.js';

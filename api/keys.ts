@@ -43,6 +43,29 @@ export class Keys {
     return matchUnder(this.nodes, key, /^([^/]+)$/)?.[1];
   }
 
+  // maintenance/<node>: cordon and drain, written by admins (`dokkaa cordon`, `drain`).
+  get maintenance(): string {
+    return `${this.root}/maintenance/`;
+  }
+  nodeMaintenance(node: string): string {
+    return `${this.maintenance}${node}`;
+  }
+  parseMaintenance(key: string): string | undefined {
+    return matchUnder(this.maintenance, key, /^([^/]+)$/)?.[1];
+  }
+
+  // moves/<app>/<name>: replica moves requested by `dokkaa rebalance`, done by the scheduler.
+  get moves(): string {
+    return `${this.root}/moves/`;
+  }
+  manifestMoves(app: string, name: string): string {
+    return `${this.moves}${app}/${name}`;
+  }
+  parseMoves(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.moves, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
   // placements/<node>/<app>/<name>/<replica>: the scheduler's decisions.
   get placements(): string {
     return `${this.root}/placements/`;

@@ -21,6 +21,13 @@ export const NonNegativeInt = t.brand(
 
 const Protocol = t.keyof({ tcp: null, udp: null }, '"tcp" or "udp"');
 
+const PositiveInt = new t.Type<number, number, unknown>(
+  'a positive integer',
+  (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= 1,
+  (u, c) => (typeof u === 'number' && Number.isInteger(u) && u >= 1 ? t.success(u) : t.failure(u, c, 'a positive integer')),
+  t.identity,
+);
+
 /**
  * `{"nginx": 80}` (the article) or `{"nginx": {"port": 80, "role": "web"}}` (later code). A
  * service with role "web" is routed from outside by host name (docs/router.md): `hosts` adds
@@ -83,6 +90,10 @@ export const Manifest = closedType(
     stopGracePeriod: Duration,
     /** Limits Docker enforces on each replica (NanoCpus, Memory). */
     resources: closedType('Resources', {}, { cpus: Cpus, memory: Memory }),
+    /** `replicated` (default: `scale` replicas) or `global` (one on every matching node; no `scale`). */
+    mode: t.keyof({ replicated: null, global: null }, '"replicated" or "global"'),
+    /** How the scheduler picks nodes (docs/manifest.md). */
+    placement: closedType('Placement', {}, { strategy: t.keyof({ spread: null, binpack: null }, '"spread" or "binpack"'), spreadBy: NonEmptyString, maxPerNode: PositiveInt }),
   },
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
@@ -90,6 +101,13 @@ export type Manifest = t.TypeOf<typeof Manifest>;
 /** A replica's limits: CPUs (Docker's `--cpus`) and memory in bytes. */
 export const ResourcesSpec = t.partial({ cpus: t.number, memoryBytes: t.number }, 'ResourcesSpec');
 export type ResourcesSpec = t.TypeOf<typeof ResourcesSpec>;
+
+/** The manifest's `placement`, as given (absent fields take the defaults in api/reservation.ts). */
+export const PlacementSpec = t.partial(
+  { strategy: t.keyof({ spread: null, binpack: null }), spreadBy: t.string, maxPerNode: t.number },
+  'PlacementSpec',
+);
+export type PlacementSpec = t.TypeOf<typeof PlacementSpec>;
 
 /*
  * The spec codecs below describe a manifest with its defaults applied, as placements carry
@@ -127,7 +145,14 @@ export const ManifestSpec = t.intersection(
       /** Between the stop signal and the kill. */
       stopGracePeriodMs: t.number,
     }),
-    t.partial({ command: t.array(t.string), health: HealthSpec, resources: ResourcesSpec }),
+    t.partial({
+      command: t.array(t.string),
+      health: HealthSpec,
+      resources: ResourcesSpec,
+      /** Only `global` is written; absent means replicated. `scale` is then ignored. */
+      mode: t.literal('global'),
+      placement: PlacementSpec,
+    }),
   ],
   'ManifestSpec',
 );
@@ -152,6 +177,9 @@ export function decodeManifest(text: string, app: string, name?: string): Decode
   }
   const decoded = Manifest.decode(json);
   if (isLeft(decoded)) return { ok: false, errors: formatErrors(decoded.left) };
+  if (decoded.right.mode === 'global' && decoded.right.scale !== undefined) {
+    return { ok: false, errors: [`scale: expected no scale with mode "global" (one replica per matching node), got ${decoded.right.scale}`] };
+  }
   return { ok: true, spec: normalize(decoded.right, app) };
 }
 
@@ -188,6 +216,8 @@ function normalize(m: Manifest, app: string): ManifestSpec {
     ...(m.resources && (m.resources.cpus !== undefined || m.resources.memory !== undefined)
       ? { resources: { ...(m.resources.cpus !== undefined ? { cpus: m.resources.cpus } : {}), ...(m.resources.memory !== undefined ? { memoryBytes: m.resources.memory } : {}) } }
       : {}),
+    ...(m.mode === 'global' ? { mode: 'global' as const } : {}),
+    ...(m.placement && Object.keys(m.placement).length ? { placement: { ...m.placement } } : {}),
   };
 }
 
@@ -204,10 +234,11 @@ export function withDefaultTag(image: string): string {
 }
 
 /**
- * Hash of what makes a replica's container: everything but scale, constraints and the
- * update policy, so changing those never replaces a running container.
+ * Hash of what makes a replica's container: everything but scale, constraints, the
+ * update policy, the mode and the placement, so changing those never replaces a running
+ * container.
  */
 export function templateHash(spec: ManifestSpec): string {
-  const { scale: _scale, constraints: _constraints, update: _update, ...template } = spec;
+  const { scale: _scale, constraints: _constraints, update: _update, mode: _mode, placement: _placement, ...template } = spec;
   return shortHash(template);
 }

@@ -20,6 +20,10 @@ const PortNumber = new t.Type<number, number, unknown>(
   t.identity,
 );
 
+/** CPUs and bytes of memory: a capacity, a reservation, an allocation. */
+export const Amounts = t.type({ cpus: t.number, memoryBytes: t.number }, 'Amounts');
+export type Amounts = t.TypeOf<typeof Amounts>;
+
 /** nodes/<node>: a live host. Held by the host's lease: gone when the host is. */
 export const NodeRecord = t.intersection(
   [
@@ -35,6 +39,14 @@ export const NodeRecord = t.intersection(
     t.partial({
       /** The host's Docker Engine, as the agent reaches it (for `dokkaa logs`). */
       docker: t.string,
+      /**
+       * What the scheduler may reserve here: `capacity` (the engine's figures, or the agent's
+       * --capacity-* overrides) less the host's reserve (--reserve-cpus, --reserve-memory).
+       * Absent (an agent from before resources): `capacity`.
+       */
+      allocatable: Amounts,
+      /** What the placements on this host reserve, as the agent last counted them. */
+      allocated: t.intersection([Amounts, t.type({ replicas: t.number })]),
     }),
   ],
   'NodeRecord',
@@ -51,8 +63,18 @@ const placementFields = {
   /** The manifest's mod revision this spec came from. */
   revision: t.number,
 };
-/** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
-const placementOptional = { updatedAt: t.number };
+const placementOptional = {
+  /** When the scheduler last put a new spec here (ms since the epoch, scheduler's clock). */
+  updatedAt: t.number,
+  /** What this replica reserves on its node (api/reservation.ts). Absent: the default reservation. */
+  reserved: Amounts,
+  /**
+   * A move in progress (drain, rebalance): this placement is the replacement of replica
+   * `replaces` of the same manifest, which keeps running until this one is ready. It does
+   * not count towards `scale` while that replica exists.
+   */
+  replaces: t.number,
+};
 
 /** placements/<node>/<app>/<name>/<replica>: the scheduler's decision, with the spec to run. */
 export const PlacementRecord = t.intersection(
@@ -301,6 +323,39 @@ export const EventRecord = t.intersection(
   'EventRecord',
 );
 export type EventRecord = t.TypeOf<typeof EventRecord>;
+
+/**
+ * maintenance/<node>: an administrator's hold on a host (`dokkaa cordon`, `drain`), apart
+ * from the host's own leased node record so that it outlives agent restarts and stays the
+ * admins' to write. Absent: schedulable.
+ */
+export const MaintenanceRecord = t.intersection(
+  [
+    t.type({
+      /** No new placements on this node. */
+      cordoned: t.boolean,
+      since: t.string,
+    }),
+    t.partial({
+      /** Replicas are being moved off (replicated ones; global ones too with includeGlobal). */
+      draining: t.intersection([t.type({ startedAt: t.string }), t.partial({ includeGlobal: t.boolean })]),
+      reason: t.string,
+    }),
+  ],
+  'MaintenanceRecord',
+);
+export type MaintenanceRecord = t.TypeOf<typeof MaintenanceRecord>;
+
+/** One requested move of a replica: from its node to another (`to` absent: wherever placement picks). */
+export const MoveRequest = t.intersection([t.type({ replica: t.number, from: t.string }), t.partial({ to: t.string })], 'MoveRequest');
+export type MoveRequest = t.TypeOf<typeof MoveRequest>;
+
+/**
+ * moves/<app>/<name>: replicas `dokkaa rebalance` asked the scheduler to move, done one at a
+ * time, start-first. The scheduler deletes the key when none is left to do.
+ */
+export const MovesRecord = t.type({ moves: t.array(MoveRequest), requestedAt: t.string, reason: t.string }, 'MovesRecord');
+export type MovesRecord = t.TypeOf<typeof MovesRecord>;
 
 /** router/config: cluster-wide router settings, written by `dokkaa router set` (absent: the defaults). */
 export const RouterConfig = t.partial({ domain: t.string }, 'RouterConfig');

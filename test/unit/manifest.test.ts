@@ -194,7 +194,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
     const lines = errors({ image: 'x', comand: ['sleep', '1'] });
     assertShape(lines);
     assert.equal(lines.length, 1);
-    assert.match(lines[0]!, /^comand: expected no such field \(known: image, scale, command, env, services, links, restart, constraints, health, update, stopGracePeriod, resources\), got \["sleep","1"\]$/);
+    assert.match(lines[0]!, /^comand: expected no such field \(known: image, scale, command, env, services, links, restart, constraints, health, update, stopGracePeriod, resources, mode, placement\), got \["sleep","1"\]$/);
   });
 
   it('reports an unknown field inside a service object at its own path, once', () => {
@@ -329,5 +329,33 @@ describe('templateHash', () => {
 
   it('treats "x" and "x:latest" alike (the default tag is applied first)', () => {
     assert.equal(hash(base), hash({ ...base, image: 'x:latest' }));
+  });
+});
+
+describe('decodeManifest: mode and placement', () => {
+  it('takes mode global without scale, and refuses scale with it', () => {
+    const ok = decodeManifest(JSON.stringify({ image: 'a', mode: 'global' }), 'app', 'x');
+    assert.ok(ok.ok && ok.spec.mode === 'global');
+    const bad = decodeManifest(JSON.stringify({ image: 'a', mode: 'global', scale: 3 }), 'app', 'x');
+    assert.deepEqual(bad.ok ? [] : bad.errors, ['scale: expected no scale with mode "global" (one replica per matching node), got 3']);
+  });
+  it('leaves replicated manifests without a mode field (their hash is unchanged)', () => {
+    const r = decodeManifest(JSON.stringify({ image: 'a', mode: 'replicated', scale: 2 }), 'app', 'x');
+    assert.ok(r.ok && r.spec.mode === undefined && r.spec.scale === 2);
+  });
+  it('takes a placement and reports bad fields at their path', () => {
+    const ok = decodeManifest(JSON.stringify({ image: 'a', placement: { strategy: 'binpack', spreadBy: 'zone', maxPerNode: 1 } }), 'app', 'x');
+    assert.ok(ok.ok);
+    assert.deepEqual(ok.spec.placement, { strategy: 'binpack', spreadBy: 'zone', maxPerNode: 1 });
+    const bad = decodeManifest(JSON.stringify({ image: 'a', placement: { strategy: 'random', maxPerNode: 0 } }), 'app', 'x');
+    assert.ok(!bad.ok);
+    assert.ok(bad.errors.some((e) => /^placement\.strategy: expected "spread" or "binpack", got "random"$/.test(e)), bad.errors.join('\n'));
+    assert.ok(bad.errors.some((e) => /^placement\.maxPerNode: expected a positive integer, got 0$/.test(e)), bad.errors.join('\n'));
+  });
+  it('does not change the template hash when mode or placement change', () => {
+    const a = decodeManifest(JSON.stringify({ image: 'a' }), 'app', 'x');
+    const b = decodeManifest(JSON.stringify({ image: 'a', placement: { strategy: 'binpack' } }), 'app', 'x');
+    assert.ok(a.ok && b.ok);
+    assert.equal(templateHash(a.spec), templateHash(b.spec));
   });
 });
