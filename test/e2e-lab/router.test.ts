@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { eventually as waitFor } from '../unit/local-http.js';
 import { makeCa, serverCert, type Pem } from '../unit/router-certs.js';
 import { killNode } from '../../lab/index.js';
 import { seconds, useLab } from './support/lab-world.js';
+import { steadyLoad } from './support/http-load.js';
 
 const run = promisify(execFile);
 const LAB = 'router';
@@ -70,40 +70,6 @@ const upgradeEcho = () => ({
   ],
   services: { ws: { port: 80, role: 'web' } },
 });
-
-/** One request on a new connection; resolves to its status, or 0 for a connection that failed. */
-function once(address: string, host: string): Promise<number> {
-  return new Promise((resolve) => {
-    const req = request({ host: address, port: 80, path: '/', headers: { host }, agent: false, timeout: 5_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', () => resolve(0));
-    req.end();
-  });
-}
-
-/** `workers` clients sending requests back to back until `stop()`: how many, and which failed. */
-function steadyLoad(address: string, host: string, workers = 6): { stop: () => Promise<{ sent: number; failed: number[] }> } {
-  let running = true;
-  let sent = 0;
-  const failed: number[] = [];
-  const loops = Array.from({ length: workers }, async () => {
-    while (running) {
-      const status = await once(address, host);
-      sent++;
-      if (status !== 200) failed.push(status);
-    }
-  });
-  return {
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      return { sent, failed };
-    },
-  };
-}
 
 /**
  * The web router across 3 hosts (issue 13): each host's haproxy, on its own address in its
