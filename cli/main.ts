@@ -7,6 +7,7 @@ import { etcdReachable, startLocalEtcd } from '../src/etcd/local-etcd.js';
 import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
 import { runLab } from './lab-commands.js';
+import { maintenanceCommands } from './maintenance-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
 async function run(invocation: Invocation): Promise<void> {
@@ -34,6 +35,13 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await rollback(invocation.target, config));
     case 'rollout status':
       return void console.log(await rolloutStatus(invocation.target, invocation.options, config, (line) => console.log(line)));
+    case 'cordon':
+    case 'uncordon':
+      return void console.log(await maintenanceCommands[invocation.command](invocation.target, config));
+    case 'drain':
+      return void console.log(await maintenanceCommands.drain(invocation.target, invocation.options, config, (line) => console.log(line)));
+    case 'rebalance':
+      return void console.log(await maintenanceCommands.rebalance(invocation.target, invocation.options, config, (line) => console.log(line)));
     case 'routes':
       return void console.log(await routes(invocation.options, config));
     case 'router set':

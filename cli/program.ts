@@ -6,6 +6,7 @@ import { UsageError, type ApplyOptions, type ListOptions } from './client-comman
 import { bashCompletion } from './completion.js';
 import type { LogsOptions, RolloutStatusOptions } from './lifecycle-commands.js';
 import type { CertAddOptions } from './router-commands.js';
+import type { DrainOptions, RebalanceOptions } from './maintenance-commands.js';
 import { isHostName } from '../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../api/records.js';
 
@@ -22,6 +23,9 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]
   dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
   dokkaa rollback APP/NAME               restore the previous version's spec
+  dokkaa cordon NODE                     no new placements on NODE (uncordon NODE: schedulable again, ends a drain)
+  dokkaa drain NODE [--timeout S] [--include-global]   cordon, then move NODE's replicas elsewhere, start-first
+  dokkaa rebalance [APP[/NAME]] [--dry-run]   move replicas until the spread is as even as placement makes it
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
@@ -65,6 +69,9 @@ export type Invocation =
   | { command: 'router show'; flags: ConfigFlags }
   | { command: 'cert add'; flags: ConfigFlags; host: string; options: CertAddOptions }
   | { command: 'cert rm'; flags: ConfigFlags; host: string }
+  | { command: 'cordon' | 'uncordon'; flags: ConfigFlags; target?: string }
+  | { command: 'drain'; flags: ConfigFlags; target?: string; options: DrainOptions }
+  | { command: 'rebalance'; flags: ConfigFlags; target?: string; options: RebalanceOptions }
   | { command: 'lab'; request: LabRequest };
 
 /** Where parsing writes help (`out`) and commander's usage errors (`err`). */
@@ -177,6 +184,23 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .option('--timeout <S>', 'seconds to wait before failing', (v: string) => positiveNumber('timeout', v), 600));
   program.addCommand(new Command('rollout').description('follow a rolling update').addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
     parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } }))));
+
+  for (const [command, description] of [
+    ['cordon', 'no new placements on NODE; what runs there stays (maintenance/NODE)'],
+    ['uncordon', 'NODE takes new placements again; ends a drain (a move in flight finishes)'],
+  ] as const) {
+    const cmd = client(command, description, 'NODE');
+    program.addCommand(cmd.action((target?: string) => parsed({ command, flags: flagsOf(cmd), target })));
+  }
+  const timeout = (cmd: Command, what: string) => cmd.option('--timeout <S>', `seconds to watch before failing (${what} goes on)`, (v: string) => positiveNumber('timeout', v), 600);
+  const drain = client('drain', "cordon NODE, then move its replicas elsewhere one at a time per manifest, start-first, printing progress; done when no movable replica is left. Ctrl-C or a timeout leaves it cordoned and draining: run drain again to watch", 'NODE', (cmd) =>
+    timeout(cmd, 'the drain').option('--include-global', 'remove global replicas too (they are not moved: one runs on each node)'));
+  program.addCommand(drain.action((target: string | undefined, o: { timeout: number; includeGlobal?: boolean }) =>
+    parsed({ command: 'drain', flags: flagsOf(drain), target, options: { timeoutSeconds: o.timeout, includeGlobal: !!o.includeGlobal } })));
+  const rebalanceCmd = client('rebalance', 'move replicas from the most to the least loaded nodes until the spread is as even as placement makes it, one at a time per manifest, start-first; nothing rebalances on its own', '[APP[/NAME]]', (cmd) =>
+    timeout(cmd.option('--dry-run', 'print the moves, change nothing'), 'the rebalance'));
+  program.addCommand(rebalanceCmd.action((target: string | undefined, o: { timeout: number; dryRun?: boolean }) =>
+    parsed({ command: 'rebalance', flags: flagsOf(rebalanceCmd), target, options: { timeoutSeconds: o.timeout, dryRun: !!o.dryRun } })));
 
   const routes = client('routes', "the web router's table: each host name, the service it reaches and that service's ready endpoints; then names lost to a conflict", undefined, (cmd) =>
     cmd.option('--json', 'print the domain, the routes with their endpoints, and the conflicts'));

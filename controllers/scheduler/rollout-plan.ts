@@ -48,9 +48,7 @@ export function planRollout(input: RolloutInput): RolloutDecision {
     const atTarget = r && r.templateHash === targetHash && r.node === p.node;
     // A crash stalls a rollout only while old replicas remain to protect; on a first
     // deployment, or once all are switched, it is just a crash (status shows it).
-    if (outdated.length > 0 && atTarget && (r.state === 'CrashLoopBackOff' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready))) {
-      return stalled(p.replica, `replica ${p.replica} on ${p.node} ${r.state}${r.exitCode !== undefined ? ` (exit code ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`);
-    }
+    if (outdated.length > 0 && atTarget && hasCrashed(r)) return stalled(p.replica, crashReason(p, r));
     const since = atTarget && r.state === 'running' && r.ready ? input.readySince(p.replica) : undefined;
     if (since !== undefined && now - since >= input.monitorMs) {
       ready++;
@@ -78,6 +76,16 @@ export function planRollout(input: RolloutInput): RolloutDecision {
   function stalled(replica: number, reason: string): RolloutDecision {
     return { toUpdate: [], stalled: { replica, reason }, updated: switched.length, ready, total: kept.length, done: false };
   }
+}
+
+/** A new replica that crashed (or is backing off, or failed to start): what stops a rollout or a move. */
+export function hasCrashed(r: ReplicaRecord): boolean {
+  return r.state === 'CrashLoopBackOff' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready);
+}
+
+/** `replica 2 on n1 CrashLoopBackOff (exit code 1): ...`. */
+export function crashReason(p: { replica: number; node: string }, r: ReplicaRecord): string {
+  return `replica ${p.replica} on ${p.node} ${r.state}${r.exitCode !== undefined ? ` (exit code ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`;
 }
 
 function isReady(r: ReplicaRecord | undefined): boolean {
