@@ -62,7 +62,8 @@ export class ReplicaExecutor {
       case 'remove':
         return this.removeAll(step.containers, step.reason, step.graceSeconds, ref, log);
       case 'deleteRecord':
-        await this.store.deleteIfModRevision(this.recordKey(ref), step.modRevision);
+        if (step.modRevision !== undefined) await this.store.deleteIfModRevision(this.recordKey(ref), step.modRevision);
+        else if (stored) await this.store.deleteIfModRevision(this.recordKey(ref), stored.modRevision);
         return;
       case 'writeRecord':
         return this.write(stored, step.record);

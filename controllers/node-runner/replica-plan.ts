@@ -23,7 +23,8 @@ export type Step =
   /** Stop (with the container's stop-grace label if it has one), remove, stop probing, record Killed. */
   | { kind: 'remove'; containers: ContainerSummary[]; reason: string; graceSeconds: number }
   /** Delete the replica record unless it changed since it was read. */
-  | { kind: 'deleteRecord'; modRevision: number }
+  /** Deletes the record if still at `modRevision` (absent: at the revision last read, see readRecord). */
+  | { kind: 'deleteRecord'; modRevision?: number }
   /** Put the replica record under the host's lease, unless it is stored so already. */
   | { kind: 'writeRecord'; record: ReplicaRecord }
   /** Read the record again, so the next write compares against what is stored now. */
@@ -112,9 +113,14 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   const { app, name, replica, host, placement, record, containers } = input;
   const mine = record?.value?.node === host.node ? record.value : undefined;
   if (!placement) {
-    const steps: Step[] = removal(containers, 'no longer placed here', DEFAULT_STOP_GRACE_SECONDS);
-    if (record && mine) steps.push({ kind: 'deleteRecord', modRevision: record.modRevision });
-    return { steps };
+    const removed = removal(containers, 'no longer placed here', DEFAULT_STOP_GRACE_SECONDS);
+    // A replica that serves (scaled down, moved off by a drain or rebalance) first says it
+    // is not ready, so that its endpoints leave every router and ambassador before it stops.
+    if (mine?.ready && removed.length) {
+      return { steps: [{ kind: 'writeRecord', record: { ...mine, ready: false, message: 'no longer placed here; stopping' } }, { kind: 'drain' }, ...removed, { kind: 'readRecord' }, { kind: 'deleteRecord' }] };
+    }
+    if (record && mine) removed.push({ kind: 'deleteRecord', modRevision: record.modRevision });
+    return { steps: removed };
   }
 
   const base: RecordBase = {

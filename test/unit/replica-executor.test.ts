@@ -52,6 +52,17 @@ describe('ReplicaExecutor', () => {
     assert.equal(await w.store.get(key), undefined);
   });
 
+  it('without a revision, deletes the record only as last read (after its own write, re-read)', async () => {
+    const w = nodeRunnerWorld();
+    const key = w.keys.replica('app', 'web', 0);
+    await w.store.put(key, 'v1');
+    const run = w.executor.begin(ref, await w.store.get(key), w.log);
+    await run([{ kind: 'writeRecord', record: record({ ready: false }) }, { kind: 'deleteRecord' }]);
+    assert.ok(await w.store.get(key), 'the revision read first is stale after the write: kept');
+    await run([{ kind: 'readRecord' }, { kind: 'deleteRecord' }]);
+    assert.equal(await w.store.get(key), undefined);
+  });
+
   it('pulls a missing image (event Pulled), not one the engine has', async () => {
     const w = nodeRunnerWorld();
     const pull: Step = { kind: 'pull', image: 'nginx:latest', failed: record({ state: 'failed' }) };

@@ -64,11 +64,23 @@ describe('planContainers', () => {
   const cases: { name: string; input: ReplicaInput; steps: Step[]; kept?: Partial<Kept> | 'none' }[] = [
     { name: 'not placed, nothing there: nothing to do', input: input(undefined), steps: [], kept: 'none' },
     {
-      name: 'not placed: removes every container, with the default grace, and this host\'s record',
-      input: input(undefined, { containers: [old, container('c1', H)], mine }),
+      name: 'not placed, not ready: removes every container, with the default grace, and this host\'s record',
+      input: input(undefined, { containers: [old, container('c1', H)], mine: { ...mine, ready: false } }),
       steps: [
         { kind: 'remove', containers: [old, container('c1', H)], reason: 'no longer placed here', graceSeconds: 10 },
         { kind: 'deleteRecord', modRevision: 7 },
+      ],
+      kept: 'none',
+    },
+    {
+      name: 'not placed, serving: says not ready and drains before the containers stop, then deletes the record as re-read',
+      input: input(undefined, { containers: [old], mine }),
+      steps: [
+        { kind: 'writeRecord', record: { ...mine, ready: false, message: 'no longer placed here; stopping' } },
+        { kind: 'drain' },
+        { kind: 'remove', containers: [old], reason: 'no longer placed here', graceSeconds: 10 },
+        { kind: 'readRecord' },
+        { kind: 'deleteRecord' },
       ],
       kept: 'none',
     },
