@@ -48,7 +48,7 @@ export function planRollout(input: RolloutInput): RolloutDecision {
     const atTarget = r && r.templateHash === targetHash && r.node === p.node;
     // A crash stalls a rollout only while old replicas remain to protect; on a first
     // deployment, or once all are switched, it is just a crash (status shows it).
-    if (outdated.length > 0 && atTarget && (r.state === 'CrashLoopBackOff' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready))) {
+    if (outdated.length > 0 && atTarget && (r.state === 'CrashLoopBackOff' || r.state === 'OOMKilled' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready))) {
       return stalled(p.replica, `replica ${p.replica} on ${p.node} ${r.state}${r.exitCode !== undefined ? ` (exit code ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`);
     }
     const since = atTarget && r.state === 'running' && r.ready ? input.readySince(p.replica) : undefined;
