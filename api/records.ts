@@ -144,7 +144,7 @@ export const ReplicaState = t.keyof(
 );
 export type ReplicaState = t.TypeOf<typeof ReplicaState>;
 
-/** Replica states of a replica that is down and not on its way up by itself: status counts them as trouble. */
+/** States of a replica whose container is down (crashed, OOM-killed, exited or never made): status reports them as trouble. */
 export const TROUBLED_STATES: readonly ReplicaState[] = ['failed', 'CrashLoopBackOff', 'OOMKilled', 'exited'];
 
 /**
