@@ -137,11 +137,29 @@ export const RolloutRecord = t.intersection(
 );
 export type RolloutRecord = t.TypeOf<typeof RolloutRecord>;
 
+/** `OOMKilled`: the container was killed for passing its memory limit and is not running (backing off, or not restarted by its policy). */
 export const ReplicaState = t.keyof(
-  { pending: null, running: null, CrashLoopBackOff: null, exited: null, failed: null },
-  '"pending", "running", "CrashLoopBackOff", "exited" or "failed"',
+  { pending: null, running: null, CrashLoopBackOff: null, OOMKilled: null, exited: null, failed: null },
+  '"pending", "running", "CrashLoopBackOff", "OOMKilled", "exited" or "failed"',
 );
 export type ReplicaState = t.TypeOf<typeof ReplicaState>;
+
+/** States of a replica whose container is down (crashed, OOM-killed, exited or never made): status reports them as trouble. */
+export const TROUBLED_STATES: readonly ReplicaState[] = ['failed', 'CrashLoopBackOff', 'OOMKilled', 'exited'];
+
+/**
+ * How a replica's container last ended, kept after it is restarted (as Kubernetes' lastState):
+ * `OOMKilled` (killed for passing its memory limit), `Error` (a non-zero exit) or `Completed`.
+ */
+export const Termination = t.type(
+  {
+    reason: t.keyof({ OOMKilled: null, Error: null, Completed: null }, '"OOMKilled", "Error" or "Completed"'),
+    exitCode: t.number,
+    finishedAt: t.string,
+  },
+  'Termination',
+);
+export type Termination = t.TypeOf<typeof Termination>;
 
 export const PublishedPort = t.type({ containerPort: t.number, hostPort: t.number, protocol: Protocol }, 'PublishedPort');
 export type PublishedPort = t.TypeOf<typeof PublishedPort>;
@@ -181,6 +199,8 @@ export const ReplicaRecord = t.intersection(
       ]),
       /** The last lines the container logged before its last exit. */
       lastLog: t.array(t.string),
+      /** How the container last ended; stays after it is restarted. */
+      lastTermination: Termination,
       /**
        * A start-first update in progress: the previous container, which keeps serving (and
        * keeps its endpoints) until the new one, described by the rest of the record, is ready.
@@ -270,6 +290,7 @@ export const ReplicaStatus = t.intersection(
       ready: t.boolean,
       exitCode: t.number,
       lastLog: t.array(t.string),
+      lastTermination: Termination,
       message: t.string,
     }),
   ],

@@ -96,6 +96,10 @@ export async function describe(target: string | undefined, config: Config): Prom
         const rec = recs.find((x) => x.replica === p.replica && x.node === p.node);
         return [String(p.replica), p.node, rec?.state ?? 'pending', rec?.ready ? 'yes' : 'no', String(rec?.restarts ?? 0), rec?.exitCode !== undefined ? String(rec.exitCode) : '-', rec?.containerId?.slice(0, 12) ?? '-', `${p.templateHash}${rec && rec.templateHash !== p.templateHash ? ` (runs ${rec.templateHash})` : ''}`];
       })));
+    for (const rec of recs.filter((x) => x.lastTermination)) {
+      const { reason, exitCode, finishedAt } = rec.lastTermination!;
+      lines.push('', `Last termination of replica ${rec.replica}: ${reason} (exit code ${exitCode}) at ${finishedAt}; ${rec.restarts} restart(s)`);
+    }
     for (const rec of recs.filter((x) => x.lastLog?.length)) lines.push('', `Last output of replica ${rec.replica}:`, ...rec.lastLog!.map((l) => `  ${l}`));
     lines.push('', ...routes);
     const evs = events.kvs.map((kv) => decodeRecord(EventRecord, kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));

@@ -1,5 +1,6 @@
 import { serviceId } from '../../api/keys.js';
-import type { PlacementRecord, ReplicaRecord } from '../../api/records.js';
+import type { PlacementRecord, ReplicaRecord, Termination } from '../../api/records.js';
+import { formatMemory } from '../../api/reservation.js';
 import type { ContainerDetails, ContainerSummary } from '../../src/docker/container-engine.js';
 import { containerDns, containerName, containerTemplate, LABEL } from './container-template.js';
 import type { HealthState } from './health-prober.js';
@@ -88,9 +89,14 @@ export interface Kept {
   containerId: string;
   restarts: number;
   crashes: number;
-  /** The exit last counted towards `crashes`: an exit is counted once, however often we look. */
+  /**
+   * The exit last seen (counted towards `crashes` if the policy restarts it): an exit is
+   * counted, and reported by an event, once, however often we look.
+   */
   countedExit: string | undefined;
   lastLog: string[] | undefined;
+  /** How the container last ended; kept once it runs again. */
+  lastTermination: Termination | undefined;
   /** Set while a crashed container waits out its backoff. */
   requeueAfterMs?: number;
   health?: HealthState;
@@ -179,6 +185,7 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
       crashes: same ? mine.crashes : 0,
       countedExit: same ? mine.finishedAt : undefined,
       lastLog: same ? mine.lastLog : undefined,
+      lastTermination: same ? mine.lastTermination : undefined,
     },
   };
 }
@@ -202,14 +209,18 @@ export function planRestart(kept: Kept, details: ContainerDetails, lastLines: st
   const unseen = unseenExit(kept, details);
   let { crashes, countedExit, restarts } = kept;
   const lastLog = unseen ? lastLines : kept.lastLog;
+  // Read afresh while the container is down: Docker may set OOMKilled a moment after the exit.
+  const lastTermination = exited ? terminationOf(details) : kept.lastTermination;
+  const restarting = exited && shouldRestart(kept.placement.spec.restart, details.exitCode);
   const steps: Step[] = [];
+  if (unseen) countedExit = details.finishedAt;
+  if (restarting && unseen) crashes = nextCrashCount(crashes, runMs(details.startedAt, details.finishedAt));
+  // One event per exit: an OOM kill says so (with the restart to come), any other crash is a BackOff.
+  const next = restarting ? `; restart ${restarts + 1} after ${restartDelayMs(crashes) / 1000} s` : '';
+  if (unseen && details.oomKilled) steps.push(event('Warning', 'OOMKilled', `container ${oomMessage(kept.placement)} (exit code ${details.exitCode})${next}`));
+  else if (unseen && restarting) steps.push(event('Warning', 'BackOff', `container exited with code ${details.exitCode}${next}`));
   let requeueAfterMs: number | undefined;
-  if (exited && shouldRestart(kept.placement.spec.restart, details.exitCode)) {
-    if (unseen) {
-      crashes = nextCrashCount(crashes, runMs(details.startedAt, details.finishedAt));
-      countedExit = details.finishedAt;
-      steps.push(event('Warning', 'BackOff', `container exited with code ${details.exitCode}; restart ${restarts + 1} after ${restartDelayMs(crashes) / 1000} s`));
-    }
+  if (restarting) {
     const waitMs = restartDelayMs(crashes) - (now - Date.parse(details.finishedAt ?? '0'));
     if (waitMs > 0) {
       requeueAfterMs = waitMs;
@@ -223,7 +234,18 @@ export function planRestart(kept: Kept, details: ContainerDetails, lastLines: st
   } else if (details.state === 'created') {
     steps.push({ kind: 'start', containerId: kept.containerId });
   }
-  return { steps, kept: { ...kept, crashes, countedExit, restarts, lastLog, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) } };
+  return { steps, kept: { ...kept, crashes, countedExit, restarts, lastLog, lastTermination, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) } };
+}
+
+/** How an exited container ended, as `lastTermination` records it. */
+function terminationOf(d: ContainerDetails): Termination {
+  return { reason: d.oomKilled ? 'OOMKilled' : d.exitCode === 0 ? 'Completed' : 'Error', exitCode: d.exitCode, finishedAt: d.finishedAt ?? '' };
+}
+
+/** `killed: out of memory (limit 64Mi)`: what an OOM kill means for this replica. */
+function oomMessage(placement: PlacementRecord): string {
+  const limit = placement.spec.resources?.memoryBytes;
+  return `killed: out of memory${limit !== undefined ? ` (limit ${formatMemory(limit)})` : ''}`;
 }
 
 /**
@@ -280,12 +302,13 @@ export function planServing(kept: Kept, details: ContainerDetails, health: Healt
 /** The replica record for the kept container as inspected. */
 export function replicaRecord(kept: Kept, d: ContainerDetails): ReplicaRecord {
   const backingOff = kept.requeueAfterMs !== undefined;
-  const { countedExit, lastLog, health, waitingFor, servingRecord } = kept;
+  const { countedExit, lastLog, lastTermination, health, waitingFor, servingRecord } = kept;
+  const oomKilled = !d.running && d.oomKilled === true;
   return {
     ...kept.base,
     containerName: d.name,
     containerId: kept.containerId,
-    state: d.running ? 'running' : backingOff ? 'CrashLoopBackOff' : 'exited',
+    state: d.running ? 'running' : oomKilled ? 'OOMKilled' : backingOff ? 'CrashLoopBackOff' : 'exited',
     restarts: kept.restarts,
     crashes: kept.crashes,
     ...(d.running ? {} : { exitCode: d.exitCode }),
@@ -295,7 +318,9 @@ export function replicaRecord(kept: Kept, d: ContainerDetails): ReplicaRecord {
     ready: kept.ready ?? false,
     ...(health ? { health } : {}),
     ...(lastLog?.length ? { lastLog } : {}),
-    ...(backingOff ? { message: `back-off restarting crashed container (exit code ${d.exitCode})` } : {}),
+    ...(lastTermination ? { lastTermination } : {}),
+    ...(oomKilled ? { message: `${oomMessage(kept.placement)}${backingOff ? '; back-off restarting' : ''}` }
+      : backingOff ? { message: `back-off restarting crashed container (exit code ${d.exitCode})` } : {}),
     ...(waitingFor.length ? { message: `kept running; waiting for linked service(s): ${waitingFor.join(', ')}` } : {}),
     ...(servingRecord ? { serving: servingRecord, message: 'updating: the previous container serves until this one is ready' } : {}),
   };

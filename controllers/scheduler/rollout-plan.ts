@@ -80,7 +80,7 @@ export function planRollout(input: RolloutInput): RolloutDecision {
 
 /** A new replica that crashed (or is backing off, or failed to start): what stops a rollout or a move. */
 export function hasCrashed(r: ReplicaRecord): boolean {
-  return r.state === 'CrashLoopBackOff' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready);
+  return r.state === 'CrashLoopBackOff' || r.state === 'OOMKilled' || r.state === 'failed' || (r.state === 'exited' && r.crashes > 0) || (r.crashes > 0 && !r.ready);
 }
 
 /** `replica 2 on n1 CrashLoopBackOff (exit code 1): ...`. */

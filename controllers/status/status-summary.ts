@@ -1,6 +1,6 @@
 import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
 import { templateHash } from '../../api/manifest.js';
-import type { LinkRecord, NodeRecord, PlacementRecord, ReplicaRecord, ReplicaStatus, RolloutRecord, StatusRecord } from '../../api/records.js';
+import { TROUBLED_STATES, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
 
 export type Placed = Pick<PlacementRecord, 'replica' | 'node' | 'templateHash' | 'revision'> & { spec?: ManifestSpec };
@@ -67,7 +67,7 @@ function replicaSummary(input: StatusInput): StatusRecord {
       counted.add(i);
       if (p.templateHash === hash && !r.serving) updated++;
     }
-    if (r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited') troubled++;
+    if (TROUBLED_STATES.includes(r.state)) troubled++;
     rows.push({
       replica: i,
       node: r.node,
@@ -77,6 +77,7 @@ function replicaSummary(input: StatusInput): StatusRecord {
       restarts: r.restarts,
       ...(r.exitCode !== undefined ? { exitCode: r.exitCode } : {}),
       ...(r.lastLog?.length ? { lastLog: r.lastLog } : {}),
+      ...(r.lastTermination ? { lastTermination: r.lastTermination } : {}),
       ports: Object.fromEntries(Object.entries(r.ports).map(([svc, port]) => [svc, port.hostPort])),
       ...(r.message ? { message: r.message } : current ? {} : { message: 'updating to the new spec' }),
     });
@@ -99,10 +100,10 @@ function replicaSummary(input: StatusInput): StatusRecord {
   }
   if (running === desired) {
     const rolling = updated < desired ? `; rolling out: ${updated}/${desired} updated` : '';
-    return { ...base, ...runningRevision, phase: 'Running', message: `${running}/${desired} replicas running${rolling}` };
+    return { ...base, ...runningRevision, phase: 'Running', message: `${running}/${desired} replicas running${rolling}${oomNote(rows)}` };
   }
   if (troubled > 0) {
-    const first = rows.find((r) => r.state === 'failed' || r.state === 'CrashLoopBackOff' || r.state === 'exited');
+    const first = rows.find((r) => r.state !== 'unscheduled' && TROUBLED_STATES.includes(r.state));
     return {
       ...base,
       ...runningRevision,
@@ -116,4 +117,16 @@ function replicaSummary(input: StatusInput): StatusRecord {
   const waiting = rows.find((r) => !counted.has(r.replica));
   const why = missing ? `waiting for linked service(s) with no endpoint: ${missing.join(', ')}` : waiting?.message ?? 'starting';
   return { ...base, ...runningRevision, phase: 'Pending', message: `${running}/${desired} replicas running; ${why}` };
+}
+
+/**
+ * A running manifest whose replicas were killed for passing their memory limit says so:
+ * they run again, but the limit is likely too low (Kubernetes shows it as lastState).
+ */
+function oomNote(rows: ReplicaStatus[]): string {
+  const killed = rows.filter((r) => r.lastTermination?.reason === 'OOMKilled');
+  if (killed.length === 0) return '';
+  const [r] = killed;
+  const more = killed.length > 1 ? ` (and ${killed.length - 1} more)` : '';
+  return `; replica ${r!.replica} restarted after OOMKilled at ${r!.lastTermination!.finishedAt}${more}`;
 }

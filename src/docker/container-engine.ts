@@ -13,6 +13,11 @@ export interface ContainerDetails extends ContainerSummary {
   exitCode: number;
   startedAt?: string;
   finishedAt?: string;
+  /**
+   * Docker's State.OOMKilled: the last exit was the kernel's OOM killer enforcing the
+   * memory limit (exit code 137). Docker clears it when the container starts again.
+   */
+  oomKilled?: boolean;
   /** "80/tcp" -> published host port. */
   hostPorts: Record<string, number>;
   env: string[];

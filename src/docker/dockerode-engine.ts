@@ -39,6 +39,7 @@ export class DockerodeEngine implements ContainerEngine {
         exitCode: c.State.ExitCode,
         startedAt: c.State.StartedAt,
         finishedAt: c.State.FinishedAt,
+        ...(c.State.OOMKilled ? { oomKilled: true } : {}),
         hostPorts,
         env: c.Config.Env ?? [],
         ...(bridgeIp(c.NetworkSettings) ? { ip: bridgeIp(c.NetworkSettings)! } : {}),

@@ -53,7 +53,7 @@ export class FakeEngine implements ContainerEngine {
     this.calls.push(`start ${id}`);
     const c = this.must(id);
     // A started container's health check starts over, as Docker's does.
-    Object.assign(c, { state: 'running', running: true, startedAt: new Date(this.now()).toISOString(), health: undefined });
+    Object.assign(c, { state: 'running', running: true, startedAt: new Date(this.now()).toISOString(), health: undefined, oomKilled: undefined });
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
@@ -106,6 +106,12 @@ export class FakeEngine implements ContainerEngine {
   /** The container's process ends with `code`, now. */
   exit(id: string, code: number): void {
     Object.assign(this.must(id), { state: 'exited', running: false, exitCode: code, finishedAt: new Date(this.now()).toISOString() });
+  }
+
+  /** The kernel kills the container's process for passing its memory limit, now: exit 137, as Docker reports it. */
+  oomKill(id: string): void {
+    this.exit(id, 137);
+    this.must(id).oomKilled = true;
   }
 
   /** Adds a container as if made earlier (by this or another agent, or by hand). */

@@ -76,6 +76,45 @@ describe('NodeRunnerReconciler', () => {
     assert.equal(after?.finishedAt, r?.finishedAt, 'the counted exit stays on record');
   });
 
+  it('reports an OOM kill as OOMKilled with one event however often it reconciles, then restarts it and keeps how it ended', async () => {
+    const w = await world(web({ resources: { memory: '64Mi' } }));
+    await w.reconcile();
+    w.calls();
+    w.clock.time += 5_000;
+    w.engine.oomKill('c1');
+    assert.deepEqual(await w.reconcile(), { requeueAfterMs: 1_000 });
+    w.clock.time += 300;
+    assert.deepEqual(await w.reconcile(), { requeueAfterMs: 700 });
+    assert.deepEqual(w.calls(), []);
+    const r = await w.record();
+    assert.deepEqual([r?.state, r?.exitCode, r?.crashes, r?.ready, r?.message], ['OOMKilled', 137, 1, false, 'killed: out of memory (limit 64Mi); back-off restarting']);
+    const oom = { reason: 'OOMKilled', exitCode: 137, finishedAt: r?.finishedAt };
+    assert.deepEqual(r?.lastTermination, oom);
+    assert.deepEqual(w.events.filter((e) => e.type === 'Warning').map((e) => [e.reason, e.message]), [
+      ['OOMKilled', 'container killed: out of memory (limit 64Mi) (exit code 137); restart 1 after 1 s'],
+    ]);
+
+    w.clock.time += 700;
+    assert.equal(await w.reconcile(), undefined);
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), ['start c1']);
+    const after = await w.record();
+    assert.deepEqual([after?.state, after?.restarts, after?.ready, after?.exitCode, after?.message], ['running', 1, true, undefined, undefined]);
+    assert.deepEqual(after?.lastTermination, oom);
+    assert.equal(w.events.filter((e) => e.reason === 'OOMKilled').length, 1);
+  });
+
+  it('shows an OOM kill under restart "never" as OOMKilled, not exited', async () => {
+    const w = await world(web({ restart: 'never', resources: { memory: '64Mi' } }));
+    await w.reconcile();
+    w.engine.oomKill('c1');
+    await w.reconcile();
+    await w.reconcile();
+    const r = await w.record();
+    assert.deepEqual([r?.state, r?.exitCode, r?.restarts, r?.lastTermination?.reason], ['OOMKilled', 137, 0, 'OOMKilled']);
+    assert.deepEqual(w.events.filter((e) => e.reason === 'OOMKilled').map((e) => e.message), ['container killed: out of memory (limit 64Mi) (exit code 137)']);
+  });
+
   it('leaves a container with restart "never" exited', async () => {
     const w = await world(web({ restart: 'never' }));
     await w.reconcile();

@@ -178,7 +178,7 @@ describe('record codecs: what does not fit', () => {
     assert.deepEqual(r, {
       ok: false,
       error:
-        'state: expected "pending", "running", "CrashLoopBackOff", "exited" or "failed", got "dead"; ports.nginx.hostPort: expected a number, got "32768"; ready: expected a boolean, got nothing',
+        'state: expected "pending", "running", "CrashLoopBackOff", "OOMKilled", "exited" or "failed", got "dead"; ports.nginx.hostPort: expected a number, got "32768"; ready: expected a boolean, got nothing',
     });
   });
 

@@ -272,14 +272,15 @@ describe('planRestart', () => {
       steps: [backOff(1, 4, 8)], after: { crashes: 4, requeueAfterMs: 8_000 },
     },
     {
-      name: 'restart "never": stays exited, with its last lines',
+      name: 'restart "never": stays exited, with its last lines and how it ended; the exit is seen, not counted',
       kept: keep(never, [container('c1', template(never).hash)]), details: exited(3), now: T0 + 60_000, lastLines: ['bye'],
-      steps: [], after: { crashes: 0, requeueAfterMs: undefined, lastLog: ['bye'], countedExit: undefined },
+      steps: [],
+      after: { crashes: 0, requeueAfterMs: undefined, lastLog: ['bye'], countedExit: FINISHED, lastTermination: { reason: 'Error', exitCode: 3, finishedAt: FINISHED } },
     },
     {
       name: 'restart "on-failure": a clean exit stays exited',
       kept: keep(onFailure, [container('c1', template(onFailure).hash)]), details: exited(0), now: T0 + 60_000,
-      steps: [], after: { requeueAfterMs: undefined, restarts: 0 },
+      steps: [], after: { requeueAfterMs: undefined, restarts: 0, lastTermination: { reason: 'Completed', exitCode: 0, finishedAt: FINISHED } },
     },
     {
       name: 'restart "on-failure": a failure is restarted',
@@ -301,6 +302,67 @@ describe('planRestart', () => {
     assert.equal(unseenExit(keep(p, [c1]), exited(1)), true, 'a new exit');
     assert.equal(unseenExit(keep(p, [c1], counted({})), exited(1)), false, 'counted');
   });
+});
+
+describe('planRestart after an OOM kill', () => {
+  const limited = web({ resources: { memory: '32Mi' } });
+  const neverLimited = web({ resources: { memory: '32Mi' }, restart: 'never' });
+  const c1 = container('c1', template(limited).hash);
+  const oomKilled = details(c1, { state: 'exited', exitCode: 137, oomKilled: true });
+  const OOM = { reason: 'OOMKilled', exitCode: 137, finishedAt: FINISHED } as const;
+  const oomEvent = (message: string): Step => ({ kind: 'event', type: 'Warning', reason: 'OOMKilled', message });
+  const seen = (pl: PlacementRecord, extra: Partial<ReplicaRecord>) =>
+    replica(pl, { containerId: 'c1', state: 'OOMKilled', exitCode: 137, finishedAt: FINISHED, lastTermination: OOM, ...extra });
+  const cases: { name: string; kept: Kept; details: ContainerDetails; now: number; steps: Step[]; after: Partial<Kept> }[] = [
+    {
+      name: 'a first OOM kill: one OOMKilled event (not BackOff) with the limit and the restart to come; a crash to back off from',
+      kept: keep(limited, [c1]), details: oomKilled, now: T0 + 3_200,
+      steps: [oomEvent('container killed: out of memory (limit 32Mi) (exit code 137); restart 1 after 1 s')],
+      after: { crashes: 1, countedExit: FINISHED, requeueAfterMs: 800, restarts: 0, lastTermination: OOM },
+    },
+    {
+      name: 'the same OOM kill seen again (a level-triggered reconcile): no second event, waits what is left',
+      kept: keep(limited, [c1], seen(limited, { crashes: 1 })), details: oomKilled, now: T0 + 3_600,
+      steps: [], after: { crashes: 1, requeueAfterMs: 400, restarts: 0, lastTermination: OOM },
+    },
+    {
+      name: 'its backoff passed: restarted, and the termination kept',
+      kept: keep(limited, [c1], seen(limited, { crashes: 1 })), details: oomKilled, now: T0 + 4_100,
+      steps: [
+        { kind: 'start', containerId: 'c1' },
+        { kind: 'log', level: 'info', message: 'container restarted', fields: { containerId: 'c1', exitCode: 137, restarts: 1, crashes: 1 } },
+      ],
+      after: { crashes: 1, requeueAfterMs: undefined, restarts: 1, lastTermination: OOM },
+    },
+    {
+      name: 'running again: still tells it was OOM-killed',
+      kept: keep(limited, [c1], seen(limited, { state: 'running', crashes: 1, restarts: 1 })), details: details(c1), now: T0 + 10_000,
+      steps: [], after: { restarts: 1, lastTermination: OOM },
+    },
+    {
+      name: 'restart "never": the OOMKilled event, without a restart',
+      kept: keep(neverLimited, [container('c1', template(neverLimited).hash)]), details: oomKilled, now: T0 + 60_000,
+      steps: [oomEvent('container killed: out of memory (limit 32Mi) (exit code 137)')],
+      after: { crashes: 0, restarts: 0, requeueAfterMs: undefined, countedExit: FINISHED, lastTermination: OOM },
+    },
+    {
+      name: 'restart "never", seen again: no second event',
+      kept: keep(neverLimited, [container('c1', template(neverLimited).hash)], seen(neverLimited, {})), details: oomKilled, now: T0 + 90_000,
+      steps: [], after: { restarts: 0, lastTermination: OOM },
+    },
+    {
+      name: 'Docker setting OOMKilled after the exit was seen: the termination follows, the event is not repeated',
+      kept: keep(limited, [c1], seen(limited, { crashes: 1, lastTermination: { ...OOM, reason: 'Error' } })), details: oomKilled, now: T0 + 3_500,
+      steps: [], after: { lastTermination: OOM },
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const r = planRestart(c.kept, c.details, undefined, c.now);
+      assert.deepEqual(r.steps, c.steps);
+      for (const [k, v] of Object.entries(c.after)) assert.deepEqual(r.kept[k as keyof Kept], v, k);
+    });
+  }
 });
 
 describe('planHealth', () => {
@@ -423,6 +485,9 @@ describe('planServing', () => {
 
 describe('replicaRecord', () => {
   const c1 = container('c1', template(p).hash);
+  const limited = web({ resources: { memory: '32Mi' } });
+  const cl = container('c1', template(limited).hash);
+  const OOM = { reason: 'OOMKilled', exitCode: 137, finishedAt: FINISHED } as const;
   const base = {
     app: 'app', name: 'web', replica: 0, node: 'h1', address: '10.0.0.1', revision: 1, templateHash: p.templateHash,
     containerName: NAME, containerId: 'c1', restarts: 0, crashes: 0, startedAt: STARTED,
@@ -448,6 +513,30 @@ describe('replicaRecord', () => {
       kept: { ...keep(p, [c1]), ready: false, lastLog: [] },
       details: details(c1, { state: 'exited', exitCode: 3 }),
       record: { ...base, state: 'exited', exitCode: 3, finishedAt: FINISHED, ports: {}, ready: false },
+    },
+    {
+      name: 'backing off an OOM kill: OOMKilled with exit code 137, the limit, and how it ended',
+      kept: { ...keep(limited, [cl]), ready: false, crashes: 1, countedExit: FINISHED, lastTermination: OOM, requeueAfterMs: 800 },
+      details: details(c1, { state: 'exited', exitCode: 137, oomKilled: true }),
+      record: {
+        ...base, templateHash: limited.templateHash, state: 'OOMKilled', crashes: 1, exitCode: 137, finishedAt: FINISHED, ports: {}, ready: false,
+        lastTermination: OOM, message: 'killed: out of memory (limit 32Mi); back-off restarting',
+      },
+    },
+    {
+      name: 'OOM-killed and not restarted (restart "never"): OOMKilled, not exited',
+      kept: { ...keep(limited, [cl]), ready: false, countedExit: FINISHED, lastTermination: OOM },
+      details: details(c1, { state: 'exited', exitCode: 137, oomKilled: true }),
+      record: {
+        ...base, templateHash: limited.templateHash, state: 'OOMKilled', exitCode: 137, finishedAt: FINISHED, ports: {}, ready: false,
+        lastTermination: OOM, message: 'killed: out of memory (limit 32Mi)',
+      },
+    },
+    {
+      name: 'running again after an OOM kill: running, restarts counted, the last termination kept',
+      kept: { ...keep(limited, [cl]), ready: true, crashes: 1, restarts: 1, countedExit: FINISHED, lastTermination: OOM },
+      details: details(c1),
+      record: { ...base, templateHash: limited.templateHash, state: 'running', crashes: 1, restarts: 1, finishedAt: FINISHED, ports: {}, ready: true, lastTermination: OOM },
     },
     {
       name: 'kept running while links are missing',

@@ -52,6 +52,13 @@ describe('planRollout', () => {
     assert.match(d.stalled!.reason, /CrashLoopBackOff \(exit code 1\)/);
   });
 
+  it('stalls when a switched replica is OOM-killed, even one its policy does not restart', () => {
+    const replicas = new Map([0, 1, 2, 3].map((i) => [i, i === 0 ? rec(0, 'new', { state: 'OOMKilled', ready: false, crashes: 0, exitCode: 137 }) : rec(i, 'old')]));
+    const d = planRollout(input({ kept: kept(['new', 'old', 'old', 'old']), replicas }));
+    assert.deepEqual(d.toUpdate, []);
+    assert.match(d.stalled!.reason, /replica 0 on \S+ OOMKilled \(exit code 137\)/);
+  });
+
   it('stalls when a switched replica is not ready by the deadline', () => {
     const replicas = new Map([0, 1, 2, 3].map((i) => [i, i === 0 ? rec(0, 'new', { ready: false }) : rec(i, 'old')]));
     const d = planRollout(input({ kept: kept(['new', 'old', 'old', 'old'], 0), replicas, update: { ...update, deadlineMs: 5000 } }));

@@ -104,6 +104,32 @@ describe('summarize', () => {
     assert.equal(st.message, '0/2 replicas running; replica 0 failed');
   });
 
+  it('names an OOM-killed replica, with its exit code and how it ended', () => {
+    const oom = { reason: 'OOMKilled' as const, exitCode: 137, finishedAt: '2026-01-01T00:00:03.000Z' };
+    const st = summarize(input({
+      placements: [p0, p1],
+      replicas: [replica(p0), replica(p1, { state: 'OOMKilled', crashes: 1, exitCode: 137, lastTermination: oom, message: 'killed: out of memory (limit 32Mi); back-off restarting' })],
+    }));
+    assert.equal(st.phase, 'Degraded');
+    assert.equal(st.message, '1/2 replicas running; replica 1 OOMKilled: killed: out of memory (limit 32Mi); back-off restarting');
+    assert.deepEqual([st.replicas[1]!.state, st.replicas[1]!.exitCode, st.replicas[1]!.lastTermination], ['OOMKilled', 137, oom]);
+  });
+
+  it('is Failed for a replica OOM-killed and not restarted', () => {
+    const st = summarize(input({ placements: [p0], decoded: { ok: true, spec: spec({ ...manifest, scale: 1 }) }, replicas: [replica(p0, { state: 'OOMKilled', exitCode: 137 })] }));
+    assert.equal(st.phase, 'Failed');
+    assert.equal(st.message, '0/1 replicas running; replica 0 OOMKilled');
+  });
+
+  it('says when a running replica was restarted after an OOM kill', () => {
+    const oom = { reason: 'OOMKilled' as const, exitCode: 137, finishedAt: '2026-01-01T00:00:03.000Z' };
+    const st = summarize(input({ placements: [p0, p1], replicas: [replica(p0, { restarts: 2, lastTermination: oom }), replica(p1, { restarts: 1, lastTermination: { ...oom, reason: 'Error', exitCode: 1 } })] }));
+    assert.equal(st.phase, 'Running');
+    assert.equal(st.message, '2/2 replicas running; replica 0 restarted after OOMKilled at 2026-01-01T00:00:03.000Z');
+    assert.deepEqual(st.replicas[0]!.lastTermination, oom);
+    assert.equal(st.replicas[1]!.lastTermination?.reason, 'Error');
+  });
+
   it('is Failed for exited replicas', () => {
     const st = summarize(
       input({ placements: [p0, p1], replicas: [replica(p0, { state: 'exited', exitCode: 0 }), replica(p1, { state: 'exited', exitCode: 0 })] }),
