@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../api/keys.js';
-import type { NodeRecord } from '../api/records.js';
+import { decodeManifest } from '../api/manifest.js';
+import type { Amounts, NodeRecord } from '../api/records.js';
+import { reservationOf } from '../api/reservation.js';
 import { planPlacements } from '../controllers/scheduler/placement-plan.js';
 import { log } from './lab-bench.js';
 import { lineChart } from './svg.js';
@@ -53,46 +55,127 @@ export interface SchedulerResult {
   rows: SchedulerRow[];
 }
 
-const MANIFEST = (scale: number) => JSON.stringify({ image: 'dokkaa/busybox', command: ['sleep', '3600'], scale });
+/** A deterministic random sequence (mulberry32): the same mix of sizes on every run. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
-function fakeNode(i: number): NodeRecord {
+const Mi = 2 ** 20;
+const Gi = 2 ** 30;
+const pickFrom = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+
+/**
+ * The throughput runs' sizes: small replicas (a fifth without `resources`, at the default
+ * reservation) on hosts large enough that 100,000 of them fit on 100 hosts, so that every
+ * size measures placing, not refusing.
+ */
+const THROUGHPUT_SIZES = [undefined, { cpus: 0.01, memory: '16Mi' }, { cpus: 0.05, memory: '32Mi' }, { cpus: 0.1, memory: '64Mi' }, { cpus: 0.25, memory: '128Mi' }] as const;
+const THROUGHPUT_HOSTS = [{ cpus: 64, memoryBytes: 128 * Gi }, { cpus: 128, memoryBytes: 256 * Gi }, { cpus: 256, memoryBytes: 512 * Gi }] as const;
+
+function manifestText(scale: number, resources: (typeof THROUGHPUT_SIZES)[number]): string {
+  return JSON.stringify({ image: 'dokkaa/busybox', command: ['sleep', '3600'], scale, ...(resources ? { resources } : {}) });
+}
+
+/** Manifest m's size in the throughput runs (the same for the algorithm and end to end). */
+function throughputSize(m: number): (typeof THROUGHPUT_SIZES)[number] {
+  return THROUGHPUT_SIZES[Math.floor(seeded(7919 + m)() * THROUGHPUT_SIZES.length)];
+}
+
+function fakeNode(i: number, capacity: { cpus: number; memoryBytes: number } = pickFrom(seeded(104_729 + i), THROUGHPUT_HOSTS)): NodeRecord {
   const name = `h${String(i).padStart(5, '0')}`;
   return {
     name,
     address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
     labels: {},
     docker: 'unix:///var/run/docker.sock',
-    capacity: { cpus: 8, memoryBytes: 32 * 2 ** 30 },
+    capacity: { ...capacity },
     version: '0.1.0',
     startedAt: new Date().toISOString(),
   };
 }
 
-/** planPlacements over M manifests of S replicas each on H nodes, load kept incrementally. */
+/** The reservation of one replica of a manifest text's spec. */
+function needOf(text: string): Amounts {
+  const d = decodeManifest(text, 'bench');
+  if (!d.ok) throw new Error(`bench manifest invalid: ${d.errors.join('; ')}`);
+  return reservationOf(d.spec);
+}
+
+/** planPlacements over M manifests of S replicas each on H nodes, allocation kept incrementally. */
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;
 
 export function algorithmAlone(hosts: number, manifests: number, scale: number): { ms: number; heapMB: number } {
   const nodes = Array.from({ length: hosts }, (_, i) => fakeNode(i));
+  const needs = Array.from({ length: manifests }, (_, m) => needOf(manifestText(scale, throughputSize(m))));
   gc();
   const heap0 = process.memoryUsage().heapUsed;
-  const load = new Map<string, number>();
+  const allocated = new Map<string, Amounts>();
   const placed: { app: string; replica: number; node: string }[] = [];
   const t0 = performance.now();
   for (let m = 0; m < manifests; m++) {
-    const plan = planPlacements({ scale, templateHash: 'x', constraints: {}, placed: [], liveNodes: nodes, load });
+    const need = needs[m]!;
+    const plan = planPlacements({ scale, templateHash: 'x', constraints: {}, need, placed: [], liveNodes: nodes, allocated });
     for (const a of plan.add) {
-      load.set(a.node, (load.get(a.node) ?? 0) + 1);
+      const was = allocated.get(a.node);
+      allocated.set(a.node, { cpus: (was?.cpus ?? 0) + need.cpus, memoryBytes: (was?.memoryBytes ?? 0) + need.memoryBytes });
       placed.push({ app: `a${m}`, replica: a.replica, node: a.node });
     }
   }
   const ms = performance.now() - t0;
   if (placed.length !== manifests * scale) throw new Error(`algorithm placed ${placed.length} of ${manifests * scale}`);
-  // What the loop retains: the load map and the list of placements made.
+  // What the loop retains: the allocation map and the list of placements made.
   gc();
   const heapMB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
-  if (placed.length === 0 || load.size === 0) throw new Error('nothing placed');
+  if (placed.length === 0 || allocated.size === 0) throw new Error('nothing placed');
   return { ms, heapMB };
+}
+
+/** Host sizes and replica sizes of the packing runs: memory binds first (replicas ask 1 CPU per 4Gi, hosts have 1 per 2Gi). */
+const PACKING_HOSTS = [4, 8, 16, 32, 64].map((g) => ({ cpus: g / 2, memoryBytes: g * Gi }));
+const PACKING_SIZES = [128 * Mi, 256 * Mi, 512 * Mi, Gi, 2 * Gi, 4 * Gi].map((m) => ({ cpus: m / (4 * Gi), memoryBytes: m }));
+
+export interface PackingRow {
+  strategy: 'spread' | 'binpack';
+  hosts: number;
+  /** Share of the hosts' total memory placed before the first replica was unschedulable. */
+  memoryShare: number;
+  replicas: number;
+  firstUnschedulable: string;
+}
+
+/**
+ * Packing efficiency: manifests of 1 to 4 replicas of a seeded random size from
+ * PACKING_SIZES on hosts of seeded random sizes from PACKING_HOSTS, placed one manifest at
+ * a time with one strategy until a replica fits nowhere.
+ */
+export function packing(strategy: 'spread' | 'binpack', hosts: number, seed = 42): PackingRow {
+  const rand = seeded(seed);
+  const nodes = Array.from({ length: hosts }, (_, i) => fakeNode(i, pickFrom(rand, PACKING_HOSTS)));
+  const total = nodes.reduce((a, n) => a + n.capacity.memoryBytes, 0);
+  const allocated = new Map<string, Amounts>();
+  let memory = 0;
+  let replicas = 0;
+  for (let m = 0; m < 10_000_000; m++) {
+    const need = pickFrom(rand, PACKING_SIZES);
+    const scale = 1 + Math.floor(rand() * 4);
+    const plan = planPlacements({ scale, templateHash: 'x', constraints: {}, strategy, need, placed: [], liveNodes: nodes, allocated });
+    for (const a of plan.add) {
+      const was = allocated.get(a.node);
+      allocated.set(a.node, { cpus: (was?.cpus ?? 0) + need.cpus, memoryBytes: (was?.memoryBytes ?? 0) + need.memoryBytes });
+      memory += need.memoryBytes;
+      replicas++;
+    }
+    if (plan.unschedulable.length) return { strategy, hosts, memoryShare: memory / total, replicas, firstUnschedulable: plan.unschedulable[0]!.reason };
+  }
+  throw new Error('packing never filled the hosts');
 }
 
 async function inChunks<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
@@ -132,7 +215,7 @@ async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale
     const reached = once(worker, 'message') as Promise<[{ at: number; placed: number }]>;
     const t0 = Date.now();
     worker.send({ kind: 'until', count: want, timeoutMs });
-    await inChunks(Array.from({ length: manifests }, (_, m) => m), 100, (m) => etcd.put(keys.manifest(`app${m}`, 'svc')).value(MANIFEST(scale)).exec());
+    await inChunks(Array.from({ length: manifests }, (_, m) => m), 100, (m) => etcd.put(keys.manifest(`app${m}`, 'svc')).value(manifestText(scale, throughputSize(m))).exec());
     const putManifestsMs = Date.now() - t0;
     const [{ at, placed: committed }] = await reached;
     const ms = at - t0;

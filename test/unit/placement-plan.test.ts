@@ -1,23 +1,30 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planPlacements, type Placed, type Plan, type PlanInput } from '../../controllers/scheduler/placement-plan.js';
+import { DEFAULT_RESERVATION } from '../../api/reservation.js';
+import type { Amounts } from '../../api/records.js';
 import { node } from './builders.js';
 
 const H = 'hash-new';
 
-function plan(input: Partial<PlanInput> & { nodes?: string[] }): Plan {
-  const { nodes, ...rest } = input;
+/**
+ * `load`: placements per node of the default reservation (all manifests), instead of
+ * `allocated`; by default this manifest's placements, as in a cluster running nothing else.
+ */
+function plan(input: Partial<PlanInput> & { nodes?: string[]; load?: Map<string, number> }): Plan {
+  const { nodes, load, ...rest } = input;
   const placed = rest.placed ?? [];
-  // By default the load is just this manifest's placements, as in a cluster running nothing else.
-  const load = rest.load ?? countBy(placed.map((p) => p.node));
+  const counts = load ?? countBy(placed.map((p) => p.node));
+  const allocated = rest.allocated ?? new Map([...counts].map(([n, c]): [string, Amounts] => [n, { cpus: c * DEFAULT_RESERVATION.cpus, memoryBytes: c * DEFAULT_RESERVATION.memoryBytes }]));
   return planPlacements({
     scale: 1,
     templateHash: H,
     constraints: {},
+    need: DEFAULT_RESERVATION,
     liveNodes: (nodes ?? []).map((n) => node(n)),
     ...rest,
     placed,
-    load,
+    allocated,
   });
 }
 

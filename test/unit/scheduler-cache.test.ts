@@ -37,7 +37,7 @@ describe('SchedulerCache', () => {
     store.setQuietly(keys.placement('a', 'app', 'other', 0), JSON.stringify({ ...placement(s, 0, 'a'), name: 'other' }));
     const { cache, changes, placed } = await started(store);
     assert.deepEqual(cache.liveNodes().map((n) => n.name).sort(), ['a', 'b']);
-    assert.equal(cache.loadMap().get('a'), 2);
+    assert.equal(cache.allocated().get('a')?.replicas, 2);
     assert.deepEqual(placed(), ['0@a:4']);
     assert.deepEqual(cache.manifestIds().sort(), ['app/other', 'app/web']);
     assert.deepEqual(changes, [], 'the first listing is not a change (the controller resyncs at start)');
@@ -46,8 +46,8 @@ describe('SchedulerCache', () => {
     await store.delete(pkey('a', 0));
     await store.put(keys.node('c'), JSON.stringify(node('c')));
     assert.deepEqual(placed(), ['1@b:6']);
-    assert.equal(cache.loadMap().get('a'), 1);
-    assert.equal(cache.loadMap().get('b'), 1);
+    assert.equal(cache.allocated().get('a')?.replicas, 1);
+    assert.equal(cache.allocated().get('b')?.replicas, 1);
     assert.equal(cache.liveNodes().length, 3);
     assert.deepEqual(changes, [
       { kind: 'placement', app: 'app', name: 'web' },
@@ -66,14 +66,14 @@ describe('SchedulerCache', () => {
     assert.deepEqual(placed(), [`0@a:${rev}`]);
     changes.length = 0;
     cache.wrote(rev, ops);
-    assert.equal(cache.loadMap().get('a'), 1, 'counted once');
+    assert.equal(cache.allocated().get('a')?.replicas, 1, 'counted once');
 
     // A later write of ours (a delete), then a stale event of the earlier put arrives: it is ignored.
     const delRev = (await store.txnAt([{ key: pkey('a', 0), modRevision: rev }], [{ type: 'delete', key: pkey('a', 0) }]))!;
     cache.wrote(delRev, [{ type: 'delete', key: pkey('a', 0) }]);
     watcher(keys.placements).handlers.onEvents([{ type: 'put', kv: { key: pkey('a', 0), value: rec(0, 'a'), modRevision: rev, lease: '0' } }], delRev);
     assert.deepEqual(placed(), []);
-    assert.equal(cache.loadMap().get('a'), undefined);
+    assert.equal(cache.allocated().get('a')?.replicas, undefined);
 
     // Our put at a new revision, then a late delete of an older revision: the put stays.
     cache.wrote(delRev + 5, [{ type: 'put', key: pkey('b', 0), value: rec(0, 'b') }]);
@@ -95,7 +95,7 @@ describe('SchedulerCache', () => {
     await clock.advance(10_000);
     await flush();
     assert.deepEqual(placed(), [`0@a:2`, `2@c:${listingRev + 10}`]);
-    assert.equal(cache.loadMap().get('a'), 1);
+    assert.equal(cache.allocated().get('a')?.replicas, 1);
     assert.ok(changes.some((c) => c.kind === 'relisted'));
     await cache.release();
   });
@@ -131,7 +131,7 @@ describe('SchedulerCache', () => {
     await flush();
     await cache.synced();
     assert.deepEqual(placed().map((p) => p.split(':')[0]), ['0@a']);
-    assert.equal(cache.loadMap().get('b'), undefined);
+    assert.equal(cache.allocated().get('b')?.replicas, undefined);
     await cache.release();
   });
 });
