@@ -134,4 +134,45 @@ describe('SchedulerCache', () => {
     assert.equal(cache.allocated().get('b')?.replicas, undefined);
     await cache.release();
   });
+
+  it('sums what placements reserve per node, the default for those without `reserved`', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(pkey('a', 0), rec(0, 'a', { reserved: { cpus: 0.5, memoryBytes: 2 ** 30 } }));
+    store.setQuietly(pkey('a', 1), rec(1, 'a'));
+    const { cache } = await started(store);
+    assert.deepEqual(cache.allocated().get('a'), { cpus: 0.51, memoryBytes: 2 ** 30 + 32 * 2 ** 20, replicas: 2 });
+    // Resized in place: the old reservation goes, the new one counts.
+    await store.put(pkey('a', 0), rec(0, 'a', { reserved: { cpus: 1, memoryBytes: 2 ** 31 } }));
+    assert.deepEqual(cache.allocated().get('a'), { cpus: 1.01, memoryBytes: 2 ** 31 + 32 * 2 ** 20, replicas: 2 });
+    await cache.release();
+  });
+
+  it('tells of room once per burst of removals, only while a manifest waits for it', async () => {
+    const store = new FakeKvStore();
+    for (let i = 0; i < 3; i++) store.setQuietly(pkey('a', i), rec(i, 'a'));
+    const { cache, changes } = await started(store);
+    await store.delete(pkey('a', 0));
+    await flush();
+    assert.deepEqual(changes.filter((c) => c.kind === 'room'), [], 'nobody waits');
+    cache.setWaiting('app/big', true);
+    cache.wrote(store.revision + 1, [{ type: 'delete', key: pkey('a', 1) }, { type: 'delete', key: pkey('a', 2) }]);
+    await flush();
+    assert.deepEqual(changes.filter((c) => c.kind === 'room'), [{ kind: 'room' }]);
+    assert.deepEqual(cache.waitingIds(), ['app/big']);
+    await cache.release();
+  });
+
+  it('follows cordons and drains, and ignores node updates that only change the agent\'s allocation count', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(keys.node('a'), JSON.stringify(node('a')));
+    const { cache, changes } = await started(store);
+    await store.put(keys.node('a'), JSON.stringify({ ...node('a'), allocated: { cpus: 1, memoryBytes: 5, replicas: 1 } }));
+    assert.deepEqual(changes, [], 'a report, not a change');
+    await store.put(keys.nodeMaintenance('a'), JSON.stringify({ cordoned: true, since: 'x', draining: { startedAt: 'x' } }));
+    await store.put(keys.nodeMaintenance('b'), JSON.stringify({ cordoned: false, since: 'x' }));
+    assert.deepEqual([...cache.cordoned()], ['a']);
+    assert.deepEqual([...cache.draining().keys()], ['a']);
+    assert.deepEqual(changes, [{ kind: 'node' }, { kind: 'node' }]);
+    await cache.release();
+  });
 });
