@@ -158,12 +158,10 @@ function planReplicated(input: PlanInput): Plan {
   for (let i = 0; i <= lastWanted; i++) if (wanted(i) && !kept.has(i) && !surgeFor.has(i)) toPlace.push(i);
 
   const nodes = [...states.values()];
-  const groupCounts = new Map<string, number>();
-  if (input.spreadBy !== undefined) for (const s of nodes) groupCounts.set(s.group, (groupCounts.get(s.group) ?? 0) + s.mine);
-  const strategy = input.strategy ?? 'spread';
+  const picker = new Picker(nodes, input);
   let reason: string | undefined;
   for (const replica of toPlace) {
-    const best = reason === undefined ? pick(nodes, input, strategy, groupCounts) : undefined;
+    const best = reason === undefined ? picker.pick() : undefined;
     const old = strandedAt.get(replica);
     if (!best) {
       // Nothing fits now, so nothing fits for the rest either: one reason for all of them.
@@ -174,24 +172,108 @@ function planReplicated(input: PlanInput): Plan {
     }
     if (old) plan.remove.push(old);
     plan.add.push({ replica, node: best.name });
-    reserve(best, input.need);
-    if (input.spreadBy !== undefined) groupCounts.set(best.group, groupCounts.get(best.group)! + 1);
+    picker.placed(best);
   }
   return plan;
 }
 
-/** The best node for the next replica under the strategy, or undefined if none can take it. */
-function pick(nodes: NodeState[], input: PlanInput, strategy: 'spread' | 'binpack', groupCounts: Map<string, number>): NodeState | undefined {
-  let best: NodeState | undefined;
-  const need = input.need;
-  const max = input.maxPerNode ?? Infinity;
-  for (const s of nodes) {
-    if (s.cordoned || s.mine >= max || !fits(freeOf(s.allocatable, s.allocated), need)) continue;
-    s.share = shareAfter(s.allocatable, s.allocated, need);
-    if (input.spreadBy !== undefined) s.inGroup = groupCounts.get(s.group)!;
-    if (!best || better(strategy, s, best)) best = s;
+/**
+ * Picks nodes for one manifest's replicas, the best under the strategy first. Within a plan
+ * every replica needs the same, free room only shrinks and a node's count only grows, so a
+ * node that cannot take a replica (cordoned, at maxPerNode, full) never can again, and only
+ * the chosen node's rank changes: one binary heap of nodes per spreadBy group (one group
+ * without spreadBy) makes each pick O(groups + log nodes) instead of a scan of every node.
+ */
+class Picker {
+  private readonly groups: { count: number; heap: Heap<NodeState> }[];
+  private readonly byName = new Map<string, { count: number; heap: Heap<NodeState> }>();
+  private readonly strategy: 'spread' | 'binpack';
+  private readonly max: number;
+
+  constructor(nodes: NodeState[], private readonly input: PlanInput) {
+    this.strategy = input.strategy ?? 'spread';
+    this.max = input.maxPerNode ?? Infinity;
+    const grouped = new Map<string, NodeState[]>();
+    const counts = new Map<string, number>();
+    for (const s of nodes) {
+      counts.set(s.group, (counts.get(s.group) ?? 0) + s.mine);
+      if (!this.usable(s)) continue;
+      s.share = shareAfter(s.allocatable, s.allocated, input.need);
+      const g = grouped.get(s.group);
+      if (g) g.push(s);
+      else grouped.set(s.group, [s]);
+    }
+    this.groups = [...grouped].map(([name, members]) => {
+      const group = { count: counts.get(name)!, heap: new Heap(members, (a, b) => better(this.strategy, a, b)) };
+      this.byName.set(name, group);
+      return group;
+    });
   }
-  return best;
+
+  /** The node for the next replica, or undefined if none can take it. */
+  pick(): NodeState | undefined {
+    let best: { count: number; heap: Heap<NodeState> } | undefined;
+    for (const g of this.groups) {
+      while (g.heap.size > 0 && !this.usable(g.heap.top())) g.heap.pop();
+      if (g.heap.size === 0) continue;
+      if (!best || g.count < best.count || (g.count === best.count && better(this.strategy, g.heap.top(), best.heap.top()))) best = g;
+    }
+    return best?.heap.top();
+  }
+
+  /** `s`, the top of its group, took a replica. */
+  placed(s: NodeState): void {
+    reserve(s, this.input.need);
+    s.share = shareAfter(s.allocatable, s.allocated, this.input.need);
+    const g = this.byName.get(s.group)!;
+    g.count++;
+    g.heap.topChanged();
+  }
+
+  private usable(s: NodeState): boolean {
+    return !s.cordoned && s.mine < this.max && fits(freeOf(s.allocatable, s.allocated), this.input.need);
+  }
+}
+
+/** A binary heap under `first`: the item to take is at the top. */
+class Heap<T> {
+  constructor(private readonly items: T[], private readonly first: (a: T, b: T) => boolean) {
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  top(): T {
+    return this.items[0]!;
+  }
+
+  pop(): void {
+    const last = this.items.pop()!;
+    if (this.items.length === 0) return;
+    this.items[0] = last;
+    this.down(0);
+  }
+
+  /** The top's rank changed: restore the order. */
+  topChanged(): void {
+    this.down(0);
+  }
+
+  private down(i: number): void {
+    const a = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.first(a[l]!, a[m]!)) m = l;
+      if (r < a.length && this.first(a[r]!, a[m]!)) m = r;
+      if (m === i) return;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+  }
 }
 
 /**
