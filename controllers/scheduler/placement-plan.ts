@@ -80,7 +80,6 @@ function nodeStates(eligible: NodeRecord[], input: PlanInput): Map<string, NodeS
     const a = input.allocated.get(n.name);
     states.set(n.name, {
       name: n.name,
-      inGroup: 0,
       mine: 0,
       share: 0,
       allocatable: allocatableOf(n),

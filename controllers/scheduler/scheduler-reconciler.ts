@@ -2,16 +2,9 @@ import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
 import { parseManifestId } from '../../api/keys.js';
 import { decodeManifest, templateHash, type ManifestSpec } from '../../api/manifest.js';
-import { decodeRecord, PlacementRecord } from '../../api/records.js';
-import { placementOf, reservationOf } from '../../api/reservation.js';
+import { decodeRecord, type Amounts, type NodeRecord, PlacementRecord } from '../../api/records.js';
+import { allocatableOf, placementOf, reservationOf } from '../../api/reservation.js';
 import { freeOf } from '../../src/placement/node-fit.js';
-import type { NodeRecord } from '../../api/records.js';
-import { allocatableOf } from '../../api/reservation.js';
-
-/** A node that left has no room at all. */
-function allocatableOfNode(n: NodeRecord | undefined) {
-  return n ? allocatableOf(n) : { cpus: 0, memoryBytes: 0 };
-}
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -22,6 +15,11 @@ import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult } from '../../src/controller/controller.js';
+
+/** A node that left has no room at all. */
+function allocatableOfNode(n: NodeRecord | undefined): Amounts {
+  return n ? allocatableOf(n) : { cpus: 0, memoryBytes: 0 };
+}
 
 /** Most ops in one transaction (etcd refuses more than --max-txn-ops, 128 by default; compares are counted apart). */
 const TXN_OPS = 128;

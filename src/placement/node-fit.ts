@@ -49,11 +49,9 @@ export function shortfall(free: Amounts, need: Amounts): string | undefined {
   return undefined;
 }
 
-/** A node as a strategy compares it for the next replica of one manifest. */
+/** A node as a strategy compares it for the next replica of one manifest (within one spreadBy group). */
 export interface Candidate {
   name: string;
-  /** This manifest's replicas in the node's spreadBy group (0 without spreadBy). */
-  inGroup: number;
   /** This manifest's replicas on the node. */
   mine: number;
   /** shareAfter(...) with the replica placed. */
@@ -61,13 +59,12 @@ export interface Candidate {
 }
 
 /**
- * Whether `a` is a better node than `b` for the next replica. Both strategies first even out
- * the spreadBy groups. `spread`: fewest of this manifest's replicas on the node, then the
- * least allocated; `binpack`: the most allocated (best fit). Then the name, so that plans
- * are deterministic.
+ * Whether `a` is a better node than `b` for the next replica (the planner first picks the
+ * spreadBy group with the fewest of the manifest's replicas). `spread`: fewest of this
+ * manifest's replicas on the node, then the least allocated; `binpack`: the most allocated
+ * (best fit). Then the name, so that plans are deterministic.
  */
 export function better(strategy: 'spread' | 'binpack', a: Candidate, b: Candidate): boolean {
-  if (a.inGroup !== b.inGroup) return a.inGroup < b.inGroup;
   if (strategy === 'spread') {
     if (a.mine !== b.mine) return a.mine < b.mine;
     if (a.share !== b.share) return a.share < b.share;
