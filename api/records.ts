@@ -131,6 +131,8 @@ export const RolloutRecord = t.intersection(
       stable: RevisionRef,
       /** The version before the current target (the stable one if any): what `dokkaa rollback` restores. */
       previous: RevisionRef,
+      /** Replicas the scheduler can place nowhere, by reason (the status shows them). */
+      unschedulable: t.array(t.type({ reason: t.string, replicas: t.array(t.number) })),
     }),
   ],
   'RolloutRecord',

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../api/keys.js';
-import type { NodeRecord } from '../api/records.js';
+import { decodeManifest } from '../api/manifest.js';
+import type { Amounts, NodeRecord } from '../api/records.js';
+import { reservationOf } from '../api/reservation.js';
 import { planPlacements } from '../controllers/scheduler/placement-plan.js';
 import { log } from './lab-bench.js';
 import { lineChart } from './svg.js';
@@ -18,8 +20,10 @@ import { mdTable, secs, type PartResult, type Target } from './report.js';
  * The scheduler at scale, simulated: H hosts registered in etcd (node records as agents
  * write them, no engines behind them), M manifests of S replicas each.
  *
- * - Algorithm alone: planPlacements for each manifest in a loop, the per-node load map
+ * - Algorithm alone: planPlacements for each manifest in a loop, the per-node allocation
  *   kept incrementally from each plan's additions, as the scheduler's cache keeps it.
+ * - Packing efficiency (pure, no etcd): how much of the hosts' memory binpack and spread
+ *   fill before the first replica fits nowhere, on a seeded random mix of sizes.
  * - End to end: the real scheduler (leader election + the scheduler controller and its
  *   SchedulerReconciler, bench/scheduler-worker.ts) in a process of its own against the
  *   lab's etcd; the manifests are put, and the clock runs until etcd holds M x S
@@ -51,48 +55,136 @@ export interface SchedulerResult {
   manifests: number;
   scale: number;
   rows: SchedulerRow[];
+  packing: PackingRow[];
 }
 
-const MANIFEST = (scale: number) => JSON.stringify({ image: 'dokkaa/busybox', command: ['sleep', '3600'], scale });
+/** A deterministic random sequence (mulberry32): the same mix of sizes on every run. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
 
-function fakeNode(i: number): NodeRecord {
+const Mi = 2 ** 20;
+const Gi = 2 ** 30;
+const pickFrom = <T>(rand: () => number, items: readonly T[]): T => items[Math.floor(rand() * items.length)]!;
+
+/**
+ * The throughput runs' sizes: small replicas (a fifth without `resources`, at the default
+ * reservation) on hosts large enough that 100,000 of them fit on 100 hosts, so that every
+ * size measures placing, not refusing.
+ */
+const THROUGHPUT_SIZES = [undefined, { cpus: 0.01, memory: '16Mi' }, { cpus: 0.05, memory: '32Mi' }, { cpus: 0.1, memory: '64Mi' }, { cpus: 0.25, memory: '128Mi' }] as const;
+const THROUGHPUT_HOSTS = [{ cpus: 64, memoryBytes: 128 * Gi }, { cpus: 128, memoryBytes: 256 * Gi }, { cpus: 256, memoryBytes: 512 * Gi }] as const;
+
+function manifestText(scale: number, resources: (typeof THROUGHPUT_SIZES)[number]): string {
+  return JSON.stringify({ image: 'dokkaa/busybox', command: ['sleep', '3600'], scale, ...(resources ? { resources } : {}) });
+}
+
+/** Manifest m's size in the throughput runs (the same for the algorithm and end to end). */
+function throughputSize(m: number): (typeof THROUGHPUT_SIZES)[number] {
+  return THROUGHPUT_SIZES[Math.floor(seeded(7919 + m)() * THROUGHPUT_SIZES.length)];
+}
+
+function fakeNode(i: number, capacity: { cpus: number; memoryBytes: number } = pickFrom(seeded(104_729 + i), THROUGHPUT_HOSTS)): NodeRecord {
   const name = `h${String(i).padStart(5, '0')}`;
   return {
     name,
     address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
     labels: {},
     docker: 'unix:///var/run/docker.sock',
-    capacity: { cpus: 8, memoryBytes: 32 * 2 ** 30 },
+    capacity: { ...capacity },
     version: '0.1.0',
     startedAt: new Date().toISOString(),
   };
 }
 
-/** planPlacements over M manifests of S replicas each on H nodes, load kept incrementally. */
+/** The reservation of one replica of a manifest text's spec. */
+function needOf(text: string): Amounts {
+  const d = decodeManifest(text, 'bench');
+  if (!d.ok) throw new Error(`bench manifest invalid: ${d.errors.join('; ')}`);
+  return reservationOf(d.spec);
+}
+
+/** planPlacements over M manifests of S replicas each on H nodes, allocation kept incrementally. */
 setFlagsFromString('--expose_gc');
 const gc = runInNewContext('gc') as () => void;
 
 export function algorithmAlone(hosts: number, manifests: number, scale: number): { ms: number; heapMB: number } {
   const nodes = Array.from({ length: hosts }, (_, i) => fakeNode(i));
+  const needs = Array.from({ length: manifests }, (_, m) => needOf(manifestText(scale, throughputSize(m))));
   gc();
   const heap0 = process.memoryUsage().heapUsed;
-  const load = new Map<string, number>();
+  const allocated = new Map<string, Amounts>();
   const placed: { app: string; replica: number; node: string }[] = [];
   const t0 = performance.now();
   for (let m = 0; m < manifests; m++) {
-    const plan = planPlacements({ scale, templateHash: 'x', constraints: {}, placed: [], liveNodes: nodes, load });
+    const need = needs[m]!;
+    const plan = planPlacements({ scale, templateHash: 'x', constraints: {}, need, placed: [], liveNodes: nodes, allocated });
     for (const a of plan.add) {
-      load.set(a.node, (load.get(a.node) ?? 0) + 1);
+      const was = allocated.get(a.node);
+      allocated.set(a.node, { cpus: (was?.cpus ?? 0) + need.cpus, memoryBytes: (was?.memoryBytes ?? 0) + need.memoryBytes });
       placed.push({ app: `a${m}`, replica: a.replica, node: a.node });
     }
   }
   const ms = performance.now() - t0;
   if (placed.length !== manifests * scale) throw new Error(`algorithm placed ${placed.length} of ${manifests * scale}`);
-  // What the loop retains: the load map and the list of placements made.
+  // What the loop retains: the allocation map and the list of placements made.
   gc();
   const heapMB = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
-  if (placed.length === 0 || load.size === 0) throw new Error('nothing placed');
+  if (placed.length === 0 || allocated.size === 0) throw new Error('nothing placed');
   return { ms, heapMB };
+}
+
+/**
+ * Host sizes and replica sizes of the packing runs, deliberately not powers of two of each
+ * other (those pack perfectly by luck); memory binds first (replicas ask 1 CPU per 4Gi,
+ * hosts have 1 per 2Gi).
+ */
+const PACKING_HOSTS = [4, 6, 8, 12, 16, 24, 32, 48, 64].map((g) => ({ cpus: g / 2, memoryBytes: g * Gi }));
+const PACKING_SIZES = [96, 200, 384, 640, 1000, 1536, 2560, 3840].map((m) => ({ cpus: (m * Mi) / (4 * Gi), memoryBytes: m * Mi }));
+
+const PACKING_RUNS: ['spread' | 'binpack', number][] = [['binpack', 100], ['spread', 100], ['binpack', 1000], ['spread', 1000]];
+
+export interface PackingRow {
+  strategy: 'spread' | 'binpack';
+  hosts: number;
+  /** Share of the hosts' total memory placed before the first replica was unschedulable. */
+  memoryShare: number;
+  replicas: number;
+  firstUnschedulable: string;
+}
+
+/**
+ * Packing efficiency: manifests of 1 to 4 replicas of a seeded random size from
+ * PACKING_SIZES on hosts of seeded random sizes from PACKING_HOSTS, placed one manifest at
+ * a time with one strategy until a replica fits nowhere.
+ */
+export function packing(strategy: 'spread' | 'binpack', hosts: number, seed = 42): PackingRow {
+  const rand = seeded(seed);
+  const nodes = Array.from({ length: hosts }, (_, i) => fakeNode(i, pickFrom(rand, PACKING_HOSTS)));
+  const total = nodes.reduce((a, n) => a + n.capacity.memoryBytes, 0);
+  const allocated = new Map<string, Amounts>();
+  let memory = 0;
+  let replicas = 0;
+  for (let m = 0; m < 10_000_000; m++) {
+    const need = pickFrom(rand, PACKING_SIZES);
+    const scale = 1 + Math.floor(rand() * 4);
+    const plan = planPlacements({ scale, templateHash: 'x', constraints: {}, strategy, need, placed: [], liveNodes: nodes, allocated });
+    for (const a of plan.add) {
+      const was = allocated.get(a.node);
+      allocated.set(a.node, { cpus: (was?.cpus ?? 0) + need.cpus, memoryBytes: (was?.memoryBytes ?? 0) + need.memoryBytes });
+      memory += need.memoryBytes;
+      replicas++;
+    }
+    if (plan.unschedulable.length) return { strategy, hosts, memoryShare: memory / total, replicas, firstUnschedulable: plan.unschedulable[0]!.reason };
+  }
+  throw new Error('packing never filled the hosts');
 }
 
 async function inChunks<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
@@ -132,7 +224,7 @@ async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale
     const reached = once(worker, 'message') as Promise<[{ at: number; placed: number }]>;
     const t0 = Date.now();
     worker.send({ kind: 'until', count: want, timeoutMs });
-    await inChunks(Array.from({ length: manifests }, (_, m) => m), 100, (m) => etcd.put(keys.manifest(`app${m}`, 'svc')).value(MANIFEST(scale)).exec());
+    await inChunks(Array.from({ length: manifests }, (_, m) => m), 100, (m) => etcd.put(keys.manifest(`app${m}`, 'svc')).value(manifestText(scale, throughputSize(m))).exec());
     const putManifestsMs = Date.now() - t0;
     const [{ at, placed: committed }] = await reached;
     const ms = at - t0;
@@ -195,8 +287,12 @@ export async function benchScheduler(opts: { etcd: string; hosts: number[]; mani
     rows.push({ hosts, placements, algorithm: { ms: alg.ms, perSecond: (placements * 1000) / alg.ms, heapMB: alg.heapMB }, endToEnd: e2e });
   }
   await compactEtcd(opts.etcd);
-  return { manifests: opts.manifests, scale: opts.scale, rows };
+  const packingRows = PACKING_RUNS.map(([strategy, hosts]) => packing(strategy, hosts));
+  for (const p of packingRows) log(`scheduler packing ${p.strategy} on ${p.hosts} hosts: ${(p.memoryShare * 100).toFixed(1)}% of memory placed before the first unschedulable replica`);
+  return { manifests: opts.manifests, scale: opts.scale, rows, packing: packingRows };
 }
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export function schedulerReport(r: SchedulerResult): PartResult {
   const at1000 = r.rows.find((x) => x.hosts === 1000);
@@ -216,6 +312,18 @@ export function schedulerReport(r: SchedulerResult): PartResult {
       measured: `${e.perSecond.toFixed(0)}/s (${e.placed.toLocaleString('en')} placements in ${secs(e.ms, 1)}; scheduler RSS ${e.rssMB.toFixed(0)} MB)`,
       met: !e.timedOut && e.perSecond >= 5_000,
       ...(e.perSecond < 5_000 ? { note: `${((1 - e.perSecond / 5_000) * 100).toFixed(0)}% short` } : {}),
+    });
+  }
+  const binpack = r.packing.filter((p) => p.strategy === 'binpack');
+  const spread = r.packing.filter((p) => p.strategy === 'spread');
+  if (binpack.length) {
+    const worst = Math.min(...binpack.map((p) => p.memoryShare));
+    targets.push({
+      what: 'Scheduler packing efficiency, binpack (share of the hosts\' memory placed before the first replica is unschedulable)',
+      target: 'at least 95%',
+      measured: `${binpack.map((p) => `${pct(p.memoryShare)} on ${p.hosts} hosts`).join(', ')} (spread: ${spread.map((p) => `${pct(p.memoryShare)} on ${p.hosts}`).join(', ')})`,
+      met: worst >= 0.95,
+      ...(worst < 0.95 ? { note: `${pct(0.95 - worst)} short` } : {}),
     });
   }
   const first = r.rows[0];
@@ -245,7 +353,7 @@ export function schedulerReport(r: SchedulerResult): PartResult {
   const section = [
     `## Scheduler at scale, simulated: ${(r.manifests * r.scale).toLocaleString('en')} replicas (${r.manifests.toLocaleString('en')} manifests x ${r.scale})`,
     '',
-    'Hosts are node records in etcd with no engine behind them. **Algorithm alone**: `planPlacements` for each manifest in a loop, the per-node load map kept incrementally (median of 3). ' +
+    'Hosts are node records in etcd with no engine behind them. **Algorithm alone**: `planPlacements` for each manifest in a loop, the per-node allocation kept incrementally (median of 3). ' +
       '**End to end**: the real scheduler (leader election, the scheduler controller and its `SchedulerReconciler` with its node and placement cache, batched mod-revision transactions, events and rollout records) in a process of its own against the lab\'s etcd; ' +
       'the clock starts before the first manifest put and stops when the scheduler has committed every placement (its own count of committed transactions, read in-process every 20 ms, so that measuring adds no etcd load; etcd\'s count is checked to match afterwards). Memory and CPU are the scheduler process\'s (`/proc`).',
     '',
@@ -259,6 +367,14 @@ export function schedulerReport(r: SchedulerResult): PartResult {
       'when listing `placements/` outgrew gRPC\'s default 4 MB message limit (measured once on this machine, 2026-11-24).',
     '',
     '![scheduler](scheduler.svg)',
+    '',
+    'Every manifest has `resources` from a fixed seeded mix (a fifth at the default reservation, the rest 0.01 to 0.25 CPU and 16 to 128Mi) and the hosts a seeded mix of 64 to 256 CPUs and 128 to 512Gi, so that all replicas fit at every size and the figures measure placing with fit checks, not refusing.',
+    '',
+    '### Packing efficiency',
+    '',
+    'Manifests of 1 to 4 replicas, each of a seeded random size from 96Mi to 3.75Gi (memory binds before CPU), placed one manifest at a time on hosts of a seeded random size from 4 to 64Gi until a replica fits nowhere: the share of the hosts\' total memory placed by then.',
+    '',
+    mdTable(['strategy', 'hosts', 'memory placed', 'replicas placed', 'the first unschedulable replica'], r.packing.map((p) => [p.strategy, p.hosts.toLocaleString('en'), pct(p.memoryShare), p.replicas.toLocaleString('en'), p.firstUnschedulable])),
     '',
   ].join('\n');
   const chart = lineChart({

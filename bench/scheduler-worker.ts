@@ -41,7 +41,7 @@ const cache = container.get(SchedulerCache);
 /** Placements committed by this scheduler (its cache applies each of its transactions at once). */
 const placed = () => {
   let n = 0;
-  for (const v of cache.loadMap().values()) n += v;
+  for (const v of cache.allocated().values()) n += v.replicas;
   return n;
 };
 process.on('message', (msg: { kind: string; count?: number; timeoutMs?: number }) => {

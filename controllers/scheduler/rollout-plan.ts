@@ -1,5 +1,6 @@
 import type { UpdateSpec } from '../../api/lifecycle.js';
-import type { ReplicaRecord } from '../../api/records.js';
+import type { Amounts, ReplicaRecord } from '../../api/records.js';
+import { reservedOf, shortfall } from '../../src/placement/node-fit.js';
 import type { Placed } from './placement-plan.js';
 
 export interface RolloutInput {
@@ -14,13 +15,20 @@ export interface RolloutInput {
   readySince: (replica: number) => number | undefined;
   /** How long a new replica must stay ready before the next one is replaced. */
   monitorMs: number;
+  /**
+   * What the target spec reserves and the room on each node now: a replica is switched only
+   * if the new reservation fits on its node with its old one released. Absent: no check.
+   */
+  resize?: { need: Amounts; free: (node: string) => Amounts };
 }
 
 export interface RolloutDecision {
   /** Placements to switch to the target spec now. */
   toUpdate: Placed[];
-  /** Set when a new replica crashed or missed its deadline: the rollout stops here. */
+  /** Set when a new replica crashed or missed its deadline, or every replica left to switch cannot be resized: the rollout stops here. */
   stalled?: { replica: number; reason: string };
+  /** Outdated replicas whose new reservation does not fit on their node: they keep running the old spec. */
+  blocked?: { replica: number; reason: string }[];
   /** Reconcile again after this long (monitor period or delay still running). */
   waitMs?: number;
   updated: number;
@@ -71,7 +79,13 @@ export function planRollout(input: RolloutInput): RolloutDecision {
   }
   // Replicas that serve nothing anyway go first.
   const order = [...outdated].sort((a, b) => Number(isReady(replicas.get(a.replica))) - Number(isReady(replicas.get(b.replica))) || a.replica - b.replica);
-  return { ...base, toUpdate: order.slice(0, budget), done: false, ...(waitMs !== undefined ? { waitMs } : {}) };
+  const { toUpdate, blocked } = input.resize ? resizable(order, budget, input.resize) : { toUpdate: order.slice(0, budget), blocked: [] };
+  const more = blocked.length ? { blocked } : {};
+  if (toUpdate.length === 0 && inFlight.length === 0 && blocked.length) {
+    const others = blocked.length > 1 ? ` (and ${blocked.length - 1} more)` : '';
+    return { ...stalled(blocked[0]!.replica, `${blocked[0]!.reason}${others}`), ...more };
+  }
+  return { ...base, toUpdate, done: false, ...more, ...(waitMs !== undefined ? { waitMs } : {}) };
 
   function stalled(replica: number, reason: string): RolloutDecision {
     return { toUpdate: [], stalled: { replica, reason }, updated: switched.length, ready, total: kept.length, done: false };
@@ -86,6 +100,30 @@ export function hasCrashed(r: ReplicaRecord): boolean {
 /** `replica 2 on n1 CrashLoopBackOff (exit code 1): ...`. */
 export function crashReason(p: { replica: number; node: string }, r: ReplicaRecord): string {
   return `replica ${p.replica} on ${p.node} ${r.state}${r.exitCode !== undefined ? ` (exit code ${r.exitCode})` : ''}${r.message ? `: ${r.message}` : ''}`;
+}
+
+/**
+ * Up to `budget` of `order` whose new reservation fits on their node (their old one
+ * released, the room taken by those switched before them counted), and the ones that do not.
+ */
+function resizable(order: Placed[], budget: number, resize: NonNullable<RolloutInput['resize']>): { toUpdate: Placed[]; blocked: { replica: number; reason: string }[] } {
+  const toUpdate: Placed[] = [];
+  const blocked: { replica: number; reason: string }[] = [];
+  const taken = new Map<string, Amounts>();
+  for (const p of order) {
+    const old = reservedOf(p);
+    const free = resize.free(p.node);
+    const used = taken.get(p.node) ?? { cpus: 0, memoryBytes: 0 };
+    const room = { cpus: free.cpus - used.cpus + old.cpus, memoryBytes: free.memoryBytes - used.memoryBytes + old.memoryBytes };
+    const short = shortfall(room, resize.need);
+    if (short) {
+      blocked.push({ replica: p.replica, reason: `replica ${p.replica} on ${p.node} cannot be resized: ${short}` });
+    } else if (toUpdate.length < budget) {
+      toUpdate.push(p);
+      taken.set(p.node, { cpus: used.cpus + resize.need.cpus - old.cpus, memoryBytes: used.memoryBytes + resize.need.memoryBytes - old.memoryBytes });
+    }
+  }
+  return { toUpdate, blocked };
 }
 
 function isReady(r: ReplicaRecord | undefined): boolean {

@@ -9,7 +9,7 @@ import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import type { Placed } from './placement-plan.js';
-import { planRollout, type RolloutDecision } from './rollout-plan.js';
+import { planRollout, type RolloutDecision, type RolloutInput } from './rollout-plan.js';
 
 /** How long a switched replica must stay ready before the next one goes (Swarm's update monitor). */
 export const MONITOR_MS = 3_000;
@@ -22,6 +22,9 @@ export interface RolloutStep {
   manifestText: string;
   update: UpdateSpec;
   kept: (Placed & { updatedAt?: number })[];
+  resize?: RolloutInput['resize'];
+  /** Replicas the placement plan could place nowhere, with why (kept in the record for the status). */
+  unschedulable?: { replica: number; reason: string }[];
 }
 
 /**
@@ -69,6 +72,7 @@ export class RolloutTracker {
       now,
       readySince: (i) => this.readySince.get(`${app}/${name}/${i}/${targetHash}`),
       monitorMs: MONITOR_MS,
+      ...(step.resize ? { resize: step.resize } : {}),
     });
     await this.writeRecord(step, decodeRecord(RolloutRecord, currentKv?.value, invalidRecord(log, this.keys.rollout(step.app, step.name))), currentKv?.value, decision, log);
     return decision;
@@ -107,6 +111,7 @@ export class RolloutTracker {
       target,
       ...(stable ? { stable } : {}),
       ...(previous ? { previous } : {}),
+      ...(step.unschedulable?.length ? { unschedulable: byReason(step.unschedulable) } : {}),
     };
     const value = canonicalJson(record);
     if (value === currentValue) return;
@@ -117,4 +122,15 @@ export class RolloutTracker {
       if (phase === 'Complete' && current) void this.events.record(step.app, step.name, { type: 'Normal', reason: 'RolloutComplete', message: record.message });
     }
   }
+}
+
+/** Unschedulable replicas grouped by reason: thousands of replicas short of room share one. */
+function byReason(list: { replica: number; reason: string }[]): NonNullable<RolloutRecord['unschedulable']> {
+  const groups = new Map<string, number[]>();
+  for (const u of list) {
+    const g = groups.get(u.reason);
+    if (g) g.push(u.replica);
+    else groups.set(u.reason, [u.replica]);
+  }
+  return [...groups].map(([reason, replicas]) => ({ reason, replicas }));
 }

@@ -23,14 +23,28 @@ export class SchedulerController extends ControllerRunnable {
   ) {
     const manifests = factory.informer(Resources.manifests(keys));
     const ids = () => manifests.list().map(entryId);
+    const keysOf = (c: CacheChange): string[] => {
+      switch (c.kind) {
+        case 'placement':
+          return [manifestId(c.app, c.name)];
+        case 'room':
+          return cache.waitingIds();
+        case 'node':
+          return ids();
+        case 'relisted':
+          return [...new Set([...ids(), ...cache.manifestIds()])];
+      }
+    };
     super(
       factory
         .builder('scheduler', reconciler)
         .for(manifests, (c) => [entryId(c)])
         // Told after the cache has applied the change, so the reconcile sees it. A node
-        // joining or leaving can change where any manifest's replicas belong; a re-list may
-        // have missed the deletion of a manifest that still has placements.
-        .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => (c.kind === 'placement' ? [manifestId(c.app, c.name)] : c.kind === 'node' ? ids() : [...new Set([...ids(), ...cache.manifestIds()])]))))
+        // joining, leaving, changing capacity or cordoned can change where any manifest's
+        // replicas belong; a re-list may have missed the deletion of a manifest that still
+        // has placements; room made by a placement going re-plans only the manifests waiting
+        // for room (not every manifest on every placement event).
+        .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => keysOf(c))))
         // Replica readiness drives rolling updates.
         .watches(factory.informer(Resources.replicas(keys)), eventManifest)
         .uses(cache)

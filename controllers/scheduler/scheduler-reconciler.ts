@@ -2,7 +2,9 @@ import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
 import { parseManifestId } from '../../api/keys.js';
 import { decodeManifest, templateHash, type ManifestSpec } from '../../api/manifest.js';
-import { decodeRecord, PlacementRecord } from '../../api/records.js';
+import { decodeRecord, type Amounts, type NodeRecord, PlacementRecord } from '../../api/records.js';
+import { allocatableOf, placementOf, reservationOf } from '../../api/reservation.js';
+import { freeOf } from '../../src/placement/node-fit.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -13,6 +15,11 @@ import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult } from '../../src/controller/controller.js';
+
+/** A node that left has no room at all. */
+function allocatableOfNode(n: NodeRecord | undefined): Amounts {
+  return n ? allocatableOf(n) : { cpus: 0, memoryBytes: 0 };
+}
 
 /** Most ops in one transaction (etcd refuses more than --max-txn-ops, 128 by default; compares are counted apart). */
 const TXN_OPS = 128;
@@ -52,6 +59,7 @@ export class SchedulerReconciler implements Reconciler {
         log.info('placements removed with their manifest', { count: mine.length });
       }
       await this.rollouts.forget(app, name);
+      this.cache.setWaiting(id, false);
       return;
     }
 
@@ -80,17 +88,28 @@ export class SchedulerReconciler implements Reconciler {
 
     const liveNodes = this.cache.liveNodes();
     const hash = templateHash(spec);
+    const need = reservationOf(spec);
     const plan = planPlacements({
       scale: spec.scale,
+      ...(spec.mode === 'global' ? { global: true } : {}),
+      ...placementOf(spec),
       templateHash: hash,
       constraints: spec.constraints,
-      placed: mine.map((p): Placed => ({ replica: p.replica, node: p.node, templateHash: p.templateHash })),
+      need,
+      placed: mine.map((p): Placed => ({
+        replica: p.replica,
+        node: p.node,
+        templateHash: p.templateHash,
+        ...(p.reserved ? { reserved: p.reserved } : {}),
+        ...(p.replaces !== undefined ? { replaces: p.replaces } : {}),
+      })),
       liveNodes,
-      load: this.cache.loadMap() as Map<string, number>,
+      allocated: this.cache.allocated(),
+      cordoned: this.cache.cordoned(),
     });
 
     const now = this.clock.now();
-    const record = (replica: number, node: string): PlacementRecord => ({ app, name, replica, node, spec, templateHash: hash, revision, updatedAt: now });
+    const record = (replica: number, node: string): PlacementRecord => ({ app, name, replica, node, spec, templateHash: hash, revision, updatedAt: now, reserved: need });
     const kvOf = (p: Placed) => mine.find((q) => q.replica === p.replica && q.node === p.node)!;
 
     const liveNames = new Set(liveNodes.map((n) => n.name));
@@ -117,17 +136,27 @@ export class SchedulerReconciler implements Reconciler {
 
     // Spec changes roll out gradually; an invalid manifest changes no spec at all.
     let result: ReconcileResult = undefined;
+    let blocked = false;
     if (decoded.ok) {
-      const removed = new Set(plan.remove);
+      const removed = new Set(plan.remove.map((r) => `${r.replica}@${r.node}`));
       const kept = mine
-        .map((p) => ({ replica: p.replica, node: p.node, templateHash: p.templateHash, ...(p.updatedAt !== undefined ? { updatedAt: p.updatedAt } : {}) }))
-        .filter((p) => ![...removed].some((r) => r.replica === p.replica && r.node === p.node))
+        // A move's replacement is the mover's to switch, not the rollout's.
+        .filter((p) => p.replaces === undefined && !removed.has(`${p.replica}@${p.node}`))
+        .map((p) => ({ replica: p.replica, node: p.node, templateHash: p.templateHash, ...(p.updatedAt !== undefined ? { updatedAt: p.updatedAt } : {}), ...(p.reserved ? { reserved: p.reserved } : {}) }))
         // New placements count too: a rollout is complete when every replica is ready.
-        .concat(plan.add.map((a) => ({ replica: a.replica, node: a.node, templateHash: hash, updatedAt: now })));
+        .concat(plan.add.map((a) => ({ replica: a.replica, node: a.node, templateHash: hash, updatedAt: now, reserved: need })));
+      // Room per node as the commits above left it (the cache applied them).
+      const allocated = this.cache.allocated();
+      const allocatable = new Map(liveNodes.map((n) => [n.name, n]));
       const decision = await this.rollouts.step(
-        { app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept },
+        {
+          app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept,
+          resize: { need, free: (node) => freeOf(allocatableOfNode(allocatable.get(node)), allocated.get(node)) },
+          unschedulable: plan.unschedulable,
+        },
         log,
       );
+      blocked = (decision.blocked?.length ?? 0) > 0;
       if (decision.toUpdate.length) {
         const kvs = decision.toUpdate.map(kvOf);
         const records = decision.toUpdate.map((p) => record(p.replica, p.node));
@@ -150,6 +179,7 @@ export class SchedulerReconciler implements Reconciler {
     if (plan.unschedulable.length) {
       log.warn('replicas unschedulable', { replicas: plan.unschedulable.map((u) => u.replica), reason: plan.unschedulable[0]!.reason });
     }
+    this.cache.setWaiting(id, plan.unschedulable.length > 0 || blocked);
     return result;
   }
 

@@ -10,7 +10,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import type { SyncedCache } from '../../src/controller/controller.js';
 
 /** What the status needs of a placement; the spec stays in etcd (read when needed). */
-export type PlacedReplica = Pick<PlacementRecord, 'app' | 'name' | 'replica' | 'node' | 'templateHash' | 'revision'> & { key: string };
+export type PlacedReplica = Pick<PlacementRecord, 'app' | 'name' | 'replica' | 'node' | 'templateHash' | 'revision' | 'replaces'> & { key: string };
 
 export type StatusCacheChange = NodesChange | { kind: 'placement'; id: string };
 
@@ -59,10 +59,17 @@ export class StatusCache implements SyncedCache {
     return this.informers.liveNodes();
   }
 
+  cordoned(): ReadonlySet<string> {
+    return this.informers.cordoned();
+  }
+
   placementsOf(app: string, name: string): PlacedReplica[] {
     return this.informers.placements
       .byIndex(BY_MANIFEST, manifestId(app, name))
       .filter(usable)
-      .map(({ key, value: p }) => ({ key, app: p.app, name: p.name, replica: p.at.replica, node: p.at.node, templateHash: p.templateHash, revision: p.revision }));
+      .map(({ key, value: p }) => ({
+        key, app: p.app, name: p.name, replica: p.at.replica, node: p.at.node, templateHash: p.templateHash, revision: p.revision,
+        ...(p.replaces !== undefined ? { replaces: p.replaces } : {}),
+      }));
   }
 }

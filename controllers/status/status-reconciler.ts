@@ -57,6 +57,7 @@ export class StatusReconciler implements Reconciler {
       replicas: replicas.kvs.map((kv) => decodeRecord(ReplicaRecord, kv.value, invalidRecord(log, kv.key))).filter((r): r is ReplicaRecord => !!r),
       link: decodeRecord(LinkRecord, link?.value, invalidRecord(log, this.keys.link(app, name))),
       liveNodes: this.cache.liveNodes(),
+      cordoned: this.cache.cordoned(),
       rollout: decodeRecord(RolloutRecord, rollout?.value, invalidRecord(log, this.keys.rollout(app, name))),
       routeConflicts: this.routes.messagesFor(app, name),
     });

@@ -3,7 +3,7 @@ import { templateHash } from '../../api/manifest.js';
 import { TROUBLED_STATES, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
 
-export type Placed = Pick<PlacementRecord, 'replica' | 'node' | 'templateHash' | 'revision'> & { spec?: ManifestSpec };
+export type Placed = Pick<PlacementRecord, 'replica' | 'node' | 'templateHash' | 'revision' | 'replaces'> & { spec?: ManifestSpec };
 
 export interface StatusInput {
   decoded: DecodeResult;
@@ -13,6 +13,8 @@ export interface StatusInput {
   replicas: ReplicaRecord[];
   link: LinkRecord | undefined;
   liveNodes: NodeRecord[];
+  /** Nodes that take no new placements (a global manifest wants no replica there unless one runs). */
+  cordoned?: ReadonlySet<string>;
   rollout?: RolloutRecord | undefined;
   /** Host names the manifest's web services claim but an earlier manifest holds (api/routes.ts conflictMessages). */
   routeConflicts?: readonly string[];
@@ -38,20 +40,27 @@ function replicaSummary(input: StatusInput): StatusRecord {
   const { decoded, placements, replicas } = input;
   const lastPlaced = placements.reduce<Placed | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
   const spec: ManifestSpec | undefined = decoded.ok ? decoded.spec : lastPlaced?.spec;
-  const desired = decoded.ok ? decoded.spec.scale : placements.length;
+  const global = spec?.mode === 'global';
+  const desired = global ? globalDesired(spec, input) : decoded.ok ? decoded.spec.scale : placements.length;
   const hash = spec ? templateHash(spec) : undefined;
+  // The scheduler's reasons for replicas it can place nowhere (resources, cordons, maxPerNode).
+  const unschedulable = new Map<number, string>();
+  for (const u of input.rollout?.unschedulable ?? []) for (const i of u.replicas) unschedulable.set(i, u.reason);
 
   const rows: ReplicaStatus[] = [];
   let running = 0;
   let updated = 0;
   const counted = new Set<number>(); // replicas counted as running
   let troubled = 0;
-  for (let i = 0; i < desired; i++) {
+  for (const i of global ? globalIndices(placements, unschedulable, desired) : Array.from({ length: desired }, (_, i) => i)) {
     const p = placements.find((x) => x.replica === i);
     if (!p) {
-      const reason = spec && !input.liveNodes.some((n) => matchesConstraints(n, spec.constraints))
-        ? input.liveNodes.length === 0 ? 'unschedulable: no live nodes' : `unschedulable: no live node matches constraints ${JSON.stringify(spec.constraints)}`
-        : 'waiting for the scheduler';
+      const known = unschedulable.get(i);
+      const reason = known !== undefined
+        ? `unschedulable: ${known}`
+        : spec && !input.liveNodes.some((n) => matchesConstraints(n, spec.constraints))
+          ? input.liveNodes.length === 0 ? 'unschedulable: no live nodes' : `unschedulable: no live node matches constraints ${JSON.stringify(spec.constraints)}`
+          : 'waiting for the scheduler';
       rows.push({ replica: i, node: '', state: 'unscheduled', restarts: 0, ports: {}, message: reason });
       continue;
     }
@@ -129,4 +138,20 @@ function oomNote(rows: ReplicaStatus[]): string {
   const [r] = killed;
   const more = killed.length > 1 ? ` (and ${killed.length - 1} more)` : '';
   return `; replica ${r!.replica} restarted after OOMKilled at ${r!.lastTermination!.finishedAt}${more}`;
+}
+
+/**
+ * A global manifest wants one replica per live matching node: those not cordoned, and the
+ * cordoned ones that still run one.
+ */
+function globalDesired(spec: ManifestSpec, input: StatusInput): number {
+  const holding = new Set(input.placements.filter((p) => p.replaces === undefined).map((p) => p.node));
+  return input.liveNodes.filter((n) => matchesConstraints(n, spec.constraints) && (!input.cordoned?.has(n.name) || holding.has(n.name))).length;
+}
+
+/** A global manifest's rows: its placed replicas, those the scheduler could not place, then the next free indices up to `desired`. */
+function globalIndices(placements: Placed[], unschedulable: Map<number, string>, desired: number): number[] {
+  const indices = new Set([...placements.filter((p) => p.replaces === undefined).map((p) => p.replica), ...unschedulable.keys()]);
+  for (let i = 0; indices.size < desired; i++) indices.add(i);
+  return [...indices].sort((a, b) => a - b);
 }

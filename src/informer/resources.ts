@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -47,6 +47,7 @@ export type Endpoint = EndpointRecord & { at: { app: string; service: string; en
 export type Link = LinkRecord & { at: AppName };
 export type Port = PortRecord & { at: { app: string; service: string } };
 export type Node = NodeRecord & { at: string };
+export type Maintenance = MaintenanceRecord & { at: string };
 export type Status = StatusRecord & { at: AppName };
 export type Rollout = RolloutRecord & { at: AppName };
 
@@ -67,6 +68,11 @@ export const Resources = {
 
   nodes(keys: Keys): ResourceSpec<Node> {
     return { kind: 'node', prefix: keys.nodes, decode: recordAt<string, NodeRecord>('node', NodeRecord, (k) => keys.parseNode(k)) };
+  },
+
+  /** `maintenance/<node>`: cordoned and draining nodes. */
+  maintenance(keys: Keys): ResourceSpec<Maintenance> {
+    return { kind: 'maintenance', prefix: keys.maintenance, decode: recordAt<string, MaintenanceRecord>('maintenance', MaintenanceRecord, (k) => keys.parseMaintenance(k)) };
   },
 
   /** Every placement (the scheduler, the status controller). */

@@ -1,23 +1,30 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { planPlacements, type Placed, type Plan, type PlanInput } from '../../controllers/scheduler/placement-plan.js';
+import { DEFAULT_RESERVATION } from '../../api/reservation.js';
+import type { Amounts, NodeRecord } from '../../api/records.js';
 import { node } from './builders.js';
 
 const H = 'hash-new';
 
-function plan(input: Partial<PlanInput> & { nodes?: string[] }): Plan {
-  const { nodes, ...rest } = input;
+/**
+ * `load`: placements per node of the default reservation (all manifests), instead of
+ * `allocated`; by default this manifest's placements, as in a cluster running nothing else.
+ */
+function plan(input: Partial<PlanInput> & { nodes?: string[]; load?: Map<string, number> }): Plan {
+  const { nodes, load, ...rest } = input;
   const placed = rest.placed ?? [];
-  // By default the load is just this manifest's placements, as in a cluster running nothing else.
-  const load = rest.load ?? countBy(placed.map((p) => p.node));
+  const counts = load ?? countBy(placed.map((p) => p.node));
+  const allocated = rest.allocated ?? new Map([...counts].map(([n, c]): [string, Amounts] => [n, { cpus: c * DEFAULT_RESERVATION.cpus, memoryBytes: c * DEFAULT_RESERVATION.memoryBytes }]));
   return planPlacements({
     scale: 1,
     templateHash: H,
     constraints: {},
+    need: DEFAULT_RESERVATION,
     liveNodes: (nodes ?? []).map((n) => node(n)),
     ...rest,
     placed,
-    load,
+    allocated,
   });
 }
 
@@ -243,5 +250,193 @@ describe('planPlacements: duplicates and updates', () => {
   it('updates a stranded placement it keeps', () => {
     const p = plan({ scale: 1, nodes: [], placed: [at(0, 'a', 'old')] });
     assert.deepEqual(p.update, [at(0, 'a', 'old')]);
+  });
+});
+
+const Gi = 2 ** 30;
+/** A node with `gi` GiB of memory and `cpus` CPUs, and labels. */
+const host = (name: string, gi: number, cpus = 4, labels: Record<string, string> = {}): NodeRecord => ({ ...node(name, labels), capacity: { cpus, memoryBytes: gi * Gi } });
+const mem = (gi: number, cpus = 0.1): Amounts => ({ cpus, memoryBytes: gi * Gi });
+
+describe('planPlacements: resources', () => {
+  it('places only where the memory fits', () => {
+    const p = plan({ scale: 3, need: mem(1), liveNodes: [host('n1', 1), host('n2', 2), host('n4', 4)] });
+    assert.deepEqual(p.unschedulable, []);
+    // Spread: one each first (each fits 1Gi), the least allocated share breaking nothing here.
+    assert.deepEqual(perNode(p), new Map([['n1', 1], ['n2', 1], ['n4', 1]]));
+  });
+
+  it('places only where the CPU fits', () => {
+    const p = plan({ scale: 2, need: { cpus: 2, memoryBytes: 1 }, liveNodes: [host('small', 8, 1), host('big', 8, 4)] });
+    assert.deepEqual(p.add, [{ replica: 0, node: 'big' }, { replica: 1, node: 'big' }]);
+  });
+
+  it('counts what other manifests reserve, and placements without `reserved` at the default', () => {
+    const allocated = new Map([['n2', mem(1.5)]]);
+    const p = plan({ scale: 1, need: mem(1), liveNodes: [host('n2', 2), host('n1', 1)], allocated });
+    assert.deepEqual(p.add, [{ replica: 0, node: 'n1' }]);
+    // A removed placement without `reserved` frees the default reservation only.
+    const full = new Map([['n1', mem(1)]]);
+    const q = plan({ scale: 1, need: DEFAULT_RESERVATION, liveNodes: [host('n1', 1)], allocated: full, placed: [at(0, 'n1'), at(1, 'n1')] });
+    assert.deepEqual(q.remove, [at(1, 'n1')]);
+  });
+
+  it('reports 5Gi on 1, 2 and 4Gi hosts unschedulable, naming the node with the most free', () => {
+    const nodes = [host('n1', 1), host('n2', 2), host('n4', 4)];
+    const p = plan({ scale: 1, need: mem(5), liveNodes: nodes });
+    assert.deepEqual(p.add, []);
+    assert.deepEqual(p.unschedulable, [{ replica: 0, reason: 'insufficient memory: needs 5Gi, most free on any matching node 4Gi (n4)' }]);
+    // A bigger host joins: placed there.
+    assert.deepEqual(plan({ scale: 1, need: mem(5), liveNodes: [...nodes, host('n8', 8)] }).add, [{ replica: 0, node: 'n8' }]);
+  });
+
+  it('gives the cpu shortfall when memory fits', () => {
+    const p = plan({ scale: 1, need: { cpus: 3, memoryBytes: Gi }, liveNodes: [host('a', 4, 2), host('b', 4, 1)] });
+    assert.deepEqual(p.unschedulable, [{ replica: 0, reason: 'insufficient cpu: needs 3, most free on any matching node 2 (a)' }]);
+  });
+
+  it('stops at the first replica that fits nowhere, giving the rest the same reason', () => {
+    const p = plan({ scale: 4, need: mem(1), liveNodes: [host('a', 1.5), host('b', 1.5)] });
+    assert.deepEqual(p.add.map((a) => a.replica), [0, 1]);
+    assert.deepEqual(p.unschedulable.map((u) => u.replica), [2, 3]);
+    assert.equal(p.unschedulable[1]!.reason, 'insufficient memory: needs 1Gi, most free on any matching node 512Mi (a)');
+  });
+
+  it('keeps a replica stranded on a dead node when it fits nowhere else', () => {
+    const p = plan({ scale: 1, need: mem(2), liveNodes: [host('small', 1)], placed: [at(0, 'gone')] });
+    assert.deepEqual(p.remove, []);
+    assert.deepEqual(p.unschedulable.map((u) => u.replica), [0]);
+  });
+});
+
+describe('planPlacements: strategies', () => {
+  const three = () => [host('a', 8), host('b', 8), host('c', 8)];
+
+  it('spread prefers the least allocated node, binpack the most allocated that fits', () => {
+    const allocated = new Map([['a', mem(6)], ['b', mem(2)], ['c', mem(7.5)]]);
+    assert.deepEqual(plan({ scale: 1, need: mem(1), liveNodes: three(), allocated }).add, [{ replica: 0, node: 'b' }]);
+    // c would be fullest but 1Gi does not fit in its 0.5Gi: a is the best fit.
+    assert.deepEqual(plan({ scale: 1, need: mem(1), liveNodes: three(), allocated, strategy: 'binpack' }).add, [{ replica: 0, node: 'a' }]);
+  });
+
+  it('binpack fills one host before the next', () => {
+    const p = plan({ scale: 5, need: mem(2), liveNodes: three(), strategy: 'binpack' });
+    assert.deepEqual(p.add.map((a) => a.node), ['a', 'a', 'a', 'a', 'b']);
+  });
+
+  it('spread takes the larger host first when shares tie on count', () => {
+    const p = plan({ scale: 2, need: mem(1), liveNodes: [host('small', 2), host('big', 8)] });
+    assert.deepEqual(p.add, [{ replica: 0, node: 'big' }, { replica: 1, node: 'small' }]);
+  });
+
+  it('spreadBy evens replicas over the label values first: 2 zones at scale 4 give 2 + 2', () => {
+    const nodes = [host('a', 8, 4, { zone: 'east' }), host('b', 8, 4, { zone: 'east' }), host('c', 8, 4, { zone: 'east' }), host('d', 8, 4, { zone: 'west' })];
+    const p = plan({ scale: 4, need: mem(1), liveNodes: nodes, spreadBy: 'zone' });
+    const byZone = countBy(p.add.map((a) => nodes.find((n) => n.name === a.node)!.labels.zone!));
+    assert.deepEqual(byZone, new Map([['east', 2], ['west', 2]]));
+    assert.equal(perNode(p).get('d'), 2);
+  });
+
+  it('spreadBy counts the replicas already placed, and nodes without the label form a group of their own', () => {
+    const nodes = [host('a', 8, 4, { zone: 'east' }), host('b', 8, 4, { zone: 'west' }), host('c', 8)];
+    const p = plan({ scale: 3, need: mem(1), liveNodes: nodes, spreadBy: 'zone', placed: [at(0, 'a'), at(1, 'a')] });
+    assert.deepEqual(p.add, [{ replica: 2, node: 'b' }]);
+    const q = plan({ scale: 3, need: mem(1), liveNodes: nodes, spreadBy: 'zone' });
+    assert.deepEqual(new Set(q.add.map((a) => a.node)), new Set(['a', 'b', 'c']));
+  });
+
+  it('maxPerNode 1 at scale 4 on 3 hosts leaves 1 unschedulable, saying why', () => {
+    const p = plan({ scale: 4, need: mem(1), liveNodes: three(), maxPerNode: 1 });
+    assert.deepEqual(perNode(p), new Map([['a', 1], ['b', 1], ['c', 1]]));
+    assert.deepEqual(p.unschedulable, [{ replica: 3, reason: 'maxPerNode 1 reached on all 3 matching nodes' }]);
+  });
+});
+
+describe('planPlacements: cordoned nodes', () => {
+  it('places nothing new on a cordoned node and keeps what runs there', () => {
+    const p = plan({ scale: 3, nodes: ['a', 'b'], placed: [at(0, 'a')], cordoned: new Set(['a']) });
+    assert.deepEqual(p.add, [{ replica: 1, node: 'b' }, { replica: 2, node: 'b' }]);
+    assert.deepEqual(p.remove, []);
+  });
+
+  it('says when every matching node is cordoned', () => {
+    const p = plan({ scale: 1, nodes: ['a', 'b', 'c'], cordoned: new Set(['a', 'b', 'c']) });
+    assert.deepEqual(p.unschedulable, [{ replica: 0, reason: 'all 3 matching nodes are cordoned' }]);
+  });
+
+  it('names cordoned nodes beside a shortfall', () => {
+    const p = plan({ scale: 1, need: mem(2), liveNodes: [host('a', 8), host('b', 1)], cordoned: new Set(['a']) });
+    assert.deepEqual(p.unschedulable, [{ replica: 0, reason: 'insufficient memory: needs 2Gi, most free on any matching node 1Gi (b) (other matching nodes: 1 cordoned)' }]);
+  });
+});
+
+describe('planPlacements: surges (a move\'s replacement)', () => {
+  const surge = (replica: number, nodeName: string, replaces: number): Placed => ({ ...at(replica, nodeName), replaces });
+
+  it('does not count a surge towards scale while its replica is placed, nor remove it as extra', () => {
+    const placed = [at(0, 'a'), at(1, 'b'), surge(2, 'c', 1)];
+    assert.deepEqual(plan({ scale: 2, nodes: ['a', 'b', 'c'], placed }), empty);
+  });
+
+  it('never places a replica at an index a surge holds', () => {
+    const placed = [at(0, 'a'), surge(1, 'c', 0)];
+    const p = plan({ scale: 3, nodes: ['a', 'b', 'c'], placed });
+    assert.deepEqual(p.add.map((a) => a.replica), [2, 3]);
+    assert.deepEqual(p.remove, []);
+  });
+
+  it('lets a surge stand in for its replica once that one is gone', () => {
+    const placed = [at(0, 'a'), surge(2, 'c', 1)];
+    assert.deepEqual(plan({ scale: 2, nodes: ['a', 'b', 'c'], placed }), empty);
+  });
+
+  it('removes a surge whose replica is no longer wanted, or whose node left', () => {
+    const placed = [at(0, 'a'), at(1, 'b'), surge(2, 'c', 1), surge(3, 'gone', 0)];
+    const p = plan({ scale: 1, nodes: ['a', 'b', 'c'], placed });
+    assert.deepEqual(new Set(p.remove), new Set([at(1, 'b'), surge(2, 'c', 1), surge(3, 'gone', 0)]));
+    assert.deepEqual(p.add, []);
+  });
+
+  it('counts a surge\'s reservation on its node', () => {
+    const placed = [{ ...surge(1, 'a', 0), reserved: mem(1) }, { ...at(0, 'b'), reserved: mem(1) }];
+    const allocated = new Map([['a', mem(1)], ['b', mem(1)]]);
+    const p = plan({ scale: 2, need: mem(1), liveNodes: [host('a', 1.5), host('b', 2.5)], placed, allocated });
+    assert.deepEqual(p.add, [{ replica: 2, node: 'b' }]);
+  });
+});
+
+describe('planPlacements: global mode', () => {
+  it('puts one replica on every matching node, lowest free indices in node name order', () => {
+    const p = plan({ global: true, scale: 0, liveNodes: [node('c'), node('a', { role: 'db' }), node('b')], constraints: { 'node.labels.role': '!db' } });
+    assert.deepEqual(p.add, [{ replica: 0, node: 'b' }, { replica: 1, node: 'c' }]);
+  });
+
+  it('starts one on a node that joins, keeping the others\' indices, and reuses a freed index', () => {
+    const placed = [at(0, 'a'), at(2, 'c')];
+    const p = plan({ global: true, nodes: ['a', 'c', 'd'], placed });
+    assert.deepEqual(p.add, [{ replica: 1, node: 'd' }]);
+    assert.deepEqual(p.remove, []);
+  });
+
+  it('removes the replica of a node that leaves, without moving it', () => {
+    const placed = [at(0, 'a'), at(1, 'b')];
+    const p = plan({ global: true, nodes: ['a'], placed });
+    assert.deepEqual(p.remove, [at(1, 'b')]);
+    assert.deepEqual(p.add, []);
+  });
+
+  it('skips cordoned nodes, keeps what runs on them, and reports a node it does not fit on', () => {
+    const placed = [at(0, 'a')];
+    const p = plan({ global: true, need: mem(2), liveNodes: [host('a', 4), host('b', 4), host('c', 1), host('d', 4)], placed, cordoned: new Set(['a', 'b']) });
+    assert.deepEqual(p.add, [{ replica: 2, node: 'd' }]);
+    assert.deepEqual(p.unschedulable, [{ replica: 1, reason: 'c: insufficient memory: needs 2Gi, free 1Gi' }]);
+    assert.deepEqual(p.remove, []);
+  });
+
+  it('keeps one replica per node and one node per index', () => {
+    const placed = [at(0, 'a'), at(1, 'a'), at(0, 'b')];
+    const p = plan({ global: true, nodes: ['a', 'b'], placed });
+    assert.deepEqual(new Set(p.remove), new Set([at(1, 'a'), at(0, 'b')]));
+    assert.deepEqual(p.add, [{ replica: 1, node: 'b' }]);
   });
 });

@@ -72,3 +72,33 @@ describe('planRollout', () => {
     assert.equal(d.ready, 2);
   });
 });
+
+describe('planRollout: resizes', () => {
+  const Gi = 2 ** 30;
+  const need = { cpus: 0.1, memoryBytes: 2 * Gi };
+  const withReserved = (hashes: string[]) => kept(hashes).map((p) => ({ ...p, reserved: { cpus: 0.1, memoryBytes: Gi } }));
+
+  it('does not switch a replica whose new reservation does not fit on its node, and says why', () => {
+    // n0 has 0.5Gi free besides the replica's own 1Gi: 1.5Gi, short of 2Gi. n1 has room.
+    const free = (node: string) => ({ cpus: 1, memoryBytes: node === 'n0' ? 0.5 * Gi : 4 * Gi });
+    const d = planRollout(input({ kept: withReserved(['old', 'old']), replicas: new Map([0, 1].map((i) => [i, rec(i, 'old')])), resize: { need, free } }));
+    assert.deepEqual(d.toUpdate.map((p) => p.replica), [1]);
+    assert.deepEqual(d.blocked, [{ replica: 0, reason: 'replica 0 on n0 cannot be resized: insufficient memory: needs 2Gi, free 1.5Gi' }]);
+    assert.equal(d.stalled, undefined);
+  });
+
+  it('stalls, keeping the old replicas, when none left to switch can be resized', () => {
+    const free = () => ({ cpus: 1, memoryBytes: 0 });
+    const d = planRollout(input({ kept: withReserved(['new', 'old']), replicas: new Map([[0, rec(0, 'new')], [1, rec(1, 'old')]]), readySince: () => 0, resize: { need, free } }));
+    assert.deepEqual(d.toUpdate, []);
+    assert.deepEqual(d.stalled, { replica: 1, reason: 'replica 1 on n1 cannot be resized: insufficient memory: needs 2Gi, free 1Gi' });
+  });
+
+  it('counts the room taken by replicas switched in the same step on one node', () => {
+    const onOne = withReserved(['old', 'old']).map((p) => ({ ...p, node: 'n0' }));
+    const replicas = new Map([0, 1].map((i) => [i, rec(i, 'old', { node: 'n0' })]));
+    const d = planRollout(input({ update: { ...update, parallelism: 2 }, kept: onOne, replicas, resize: { need, free: () => ({ cpus: 1, memoryBytes: 1.5 * Gi }) } }));
+    assert.deepEqual(d.toUpdate.map((p) => p.replica), [0]);
+    assert.deepEqual(d.blocked?.map((b) => b.replica), [1]);
+  });
+});

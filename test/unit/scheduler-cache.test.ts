@@ -37,7 +37,7 @@ describe('SchedulerCache', () => {
     store.setQuietly(keys.placement('a', 'app', 'other', 0), JSON.stringify({ ...placement(s, 0, 'a'), name: 'other' }));
     const { cache, changes, placed } = await started(store);
     assert.deepEqual(cache.liveNodes().map((n) => n.name).sort(), ['a', 'b']);
-    assert.equal(cache.loadMap().get('a'), 2);
+    assert.equal(cache.allocated().get('a')?.replicas, 2);
     assert.deepEqual(placed(), ['0@a:4']);
     assert.deepEqual(cache.manifestIds().sort(), ['app/other', 'app/web']);
     assert.deepEqual(changes, [], 'the first listing is not a change (the controller resyncs at start)');
@@ -46,8 +46,8 @@ describe('SchedulerCache', () => {
     await store.delete(pkey('a', 0));
     await store.put(keys.node('c'), JSON.stringify(node('c')));
     assert.deepEqual(placed(), ['1@b:6']);
-    assert.equal(cache.loadMap().get('a'), 1);
-    assert.equal(cache.loadMap().get('b'), 1);
+    assert.equal(cache.allocated().get('a')?.replicas, 1);
+    assert.equal(cache.allocated().get('b')?.replicas, 1);
     assert.equal(cache.liveNodes().length, 3);
     assert.deepEqual(changes, [
       { kind: 'placement', app: 'app', name: 'web' },
@@ -66,14 +66,14 @@ describe('SchedulerCache', () => {
     assert.deepEqual(placed(), [`0@a:${rev}`]);
     changes.length = 0;
     cache.wrote(rev, ops);
-    assert.equal(cache.loadMap().get('a'), 1, 'counted once');
+    assert.equal(cache.allocated().get('a')?.replicas, 1, 'counted once');
 
     // A later write of ours (a delete), then a stale event of the earlier put arrives: it is ignored.
     const delRev = (await store.txnAt([{ key: pkey('a', 0), modRevision: rev }], [{ type: 'delete', key: pkey('a', 0) }]))!;
     cache.wrote(delRev, [{ type: 'delete', key: pkey('a', 0) }]);
     watcher(keys.placements).handlers.onEvents([{ type: 'put', kv: { key: pkey('a', 0), value: rec(0, 'a'), modRevision: rev, lease: '0' } }], delRev);
     assert.deepEqual(placed(), []);
-    assert.equal(cache.loadMap().get('a'), undefined);
+    assert.equal(cache.allocated().get('a')?.replicas, undefined);
 
     // Our put at a new revision, then a late delete of an older revision: the put stays.
     cache.wrote(delRev + 5, [{ type: 'put', key: pkey('b', 0), value: rec(0, 'b') }]);
@@ -95,7 +95,7 @@ describe('SchedulerCache', () => {
     await clock.advance(10_000);
     await flush();
     assert.deepEqual(placed(), [`0@a:2`, `2@c:${listingRev + 10}`]);
-    assert.equal(cache.loadMap().get('a'), 1);
+    assert.equal(cache.allocated().get('a')?.replicas, 1);
     assert.ok(changes.some((c) => c.kind === 'relisted'));
     await cache.release();
   });
@@ -131,7 +131,48 @@ describe('SchedulerCache', () => {
     await flush();
     await cache.synced();
     assert.deepEqual(placed().map((p) => p.split(':')[0]), ['0@a']);
-    assert.equal(cache.loadMap().get('b'), undefined);
+    assert.equal(cache.allocated().get('b')?.replicas, undefined);
+    await cache.release();
+  });
+
+  it('sums what placements reserve per node, the default for those without `reserved`', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(pkey('a', 0), rec(0, 'a', { reserved: { cpus: 0.5, memoryBytes: 2 ** 30 } }));
+    store.setQuietly(pkey('a', 1), rec(1, 'a'));
+    const { cache } = await started(store);
+    assert.deepEqual(cache.allocated().get('a'), { cpus: 0.51, memoryBytes: 2 ** 30 + 32 * 2 ** 20, replicas: 2 });
+    // Resized in place: the old reservation goes, the new one counts.
+    await store.put(pkey('a', 0), rec(0, 'a', { reserved: { cpus: 1, memoryBytes: 2 ** 31 } }));
+    assert.deepEqual(cache.allocated().get('a'), { cpus: 1.01, memoryBytes: 2 ** 31 + 32 * 2 ** 20, replicas: 2 });
+    await cache.release();
+  });
+
+  it('tells of room once per burst of removals, only while a manifest waits for it', async () => {
+    const store = new FakeKvStore();
+    for (let i = 0; i < 3; i++) store.setQuietly(pkey('a', i), rec(i, 'a'));
+    const { cache, changes } = await started(store);
+    await store.delete(pkey('a', 0));
+    await flush();
+    assert.deepEqual(changes.filter((c) => c.kind === 'room'), [], 'nobody waits');
+    cache.setWaiting('app/big', true);
+    cache.wrote(store.revision + 1, [{ type: 'delete', key: pkey('a', 1) }, { type: 'delete', key: pkey('a', 2) }]);
+    await flush();
+    assert.deepEqual(changes.filter((c) => c.kind === 'room'), [{ kind: 'room' }]);
+    assert.deepEqual(cache.waitingIds(), ['app/big']);
+    await cache.release();
+  });
+
+  it('follows cordons and drains, and ignores node updates that only change the agent\'s allocation count', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(keys.node('a'), JSON.stringify(node('a')));
+    const { cache, changes } = await started(store);
+    await store.put(keys.node('a'), JSON.stringify({ ...node('a'), allocated: { cpus: 1, memoryBytes: 5, replicas: 1 } }));
+    assert.deepEqual(changes, [], 'a report, not a change');
+    await store.put(keys.nodeMaintenance('a'), JSON.stringify({ cordoned: true, since: 'x', draining: { startedAt: 'x' } }));
+    await store.put(keys.nodeMaintenance('b'), JSON.stringify({ cordoned: false, since: 'x' }));
+    assert.deepEqual([...cache.cordoned()], ['a']);
+    assert.deepEqual([...cache.draining().keys()], ['a']);
+    assert.deepEqual(changes, [{ kind: 'node' }, { kind: 'node' }]);
     await cache.release();
   });
 });

@@ -2,13 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
 import { templateHash } from '../../api/manifest.js';
-import type { EventRecord, NodeRecord, PlacementRecord } from '../../api/records.js';
+import { DEFAULT_RESERVATION } from '../../api/reservation.js';
+import type { EventRecord, NodeRecord, PlacementRecord, RolloutRecord } from '../../api/records.js';
 import { RolloutTracker } from '../../controllers/scheduler/rollout-tracker.js';
 import type { CachedPlacement, SchedulerCache } from '../../controllers/scheduler/scheduler-cache.js';
 import { SchedulerReconciler } from '../../controllers/scheduler/scheduler-reconciler.js';
 import type { TxnOp } from '../../src/etcd/kv-store.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
 import { createLogger } from '../../src/logging.js';
+import { reservedOf, type Allocation } from '../../src/placement/node-fit.js';
 import { node, spec } from './builders.js';
 import { FakeClock } from './fake-clock.js';
 import { FakeKvStore } from './fake-kv-store.js';
@@ -29,10 +31,26 @@ class FakeSchedulerCache {
     return this.nodes;
   }
 
-  loadMap(): ReadonlyMap<string, number> {
-    const load = new Map<string, number>();
-    for (const p of this.held.values()) load.set(p.node, (load.get(p.node) ?? 0) + 1);
-    return load;
+  readonly cordonedNodes = new Set<string>();
+  readonly waiting = new Set<string>();
+
+  allocated(): ReadonlyMap<string, Allocation> {
+    const sums = new Map<string, Allocation>();
+    for (const p of this.held.values()) {
+      const a = sums.get(p.node) ?? { cpus: 0, memoryBytes: 0, replicas: 0 };
+      const r = reservedOf(p);
+      sums.set(p.node, { cpus: a.cpus + r.cpus, memoryBytes: a.memoryBytes + r.memoryBytes, replicas: a.replicas + 1 });
+    }
+    return sums;
+  }
+
+  cordoned(): ReadonlySet<string> {
+    return this.cordonedNodes;
+  }
+
+  setWaiting(id: string, waiting: boolean): void {
+    if (waiting) this.waiting.add(id);
+    else this.waiting.delete(id);
   }
 
   placementsOf(app: string, name: string): CachedPlacement[] {
@@ -49,12 +67,18 @@ class FakeSchedulerCache {
       this.held.set(op.key, {
         key: op.key, modRevision: revision, app: r.app, name: r.name, replica: r.replica, node: r.node,
         templateHash: r.templateHash, revision: r.revision, ...(r.updatedAt !== undefined ? { updatedAt: r.updatedAt } : {}),
+        ...(r.reserved ? { reserved: r.reserved } : {}), ...(r.replaces !== undefined ? { replaces: r.replaces } : {}),
       });
     }
   }
 }
 
 const NOW = 1_700_000_000_000;
+
+/** A node with `gi` GiB of memory (and 2 CPUs). */
+function sized(name: string, gi: number): NodeRecord {
+  return { ...node(name), capacity: { cpus: 2, memoryBytes: gi * 2 ** 30 } };
+}
 
 function world(nodes: string[]) {
   const store = new FakeKvStore();
@@ -95,7 +119,7 @@ describe('SchedulerReconciler', () => {
     const h = hashOf(nginx({ scale: 2 }));
     assert.deepEqual(await w.placements(), { 0: `a ${h} r${rev}`, 1: `b ${h} r${rev}` });
     const stored = JSON.parse((await w.store.get(w.keys.placement('a', 'app', 'web', 0)))!.value) as PlacementRecord;
-    assert.deepEqual(stored, { app: 'app', name: 'web', replica: 0, node: 'a', spec: spec(nginx({ scale: 2 })), templateHash: h, revision: rev, updatedAt: NOW });
+    assert.deepEqual(stored, { app: 'app', name: 'web', replica: 0, node: 'a', spec: spec(nginx({ scale: 2 })), templateHash: h, revision: rev, updatedAt: NOW, reserved: DEFAULT_RESERVATION });
     assert.deepEqual(w.events.map((e) => [e.type, e.reason, e.message]), [
       ['Normal', 'Scheduled', 'replica 0 placed on a'],
       ['Normal', 'Scheduled', 'replica 1 placed on b'],
@@ -174,5 +198,50 @@ describe('SchedulerReconciler', () => {
     await w.store.put(key, (await w.store.get(key))!.value);
     await w.apply(nginx({ scale: 1 }));
     await assert.rejects(w.reconcile(), /write conflict: placement changed meanwhile; retrying with fresh state/);
+  });
+
+  it('reports replicas that fit nowhere in the rollout record, waits for room, and places them when a bigger host joins', async () => {
+    const w = world([]);
+    w.cache.nodes.push(sized('n1', 1), sized('n2', 2), sized('n4', 4));
+    await w.apply(nginx({ resources: { memory: '5Gi' } }));
+    await w.reconcile();
+    assert.deepEqual(await w.placements(), {});
+    const rollout = JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value) as RolloutRecord;
+    assert.deepEqual(rollout.unschedulable, [{ reason: 'insufficient memory: needs 5Gi, most free on any matching node 4Gi (n4)', replicas: [0] }]);
+    assert.deepEqual([...w.cache.waiting], ['app/web']);
+
+    w.cache.nodes.push(sized('n8', 8));
+    await w.reconcile();
+    assert.deepEqual(Object.values(await w.placements()).map((p) => p.split(' ')[0]), ['n8']);
+    const after = JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value) as RolloutRecord;
+    assert.equal(after.unschedulable, undefined);
+    assert.deepEqual([...w.cache.waiting], []);
+  });
+
+  it('keeps the old replica when its resize does not fit on its node, and says why', async () => {
+    const w = world([]);
+    w.cache.nodes.push(sized('a', 1));
+    const small = nginx({ resources: { memory: '512Mi' } });
+    const rev1 = await w.apply(small);
+    await w.reconcile();
+    await w.apply(nginx({ resources: { memory: '2Gi' } }));
+    await w.reconcile();
+    assert.deepEqual(await w.placements(), { 0: `a ${hashOf(small)} r${rev1}` }, 'not switched');
+    const rollout = JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value) as RolloutRecord;
+    assert.equal(rollout.phase, 'Stalled');
+    assert.match(rollout.message, /replica 0 on a cannot be resized: insufficient memory: needs 2Gi, free 1Gi/);
+    assert.deepEqual([...w.cache.waiting], ['app/web'], 'looked at again when room appears');
+  });
+
+  it('switches a resize that fits once its old reservation is released', async () => {
+    const w = world([]);
+    w.cache.nodes.push(sized('a', 1));
+    await w.apply(nginx({ resources: { memory: '512Mi' } }));
+    await w.reconcile();
+    const rev2 = await w.apply(nginx({ resources: { memory: '1Gi' } }));
+    await w.reconcile();
+    const stored = JSON.parse((await w.store.get(w.keys.placement('a', 'app', 'web', 0)))!.value) as PlacementRecord;
+    assert.equal(stored.revision, rev2);
+    assert.deepEqual(stored.reserved, { cpus: DEFAULT_RESERVATION.cpus, memoryBytes: 2 ** 30 });
   });
 });

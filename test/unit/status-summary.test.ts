@@ -205,6 +205,42 @@ describe('summarize', () => {
     assert.equal(st.runningRevision, 7);
   });
 
+  it('gives the scheduler\'s reason for a replica it can place nowhere', () => {
+    const reason = 'insufficient memory: needs 2Gi, most free on any matching node 1.5Gi (h2)';
+    const st = summarize(input({
+      placements: [p0],
+      replicas: [replica(p0)],
+      rollout: { phase: 'Complete', targetHash: p0.templateHash, targetRevision: 7, message: '1 replica(s) run revision 7', updated: 1, ready: 1, total: 1, startedAt: 'x', unschedulable: [{ reason, replicas: [1] }] },
+    }));
+    assert.equal(st.phase, 'Pending');
+    assert.equal(st.message, `1/2 replicas running; unschedulable: ${reason}`);
+    assert.deepEqual(st.replicas[1], { replica: 1, node: '', state: 'unscheduled', restarts: 0, ports: {}, message: `unschedulable: ${reason}` });
+  });
+
+  describe('global mode', () => {
+    const g = spec({ image: 'agent', mode: 'global', constraints: { 'node.labels.role': '!db' } });
+    const gDecoded = { ok: true as const, spec: g };
+    const nodes = [node('h1'), node('h2'), node('h3'), node('db', { role: 'db' })];
+
+    it('wants one replica per live matching node, not cordoned unless one runs there', () => {
+      const a = placement(g, 0, 'h1', { revision: 7 });
+      const st = summarize(input({ decoded: gDecoded, liveNodes: nodes, placements: [a], replicas: [replica(a)], cordoned: new Set(['h1', 'h3']) }));
+      assert.equal(st.desired, 2, 'h1 (cordoned, runs one) and h2; not h3 (cordoned), not db (no match)');
+      assert.deepEqual(st.replicas.map((r) => [r.replica, r.state]), [[0, 'running'], [1, 'unscheduled']]);
+      assert.equal(st.message, '1/2 replicas running; waiting for the scheduler');
+    });
+
+    it('shows the replicas of nodes the scheduler could not fit, under the index it gave them', () => {
+      const a = placement(g, 0, 'h1', { revision: 7 });
+      const b = placement(g, 2, 'h3', { revision: 7 });
+      const rollout = { phase: 'Complete' as const, targetHash: a.templateHash, targetRevision: 7, message: '', updated: 2, ready: 2, total: 2, startedAt: 'x', unschedulable: [{ reason: 'h2: insufficient memory: needs 2Gi, free 1Gi', replicas: [1] }] };
+      const st = summarize(input({ decoded: gDecoded, liveNodes: nodes, placements: [a, b], replicas: [replica(a), replica(b)], rollout }));
+      assert.equal(st.desired, 3);
+      assert.deepEqual(st.replicas.map((r) => [r.replica, r.node, r.state]), [[0, 'h1', 'running'], [1, '', 'unscheduled'], [2, 'h3', 'running']]);
+      assert.equal(st.message, '2/3 replicas running; unschedulable: h2: insufficient memory: needs 2Gi, free 1Gi');
+    });
+  });
+
   describe('host-name conflicts', () => {
     const lost = 'services.http: host shop.example.com is already routed to other/web (service www); this service does not get it';
     const lost2 = 'services.http: host *.example.org is already routed to other/web (service www); this service does not get it';
