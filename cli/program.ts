@@ -47,6 +47,10 @@ Flags (or env vars):
   --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
   --splice auto|on|off DOKKAA_SPLICE        ambassador data path: splice(2) in the kernel or copying (auto)
   --tcp-congestion CC  DOKKAA_TCP_CONGESTION the ambassador's sockets' congestion control (cubic; system: host default)
+  --reserve-cpus N     DOKKAA_RESERVE_CPUS  CPUs kept for the host, not offered to replicas (0)
+  --reserve-memory Q   DOKKAA_RESERVE_MEMORY memory kept for the host (256Mi; 0: none)
+  --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
+  --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
