@@ -1,5 +1,6 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import type { HostCapacity } from './host-capacity.js';
 import type { LabLayout, NodeLayout } from './lab-layout.js';
 import { isOurs, recordOf, type ProcessRecord } from './processes.js';
 
@@ -20,6 +21,8 @@ export interface LabNodeState extends NodeLayout {
   agentStartedAt?: number;
   /** The agent's node labels (`--label k=v`), for manifest constraints. */
   labels?: Record<string, string>;
+  /** The size its agent reports (`--capacity-*`, no reserve); absent: the engine's figures less the agent's default reserve. */
+  capacity?: HostCapacity;
   /** Set by kill-node, cleared by restore-node; `up` leaves a killed node down. */
   killed: boolean;
   /** Set by partition, cleared by heal; `up` keeps the link down (the agent runs, cut off). */
