@@ -25,7 +25,7 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
-  dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
+  dokkaa lab up|down|status|add-host|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
   dokkaa completion                      a bash completion script: source <(dokkaa completion)
   dokkaa COMMAND --help                  a command's own flags
 
