@@ -4,7 +4,7 @@ import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, w
 import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { startEtcd } from './lab-etcd.js';
 import { newNodeState, teardownNode } from './lab-node.js';
-import { findNode, lockLab, readState, writeState, type LabNodeState, type LabState } from './lab-state.js';
+import { findNode, lockLab, readState, withLab, writeState, type LabNodeState, type LabState } from './lab-state.js';
 import { checkSubnetFree, ensureBridge, ensureForwardRule, ensureHostLink, ensureIpForward, ensureNetns, processInNetns } from './netns.js';
 import { isOurs, stopProcess, type ProcessRecord } from './processes.js';
 
@@ -84,16 +84,11 @@ export interface LabAddHostOptions {
  * the other hosts as they are: `up` with one node more. Resolves once it has registered.
  */
 export async function labAddHost(opts: LabAddHostOptions = {}): Promise<LabUpResult & { node: LabNodeState }> {
-  requireRoot();
-  const layout = labLayout(opts.name ?? DEFAULT_LAB, opts.stateRoot ?? LAB_ROOT);
-  const release = lockLab(layout);
-  try {
-    const state = readState(layout);
-    if (!state) throw new Error(`lab ${layout.name} is not up (no ${layout.stateFile})`);
+  return withLab(opts, async (state, say) => {
     const count = Math.max(0, ...state.nodes.map((n) => n.index)) + 1;
     const added = nodeName(count);
-    const result = await up(layout, {
-      ...(opts.say ? { say: opts.say } : {}),
+    const result = await up(labLayout(state.name, opts.stateRoot ?? LAB_ROOT), {
+      say,
       nodes: count,
       labels: { ...Object.fromEntries(state.nodes.map((n) => [n.name, n.labels ?? {}])), [added]: opts.labels ?? {} },
       capacities: {
@@ -102,9 +97,7 @@ export async function labAddHost(opts: LabAddHostOptions = {}): Promise<LabUpRes
       },
     });
     return { ...result, node: findNode(result.state, added) };
-  } finally {
-    release();
-  }
+  });
 }
 
 /** labUp's work, under the lab's lock. */
