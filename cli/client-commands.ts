@@ -3,7 +3,9 @@ import { basename, extname } from 'node:path';
 import { Keys } from '../api/keys.js';
 import { decodeManifest } from '../api/manifest.js';
 import { isDnsLabel } from '../api/names.js';
-import { decodeRecord, NodeRecord, StatusRecord } from '../api/records.js';
+import { decodeRecord, MaintenanceRecord, NodeRecord, StatusRecord, type Amounts } from '../api/records.js';
+import { allocatableOf, formatCpus, formatMemory } from '../api/reservation.js';
+import { roundCpus } from '../src/agent/node-capacity.js';
 import type { Config } from '../src/config.js';
 import { Etcd3KvStore } from '../src/etcd/etcd3-kv-store.js';
 import type { KvStore } from '../src/etcd/kv-store.js';
@@ -89,22 +91,65 @@ export async function status(target: string | undefined, options: ListOptions, c
   });
 }
 
+/** A live node as `dokkaa nodes` shows it. */
+export interface NodeView extends NodeRecord {
+  /** What replicas may reserve (the record's, or its capacity for an agent from before resources). */
+  allocatable: Amounts;
+  /** allocatable less allocated (negative: over-allocated, e.g. after the host was made smaller); absent until the agent has counted. */
+  free?: Amounts;
+  /** From maintenance/<node>: `draining` and `cordoned` take no new replicas. */
+  state: 'ready' | 'cordoned' | 'draining';
+}
+
+/** The live nodes with what is allocated and free on each, and their maintenance state. */
+export async function readNodes(store: KvStore, keys: Keys): Promise<NodeView[]> {
+  const [nodeKvs, maintenanceKvs] = await Promise.all([store.list(keys.nodes), store.list(keys.maintenance)]);
+  const maintenance = new Map(maintenanceKvs.kvs.flatMap((kv) => {
+    const node = keys.parseMaintenance(kv.key);
+    const m = decodeRecord(MaintenanceRecord, kv.value);
+    return node && m ? [[node, m] as const] : [];
+  }));
+  return nodeKvs.kvs.flatMap((kv) => {
+    const n = decodeRecord(NodeRecord, kv.value);
+    if (!n) return [];
+    const allocatable = allocatableOf(n);
+    const m = maintenance.get(n.name);
+    return [{
+      ...n,
+      allocatable,
+      ...(n.allocated ? { free: { cpus: roundCpus(allocatable.cpus - n.allocated.cpus), memoryBytes: allocatable.memoryBytes - n.allocated.memoryBytes } } : {}),
+      state: m?.draining ? 'draining' : m?.cordoned ? 'cordoned' : 'ready',
+    }];
+  });
+}
+
+/** `0.5/1Gi`: CPUs and memory in one column. */
+const amounts = (a: Amounts | undefined) => (a ? `${formatCpus(a.cpus)}/${formatMemory(a.memoryBytes)}` : '-');
+
+/** The `dokkaa nodes` table: CPUS and MEMORY are allocatable; ALLOCATED and FREE are CPUs/memory. */
+export function formatNodes(views: readonly NodeView[]): string {
+  if (views.length === 0) return 'no live nodes';
+  return table(
+    ['NAME', 'ADDRESS', 'CPUS', 'MEMORY', 'ALLOCATED', 'FREE', 'REPLICAS', 'STATE', 'VERSION', 'LABELS'],
+    views.map((n) => [
+      n.name,
+      n.address,
+      formatCpus(n.allocatable.cpus),
+      formatMemory(n.allocatable.memoryBytes),
+      amounts(n.allocated),
+      amounts(n.free),
+      n.allocated ? String(n.allocated.replicas) : '-',
+      n.state,
+      n.version,
+      Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
+    ]),
+  );
+}
+
 /** `dokkaa nodes [--json]`. */
 export async function nodes(options: ListOptions, config: Config): Promise<string> {
   return withStore(config, async (store, keys) => {
-    const records = (await store.list(keys.nodes)).kvs.map((kv) => decodeRecord(NodeRecord, kv.value)).filter((n): n is NodeRecord => !!n);
-    if (options.json) return JSON.stringify(records, null, 2);
-    if (records.length === 0) return 'no live nodes';
-    return table(
-      ['NAME', 'ADDRESS', 'CPUS', 'MEMORY', 'VERSION', 'LABELS'],
-      records.map((n) => [
-        n.name,
-        n.address,
-        String(n.capacity.cpus),
-        `${(n.capacity.memoryBytes / 2 ** 30).toFixed(1)}Gi`,
-        n.version,
-        Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-',
-      ]),
-    );
+    const views = await readNodes(store, keys);
+    return options.json ? JSON.stringify(views, null, 2) : formatNodes(views);
   });
 }

@@ -4,13 +4,19 @@ import { UsageError } from './client-commands.js';
 import { DEFAULT_LAB } from '../lab/lab-layout.js';
 import { labDown } from '../lab/lab-down.js';
 import { formatStatus, labStatus } from '../lab/lab-status.js';
-import { labUp, type LabUpOptions } from '../lab/lab-up.js';
+import { labAddHost, labUp, type LabAddHostOptions, type LabUpOptions } from '../lab/lab-up.js';
+import { parseHostCapacities, parseHostCapacity } from '../lab/host-capacity.js';
 import { healNode, killController, killNode, partitionNode, restoreNode } from '../lab/node-faults.js';
 
 export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Docker hosts on this machine, each in a netns)
   up --nodes N [--controllers K] [--ttl SECONDS] [--label NODE:k=v ...] [--log-level L]
+     [--host-capacity NODE=MEM:CPUS,...]
                                      create or repair the lab (idempotent); --label (repeatable)
-                                     sets node labels; given at all, it is the complete set
+                                     sets node labels, --host-capacity the size each agent
+                                     reports (e.g. n1=1Gi:1,n2=4Gi:2); given at all, each is
+                                     the complete set
+  add-host [--capacity MEM:CPUS] [--label k=v ...]
+                                     one more host (the next nI), the others as they are
   down                               remove everything the lab made
   status [--json]                    nodes, engines, agents, etcd, controllers, leader
   kill-node NODE | restore-node NODE hard host failure / recovery
@@ -27,6 +33,15 @@ export function parseNodeLabels(values: readonly string[]): Record<string, Recor
     (labels[m[1]!] ??= {})[m[2]!] = m[3]!;
   }
   return labels;
+}
+
+/** `--label disk=ssd` (repeatable) -> { disk: 'ssd' }. */
+function parseLabels(values: readonly string[]): Record<string, string> {
+  return Object.fromEntries(values.map((v) => {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new BadValueError(`--label: expected key=value, got ${JSON.stringify(v)}`);
+    return [v.slice(0, eq), v.slice(eq + 1)];
+  }));
 }
 
 function positiveInt(flag: string): (value: string) => number {
@@ -49,6 +64,7 @@ type NodeFault = keyof typeof NODE_FAULTS;
 /** What a `dokkaa lab` command line asks for; the node and pid are checked when it runs. */
 export type LabRequest =
   | { command: 'up'; options: LabUpOptions & { name: string } }
+  | { command: 'add-host'; options: LabAddHostOptions & { name: string } }
   | { command: 'down'; name: string }
   | { command: 'status'; name: string; json: boolean }
   | { command: NodeFault; name: string; node?: string }
@@ -68,7 +84,8 @@ export function labCommand(parsed: (request: LabRequest) => void): Command {
     .option('--ttl <SECONDS>', "the agents' lease TTL and the controllers' election lease (default: the lab's, or 10)", positiveInt('ttl'))
     .option('--label <NODE:k=v>', 'a node label (repeatable); given at all, the complete set', (v: string, before: string[] = []) => [...before, v])
     .option('--log-level <L>', "the lab's agents' and controllers' log level")
-    .action((o: { name: string; nodes?: number; controllers?: number; ttl?: number; label?: string[]; logLevel?: string }) =>
+    .option('--host-capacity <NODE=MEM:CPUS,...>', 'the size each agent reports instead of the machine\'s, no reserve (repeatable); given at all, the complete set', (v: string, before: string[] = []) => [...before, v])
+    .action((o: { name: string; nodes?: number; controllers?: number; ttl?: number; label?: string[]; logLevel?: string; hostCapacity?: string[] }) =>
       parsed({
         command: 'up',
         options: {
@@ -78,6 +95,19 @@ export function labCommand(parsed: (request: LabRequest) => void): Command {
           ...(o.ttl ? { ttlSeconds: o.ttl } : {}),
           ...(o.logLevel ? { logLevel: o.logLevel } : {}),
           ...(o.label ? { labels: parseNodeLabels(o.label) } : {}),
+          ...(o.hostCapacity ? { capacities: Object.assign({}, ...o.hostCapacity.map((v) => parseHostCapacities('--host-capacity', v))) as LabUpOptions['capacities'] } : {}),
+        },
+      }));
+  sub('add-host', 'one more host (the next nI), the others as they are')
+    .option('--capacity <MEM:CPUS>', "the size its agent reports instead of the machine's, no reserve (e.g. 4Gi:2)", (v: string) => parseHostCapacity('--capacity', v))
+    .option('--label <k=v>', 'a node label (repeatable)', (v: string, before: string[] = []) => [...before, v])
+    .action((o: { name: string; capacity?: LabAddHostOptions['capacity']; label?: string[] }) =>
+      parsed({
+        command: 'add-host',
+        options: {
+          name: o.name,
+          ...(o.capacity ? { capacity: o.capacity } : {}),
+          ...(o.label ? { labels: parseLabels(o.label) } : {}),
         },
       }));
   sub('down', 'remove everything the lab made').action((o: { name: string }) => parsed({ command: 'down', name: o.name }));
@@ -104,6 +134,10 @@ export async function runLab(request: LabRequest): Promise<string> {
         `etcd: ${s.etcdClientUrl}   engines: unix://${s.stateDir}/nI/docker.sock`,
         `export DOKKAA_ETCD=${s.etcdClientUrl}`,
       ].join('\n');
+    }
+    case 'add-host': {
+      const r = await labAddHost(request.options);
+      return `lab ${r.state.name}: added ${r.node.name}=${r.node.address} in ${(r.elapsedMs / 1000).toFixed(1)} s`;
     }
     case 'down': {
       const { name } = request;

@@ -29,7 +29,7 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
-  dokkaa lab up|down|status|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
+  dokkaa lab up|down|status|add-host|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
   dokkaa completion                      a bash completion script: source <(dokkaa completion)
   dokkaa COMMAND --help                  a command's own flags
 
@@ -51,6 +51,10 @@ Flags (or env vars):
   --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
   --splice auto|on|off DOKKAA_SPLICE        ambassador data path: splice(2) in the kernel or copying (auto)
   --tcp-congestion CC  DOKKAA_TCP_CONGESTION the ambassador's sockets' congestion control (cubic; system: host default)
+  --reserve-cpus N     DOKKAA_RESERVE_CPUS  CPUs kept for the host, not offered to replicas (0)
+  --reserve-memory Q   DOKKAA_RESERVE_MEMORY memory kept for the host (256Mi; 0: none)
+  --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
+  --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 

@@ -1,5 +1,6 @@
 // The lab's API for tests and scripts: several Docker hosts on this machine, one netns each.
-export { labUp, type LabUpOptions, type LabUpResult } from './lab-up.js';
+export { labUp, labAddHost, type LabUpOptions, type LabUpResult, type LabAddHostOptions } from './lab-up.js';
+export { parseHostCapacity, parseHostCapacities, type HostCapacity } from './host-capacity.js';
 export { labDown, type LabDownOptions, type LabDownResult } from './lab-down.js';
 export { labStatus, formatStatus, type LabStatus, type NodeStatus } from './lab-status.js';
 export { killNode, restoreNode, partitionNode, healNode, killController, type FaultOptions } from './node-faults.js';

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../api/keys.js';
 import { decodeRecord, LeaderRecord, NodeRecord } from '../api/records.js';
+import { capacityArgs } from './host-capacity.js';
 import { controllerLogPath } from './lab-layout.js';
 import type { LabNodeState, LabState } from './lab-state.js';
 import { netnsPath, processInNetns } from './netns.js';
@@ -46,6 +47,7 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
     '--prefix', state.prefix,
     '--log-level', state.logLevel,
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    ...capacityArgs(node.capacity),
   ];
 }
 

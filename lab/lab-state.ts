@@ -1,6 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabLayout, NodeLayout } from './lab-layout.js';
+import type { HostCapacity } from './host-capacity.js';
+import { DEFAULT_LAB, LAB_ROOT, labLayout, requireRoot, type LabLayout, type NodeLayout } from './lab-layout.js';
 import { isOurs, recordOf, type ProcessRecord } from './processes.js';
 
 /**
@@ -20,6 +21,8 @@ export interface LabNodeState extends NodeLayout {
   agentStartedAt?: number;
   /** The agent's node labels (`--label k=v`), for manifest constraints. */
   labels?: Record<string, string>;
+  /** The size its agent reports (`--capacity-*`, no reserve); absent: the engine's figures less the agent's default reserve. */
+  capacity?: HostCapacity;
   /** Set by kill-node, cleared by restore-node; `up` leaves a killed node down. */
   killed: boolean;
   /** Set by partition, cleared by heal; `up` keeps the link down (the agent runs, cut off). */
@@ -99,4 +102,22 @@ export function lockLab(layout: LabLayout): () => void {
     }
   }
   throw new Error(`could not take ${file}`);
+}
+
+/** Runs `fn` on the lab's state, under the lab's lock; the lab must be up. */
+export async function withLab<T>(
+  opts: { name?: string; stateRoot?: string; say?: (line: string) => void },
+  fn: (state: LabState, say: (l: string) => void) => Promise<T>,
+): Promise<T> {
+  const say = opts.say ?? ((l: string) => console.error(`[lab] ${l}`));
+  requireRoot();
+  const layout = labLayout(opts.name ?? DEFAULT_LAB, opts.stateRoot ?? LAB_ROOT);
+  const release = lockLab(layout);
+  try {
+    const state = readState(layout);
+    if (!state) throw new Error(`lab ${layout.name} is not up (no ${layout.stateFile})`);
+    return await fn(state, say);
+  } finally {
+    release();
+  }
 }

@@ -1,7 +1,6 @@
-import { DEFAULT_LAB, LAB_ROOT, labLayout, requireRoot } from './lab-layout.js';
 import { agentInNetns, startAgent, waitRegistered } from './lab-agents.js';
 import { currentDockerd, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
-import { findNode, lockLab, readState, writeState, type LabNodeState, type LabState } from './lab-state.js';
+import { findNode, withLab, writeState, type LabNodeState, type LabState } from './lab-state.js';
 import { linkExists, processInNetns, setLinkUp } from './netns.js';
 import { isOurs, processState, signal, stopProcess } from './processes.js';
 
@@ -36,21 +35,6 @@ export interface FaultOptions {
 
 function registrationTimeoutMs(state: LabState, opts: FaultOptions): number {
   return opts.waitTimeoutMs ?? 30_000 + 3 * state.ttlSeconds * 1000;
-}
-
-/** Runs `fn` on the lab's state, under the lab's lock; the lab must be up. */
-async function withLab<T>(opts: FaultOptions, fn: (state: LabState, say: (l: string) => void) => Promise<T>): Promise<T> {
-  const say = opts.say ?? ((l: string) => console.error(`[lab] ${l}`));
-  requireRoot();
-  const layout = labLayout(opts.name ?? DEFAULT_LAB, opts.stateRoot ?? LAB_ROOT);
-  const release = lockLab(layout);
-  try {
-    const state = readState(layout);
-    if (!state) throw new Error(`lab ${layout.name} is not up (no ${layout.stateFile})`);
-    return await fn(state, say);
-  } finally {
-    release();
-  }
 }
 
 /** withLab for a fault on one node: its state is written back afterwards. */

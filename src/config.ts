@@ -1,4 +1,6 @@
 import { hostname } from 'node:os';
+import { parseMemory } from '../api/quantities.js';
+import type { Amounts } from '../api/records.js';
 
 /** Runtime settings, from flags first, then `DOKKAA_*` env vars, then defaults (see SETTINGS). */
 export interface Config {
@@ -36,6 +38,10 @@ export interface Config {
   routerHttpPort?: number;
   /** Agent: the web router's HTTPS port (`--router-https-port`, default 443; 0: off; none either without a certificate). */
   routerHttpsPort?: number;
+  /** Agent: what the host keeps for itself, taken off its capacity (`--reserve-cpus`, default 0; `--reserve-memory`, default 256Mi). */
+  reserve?: Amounts;
+  /** Agent: the capacity to report instead of the engine's figures (`--capacity-cpus`, `--capacity-memory`; tests and odd hosts). */
+  capacity?: Partial<Amounts>;
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -52,6 +58,8 @@ export const DEFAULT_DNS_PORT = 53;
 export const DEFAULT_TCP_CONGESTION = 'cubic';
 export const DEFAULT_ROUTER_HTTP_PORT = 80;
 export const DEFAULT_ROUTER_HTTPS_PORT = 443;
+/** What an agent keeps off its host's memory by default: room for the agent, dockerd and the OS. */
+export const DEFAULT_RESERVE_MEMORY = '256Mi';
 
 /** A flag or env var with a value it cannot have: a usage error (the CLI exits 2). */
 export class BadValueError extends Error {}
@@ -88,6 +96,10 @@ const SETTING_TABLE = {
   tcpCongestion: { flag: 'tcp-congestion', value: 'CC', env: 'DOKKAA_TCP_CONGESTION', help: "the ambassador's sockets' congestion control (system: the host's default)", default: DEFAULT_TCP_CONGESTION },
   routerHttpPort: { flag: 'router-http-port', value: 'N', env: 'DOKKAA_ROUTER_HTTP_PORT', help: "the web router's HTTP port on this host's address (0: off)", default: String(DEFAULT_ROUTER_HTTP_PORT) },
   routerHttpsPort: { flag: 'router-https-port', value: 'N', env: 'DOKKAA_ROUTER_HTTPS_PORT', help: "the web router's HTTPS port (0: off)", default: String(DEFAULT_ROUTER_HTTPS_PORT) },
+  reserveCpus: { flag: 'reserve-cpus', value: 'N', env: 'DOKKAA_RESERVE_CPUS', help: "CPUs kept for the host, not offered to replicas", default: '0' },
+  reserveMemory: { flag: 'reserve-memory', value: 'Q', env: 'DOKKAA_RESERVE_MEMORY', help: 'memory kept for the host (bytes, or 512Mi, 1Gi, ...)', default: DEFAULT_RESERVE_MEMORY },
+  capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
+  capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -115,6 +127,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const dnsUpstream = given('dnsUpstream');
+  const capacityCpus = given('capacityCpus');
+  const capacityMemory = given('capacityMemory');
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -134,7 +148,30 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     routerHttpPort: port('router-http-port', value('routerHttpPort'), true),
     routerHttpsPort: port('router-https-port', value('routerHttpsPort'), true),
     ...(dnsUpstream ? { dnsUpstream: dnsUpstream.split(',').filter(Boolean) } : {}),
+    reserve: { cpus: nonNegativeNumber('reserve-cpus', value('reserveCpus')), memoryBytes: memory('reserve-memory', value('reserveMemory'), true) },
+    ...(capacityCpus !== undefined || capacityMemory !== undefined
+      ? {
+          capacity: {
+            ...(capacityCpus !== undefined ? { cpus: positiveNumber('capacity-cpus', capacityCpus) } : {}),
+            ...(capacityMemory !== undefined ? { memoryBytes: memory('capacity-memory', capacityMemory) } : {}),
+          },
+        }
+      : {}),
   };
+}
+
+/** A memory quantity as manifests take it (api/quantities.ts); `0` too where `zeroOk`. */
+function memory(name: string, value: string, zeroOk = false): number {
+  if (zeroOk && value.trim() === '0') return 0;
+  const bytes = parseMemory(value);
+  if (bytes === undefined) throw new BadValueError(`--${name}: expected a memory amount (bytes, or a number with Ki, Mi, Gi, K, M or G${zeroOk ? '; 0: none' : ''}), got ${JSON.stringify(value)}`);
+  return bytes;
+}
+
+function nonNegativeNumber(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0 || value.trim() === '') throw new BadValueError(`--${name}: expected a number >= 0, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 function spliceMode(value: string): SpliceMode {

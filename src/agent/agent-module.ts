@@ -1,9 +1,15 @@
 import { ContainerModule } from 'inversify';
 import { TYPES } from '../ioc/tokens.js';
+import { AllocationReporter } from './allocation-reporter.js';
 import { NodeLease } from './node-lease.js';
 
-/** The host's membership lease; bound first so it starts before the host's controllers. */
+/**
+ * The host's membership lease, bound first so it starts before the host's controllers, and
+ * the count of what its placements reserve, kept in its node record.
+ */
 export const agentModule = new ContainerModule(({ bind }) => {
   bind(NodeLease).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(NodeLease);
+  bind(AllocationReporter).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(AllocationReporter);
 });

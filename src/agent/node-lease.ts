@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import { Subject, type Observable } from 'rxjs';
 import type { Keys } from '../../api/keys.js';
 import type { NodeRecord } from '../../api/records.js';
+import { nodeAmounts } from './node-capacity.js';
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../clock.js';
 import { DEFAULT_DNS_PORT, type Config } from '../config.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
@@ -11,11 +12,15 @@ import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
 import { VERSION } from '../version.js';
 
+/** What the placements on a host reserve (NodeRecord `allocated`). */
+export type Allocated = NonNullable<NodeRecord['allocated']>;
+
 /**
  * This host's membership: `nodes/<node>` under an etcd lease kept alive by the client.
  * Everything the host writes about itself hangs on this lease, so it all vanishes when the
  * host does. If etcd reports the lease lost, a new one is granted and `changes$` tells the
- * host's controllers to write their keys again.
+ * host's controllers to write their keys again. The record carries the host's capacity,
+ * allocatable amounts and (once counted, see AllocationReporter) what is allocated.
  */
 @injectable()
 export class NodeLease implements Runnable {
@@ -37,6 +42,9 @@ export class NodeLease implements Runnable {
   private lastAck = 0;
   private expiringSignalled = false;
   private checkTimer: TimerHandle | undefined;
+  /** The record as last written (or about to be), without `allocated`. */
+  private base: NodeRecord | undefined;
+  private allocated: Allocated | undefined;
 
   constructor(
     @inject(TYPES.Config) private readonly config: Config,
@@ -114,16 +122,16 @@ export class NodeLease implements Runnable {
   private async acquire(): Promise<void> {
     const info = await this.engine.info();
     const lease = await this.store.grantLease(this.config.leaseTtlSeconds);
-    const record: NodeRecord = {
+    this.base = {
       name: this.config.node,
       address: this.resolvedAddress,
       labels: this.config.labels,
       docker: this.config.docker,
-      capacity: { cpus: info.cpus, memoryBytes: info.memoryBytes },
+      ...nodeAmounts({ cpus: info.cpus, memoryBytes: info.memoryBytes }, this.config),
       version: VERSION,
       startedAt: new Date(this.clock.now()).toISOString(),
     };
-    await this.store.put(this.keys.node(this.config.node), JSON.stringify(record), { lease: lease.id });
+    await this.store.put(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
     lease.onLost((err) => void this.reacquire(err));
     lease.onKeepalive(() => {
       if (this.lease === lease) this.lastAck = this.clock.now();
@@ -133,6 +141,23 @@ export class NodeLease implements Runnable {
     this.expiringSignalled = false;
     this.log.info('node lease granted', { node: this.config.node, lease: lease.id, ttlSeconds: this.config.leaseTtlSeconds });
     this.changes.next(lease.id);
+  }
+
+  /**
+   * Rewrites the node record with what the host's placements now reserve. Without a lease
+   * (starting, or between leases) it is only kept: the next grant writes it. Rejects if the
+   * write fails (the caller retries); a lease lost meanwhile is the next grant's to write.
+   */
+  async publishAllocated(allocated: Allocated): Promise<void> {
+    this.allocated = allocated;
+    const lease = this.lease;
+    if (!lease || !this.base) return;
+    await this.store.put(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
+  }
+
+  private recordText(): string {
+    const record: NodeRecord = { ...this.base!, ...(this.allocated ? { allocated: this.allocated } : {}) };
+    return JSON.stringify(record);
   }
 
   private async reacquire(err: Error): Promise<void> {

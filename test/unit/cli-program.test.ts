@@ -185,6 +185,25 @@ describe('the dokkaa command line', () => {
     }
     assert.deepEqual(lab('kill-controller', '4242'), { command: 'kill-controller', name: 'lab', pid: 4242 });
   });
+
+  it('parses host sizes for lab up and lab add-host', () => {
+    const lab = (...argv: string[]) => cli('lab', ...argv).invocation;
+    assert.deepEqual(lab('up', '--nodes', '3', '--host-capacity', 'n1=1Gi:1,n2=2Gi:2', '--host-capacity', 'n3=4Gi'), {
+      command: 'lab',
+      request: { command: 'up', options: { name: 'lab', nodes: 3, capacities: { n1: { memory: '1Gi', cpus: 1 }, n2: { memory: '2Gi', cpus: 2 }, n3: { memory: '4Gi' } } } },
+    });
+    assert.deepEqual(lab('add-host', '--name', 'capl', '--capacity', '8Gi:4', '--label', 'zone=b', '--label', 'disk=ssd'), {
+      command: 'lab',
+      request: { command: 'add-host', options: { name: 'capl', capacity: { memory: '8Gi', cpus: 4 }, labels: { zone: 'b', disk: 'ssd' } } },
+    });
+    assert.deepEqual(lab('add-host'), { command: 'lab', request: { command: 'add-host', options: { name: 'lab' } } });
+    assert.deepEqual(cli('lab', 'up', '--host-capacity', 'n1=1GB:1'), {
+      out: '', err: 'error: --host-capacity n1: expected a memory amount (bytes, or a number with Ki, Mi, Gi, K, M or G), got "1GB"\n', code: 2,
+    });
+    assert.deepEqual(cli('lab', 'add-host', '--capacity', '2Gi:0'), { out: '', err: 'error: --capacity: expected a positive number of CPUs, got 0\n', code: 2 });
+    assert.deepEqual(cli('lab', 'up', '--host-capacity', '1Gi:1'), { out: '', err: 'error: --host-capacity: expected NODE=MEMORY:CPUS[,NODE=MEMORY:CPUS...], got "1Gi:1"\n', code: 2 });
+    assert.deepEqual(cli('lab', 'add-host', '--label', 'zone'), { out: '', err: 'error: --label: expected key=value, got "zone"\n', code: 2 });
+  });
 });
 
 describe('dokkaa completion', () => {

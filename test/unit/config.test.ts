@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { loadConfig, SETTINGS, type ConfigFlags, type SettingName } from '../../src/config.js';
+import { BadValueError, loadConfig, SETTINGS, type ConfigFlags, type SettingName } from '../../src/config.js';
 import { parseCommandLine } from '../../cli/program.js';
 
 /** The setting flags of a command line, as the CLI parses them (`agent` takes every setting). */
@@ -78,6 +78,7 @@ describe('loadConfig', () => {
       tcpCongestion: 'cubic',
       routerHttpPort: 80,
       routerHttpsPort: 443,
+      reserve: { cpus: 0, memoryBytes: 256 * 2 ** 20 },
     });
   });
 
@@ -111,6 +112,7 @@ describe('loadConfig', () => {
       tcpCongestion: 'cubic',
       routerHttpPort: 80,
       routerHttpsPort: 443,
+      reserve: { cpus: 0, memoryBytes: 256 * 2 ** 20 },
     });
   });
 
@@ -146,6 +148,23 @@ describe('loadConfig', () => {
     const expected = (got: string) => ({ message: `--tcp-congestion: expected an algorithm name (cubic, reno, bbr, ...) or system, got ${JSON.stringify(got)}` });
     assert.throws(() => load(['--tcp-congestion', 'Cubic']), expected('Cubic'));
     assert.throws(() => load(['--tcp-congestion', 'a-name-too-long-for-linux']), expected('a-name-too-long-for-linux'));
+  });
+
+  it("reads the host's reserve and capacity overrides, memory as manifests write it", () => {
+    const c = load(['--reserve-cpus', '0.5', '--reserve-memory', '1Gi', '--capacity-cpus', '2', '--capacity-memory', '4Gi']);
+    assert.deepEqual(c.reserve, { cpus: 0.5, memoryBytes: 2 ** 30 });
+    assert.deepEqual(c.capacity, { cpus: 2, memoryBytes: 4 * 2 ** 30 });
+    assert.deepEqual(load(['--reserve-memory', '0']).reserve, { cpus: 0, memoryBytes: 0 });
+    assert.deepEqual(load([], { DOKKAA_CAPACITY_MEMORY: '512M', DOKKAA_RESERVE_CPUS: '1' }), { ...load([]), capacity: { memoryBytes: 512e6 }, reserve: { cpus: 1, memoryBytes: 256 * 2 ** 20 } });
+    assert.equal(load([]).capacity, undefined, 'no override: the engine says');
+  });
+
+  it('refuses a reserve or capacity it cannot read, naming the flag', () => {
+    assert.throws(() => load(['--reserve-cpus', '-1']), { message: '--reserve-cpus: expected a number >= 0, got "-1"' });
+    assert.throws(() => load(['--reserve-memory', '1Gb']), { message: '--reserve-memory: expected a memory amount (bytes, or a number with Ki, Mi, Gi, K, M or G; 0: none), got "1Gb"' });
+    assert.throws(() => load(['--capacity-cpus', '0']), { message: '--capacity-cpus: expected a positive number, got "0"' });
+    assert.throws(() => load(['--capacity-memory', '0']), { message: '--capacity-memory: expected a memory amount (bytes, or a number with Ki, Mi, Gi, K, M or G), got "0"' });
+    assert.throws(() => load([], { DOKKAA_CAPACITY_MEMORY: '-2Gi' }), (err: Error) => err instanceof BadValueError && err.message.startsWith('--capacity-memory: '));
   });
 
   it('lets flags beat env vars, the last of a repeated flag winning', () => {

@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { decodeRecord, EndpointRecord, NodeRecord, PlacementRecord, ReplicaRecord, StatusRecord } from '../../../api/records.js';
-import { controllerLogPath, labDown, labLayout, labUp, readLeader, readState, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
+import { controllerLogPath, labAddHost, labDown, labLayout, labUp, readLeader, readState, type HostCapacity, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /**
@@ -22,6 +22,25 @@ export const webManifest = (extra: Record<string, unknown> = {}) => ({
   services: { web: 80 },
   ...extra,
 });
+
+/** One lab host as a test wants it: its size (what its agent reports, no reserve) and labels. */
+export interface LabHost {
+  capacity?: HostCapacity;
+  labels?: Record<string, string>;
+}
+
+/**
+ * What a test's lab is: labUp's options, or `hosts` (n1, n2, ... in order), which sets the
+ * number of nodes, their labels and their sizes at once.
+ */
+export type LabWorldOptions = LabUpOptions & { name: string; hosts?: LabHost[] };
+
+function upOptions(opts: LabWorldOptions): LabUpOptions & { name: string } {
+  const { hosts, ...rest } = opts;
+  if (!hosts) return rest;
+  const byNode = <T>(pick: (h: LabHost) => T | undefined) => Object.fromEntries(hosts.flatMap((h, i) => (pick(h) ? [[`n${i + 1}`, pick(h)!]] : [])));
+  return { ...rest, nodes: hosts.length, labels: byNode((h) => h.labels), capacities: byNode((h) => h.capacity) };
+}
 
 export interface Container {
   id: string;
@@ -51,12 +70,12 @@ export class LabWorld {
    * Brings up a fresh lab: anything left under this name by an earlier, crashed run is
    * removed first. On failure the lab is torn down again before rethrowing.
    */
-  static async up(opts: LabUpOptions & { name: string }): Promise<LabWorld> {
+  static async up(opts: LabWorldOptions): Promise<LabWorld> {
     const lines: string[] = [];
     const say = (l: string) => lines.push(`${new Date().toISOString()} ${l}`);
     await labDown(opts.name, { say });
     try {
-      const r = await labUp({ logLevel: 'info', ...opts, say });
+      const r = await labUp({ logLevel: 'info', ...upOptions(opts), say });
       say(`lab ${opts.name} up in ${(r.elapsedMs / 1000).toFixed(1)} s`);
       return new LabWorld(r.state, lines);
     } catch (err) {
@@ -64,6 +83,17 @@ export class LabWorld {
       await labDown(opts.name, { say }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * A host joins the running lab (the next nI) with the given size and labels; resolves
+   * once it has registered. Its engine is then reachable like the others'.
+   */
+  async addHost(host: LabHost = {}): Promise<LabNodeState> {
+    const r = await labAddHost({ name: this.name, ...(host.capacity ? { capacity: host.capacity } : {}), ...(host.labels ? { labels: host.labels } : {}), say: this.say });
+    this.state.nodes.splice(0, this.state.nodes.length, ...r.state.nodes);
+    this.engines.set(r.node.name, new Docker({ socketPath: r.node.dockerSocket, timeout: 10_000 }));
+    return r.node;
   }
 
   /** Collects a lab function's progress lines (pass as `say`). */
@@ -201,7 +231,7 @@ export class LabWorld {
  * them, with the lab's progress and process logs printed if any test failed. Returns a
  * getter for the lab (valid inside tests).
  */
-export function useLab(opts: LabUpOptions & { name: string }): () => LabWorld {
+export function useLab(opts: LabWorldOptions): () => LabWorld {
   let lab: LabWorld | undefined;
   let failed = false;
   before(async () => {

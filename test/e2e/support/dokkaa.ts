@@ -51,7 +51,8 @@ export async function dokkaaCli(world: World, ...args: string[]): Promise<{ code
 export class DokkaaProcess {
   private constructor(readonly child: ChildProcess, readonly output: string[]) {}
 
-  static spawn(command: 'agent' | 'controller' | 'up', config: Config): DokkaaProcess {
+  /** `extra`: flags beyond what `config` gives (e.g. an agent's --capacity-memory). */
+  static spawn(command: 'agent' | 'controller' | 'up', config: Config, extra: readonly string[] = []): DokkaaProcess {
     const args = [
       BIN, command,
       '--etcd', config.etcd.join(','),
@@ -62,6 +63,7 @@ export class DokkaaProcess {
       '--resync', String(config.resyncSeconds),
       '--log-level', 'info',
       ...(config.address ? ['--address', config.address] : []),
+      ...extra,
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
