@@ -15,7 +15,7 @@ export interface Placed {
 }
 
 export interface PlanInput {
-  /** Replicas wanted (replicated mode): indices 0..scale-1, skipping indices surges hold. */
+  /** Replicas wanted (replicated mode): how many; which indices, see planReplicated. */
   scale: number;
   /** One replica on every live, matching, non-cordoned node that fits; `scale` is ignored. */
   global?: boolean;
@@ -111,11 +111,18 @@ function planReplicated(input: PlanInput): Plan {
   // Sorted so that, of two placements of one index, the same one is always kept.
   const sorted = [...input.placed].sort((a, b) => a.replica - b.replica || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 
-  // Wanted indices: the first `scale` that no surge holds.
-  const surgeIndices = new Set(sorted.filter((p) => p.replaces !== undefined).map((p) => p.replica));
-  let lastWanted = -1;
-  for (let n = 0; n < input.scale; n++) do lastWanted++; while (surgeIndices.has(lastWanted));
-  const wanted = (i: number) => i <= lastWanted && !surgeIndices.has(i);
+  // Wanted indices, by count: the lowest `scale` indices placed now, then the lowest free
+  // ones. Indices need not be 0..scale-1: a finished move leaves its replacement at the
+  // index it was given ({0, 2, 3} at scale 3), and that must stay where it is. A surge
+  // (a move's replacement whose replica is still placed) counts for nothing; one whose
+  // replica is gone stands in for it, as an ordinary placement at its own index.
+  const originalIndices = new Set(sorted.filter((p) => p.replaces === undefined).map((p) => p.replica));
+  const isSurge = (p: Placed) => p.replaces !== undefined && originalIndices.has(p.replaces);
+  const surgeIndices = new Set(sorted.filter(isSurge).map((p) => p.replica));
+  const present = [...new Set(sorted.filter((p) => !isSurge(p)).map((p) => p.replica))].sort((a, b) => a - b);
+  const wantedSet = new Set(present.slice(0, input.scale));
+  for (let i = 0; wantedSet.size < input.scale; i++) if (!surgeIndices.has(i)) wantedSet.add(i);
+  const wanted = (i: number) => wantedSet.has(i);
 
   const kept = new Map<number, Placed>();
   const surgeFor = new Map<number, Placed>();
@@ -127,15 +134,15 @@ function planReplicated(input: PlanInput): Plan {
   // Surges first (they sort anywhere): a move's replacement stays while the replica it
   // replaces is wanted and its node can hold it; the mover finishes or abandons it.
   for (const p of sorted) {
-    if (p.replaces === undefined) continue;
-    if (!wanted(p.replaces) || !states.has(p.node) || surgeFor.has(p.replaces)) drop(p);
-    else surgeFor.set(p.replaces, p);
+    if (!isSurge(p)) continue;
+    if (!wanted(p.replaces!) || !states.has(p.node) || surgeFor.has(p.replaces!)) drop(p);
+    else surgeFor.set(p.replaces!, p);
   }
   // Then what stays where it is. A replica on a dead or ineligible node only moves if
   // another node can take it (below); with nowhere to go it stays, so a lone host that
   // comes back keeps its containers instead of having them replaced.
   for (const p of sorted) {
-    if (p.replaces !== undefined) continue;
+    if (isSurge(p)) continue;
     const want = wanted(p.replica) && !kept.has(p.replica);
     if (!want) drop(p);
     else if (!states.has(p.node)) stranded.push(p);
@@ -146,15 +153,14 @@ function planReplicated(input: PlanInput): Plan {
   }
   for (const p of [...kept.values(), ...surgeFor.values()]) states.get(p.node)!.mine++;
 
-  // Indices to place, ascending: missing ones and stranded ones. A surge whose replica is
-  // gone stands in for it (the mover renames it).
+  // Indices to place, ascending: missing ones and stranded ones.
   const strandedAt = new Map<number, Placed>();
   for (const p of stranded) {
     if (kept.has(p.replica) || strandedAt.has(p.replica)) plan.remove.push(p); // a duplicate of one kept elsewhere
     else strandedAt.set(p.replica, p);
   }
   const toPlace: number[] = [];
-  for (let i = 0; i <= lastWanted; i++) if (wanted(i) && !kept.has(i) && !surgeFor.has(i)) toPlace.push(i);
+  for (const i of [...wantedSet].sort((a, b) => a - b)) if (!kept.has(i) && !surgeFor.has(i)) toPlace.push(i);
 
   const nodes = [...states.values()];
   const picker = new Picker(nodes, input);

@@ -82,7 +82,9 @@ export class SchedulerReconciler implements Reconciler {
       const lastKv = await this.store.get(lastAt.key);
       const last = decodeRecord(PlacementRecord, lastKv?.value, invalidRecord(log, lastAt.key));
       if (!last || lastKv!.modRevision !== lastAt.modRevision) throw new Error(`placement ${lastAt.key} changed meanwhile; retrying with fresh state`);
-      spec = { ...last.spec, scale: Math.max(...mine.map((p) => p.replica)) + 1 };
+      // As many as are placed (indices need not be contiguous after moves), surges aside.
+      const originals = new Set(mine.filter((p) => p.replaces === undefined).map((p) => p.replica));
+      spec = { ...last.spec, scale: new Set(mine.filter((p) => p.replaces === undefined || !originals.has(p.replaces)).map((p) => p.replica)).size };
       revision = last.revision;
     }
 

@@ -52,7 +52,7 @@ function replicaSummary(input: StatusInput): StatusRecord {
   let updated = 0;
   const counted = new Set<number>(); // replicas counted as running
   let troubled = 0;
-  for (const i of global ? globalIndices(placements, unschedulable, desired) : Array.from({ length: desired }, (_, i) => i)) {
+  for (const i of global ? globalIndices(placements, unschedulable, desired) : replicatedIndices(placements, unschedulable, desired)) {
     const p = placements.find((x) => x.replica === i);
     if (!p) {
       const known = unschedulable.get(i);
@@ -153,5 +153,20 @@ function globalDesired(spec: ManifestSpec, input: StatusInput): number {
 function globalIndices(placements: Placed[], unschedulable: Map<number, string>, desired: number): number[] {
   const indices = new Set([...placements.filter((p) => p.replaces === undefined).map((p) => p.replica), ...unschedulable.keys()]);
   for (let i = 0; indices.size < desired; i++) indices.add(i);
+  return [...indices].sort((a, b) => a - b);
+}
+
+/**
+ * A replicated manifest's rows, by count as the scheduler places them: the lowest `desired`
+ * indices placed (not counting a move's replacement while its replica is placed), then those
+ * the scheduler could not place, then the next free indices.
+ */
+function replicatedIndices(placements: Placed[], unschedulable: Map<number, string>, desired: number): number[] {
+  const originals = new Set(placements.filter((p) => p.replaces === undefined).map((p) => p.replica));
+  const surges = new Set(placements.filter((p) => p.replaces !== undefined && originals.has(p.replaces)).map((p) => p.replica));
+  const present = [...new Set(placements.filter((p) => !surges.has(p.replica)).map((p) => p.replica))].sort((a, b) => a - b);
+  const indices = new Set(present.slice(0, desired));
+  for (const i of [...unschedulable.keys()].sort((a, b) => a - b)) if (indices.size < desired && !surges.has(i)) indices.add(i);
+  for (let i = 0; indices.size < desired; i++) if (!surges.has(i)) indices.add(i);
   return [...indices].sort((a, b) => a - b);
 }

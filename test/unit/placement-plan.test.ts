@@ -405,6 +405,24 @@ describe('planPlacements: surges (a move\'s replacement)', () => {
   });
 });
 
+describe('planPlacements: indices by count (after moves)', () => {
+  it('keeps replicas at the indices a finished move left ({0, 2, 3} at scale 3)', () => {
+    assert.deepEqual(plan({ scale: 3, nodes: ['a', 'b', 'c'], placed: [at(0, 'a'), at(2, 'b'), at(3, 'c')] }), empty);
+  });
+
+  it('scales down by removing the highest indices, and up by filling the lowest free ones', () => {
+    const placed = [at(0, 'a'), at(2, 'b'), at(3, 'c')];
+    assert.deepEqual(plan({ scale: 2, nodes: ['a', 'b', 'c'], placed }).remove, [at(3, 'c')]);
+    assert.deepEqual(plan({ scale: 5, nodes: ['a', 'b', 'c'], placed }).add.map((a) => a.replica), [1, 4]);
+  });
+
+  it('moves a stranded replica at its own index, whatever the others are', () => {
+    const p = plan({ scale: 2, nodes: ['a', 'b'], placed: [at(0, 'a'), at(3, 'gone')] });
+    assert.deepEqual(p.add, [{ replica: 3, node: 'b' }]);
+    assert.deepEqual(p.remove, [at(3, 'gone')]);
+  });
+});
+
 describe('planPlacements: global mode', () => {
   it('puts one replica on every matching node, lowest free indices in node name order', () => {
     const p = plan({ global: true, scale: 0, liveNodes: [node('c'), node('a', { role: 'db' }), node('b')], constraints: { 'node.labels.role': '!db' } });
