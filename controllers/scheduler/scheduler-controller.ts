@@ -45,8 +45,10 @@ export class SchedulerController extends ControllerRunnable {
         // has placements; room made by a placement going re-plans only the manifests waiting
         // for room (not every manifest on every placement event).
         .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => keysOf(c))))
-        // Replica readiness drives rolling updates.
+        // Replica readiness drives rolling updates and moves.
         .watches(factory.informer(Resources.replicas(keys)), eventManifest)
+        // Moves `dokkaa rebalance` asks for.
+        .watches(factory.informer(Resources.moves(keys)), eventManifest)
         .uses(cache)
         .resyncsAlso(() => cache.manifestIds())
         // Reconciles wait on etcd round trips, not on the CPU (nothing is listed per

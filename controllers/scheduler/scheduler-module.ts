@@ -1,5 +1,6 @@
 import { ContainerModule } from 'inversify';
 import { TYPES } from '../../src/ioc/tokens.js';
+import { MoveRunner } from './move-runner.js';
 import { RolloutTracker } from './rollout-tracker.js';
 import { SchedulerCache } from './scheduler-cache.js';
 import { SchedulerController } from './scheduler-controller.js';
@@ -9,6 +10,7 @@ import { SchedulerReconciler } from './scheduler-reconciler.js';
 export const schedulerModule = new ContainerModule(({ bind }) => {
   bind(SchedulerReconciler).toSelf().inSingletonScope();
   bind(RolloutTracker).toSelf().inSingletonScope();
+  bind(MoveRunner).toSelf().inSingletonScope();
   bind(SchedulerCache).toSelf().inSingletonScope();
   bind(SchedulerController).toSelf().inSingletonScope();
   bind(TYPES.LeaderRunnable).toService(SchedulerController);

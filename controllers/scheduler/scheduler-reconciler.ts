@@ -11,6 +11,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { planPlacements, type Placed } from './placement-plan.js';
 import { RolloutTracker } from './rollout-tracker.js';
+import { MoveRunner } from './move-runner.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
@@ -45,6 +46,7 @@ export class SchedulerReconciler implements Reconciler {
     @inject(RolloutTracker) private readonly rollouts: RolloutTracker,
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(SchedulerCache) private readonly cache: SchedulerCache,
+    @inject(MoveRunner) private readonly moves: MoveRunner,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
@@ -91,13 +93,17 @@ export class SchedulerReconciler implements Reconciler {
     const liveNodes = this.cache.liveNodes();
     const hash = templateHash(spec);
     const need = reservationOf(spec);
-    const plan = planPlacements({
+    const planBase = {
       scale: spec.scale,
       ...(spec.mode === 'global' ? { global: true } : {}),
       ...placementOf(spec),
       templateHash: hash,
       constraints: spec.constraints,
       need,
+      liveNodes,
+    };
+    const plan = planPlacements({
+      ...planBase,
       placed: mine.map((p): Placed => ({
         replica: p.replica,
         node: p.node,
@@ -105,7 +111,6 @@ export class SchedulerReconciler implements Reconciler {
         ...(p.reserved ? { reserved: p.reserved } : {}),
         ...(p.replaces !== undefined ? { replaces: p.replaces } : {}),
       })),
-      liveNodes,
       allocated: this.cache.allocated(),
       cordoned: this.cache.cordoned(),
     });
@@ -182,7 +187,9 @@ export class SchedulerReconciler implements Reconciler {
       log.warn('replicas unschedulable', { replicas: plan.unschedulable.map((u) => u.replica), reason: plan.unschedulable[0]!.reason });
     }
     this.cache.setWaiting(id, plan.unschedulable.length > 0 || blocked);
-    return result;
+    // Drains and requested moves, one step at a time, after the plan's own writes.
+    const moved = await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
+    return earliest(result, moved);
   }
 
   /**
@@ -199,4 +206,11 @@ export class SchedulerReconciler implements Reconciler {
       this.cache.wrote(revision, batch, records?.slice(i, i + TXN_OPS));
     }
   }
+}
+
+/** Of two reconcile results, the one that looks again sooner. */
+function earliest(a: ReconcileResult, b: ReconcileResult): ReconcileResult {
+  if (!a?.requeueAfterMs) return b?.requeueAfterMs ? b : a;
+  if (!b?.requeueAfterMs) return a;
+  return a.requeueAfterMs <= b.requeueAfterMs ? a : b;
 }

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -50,6 +50,7 @@ export type Node = NodeRecord & { at: string };
 export type Maintenance = MaintenanceRecord & { at: string };
 export type Status = StatusRecord & { at: AppName };
 export type Rollout = RolloutRecord & { at: AppName };
+export type Moves = MovesRecord & { at: AppName };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -144,6 +145,11 @@ export const Resources = {
 
   statuses(keys: Keys): ResourceSpec<Status> {
     return { kind: 'status', prefix: keys.statuses, decode: recordAt<AppName, StatusRecord>('status', StatusRecord, (k) => keys.parseStatus(k)) };
+  },
+
+  /** `moves/<app>/<name>`: replica moves `dokkaa rebalance` asked for (the scheduler). */
+  moves(keys: Keys): ResourceSpec<Moves> {
+    return { kind: 'moves', prefix: keys.moves, decode: recordAt<AppName, MovesRecord>('moves', MovesRecord, (k) => keys.parseMoves(k)) };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
 import { templateHash } from '../../api/manifest.js';
 import { DEFAULT_RESERVATION } from '../../api/reservation.js';
-import type { EventRecord, NodeRecord, PlacementRecord, RolloutRecord } from '../../api/records.js';
+import type { EventRecord, MaintenanceRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
+import { MoveRunner } from '../../controllers/scheduler/move-runner.js';
+import { MONITOR_MS } from '../../controllers/scheduler/rollout-tracker.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources } from '../../src/informer/resources.js';
+import { replica as replicaOf } from './builders.js';
 import { RolloutTracker } from '../../controllers/scheduler/rollout-tracker.js';
 import type { CachedPlacement, SchedulerCache } from '../../controllers/scheduler/scheduler-cache.js';
 import { SchedulerReconciler } from '../../controllers/scheduler/scheduler-reconciler.js';
@@ -46,6 +51,12 @@ class FakeSchedulerCache {
 
   cordoned(): ReadonlySet<string> {
     return this.cordonedNodes;
+  }
+
+  readonly drainingNodes = new Map<string, MaintenanceRecord>();
+
+  draining(): Map<string, MaintenanceRecord> {
+    return this.drainingNodes;
   }
 
   setWaiting(id: string, waiting: boolean): void {
@@ -91,10 +102,12 @@ function world(nodes: string[]) {
   } as unknown as EventRecorder;
   const cache = new FakeSchedulerCache();
   cache.nodes.push(...nodes.map((n) => node(n)));
-  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache);
   const log = createLogger('error', true);
+  const factory = new InformerFactory(store, clock, log);
+  const moves = new MoveRunner(store, keys, clock, recorder, cache as unknown as SchedulerCache, factory);
+  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves);
   return {
-    store, keys, clock, events, cache,
+    store, keys, clock, events, cache, factory,
     reconcile: () => reconciler.reconcile('app/web', log),
     apply: async (manifest: object | string) => {
       await store.put(keys.manifest('app', 'web'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
@@ -245,3 +258,99 @@ describe('SchedulerReconciler', () => {
     assert.deepEqual(stored.reserved, { cpus: DEFAULT_RESERVATION.cpus, memoryBytes: 2 ** 30 });
   });
 });
+
+describe('SchedulerReconciler: moves (drain, rebalance)', () => {
+  const draining: MaintenanceRecord = { cordoned: true, since: 'then', draining: { startedAt: 'then' } };
+  const stored = async (w: ReturnType<typeof world>, node: string, replica: number) => {
+    const kv = await w.store.get(w.keys.placement(node, 'app', 'web', replica));
+    return kv && (JSON.parse(kv.value) as PlacementRecord);
+  };
+  /** The host of `p` reports it running and ready. */
+  const ready = async (w: ReturnType<typeof world>, p: PlacementRecord) => {
+    const r: ReplicaRecord = replicaOf(p);
+    await w.store.put(w.keys.replica('app', 'web', p.replica), JSON.stringify(r));
+  };
+
+  it('drains start-first: a replacement elsewhere, ready for the monitor period, then the old one goes and the replacement is an ordinary replica', async () => {
+    const w = world(['a', 'b']);
+    await w.apply(nginx({ scale: 1, constraints: {} }));
+    await w.reconcile();
+    const first = (await stored(w, 'a', 0)) ?? (await stored(w, 'b', 0));
+    const from = first!.node;
+    const to = from === 'a' ? 'b' : 'a';
+    await ready(w, first!);
+    w.cache.cordonedNodes.add(from);
+    w.cache.drainingNodes.set(from, draining);
+
+    await w.reconcile();
+    const surge = await stored(w, to, 1);
+    assert.equal(surge?.replaces, 0, 'replica 1 on the other node replaces replica 0');
+    assert.ok(await stored(w, from, 0), 'the old replica keeps running meanwhile');
+
+    await ready(w, surge!);
+    await w.reconcile();
+    assert.ok(await stored(w, from, 0), 'still there: the replacement must stay ready for the monitor period');
+    await w.clock.advance(MONITOR_MS);
+    await w.reconcile();
+    assert.equal(await stored(w, from, 0), undefined, 'the old replica is unplaced');
+    const settled = await stored(w, to, 1);
+    assert.equal(settled?.replaces, undefined);
+    assert.equal(settled?.templateHash, surge!.templateHash, 'same spec: its container is kept');
+    assert.deepEqual(w.events.filter((e) => e.reason === 'Moving' || e.reason === 'Moved').map((e) => e.reason), ['Moving', 'Moved']);
+
+    // Done: once the rollout record has caught up (it was written before the move's step),
+    // nothing more to do, and the manifest keeps its replica at index 1.
+    await w.reconcile();
+    const rev = w.store.revision;
+    await w.reconcile();
+    assert.equal(w.store.revision, rev);
+    assert.deepEqual(Object.keys(await w.placements()), ['1']);
+  });
+
+  it('abandons a replacement that crashes, keeping the old replica, and says why', async () => {
+    const w = world(['a', 'b']);
+    await w.apply(nginx({ scale: 1, constraints: { 'node.name': '!c' } }));
+    await w.reconcile();
+    const first = ((await stored(w, 'a', 0)) ?? (await stored(w, 'b', 0)))!;
+    await ready(w, first);
+    w.cache.cordonedNodes.add(first.node);
+    w.cache.drainingNodes.set(first.node, draining);
+    await w.reconcile();
+    const to = first.node === 'a' ? 'b' : 'a';
+    const surge = (await stored(w, to, 1))!;
+    await w.store.put(w.keys.replica('app', 'web', 1), JSON.stringify(replicaOf(surge, { state: 'CrashLoopBackOff', crashes: 2, exitCode: 1 })));
+    await w.reconcile();
+    assert.equal(await stored(w, to, 1), undefined, 'the replacement is removed');
+    assert.ok(await stored(w, first.node, 0), 'the old replica stays');
+    assert.match(w.events.find((e) => e.reason === 'MoveFailed')?.message ?? '', /CrashLoopBackOff/);
+  });
+
+  it('moves a replica `dokkaa rebalance` asked for, and deletes the request when done', async () => {
+    const w = world(['a', 'b']);
+    const moves = w.factory.informer(Resources.moves(w.keys));
+    moves.acquire();
+    await w.apply(nginx({ scale: 2 }));
+    await w.reconcile();
+    const p0 = (await stored(w, 'a', 0))!;
+    await ready(w, p0);
+    await ready(w, (await stored(w, 'b', 1))!);
+    await w.store.put(w.keys.manifestMoves('app', 'web'), JSON.stringify({ moves: [{ replica: 0, from: 'a', to: 'b' }], requestedAt: 'now', reason: 'rebalance' }));
+    await moves.synced();
+    await waitUntil(() => moves.list().length === 1);
+    await w.reconcile();
+    const surge = (await stored(w, 'b', 2))!;
+    assert.equal(surge.replaces, 0);
+    await ready(w, surge);
+    await w.reconcile();
+    await w.clock.advance(MONITOR_MS);
+    await w.reconcile();
+    assert.equal(await stored(w, 'a', 0), undefined);
+    assert.equal(await w.store.get(w.keys.manifestMoves('app', 'web')), undefined, 'the request is done');
+    await moves.release();
+  });
+});
+
+async function waitUntil(pred: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(pred());
+}
