@@ -2,7 +2,8 @@ import Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo } from './container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions } from './container-engine.js';
+import { PullProgressSum, pullStreamError, type PullMessage } from './pull-stream.js';
 import { demuxFrames } from './log-frames.js';
 
 /** ContainerEngine on dockerode, for `unix:///path.sock` or `tcp://host:port`. */
@@ -132,11 +133,45 @@ export class DockerodeEngine implements ContainerEngine {
     }
   }
 
-  async pull(ref: string): Promise<void> {
-    const stream = await this.docker.pull(ref);
-    await new Promise<void>((resolve, reject) =>
-      this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-    );
+  async pull(ref: string, options: PullOptions = {}): Promise<void> {
+    const { auth, onProgress, signal } = options;
+    signal?.throwIfAborted();
+    const stream = (await this.docker.pull(ref, { ...(auth ? { authconfig: auth } : {}), ...(signal ? { abortSignal: signal } : {}) })) as NodeJS.ReadableStream & { destroy(): void };
+    const sum = new PullProgressSum();
+    await new Promise<void>((resolve, reject) => {
+      let buffered = '';
+      let failed: string | undefined;
+      const abort = () => {
+        stream.destroy();
+        reject(signal!.reason ?? new Error('pull aborted'));
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      const settle = (err?: unknown) => {
+        signal?.removeEventListener('abort', abort);
+        if (err) reject(err);
+        else if (failed !== undefined) reject(new Error(failed));
+        else resolve();
+      };
+      stream.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString();
+        let nl: number;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (!line) continue;
+          let msg: PullMessage;
+          try {
+            msg = JSON.parse(line) as PullMessage;
+          } catch {
+            continue; // a torn line: progress resumes with the next one
+          }
+          failed = pullStreamError(msg) ?? failed;
+          if (sum.update(msg)) onProgress?.(sum.progress);
+        }
+      });
+      stream.on('end', () => settle());
+      stream.on('error', (err: unknown) => settle(err));
+    });
   }
 
   async info(): Promise<EngineInfo> {
