@@ -36,6 +36,8 @@ export interface Config {
   routerHttpPort?: number;
   /** Agent: the web router's HTTPS port (`--router-https-port`, default 443; 0: off; none either without a certificate). */
   routerHttpsPort?: number;
+  /** Agent: the file holding the cluster key's private half (`--cluster-key-file`), to open registry credentials. */
+  clusterKeyFile?: string;
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -88,6 +90,7 @@ const SETTING_TABLE = {
   tcpCongestion: { flag: 'tcp-congestion', value: 'CC', env: 'DOKKAA_TCP_CONGESTION', help: "the ambassador's sockets' congestion control (system: the host's default)", default: DEFAULT_TCP_CONGESTION },
   routerHttpPort: { flag: 'router-http-port', value: 'N', env: 'DOKKAA_ROUTER_HTTP_PORT', help: "the web router's HTTP port on this host's address (0: off)", default: String(DEFAULT_ROUTER_HTTP_PORT) },
   routerHttpsPort: { flag: 'router-https-port', value: 'N', env: 'DOKKAA_ROUTER_HTTPS_PORT', help: "the web router's HTTPS port (0: off)", default: String(DEFAULT_ROUTER_HTTPS_PORT) },
+  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -115,6 +118,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const dnsUpstream = given('dnsUpstream');
+  const clusterKeyFile = given('clusterKeyFile');
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -134,6 +138,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     routerHttpPort: port('router-http-port', value('routerHttpPort'), true),
     routerHttpsPort: port('router-https-port', value('routerHttpsPort'), true),
     ...(dnsUpstream ? { dnsUpstream: dnsUpstream.split(',').filter(Boolean) } : {}),
+    ...(clusterKeyFile ? { clusterKeyFile } : {}),
   };
 }
 
