@@ -225,18 +225,6 @@ export class Keys {
     return `${this.root}/cluster-key`;
   }
 
-  // prepull/<app>/<name>: a request that the hosts which may run a manifest pull its image (`dokkaa pull`).
-  get prepulls(): string {
-    return `${this.root}/prepull/`;
-  }
-  prepull(app: string, name: string): string {
-    return `${this.prepulls}${app}/${name}`;
-  }
-  parsePrepull(key: string): { app: string; name: string } | undefined {
-    const m = matchUnder(this.prepulls, key, /^([^/]+)\/([^/]+)$/);
-    return m ? { app: m[1]!, name: m[2]! } : undefined;
-  }
-
   // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).
   get election(): string {
     return `${this.root}/election/`;

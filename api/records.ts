@@ -391,14 +391,6 @@ export type ClusterKeyRecord = t.TypeOf<typeof ClusterKeyRecord>;
 export const RegistryRecord = t.type({ host: t.string, username: t.string, sealed: SealedValue, updated: t.string }, 'RegistryRecord');
 export type RegistryRecord = t.TypeOf<typeof RegistryRecord>;
 
-/**
- * prepull/<app>/<name>: `dokkaa pull` asks every host that may run the manifest (its
- * constraints match the host's labels) to pull `image`; each host reports in the manifest's
- * events (Pulling, Pulled, Failed). Written again (a new `requestedAt`) to ask again.
- */
-export const PrepullRecord = t.type({ image: t.string, requestedAt: t.string }, 'PrepullRecord');
-export type PrepullRecord = t.TypeOf<typeof PrepullRecord>;
-
 /** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
 export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');
 export type LeaderRecord = t.TypeOf<typeof LeaderRecord>;
