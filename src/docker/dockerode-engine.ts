@@ -139,7 +139,6 @@ export class DockerodeEngine implements ContainerEngine {
     const stream = (await this.docker.pull(ref, { ...(auth ? { authconfig: auth } : {}), ...(signal ? { abortSignal: signal } : {}) })) as NodeJS.ReadableStream & { destroy(): void };
     const sum = new PullProgressSum();
     await new Promise<void>((resolve, reject) => {
-      let buffered = '';
       let failed: string | undefined;
       const abort = () => {
         stream.destroy();
@@ -152,22 +151,9 @@ export class DockerodeEngine implements ContainerEngine {
         else if (failed !== undefined) reject(new Error(failed));
         else resolve();
       };
-      stream.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (!line) continue;
-          let msg: PullMessage;
-          try {
-            msg = JSON.parse(line) as PullMessage;
-          } catch {
-            continue; // a torn line: progress resumes with the next one
-          }
-          failed = pullStreamError(msg) ?? failed;
-          if (sum.update(msg)) onProgress?.(sum.progress);
-        }
+      onJsonLines<PullMessage>(stream, (msg) => {
+        failed = pullStreamError(msg) ?? failed;
+        if (sum.update(msg)) onProgress?.(sum.progress);
       });
       stream.on('end', () => settle());
       stream.on('error', (err: unknown) => settle(err));
@@ -208,22 +194,10 @@ export class DockerodeEngine implements ContainerEngine {
             if (closed) return (s as { destroy?: () => void }).destroy?.();
             stream = s as typeof stream;
             attempt = 0;
-            let buffered = '';
-            s.on('data', (chunk: Buffer) => {
-              buffered += chunk.toString();
-              let nl: number;
-              while ((nl = buffered.indexOf('\n')) >= 0) {
-                const line = buffered.slice(0, nl).trim();
-                buffered = buffered.slice(nl + 1);
-                if (!line) continue;
-                try {
-                  const ev = JSON.parse(line) as { id?: string; Action?: string; Actor?: { ID: string; Attributes?: Record<string, string> } };
-                  subscriber.next({ id: ev.Actor?.ID ?? ev.id ?? '', action: ev.Action ?? '', labels: ev.Actor?.Attributes ?? {} });
-                } catch {
-                  // A torn line cannot be recovered; the periodic re-list covers it.
-                }
-              }
-            });
+            // A torn line cannot be recovered; the periodic re-list covers it.
+            onJsonLines<{ id?: string; Action?: string; Actor?: { ID: string; Attributes?: Record<string, string> } }>(s, (ev) =>
+              subscriber.next({ id: ev.Actor?.ID ?? ev.id ?? '', action: ev.Action ?? '', labels: ev.Actor?.Attributes ?? {} }),
+            );
             s.on('end', () => reconnect());
             s.on('error', (err: unknown) => reconnect(err));
           })
@@ -275,6 +249,27 @@ export function firstHost(subnet: string | undefined): string | undefined {
   const network = bits === 0 ? 0 : (ip & (~0 << (32 - bits))) >>> 0;
   const host = (network + 1) >>> 0;
   return [host >>> 24, (host >>> 16) & 255, (host >>> 8) & 255, host & 255].join('.');
+}
+
+/** Calls `fn` with each JSON line of a stream (Docker's progress and event streams); a line that does not parse is skipped. */
+function onJsonLines<T>(stream: NodeJS.ReadableStream, fn: (value: T) => void): void {
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (!line) continue;
+      let value: T;
+      try {
+        value = JSON.parse(line) as T;
+      } catch {
+        continue;
+      }
+      fn(value);
+    }
+  });
 }
 
 function labelFilters(labels: Record<string, string>): string[] {
