@@ -50,6 +50,7 @@ Flags (or env vars):
   --skydns-prefix P    DOKKAA_SKYDNS_PREFIX SkyDNS records path
   --splice auto|on|off DOKKAA_SPLICE        ambassador data path: splice(2) in the kernel or copying (auto)
   --tcp-congestion CC  DOKKAA_TCP_CONGESTION the ambassador's sockets' congestion control (cubic; system: host default)
+  --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
