@@ -209,6 +209,22 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
+  // registries/<host>: credentials to pull from a private registry (`dokkaa registry login`), sealed to the cluster key.
+  get registries(): string {
+    return `${this.root}/registries/`;
+  }
+  registry(host: string): string {
+    return `${this.registries}${host}`;
+  }
+  parseRegistry(key: string): string | undefined {
+    return matchUnder(this.registries, key, /^([^/]+)$/)?.[1];
+  }
+
+  // cluster-key: the public half of the key secrets are sealed to (`dokkaa cluster-key init`).
+  get clusterKey(): string {
+    return `${this.root}/cluster-key`;
+  }
+
   // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).
   get election(): string {
     return `${this.root}/election/`;

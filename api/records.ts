@@ -209,6 +209,8 @@ export const ReplicaRecord = t.intersection(
        */
       serving: t.type({ containerId: t.string, ports: t.record(t.string, PublishedPort) }),
       message: t.string,
+      /** An image pull this replica waits for: bytes so far and in all (as far as known). */
+      pull: t.type({ image: t.string, percent: t.number, bytes: t.number, total: t.number }),
     }),
   ],
   'ReplicaRecord',
@@ -395,6 +397,22 @@ export const CertRecord = t.intersection(
   'CertRecord',
 );
 export type CertRecord = t.TypeOf<typeof CertRecord>;
+
+/** A value sealed to the cluster key (src/crypto/seal.ts): X25519 + HKDF-SHA256 + AES-256-GCM, fields base64. */
+export const SealedValue = t.type({ v: t.literal(1), epk: t.string, nonce: t.string, ct: t.string }, 'SealedValue');
+export type SealedValue = t.TypeOf<typeof SealedValue>;
+
+/** cluster-key: the public half (raw X25519, base64) of the key agents open sealed values with. */
+export const ClusterKeyRecord = t.type({ publicKey: t.string, createdAt: t.string }, 'ClusterKeyRecord');
+export type ClusterKeyRecord = t.TypeOf<typeof ClusterKeyRecord>;
+
+/**
+ * registries/<host>: credentials for pulls from `host` (as image references name it:
+ * `reg.example.com:5000`, `docker.io`). The username is in the clear for `dokkaa registry
+ * list`; `sealed` holds the JSON `{"password": ...}` sealed to the cluster key.
+ */
+export const RegistryRecord = t.type({ host: t.string, username: t.string, sealed: SealedValue, updated: t.string }, 'RegistryRecord');
+export type RegistryRecord = t.TypeOf<typeof RegistryRecord>;
 
 /** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
 export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');

@@ -8,6 +8,7 @@ import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
 import { runLab } from './lab-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
+import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
 async function run(invocation: Invocation): Promise<void> {
@@ -54,6 +55,14 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await certList(invocation.options, config));
     case 'cert rm':
       return void console.log(await certRemove(invocation.host, config));
+    case 'cluster-key init':
+      return void console.log(await clusterKeyInit(invocation.options, config));
+    case 'registry login':
+      return void console.log(await registryLogin(invocation.host, { ...invocation.options, password: await readStdin() }, config));
+    case 'registry logout':
+      return void console.log(await registryLogout(invocation.host, config));
+    case 'registry list':
+      return void console.log(await registryList(invocation.options, config));
     case 'agent':
       return serve(config, createLogger(config.logLevel), AGENT_MODULES);
     case 'controller':
@@ -81,3 +90,10 @@ Promise.resolve()
       process.exit(code);
     },
   );
+
+/** The whole of stdin, less the line end a `echo` or a file adds. */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString().replace(/\r?\n$/, '');
+}

@@ -9,6 +9,7 @@ import type { CertAddOptions } from './router-commands.js';
 import type { DrainOptions, RebalanceOptions } from './maintenance-commands.js';
 import { isHostName } from '../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../api/records.js';
+import { registryArgument } from './registry-commands.js';
 
 export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
 
@@ -29,6 +30,8 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
+  dokkaa cluster-key init --out FILE     the key registry credentials are sealed to (agents: --cluster-key-file FILE)
+  dokkaa registry login HOST --username U --password-stdin   pull from HOST with these (registry list [--json], registry logout HOST)
   dokkaa lab up|down|status|add-host|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
   dokkaa completion                      a bash completion script: source <(dokkaa completion)
   dokkaa COMMAND --help                  a command's own flags
@@ -55,6 +58,7 @@ Flags (or env vars):
   --reserve-memory Q   DOKKAA_RESERVE_MEMORY memory kept for the host (256Mi; 0: none)
   --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
   --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
+  --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
@@ -76,6 +80,10 @@ export type Invocation =
   | { command: 'cordon' | 'uncordon'; flags: ConfigFlags; target?: string }
   | { command: 'drain'; flags: ConfigFlags; target?: string; options: DrainOptions }
   | { command: 'rebalance'; flags: ConfigFlags; target?: string; options: RebalanceOptions }
+  | { command: 'cluster-key init'; flags: ConfigFlags; options: { out: string } }
+  | { command: 'registry login'; flags: ConfigFlags; host: string; options: { username: string } }
+  | { command: 'registry logout'; flags: ConfigFlags; host: string }
+  | { command: 'registry list'; flags: ConfigFlags; options: ListOptions }
   | { command: 'lab'; request: LabRequest };
 
 /** Where parsing writes help (`out`) and commander's usage errors (`err`). */
@@ -231,6 +239,21 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .addCommand(certRm.action((host: string) => parsed({ command: 'cert rm', flags: flagsOf(certRm), host }))));
 
   program.addCommand(labCommand((request) => parsed({ command: 'lab', request })));
+  const keyInit = client('init', 'make the cluster key: its private half to FILE (0600), its public half to cluster-key', undefined, (cmd) => cmd
+    .requiredOption('--out <FILE>', 'where the private key goes (a new file)'));
+  program.addCommand(new Command('cluster-key').description('the key secrets and registry credentials are sealed to')
+    .addCommand(keyInit.action((o: { out: string }) => parsed({ command: 'cluster-key init', flags: flagsOf(keyInit), options: { out: o.out } }))));
+  const registryHost = (cmd: Command) => cmd.argument('<HOST>', 'the registry, as image references name it (host[:port]; docker.io for Docker Hub)', registryArgument);
+  const regLogin = client('login', 'store credentials for HOST, sealed to the cluster key; agents pull with them', undefined, (cmd) => registryHost(cmd)
+    .usage('HOST --username U --password-stdin [options]')
+    .requiredOption('--username <U>', 'the user name')
+    .requiredOption('--password-stdin', 'read the password from stdin (the only way: never on the command line)'));
+  const regLogout = client('logout', 'delete the credentials of HOST', undefined, registryHost);
+  const regList = client('list', 'registries with credentials: host and user name (never passwords)', undefined, (cmd) => cmd.option('--json', 'print host, username and updated'));
+  program.addCommand(new Command('registry').description('credentials for private registries')
+    .addCommand(regLogin.action((host: string, o: { username: string }) => parsed({ command: 'registry login', flags: flagsOf(regLogin), host, options: { username: o.username } })))
+    .addCommand(regLogout.action((host: string) => parsed({ command: 'registry logout', flags: flagsOf(regLogout), host })))
+    .addCommand(regList.action((o: { json?: boolean }) => parsed({ command: 'registry list', flags: flagsOf(regList), options: { json: !!o.json } }))));
   program.command('completion').description('print a bash completion script (source <(dokkaa completion))').action(() => parsed({ command: 'print', text: bashCompletion(program) }));
 
   forEachCommand(program, [], (cmd, path) => {

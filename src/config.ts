@@ -42,6 +42,8 @@ export interface Config {
   reserve?: Amounts;
   /** Agent: the capacity to report instead of the engine's figures (`--capacity-cpus`, `--capacity-memory`; tests and odd hosts). */
   capacity?: Partial<Amounts>;
+  /** Agent: the file holding the cluster key's private half (`--cluster-key-file`), to open registry credentials. */
+  clusterKeyFile?: string;
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -100,6 +102,7 @@ const SETTING_TABLE = {
   reserveMemory: { flag: 'reserve-memory', value: 'Q', env: 'DOKKAA_RESERVE_MEMORY', help: 'memory kept for the host (bytes, or 512Mi, 1Gi, ...)', default: DEFAULT_RESERVE_MEMORY },
   capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
+  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -129,6 +132,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const dnsUpstream = given('dnsUpstream');
   const capacityCpus = given('capacityCpus');
   const capacityMemory = given('capacityMemory');
+  const clusterKeyFile = given('clusterKeyFile');
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -157,6 +161,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
           },
         }
       : {}),
+    ...(clusterKeyFile ? { clusterKeyFile } : {}),
   };
 }
 

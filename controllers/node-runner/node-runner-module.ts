@@ -1,5 +1,10 @@
 import { ContainerModule } from 'inversify';
+import type { Clock } from '../../src/clock.js';
+import type { ContainerEngine } from '../../src/docker/container-engine.js';
+import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { TYPES } from '../../src/ioc/tokens.js';
+import type { Logger } from '../../src/logging.js';
+import { RegistryCredentials } from '../../src/registry/registry-credentials.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -10,6 +15,14 @@ import { ReplicaExecutor } from './replica-executor.js';
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
+  bind(RegistryCredentials).toSelf().inSingletonScope();
+  bind(PullCoordinator)
+    .toDynamicValue((ctx) => {
+      const credentials = ctx.get(RegistryCredentials);
+      const log = ctx.get<Logger>(TYPES.Logger).child({ component: 'pulls' });
+      return new PullCoordinator(ctx.get<ContainerEngine>(TYPES.ContainerEngine), ctx.get<Clock>(TYPES.Clock), (ref) => credentials.authFor(ref), log);
+    })
+    .inSingletonScope();
   bind(HealthProber).toSelf().inSingletonScope();
   bind(PartitionFence).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(PartitionFence);

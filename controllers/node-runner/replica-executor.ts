@@ -4,7 +4,10 @@ import type { Keys } from '../../api/keys.js';
 import type { ReplicaRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
-import type { ContainerEngine, ContainerSummary } from '../../src/docker/container-engine.js';
+import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
+import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
+import { classifyPullError } from '../../src/docker/pull-errors.js';
+import { formatPullProgress } from '../../src/docker/pull-stream.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -38,6 +41,7 @@ export class ReplicaExecutor {
     @inject(NodeLease) private readonly lease: NodeLease,
     @inject(HealthProber) private readonly prober: HealthProber,
     @inject(EventRecorder) private readonly events: EventRecorder,
+    @inject(PullCoordinator) private readonly pulls: PullCoordinator,
   ) {}
 
   /**
@@ -51,13 +55,15 @@ export class ReplicaExecutor {
       let created: string | undefined;
       for (const step of steps) {
         if (step.kind === 'readRecord') stored = await this.store.get(this.recordKey(ref));
+        // Progress written during a pull makes the record read at the start stale.
+        else if (step.kind === 'pull') stored = (await this.pullImage(step, ref, stored, log)) ? undefined : stored;
         else created = (await this.perform(step, ref, stored, log)) ?? created;
       }
       return created;
     };
   }
 
-  private async perform(step: Exclude<Step, { kind: 'readRecord' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<string | void> {
+  private async perform(step: Exclude<Step, { kind: 'readRecord' | 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<string | void> {
     switch (step.kind) {
       case 'remove':
         return this.removeAll(step.containers, step.reason, step.graceSeconds, ref, log);
@@ -69,14 +75,6 @@ export class ReplicaExecutor {
         return this.write(stored, step.record);
       case 'drain':
         return sleep(this.clock, DRAIN_MS);
-      case 'pull':
-        try {
-          if (await this.ensureImage(step.image, log)) this.event(ref, 'Normal', 'Pulled', `pulled image ${step.image}`);
-        } catch (err) {
-          await this.write(stored, { ...step.failed, message: `image ${step.image}: ${errorField(err).message}` });
-          throw err;
-        }
-        return;
       case 'create': {
         const id = await this.createOrAdopt(step.spec, log);
         await this.engine.start(id);
@@ -107,11 +105,36 @@ export class ReplicaExecutor {
     void this.events.record(ref.app, ref.name, { type, reason, message, replica: ref.replica, node: this.lease.node });
   }
 
-  /** Pulls the image unless the engine has it; true if it pulled. */
-  private async ensureImage(image: string, log: Logger): Promise<boolean> {
+  /**
+   * Pulls the image unless the engine has it, through the host's one pull of it, showing its
+   * progress in the replica's record (the coordinator passes it on at most once a second).
+   * True if it wrote the record. A failure writes `failed` with the reason and throws.
+   */
+  private async pullImage(step: Extract<Step, { kind: 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<boolean> {
+    const { image } = step;
     if (await this.engine.hasImage(image)) return false;
     log.info('pulling image', { image });
-    await this.engine.pull(image);
+    this.event(ref, 'Normal', 'Pulling', `pulling image ${image}`);
+    const pending: ReplicaRecord = { ...step.failed, state: 'pending' };
+    // Writes in order, each after the last; a failed one is logged, the next may succeed.
+    let writes = Promise.resolve();
+    const show = (p: PullProgress) => {
+      const record = { ...pending, message: `pulling ${image} ${formatPullProgress(p)}`, pull: { image, percent: p.total ? Math.floor((100 * p.current) / p.total) : 0, bytes: p.current, total: p.total } };
+      writes = writes.then(() => this.write(undefined, record)).catch((err: unknown) => void log.warn('pull progress not written', { error: errorField(err) }));
+    };
+    show({ current: 0, total: 0 });
+    try {
+      const pulled = await this.pulls.pull(image, show);
+      await writes;
+      log.info('image pulled', { image, bytes: pulled.bytes, durationMs: pulled.durationMs });
+      this.event(ref, 'Normal', 'Pulled', `pulled image ${image} (${(pulled.bytes / 1e6).toFixed(1)} MB in ${(pulled.durationMs / 1000).toFixed(1)} s)`);
+    } catch (err) {
+      await writes;
+      const failure = classifyPullError(image, err);
+      this.event(ref, 'Warning', 'Failed', failure.message);
+      await this.write(undefined, { ...step.failed, message: failure.message });
+      throw failure;
+    }
     return true;
   }
 

@@ -57,19 +57,20 @@ dokkaa_setup_host() {
   local need_apt=0 bin
   # g++, make and python3: node-gyp builds the ambassador's splice pump (npm run build:native).
   # haproxy: each agent's web router (controllers/router/); curl and openssl: the router's
-  # tests (HTTPS, HTTP/2, certificates made for the test).
-  for bin in dockerd docker etcd etcdctl ip iptables nsenter setpriv g++ make python3 haproxy curl openssl; do
+  # tests (HTTPS, HTTP/2, certificates made for the test). docker-registry and htpasswd
+  # (apache2-utils): the private registry the pull tests run.
+  for bin in dockerd docker etcd etcdctl ip iptables nsenter setpriv g++ make python3 haproxy curl openssl docker-registry htpasswd; do
     command -v "$bin" >/dev/null 2>&1 || need_apt=1
   done
   [[ -x /bin/busybox ]] || need_apt=1
   if (( need_apt )); then
-    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables util-linux g++ make python3 haproxy curl openssl)"
+    log "installing packages (docker.io etcd-server etcd-client busybox-static iproute2 iptables util-linux g++ make python3 haproxy curl openssl docker-registry apache2-utils)"
     # Lock timeout: another apt run may be in progress on a freshly booted machine.
     apt-get -o DPkg::Lock::Timeout=600 update >&2
     # No systemd here: the packages' attempts to start services fail harmlessly
     # (policy-rc.d / invoke-rc.d) and are ignored; we start the daemons ourselves below.
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
-      docker.io etcd-server etcd-client busybox-static iproute2 iptables util-linux g++ make python3 haproxy curl openssl >&2
+      docker.io etcd-server etcd-client busybox-static iproute2 iptables util-linux g++ make python3 haproxy curl openssl docker-registry apache2-utils >&2
     for bin in dockerd etcd etcdctl haproxy; do
       command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after apt-get install"
     done

@@ -52,6 +52,28 @@ export interface EngineInfo {
   version: string;
 }
 
+/** Credentials for one registry, as Docker's X-Registry-Auth header carries them. */
+export interface RegistryAuth {
+  username: string;
+  password: string;
+  /** The registry as Docker names it (`host[:port]`; Docker Hub: https://index.docker.io/v1/). */
+  serveraddress: string;
+}
+
+/** A pull's bytes so far, summed over its layers; `total` grows as layers' sizes become known. */
+export interface PullProgress {
+  current: number;
+  total: number;
+}
+
+export interface PullOptions {
+  auth?: RegistryAuth;
+  /** Called when the summed progress changes (often: callers throttle). */
+  onProgress?: (progress: PullProgress) => void;
+  /** Aborting ends the pull: the stream is destroyed and the call rejects. */
+  signal?: AbortSignal;
+}
+
 /** A container event (create, start, die, destroy...) with the container's labels. */
 export interface ContainerEvent {
   id: string;
@@ -74,7 +96,11 @@ export interface ContainerEngine {
   remove(id: string): Promise<void>;
   rename(id: string, name: string): Promise<void>;
   hasImage(ref: string): Promise<boolean>;
-  pull(ref: string): Promise<void>;
+  /**
+   * Pulls an image; resolves when the engine has it. Rejects with the engine's error, whether
+   * it came as an HTTP status or inside the progress stream (see classifyPullError).
+   */
+  pull(ref: string, options?: PullOptions): Promise<void>;
   info(): Promise<EngineInfo>;
   /** The default bridge's gateway: the host's address as seen from its containers. */
   bridgeGateway(): Promise<string | undefined>;

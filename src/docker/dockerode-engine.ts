@@ -2,7 +2,8 @@ import Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo } from './container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions } from './container-engine.js';
+import { PullProgressSum, pullStreamError, type PullMessage } from './pull-stream.js';
 import { demuxFrames } from './log-frames.js';
 
 /** ContainerEngine on dockerode, for `unix:///path.sock` or `tcp://host:port`. */
@@ -133,11 +134,31 @@ export class DockerodeEngine implements ContainerEngine {
     }
   }
 
-  async pull(ref: string): Promise<void> {
-    const stream = await this.docker.pull(ref);
-    await new Promise<void>((resolve, reject) =>
-      this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-    );
+  async pull(ref: string, options: PullOptions = {}): Promise<void> {
+    const { auth, onProgress, signal } = options;
+    signal?.throwIfAborted();
+    const stream = (await this.docker.pull(ref, { ...(auth ? { authconfig: auth } : {}), ...(signal ? { abortSignal: signal } : {}) })) as NodeJS.ReadableStream & { destroy(): void };
+    const sum = new PullProgressSum();
+    await new Promise<void>((resolve, reject) => {
+      let failed: string | undefined;
+      const abort = () => {
+        stream.destroy();
+        reject(signal!.reason ?? new Error('pull aborted'));
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      const settle = (err?: unknown) => {
+        signal?.removeEventListener('abort', abort);
+        if (err) reject(err);
+        else if (failed !== undefined) reject(new Error(failed));
+        else resolve();
+      };
+      onJsonLines<PullMessage>(stream, (msg) => {
+        failed = pullStreamError(msg) ?? failed;
+        if (sum.update(msg)) onProgress?.(sum.progress);
+      });
+      stream.on('end', () => settle());
+      stream.on('error', (err: unknown) => settle(err));
+    });
   }
 
   async info(): Promise<EngineInfo> {
@@ -174,22 +195,10 @@ export class DockerodeEngine implements ContainerEngine {
             if (closed) return (s as { destroy?: () => void }).destroy?.();
             stream = s as typeof stream;
             attempt = 0;
-            let buffered = '';
-            s.on('data', (chunk: Buffer) => {
-              buffered += chunk.toString();
-              let nl: number;
-              while ((nl = buffered.indexOf('\n')) >= 0) {
-                const line = buffered.slice(0, nl).trim();
-                buffered = buffered.slice(nl + 1);
-                if (!line) continue;
-                try {
-                  const ev = JSON.parse(line) as { id?: string; Action?: string; Actor?: { ID: string; Attributes?: Record<string, string> } };
-                  subscriber.next({ id: ev.Actor?.ID ?? ev.id ?? '', action: ev.Action ?? '', labels: ev.Actor?.Attributes ?? {} });
-                } catch {
-                  // A torn line cannot be recovered; the periodic re-list covers it.
-                }
-              }
-            });
+            // A torn line cannot be recovered; the periodic re-list covers it.
+            onJsonLines<{ id?: string; Action?: string; Actor?: { ID: string; Attributes?: Record<string, string> } }>(s, (ev) =>
+              subscriber.next({ id: ev.Actor?.ID ?? ev.id ?? '', action: ev.Action ?? '', labels: ev.Actor?.Attributes ?? {} }),
+            );
             s.on('end', () => reconnect());
             s.on('error', (err: unknown) => reconnect(err));
           })
@@ -241,6 +250,27 @@ export function firstHost(subnet: string | undefined): string | undefined {
   const network = bits === 0 ? 0 : (ip & (~0 << (32 - bits))) >>> 0;
   const host = (network + 1) >>> 0;
   return [host >>> 24, (host >>> 16) & 255, (host >>> 8) & 255, host & 255].join('.');
+}
+
+/** Calls `fn` with each JSON line of a stream (Docker's progress and event streams); a line that does not parse is skipped. */
+function onJsonLines<T>(stream: NodeJS.ReadableStream, fn: (value: T) => void): void {
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (!line) continue;
+      let value: T;
+      try {
+        value = JSON.parse(line) as T;
+      } catch {
+        continue;
+      }
+      fn(value);
+    }
+  });
 }
 
 function labelFilters(labels: Record<string, string>): string[] {

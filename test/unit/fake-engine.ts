@@ -1,5 +1,5 @@
 import { NEVER, type Observable } from 'rxjs';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo } from '../../src/docker/container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions } from '../../src/docker/container-engine.js';
 
 interface FakeContainer extends ContainerDetails {
   image: string;
@@ -19,6 +19,8 @@ export class FakeEngine implements ContainerEngine {
   output = '';
   /** The next `pull` rejects with this. */
   pullError: Error | undefined;
+  /** What a pull reports it fetched (0: no progress at all). */
+  pullBytes = 0;
   /** The next `rename` rejects with this. */
   renameError: Error | undefined;
   private seq = 0;
@@ -79,11 +81,12 @@ export class FakeEngine implements ContainerEngine {
     return this.images.has(ref);
   }
 
-  async pull(ref: string): Promise<void> {
+  async pull(ref: string, options: PullOptions = {}): Promise<void> {
     this.calls.push(`pull ${ref}`);
     const err = this.pullError;
     this.pullError = undefined;
     if (err) throw err;
+    if (this.pullBytes) options.onProgress?.({ current: this.pullBytes, total: this.pullBytes });
     this.images.add(ref);
   }
 

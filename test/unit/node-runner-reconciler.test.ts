@@ -42,7 +42,7 @@ describe('NodeRunnerReconciler', () => {
     assert.equal(r?.containerName, NAME);
     assert.equal(r?.ready, true);
     assert.deepEqual(r?.ports, { web: { containerPort: 80, hostPort: 32010, protocol: 'tcp' } });
-    assert.deepEqual(w.events.map((e) => e.reason), ['Pulled', 'Started']);
+    assert.deepEqual(w.events.map((e) => e.reason), ['Pulling', 'Pulled', 'Started']);
 
     const rev = w.store.revision;
     assert.equal(await w.reconcile(), undefined);

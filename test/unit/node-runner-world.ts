@@ -2,6 +2,7 @@ import { Keys } from '../../api/keys.js';
 import type { EventRecord } from '../../api/records.js';
 import { HealthProber } from '../../controllers/node-runner/health-prober.js';
 import { NodeRunnerReconciler } from '../../controllers/node-runner/node-runner-reconciler.js';
+import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { ReplicaExecutor } from '../../controllers/node-runner/replica-executor.js';
 import type { NodeLease } from '../../src/agent/node-lease.js';
 import type { Clock, TimerHandle } from '../../src/clock.js';
@@ -59,8 +60,11 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z')) 
   const recorder = { record: async (app: string, name: string, e: Omit<EventRecord, 'time' | 'source'>) => void events.push({ app, name, ...e }) };
   const prober = new HealthProber(new FakeClock());
   const nodeLease = lease as unknown as NodeLease;
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder);
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor);
   const logged: Logged[] = [];
-  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log: memoryLogger(logged) };
+  const log = memoryLogger(logged);
+  // Its own clock: the stall timers of pulls are not the node runner's waits the tests look at.
+  const pulls = new PullCoordinator(engine, new FakeClock(start), async () => undefined, log);
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor);
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log };
 }

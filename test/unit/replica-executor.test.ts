@@ -63,12 +63,26 @@ describe('ReplicaExecutor', () => {
     assert.equal(await w.store.get(key), undefined);
   });
 
-  it('pulls a missing image (event Pulled), not one the engine has', async () => {
+  it('pulls a missing image, showing its progress in the record (events Pulling, Pulled), not one the engine has', async () => {
     const w = nodeRunnerWorld();
+    w.engine.pullBytes = 274e6;
     const pull: Step = { kind: 'pull', image: 'nginx:latest', failed: record({ state: 'failed' }) };
+    const written: string[] = [];
+    const put = w.store.put.bind(w.store);
+    w.store.put = async (key, value, options) => {
+      written.push((JSON.parse(value) as ReplicaRecord).message ?? '');
+      return put(key, value, options);
+    };
     await w.executor.begin(ref, undefined, w.log)([pull, pull]);
     assert.deepEqual(w.engine.calls, ['pull nginx:latest']);
-    assert.deepEqual(w.events, [{ app: 'app', name: 'web', type: 'Normal', reason: 'Pulled', message: 'pulled image nginx:latest', replica: 0, node: 'h1' }]);
+    assert.deepEqual(written, ['pulling nginx:latest starting', 'pulling nginx:latest 100% (274/274 MB)']);
+    const stored = JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    assert.equal(stored.state, 'pending');
+    assert.deepEqual(stored.pull, { image: 'nginx:latest', percent: 100, bytes: 274e6, total: 274e6 });
+    assert.deepEqual(w.events.map((e) => [e.type, e.reason, e.message]), [
+      ['Normal', 'Pulling', 'pulling image nginx:latest'],
+      ['Normal', 'Pulled', 'pulled image nginx:latest (274.0 MB in 0.0 s)'],
+    ]);
   });
 
   it('writes the failed record with the error when a pull fails, and throws', async () => {
@@ -78,7 +92,9 @@ describe('ReplicaExecutor', () => {
     const run = w.executor.begin(ref, undefined, w.log);
     await assert.rejects(run([{ kind: 'pull', image: 'nginx:latest', failed }, { kind: 'drain' }]), /manifest unknown/);
     const stored = JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
-    assert.deepEqual(stored, { ...failed, message: 'image nginx:latest: manifest unknown' });
+    const message = 'pull of nginx:latest failed: image or tag not found (manifest unknown)';
+    assert.deepEqual(stored, { ...failed, message });
+    assert.deepEqual(w.events.map((e) => [e.type, e.reason, e.message]), [['Normal', 'Pulling', 'pulling image nginx:latest'], ['Warning', 'Failed', message]]);
     assert.deepEqual(w.clock.slept, [], 'no step after the failed one');
   });
 

@@ -1,0 +1,135 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { decodeRecord, ReplicaRecord } from '../../api/records.js';
+import { useDokkaa } from './support/dokkaa.js';
+import { LocalRegistry } from './support/registry.js';
+import { IMAGE, waitFor, type World } from './support/world.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
+const USER = 'puller';
+const PASSWORD = `pw-${randomBytes(4).toString('hex')}`;
+
+/** The CLI with `input` on its stdin. */
+function cli(world: World, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args, '--etcd', world.etcdUrl, '--prefix', world.prefix], (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    child.stdin!.end(input);
+  });
+}
+
+/** A single-layer image of `megabytes` of random data and a static busybox, from a tarball (`docker import`). */
+async function bigImage(world: World, ref: string, megabytes: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dokkaa-big-'));
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
+  chmodSync(join(dir, 'bin/busybox'), 0o755);
+  symlinkSync('busybox', join(dir, 'bin/sleep'));
+  writeFileSync(join(dir, 'random.bin'), randomBytes(megabytes * 1e6));
+  const tarball = `${dir}.tar`;
+  await new Promise<void>((resolve, reject) => execFile('tar', ['-C', dir, '-cf', tarball, '.'], (err) => (err ? reject(err) : resolve())));
+  const colon = ref.lastIndexOf(':');
+  const stream = (await world.docker.importImage(tarball, { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) })) as NodeJS.ReadableStream;
+  await new Promise((resolve, reject) => world.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(tarball, { force: true });
+}
+
+/** Image pull events of the engine for `ref` since `sinceSec`. */
+async function pullEvents(world: World, ref: string, sinceSec: number): Promise<number> {
+  const stream = (await world.docker.getEvents({ since: sinceSec, until: Math.ceil(Date.now() / 1000) + 1, filters: { type: ['image'], event: ['pull'] } })) as NodeJS.ReadableStream;
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Actor?: { ID?: string }; id?: string }).filter((e) => (e.Actor?.ID ?? e.id) === ref).length;
+}
+
+describe('private registry pulls (a real registry with htpasswd, a real engine)', () => {
+  const keyFile = join(mkdtempSync(join(tmpdir(), 'dokkaa-key-')), 'cluster.key');
+  const { world } = useDokkaa({ clusterKeyFile: keyFile });
+  let registry: LocalRegistry;
+  const good = () => ({ username: USER, password: PASSWORD, serveraddress: registry.host });
+
+  before(async () => {
+    registry = await LocalRegistry.start(USER, PASSWORD);
+    for (const tag of ['1', '2']) await LocalRegistry.push(world.docker, IMAGE, `${registry.host}/busybox:${tag}`, good());
+    const init = await cli(world, '', 'cluster-key', 'init', '--out', keyFile);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(statSync(keyFile).mode & 0o777, 0o600);
+  });
+  after(async () => {
+    await registry?.stop();
+    rmSync(keyFile, { force: true });
+  });
+
+  const login = async (password: string) => {
+    const r = await cli(world, `${password}\n`, 'registry', 'login', registry.slowHost, '--username', USER, '--password-stdin');
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const replicas = async (app: string, name: string) =>
+    Object.values(await world.etcd.getAll().prefix(world.keys.manifestReplicas(app, name)).strings()).map((v) => decodeRecord(ReplicaRecord, v)!);
+
+  it('stores the credentials sealed: list shows host and user, etcd holds no password', async () => {
+    await login(PASSWORD);
+    const list = await cli(world, '', 'registry', 'list');
+    assert.match(list.stdout, new RegExp(`${registry.slowHost.replace(/\./g, '\\.')}\\s+${USER}`));
+    const all = Object.values(await world.etcd.getAll().prefix(world.keys.all).strings()).join('\n');
+    assert.ok(!all.includes(PASSWORD), 'no password in etcd in the clear');
+  });
+
+  it('pulls with good credentials and runs the replica', async () => {
+    const app = `good-${world.id}`;
+    await world.putManifest(app, 'job', { image: `${registry.slowHost}/busybox:1`, command: ['sleep', '3600'] });
+    await waitFor('running', async () => (await world.status(app, 'job'))?.phase === 'Running', 60_000);
+  });
+
+  it('fails with "authentication" in the status with bad credentials, and runs once they are fixed', async () => {
+    const app = `bad-${world.id}`;
+    await login('wrong-password');
+    await world.putManifest(app, 'job', { image: `${registry.slowHost}/busybox:2`, command: ['sleep', '3600'] });
+    const s = await waitFor('an authentication failure', async () => {
+      const st = await world.status(app, 'job');
+      return st?.message.includes('authentication') ? st : undefined;
+    }, 60_000);
+    assert.match(s.message, /pull of 127\.0\.0\.1:\d+\/busybox:2 refused: authentication failed/);
+    await login(PASSWORD);
+    await waitFor('running after the fix', async () => (await world.status(app, 'job'))?.phase === 'Running', 90_000);
+  });
+
+  it('says "not found" for a missing tag', async () => {
+    const app = `missing-${world.id}`;
+    await world.putManifest(app, 'job', { image: `${registry.slowHost}/busybox:nope`, command: ['sleep', '3600'] });
+    const s = await waitFor('not found', async () => {
+      const st = await world.status(app, 'job');
+      return st?.message.includes('not found') ? st : undefined;
+    }, 60_000);
+    assert.match(s.message, /pull of 127\.0\.0\.1:\d+\/busybox:nope failed: image or tag not found/);
+  });
+
+  it('shows the progress of a large pull, and pulls once for two replicas on the host', async () => {
+    const app = `big-${world.id}`;
+    const local = `${registry.host}/big:1`;
+    await bigImage(world, local, 40);
+    await LocalRegistry.push(world.docker, local, local, good());
+    await world.docker.getImage(local).remove({ force: true });
+    const ref = `${registry.slowHost}/big:1`;
+    const since = Math.floor(Date.now() / 1000);
+    await world.putManifest(app, 'job', { image: ref, command: ['/bin/sleep', '3600'], scale: 2 });
+    const seen = new Set<string>();
+    await waitFor('both running', async () => {
+      for (const r of await replicas(app, 'job')) if (r.message) seen.add(r.message);
+      const st = await world.status(app, 'job');
+      if (st?.message.includes('pulling')) seen.add(`status: ${st.message}`);
+      return st?.phase === 'Running' && st.running === 2;
+    }, 90_000, 200);
+    const partial = [...seen].filter((m) => /pulling 127\.0\.0\.1:\d+\/big:1 ([1-9]|[1-9]\d)% \(\d+\/4\d MB\)/.test(m));
+    assert.ok(partial.length >= 2, `progress seen mid-pull: ${[...seen].join(' | ')}`);
+    assert.ok([...seen].some((m) => m.startsWith('status: ') && m.includes('pulling')), 'status shows the pull');
+    assert.equal(await pullEvents(world, ref, since), 1, 'one pull at the engine');
+  });
+});

@@ -1,0 +1,103 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { waitFor } from './world.js';
+
+/** A free TCP port on 127.0.0.1 (free when asked: good enough for a test's own servers). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A real registry (Debian's docker-registry: the distribution registry) with htpasswd
+ * authentication on 127.0.0.1, which engines use without TLS. Run inside the tests' network
+ * namespace, the engine under test reaches it there. `host` serves at full speed (for
+ * pushes); `slowHost` is the same registry behind a proxy that sends at most
+ * `bytesPerSecond` towards clients, so that a pull lasts long enough to be watched.
+ */
+export class LocalRegistry {
+  readonly log: string[] = [];
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly dir: string,
+    private readonly child: ChildProcess,
+    private readonly proxy: Server,
+    readonly host: string,
+    readonly slowHost: string,
+  ) {}
+
+  static async start(username: string, password: string, bytesPerSecond = 8e6): Promise<LocalRegistry> {
+    const dir = mkdtempSync(join(tmpdir(), 'dokkaa-registry-'));
+    const htpasswd = execFileSync('htpasswd', ['-Bbn', username, password]).toString();
+    writeFileSync(join(dir, 'htpasswd'), htpasswd);
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'config.yml'),
+      [
+        'version: 0.1',
+        'log: {level: info, formatter: text}',
+        `storage: {filesystem: {rootdirectory: ${join(dir, 'data')}}}`,
+        `http: {addr: "127.0.0.1:${port}"}`,
+        `auth: {htpasswd: {realm: dokkaa-test, path: ${join(dir, 'htpasswd')}}}`,
+        '',
+      ].join('\n'),
+    );
+    const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proxyServer = createServer();
+    const registry = new LocalRegistry(dir, child, proxyServer, `127.0.0.1:${port}`, '');
+    for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => registry.log.push(...d.toString().split('\n').filter(Boolean)));
+    proxyServer.on('connection', (client) => registry.throttle(client, port, bytesPerSecond));
+    await new Promise<void>((resolve) => proxyServer.listen(0, '127.0.0.1', resolve));
+    (registry as { slowHost: string }).slowHost = `127.0.0.1:${(proxyServer.address() as { port: number }).port}`;
+    await waitFor('the registry to listen', async () => {
+      const res = await fetch(`http://${registry.host}/v2/`).catch(() => undefined);
+      return res?.status === 401;
+    }, 15_000);
+    return registry;
+  }
+
+  /** Pushes a local image to `ref` on this registry through the engine, as `docker push` does. */
+  static async push(docker: Docker, local: string, ref: string, auth: { username: string; password: string; serveraddress: string }): Promise<void> {
+    const colon = ref.lastIndexOf(':');
+    const [repo, tag] = [ref.slice(0, colon), ref.slice(colon + 1)];
+    await docker.getImage(local).tag({ repo, tag });
+    const stream = await docker.getImage(ref).push({ authconfig: auth });
+    const lines = await new Promise<{ error?: string }[]>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? reject(err) : resolve(out))));
+    const failed = lines.find((l) => l.error);
+    if (failed) throw new Error(`push of ${ref}: ${failed.error}`);
+  }
+
+  /** Client <-> registry, with the registry's bytes held back to the rate. */
+  private throttle(client: Socket, port: number, bytesPerSecond: number): void {
+    const upstream = connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      client.write(chunk);
+      upstream.pause();
+      setTimeout(() => upstream.resume(), (1000 * chunk.length) / bytesPerSecond);
+    });
+    upstream.on('end', () => client.end());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.proxy.close(() => resolve()));
+    this.child.kill('SIGTERM');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
