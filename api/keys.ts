@@ -220,6 +220,45 @@ export class Keys {
     return matchUnder(this.registries, key, /^([^/]+)$/)?.[1];
   }
 
+  // secrets/<app>/<name>: a secret's value sealed to the cluster key (`dokkaa secret set`).
+  get secrets(): string {
+    return `${this.root}/secrets/`;
+  }
+  secret(app: string, name: string): string {
+    return `${this.secrets}${app}/${name}`;
+  }
+  parseSecret(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.secrets, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // configs/<app>/<name>: a config file's content, in the clear (`dokkaa config set`).
+  get configs(): string {
+    return `${this.root}/configs/`;
+  }
+  config(app: string, name: string): string {
+    return `${this.configs}${app}/${name}`;
+  }
+  parseConfig(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.configs, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // sealed/<node>/<app>/<name>: a secret re-sealed to one node's key by the secrets controller.
+  get sealed(): string {
+    return `${this.root}/sealed/`;
+  }
+  nodeSealed(node: string): string {
+    return `${this.sealed}${node}/`;
+  }
+  sealedCopy(node: string, app: string, name: string): string {
+    return `${this.sealed}${node}/${app}/${name}`;
+  }
+  parseSealedCopy(key: string): { node: string; app: string; name: string } | undefined {
+    const m = matchUnder(this.sealed, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { node: m[1]!, app: m[2]!, name: m[3]! } : undefined;
+  }
+
   // cluster-key: the public half of the key secrets are sealed to (`dokkaa cluster-key init`).
   get clusterKey(): string {
     return `${this.root}/cluster-key`;

@@ -70,6 +70,23 @@ const EnvName = new t.Type<string, string, unknown>(
   t.identity,
 );
 
+/** `{"secret": "db-password"}`: an env value taken from a secret of the manifest's app. */
+export const SecretRef = closedType('SecretRef', { secret: DnsLabel }, {});
+export type SecretRef = t.TypeOf<typeof SecretRef>;
+const EnvValue = t.union([t.string, SecretRef], 'a string or {"secret": NAME}');
+
+/** Where a secret or config file appears in the container: an absolute path, not `/`, without `..` segments. */
+const FilePath = new t.Type<string, string, unknown>(
+  'an absolute file path',
+  (u): u is string => isFilePath(u),
+  (u, c) => (isFilePath(u) ? t.success(u) : t.failure(u, c, 'an absolute file path (not "/", no ".." segments)')),
+  t.identity,
+);
+
+function isFilePath(u: unknown): u is string {
+  return typeof u === 'string' && u.startsWith('/') && u.length > 1 && !u.endsWith('/') && !u.split('/').includes('..');
+}
+
 export const RestartPolicy = t.keyof({ always: null, 'on-failure': null, never: null }, '"always", "on-failure" or "never"');
 export type RestartPolicy = t.TypeOf<typeof RestartPolicy>;
 
@@ -80,7 +97,11 @@ export const Manifest = closedType(
   {
     scale: NonNegativeInt,
     command: t.array(t.string),
-    env: checkedRecord(EnvName, t.string, 'env'),
+    env: checkedRecord(EnvName, EnvValue, 'env'),
+    /** Secret name (of this app, `dokkaa secret set`) -> the file's path in the container. */
+    secrets: checkedRecord(DnsLabel, FilePath, 'secrets'),
+    /** Config name (of this app, `dokkaa config set`) -> the file's path in the container. */
+    configs: checkedRecord(DnsLabel, FilePath, 'configs'),
     services: checkedRecord(DnsLabel, ServiceDecl, 'services'),
     links: t.array(LinkRef),
     restart: RestartPolicy,
@@ -136,7 +157,7 @@ export const ManifestSpec = t.intersection(
     t.type({
       image: t.string,
       scale: t.number,
-      env: t.record(t.string, t.string),
+      env: t.record(t.string, t.union([t.string, t.type({ secret: t.string })])),
       services: t.record(t.string, ServiceSpec),
       links: t.array(LinkSpec),
       restart: RestartPolicy,
@@ -152,6 +173,16 @@ export const ManifestSpec = t.intersection(
       /** Only `global` is written; absent means replicated. `scale` is then ignored. */
       mode: t.literal('global'),
       placement: PlacementSpec,
+      /** Secret name -> path in the container. Only when given. */
+      secrets: t.record(t.string, t.string),
+      /** Config name -> path in the container. Only when given. */
+      configs: t.record(t.string, t.string),
+      /**
+       * The versions of the secrets (files and env) and configs the spec uses, as the
+       * scheduler found them: in the template hash, so a new value rolls the replicas.
+       */
+      secretVersions: t.record(t.string, t.number),
+      configVersions: t.record(t.string, t.number),
     }),
   ],
   'ManifestSpec',
@@ -218,7 +249,21 @@ function normalize(m: Manifest, app: string): ManifestSpec {
       : {}),
     ...(m.mode === 'global' ? { mode: 'global' as const } : {}),
     ...(m.placement && Object.keys(m.placement).length ? { placement: { ...m.placement } } : {}),
+    // Only when given: a spec without them hashes as before.
+    ...(m.secrets && Object.keys(m.secrets).length ? { secrets: { ...m.secrets } } : {}),
+    ...(m.configs && Object.keys(m.configs).length ? { configs: { ...m.configs } } : {}),
   };
+}
+
+/** The secrets a spec uses, as files or in env, sorted and once each. */
+export function secretsUsed(spec: Pick<ManifestSpec, 'env' | 'secrets'>): string[] {
+  const fromEnv = Object.values(spec.env).flatMap((v) => (typeof v === 'string' ? [] : [v.secret]));
+  return [...new Set([...Object.keys(spec.secrets ?? {}), ...fromEnv])].sort();
+}
+
+/** The configs a spec uses, sorted. */
+export function configsUsed(spec: Pick<ManifestSpec, 'configs'>): string[] {
+  return Object.keys(spec.configs ?? {}).sort();
 }
 
 export function parseLink(ref: string, app: string): LinkSpec {

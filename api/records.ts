@@ -47,6 +47,8 @@ export const NodeRecord = t.intersection(
       allocatable: Amounts,
       /** What the placements on this host reserve, as the agent last counted them. */
       allocated: t.intersection([Amounts, t.type({ replicas: t.number })]),
+      /** The public half (raw X25519, base64) of this host's own key: secrets are sealed to it for this host only. */
+      sealingKey: t.string,
     }),
   ],
   'NodeRecord',
@@ -413,6 +415,34 @@ export type ClusterKeyRecord = t.TypeOf<typeof ClusterKeyRecord>;
  */
 export const RegistryRecord = t.type({ host: t.string, username: t.string, sealed: SealedValue, updated: t.string }, 'RegistryRecord');
 export type RegistryRecord = t.TypeOf<typeof RegistryRecord>;
+
+/**
+ * secrets/<app>/<name>: a secret of `app` (`dokkaa secret set`), its value sealed to the
+ * cluster key. `version` counts the sets (1, 2, ...): placements carry it, so a new value
+ * rolls the replicas. `size` is the value's length in bytes, for `dokkaa secret list`.
+ */
+export const SecretRecord = t.type({ version: t.number, size: t.number, sealed: SealedValue, updated: t.string }, 'SecretRecord');
+export type SecretRecord = t.TypeOf<typeof SecretRecord>;
+
+/** configs/<app>/<name>: a config file of `app` (`dokkaa config set`), base64, in the clear. */
+export const ConfigRecord = t.type({ version: t.number, size: t.number, data: t.string, updated: t.string }, 'ConfigRecord');
+export type ConfigRecord = t.TypeOf<typeof ConfigRecord>;
+
+/**
+ * sealed/<node>/<app>/<name>: secret `name` of `app` at `version`, sealed to the node's own
+ * key (its record's `sealingKey`) by the secrets controller; only nodes running a replica
+ * that uses the secret have one.
+ */
+export const SealedCopyRecord = t.type(
+  {
+    version: t.number,
+    sealed: SealedValue,
+    /** The node's public key it is sealed to: a node with a new key gets a new copy. */
+    key: t.string,
+  },
+  'SealedCopyRecord',
+);
+export type SealedCopyRecord = t.TypeOf<typeof SealedCopyRecord>;
 
 /** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
 export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');

@@ -5,6 +5,7 @@ import { linkInjectorModule } from '../controllers/link-injector/link-injector-m
 import { nodeRunnerModule } from '../controllers/node-runner/node-runner-module.js';
 import { routerModule } from '../controllers/router/router-module.js';
 import { schedulerModule } from '../controllers/scheduler/scheduler-module.js';
+import { secretsModule } from '../controllers/secrets/secrets-module.js';
 import { serviceRegistrarModule } from '../controllers/service-registrar/service-registrar-module.js';
 import { statusModule } from '../controllers/status/status-module.js';
 import { agentModule } from '../src/agent/agent-module.js';
@@ -15,8 +16,8 @@ import { coreModule } from '../src/ioc/core-module.js';
 
 /** The per-host part: membership, node runner, service registrar, ambassador and DNS, web router. */
 export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule, ambassadorModule, routerModule];
-/** The cluster-wide part: scheduler, link injector, status, run by the elected leader only. */
-export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule];
+/** The cluster-wide part: scheduler, link injector, status, secrets, run by the elected leader only. */
+export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule, secretsModule];
 
 /** A process's container: the core plus the feature modules it runs. */
 export function buildContainer(config: Config, logger: Logger, modules: readonly ContainerModule[]): Container {

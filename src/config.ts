@@ -42,8 +42,15 @@ export interface Config {
   reserve?: Amounts;
   /** Agent: the capacity to report instead of the engine's figures (`--capacity-cpus`, `--capacity-memory`; tests and odd hosts). */
   capacity?: Partial<Amounts>;
-  /** Agent: the file holding the cluster key's private half (`--cluster-key-file`), to open registry credentials. */
+  /**
+   * The file holding the cluster key's private half (`--cluster-key-file`): controllers
+   * re-seal secrets with it, agents open registry credentials with it.
+   */
   clusterKeyFile?: string;
+  /** Agent: where it keeps its own state, such as its sealing key (`--state-dir`; `<dir>/<node>/sealing.key`). */
+  stateDir?: string;
+  /** Agent: where secret and config files go, on a tmpfs it mounts (`--secrets-dir`; `<dir>/<node>`). */
+  secretsDir?: string;
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -62,6 +69,8 @@ export const DEFAULT_ROUTER_HTTP_PORT = 80;
 export const DEFAULT_ROUTER_HTTPS_PORT = 443;
 /** What an agent keeps off its host's memory by default: room for the agent, dockerd and the OS. */
 export const DEFAULT_RESERVE_MEMORY = '256Mi';
+export const DEFAULT_STATE_DIR = '/var/lib/dokkaa/agent';
+export const DEFAULT_SECRETS_DIR = '/run/dokkaa/secrets';
 
 /** A flag or env var with a value it cannot have: a usage error (the CLI exits 2). */
 export class BadValueError extends Error {}
@@ -102,7 +111,9 @@ const SETTING_TABLE = {
   reserveMemory: { flag: 'reserve-memory', value: 'Q', env: 'DOKKAA_RESERVE_MEMORY', help: 'memory kept for the host (bytes, or 512Mi, 1Gi, ...)', default: DEFAULT_RESERVE_MEMORY },
   capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
-  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
+  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init): controllers re-seal secrets with it, agents open registry credentials with it' },
+  stateDir: { flag: 'state-dir', value: 'DIR', env: 'DOKKAA_STATE_DIR', help: "the agent's state (its sealing key: DIR/<node>/sealing.key)", default: DEFAULT_STATE_DIR },
+  secretsDir: { flag: 'secrets-dir', value: 'DIR', env: 'DOKKAA_SECRETS_DIR', help: 'where secret and config files go (DIR/<node>, a tmpfs the agent mounts)', default: DEFAULT_SECRETS_DIR },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -162,6 +173,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
         }
       : {}),
     ...(clusterKeyFile ? { clusterKeyFile } : {}),
+    stateDir: value('stateDir'),
+    secretsDir: value('secretsDir'),
   };
 }
 

@@ -25,9 +25,19 @@ export function containerName(app: string, name: string, replica: number): strin
 }
 
 /**
+ * A placement's secrets and configs as this host delivers them: the opened values of the
+ * secrets its env names, and the files (on the host's tmpfs) to bind read-only at their paths.
+ */
+export interface ReplicaFiles {
+  secretEnv: Record<string, string>;
+  binds: { source: string; target: string }[];
+}
+
+/**
  * The container for a placement: its spec, the env the original injected
  * (DOKKAA_APP_NAME, DOKKAA_SERVICE_<svc>) and the resolved link env. The hash covers all
- * of it, so a changed spec or a changed link address replaces the container.
+ * of it, so a changed spec or a changed link address replaces the container. A secret in
+ * env enters the hash by name (its version is in the spec's), never by value: the hash is a label.
  */
 export function containerTemplate(
   p: PlacementRecord,
@@ -35,18 +45,20 @@ export function containerTemplate(
   node: string,
   dns?: Pick<CreateSpec, 'dns' | 'dnsSearch'>,
   cluster?: string,
+  files?: ReplicaFiles,
 ): CreateSpec & { hash: string } {
-  const env: Record<string, string> = { ...p.spec.env, ...linkEnv, DOKKAA_APP_NAME: p.app };
+  const env: Record<string, string | { secret: string }> = { ...p.spec.env, ...linkEnv, DOKKAA_APP_NAME: p.app };
   for (const [svc, decl] of Object.entries(p.spec.services)) env[`DOKKAA_SERVICE_${envName(svc)}`] = String(decl.port);
-  const envList = Object.keys(env)
-    .sort()
-    .map((k) => `${k}=${env[k]}`);
-  const hash = shortHash({ template: p.templateHash, env: envList });
+  const names = Object.keys(env).sort();
+  const shown = (k: string) => { const v = env[k]!; return typeof v === 'string' ? v : `{secret:${v.secret}}`; };
+  const valued = (k: string) => { const v = env[k]!; return typeof v === 'string' ? v : (files?.secretEnv[k] ?? ''); };
+  const hash = shortHash({ template: p.templateHash, env: names.map((k) => `${k}=${shown(k)}`) });
   return {
     name: containerName(p.app, p.name, p.replica),
     image: p.spec.image,
     ...(p.spec.command ? { cmd: p.spec.command } : {}),
-    env: envList,
+    env: names.map((k) => `${k}=${valued(k)}`),
+    ...(files?.binds.length ? { binds: files.binds.map((b) => `${b.source}:${b.target}:ro`) } : {}),
     labels: {
       [LABEL.managed]: 'true',
       ...(cluster ? { [LABEL.cluster]: cluster } : {}),

@@ -3,7 +3,8 @@ import { mergeMap } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { entryId, eventManifest, Resources } from '../../src/informer/resources.js';
+import { BY_FILE, entryId, eventManifest, fileId, Resources } from '../../src/informer/resources.js';
+import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { SchedulerCache, type CacheChange } from './scheduler-cache.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
@@ -35,6 +36,10 @@ export class SchedulerController extends ControllerRunnable {
           return [...new Set([...ids(), ...cache.manifestIds()])];
       }
     };
+    const usersOf = (kind: 'secret' | 'config') => (ev: InformerEvent<{ at: { app: string; name: string } }>) => {
+      const { app, name } = (ev.type === 'put' ? ev.obj : ev.old).value.at;
+      return manifests.byIndex(BY_FILE, fileId(kind, app, name)).map(entryId);
+    };
     super(
       factory
         .builder('scheduler', reconciler)
@@ -47,6 +52,9 @@ export class SchedulerController extends ControllerRunnable {
         .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => keysOf(c))))
         // Replica readiness drives rolling updates and moves.
         .watches(factory.informer(Resources.replicas(keys)), eventManifest)
+        // A secret or config set or removed: the manifests using it (new versions roll them).
+        .watches(factory.informer(Resources.secrets(keys)), usersOf('secret'))
+        .watches(factory.informer(Resources.configs(keys)), usersOf('config'))
         // Moves `dokkaa rebalance` asks for.
         .watches(factory.informer(Resources.moves(keys)), eventManifest)
         .uses(cache)

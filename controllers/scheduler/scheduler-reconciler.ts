@@ -10,6 +10,7 @@ import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { planPlacements, type Placed } from './placement-plan.js';
+import { withFileVersions, withheld } from './file-versions.js';
 import { RolloutTracker } from './rollout-tracker.js';
 import { MoveRunner } from './move-runner.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
@@ -68,9 +69,13 @@ export class SchedulerReconciler implements Reconciler {
     const decoded = decodeManifest(manifest.value, app, name);
     let spec: ManifestSpec;
     let revision: number;
+    // A missing secret or config: nothing new is placed or updated until it exists.
+    let missing: string | undefined;
     if (decoded.ok) {
       this.invalidLogged.delete(id);
-      spec = decoded.spec;
+      const files = await withFileVersions(this.store, this.keys, app, decoded.spec);
+      spec = files.ok ? files.spec : decoded.spec;
+      if (!files.ok) missing = files.reason;
       revision = manifest.modRevision;
     } else {
       // The last good spec keeps running: keep its replicas placed (moving them off dead nodes).
@@ -102,7 +107,7 @@ export class SchedulerReconciler implements Reconciler {
       need,
       liveNodes,
     };
-    const plan = planPlacements({
+    const planned = planPlacements({
       ...planBase,
       placed: mine.map((p): Placed => ({
         replica: p.replica,
@@ -114,6 +119,7 @@ export class SchedulerReconciler implements Reconciler {
       allocated: this.cache.allocated(),
       cordoned: this.cache.cordoned(),
     });
+    const plan = missing === undefined ? planned : withheld(planned, missing);
 
     const now = this.clock.now();
     const record = (replica: number, node: string): PlacementRecord => ({ app, name, replica, node, spec, templateHash: hash, revision, updatedAt: now, reserved: need });
@@ -164,7 +170,7 @@ export class SchedulerReconciler implements Reconciler {
         log,
       );
       blocked = (decision.blocked?.length ?? 0) > 0;
-      if (decision.toUpdate.length) {
+      if (decision.toUpdate.length && missing === undefined) {
         const kvs = decision.toUpdate.map(kvOf);
         const records = decision.toUpdate.map((p) => record(p.replica, p.node));
         await this.commit(
@@ -188,7 +194,7 @@ export class SchedulerReconciler implements Reconciler {
     }
     this.cache.setWaiting(id, plan.unschedulable.length > 0 || blocked);
     // Drains and requested moves, one step at a time, after the plan's own writes.
-    const moved = await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
+    const moved = missing !== undefined ? undefined : await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
     return earliest(result, moved);
   }
 

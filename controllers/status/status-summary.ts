@@ -1,5 +1,5 @@
 import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
-import { templateHash } from '../../api/manifest.js';
+import { configsUsed, secretsUsed, templateHash } from '../../api/manifest.js';
 import { TROUBLED_STATES, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
 
@@ -42,7 +42,8 @@ function replicaSummary(input: StatusInput): StatusRecord {
   const spec: ManifestSpec | undefined = decoded.ok ? decoded.spec : lastPlaced?.spec;
   const global = spec?.mode === 'global';
   const desired = global ? globalDesired(spec, input) : decoded.ok ? decoded.spec.scale : placements.length;
-  const hash = spec ? templateHash(spec) : undefined;
+  // With secrets or configs the hash covers their versions, which the scheduler reads: its rollout's target is the hash.
+  const hash = !spec ? undefined : decoded.ok && (secretsUsed(spec).length || configsUsed(spec).length) ? input.rollout?.targetHash : templateHash(spec);
   // The scheduler's reasons for replicas it can place nowhere (resources, cordons, maxPerNode).
   const unschedulable = new Map<number, string>();
   for (const u of input.rollout?.unschedulable ?? []) for (const i of u.replicas) unschedulable.set(i, u.reason);

@@ -1,8 +1,9 @@
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { Subject, type Observable } from 'rxjs';
 import type { Keys } from '../../api/keys.js';
 import type { NodeRecord } from '../../api/records.js';
 import { nodeAmounts } from './node-capacity.js';
+import { SealingKey } from './sealing-key.js';
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../clock.js';
 import { DEFAULT_DNS_PORT, type Config } from '../config.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
@@ -53,6 +54,7 @@ export class NodeLease implements Runnable {
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly log: Logger,
+    @inject(SealingKey) @optional() private readonly sealing?: SealingKey,
   ) {}
 
   get node(): string {
@@ -130,6 +132,7 @@ export class NodeLease implements Runnable {
       ...nodeAmounts({ cpus: info.cpus, memoryBytes: info.memoryBytes }, this.config),
       version: VERSION,
       startedAt: new Date(this.clock.now()).toISOString(),
+      ...(this.sealing ? { sealingKey: this.sealing.publicKey() } : {}),
     };
     await this.store.put(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
     lease.onLost((err) => void this.reacquire(err));

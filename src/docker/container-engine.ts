@@ -42,6 +42,8 @@ export interface CreateSpec {
   /** Limits Docker enforces: HostConfig.NanoCpus (CPUs x 1e9) and Memory (bytes). */
   nanoCpus?: number;
   memoryBytes?: number;
+  /** Bind mounts, `host-path:container-path:ro` (HostConfig.Binds): secret and config files. */
+  binds?: string[];
   /** A command Docker runs inside the container to check its health. */
   healthcheck?: { cmd: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number };
 }

@@ -81,6 +81,7 @@ export class DockerodeEngine implements ContainerEngine {
         PortBindings: bindings,
         ...(spec.dns ? { Dns: spec.dns } : {}),
         ...(spec.dnsSearch ? { DnsSearch: spec.dnsSearch } : {}),
+        ...(spec.binds ? { Binds: spec.binds } : {}),
         ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
         // Memory and swap together: the limit is the limit (no swap beyond it).
         ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),

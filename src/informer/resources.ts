@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
-import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
+import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord, SecretRecord, ConfigRecord, SealedCopyRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -17,6 +17,15 @@ export const BY_NODE = 'node';
 export const BY_SERVICE = 'service';
 export const BY_LINK_TARGET = 'linkTarget';
 export const BY_REPLICA = 'replica';
+/** Manifests by the secrets and configs they use: `secret:<app>/<name>`, `config:<app>/<name>` (see fileId). */
+export const BY_FILE = 'file';
+/** Records of one app. */
+export const BY_APP = 'app';
+
+/** The BY_FILE index value of a secret or config of an app. */
+export function fileId(kind: 'secret' | 'config', app: string, name: string): string {
+  return `${kind}:${app}/${name}`;
+}
 
 /** A manifest key's decoded value: valid or not, a manifest is always in the cache (its status reports why). */
 export interface ManifestEntry {
@@ -51,6 +60,9 @@ export type Maintenance = MaintenanceRecord & { at: string };
 export type Status = StatusRecord & { at: AppName };
 export type Rollout = RolloutRecord & { at: AppName };
 export type Moves = MovesRecord & { at: AppName };
+export type Secret = SecretRecord & { at: AppName };
+export type ConfigFile = ConfigRecord & { at: AppName };
+export type SealedCopy = SealedCopyRecord & { at: AppName & { node: string } };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -63,6 +75,12 @@ export const Resources = {
       },
       indexers: {
         [BY_LINK_TARGET]: (c) => (c.value.result.ok ? c.value.result.spec.links.map((l) => serviceId(l.app, l.service)) : []),
+        [BY_FILE]: (c) => {
+          const { app, result } = c.value;
+          if (!result.ok) return [];
+          return [...secretsUsed(result.spec).map((s) => fileId('secret', app, s)), ...configsUsed(result.spec).map((n) => fileId('config', app, n))];
+        },
+        [BY_APP]: (c) => [c.value.app],
       },
     };
   },
@@ -150,6 +168,31 @@ export const Resources = {
   /** `moves/<app>/<name>`: replica moves `dokkaa rebalance` asked for (the scheduler). */
   moves(keys: Keys): ResourceSpec<Moves> {
     return { kind: 'moves', prefix: keys.moves, decode: recordAt<AppName, MovesRecord>('moves', MovesRecord, (k) => keys.parseMoves(k)) };
+  },
+
+  /** `secrets/<app>/<name>`: secrets, sealed to the cluster key (the scheduler, the secrets controller). */
+  secrets(keys: Keys): ResourceSpec<Secret> {
+    return { kind: 'secret', prefix: keys.secrets, decode: recordAt<AppName, SecretRecord>('secret', SecretRecord, (k) => keys.parseSecret(k)) };
+  },
+
+  /** `configs/<app>/<name>`: config files (the scheduler). */
+  configs(keys: Keys): ResourceSpec<ConfigFile> {
+    return { kind: 'config', prefix: keys.configs, decode: recordAt<AppName, ConfigRecord>('config', ConfigRecord, (k) => keys.parseConfig(k)) };
+  },
+
+  /** `sealed/<node>/<app>/<name>`: every node's sealed copies (the secrets controller). */
+  sealed(keys: Keys): ResourceSpec<SealedCopy> {
+    return {
+      kind: 'sealed',
+      prefix: keys.sealed,
+      decode: recordAt<AppName & { node: string }, SealedCopyRecord>('sealed copy', SealedCopyRecord, (k) => keys.parseSealedCopy(k)),
+      indexers: { [BY_NODE]: (c) => [c.value.at.node] },
+    };
+  },
+
+  /** One node's sealed copies (its agent). */
+  nodeSealed(keys: Keys, node: string): ResourceSpec<SealedCopy> {
+    return { ...Resources.sealed(keys), prefix: keys.nodeSealed(node) };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

@@ -1,6 +1,9 @@
 import 'reflect-metadata';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../cli/process-container.js';
 import type { Config } from '../../src/config.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
@@ -13,7 +16,7 @@ import { FakeKvStore } from './fake-kv-store.js';
 const config: Config = {
   etcd: ['http://fake:2379'], prefix: '/d', docker: 'unix:///fake.sock', node: 'n1', address: '10.0.0.1', labels: {},
   leaseTtlSeconds: 5, resyncSeconds: 30, logLevel: 'error', fence: false, dnsPort: 0, splice: 'off', tcpCongestion: 'system',
-  routerHttpPort: 0, routerHttpsPort: 0,
+  routerHttpPort: 0, routerHttpsPort: 0, stateDir: mkdtempSync(join(tmpdir(), 'dokkaa-state-')),
 };
 
 /**

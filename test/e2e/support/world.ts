@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
@@ -60,6 +62,8 @@ export class World {
       // Likewise 80 and 443 for the web router: only its own tests turn it on.
       routerHttpPort: 0,
       routerHttpsPort: 0,
+      // Agents' sealing keys (one per node name) off the machine's /var/lib.
+      stateDir: join(tmpdir(), 'dokkaa-e2e-state'),
       ...overrides,
     };
   }

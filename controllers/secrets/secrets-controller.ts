@@ -1,0 +1,43 @@
+import { inject, injectable } from 'inversify';
+import type { Keys } from '../../api/keys.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { BY_FILE, BY_MANIFEST, BY_NODE, entryId, fileId, Resources } from '../../src/informer/resources.js';
+import type { InformerEvent } from '../../src/informer/shared-informer.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { SecretsReconciler } from './secrets-reconciler.js';
+
+/**
+ * The secrets controller: placements, nodes and `secrets/` in, `sealed/<node>/...` out. One
+ * key per node. Cluster-wide (the elected leader runs it).
+ */
+@injectable()
+export class SecretsController extends ControllerRunnable {
+  constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(SecretsReconciler) reconciler: SecretsReconciler) {
+    const nodes = factory.informer(Resources.nodes(keys));
+    const manifests = factory.informer(Resources.manifests(keys));
+    const byNode = Resources.placements(keys);
+    const placements = factory.informer({ ...byNode, indexers: { ...byNode.indexers, [BY_NODE]: (c) => [c.value.at.node] } });
+    const sealed = factory.informer(Resources.sealed(keys));
+    const at = <A>(ev: InformerEvent<{ at: A }>): A => (ev.type === 'put' ? ev.obj : ev.old).value.at;
+    // The nodes running a replica of a manifest that uses the secret.
+    const holdersOf = (ev: InformerEvent<{ at: { app: string; name: string } }>) => {
+      const { app, name } = at(ev);
+      const users = manifests.byIndex(BY_FILE, fileId('secret', app, name)).map(entryId);
+      return [...new Set(users.flatMap((id) => placements.byIndex(BY_MANIFEST, id).map((p) => p.value.at.node)))];
+    };
+    super(
+      factory
+        .builder('secrets', reconciler)
+        .for(nodes, (c) => [c.value.at])
+        .watches(placements, (ev) => [at(ev).node])
+        .watches(sealed, (ev) => [at(ev).node])
+        .watches(factory.informer(Resources.secrets(keys)), holdersOf)
+        // A manifest that starts or stops using a secret changes its placements' specs, which
+        // arrive as placement events; a dead node's copies are found at resync.
+        .uses(manifests)
+        .resyncsAlso(() => [...new Set(sealed.list().map((c) => c.value.at.node))])
+        .build(),
+    );
+  }
+}
