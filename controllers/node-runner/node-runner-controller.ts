@@ -8,10 +8,12 @@ import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import { BY_MANIFEST, BY_NODE, manifestOf, replicaOf, Resources } from '../../src/informer/resources.js';
+import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { LABEL } from './container-template.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
+import { SecretFileStore } from './secret-file-store.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 @injectable()
@@ -24,6 +26,7 @@ export class NodeRunnerController extends ControllerRunnable {
     @inject(NodeLease) lease: NodeLease,
     @inject(HealthProber) prober: HealthProber,
     @inject(NodeRunnerReconciler) reconciler: NodeRunnerReconciler,
+    @inject(SecretFileStore) files: SecretFileStore,
   ) {
     const node = config.node;
     const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
@@ -34,7 +37,14 @@ export class NodeRunnerController extends ControllerRunnable {
     const leftovers = async (): Promise<string[]> => [
       ...(await engine.list(mineLabels)).map((c) => replicaId(c.labels[LABEL.app]!, c.labels[LABEL.name]!, Number(c.labels[LABEL.replica]))),
       ...replicas.byIndex(BY_NODE, node).map(replicaOf),
+      // Secret files of a replica that left while the agent was down.
+      ...(await files.replicaIds()),
     ];
+    // A secret sealed to this node, or a config, that changed: the replicas of its app here.
+    const ofApp = (ev: InformerEvent<{ at: { app: string } }>) => {
+      const app = (ev.type === 'put' ? ev.obj : ev.old).value.at.app;
+      return placements.list().filter((p) => p.value.at.app === app).map(replicaOf);
+    };
     const allHere = async () => [...placements.list().map(replicaOf), ...(await leftovers())];
     super(
       factory
@@ -42,6 +52,8 @@ export class NodeRunnerController extends ControllerRunnable {
         .for(placements, (c) => [replicaOf(c)])
         // A link change reaches the replicas of its manifest placed here.
         .watches(factory.informer(Resources.links(keys)), (ev) => placements.byIndex(BY_MANIFEST, manifestOf(ev.type === 'put' ? ev.obj : ev.old)).map(replicaOf))
+        .watches(factory.informer(Resources.nodeSealed(keys, node)), ofApp)
+        .watches(factory.informer(Resources.configs(keys)), ofApp)
         .watchesKeys(
           engine.events(mineLabels).pipe(
             filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined),

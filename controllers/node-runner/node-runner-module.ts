@@ -10,11 +10,13 @@ import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
 import { ReplicaExecutor } from './replica-executor.js';
+import { SecretFileStore } from './secret-file-store.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
+  bind(SecretFileStore).toSelf().inSingletonScope();
   bind(RegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)
     .toDynamicValue((ctx) => {

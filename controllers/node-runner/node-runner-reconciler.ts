@@ -1,16 +1,20 @@
 import { inject, injectable } from 'inversify';
 import { parseReplicaId, type Keys } from '../../api/keys.js';
-import { decodeRecord, LinkRecord, PlacementRecord, ReplicaRecord } from '../../api/records.js';
+import { configsUsed, secretsUsed } from '../../api/manifest.js';
+import { ConfigRecord, decodeRecord, LinkRecord, PlacementRecord, ReplicaRecord, SealedCopyRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
+import { SealingKey } from '../../src/agent/sealing-key.js';
 import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { invalidRecord, type Logger } from '../../src/logging.js';
+import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
 import { linkEnv } from '../../api/link-env.js';
 import { LABEL } from './container-template.js';
+import type { HeldFiles } from './file-plan.js';
 import { HealthProber, type HealthState } from './health-prober.js';
+import { SecretFileStore } from './secret-file-store.js';
 import { ReplicaExecutor, type ReplicaRef } from './replica-executor.js';
 import { planContainers, planHealth, planRestart, planServing, replicaRecord, unseenExit, type Kept, type ReplicaInput, type Step } from './replica-plan.js';
 
@@ -35,6 +39,8 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(NodeLease) private readonly lease: NodeLease,
     @inject(HealthProber) private readonly prober: HealthProber,
     @inject(ReplicaExecutor) private readonly executor: ReplicaExecutor,
+    @inject(SecretFileStore) private readonly files: SecretFileStore,
+    @inject(SealingKey) private readonly sealingKey: SealingKey,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
@@ -93,7 +99,39 @@ export class NodeRunnerReconciler implements Reconciler {
       // The env points at this host's ambassador, so it does not change when a linked service moves.
       if (link?.links) input.links = { env: linkEnv(link.links, this.lease.containerGateway()), missing: link.missing };
     }
+    if (placement && (secretsUsed(placement.spec).length || configsUsed(placement.spec).length)) input.files = await this.held({ app, name, replica }, placement, log);
+    if (!placement) input.hasFiles = await this.files.has({ app, name, replica });
     return { input, recordKv };
+  }
+
+  /**
+   * The placement's secrets (this node's sealed copies, opened with its own key) and configs,
+   * each only at the version its spec names or newer (the secrets controller may not have
+   * caught up yet). A copy that does not open counts as absent: it is sealed to an old key
+   * and the controller seals it again.
+   */
+  private async held(ref: ReplicaRef, placement: PlacementRecord, log: Logger): Promise<HeldFiles> {
+    const { spec, app } = placement;
+    const node = this.lease.node;
+    const held: HeldFiles = { dir: this.files.dirOf(ref), secrets: {}, configs: {} };
+    await Promise.all([
+      ...secretsUsed(spec).map(async (s) => {
+        const key = this.keys.sealedCopy(node, app, s);
+        const copy = decodeRecord(SealedCopyRecord, (await this.store.get(key))?.value, invalidRecord(log, key));
+        if (!copy || copy.version < (spec.secretVersions?.[s] ?? 0)) return;
+        try {
+          held.secrets[s] = this.sealingKey.open(copy.sealed);
+        } catch (err) {
+          log.warn('sealed copy does not open with this node\'s key', { secret: s, error: errorField(err) });
+        }
+      }),
+      ...configsUsed(spec).map(async (c) => {
+        const key = this.keys.config(app, c);
+        const config = decodeRecord(ConfigRecord, (await this.store.get(key))?.value, invalidRecord(log, key));
+        if (config && config.version >= (spec.configVersions?.[c] ?? 0)) held.configs[c] = Buffer.from(config.data, 'base64');
+      }),
+    ]);
+    return held;
   }
 
   private async reinspect(details: ContainerDetails): Promise<ContainerDetails> {

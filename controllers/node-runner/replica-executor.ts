@@ -14,6 +14,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import { LABEL } from './container-template.js';
 import { HealthProber } from './health-prober.js';
+import { SecretFileStore } from './secret-file-store.js';
 import type { ContainerTemplate, Step } from './replica-plan.js';
 
 /** How long endpoints get to drop a replica before its container is stopped. */
@@ -42,6 +43,7 @@ export class ReplicaExecutor {
     @inject(HealthProber) private readonly prober: HealthProber,
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(PullCoordinator) private readonly pulls: PullCoordinator,
+    @inject(SecretFileStore) private readonly files: SecretFileStore,
   ) {}
 
   /**
@@ -75,6 +77,10 @@ export class ReplicaExecutor {
         return this.write(stored, step.record);
       case 'drain':
         return sleep(this.clock, DRAIN_MS);
+      case 'writeFiles':
+        return this.files.write(ref, step.files);
+      case 'removeFiles':
+        return this.files.remove(ref);
       case 'create': {
         const id = await this.createOrAdopt(step.spec, log);
         await this.engine.start(id);

@@ -3,6 +3,7 @@ import type { PlacementRecord, ReplicaRecord, Termination } from '../../api/reco
 import { formatMemory } from '../../api/reservation.js';
 import type { ContainerDetails, ContainerSummary } from '../../src/docker/container-engine.js';
 import { containerDns, containerName, containerTemplate, LABEL } from './container-template.js';
+import { planFiles, type FileWrite, type HeldFiles } from './file-plan.js';
 import type { HealthState } from './health-prober.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
 
@@ -34,6 +35,10 @@ export type Step =
   | { kind: 'drain' }
   /** Pull the image unless the engine has it (event Pulled); if that fails, write `failed` with the error and throw. */
   | { kind: 'pull'; image: string; failed: ReplicaRecord }
+  /** Write the replica's secret and config files (replacing what its directory held). */
+  | { kind: 'writeFiles'; files: FileWrite[] }
+  /** Remove the replica's secret and config files. */
+  | { kind: 'removeFiles' }
   /** Create (removing a stale container of ours holding the name) and start (event Started, naming `name`). */
   | { kind: 'create'; spec: ContainerTemplate; name: string }
   | { kind: 'start'; containerId: string }
@@ -69,6 +74,10 @@ export interface ReplicaInput {
    * or no resolution made for the ambassador was read.
    */
   links?: { env: Record<string, string>; missing: string[] };
+  /** The placement's secrets and configs as this host holds them; undefined when its spec uses none. */
+  files?: HeldFiles;
+  /** Whether the replica has a directory of secret and config files on this host. */
+  hasFiles?: boolean;
 }
 
 /** Fields every record of one pass shares. */
@@ -120,6 +129,8 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   const mine = record?.value?.node === host.node ? record.value : undefined;
   if (!placement) {
     const removed = removal(containers, 'no longer placed here', DEFAULT_STOP_GRACE_SECONDS);
+    // Its secret files go with its last container.
+    if (input.hasFiles) removed.push({ kind: 'removeFiles' });
     // A replica that serves (scaled down, moved off by a drain or rebalance) first says it
     // is not ready, so that its endpoints leave every router and ambassador before it stops.
     if (mine?.ready && removed.length) {
@@ -143,8 +154,10 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   const links = placement.spec.links;
   const waitingFor = links.length === 0 ? [] : input.links ? input.links.missing : links.map((l) => serviceId(l.app, l.service));
   const env = links.length > 0 && input.links ? input.links.env : {};
-  const template = containerTemplate(placement, env, host.node, containerDns(host.resolver, app), host.cluster);
-  const current = containers.find((c) => c.labels[LABEL.hash] === template.hash) ?? (waitingFor.length ? containers[0] : undefined);
+  // Secrets and configs: likewise nothing new starts until this host holds each one.
+  const files = planFiles(placement.spec, input.files);
+  const template = containerTemplate(placement, env, host.node, containerDns(host.resolver, app), host.cluster, files.template);
+  const current = containers.find((c) => c.labels[LABEL.hash] === template.hash) ?? (waitingFor.length || files.missing.length ? containers[0] : undefined);
   const outdated = containers.filter((c) => c !== current);
   // start-first: an old running container keeps serving until the new one is ready.
   const serving = placement.spec.update.order === 'start-first' && !waitingFor.length ? outdated.find((c) => c.state === 'running') : undefined;
@@ -156,6 +169,13 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   }
   steps.push(...removal(outdated.filter((c) => c !== serving), 'spec changed', graceSeconds(placement)));
 
+  if (!current && files.missing.length) {
+    steps.push({
+      kind: 'writeRecord',
+      record: { ...base, state: 'pending', containerName: template.name, restarts: 0, crashes: 0, message: `waiting for ${files.missing.join(', ')} to reach this host` },
+    });
+    return { steps };
+  }
   if (!current && waitingFor.length) {
     steps.push({
       kind: 'writeRecord',
@@ -172,6 +192,7 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   if (!current) {
     steps.push(
       { kind: 'pull', image: template.image, failed: { ...base, state: 'failed', containerName: template.name, restarts: 0, crashes: 0 } },
+      ...(files.writes.length ? [{ kind: 'writeFiles' as const, files: files.writes }] : []),
       // Beside a serving container the new one needs another name until the swap.
       { kind: 'create', spec: serving ? { ...template, name: `${template.name}-${template.hash}` } : template, name: template.name },
     );

@@ -180,7 +180,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
   });
 
   it('reports a non-string env value at its name', () => {
-    assert.deepEqual(errors({ image: 'x', env: { PORT: 80 } }), ['env.PORT: expected a string, got 80']);
+    assert.deepEqual(errors({ image: 'x', env: { PORT: 80 } }), ['env.PORT: expected a string or {"secret": NAME}, got 80']);
   });
 
   it('reports a bad env var name instead of dropping it', () => {
@@ -194,7 +194,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
     const lines = errors({ image: 'x', comand: ['sleep', '1'] });
     assertShape(lines);
     assert.equal(lines.length, 1);
-    assert.match(lines[0]!, /^comand: expected no such field \(known: image, scale, command, env, services, links, restart, constraints, health, update, stopGracePeriod, resources, mode, placement\), got \["sleep","1"\]$/);
+    assert.match(lines[0]!, /^comand: expected no such field \(known: image, scale, command, env, secrets, configs, services, links, restart, constraints, health, update, stopGracePeriod, resources, mode, placement\), got \["sleep","1"\]$/);
   });
 
   it('reports an unknown field inside a service object at its own path, once', () => {
@@ -309,7 +309,7 @@ describe('templateHash', () => {
     assert.equal(hash({ ...base, env: { A: '1', B: '2' } }), hash({ ...base, env: { B: '2', A: '1' } }));
   });
 
-  it('changes with the image, command, env, services, links or restart policy', () => {
+  it('changes with the image, command, env, secrets, configs, services, links or restart policy', () => {
     const h = hash(base);
     const variants = [
       { ...base, image: 'y' },

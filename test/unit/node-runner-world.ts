@@ -3,7 +3,13 @@ import type { EventRecord } from '../../api/records.js';
 import { HealthProber } from '../../controllers/node-runner/health-prober.js';
 import { NodeRunnerReconciler } from '../../controllers/node-runner/node-runner-reconciler.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
-import { ReplicaExecutor } from '../../controllers/node-runner/replica-executor.js';
+import { ReplicaExecutor, type ReplicaRef } from '../../controllers/node-runner/replica-executor.js';
+import type { SecretFileStore } from '../../controllers/node-runner/secret-file-store.js';
+import type { FileWrite } from '../../controllers/node-runner/file-plan.js';
+import { SealingKey } from '../../src/agent/sealing-key.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { NodeLease } from '../../src/agent/node-lease.js';
 import type { Clock, TimerHandle } from '../../src/clock.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
@@ -29,6 +35,26 @@ export class SkippingClock implements Clock {
 }
 
 export type Logged = { level: string; message: string; fields: Record<string, unknown> };
+
+/** The host's secret files, in a map: directory -> file name -> {data, mode}. */
+export class MemoryFileStore {
+  readonly dirs = new Map<string, Map<string, { data: string; mode: number }>>();
+  dirOf(ref: ReplicaRef): string {
+    return `/tmpfs/${ref.app}/${ref.name}/${ref.replica}`;
+  }
+  async write(ref: ReplicaRef, files: FileWrite[]): Promise<void> {
+    this.dirs.set(this.dirOf(ref), new Map(files.map((f) => [f.name, { data: f.data.toString(), mode: f.mode }])));
+  }
+  async remove(ref: ReplicaRef): Promise<void> {
+    this.dirs.delete(this.dirOf(ref));
+  }
+  async has(ref: ReplicaRef): Promise<boolean> {
+    return this.dirs.has(this.dirOf(ref));
+  }
+  async replicaIds(): Promise<string[]> {
+    return [...this.dirs.keys()].map((d) => d.split('/').slice(2).join('/'));
+  }
+}
 
 /** A Logger that keeps what it is given. */
 export function memoryLogger(into: Logged[]): Logger {
@@ -64,7 +90,10 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z')) 
   const log = memoryLogger(logged);
   // Its own clock: the stall timers of pulls are not the node runner's waits the tests look at.
   const pulls = new PullCoordinator(engine, new FakeClock(start), async () => undefined, log);
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls);
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor);
-  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log };
+  const files = new MemoryFileStore();
+  const sealingKey = new SealingKey({ node: 'h1', stateDir: mkdtempSync(join(tmpdir(), 'dokkaa-unit-state-')) });
+  const fileStore = files as unknown as SecretFileStore;
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, fileStore, sealingKey);
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey };
 }
