@@ -9,6 +9,7 @@ import { serve } from './serve.js';
 import { runLab } from './lab-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
+import { fileList, fileRemove, fileSet, valueOf } from './secret-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
 async function run(invocation: Invocation): Promise<void> {
@@ -63,6 +64,12 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await registryLogout(invocation.host, config));
     case 'registry list':
       return void console.log(await registryList(invocation.options, config));
+    case 'file set':
+      return void console.log(await fileSet(invocation.kind, invocation.target, await valueOf(invocation.kind, invocation.source, readStdinBytes), config));
+    case 'file list':
+      return void console.log(await fileList(invocation.kind, invocation.app, invocation.options, config));
+    case 'file rm':
+      return void console.log(await fileRemove(invocation.kind, invocation.target, config));
     case 'agent':
       return serve(config, createLogger(config.logLevel), AGENT_MODULES);
     case 'controller':
@@ -93,7 +100,12 @@ Promise.resolve()
 
 /** The whole of stdin, less the line end a `echo` or a file adds. */
 async function readStdin(): Promise<string> {
+  return (await readStdinBytes()).toString().replace(/\r?\n$/, '');
+}
+
+/** The whole of stdin, as it came. */
+async function readStdinBytes(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString().replace(/\r?\n$/, '');
+  return Buffer.concat(chunks);
 }

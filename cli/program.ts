@@ -10,6 +10,7 @@ import type { DrainOptions, RebalanceOptions } from './maintenance-commands.js';
 import { isHostName } from '../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../api/records.js';
 import { registryArgument } from './registry-commands.js';
+import type { FileKind, ValueSource } from './secret-commands.js';
 
 export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
 
@@ -30,7 +31,9 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
-  dokkaa cluster-key init --out FILE     the key registry credentials are sealed to (agents: --cluster-key-file FILE)
+  dokkaa cluster-key init --out FILE     the key secrets and registry credentials are sealed to (controllers and agents: --cluster-key-file FILE)
+  dokkaa secret set APP/NAME --from-file F | --from-literal V | --from-stdin   a secret, sealed; delivered only to hosts that use it (secret list [APP] [--json], secret rm APP/NAME)
+  dokkaa config set APP/NAME --from-file F | --from-literal V | --from-stdin   a config file, in the clear (config list [APP] [--json], config rm APP/NAME)
   dokkaa registry login HOST --username U --password-stdin   pull from HOST with these (registry list [--json], registry logout HOST)
   dokkaa lab up|down|status|add-host|kill-node|restore-node|partition|heal ...   a multi-host lab on this machine (dokkaa lab help)
   dokkaa completion                      a bash completion script: source <(dokkaa completion)
@@ -58,7 +61,9 @@ Flags (or env vars):
   --reserve-memory Q   DOKKAA_RESERVE_MEMORY memory kept for the host (256Mi; 0: none)
   --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
   --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
-  --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
+  --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (controllers re-seal secrets with it, agents open registry credentials)
+  --state-dir DIR      DOKKAA_STATE_DIR     the agent's state: its sealing key (/var/lib/dokkaa/agent)
+  --secrets-dir DIR    DOKKAA_SECRETS_DIR   the agent's tmpfs for secret and config files (/run/dokkaa/secrets)
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
@@ -84,6 +89,9 @@ export type Invocation =
   | { command: 'registry login'; flags: ConfigFlags; host: string; options: { username: string } }
   | { command: 'registry logout'; flags: ConfigFlags; host: string }
   | { command: 'registry list'; flags: ConfigFlags; options: ListOptions }
+  | { command: 'file set'; kind: FileKind; flags: ConfigFlags; target?: string; source: ValueSource }
+  | { command: 'file rm'; kind: FileKind; flags: ConfigFlags; target?: string }
+  | { command: 'file list'; kind: FileKind; flags: ConfigFlags; app?: string; options: ListOptions }
   | { command: 'lab'; request: LabRequest };
 
 /** Where parsing writes help (`out`) and commander's usage errors (`err`). */
@@ -254,6 +262,21 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .addCommand(regLogin.action((host: string, o: { username: string }) => parsed({ command: 'registry login', flags: flagsOf(regLogin), host, options: { username: o.username } })))
     .addCommand(regLogout.action((host: string) => parsed({ command: 'registry logout', flags: flagsOf(regLogout), host })))
     .addCommand(regList.action((o: { json?: boolean }) => parsed({ command: 'registry list', flags: flagsOf(regList), options: { json: !!o.json } }))));
+  for (const [kind, description] of [
+    ['secret', 'secrets: sealed to the cluster key, re-sealed to each host that runs a replica using them, files on its tmpfs'],
+    ['config', 'config files: stored in the clear, delivered as secrets are'],
+  ] as const) {
+    const set = client('set', `store a new version of ${kind} NAME of APP (its users roll)`, 'APP/NAME', (cmd) => cmd
+      .option('--from-file <F>', 'the value is the file\'s content')
+      .option('--from-literal <V>', 'the value is V')
+      .option('--from-stdin', 'the value is stdin, byte for byte'));
+    const list = client('list', `${kind}s: name, version, size, users (never values)`, '[APP]', (cmd) => cmd.option('--json', 'print app, name, version, size, updated and users'));
+    const rm = client('rm', `delete ${kind} NAME of APP`, 'APP/NAME');
+    program.addCommand(new Command(kind).description(description)
+      .addCommand(set.action((target: string | undefined, o: ValueSource) => parsed({ command: 'file set', kind, flags: flagsOf(set), target, source: { ...(o.fromFile !== undefined ? { fromFile: o.fromFile } : {}), ...(o.fromLiteral !== undefined ? { fromLiteral: o.fromLiteral } : {}), ...(o.fromStdin ? { fromStdin: true } : {}) } })))
+      .addCommand(list.action((app: string | undefined, o: { json?: boolean }) => parsed({ command: 'file list', kind, flags: flagsOf(list), ...(app !== undefined ? { app } : {}), options: { json: !!o.json } })))
+      .addCommand(rm.action((target: string | undefined) => parsed({ command: 'file rm', kind, flags: flagsOf(rm), target }))));
+  }
   program.command('completion').description('print a bash completion script (source <(dokkaa completion))').action(() => parsed({ command: 'print', text: bashCompletion(program) }));
 
   forEachCommand(program, [], (cmd, path) => {
