@@ -3,6 +3,7 @@ import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummar
 
 interface FakeContainer extends ContainerDetails {
   image: string;
+  binds?: string[];
 }
 
 /**
@@ -38,7 +39,7 @@ export class FakeEngine implements ContainerEngine {
   async inspect(idOrName: string): Promise<ContainerDetails | undefined> {
     const c = this.find(idOrName);
     if (!c) return undefined;
-    const { image: _image, ...details } = c;
+    const { image: _image, binds: _binds, ...details } = c;
     return { ...details, labels: { ...c.labels }, hostPorts: { ...c.hostPorts } };
   }
 
@@ -47,7 +48,7 @@ export class FakeEngine implements ContainerEngine {
     if (this.find(spec.name)) throw Object.assign(new Error(`Conflict. The container name "/${spec.name}" is already in use`), { statusCode: 409 });
     const id = `c${++this.seq}`;
     const hostPorts = Object.fromEntries(spec.ports.map((p, i) => [`${p.port}/${p.protocol}`, 32_000 + this.seq * 10 + i]));
-    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env] });
+    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], ...(spec.binds ? { binds: [...spec.binds] } : {}) });
     return id;
   }
 
