@@ -8,6 +8,7 @@ import type { LabNodeState, LabState } from './lab-state.js';
 import { netnsPath, processInNetns } from './netns.js';
 import { isOurs, pidGone, spawnDetached, waitFor, type ProcessRecord } from './processes.js';
 import { tail } from './lab-engine.js';
+import { clusterKeyFile } from './lab-cluster-key.js';
 
 /**
  * The Dokkaa processes of a lab: one `dokkaa agent` per host and K `dokkaa controller`s.
@@ -48,6 +49,10 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
     '--log-level', state.logLevel,
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...capacityArgs(node.capacity),
+    // Under the node's directory: its sealing key, and its secrets' tmpfs (unmounted with the node).
+    '--state-dir', join(node.dir, 'agent'),
+    '--secrets-dir', join(node.dir, 'secrets'),
+    '--cluster-key-file', clusterKeyFile(state),
   ];
 }
 
@@ -59,6 +64,7 @@ export function controllerArgv(state: LabState): string[] {
     '--prefix', state.prefix,
     '--lease-ttl', String(state.ttlSeconds),
     '--log-level', state.logLevel,
+    '--cluster-key-file', clusterKeyFile(state),
   ];
 }
 

@@ -3,6 +3,7 @@ import { DEFAULT_LAB, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName,
 import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitRegistered } from './lab-agents.js';
 import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { startEtcd } from './lab-etcd.js';
+import { clusterKeyFile, ensureClusterKey } from './lab-cluster-key.js';
 import { newNodeState, teardownNode } from './lab-node.js';
 import { findNode, lockLab, readState, withLab, writeState, type LabNodeState, type LabState } from './lab-state.js';
 import { checkSubnetFree, ensureBridge, ensureForwardRule, ensureHostLink, ensureIpForward, ensureNetns, processInNetns } from './netns.js';
@@ -180,6 +181,9 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
   // Engines, in parallel: each takes ~2 s to come up.
   await Promise.all(live.map((node) => ensureEngine(state, node, note)));
   writeState(state);
+
+  // Secrets are sealed to it; the controllers and agents read its file.
+  if (!state.bare && (await ensureClusterKey(state))) note(`cluster key at ${clusterKeyFile(state)} and cluster-key`);
 
   for (const node of live) {
     if (state.bare) {

@@ -130,6 +130,11 @@ export class LabWorld {
     await this.etcd.put(this.keys.manifest(app, name)).value(JSON.stringify(manifest));
   }
 
+  /** The keys under `prefix` in the lab's etcd. */
+  async keysUnder(prefix: string): Promise<string[]> {
+    return Object.keys(await this.etcd.getAll().prefix(prefix).strings());
+  }
+
   async status(app: string, name: string): Promise<StatusRecord | undefined> {
     return decodeRecord(StatusRecord, await this.etcd.get(this.keys.status(app, name)).string());
   }
