@@ -178,8 +178,9 @@ export const ManifestSpec = t.intersection(
       /** Config name -> path in the container. Only when given. */
       configs: t.record(t.string, t.string),
       /**
-       * The versions of the secrets (files and env) and configs the spec uses, as the
-       * scheduler found them: in the template hash, so a new value rolls the replicas.
+       * The versions (their records' etcd mod revisions) of the secrets (files and env) and
+       * configs the spec uses, as the scheduler found them: in the template hash, so a new
+       * value rolls the replicas.
        */
       secretVersions: t.record(t.string, t.number),
       configVersions: t.record(t.string, t.number),

@@ -418,8 +418,9 @@ export type RegistryRecord = t.TypeOf<typeof RegistryRecord>;
 
 /**
  * secrets/<app>/<name>: a secret of `app` (`dokkaa secret set`), its value sealed to the
- * cluster key. `version` counts the sets (1, 2, ...): placements carry it, so a new value
- * rolls the replicas. `size` is the value's length in bytes, for `dokkaa secret list`.
+ * cluster key. `version` counts the sets (1, 2, ...; again from 1 after `secret rm`), for
+ * `dokkaa secret list`; placements carry the record's mod revision instead, so a new value
+ * rolls the replicas. `size` is the value's length in bytes.
  */
 export const SecretRecord = t.type({ version: t.number, size: t.number, sealed: SealedValue, updated: t.string }, 'SecretRecord');
 export type SecretRecord = t.TypeOf<typeof SecretRecord>;
@@ -429,7 +430,8 @@ export const ConfigRecord = t.type({ version: t.number, size: t.number, data: t.
 export type ConfigRecord = t.TypeOf<typeof ConfigRecord>;
 
 /**
- * sealed/<node>/<app>/<name>: secret `name` of `app` at `version`, sealed to the node's own
+ * sealed/<node>/<app>/<name>: secret `name` of `app` at `version` (the secret record's mod
+ * revision, as placements' specs name it), sealed to the node's own
  * key (its record's `sealingKey`) by the secrets controller; only nodes running a replica
  * that uses the secret have one.
  */

@@ -127,8 +127,10 @@ export class NodeRunnerReconciler implements Reconciler {
       }),
       ...configsUsed(spec).map(async (c) => {
         const key = this.keys.config(app, c);
-        const config = decodeRecord(ConfigRecord, (await this.store.get(key))?.value, invalidRecord(log, key));
-        if (config && config.version >= (spec.configVersions?.[c] ?? 0)) held.configs[c] = Buffer.from(config.data, 'base64');
+        const kv = await this.store.get(key);
+        const config = decodeRecord(ConfigRecord, kv?.value, invalidRecord(log, key));
+        // Its version is its mod revision (controllers/scheduler/file-versions.ts).
+        if (config && kv!.modRevision >= (spec.configVersions?.[c] ?? 0)) held.configs[c] = Buffer.from(config.data, 'base64');
       }),
     ]);
     return held;

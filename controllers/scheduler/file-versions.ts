@@ -10,6 +10,8 @@ export type FileVersions = { ok: true; spec: ManifestSpec } | { ok: false; reaso
 /**
  * The spec with `secretVersions` and `configVersions` as stored now (read fresh): they are
  * part of the template hash, so a new value makes a new spec and the usual rolling update.
+ * A version here is the etcd mod revision of the record, not its `version` count: that one
+ * starts again at 1 after `secret rm`, and a value set again must still roll.
  * A spec that uses none is returned as it is (its hash unchanged). Names the first missing
  * one otherwise (`secret db-password not found in app shop`).
  */
@@ -24,14 +26,14 @@ export async function withFileVersions(store: KvStore, keys: Keys, app: string, 
   const secretVersions: Record<string, number> = {};
   const configVersions: Record<string, number> = {};
   for (const [i, s] of secrets.entries()) {
-    const r = decodeRecord(SecretRecord, secretKvs[i]?.value);
-    if (!r) return { ok: false, reason: `secret ${s} not found in app ${app}` };
-    secretVersions[s] = r.version;
+    const kv = secretKvs[i];
+    if (!decodeRecord(SecretRecord, kv?.value)) return { ok: false, reason: `secret ${s} not found in app ${app}` };
+    secretVersions[s] = kv!.modRevision;
   }
   for (const [i, c] of configs.entries()) {
-    const r = decodeRecord(ConfigRecord, configKvs[i]?.value);
-    if (!r) return { ok: false, reason: `config ${c} not found in app ${app}` };
-    configVersions[c] = r.version;
+    const kv = configKvs[i];
+    if (!decodeRecord(ConfigRecord, kv?.value)) return { ok: false, reason: `config ${c} not found in app ${app}` };
+    configVersions[c] = kv!.modRevision;
   }
   return {
     ok: true,

@@ -16,7 +16,7 @@ export interface SealedCopyInput {
   sealingKey: string | undefined;
   /** The secrets that the manifests placed on the node use (duplicates allowed). */
   used: SecretRef[];
-  /** Current versions of the stored secrets, by `app/name`. */
+  /** Current versions of the stored secrets (their records' mod revisions), by `app/name`. */
   versions: ReadonlyMap<string, number>;
   /** The node's copies as stored. */
   copies: (SecretRef & { version: number; key: string })[];

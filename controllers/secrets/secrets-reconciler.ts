@@ -44,10 +44,11 @@ export class SecretsReconciler implements Reconciler {
     }
     const distinct = [...new Map(used.map((r) => [secretKey(r), r])).values()];
     const secretKvs = await Promise.all(distinct.map((r) => this.store.get(this.keys.secret(r.app, r.name))));
-    const secrets = new Map<string, SecretRecord>();
+    // Versions are the records' mod revisions, as the scheduler puts them in the placements' specs.
+    const secrets = new Map<string, SecretRecord & { modRevision: number }>();
     for (const [i, r] of distinct.entries()) {
       const s = decodeRecord(SecretRecord, secretKvs[i]?.value, invalidRecord(log, this.keys.secret(r.app, r.name)));
-      if (s) secrets.set(secretKey(r), s);
+      if (s) secrets.set(secretKey(r), { ...s, modRevision: secretKvs[i]!.modRevision });
     }
     const copies = copyList.kvs.flatMap((kv) => {
       const at = this.keys.parseSealedCopy(kv.key);
@@ -55,7 +56,7 @@ export class SecretsReconciler implements Reconciler {
       // An unreadable copy is re-sealed (version -1 never matches).
       return at ? [{ app: at.app, name: at.name, version: c?.version ?? -1, key: c?.key ?? '' }] : [];
     });
-    const plan = planSealedCopies({ sealingKey, used: distinct, versions: new Map([...secrets].map(([k, s]) => [k, s.version])), copies });
+    const plan = planSealedCopies({ sealingKey, used: distinct, versions: new Map([...secrets].map(([k, s]) => [k, s.modRevision])), copies });
 
     for (const r of plan.remove) {
       await this.store.delete(this.keys.sealedCopy(node, r.app, r.name));

@@ -96,7 +96,11 @@ describe('secrets and configs (a real engine, a real etcd)', () => {
       return c && c.Id !== containerId ? c : undefined;
     }, 60_000);
     assert.equal(await cat(replaced.Id, '/run/secrets/db-password'), second);
-    await waitFor('running on the new version', async () => (await world.status(app, 'web'))?.phase === 'Running', 60_000);
+    // The status counts it as updated: its hash is the one with the new version.
+    await waitFor('running, updated, on the new version', async () => {
+      const st = await world.status(app, 'web');
+      return st?.phase === 'Running' && st.updated === 1;
+    }, 60_000);
   });
 
   it('removes the file and the sealed copy when the last replica leaves the host', async () => {

@@ -63,9 +63,23 @@ describe('the scheduler and secret versions', () => {
     assert.deepEqual(await withFileVersions(store, keys, 'shop', s), { ok: false, reason: 'config site not found in app shop' });
     await store.put(keys.config('shop', 'site'), JSON.stringify(config(2)));
     const r = await withFileVersions(store, keys, 'shop', s);
+    const rev = async (key: string) => (await store.get(key))!.modRevision;
     assert.ok(r.ok);
-    assert.deepEqual(r.spec.secretVersions, { 'api-key': 1, 'db-password': 3 });
-    assert.deepEqual(r.spec.configVersions, { site: 2 });
+    // Versions are mod revisions, not the records' counts.
+    assert.deepEqual(r.spec.secretVersions, { 'api-key': await rev(keys.secret('shop', 'api-key')), 'db-password': await rev(keys.secret('shop', 'db-password')) });
+    assert.deepEqual(r.spec.configVersions, { site: await rev(keys.config('shop', 'site')) });
+  });
+
+  it('gives a secret removed and set again a new version, though its count starts again at 1', async () => {
+    const store = new FakeKvStore();
+    const s = spec({ image: 'x', secrets: { db: '/db' } }, 'shop');
+    await store.put(keys.secret('shop', 'db'), JSON.stringify(secret(1)));
+    const before = await withFileVersions(store, keys, 'shop', s);
+    await store.delete(keys.secret('shop', 'db'));
+    await store.put(keys.secret('shop', 'db'), JSON.stringify(secret(1)));
+    const after = await withFileVersions(store, keys, 'shop', s);
+    assert.ok(before.ok && after.ok);
+    assert.notEqual(templateHash(before.spec), templateHash(after.spec));
   });
 
   it('returns a spec without secrets unchanged, without reading', async () => {
@@ -149,12 +163,12 @@ describe('SecretsReconciler (a fake etcd, real sealing)', () => {
   it('seals a secret to the nodes that run a user only, again for a new value, and removes it when the user leaves', async () => {
     const c = await cluster();
     await c.setSecret(1, 'pw-one');
-    const p: PlacementRecord = placement({ ...spec({ image: 'x', secrets: { db: '/db' } }), secretVersions: { db: 1 } }, 0, 'n1');
+    const p: PlacementRecord = placement(spec({ image: 'x', secrets: { db: '/db' } }), 0, 'n1');
     await c.store.put(keys.placement('n1', 'app', 'web', 0), JSON.stringify(p));
     await c.reconciler.reconcile('n1', c.log);
     await c.reconciler.reconcile('n2', c.log);
     const one = await c.copy('n1');
-    assert.equal(one?.version, 1);
+    assert.equal(one?.version, (await c.store.get(keys.secret('app', 'db')))!.modRevision, 'at the version placements name: the mod revision');
     assert.equal(open(c.nodes.n1.privateKey, one!.sealed).toString(), 'pw-one');
     assert.throws(() => open(c.nodes.n2.privateKey, one!.sealed), 'sealed to n1 only');
     assert.equal(await c.copy('n2'), undefined, 'n2 runs no user: no copy');
