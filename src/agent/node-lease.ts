@@ -132,7 +132,7 @@ export class NodeLease implements Runnable {
       ...nodeAmounts({ cpus: info.cpus, memoryBytes: info.memoryBytes }, this.config),
       version: VERSION,
       startedAt: new Date(this.clock.now()).toISOString(),
-      ...(this.sealing ? { sealingKey: this.sealing.publicKey() } : {}),
+      ...this.sealingKey(),
     };
     await this.store.put(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
     lease.onLost((err) => void this.reacquire(err));
@@ -144,6 +144,21 @@ export class NodeLease implements Runnable {
     this.expiringSignalled = false;
     this.log.info('node lease granted', { node: this.config.node, lease: lease.id, ttlSeconds: this.config.leaseTtlSeconds });
     this.changes.next(lease.id);
+  }
+
+  /**
+   * The host's public sealing key, if it has one: a key that cannot be read or made (an
+   * unwritable --state-dir) must not keep the host out; its replicas that use secrets then
+   * wait for them, and the log says why.
+   */
+  private sealingKey(): Pick<NodeRecord, 'sealingKey'> {
+    if (!this.sealing) return {};
+    try {
+      return { sealingKey: this.sealing.publicKey() };
+    } catch (err) {
+      this.log.error('no sealing key: secrets cannot reach this host', { file: this.sealing.file, error: errorField(err) });
+      return {};
+    }
   }
 
   /**

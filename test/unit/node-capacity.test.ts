@@ -7,6 +7,10 @@ import { decodeRecord, NodeRecord } from '../../api/records.js';
 import { ALLOCATED_WRITE_INTERVAL_MS, AllocationReporter, allocatedOf } from '../../src/agent/allocation-reporter.js';
 import { nodeAmounts } from '../../src/agent/node-capacity.js';
 import { NodeLease, type Allocated } from '../../src/agent/node-lease.js';
+import { SealingKey } from '../../src/agent/sealing-key.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Config } from '../../src/config.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
@@ -81,6 +85,33 @@ describe('the node record', () => {
       await lease.stop();
     }
     assert.equal(await store.get(keys.node('n1')), undefined, 'revoked with the lease');
+  });
+});
+
+describe('the node record\'s sealing key', () => {
+  const started = async (stateDir: string) => {
+    const store = new FakeKvStore();
+    const lease = new NodeLease(config(), store, new FakeEngine(), keys, new FakeClock(), log, new SealingKey({ node: 'n1', stateDir }));
+    await lease.start();
+    const record = await nodeRecord(store);
+    await lease.stop();
+    return record;
+  };
+
+  it('publishes the public half of the agent\'s own key, the same after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dokkaa-lease-'));
+    const first = await started(dir);
+    assert.equal(Buffer.from(first!.sealingKey!, 'base64').length, 32);
+    assert.equal((await started(dir))?.sealingKey, first!.sealingKey);
+  });
+
+  it('registers the host without one when the key cannot be made', async () => {
+    // A file where the state directory should be: nothing can be made under it.
+    const file = join(mkdtempSync(join(tmpdir(), 'dokkaa-lease-')), 'not-a-dir');
+    writeFileSync(file, '');
+    const record = await started(file);
+    assert.equal(record?.name, 'n1');
+    assert.equal(record?.sealingKey, undefined);
   });
 });
 
