@@ -47,12 +47,12 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
     '--lease-ttl', String(state.ttlSeconds),
     '--prefix', state.prefix,
     '--log-level', state.logLevel,
-    ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-    ...capacityArgs(node.capacity),
     // Under the node's directory: its sealing key, and its secrets' tmpfs (unmounted with the node).
     '--state-dir', join(node.dir, 'agent'),
     '--secrets-dir', join(node.dir, 'secrets'),
     '--cluster-key-file', clusterKeyFile(state),
+    ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+    ...capacityArgs(node.capacity),
   ];
 }
 
