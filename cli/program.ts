@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
+import { BadValueError, positiveNumber, REPEATABLE_SETTINGS, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
 import { labCommand, type LabRequest } from './lab-commands.js';
 import { VERSION } from '../src/version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
@@ -59,6 +59,7 @@ Flags (or env vars):
   --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
   --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
   --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
+  --allow-host-path DIR DOKKAA_ALLOW_HOST_PATHS manifests may bind-mount DIR and what is under it (repeatable; none by default)
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
@@ -105,7 +106,7 @@ function withSettings(cmd: Command, names: readonly SettingName[]): Command {
     const value = s.alone === undefined ? `<${s.value}>` : `[${s.value}]`;
     const option = new Option(`--${s.flag} ${value}`, `${s.help} (env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''})`);
     if (s.alone !== undefined) option.preset(s.alone);
-    if (name === 'label') option.argParser((v: string, before: string[] = []) => [...before, v]);
+    if (REPEATABLE_SETTINGS.includes(name)) option.argParser((v: string, before: string[] = []) => [...before, v]);
     cmd.addOption(option);
   }
   return cmd;
