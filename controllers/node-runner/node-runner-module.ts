@@ -10,7 +10,8 @@ import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
 import { ReplicaExecutor } from './replica-executor.js';
-import { VolumeKeeperController, VolumeKeeperReconciler } from './volume-keeper.js';
+import { VolumeKeeperController } from './volume-keeper-controller.js';
+import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {

@@ -6,7 +6,7 @@ import { checkRecord, VolumeSetRecord, type PlacementRecord, type ReplicaRecord 
 import { DEFAULT_RESERVATION } from '../../api/reservation.js';
 import { holdsVolumes, hostPathAllowed, namedVolumes } from '../../api/volumes.js';
 import { containerTemplate, volumeName } from '../../controllers/node-runner/container-template.js';
-import { planVolumeRemoval, VolumeKeeperReconciler } from '../../controllers/node-runner/volume-keeper.js';
+import { planVolumeRemoval, VolumeKeeperReconciler } from '../../controllers/node-runner/volume-keeper-reconciler.js';
 import { planMoves } from '../../controllers/scheduler/move-plan.js';
 import { planPlacements, type Placed, type PlanInput } from '../../controllers/scheduler/placement-plan.js';
 import { planVolumeSets, volumeHolders } from '../../controllers/scheduler/volume-sets.js';

@@ -1,13 +1,10 @@
 import { inject, injectable } from 'inversify';
-import { parseReplicaId, replicaId, type Keys } from '../../api/keys.js';
+import { parseReplicaId, type Keys } from '../../api/keys.js';
 import { decodeRecord, VolumeSetRecord } from '../../api/records.js';
 import type { Config } from '../../src/config.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
-import { ControllerFactory } from '../../src/controller/controller-factory.js';
-import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
-import { Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { LABEL, volumeName } from './container-template.js';
@@ -81,19 +78,5 @@ export class VolumeKeeperReconciler implements Reconciler {
   private async inUse(key: string, modRevision: number, set: VolumeSetRecord, message: string): Promise<ReconcileResult> {
     if (set.message !== message) await this.store.putIfModRevision(key, JSON.stringify({ ...set, message }), modRevision);
     return { requeueAfterMs: IN_USE_RETRY_MS };
-  }
-}
-
-/** The volume keeper: this node's volume sets in, Docker volumes removed as asked. */
-@injectable()
-export class VolumeKeeperController extends ControllerRunnable {
-  constructor(
-    @inject(ControllerFactory) factory: ControllerFactory,
-    @inject(TYPES.Keys) keys: Keys,
-    @inject(TYPES.Config) config: Pick<Config, 'node'>,
-    @inject(VolumeKeeperReconciler) reconciler: VolumeKeeperReconciler,
-  ) {
-    const sets = factory.informer(Resources.nodeVolumeSets(keys, config.node));
-    super(factory.builder('volume-keeper', reconciler).for(sets, (c) => [replicaId(c.value.at.app, c.value.at.name, c.value.at.replica)]).build());
   }
 }
