@@ -81,6 +81,21 @@ export class Keys {
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
+  // volumes/<node>/<app>/<name>/<replica>: a replica's volume set on a node (scheduler writes; not leased).
+  get volumes(): string {
+    return `${this.root}/volumes/`;
+  }
+  nodeVolumes(node: string): string {
+    return `${this.volumes}${node}/`;
+  }
+  volumeSet(node: string, app: string, name: string, replica: number): string {
+    return `${this.volumes}${node}/${app}/${name}/${replica}`;
+  }
+  parseVolumeSet(key: string): { node: string; app: string; name: string; replica: number } | undefined {
+    const m = matchUnder(this.volumes, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
+  }
+
   // replicas/<app>/<name>/<replica>: what a host observes, held by its lease.
   get replicas(): string {
     return `${this.root}/replicas/`;

@@ -382,6 +382,39 @@ export type MoveRequest = t.TypeOf<typeof MoveRequest>;
 export const MovesRecord = t.type({ moves: t.array(MoveRequest), requestedAt: t.string, reason: t.string }, 'MovesRecord');
 export type MovesRecord = t.TypeOf<typeof MovesRecord>;
 
+/**
+ * volumes/<node>/<app>/<name>/<replica>: replica `replica` of the manifest has (or will
+ * have) its Docker named volumes on `node`. The scheduler writes it when it places a
+ * replica with volumes there, and reads it to keep the replica there (docs/volumes.md).
+ * Not leased: it outlives the node's absence, scale-downs and the manifest itself. The
+ * CLI marks it for removal (`purge`, `remove`); that node's runner removes the volumes
+ * once no container uses them and then deletes the record or drops the names.
+ */
+export const VolumeSetRecord = t.intersection(
+  [
+    t.type({
+      app: t.string,
+      name: t.string,
+      replica: t.number,
+      node: t.string,
+      /** The manifest's named volumes (not host paths) as placed, sorted. */
+      volumes: t.array(t.string),
+      /** When the scheduler first placed the replica with volumes on this node: the newest set of a replica is its holder. */
+      createdAt: t.string,
+    }),
+    t.partial({
+      /** `dokkaa delete --purge`: remove every volume of the set, then this record. */
+      purge: t.boolean,
+      /** `dokkaa volume rm`: remove these volumes of the set. */
+      remove: t.array(t.string),
+      /** Why a requested removal waits (the node runner's word: in use). */
+      message: t.string,
+    }),
+  ],
+  'VolumeSetRecord',
+);
+export type VolumeSetRecord = t.TypeOf<typeof VolumeSetRecord>;
+
 /** router/config: cluster-wide router settings, written by `dokkaa router set` (absent: the defaults). */
 export const RouterConfig = t.partial({ domain: t.string }, 'RouterConfig');
 export type RouterConfig = t.TypeOf<typeof RouterConfig>;

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
+import { BadValueError, positiveNumber, REPEATABLE_SETTINGS, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
 import { labCommand, type LabRequest } from './lab-commands.js';
 import { VERSION } from '../src/version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
@@ -17,7 +17,7 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa agent --etcd URL --docker unix:///var/run/docker.sock --node NAME --address IP [--label k=v]
   dokkaa controller --etcd URL           the cluster-wide controllers
   dokkaa apply -f FILE --app APP [--name NAME]
-  dokkaa delete APP/NAME
+  dokkaa delete APP/NAME [--purge]       delete the manifest (--purge: its replicas' volumes too)
   dokkaa status [APP[/NAME]] [--json]
   dokkaa nodes [--json]
   dokkaa describe APP/NAME               status, placements, replicas, routes, rollout and events
@@ -26,6 +26,8 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa rollback APP/NAME               restore the previous version's spec
   dokkaa cordon NODE                     no new placements on NODE (uncordon NODE: schedulable again, ends a drain)
   dokkaa drain NODE [--timeout S] [--include-global]   cordon, then move NODE's replicas elsewhere, start-first
+  dokkaa volumes [APP] [--json]          replicas' volumes: app/name, replica, volume, node, in use
+  dokkaa volume rm APP/NAME/REPLICA/VOLUME [--node NODE]   remove a volume no replica uses (its node's agent does)
   dokkaa rebalance [APP[/NAME]] [--dry-run]   move replicas until the spread is as even as placement makes it
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
@@ -59,6 +61,7 @@ Flags (or env vars):
   --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
   --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
   --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
+  --allow-host-path DIR DOKKAA_ALLOW_HOST_PATHS manifests may bind-mount DIR and what is under it (repeatable; none by default)
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
@@ -67,7 +70,10 @@ export type Invocation =
   | { command: 'print'; text: string }
   | { command: 'up' | 'agent' | 'controller'; flags: ConfigFlags }
   | { command: 'apply'; flags: ConfigFlags; options: ApplyOptions }
-  | { command: 'delete' | 'describe' | 'rollback'; flags: ConfigFlags; target?: string }
+  | { command: 'describe' | 'rollback'; flags: ConfigFlags; target?: string }
+  | { command: 'delete'; flags: ConfigFlags; target?: string; options: { purge: boolean } }
+  | { command: 'volumes'; flags: ConfigFlags; target?: string; options: ListOptions }
+  | { command: 'volume rm'; flags: ConfigFlags; target?: string; options: { node?: string } }
   | { command: 'status'; flags: ConfigFlags; target?: string; options: ListOptions }
   | { command: 'nodes'; flags: ConfigFlags; options: ListOptions }
   | { command: 'logs'; flags: ConfigFlags; target?: string; options: LogsOptions }
@@ -105,7 +111,7 @@ function withSettings(cmd: Command, names: readonly SettingName[]): Command {
     const value = s.alone === undefined ? `<${s.value}>` : `[${s.value}]`;
     const option = new Option(`--${s.flag} ${value}`, `${s.help} (env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''})`);
     if (s.alone !== undefined) option.preset(s.alone);
-    if (name === 'label') option.argParser((v: string, before: string[] = []) => [...before, v]);
+    if (REPEATABLE_SETTINGS.includes(name)) option.argParser((v: string, before: string[] = []) => [...before, v]);
     cmd.addOption(option);
   }
   return cmd;
@@ -171,8 +177,16 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .option('--name <NAME>', 'its name in the app (default: the file name without extension)'));
   program.addCommand(apply.action((o: ApplyOptions) => parsed({ command: 'apply', flags: flagsOf(apply), options: { file: o.file, app: o.app, name: o.name } })));
 
+  const del = client('delete', 'delete the manifest; its replicas keep their volumes unless --purge', 'APP/NAME', (cmd) => cmd
+    .option('--purge', "remove its replicas' volumes too, once their containers are gone (also after an earlier delete)"));
+  program.addCommand(del.action((target: string | undefined, o: { purge?: boolean }) => parsed({ command: 'delete', flags: flagsOf(del), target, options: { purge: !!o.purge } })));
+  const volumes = client('volumes', "replicas' volumes: app/name, replica, volume, node, whether the replica is placed there (in use)", '[APP]', (cmd) => cmd.option('--json', 'print the rows'));
+  program.addCommand(volumes.action((target: string | undefined, o: { json?: boolean }) => parsed({ command: 'volumes', flags: flagsOf(volumes), target, options: { json: !!o.json } })));
+  const volumeRm = client('rm', "remove one volume of a replica that is not placed on the volume's node (its agent removes it)", 'APP/NAME/REPLICA/VOLUME', (cmd) => cmd
+    .option('--node <NODE>', 'the node, when the replica has that volume on more than one'));
+  program.addCommand(new Command('volume').description("one replica's volume")
+    .addCommand(volumeRm.action((target: string | undefined, o: { node?: string }) => parsed({ command: 'volume rm', flags: flagsOf(volumeRm), target, options: o.node ? { node: o.node } : {} }))));
   for (const [command, description] of [
-    ['delete', 'delete the manifest'],
     ['describe', 'status, placements, replicas, routes, rollout and events'],
     ['rollback', "restore the previous version's spec (keeping the current scale)"],
   ] as const) {

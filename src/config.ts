@@ -44,6 +44,8 @@ export interface Config {
   capacity?: Partial<Amounts>;
   /** Agent: the file holding the cluster key's private half (`--cluster-key-file`), to open registry credentials. */
   clusterKeyFile?: string;
+  /** Agent: host path prefixes manifests may bind-mount (`--allow-host-path`, repeatable); none by default. */
+  allowHostPaths?: string[];
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -103,6 +105,7 @@ const SETTING_TABLE = {
   capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
   clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
+  allowHostPath: { flag: 'allow-host-path', value: 'DIR', env: 'DOKKAA_ALLOW_HOST_PATHS', help: 'a host directory manifests may bind-mount (with what is under it); repeatable (the env var takes DIR,DIR)' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -115,12 +118,16 @@ type DefaultedSetting = { [K in SettingName]: (typeof SETTING_TABLE)[K] extends 
  */
 export const SETTINGS: Readonly<Record<SettingName, Setting>> = SETTING_TABLE;
 
-/** Settings as flags gave them: unchecked text, the last of a repeated flag; `--label` keeps every one. */
-export type ConfigFlags = { [K in SettingName]?: K extends 'label' ? readonly string[] : string };
+/** Settings whose flag may be given more than once, each value kept. */
+export const REPEATABLE_SETTINGS: readonly SettingName[] = ['label', 'allowHostPath'];
+type RepeatableSetting = 'label' | 'allowHostPath';
+
+/** Settings as flags gave them: unchecked text, the last of a repeated flag; `--label` and `--allow-host-path` keep every one. */
+export type ConfigFlags = { [K in SettingName]?: K extends RepeatableSetting ? readonly string[] : string };
 
 /** Reads each setting from its flag, else its env var, else its default; throws BadValueError. */
 export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const given = (name: Exclude<SettingName, 'label'>): string | undefined => flags[name] ?? env[SETTINGS[name].env];
+  const given = (name: Exclude<SettingName, RepeatableSetting>): string | undefined => flags[name] ?? env[SETTINGS[name].env];
   const value = (name: DefaultedSetting): string => given(name) ?? SETTING_TABLE[name].default;
   const labels: Record<string, string> = {};
   const labelArgs = flags.label ?? (env.DOKKAA_LABELS ? env.DOKKAA_LABELS.split(',') : []);
@@ -133,6 +140,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const capacityCpus = given('capacityCpus');
   const capacityMemory = given('capacityMemory');
   const clusterKeyFile = given('clusterKeyFile');
+  const allowHostPaths = flags.allowHostPath ?? (env.DOKKAA_ALLOW_HOST_PATHS ? env.DOKKAA_ALLOW_HOST_PATHS.split(',').filter(Boolean) : []);
+  for (const p of allowHostPaths) {
+    if (!p.startsWith('/') || p.replace(/\/+$/, '') === '') throw new BadValueError(`--allow-host-path: expected an absolute directory other than /, got ${JSON.stringify(p)}`);
+  }
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -162,6 +173,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
         }
       : {}),
     ...(clusterKeyFile ? { clusterKeyFile } : {}),
+    ...(allowHostPaths.length ? { allowHostPaths: [...allowHostPaths] } : {}),
   };
 }
 

@@ -17,11 +17,35 @@ export const LABEL = {
   revision: 'dokkaa.revision',
   /** Seconds between stop signal and kill: used even once the placement (and spec) is gone. */
   stopGrace: 'dokkaa.stop-grace',
+  /** On volumes: the manifest's name for the volume (`data`). */
+  volume: 'dokkaa.volume',
 } as const;
 
 /** `<app>---<name>---<replica>`: the original's `<app>---<name>` plus the replica index. */
 export function containerName(app: string, name: string, replica: number): string {
   return `${app}---${name}---${replica}`;
+}
+
+/** `<app>---<name>---<replica>---<volume>`: replica `replica`'s own Docker named volume. */
+export function volumeName(app: string, name: string, replica: number, volume: string): string {
+  return `${containerName(app, name, replica)}---${volume}`;
+}
+
+/** The labels of replica `replica`'s volume `volume` (as its containers', so a restarted agent finds them). */
+export function volumeLabels(cluster: string, node: string, app: string, name: string, replica: number, volume: string): Record<string, string> {
+  return { [LABEL.managed]: 'true', [LABEL.cluster]: cluster, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica), [LABEL.volume]: volume };
+}
+
+/** The container's mounts: each named volume of the replica, each host path as a bind mount. */
+function mountsOf(p: PlacementRecord): NonNullable<CreateSpec['mounts']> {
+  return Object.entries(p.spec.volumes ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([volume, v]) => ({
+      type: v.hostPath === undefined ? ('volume' as const) : ('bind' as const),
+      source: v.hostPath ?? volumeName(p.app, p.name, p.replica, volume),
+      target: v.path,
+      readOnly: v.readOnly === true,
+    }));
 }
 
 /**
@@ -67,6 +91,8 @@ export function containerTemplate(
     ...(p.spec.health?.kind === 'cmd'
       ? { healthcheck: { cmd: p.spec.health.cmd!, intervalMs: p.spec.health.intervalMs, timeoutMs: p.spec.health.timeoutMs, retries: p.spec.health.retries, startPeriodMs: p.spec.health.startPeriodMs } }
       : {}),
+    // In the hash through the spec's templateHash (volumes are part of it when present).
+    ...(p.spec.volumes ? { mounts: mountsOf(p) } : {}),
     hash,
   };
 }

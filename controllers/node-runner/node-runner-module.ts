@@ -10,6 +10,8 @@ import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
 import { ReplicaExecutor } from './replica-executor.js';
+import { VolumeKeeperController } from './volume-keeper-controller.js';
+import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
@@ -28,4 +30,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(TYPES.Runnable).toService(PartitionFence);
   bind(NodeRunnerController).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(NodeRunnerController);
+  bind(VolumeKeeperReconciler).toSelf().inSingletonScope();
+  bind(VolumeKeeperController).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(VolumeKeeperController);
 });

@@ -47,6 +47,8 @@ export class SchedulerController extends ControllerRunnable {
         .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => keysOf(c))))
         // Replica readiness drives rolling updates and moves.
         .watches(factory.informer(Resources.replicas(keys)), eventManifest)
+        // Volume sets marked for purge or removed (`dokkaa volume rm`) change where replicas may go.
+        .watches(factory.informer(Resources.volumeSets(keys)), eventManifest)
         // Moves `dokkaa rebalance` asks for.
         .watches(factory.informer(Resources.moves(keys)), eventManifest)
         .uses(cache)

@@ -16,6 +16,8 @@ import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult } from '../../src/controller/controller.js';
+import { namedVolumes } from '../../api/volumes.js';
+import { planVolumeSets, volumeHolders, type VolumeSetWrite } from './volume-sets.js';
 
 /** A node that left has no room at all. */
 function allocatableOfNode(n: NodeRecord | undefined): Amounts {
@@ -91,6 +93,9 @@ export class SchedulerReconciler implements Reconciler {
     }
 
     const liveNodes = this.cache.liveNodes();
+    // Replicas with named volumes stay with them (docs/volumes.md); global ones have none.
+    const volumes = spec.mode === 'global' ? [] : namedVolumes(spec);
+    const volumeSets = volumes.length ? this.cache.volumeSetsOf(app, name) : [];
     const hash = templateHash(spec);
     const need = reservationOf(spec);
     const planBase = {
@@ -113,6 +118,7 @@ export class SchedulerReconciler implements Reconciler {
       })),
       allocated: this.cache.allocated(),
       cordoned: this.cache.cordoned(),
+      ...(volumes.length ? { volumeHolders: volumeHolders(volumeSets.map((s) => s.record)), volumeLoss: spec.volumeLoss ?? 'wait' } : {}),
     });
 
     const now = this.clock.now();
@@ -140,6 +146,19 @@ export class SchedulerReconciler implements Reconciler {
         : { type: 'Normal' as const, reason: 'Scheduled', message: `replica ${a.replica} placed on ${a.node}`, replica: a.replica, node: a.node };
     });
     void this.events.recordMany(app, name, placedEvents);
+    if (volumes.length) {
+      const unplaced = new Set(plan.remove.map((p) => `${p.replica}@${p.node}`));
+      const placed = [...mine.filter((p) => !unplaced.has(`${p.replica}@${p.node}`)), ...plan.add];
+      await this.writeVolumeSets(planVolumeSets({ app, name, volumes, placed, sets: volumeSets, now: new Date(now).toISOString() }), log);
+      for (const l of plan.volumesLost ?? []) log.warn('replica placed without its volumes', { replica: l.replica, node: l.node, holder: l.holder });
+      void this.events.recordMany(app, name, (plan.volumesLost ?? []).map((l) => ({
+        type: 'Warning' as const,
+        reason: 'VolumesLost',
+        message: `replica ${l.replica} starts on ${l.node} with empty volumes; its volumes stay on ${l.holder} (volumeLoss: reschedule)`,
+        replica: l.replica,
+        node: l.node,
+      })));
+    }
 
     // Spec changes roll out gradually; an invalid manifest changes no spec at all.
     let result: ReconcileResult = undefined;
@@ -190,6 +209,18 @@ export class SchedulerReconciler implements Reconciler {
     // Drains and requested moves, one step at a time, after the plan's own writes.
     const moved = await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
     return earliest(result, moved);
+  }
+
+  /** Creates or replaces volume sets, each on the revision it was read at (0: new), applying each to the cache. */
+  private async writeVolumeSets(writes: VolumeSetWrite[], log: Logger): Promise<void> {
+    for (const w of writes) {
+      const key = this.keys.volumeSet(w.node, w.record.app, w.record.name, w.replica);
+      const value = JSON.stringify(w.record);
+      const revision = await this.store.txnAt([{ key, modRevision: w.modRevision }], [{ type: 'put', key, value }]);
+      if (revision === undefined) throw new Error(`write conflict: volume set ${key} changed meanwhile; retrying with fresh state`);
+      this.cache.wroteVolumeSet(revision, key, value, w.record);
+      log.info('volume set recorded', { replica: w.replica, node: w.node, volumes: w.record.volumes.join(',') });
+    }
   }
 
   /**

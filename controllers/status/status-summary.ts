@@ -66,7 +66,8 @@ function replicaSummary(input: StatusInput): StatusRecord {
     }
     const r = replicas.find((x) => x.replica === i && x.node === p.node);
     if (!r) {
-      rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: 'waiting for the host to report' });
+      // Kept on a host that is gone (waiting for the node that holds its volumes, say): the scheduler says why.
+      rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: unschedulable.get(i) ?? 'waiting for the host to report' });
       continue;
     }
     const current = r.templateHash === p.templateHash;

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -51,6 +51,7 @@ export type Maintenance = MaintenanceRecord & { at: string };
 export type Status = StatusRecord & { at: AppName };
 export type Rollout = RolloutRecord & { at: AppName };
 export type Moves = MovesRecord & { at: AppName };
+export type VolumeSet = VolumeSetRecord & { at: ReplicaAt & { node: string } };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -150,6 +151,21 @@ export const Resources = {
   /** `moves/<app>/<name>`: replica moves `dokkaa rebalance` asked for (the scheduler). */
   moves(keys: Keys): ResourceSpec<Moves> {
     return { kind: 'moves', prefix: keys.moves, decode: recordAt<AppName, MovesRecord>('moves', MovesRecord, (k) => keys.parseMoves(k)) };
+  },
+
+  /** `volumes/<node>/<app>/<name>/<replica>`: where replicas' volumes are (the scheduler, by manifest). */
+  volumeSets(keys: Keys): ResourceSpec<VolumeSet> {
+    return {
+      kind: 'volume-set',
+      prefix: keys.volumes,
+      decode: recordAt<ReplicaAt & { node: string }, VolumeSetRecord>('volume set', VolumeSetRecord, (k) => keys.parseVolumeSet(k), (r, at) => r.app === at.app && r.name === at.name && r.replica === at.replica && r.node === at.node),
+      indexers: { [BY_MANIFEST]: byManifest },
+    };
+  },
+
+  /** One node's volume sets (its agent removes what `--purge` and `volume rm` ask for). */
+  nodeVolumeSets(keys: Keys, node: string): ResourceSpec<VolumeSet> {
+    return { ...Resources.volumeSets(keys), prefix: keys.nodeVolumes(node), indexers: {} };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

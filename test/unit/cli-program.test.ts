@@ -109,7 +109,10 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(cli('status').invocation, { command: 'status', flags: {}, target: undefined, options: { json: false } });
     assert.deepEqual(cli('nodes', ...tail).invocation, { command: 'nodes', flags: client, options: { json: false } });
     assert.deepEqual(cli('describe', 'shop/web', ...tail).invocation, { command: 'describe', flags: client, target: 'shop/web' });
-    assert.deepEqual(cli('delete', 'shop/web').invocation, { command: 'delete', flags: {}, target: 'shop/web' });
+    assert.deepEqual(cli('delete', 'shop/web').invocation, { command: 'delete', flags: {}, target: 'shop/web', options: { purge: false } });
+    assert.deepEqual(cli('delete', 'shop/web', '--purge').invocation, { command: 'delete', flags: {}, target: 'shop/web', options: { purge: true } });
+    assert.deepEqual(cli('volumes', 'shop', '--json').invocation, { command: 'volumes', flags: {}, target: 'shop', options: { json: true } });
+    assert.deepEqual(cli('volume', 'rm', 'shop/db/1/data', '--node', 'n2').invocation, { command: 'volume rm', flags: {}, target: 'shop/db/1/data', options: { node: 'n2' } });
     assert.deepEqual(cli('rollback', 'shop/web').invocation, { command: 'rollback', flags: {}, target: 'shop/web' });
     assert.deepEqual(cli('logs', 'shop/web/0', ...tail).invocation, { command: 'logs', flags: client, target: 'shop/web/0', options: { follow: false, tail: 100 } });
     assert.deepEqual(cli('logs', '-f', 'shop/web', '--tail', '5').invocation, { command: 'logs', flags: {}, target: 'shop/web', options: { follow: true, tail: 5 } });
@@ -129,7 +132,7 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(cli('agent', '--fence', '--node', 'n1').invocation, { command: 'agent', flags: { fence: 'true', node: 'n1' } }, 'a bare --fence, as before');
     assert.deepEqual(cli('agent', '--fence', 'false').invocation, { command: 'agent', flags: { fence: 'false' } });
     // Missing or malformed arguments are still the commands' to report (exit 1, as before).
-    assert.deepEqual(cli('delete').invocation, { command: 'delete', flags: {}, target: undefined });
+    assert.deepEqual(cli('delete').invocation, { command: 'delete', flags: {}, target: undefined, options: { purge: false } });
     assert.deepEqual(cli('apply', '--app', 'shop').invocation, { command: 'apply', flags: {}, options: { file: undefined, app: 'shop', name: undefined } });
   });
 
