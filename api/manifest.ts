@@ -152,6 +152,10 @@ export const ManifestSpec = t.intersection(
       /** Only `global` is written; absent means replicated. `scale` is then ignored. */
       mode: t.literal('global'),
       placement: PlacementSpec,
+      /** Set by the scheduler, never by the manifest: the digest `image` was pinned to (api/image-pins.ts). */
+      imageDigest: t.string,
+      /** Set by the scheduler: the `dokkaa rollout restart` this spec rolled out for. */
+      restartedAt: t.string,
     }),
   ],
   'ManifestSpec',

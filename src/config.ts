@@ -44,6 +44,8 @@ export interface Config {
   capacity?: Partial<Amounts>;
   /** Agent: the file holding the cluster key's private half (`--cluster-key-file`), to open registry credentials. */
   clusterKeyFile?: string;
+  /** Scheduler: registries whose distribution API it reaches over plain HTTP (`--insecure-registries`; 127.0.0.0/8 and localhost always are). */
+  insecureRegistries?: string[];
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -103,6 +105,7 @@ const SETTING_TABLE = {
   capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
   clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
+  insecureRegistries: { flag: 'insecure-registries', value: 'HOST[,HOST]', env: 'DOKKAA_INSECURE_REGISTRIES', help: 'registries the scheduler resolves image digests from over plain HTTP (127.0.0.0/8 and localhost always)' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -133,6 +136,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const capacityCpus = given('capacityCpus');
   const capacityMemory = given('capacityMemory');
   const clusterKeyFile = given('clusterKeyFile');
+  const insecureRegistries = given('insecureRegistries');
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -162,6 +166,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
         }
       : {}),
     ...(clusterKeyFile ? { clusterKeyFile } : {}),
+    ...(insecureRegistries ? { insecureRegistries: insecureRegistries.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean) } : {}),
   };
 }
 

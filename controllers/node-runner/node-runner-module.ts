@@ -15,7 +15,6 @@ import { ReplicaExecutor } from './replica-executor.js';
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
-  bind(RegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)
     .toDynamicValue((ctx) => {
       const credentials = ctx.get(RegistryCredentials);

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord, RestartRecord, PrepullRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -51,6 +51,8 @@ export type Maintenance = MaintenanceRecord & { at: string };
 export type Status = StatusRecord & { at: AppName };
 export type Rollout = RolloutRecord & { at: AppName };
 export type Moves = MovesRecord & { at: AppName };
+export type Restart = RestartRecord & { at: AppName };
+export type Prepull = PrepullRecord & { at: AppName };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -150,6 +152,16 @@ export const Resources = {
   /** `moves/<app>/<name>`: replica moves `dokkaa rebalance` asked for (the scheduler). */
   moves(keys: Keys): ResourceSpec<Moves> {
     return { kind: 'moves', prefix: keys.moves, decode: recordAt<AppName, MovesRecord>('moves', MovesRecord, (k) => keys.parseMoves(k)) };
+  },
+
+  /** `restarts/<app>/<name>`: `dokkaa rollout restart` (the scheduler). */
+  restarts(keys: Keys): ResourceSpec<Restart> {
+    return { kind: 'restart', prefix: keys.restarts, decode: recordAt<AppName, RestartRecord>('restart', RestartRecord, (k) => keys.parseRestart(k)) };
+  },
+
+  /** `prepull/<app>/<name>`: `dokkaa pull` (every agent). */
+  prepulls(keys: Keys): ResourceSpec<Prepull> {
+    return { kind: 'prepull', prefix: keys.prepulls, decode: recordAt<AppName, PrepullRecord>('prepull', PrepullRecord, (k) => keys.parsePrepull(k)) };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

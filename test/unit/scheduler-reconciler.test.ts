@@ -5,6 +5,8 @@ import { templateHash } from '../../api/manifest.js';
 import { DEFAULT_RESERVATION } from '../../api/reservation.js';
 import type { EventRecord, MaintenanceRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
 import { MoveRunner } from '../../controllers/scheduler/move-runner.js';
+import { ImagePinner } from '../../controllers/scheduler/image-pinner.js';
+import { FakeDigestResolver } from './fake-digest-resolver.js';
 import { MONITOR_MS } from '../../controllers/scheduler/rollout-tracker.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
@@ -105,9 +107,11 @@ function world(nodes: string[]) {
   const log = createLogger('error', true);
   const factory = new InformerFactory(store, clock, log);
   const moves = new MoveRunner(store, keys, clock, recorder, cache as unknown as SchedulerCache, factory);
-  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves);
+  const resolver = new FakeDigestResolver();
+  const pins = new ImagePinner(store, keys, clock, resolver, recorder, factory);
+  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins);
   return {
-    store, keys, clock, events, cache, factory,
+    store, keys, clock, events, cache, factory, resolver,
     reconcile: () => reconciler.reconcile('app/web', log),
     apply: async (manifest: object | string) => {
       await store.put(keys.manifest('app', 'web'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
