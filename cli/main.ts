@@ -8,6 +8,7 @@ import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
 import { runLab } from './lab-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
+import { pull, rolloutRestart } from './image-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
@@ -36,6 +37,10 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await rollback(invocation.target, config));
     case 'rollout status':
       return void console.log(await rolloutStatus(invocation.target, invocation.options, config, (line) => console.log(line)));
+    case 'rollout restart':
+      return void console.log(await rolloutRestart(invocation.target, config));
+    case 'pull':
+      return void console.log(await pull(invocation.target, invocation.options, config, (line) => console.log(line)));
     case 'cordon':
     case 'uncordon':
       return void console.log(await maintenanceCommands[invocation.command](invocation.target, config));

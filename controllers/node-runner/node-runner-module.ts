@@ -9,6 +9,8 @@ import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
+import { PrepullController } from './prepull-controller.js';
+import { PrepullReconciler } from './prepull-reconciler.js';
 import { ReplicaExecutor } from './replica-executor.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
@@ -27,4 +29,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(TYPES.Runnable).toService(PartitionFence);
   bind(NodeRunnerController).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(NodeRunnerController);
+  bind(PrepullReconciler).toSelf().inSingletonScope();
+  bind(PrepullController).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(PrepullController);
 });
