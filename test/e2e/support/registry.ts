@@ -1,10 +1,40 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import { waitFor } from './world.js';
+import { waitFor, type World } from './world.js';
+
+const BIN = fileURLToPath(new URL('../../../../bin/dokkaa.js', import.meta.url));
+
+/** The CLI against the world's etcd and prefix, with `input` on its stdin. */
+export function cli(world: World, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args, '--etcd', world.etcdUrl, '--prefix', world.prefix], (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    child.stdin!.end(input);
+  });
+}
+
+/** A single-layer image of `megabytes` of random data and a static busybox, from a tarball (`docker import`): unlike any other. */
+export async function bigImage(world: Pick<World, 'docker'>, ref: string, megabytes: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'dokkaa-big-'));
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
+  chmodSync(join(dir, 'bin/busybox'), 0o755);
+  symlinkSync('busybox', join(dir, 'bin/sleep'));
+  writeFileSync(join(dir, 'random.bin'), randomBytes(Math.round(megabytes * 1e6)));
+  const tarball = `${dir}.tar`;
+  await new Promise<void>((resolve, reject) => execFile('tar', ['-C', dir, '-cf', tarball, '.'], (err) => (err ? reject(err) : resolve())));
+  const colon = ref.lastIndexOf(':');
+  const stream = (await world.docker.importImage(tarball, { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) })) as NodeJS.ReadableStream;
+  await new Promise((resolve, reject) => world.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(tarball, { force: true });
+}
 
 /** A free TCP port on 127.0.0.1 (free when asked: good enough for a test's own servers). */
 async function freePort(): Promise<number> {
