@@ -1,11 +1,11 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
+import { importRandomImage } from '../../../lab/random-image.js';
 import { waitFor, type World } from './world.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/dokkaa.js', import.meta.url));
@@ -19,21 +19,9 @@ export function cli(world: World, input: string, ...args: string[]): Promise<{ c
   });
 }
 
-/** A single-layer image of `megabytes` of random data and a static busybox, from a tarball (`docker import`): unlike any other. */
-export async function bigImage(world: Pick<World, 'docker'>, ref: string, megabytes: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'dokkaa-big-'));
-  mkdirSync(join(dir, 'bin'));
-  copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
-  chmodSync(join(dir, 'bin/busybox'), 0o755);
-  symlinkSync('busybox', join(dir, 'bin/sleep'));
-  writeFileSync(join(dir, 'random.bin'), randomBytes(Math.round(megabytes * 1e6)));
-  const tarball = `${dir}.tar`;
-  await new Promise<void>((resolve, reject) => execFile('tar', ['-C', dir, '-cf', tarball, '.'], (err) => (err ? reject(err) : resolve())));
-  const colon = ref.lastIndexOf(':');
-  const stream = (await world.docker.importImage(tarball, { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) })) as NodeJS.ReadableStream;
-  await new Promise((resolve, reject) => world.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(tarball, { force: true });
+/** A one-layer image of `megabytes` of random data and busybox (lab/random-image.ts): unlike any other. */
+export function bigImage(world: Pick<World, 'docker'>, ref: string, megabytes: number): Promise<void> {
+  return importRandomImage(world.docker, ref, megabytes);
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked: good enough for a test's own servers). */
