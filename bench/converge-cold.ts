@@ -91,7 +91,8 @@ export async function benchConvergeCold(lab: BenchLab, opts: { runs: number; rep
   try {
     const first = lab.engines.engine(lab.state.nodes[0]!.name);
     await importRandomImage(first, ref, opts.imageMB);
-    const stream = (await first.getImage(ref).push({})) as NodeJS.ReadableStream;
+    // The engine wants an X-Registry-Auth header even for a registry without authentication.
+    const stream = (await first.getImage(ref).push({ authconfig: { serveraddress: registry.host } })) as NodeJS.ReadableStream;
     await new Promise((resolve, reject) => first.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err ? reject(err) : out.find((l) => l.error) ? reject(new Error(out.find((l) => l.error)!.error)) : resolve(undefined))));
     log(`converge-cold: ${opts.imageMB} MB image pushed to ${ref}`);
     const systems: System[] = [lab.dokkaa.withImage(ref), lab.swarm.byTag(ref), lab.floorOf(ref)];

@@ -61,7 +61,8 @@ Flags (or env vars):
   --reserve-memory Q   DOKKAA_RESERVE_MEMORY memory kept for the host (256Mi; 0: none)
   --capacity-cpus N    DOKKAA_CAPACITY_CPUS the host's CPUs instead of the engine's figure (tests, odd hosts)
   --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
-  --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
+  --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents and the scheduler open registry credentials with it)
+  --insecure-registries H,.. DOKKAA_INSECURE_REGISTRIES registries the scheduler pins digests from over plain HTTP
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 

@@ -104,7 +104,7 @@ const SETTING_TABLE = {
   reserveMemory: { flag: 'reserve-memory', value: 'Q', env: 'DOKKAA_RESERVE_MEMORY', help: 'memory kept for the host (bytes, or 512Mi, 1Gi, ...)', default: DEFAULT_RESERVE_MEMORY },
   capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
-  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
+  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents and the scheduler open registry credentials with' },
   insecureRegistries: { flag: 'insecure-registries', value: 'HOST[,HOST]', env: 'DOKKAA_INSECURE_REGISTRIES', help: 'registries the scheduler resolves image digests from over plain HTTP (127.0.0.0/8 and localhost always)' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
