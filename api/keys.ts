@@ -240,6 +240,38 @@ export class Keys {
     return `${this.root}/cluster-key`;
   }
 
+  // restarts/<app>/<name>: `dokkaa rollout restart` asks the scheduler to pin the image again and roll every replica.
+  get restarts(): string {
+    return `${this.root}/restarts/`;
+  }
+  restart(app: string, name: string): string {
+    return `${this.restarts}${app}/${name}`;
+  }
+  parseRestart(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.restarts, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // prepull/<app>/<name>: a request that the hosts which may run a manifest pull its image (`dokkaa pull`).
+  get prepulls(): string {
+    return `${this.root}/prepull/`;
+  }
+  prepull(app: string, name: string): string {
+    return `${this.prepulls}${app}/${name}`;
+  }
+  parsePrepull(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.prepulls, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // prepulled/<app>/<name>/<node>: how a host's pre-pull of the manifest's image went (on the host's lease).
+  manifestPrepulled(app: string, name: string): string {
+    return `${this.root}/prepulled/${app}/${name}/`;
+  }
+  prepulled(app: string, name: string, node: string): string {
+    return `${this.manifestPrepulled(app, name)}${node}`;
+  }
+
   // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).
   get election(): string {
     return `${this.root}/election/`;

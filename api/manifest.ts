@@ -160,6 +160,10 @@ export const ManifestSpec = t.intersection(
       volumes: t.record(t.string, VolumeSpec),
       /** Only `reschedule` is written; absent means wait. */
       volumeLoss: t.literal('reschedule'),
+      /** Set by the scheduler, never by the manifest: the digest `image` was pinned to (api/image-pins.ts). */
+      imageDigest: t.string,
+      /** Set by the scheduler: the `dokkaa rollout restart` this spec rolled out for. */
+      restartedAt: t.string,
     }),
   ],
   'ManifestSpec',

@@ -110,6 +110,17 @@ export const RevisionRef = t.type(
 );
 export type RevisionRef = t.TypeOf<typeof RevisionRef>;
 
+/**
+ * The image a spec was pinned to (api/image-pins.ts): for the spec of template hash
+ * `baseHash` (before pinning) and the restart request `restartedAt`, the digest its tag
+ * resolved to, or `unpinned` saying why it runs by tag.
+ */
+export const ImagePin = t.intersection(
+  [t.type({ baseHash: t.string, image: t.string }), t.partial({ digest: t.string, restartedAt: t.string, unpinned: t.string })],
+  'ImagePin',
+);
+export type ImagePin = t.TypeOf<typeof ImagePin>;
+
 /** rollouts/<app>/<name>: the scheduler's rolling update of a manifest, and its history. */
 export const RolloutRecord = t.intersection(
   [
@@ -133,6 +144,10 @@ export const RolloutRecord = t.intersection(
       previous: RevisionRef,
       /** Replicas the scheduler can place nowhere, by reason (the status shows them). */
       unschedulable: t.array(t.type({ reason: t.string, replicas: t.array(t.number) })),
+      /** The target's image pin (status and describe show the digest). */
+      pin: ImagePin,
+      /** Why the spec of template hash `baseHash` could not be pinned: the previous version keeps running. */
+      pinError: t.type({ baseHash: t.string, message: t.string }),
     }),
   ],
   'RolloutRecord',
@@ -324,6 +339,8 @@ export const StatusRecord = t.intersection(
       /** The revision of the spec being run (differs from observedRevision when Invalid). */
       runningRevision: t.number,
       errors: t.array(t.string),
+      /** The image the current spec runs: `repo@sha256:...` once pinned, else the reference as written. */
+      image: t.string,
     }),
   ],
   'StatusRecord',
@@ -446,6 +463,33 @@ export type ClusterKeyRecord = t.TypeOf<typeof ClusterKeyRecord>;
  */
 export const RegistryRecord = t.type({ host: t.string, username: t.string, sealed: SealedValue, updated: t.string }, 'RegistryRecord');
 export type RegistryRecord = t.TypeOf<typeof RegistryRecord>;
+
+/**
+ * prepull/<app>/<name>: `dokkaa pull` asks every host that may run the manifest (its
+ * constraints match the host's labels, not cordoned) to pull `image` (the pinned
+ * `repo@sha256:...` if any). Written again (a new `requestedAt`) to ask again.
+ */
+export const PrepullRecord = t.type({ image: t.string, requestedAt: t.string }, 'PrepullRecord');
+export type PrepullRecord = t.TypeOf<typeof PrepullRecord>;
+
+/** prepulled/<app>/<name>/<node>: one host's answer to the prepull request of `requestedAt`, on its lease. */
+export const PrepulledRecord = t.intersection(
+  [
+    t.type({
+      image: t.string,
+      requestedAt: t.string,
+      state: t.keyof({ pulling: null, present: null, failed: null }, '"pulling", "present" or "failed"'),
+      message: t.string,
+    }),
+    t.partial({ pull: t.type({ percent: t.number, bytes: t.number, total: t.number }) }),
+  ],
+  'PrepulledRecord',
+);
+export type PrepulledRecord = t.TypeOf<typeof PrepulledRecord>;
+
+/** restarts/<app>/<name>: `dokkaa rollout restart`; the scheduler pins the image again and rolls when `requestedAt` is new. */
+export const RestartRecord = t.type({ requestedAt: t.string }, 'RestartRecord');
+export type RestartRecord = t.TypeOf<typeof RestartRecord>;
 
 /** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
 export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');

@@ -9,6 +9,7 @@ import { serve } from './serve.js';
 import { remove, volumeRemove, volumesList } from './volume-commands.js';
 import { runLab } from './lab-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
+import { pull, rolloutRestart } from './image-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
@@ -41,6 +42,10 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await rollback(invocation.target, config));
     case 'rollout status':
       return void console.log(await rolloutStatus(invocation.target, invocation.options, config, (line) => console.log(line)));
+    case 'rollout restart':
+      return void console.log(await rolloutRestart(invocation.target, config));
+    case 'pull':
+      return void console.log(await pull(invocation.target, invocation.options, config, (line) => console.log(line)));
     case 'cordon':
     case 'uncordon':
       return void console.log(await maintenanceCommands[invocation.command](invocation.target, config));

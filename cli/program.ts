@@ -10,6 +10,7 @@ import type { DrainOptions, RebalanceOptions } from './maintenance-commands.js';
 import { isHostName } from '../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../api/records.js';
 import { registryArgument } from './registry-commands.js';
+import type { PullOptions } from './image-commands.js';
 
 export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
 
@@ -24,6 +25,8 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]
   dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
   dokkaa rollback APP/NAME               restore the previous version's spec
+  dokkaa rollout restart APP/NAME        pin the image's tag again and roll every replica
+  dokkaa pull APP/NAME [--timeout S]     pull the manifest's image on every node that may run it, printing progress
   dokkaa cordon NODE                     no new placements on NODE (uncordon NODE: schedulable again, ends a drain)
   dokkaa drain NODE [--timeout S] [--include-global]   cordon, then move NODE's replicas elsewhere, start-first
   dokkaa volumes [APP] [--json]          replicas' volumes: app/name, replica, volume, node, in use
@@ -62,6 +65,7 @@ Flags (or env vars):
   --capacity-memory Q  DOKKAA_CAPACITY_MEMORY the host's memory instead of the engine's figure
   --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (agents open registry credentials with it)
   --allow-host-path DIR DOKKAA_ALLOW_HOST_PATHS manifests may bind-mount DIR and what is under it (repeatable; none by default)
+  --insecure-registries H,.. DOKKAA_INSECURE_REGISTRIES registries the scheduler pins digests from over plain HTTP
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
@@ -78,6 +82,8 @@ export type Invocation =
   | { command: 'nodes'; flags: ConfigFlags; options: ListOptions }
   | { command: 'logs'; flags: ConfigFlags; target?: string; options: LogsOptions }
   | { command: 'rollout status'; flags: ConfigFlags; target?: string; options: RolloutStatusOptions }
+  | { command: 'rollout restart'; flags: ConfigFlags; target?: string }
+  | { command: 'pull'; flags: ConfigFlags; target?: string; options: PullOptions }
   | { command: 'routes' | 'cert list'; flags: ConfigFlags; options: ListOptions }
   | { command: 'router set'; flags: ConfigFlags; options: { domain: string } }
   | { command: 'router show'; flags: ConfigFlags }
@@ -208,8 +214,14 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
 
   const rolloutStatus = client('status', "wait for the rolling update to the manifest's current revision, printing progress", 'APP/NAME', (cmd) => cmd
     .option('--timeout <S>', 'seconds to wait before failing', (v: string) => positiveNumber('timeout', v), 600));
-  program.addCommand(new Command('rollout').description('follow a rolling update').addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
-    parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } }))));
+  const rolloutRestart = client('restart', "pin the image's tag to a digest again and roll every replica (restarts/APP/NAME), under the update policy", 'APP/NAME');
+  program.addCommand(new Command('rollout').description('follow or restart a rolling update')
+    .addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
+      parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } })))
+    .addCommand(rolloutRestart.action((target: string | undefined) => parsed({ command: 'rollout restart', flags: flagsOf(rolloutRestart), target }))));
+  const pullCmd = client('pull', "pull the manifest's image (its pinned digest) on every live, uncordoned node that matches its constraints, printing each node's progress; done when all have it", 'APP/NAME', (cmd) =>
+    cmd.option('--timeout <S>', 'seconds to wait before failing (the pulls go on)', (v: string) => positiveNumber('timeout', v), 600));
+  program.addCommand(pullCmd.action((target: string | undefined, o: { timeout: number }) => parsed({ command: 'pull', flags: flagsOf(pullCmd), target, options: { timeoutSeconds: o.timeout } })));
 
   for (const [command, description] of [
     ['cordon', 'no new placements on NODE; what runs there stays (maintenance/NODE)'],

@@ -46,6 +46,8 @@ export interface Config {
   clusterKeyFile?: string;
   /** Agent: host path prefixes manifests may bind-mount (`--allow-host-path`, repeatable); none by default. */
   allowHostPaths?: string[];
+  /** Scheduler: registries whose distribution API it reaches over plain HTTP (`--insecure-registries`; 127.0.0.0/8 and localhost always are). */
+  insecureRegistries?: string[];
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -106,6 +108,7 @@ const SETTING_TABLE = {
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
   clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init) agents open registry credentials with' },
   allowHostPath: { flag: 'allow-host-path', value: 'DIR', env: 'DOKKAA_ALLOW_HOST_PATHS', help: 'a host directory manifests may bind-mount (with what is under it); repeatable (the env var takes DIR,DIR)' },
+  insecureRegistries: { flag: 'insecure-registries', value: 'HOST[,HOST]', env: 'DOKKAA_INSECURE_REGISTRIES', help: 'registries the scheduler resolves image digests from over plain HTTP (127.0.0.0/8 and localhost always)' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -144,6 +147,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   for (const p of allowHostPaths) {
     if (!p.startsWith('/') || p.replace(/\/+$/, '') === '') throw new BadValueError(`--allow-host-path: expected an absolute directory other than /, got ${JSON.stringify(p)}`);
   }
+  const insecureRegistries = given('insecureRegistries');
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -174,6 +178,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
       : {}),
     ...(clusterKeyFile ? { clusterKeyFile } : {}),
     ...(allowHostPaths.length ? { allowHostPaths: [...allowHostPaths] } : {}),
+    ...(insecureRegistries ? { insecureRegistries: insecureRegistries.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean) } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 import { shortHash } from '../../api/canonical-json.js';
 import { DNS_DOMAIN } from '../../api/dns-names.js';
+import { runImageOf } from '../../api/image-pins.js';
 import { envName } from '../../api/names.js';
 import type { PlacementRecord } from '../../api/records.js';
 import type { CreateSpec } from '../../src/docker/container-engine.js';
@@ -68,7 +69,8 @@ export function containerTemplate(
   const hash = shortHash({ template: p.templateHash, env: envList });
   return {
     name: containerName(p.app, p.name, p.replica),
-    image: p.spec.image,
+    // By digest once the scheduler pinned it: every host runs the same image whatever the tag names now.
+    image: runImageOf(p.spec),
     ...(p.spec.command ? { cmd: p.spec.command } : {}),
     env: envList,
     labels: {

@@ -9,6 +9,8 @@ import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
+import { PrepullController } from './prepull-controller.js';
+import { PrepullReconciler } from './prepull-reconciler.js';
 import { ReplicaExecutor } from './replica-executor.js';
 import { VolumeKeeperController } from './volume-keeper-controller.js';
 import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
@@ -17,7 +19,6 @@ import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
-  bind(RegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)
     .toDynamicValue((ctx) => {
       const credentials = ctx.get(RegistryCredentials);
@@ -33,4 +34,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(VolumeKeeperReconciler).toSelf().inSingletonScope();
   bind(VolumeKeeperController).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(VolumeKeeperController);
+  bind(PrepullReconciler).toSelf().inSingletonScope();
+  bind(PrepullController).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(PrepullController);
 });

@@ -51,6 +51,8 @@ export class SchedulerController extends ControllerRunnable {
         .watches(factory.informer(Resources.volumeSets(keys)), eventManifest)
         // Moves `dokkaa rebalance` asks for.
         .watches(factory.informer(Resources.moves(keys)), eventManifest)
+        // `dokkaa rollout restart`: pin again and roll.
+        .watches(factory.informer(Resources.restarts(keys)), eventManifest)
         .uses(cache)
         .resyncsAlso(() => cache.manifestIds())
         // Reconciles wait on etcd round trips, not on the CPU (nothing is listed per

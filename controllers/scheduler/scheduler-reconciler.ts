@@ -12,6 +12,7 @@ import { invalidRecord, type Logger } from '../../src/logging.js';
 import { planPlacements, type Placed } from './placement-plan.js';
 import { RolloutTracker } from './rollout-tracker.js';
 import { MoveRunner } from './move-runner.js';
+import { ImagePinner, type PinResult } from './image-pinner.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
@@ -49,6 +50,7 @@ export class SchedulerReconciler implements Reconciler {
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(SchedulerCache) private readonly cache: SchedulerCache,
     @inject(MoveRunner) private readonly moves: MoveRunner,
+    @inject(ImagePinner) private readonly pins: ImagePinner,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
@@ -63,25 +65,31 @@ export class SchedulerReconciler implements Reconciler {
         log.info('placements removed with their manifest', { count: mine.length });
       }
       await this.rollouts.forget(app, name);
+      this.pins.forget(app, name);
       this.cache.setWaiting(id, false);
       return;
     }
 
     const decoded = decodeManifest(manifest.value, app, name);
+    // The image is pinned to a digest once per spec; outside the planners (it asks a registry).
+    const pinned: PinResult | undefined = decoded.ok ? await this.pins.pin(app, name, decoded.spec, log) : undefined;
+    const usable = decoded.ok && pinned?.ok === true;
     let spec: ManifestSpec;
     let revision: number;
-    if (decoded.ok) {
+    if (pinned?.ok) {
       this.invalidLogged.delete(id);
-      spec = decoded.spec;
+      spec = pinned.spec;
       revision = manifest.modRevision;
     } else {
       // The last good spec keeps running: keep its replicas placed (moving them off dead nodes).
-      if (this.invalidLogged.get(id) !== manifest.modRevision) {
+      if (!decoded.ok && this.invalidLogged.get(id) !== manifest.modRevision) {
         this.invalidLogged.set(id, manifest.modRevision);
         log.warn('invalid manifest; keeping the last valid version', { errors: decoded.errors, revision: manifest.modRevision });
       }
+      if (pinned && !pinned.ok) await this.rollouts.notePinError(app, name, pinned.baseHash, pinned.message, manifest.modRevision);
+      const retry = pinned && !pinned.ok ? { requeueAfterMs: pinned.retryAfterMs } : undefined;
       const lastAt = mine.reduce<CachedPlacement | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
-      if (!lastAt) return;
+      if (!lastAt) return retry;
       // The cache keeps no specs: read the newest placement's.
       const lastKv = await this.store.get(lastAt.key);
       const last = decodeRecord(PlacementRecord, lastKv?.value, invalidRecord(log, lastAt.key));
@@ -163,7 +171,7 @@ export class SchedulerReconciler implements Reconciler {
     // Spec changes roll out gradually; an invalid manifest changes no spec at all.
     let result: ReconcileResult = undefined;
     let blocked = false;
-    if (decoded.ok) {
+    if (usable) {
       const removed = new Set(plan.remove.map((r) => `${r.replica}@${r.node}`));
       const kept = mine
         // A move's replacement is the mover's to switch, not the rollout's.
@@ -179,6 +187,7 @@ export class SchedulerReconciler implements Reconciler {
           app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept,
           resize: { need, free: (node) => freeOf(allocatableOfNode(allocatable.get(node)), allocated.get(node)) },
           unschedulable: plan.unschedulable,
+          ...(pinned?.ok ? { pin: pinned.pin } : {}),
         },
         log,
       );
@@ -208,7 +217,7 @@ export class SchedulerReconciler implements Reconciler {
     this.cache.setWaiting(id, plan.unschedulable.length > 0 || blocked);
     // Drains and requested moves, one step at a time, after the plan's own writes.
     const moved = await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
-    return earliest(result, moved);
+    return earliest(earliest(result, moved), pinned && !pinned.ok ? { requeueAfterMs: pinned.retryAfterMs } : undefined);
   }
 
   /** Creates or replaces volume sets, each on the revision it was read at (0: new), applying each to the cache. */

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord, VolumeSetRecord } from '../../api/records.js';
+import { CertRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, StatusRecord, VolumeSetRecord, checkRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -52,6 +52,8 @@ export type Status = StatusRecord & { at: AppName };
 export type Rollout = RolloutRecord & { at: AppName };
 export type Moves = MovesRecord & { at: AppName };
 export type VolumeSet = VolumeSetRecord & { at: ReplicaAt & { node: string } };
+export type Restart = RestartRecord & { at: AppName };
+export type Prepull = PrepullRecord & { at: AppName };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -166,6 +168,16 @@ export const Resources = {
   /** One node's volume sets (its agent removes what `--purge` and `volume rm` ask for). */
   nodeVolumeSets(keys: Keys, node: string): ResourceSpec<VolumeSet> {
     return { ...Resources.volumeSets(keys), prefix: keys.nodeVolumes(node), indexers: {} };
+  },
+
+  /** `restarts/<app>/<name>`: `dokkaa rollout restart` (the scheduler). */
+  restarts(keys: Keys): ResourceSpec<Restart> {
+    return { kind: 'restart', prefix: keys.restarts, decode: recordAt<AppName, RestartRecord>('restart', RestartRecord, (k) => keys.parseRestart(k)) };
+  },
+
+  /** `prepull/<app>/<name>`: `dokkaa pull` (every agent). */
+  prepulls(keys: Keys): ResourceSpec<Prepull> {
+    return { kind: 'prepull', prefix: keys.prepulls, decode: recordAt<AppName, PrepullRecord>('prepull', PrepullRecord, (k) => keys.parsePrepull(k)) };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

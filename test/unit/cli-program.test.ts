@@ -119,6 +119,9 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(cli('logs', 'shop/web', '--follow').invocation, { command: 'logs', flags: {}, target: 'shop/web', options: { follow: true, tail: 100 } });
     assert.deepEqual(cli('rollout', 'status', 'shop/web').invocation, { command: 'rollout status', flags: {}, target: 'shop/web', options: { timeoutSeconds: 600 } });
     assert.deepEqual(cli('rollout', 'status', 'shop/web', '--timeout', '30').invocation, { command: 'rollout status', flags: {}, target: 'shop/web', options: { timeoutSeconds: 30 } });
+    assert.deepEqual(cli('rollout', 'restart', 'shop/web', ...tail).invocation, { command: 'rollout restart', flags: client, target: 'shop/web' });
+    assert.deepEqual(cli('pull', 'shop/web').invocation, { command: 'pull', flags: {}, target: 'shop/web', options: { timeoutSeconds: 600 } });
+    assert.deepEqual(cli('pull', 'shop/web', '--timeout', '45').invocation, { command: 'pull', flags: {}, target: 'shop/web', options: { timeoutSeconds: 45 } });
     // As the lab and test/e2e/support start agents and controllers.
     assert.deepEqual(cli('agent', '--etcd', client.etcd, '--docker', 'unix:///run/n1/docker.sock', '--node', 'n1', '--address', '10.77.0.11', '--lease-ttl', '4', '--prefix', '/dokkaa', '--log-level', 'info', '--label', 'disk=ssd', '--label', 'zone=a').invocation, {
       command: 'agent',
@@ -229,7 +232,7 @@ describe('dokkaa completion', () => {
   it('completes commands, subcommands and flags in bash', () => {
     assert.deepEqual(complete('st'), ['status']);
     assert.deepEqual(complete('lab', 'kill-'), ['kill-node', 'kill-controller']);
-    assert.deepEqual(complete('rollout', ''), ['status', 'help']);
+    assert.deepEqual(complete('rollout', ''), ['status', 'restart', 'help']);
     assert.deepEqual(complete('rollout', 'status', 'shop/web', '--t'), ['--timeout']);
     assert.deepEqual(complete('lab', 'status', '--'), ['--name', '--json', '--help']);
     assert.deepEqual(complete('agent', '--lease-ttl', '4', '--la'), ['--label']);
