@@ -81,6 +81,21 @@ export class Keys {
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
+  // volumes/<node>/<app>/<name>/<replica>: a replica's volume set on a node (scheduler writes; not leased).
+  get volumes(): string {
+    return `${this.root}/volumes/`;
+  }
+  nodeVolumes(node: string): string {
+    return `${this.volumes}${node}/`;
+  }
+  volumeSet(node: string, app: string, name: string, replica: number): string {
+    return `${this.volumes}${node}/${app}/${name}/${replica}`;
+  }
+  parseVolumeSet(key: string): { node: string; app: string; name: string; replica: number } | undefined {
+    const m = matchUnder(this.volumes, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
+  }
+
   // replicas/<app>/<name>/<replica>: what a host observes, held by its lease.
   get replicas(): string {
     return `${this.root}/replicas/`;
@@ -262,6 +277,38 @@ export class Keys {
   // cluster-key: the public half of the key secrets are sealed to (`dokkaa cluster-key init`).
   get clusterKey(): string {
     return `${this.root}/cluster-key`;
+  }
+
+  // restarts/<app>/<name>: `dokkaa rollout restart` asks the scheduler to pin the image again and roll every replica.
+  get restarts(): string {
+    return `${this.root}/restarts/`;
+  }
+  restart(app: string, name: string): string {
+    return `${this.restarts}${app}/${name}`;
+  }
+  parseRestart(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.restarts, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // prepull/<app>/<name>: a request that the hosts which may run a manifest pull its image (`dokkaa pull`).
+  get prepulls(): string {
+    return `${this.root}/prepull/`;
+  }
+  prepull(app: string, name: string): string {
+    return `${this.prepulls}${app}/${name}`;
+  }
+  parsePrepull(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.prepulls, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
+  // prepulled/<app>/<name>/<node>: how a host's pre-pull of the manifest's image went (on the host's lease).
+  manifestPrepulled(app: string, name: string): string {
+    return `${this.root}/prepulled/${app}/${name}/`;
+  }
+  prepulled(app: string, name: string, node: string): string {
+    return `${this.manifestPrepulled(app, name)}${node}`;
   }
 
   // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).

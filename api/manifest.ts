@@ -7,6 +7,7 @@ import { shortHash } from './canonical-json.js';
 import { Port } from './ports.js';
 import { Cpus, Memory } from './quantities.js';
 import { Duration, Health, HealthSpec, normalizeHealth, normalizeUpdate, Update, UpdateSpec } from './lifecycle.js';
+import { normalizeVolume, VolumeDecl, VolumeLoss, VolumeSpec, volumeErrors } from './volumes.js';
 
 export { Port } from './ports.js';
 
@@ -115,6 +116,10 @@ export const Manifest = closedType(
     mode: t.keyof({ replicated: null, global: null }, '"replicated" or "global"'),
     /** How the scheduler picks nodes (docs/manifest.md). */
     placement: closedType('Placement', {}, { strategy: t.keyof({ spread: null, binpack: null }, '"spread" or "binpack"'), spreadBy: NonEmptyString, maxPerNode: PositiveInt }),
+    /** Each replica's own Docker named volumes, or host paths, by name (api/volumes.ts, docs/volumes.md). */
+    volumes: checkedRecord(DnsLabel, VolumeDecl, 'volumes'),
+    /** When the node holding a replica's volumes is gone: `wait` for it (default) or `reschedule` with empty volumes. */
+    volumeLoss: VolumeLoss,
   },
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
@@ -184,6 +189,13 @@ export const ManifestSpec = t.intersection(
        */
       secretVersions: t.record(t.string, t.number),
       configVersions: t.record(t.string, t.number),
+      volumes: t.record(t.string, VolumeSpec),
+      /** Only `reschedule` is written; absent means wait. */
+      volumeLoss: t.literal('reschedule'),
+      /** Set by the scheduler, never by the manifest: the digest `image` was pinned to (api/image-pins.ts). */
+      imageDigest: t.string,
+      /** Set by the scheduler: the `dokkaa rollout restart` this spec rolled out for. */
+      restartedAt: t.string,
     }),
   ],
   'ManifestSpec',
@@ -212,7 +224,9 @@ export function decodeManifest(text: string, app: string, name?: string): Decode
   if (decoded.right.mode === 'global' && decoded.right.scale !== undefined) {
     return { ok: false, errors: [`scale: expected no scale with mode "global" (one replica per matching node), got ${decoded.right.scale}`] };
   }
-  return { ok: true, spec: normalize(decoded.right, app) };
+  const spec = normalize(decoded.right, app);
+  const errors = volumeErrors(spec.volumes ?? {}, spec.update.order, spec.mode === 'global');
+  return errors.length ? { ok: false, errors } : { ok: true, spec };
 }
 
 function normalize(m: Manifest, app: string): ManifestSpec {
@@ -253,6 +267,9 @@ function normalize(m: Manifest, app: string): ManifestSpec {
     // Only when given: a spec without them hashes as before.
     ...(m.secrets && Object.keys(m.secrets).length ? { secrets: { ...m.secrets } } : {}),
     ...(m.configs && Object.keys(m.configs).length ? { configs: { ...m.configs } } : {}),
+    // Only when given: a spec without volumes hashes as before (no restart on upgrade).
+    ...(m.volumes && Object.keys(m.volumes).length ? { volumes: Object.fromEntries(Object.entries(m.volumes).map(([k, v]) => [k, normalizeVolume(v)])) } : {}),
+    ...(m.volumeLoss === 'reschedule' ? { volumeLoss: 'reschedule' as const } : {}),
   };
 }
 
@@ -281,10 +298,10 @@ export function withDefaultTag(image: string): string {
 
 /**
  * Hash of what makes a replica's container: everything but scale, constraints, the
- * update policy, the mode and the placement, so changing those never replaces a running
- * container.
+ * update policy, the mode, the placement and volumeLoss, so changing those never replaces
+ * a running container.
  */
 export function templateHash(spec: ManifestSpec): string {
-  const { scale: _scale, constraints: _constraints, update: _update, mode: _mode, placement: _placement, ...template } = spec;
+  const { scale: _scale, constraints: _constraints, update: _update, mode: _mode, placement: _placement, volumeLoss: _volumeLoss, ...template } = spec;
   return shortHash(template);
 }

@@ -112,6 +112,17 @@ export const RevisionRef = t.type(
 );
 export type RevisionRef = t.TypeOf<typeof RevisionRef>;
 
+/**
+ * The image a spec was pinned to (api/image-pins.ts): for the spec of template hash
+ * `baseHash` (before pinning) and the restart request `restartedAt`, the digest its tag
+ * resolved to, or `unpinned` saying why it runs by tag.
+ */
+export const ImagePin = t.intersection(
+  [t.type({ baseHash: t.string, image: t.string }), t.partial({ digest: t.string, restartedAt: t.string, unpinned: t.string })],
+  'ImagePin',
+);
+export type ImagePin = t.TypeOf<typeof ImagePin>;
+
 /** rollouts/<app>/<name>: the scheduler's rolling update of a manifest, and its history. */
 export const RolloutRecord = t.intersection(
   [
@@ -135,6 +146,10 @@ export const RolloutRecord = t.intersection(
       previous: RevisionRef,
       /** Replicas the scheduler can place nowhere, by reason (the status shows them). */
       unschedulable: t.array(t.type({ reason: t.string, replicas: t.array(t.number) })),
+      /** The target's image pin (status and describe show the digest). */
+      pin: ImagePin,
+      /** Why the spec of template hash `baseHash` could not be pinned: the previous version keeps running. */
+      pinError: t.type({ baseHash: t.string, message: t.string }),
     }),
   ],
   'RolloutRecord',
@@ -326,6 +341,8 @@ export const StatusRecord = t.intersection(
       /** The revision of the spec being run (differs from observedRevision when Invalid). */
       runningRevision: t.number,
       errors: t.array(t.string),
+      /** The image the current spec runs: `repo@sha256:...` once pinned, else the reference as written. */
+      image: t.string,
     }),
   ],
   'StatusRecord',
@@ -383,6 +400,39 @@ export type MoveRequest = t.TypeOf<typeof MoveRequest>;
  */
 export const MovesRecord = t.type({ moves: t.array(MoveRequest), requestedAt: t.string, reason: t.string }, 'MovesRecord');
 export type MovesRecord = t.TypeOf<typeof MovesRecord>;
+
+/**
+ * volumes/<node>/<app>/<name>/<replica>: replica `replica` of the manifest has (or will
+ * have) its Docker named volumes on `node`. The scheduler writes it when it places a
+ * replica with volumes there, and reads it to keep the replica there (docs/volumes.md).
+ * Not leased: it outlives the node's absence, scale-downs and the manifest itself. The
+ * CLI marks it for removal (`purge`, `remove`); that node's runner removes the volumes
+ * once no container uses them and then deletes the record or drops the names.
+ */
+export const VolumeSetRecord = t.intersection(
+  [
+    t.type({
+      app: t.string,
+      name: t.string,
+      replica: t.number,
+      node: t.string,
+      /** The manifest's named volumes (not host paths) as placed, sorted. */
+      volumes: t.array(t.string),
+      /** When the scheduler first placed the replica with volumes on this node: the newest set of a replica is its holder. */
+      createdAt: t.string,
+    }),
+    t.partial({
+      /** `dokkaa delete --purge`: remove every volume of the set, then this record. */
+      purge: t.boolean,
+      /** `dokkaa volume rm`: remove these volumes of the set. */
+      remove: t.array(t.string),
+      /** Why a requested removal waits (the node runner's word: in use). */
+      message: t.string,
+    }),
+  ],
+  'VolumeSetRecord',
+);
+export type VolumeSetRecord = t.TypeOf<typeof VolumeSetRecord>;
 
 /** router/config: cluster-wide router settings, written by `dokkaa router set` (absent: the defaults). */
 export const RouterConfig = t.partial({ domain: t.string }, 'RouterConfig');
@@ -445,6 +495,33 @@ export const SealedCopyRecord = t.type(
   'SealedCopyRecord',
 );
 export type SealedCopyRecord = t.TypeOf<typeof SealedCopyRecord>;
+
+/**
+ * prepull/<app>/<name>: `dokkaa pull` asks every host that may run the manifest (its
+ * constraints match the host's labels, not cordoned) to pull `image` (the pinned
+ * `repo@sha256:...` if any). Written again (a new `requestedAt`) to ask again.
+ */
+export const PrepullRecord = t.type({ image: t.string, requestedAt: t.string }, 'PrepullRecord');
+export type PrepullRecord = t.TypeOf<typeof PrepullRecord>;
+
+/** prepulled/<app>/<name>/<node>: one host's answer to the prepull request of `requestedAt`, on its lease. */
+export const PrepulledRecord = t.intersection(
+  [
+    t.type({
+      image: t.string,
+      requestedAt: t.string,
+      state: t.keyof({ pulling: null, present: null, failed: null }, '"pulling", "present" or "failed"'),
+      message: t.string,
+    }),
+    t.partial({ pull: t.type({ percent: t.number, bytes: t.number, total: t.number }) }),
+  ],
+  'PrepulledRecord',
+);
+export type PrepulledRecord = t.TypeOf<typeof PrepulledRecord>;
+
+/** restarts/<app>/<name>: `dokkaa rollout restart`; the scheduler pins the image again and rolls when `requestedAt` is new. */
+export const RestartRecord = t.type({ requestedAt: t.string }, 'RestartRecord');
+export type RestartRecord = t.TypeOf<typeof RestartRecord>;
 
 /** election/controller: who leads the cluster-wide controllers, since when. Held by the leader's lease. */
 export const LeaderRecord = t.type({ id: t.string, host: t.string, pid: t.number, since: t.string }, 'LeaderRecord');

@@ -13,6 +13,8 @@ export interface BenchLab {
   engines: Engines;
   dokkaa: DokkaaSystem;
   floor: FloorSystem;
+  /** The floor for a registry's image no host has: each host pulls once, then creates. */
+  floorOf(image: string): FloorSystem;
   swarm: SwarmSystem;
   /** Progress lines of the lab functions (kept, printed on failure). */
   say: (line: string) => void;
@@ -53,6 +55,7 @@ export async function withBenchLab<T>(opts: { nodes: number; ttlSeconds: number 
       engines,
       dokkaa: new DokkaaSystem(etcd, state.prefix),
       floor: new FloorSystem(engines),
+      floorOf: (image) => new FloorSystem(engines!, { image, cold: true }),
       swarm,
       say,
       lines,

@@ -3,6 +3,7 @@ import { cpus, totalmem } from 'node:os';
 import { ambassadorReport, ambassadorTargets, benchAmbassador } from './ambassador.js';
 import { benchSingleHost, singleHostReport } from './converge-single.js';
 import { benchConverge, convergeReport } from './converge-multi.js';
+import { benchConvergeCold, convergeColdReport } from './converge-cold.js';
 import { benchFailover, failoverReport } from './failover.js';
 import { log, withBenchLab, type BenchLab } from './lab-bench.js';
 import { targetTable, type PartResult, type Target } from './report.js';
@@ -63,6 +64,15 @@ const PARTS: Part[] = [
       });
       return convergeReport(r, systems.map((s) => s.name));
     },
+  },
+  {
+    name: 'converge-cold',
+    lab: true,
+    run: async (lab) => convergeColdReport(await benchConvergeCold(lab!, {
+      runs: env('DOKKAA_BENCH_COLD_RUNS', 3),
+      replicas: env('DOKKAA_BENCH_COLD_REPLICAS', 30),
+      imageMB: env('DOKKAA_BENCH_COLD_MB', 40),
+    })),
   },
   {
     name: 'failover',

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../api/keys.js';
+import type Docker from 'dockerode';
 import type { Engines, RunningContainer } from './engines.js';
 
 const exec = promisify(execFile);
@@ -50,12 +51,17 @@ export class DokkaaSystem implements System {
   readonly name = 'Dokkaa';
   private readonly keys: Keys;
 
-  constructor(private readonly etcd: Etcd3, prefix: string) {
+  constructor(private readonly etcd: Etcd3, private readonly prefix: string, private readonly image = 'dokkaa/busybox') {
     this.keys = new Keys(prefix);
   }
 
+  /** The same, running `image` (e.g. a registry's, for cold converges). */
+  withImage(image: string): DokkaaSystem {
+    return new DokkaaSystem(this.etcd, this.prefix, image);
+  }
+
   private manifest(replicas: number): string {
-    return JSON.stringify({ image: 'dokkaa/busybox', command: CMD, scale: replicas });
+    return JSON.stringify({ image: this.image, command: CMD, scale: replicas });
   }
 
   async deploy(id: string, replicas: number): Promise<void> {
@@ -97,13 +103,13 @@ export class SwarmSystem implements System {
    * the registry (see above). Only to show what that costs here; shares the swarm of the
    * main instance (`from`).
    */
-  constructor(private readonly nodes: { name: string; socket: string; address: string }[], private readonly opts: { byTag?: boolean; from?: SwarmSystem } = {}) {
-    this.name = opts.byTag ? 'Swarm, image by tag' : 'Swarm';
+  constructor(private readonly nodes: { name: string; socket: string; address: string }[], private readonly opts: { byTag?: boolean; from?: SwarmSystem; image?: string } = {}) {
+    this.name = opts.byTag && !opts.image ? 'Swarm, image by tag' : 'Swarm';
   }
 
-  /** The same swarm, services given the image by tag. */
-  byTag(): SwarmSystem {
-    return new SwarmSystem(this.nodes, { byTag: true, from: this });
+  /** The same swarm, services given the image by tag (`image`, default the lab's busybox). */
+  byTag(image?: string): SwarmSystem {
+    return new SwarmSystem(this.nodes, { byTag: true, from: this, ...(image ? { image } : {}) });
   }
 
   private docker(node: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> {
@@ -157,8 +163,10 @@ export class SwarmSystem implements System {
 
   async deploy(id: string, replicas: number): Promise<void> {
     await this.ensureSwarm();
-    const image = this.opts.byTag ? IMAGE : (this.opts.from ?? this).image;
-    await this.docker(this.manager, 'service', 'create', '--detach', '--replicas', String(replicas), '--no-resolve-image', '--init', '--name', id, image, ...CMD);
+    const image = this.opts.image ?? (this.opts.byTag ? IMAGE : (this.opts.from ?? this).image);
+    // A registry's image is resolved to its digest by the manager, as users get it by default.
+    const resolve = this.opts.image ? [] : ['--no-resolve-image'];
+    await this.docker(this.manager, 'service', 'create', '--detach', '--replicas', String(replicas), ...resolve, '--init', '--name', id, image, ...CMD);
   }
 
   async scale(id: string, replicas: number): Promise<void> {
@@ -188,7 +196,8 @@ export class FloorSystem implements System {
   readonly name = 'floor';
   private readonly replicas = new Map<string, number>();
 
-  constructor(private readonly engines: Engines) {}
+  /** `cold`: `image` comes from a registry; each host pulls it once, then creates and starts its containers. */
+  constructor(private readonly engines: Engines, private readonly opts: { image?: string; cold?: boolean } = {}) {}
 
   private nodeOf(i: number): string {
     return this.engines.nodes[i % this.engines.nodes.length]!.name;
@@ -198,7 +207,7 @@ export class FloorSystem implements System {
     const docker = this.engines.engine(this.nodeOf(i));
     const c = await docker.createContainer({
       name: `${id}-${i}`,
-      Image: IMAGE,
+      Image: this.opts.image ?? IMAGE,
       Cmd: CMD,
       Labels: { 'bench.id': id, 'bench.replica': String(i) },
       HostConfig: { Init: true, RestartPolicy: { Name: 'no' } },
@@ -220,7 +229,14 @@ export class FloorSystem implements System {
     const current = this.replicas.get(id) ?? 0;
     this.replicas.set(id, replicas);
     const work: Promise<void>[] = [];
-    for (let i = current; i < replicas; i++) work.push(this.create(id, i));
+    if (this.opts.cold && replicas > current) {
+      // Per host: one pull, then its containers in parallel; the hosts side by side.
+      const byHost = new Map<string, number[]>();
+      for (let i = current; i < replicas; i++) byHost.set(this.nodeOf(i), [...(byHost.get(this.nodeOf(i)) ?? []), i]);
+      for (const [node, indices] of byHost) work.push(pullImage(this.engines.engine(node), this.opts.image!).then(() => Promise.all(indices.map((i) => this.create(id, i)))).then(() => undefined));
+    } else {
+      for (let i = current; i < replicas; i++) work.push(this.create(id, i));
+    }
     for (let i = replicas; i < current; i++) work.push(this.destroy(id, i));
     await Promise.all(work);
   }
@@ -237,4 +253,10 @@ export class FloorSystem implements System {
   labelFilter(id: string): string {
     return `bench.id=${id}`;
   }
+}
+
+/** `docker pull ref` through one engine, to the end of its progress stream. */
+export async function pullImage(docker: Docker, ref: string): Promise<void> {
+  const stream = (await docker.pull(ref)) as NodeJS.ReadableStream;
+  await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
 }

@@ -52,18 +52,6 @@ export async function apply(options: ApplyOptions, config: Config): Promise<stri
   });
 }
 
-/** `dokkaa delete APP/NAME`. */
-export async function remove(target: string | undefined, config: Config): Promise<string> {
-  const [app, name] = (target ?? '').split('/');
-  if (!app || !name) throw new UsageError('usage: dokkaa delete APP/NAME');
-  return withStore(config, async (store, keys) => {
-    const existing = await store.get(keys.manifest(app, name));
-    if (!existing) throw new UsageError(`${app}/${name} not found`);
-    await store.delete(keys.manifest(app, name));
-    return `${app}/${name} deleted`;
-  });
-}
-
 /** How `status` and `nodes` print: a table, or the records as JSON. */
 export interface ListOptions {
   json: boolean;

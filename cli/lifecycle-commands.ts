@@ -87,6 +87,8 @@ export async function describe(target: string | undefined, config: Config): Prom
     if (status) {
       lines.push(`Phase:      ${status.phase}`, `Ready:      ${status.running}/${status.desired} (updated ${status.updated ?? '-'})`, `Revision:   ${status.observedRevision}`, `Message:    ${status.message}`);
     }
+    const pinned = r?.pin?.digest && status?.image?.endsWith(`@${r.pin.digest}`) ? r.pin : undefined;
+    if (status?.image) lines.push(`Image:      ${pinned ? `${pinned.image} pinned to ${pinned.digest}` : status.image}${r?.pin?.unpinned ? ` (not pinned: ${r.pin.unpinned})` : ''}`);
     if (r) lines.push(`Rollout:    ${r.phase}: ${r.message}${r.previous ? ` (rollback restores revision ${r.previous.revision})` : ''}`);
     const placed = placements.kvs.map((kv) => decodeRecord(PlacementRecord, kv.value)).filter((p): p is PlacementRecord => !!p && p.app === app && p.name === name);
     const recs = replicas.kvs.map((kv) => decodeRecord(ReplicaRecord, kv.value)).filter((x): x is ReplicaRecord => !!x);

@@ -1,13 +1,15 @@
 import { AGENT_MODULES, CONTROLLER_MODULES } from './process-container.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logging.js';
-import { apply, nodes, remove, status } from './client-commands.js';
+import { apply, nodes, status } from './client-commands.js';
 import { describe, logs, rollback, rolloutStatus } from './lifecycle-commands.js';
 import { etcdReachable, startLocalEtcd } from '../src/etcd/local-etcd.js';
 import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
+import { remove, volumeRemove, volumesList } from './volume-commands.js';
 import { runLab } from './lab-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
+import { pull, rolloutRestart } from './image-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
 import { fileList, fileRemove, fileSet, valueOf } from './secret-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
@@ -24,7 +26,11 @@ async function run(invocation: Invocation): Promise<void> {
     case 'apply':
       return void console.log(await apply(invocation.options, config));
     case 'delete':
-      return void console.log(await remove(invocation.target, config));
+      return void console.log(await remove(invocation.target, config, invocation.options));
+    case 'volumes':
+      return void console.log(await volumesList(invocation.target, invocation.options, config));
+    case 'volume rm':
+      return void console.log(await volumeRemove(invocation.target, invocation.options, config));
     case 'status':
       return void console.log(await status(invocation.target, invocation.options, config));
     case 'nodes':
@@ -37,6 +43,10 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await rollback(invocation.target, config));
     case 'rollout status':
       return void console.log(await rolloutStatus(invocation.target, invocation.options, config, (line) => console.log(line)));
+    case 'rollout restart':
+      return void console.log(await rolloutRestart(invocation.target, config));
+    case 'pull':
+      return void console.log(await pull(invocation.target, invocation.options, config, (line) => console.log(line)));
     case 'cordon':
     case 'uncordon':
       return void console.log(await maintenanceCommands[invocation.command](invocation.target, config));

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { BadValueError, positiveNumber, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
+import { BadValueError, positiveNumber, REPEATABLE_SETTINGS, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
 import { labCommand, type LabRequest } from './lab-commands.js';
 import { VERSION } from '../src/version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
@@ -11,6 +11,7 @@ import { isHostName } from '../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../api/records.js';
 import { registryArgument } from './registry-commands.js';
 import type { FileKind, ValueSource } from './secret-commands.js';
+import type { PullOptions } from './image-commands.js';
 
 export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker hosts
 
@@ -18,15 +19,19 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa agent --etcd URL --docker unix:///var/run/docker.sock --node NAME --address IP [--label k=v]
   dokkaa controller --etcd URL           the cluster-wide controllers
   dokkaa apply -f FILE --app APP [--name NAME]
-  dokkaa delete APP/NAME
+  dokkaa delete APP/NAME [--purge]       delete the manifest (--purge: its replicas' volumes too)
   dokkaa status [APP[/NAME]] [--json]
   dokkaa nodes [--json]
   dokkaa describe APP/NAME               status, placements, replicas, routes, rollout and events
   dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]
   dokkaa rollout status APP/NAME         wait for a rolling update, showing progress
   dokkaa rollback APP/NAME               restore the previous version's spec
+  dokkaa rollout restart APP/NAME        pin the image's tag again and roll every replica
+  dokkaa pull APP/NAME [--timeout S]     pull the manifest's image on every node that may run it, printing progress
   dokkaa cordon NODE                     no new placements on NODE (uncordon NODE: schedulable again, ends a drain)
   dokkaa drain NODE [--timeout S] [--include-global]   cordon, then move NODE's replicas elsewhere, start-first
+  dokkaa volumes [APP] [--json]          replicas' volumes: app/name, replica, volume, node, in use
+  dokkaa volume rm APP/NAME/REPLICA/VOLUME [--node NODE]   remove a volume no replica uses (its node's agent does)
   dokkaa rebalance [APP[/NAME]] [--dry-run]   move replicas until the spread is as even as placement makes it
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
@@ -64,6 +69,8 @@ Flags (or env vars):
   --cluster-key-file F DOKKAA_CLUSTER_KEY_FILE the cluster key (controllers re-seal secrets with it, agents open registry credentials)
   --state-dir DIR      DOKKAA_STATE_DIR     the agent's state: its sealing key (/var/lib/dokkaa/agent)
   --secrets-dir DIR    DOKKAA_SECRETS_DIR   the agent's tmpfs for secret and config files (/run/dokkaa/secrets)
+  --allow-host-path DIR DOKKAA_ALLOW_HOST_PATHS manifests may bind-mount DIR and what is under it (repeatable; none by default)
+  --insecure-registries H,.. DOKKAA_INSECURE_REGISTRIES registries the scheduler pins digests from over plain HTTP
   --log-level L        DOKKAA_LOG_LEVEL     default info
   DOKKAA_DATA_DIR      where \`dokkaa up\` keeps its etcd (default /var/lib/dokkaa/up)`;
 
@@ -72,11 +79,16 @@ export type Invocation =
   | { command: 'print'; text: string }
   | { command: 'up' | 'agent' | 'controller'; flags: ConfigFlags }
   | { command: 'apply'; flags: ConfigFlags; options: ApplyOptions }
-  | { command: 'delete' | 'describe' | 'rollback'; flags: ConfigFlags; target?: string }
+  | { command: 'describe' | 'rollback'; flags: ConfigFlags; target?: string }
+  | { command: 'delete'; flags: ConfigFlags; target?: string; options: { purge: boolean } }
+  | { command: 'volumes'; flags: ConfigFlags; target?: string; options: ListOptions }
+  | { command: 'volume rm'; flags: ConfigFlags; target?: string; options: { node?: string } }
   | { command: 'status'; flags: ConfigFlags; target?: string; options: ListOptions }
   | { command: 'nodes'; flags: ConfigFlags; options: ListOptions }
   | { command: 'logs'; flags: ConfigFlags; target?: string; options: LogsOptions }
   | { command: 'rollout status'; flags: ConfigFlags; target?: string; options: RolloutStatusOptions }
+  | { command: 'rollout restart'; flags: ConfigFlags; target?: string }
+  | { command: 'pull'; flags: ConfigFlags; target?: string; options: PullOptions }
   | { command: 'routes' | 'cert list'; flags: ConfigFlags; options: ListOptions }
   | { command: 'router set'; flags: ConfigFlags; options: { domain: string } }
   | { command: 'router show'; flags: ConfigFlags }
@@ -113,7 +125,7 @@ function withSettings(cmd: Command, names: readonly SettingName[]): Command {
     const value = s.alone === undefined ? `<${s.value}>` : `[${s.value}]`;
     const option = new Option(`--${s.flag} ${value}`, `${s.help} (env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''})`);
     if (s.alone !== undefined) option.preset(s.alone);
-    if (name === 'label') option.argParser((v: string, before: string[] = []) => [...before, v]);
+    if (REPEATABLE_SETTINGS.includes(name)) option.argParser((v: string, before: string[] = []) => [...before, v]);
     cmd.addOption(option);
   }
   return cmd;
@@ -179,8 +191,16 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .option('--name <NAME>', 'its name in the app (default: the file name without extension)'));
   program.addCommand(apply.action((o: ApplyOptions) => parsed({ command: 'apply', flags: flagsOf(apply), options: { file: o.file, app: o.app, name: o.name } })));
 
+  const del = client('delete', 'delete the manifest; its replicas keep their volumes unless --purge', 'APP/NAME', (cmd) => cmd
+    .option('--purge', "remove its replicas' volumes too, once their containers are gone (also after an earlier delete)"));
+  program.addCommand(del.action((target: string | undefined, o: { purge?: boolean }) => parsed({ command: 'delete', flags: flagsOf(del), target, options: { purge: !!o.purge } })));
+  const volumes = client('volumes', "replicas' volumes: app/name, replica, volume, node, whether the replica is placed there (in use)", '[APP]', (cmd) => cmd.option('--json', 'print the rows'));
+  program.addCommand(volumes.action((target: string | undefined, o: { json?: boolean }) => parsed({ command: 'volumes', flags: flagsOf(volumes), target, options: { json: !!o.json } })));
+  const volumeRm = client('rm', "remove one volume of a replica that is not placed on the volume's node (its agent removes it)", 'APP/NAME/REPLICA/VOLUME', (cmd) => cmd
+    .option('--node <NODE>', 'the node, when the replica has that volume on more than one'));
+  program.addCommand(new Command('volume').description("one replica's volume")
+    .addCommand(volumeRm.action((target: string | undefined, o: { node?: string }) => parsed({ command: 'volume rm', flags: flagsOf(volumeRm), target, options: o.node ? { node: o.node } : {} }))));
   for (const [command, description] of [
-    ['delete', 'delete the manifest'],
     ['describe', 'status, placements, replicas, routes, rollout and events'],
     ['rollback', "restore the previous version's spec (keeping the current scale)"],
   ] as const) {
@@ -202,8 +222,14 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
 
   const rolloutStatus = client('status', "wait for the rolling update to the manifest's current revision, printing progress", 'APP/NAME', (cmd) => cmd
     .option('--timeout <S>', 'seconds to wait before failing', (v: string) => positiveNumber('timeout', v), 600));
-  program.addCommand(new Command('rollout').description('follow a rolling update').addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
-    parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } }))));
+  const rolloutRestart = client('restart', "pin the image's tag to a digest again and roll every replica (restarts/APP/NAME), under the update policy", 'APP/NAME');
+  program.addCommand(new Command('rollout').description('follow or restart a rolling update')
+    .addCommand(rolloutStatus.action((target: string | undefined, o: { timeout: number }) =>
+      parsed({ command: 'rollout status', flags: flagsOf(rolloutStatus), target, options: { timeoutSeconds: o.timeout } })))
+    .addCommand(rolloutRestart.action((target: string | undefined) => parsed({ command: 'rollout restart', flags: flagsOf(rolloutRestart), target }))));
+  const pullCmd = client('pull', "pull the manifest's image (its pinned digest) on every live, uncordoned node that matches its constraints, printing each node's progress; done when all have it", 'APP/NAME', (cmd) =>
+    cmd.option('--timeout <S>', 'seconds to wait before failing (the pulls go on)', (v: string) => positiveNumber('timeout', v), 600));
+  program.addCommand(pullCmd.action((target: string | undefined, o: { timeout: number }) => parsed({ command: 'pull', flags: flagsOf(pullCmd), target, options: { timeoutSeconds: o.timeout } })));
 
   for (const [command, description] of [
     ['cordon', 'no new placements on NODE; what runs there stays (maintenance/NODE)'],

@@ -51,6 +51,10 @@ export interface Config {
   stateDir?: string;
   /** Agent: where secret and config files go, on a tmpfs it mounts (`--secrets-dir`; `<dir>/<node>`). */
   secretsDir?: string;
+  /** Agent: host path prefixes manifests may bind-mount (`--allow-host-path`, repeatable); none by default. */
+  allowHostPaths?: string[];
+  /** Scheduler: registries whose distribution API it reaches over plain HTTP (`--insecure-registries`; 127.0.0.0/8 and localhost always are). */
+  insecureRegistries?: string[];
 }
 
 export type SpliceMode = 'auto' | 'on' | 'off';
@@ -114,6 +118,8 @@ const SETTING_TABLE = {
   clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init): controllers re-seal secrets with it, agents open registry credentials with it' },
   stateDir: { flag: 'state-dir', value: 'DIR', env: 'DOKKAA_STATE_DIR', help: "the agent's state (its sealing key: DIR/<node>/sealing.key)", default: DEFAULT_STATE_DIR },
   secretsDir: { flag: 'secrets-dir', value: 'DIR', env: 'DOKKAA_SECRETS_DIR', help: 'where secret and config files go (DIR/<node>, a tmpfs the agent mounts)', default: DEFAULT_SECRETS_DIR },
+  allowHostPath: { flag: 'allow-host-path', value: 'DIR', env: 'DOKKAA_ALLOW_HOST_PATHS', help: 'a host directory manifests may bind-mount (with what is under it); repeatable (the env var takes DIR,DIR)' },
+  insecureRegistries: { flag: 'insecure-registries', value: 'HOST[,HOST]', env: 'DOKKAA_INSECURE_REGISTRIES', help: 'registries the scheduler resolves image digests from over plain HTTP (127.0.0.0/8 and localhost always)' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
 } satisfies Record<string, Setting>;
 
@@ -126,12 +132,16 @@ type DefaultedSetting = { [K in SettingName]: (typeof SETTING_TABLE)[K] extends 
  */
 export const SETTINGS: Readonly<Record<SettingName, Setting>> = SETTING_TABLE;
 
-/** Settings as flags gave them: unchecked text, the last of a repeated flag; `--label` keeps every one. */
-export type ConfigFlags = { [K in SettingName]?: K extends 'label' ? readonly string[] : string };
+/** Settings whose flag may be given more than once, each value kept. */
+export const REPEATABLE_SETTINGS: readonly SettingName[] = ['label', 'allowHostPath'];
+type RepeatableSetting = 'label' | 'allowHostPath';
+
+/** Settings as flags gave them: unchecked text, the last of a repeated flag; `--label` and `--allow-host-path` keep every one. */
+export type ConfigFlags = { [K in SettingName]?: K extends RepeatableSetting ? readonly string[] : string };
 
 /** Reads each setting from its flag, else its env var, else its default; throws BadValueError. */
 export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.env): Config {
-  const given = (name: Exclude<SettingName, 'label'>): string | undefined => flags[name] ?? env[SETTINGS[name].env];
+  const given = (name: Exclude<SettingName, RepeatableSetting>): string | undefined => flags[name] ?? env[SETTINGS[name].env];
   const value = (name: DefaultedSetting): string => given(name) ?? SETTING_TABLE[name].default;
   const labels: Record<string, string> = {};
   const labelArgs = flags.label ?? (env.DOKKAA_LABELS ? env.DOKKAA_LABELS.split(',') : []);
@@ -144,6 +154,11 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
   const capacityCpus = given('capacityCpus');
   const capacityMemory = given('capacityMemory');
   const clusterKeyFile = given('clusterKeyFile');
+  const allowHostPaths = flags.allowHostPath ?? (env.DOKKAA_ALLOW_HOST_PATHS ? env.DOKKAA_ALLOW_HOST_PATHS.split(',').filter(Boolean) : []);
+  for (const p of allowHostPaths) {
+    if (!p.startsWith('/') || p.replace(/\/+$/, '') === '') throw new BadValueError(`--allow-host-path: expected an absolute directory other than /, got ${JSON.stringify(p)}`);
+  }
+  const insecureRegistries = given('insecureRegistries');
   return {
     etcd: value('etcd').split(','),
     prefix: value('prefix'),
@@ -175,6 +190,8 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     ...(clusterKeyFile ? { clusterKeyFile } : {}),
     stateDir: value('stateDir'),
     secretsDir: value('secretsDir'),
+    ...(allowHostPaths.length ? { allowHostPaths: [...allowHostPaths] } : {}),
+    ...(insecureRegistries ? { insecureRegistries: insecureRegistries.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean) } : {}),
   };
 }
 

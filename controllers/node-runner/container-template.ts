@@ -1,5 +1,6 @@
 import { shortHash } from '../../api/canonical-json.js';
 import { DNS_DOMAIN } from '../../api/dns-names.js';
+import { runImageOf } from '../../api/image-pins.js';
 import { envName } from '../../api/names.js';
 import type { PlacementRecord } from '../../api/records.js';
 import type { CreateSpec } from '../../src/docker/container-engine.js';
@@ -17,11 +18,35 @@ export const LABEL = {
   revision: 'dokkaa.revision',
   /** Seconds between stop signal and kill: used even once the placement (and spec) is gone. */
   stopGrace: 'dokkaa.stop-grace',
+  /** On volumes: the manifest's name for the volume (`data`). */
+  volume: 'dokkaa.volume',
 } as const;
 
 /** `<app>---<name>---<replica>`: the original's `<app>---<name>` plus the replica index. */
 export function containerName(app: string, name: string, replica: number): string {
   return `${app}---${name}---${replica}`;
+}
+
+/** `<app>---<name>---<replica>---<volume>`: replica `replica`'s own Docker named volume. */
+export function volumeName(app: string, name: string, replica: number, volume: string): string {
+  return `${containerName(app, name, replica)}---${volume}`;
+}
+
+/** The labels of replica `replica`'s volume `volume` (as its containers', so a restarted agent finds them). */
+export function volumeLabels(cluster: string, node: string, app: string, name: string, replica: number, volume: string): Record<string, string> {
+  return { [LABEL.managed]: 'true', [LABEL.cluster]: cluster, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica), [LABEL.volume]: volume };
+}
+
+/** The container's mounts: each named volume of the replica, each host path as a bind mount. */
+function mountsOf(p: PlacementRecord): NonNullable<CreateSpec['mounts']> {
+  return Object.entries(p.spec.volumes ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([volume, v]) => ({
+      type: v.hostPath === undefined ? ('volume' as const) : ('bind' as const),
+      source: v.hostPath ?? volumeName(p.app, p.name, p.replica, volume),
+      target: v.path,
+      readOnly: v.readOnly === true,
+    }));
 }
 
 /**
@@ -55,10 +80,10 @@ export function containerTemplate(
   const hash = shortHash({ template: p.templateHash, env: names.map((k) => `${k}=${shown(k)}`) });
   return {
     name: containerName(p.app, p.name, p.replica),
-    image: p.spec.image,
+    // By digest once the scheduler pinned it: every host runs the same image whatever the tag names now.
+    image: runImageOf(p.spec),
     ...(p.spec.command ? { cmd: p.spec.command } : {}),
     env: names.map((k) => `${k}=${valued(k)}`),
-    ...(files?.binds.length ? { binds: files.binds.map((b) => `${b.source}:${b.target}:ro`) } : {}),
     labels: {
       [LABEL.managed]: 'true',
       ...(cluster ? { [LABEL.cluster]: cluster } : {}),
@@ -78,6 +103,10 @@ export function containerTemplate(
     // Command checks run inside the container, by Docker; TCP/HTTP checks run in the agent.
     ...(p.spec.health?.kind === 'cmd'
       ? { healthcheck: { cmd: p.spec.health.cmd!, intervalMs: p.spec.health.intervalMs, timeoutMs: p.spec.health.timeoutMs, retries: p.spec.health.retries, startPeriodMs: p.spec.health.startPeriodMs } }
+      : {}),
+    // In the hash through the spec's templateHash (volumes are part of it when present).
+    ...(p.spec.volumes || files?.binds.length
+      ? { mounts: [...(p.spec.volumes ? mountsOf(p) : []), ...(files?.binds ?? []).map((b) => ({ type: 'bind' as const, source: b.source, target: b.target, readOnly: true }))] }
       : {}),
     hash,
   };

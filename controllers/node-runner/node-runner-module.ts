@@ -9,15 +9,18 @@ import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { PartitionFence } from './partition-fence.js';
+import { PrepullController } from './prepull-controller.js';
+import { PrepullReconciler } from './prepull-reconciler.js';
 import { ReplicaExecutor } from './replica-executor.js';
 import { SecretFileStore } from './secret-file-store.js';
+import { VolumeKeeperController } from './volume-keeper-controller.js';
+import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
 
 /** The node runner: this host's placements and containers in, containers and `replicas/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
   bind(SecretFileStore).toSelf().inSingletonScope();
-  bind(RegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)
     .toDynamicValue((ctx) => {
       const credentials = ctx.get(RegistryCredentials);
@@ -30,4 +33,10 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(TYPES.Runnable).toService(PartitionFence);
   bind(NodeRunnerController).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(NodeRunnerController);
+  bind(VolumeKeeperReconciler).toSelf().inSingletonScope();
+  bind(VolumeKeeperController).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(VolumeKeeperController);
+  bind(PrepullReconciler).toSelf().inSingletonScope();
+  bind(PrepullController).toSelf().inSingletonScope();
+  bind(TYPES.Runnable).toService(PrepullController);
 });

@@ -5,6 +5,7 @@ import { ConfigRecord, decodeRecord, LinkRecord, PlacementRecord, ReplicaRecord,
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { SealingKey } from '../../src/agent/sealing-key.js';
 import type { Clock } from '../../src/clock.js';
+import type { Config } from '../../src/config.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
@@ -39,6 +40,7 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(NodeLease) private readonly lease: NodeLease,
     @inject(HealthProber) private readonly prober: HealthProber,
     @inject(ReplicaExecutor) private readonly executor: ReplicaExecutor,
+    @inject(TYPES.Config) private readonly config: Pick<Config, 'allowHostPaths'>,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(SealingKey) private readonly sealingKey: SealingKey,
   ) {}
@@ -89,7 +91,7 @@ export class NodeRunnerReconciler implements Reconciler {
     const placement = decodeRecord(PlacementRecord, placementKv?.value, invalidRecord(log, this.keys.placement(node, app, name, replica)));
     const input: ReplicaInput = {
       app, name, replica,
-      host: { node, address: this.lease.address(), resolver: this.lease.containerResolver(), cluster: this.keys.root },
+      host: { node, address: this.lease.address(), resolver: this.lease.containerResolver(), cluster: this.keys.root, allowHostPaths: this.config.allowHostPaths ?? [] },
       placement,
       record: recordKv && { value: decodeRecord(ReplicaRecord, recordKv.value, invalidRecord(log, this.keys.replica(app, name, replica))), modRevision: recordKv.modRevision },
       containers,

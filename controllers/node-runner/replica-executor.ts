@@ -88,6 +88,9 @@ export class ReplicaExecutor {
         this.event(ref, 'Normal', 'Started', `started container ${step.name} (${step.spec.image})`);
         return id;
       }
+      case 'volumes':
+        for (const v of step.volumes) await this.engine.createVolume(v.name, v.labels);
+        return;
       case 'start':
         return this.engine.start(step.containerId);
       case 'stop':

@@ -2,7 +2,8 @@ import { serviceId } from '../../api/keys.js';
 import type { PlacementRecord, ReplicaRecord, Termination } from '../../api/records.js';
 import { formatMemory } from '../../api/reservation.js';
 import type { ContainerDetails, ContainerSummary } from '../../src/docker/container-engine.js';
-import { containerDns, containerName, containerTemplate, LABEL } from './container-template.js';
+import { hostPathAllowed, namedVolumes } from '../../api/volumes.js';
+import { containerDns, containerName, containerTemplate, LABEL, volumeLabels, volumeName } from './container-template.js';
 import { planFiles, type FileWrite, type HeldFiles } from './file-plan.js';
 import type { HealthState } from './health-prober.js';
 import { nextCrashCount, restartDelayMs, shouldRestart } from './restart-backoff.js';
@@ -39,6 +40,8 @@ export type Step =
   | { kind: 'writeFiles'; files: FileWrite[] }
   /** Remove the replica's secret and config files. */
   | { kind: 'removeFiles' }
+  /** Create each named volume unless it exists (an existing one is adopted as it is). */
+  | { kind: 'volumes'; volumes: { name: string; labels: Record<string, string> }[] }
   /** Create (removing a stale container of ours holding the name) and start (event Started, naming `name`). */
   | { kind: 'create'; spec: ContainerTemplate; name: string }
   | { kind: 'start'; containerId: string }
@@ -62,6 +65,8 @@ export interface ReplicaInput {
     resolver: string | undefined;
     /** The cluster's key prefix, labelled on its containers. */
     cluster: string;
+    /** Host path prefixes manifests may bind-mount here (`--allow-host-path`). */
+    allowHostPaths?: readonly string[];
   };
   placement: PlacementRecord | undefined;
   /** `replicas/<app>/<name>/<replica>` as read (written by any host). */
@@ -190,6 +195,14 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   // Counts and the last exit belong to a container: a new one starts from nothing.
   const same = current !== undefined && mine?.containerId === current.id;
   if (!current) {
+    const refused = Object.values(placement.spec.volumes ?? {}).find((v) => v.hostPath !== undefined && !hostPathAllowed(v.hostPath, host.allowHostPaths ?? []));
+    if (refused) {
+      const message = `host path ${refused.hostPath} is not allowed on ${host.node} (--allow-host-path)`;
+      steps.push({ kind: 'writeRecord', record: { ...base, state: 'failed', containerName: template.name, restarts: 0, crashes: 0, message } });
+      return { steps };
+    }
+    const volumes = namedVolumes(placement.spec).map((v) => ({ name: volumeName(app, name, replica, v), labels: volumeLabels(host.cluster, host.node, app, name, replica, v) }));
+    if (volumes.length) steps.push({ kind: 'volumes', volumes });
     steps.push(
       { kind: 'pull', image: template.image, failed: { ...base, state: 'failed', containerName: template.name, restarts: 0, crashes: 0 } },
       ...(files.writes.length ? [{ kind: 'writeFiles' as const, files: files.writes }] : []),

@@ -43,6 +43,11 @@ export interface MoveInput {
   checkTarget: (node: string) => string | undefined;
   /** When a move of this manifest was last abandoned (kept in memory by the caller), if ever. */
   lastAbandonedAt?: number;
+  /**
+   * Its replicas hold named volumes on their nodes and must wait for them (volumeLoss
+   * `wait`): none is moved; a drain is blocked, a request dropped, each saying so.
+   */
+  holdsVolumes?: boolean;
 }
 
 /** A move: replica `replica` on `from` replaced by `newReplica` on `to`. */
@@ -151,6 +156,7 @@ function inFlight(input: MoveInput, replacements: MovePlacement[], originals: Mo
 function staleRequest(input: MoveInput, originals: MovePlacement[], r: MoveRequest): string | undefined {
   if (input.global) return 'global replicas do not move';
   if (!originals.some((p) => p.replica === r.replica && p.node === r.from)) return `replica ${r.replica} is no longer on ${r.from}`;
+  if (input.holdsVolumes) return volumesHeld(r.replica, r.from);
   if (r.to === r.from) return `replica ${r.replica} is on ${r.from} already`;
   // From a draining node the drain moves it, wherever placement picks.
   if (r.to !== undefined && !input.draining.has(r.from)) {
@@ -174,6 +180,7 @@ function nextMove(input: MoveInput, originals: MovePlacement[], requests: MoveRe
       .map((r) => ({ p: originals.find((p) => p.replica === r.replica && p.node === r.from)!, ...(r.to !== undefined ? { to: r.to } : {}), cause: 'request' as const })),
   ];
   if (wanted.length === 0) return { kind: 'idle' };
+  if (input.holdsVolumes) return { kind: 'blocked', replica: wanted[0]!.p.replica, from: wanted[0]!.p.node, reason: volumesHeld(wanted[0]!.p.replica, wanted[0]!.p.node) };
   if (input.lastAbandonedAt !== undefined && input.now < input.lastAbandonedAt + MOVE_RETRY_MS) {
     return { kind: 'wait', ms: input.lastAbandonedAt + MOVE_RETRY_MS - input.now };
   }
@@ -186,6 +193,11 @@ function nextMove(input: MoveInput, originals: MovePlacement[], requests: MoveRe
     blocked ??= { kind: 'blocked', replica: w.p.replica, from: w.p.node, reason: 'unschedulable' in choice ? choice.unschedulable : `no node but ${w.p.node} can take it` };
   }
   return blocked!;
+}
+
+/** Why a replica with volumes is not moved. */
+function volumesHeld(replica: number, node: string): string {
+  return `replica ${replica} holds volumes on ${node} (volumeLoss: wait)`;
 }
 
 /** The lowest index no placement uses and no replica record holds (a stopping replica's record may outlive its placement). */

@@ -14,6 +14,7 @@ import { EventRecorder } from '../../src/events/event-recorder.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { freeOf, shortfall } from '../../src/placement/node-fit.js';
+import { holdsVolumes } from '../../api/volumes.js';
 import { planMoves, type MoveInput, type MoveStep, type TargetChoice } from './move-plan.js';
 import { planPlacements, type PlanInput } from './placement-plan.js';
 import { MONITOR_MS } from './rollout-tracker.js';
@@ -91,6 +92,7 @@ export class MoveRunner {
       pickTarget: (replica, exclude) => this.pickTarget(ctx, mine, replica, exclude),
       checkTarget: (node) => this.checkTarget(ctx, mine, node),
       ...(this.abandonedAt.has(id) ? { lastAbandonedAt: this.abandonedAt.get(id)! } : {}),
+      holdsVolumes: holdsVolumes(spec),
     };
     const decision = planMoves(input);
     const result = await this.perform(ctx, decision.step, mine, log);

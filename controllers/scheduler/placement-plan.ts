@@ -1,6 +1,7 @@
 import { matchesConstraints } from '../../api/constraints.js';
 import type { Amounts, NodeRecord } from '../../api/records.js';
 import { allocatableOf, formatMemory, formatCpus } from '../../api/reservation.js';
+import { waitingForVolumes } from '../../api/volumes.js';
 import { better, fits, freeOf, reservedOf, shareAfter, shortfall, type Candidate } from '../../src/placement/node-fit.js';
 
 /** A replica as placed: which index on which node, the spec hash it carries, what it reserves. */
@@ -34,6 +35,13 @@ export interface PlanInput {
   allocated: ReadonlyMap<string, Amounts>;
   /** Nodes that take no new placements (maintenance/<node> cordoned). */
   cordoned?: ReadonlySet<string>;
+  /**
+   * Replica index -> the node that holds its volumes (replicated manifests with named
+   * volumes): a replica to place goes there, or waits for it, unless `volumeLoss` is
+   * `reschedule`, when it goes wherever placement picks (`volumesLost` says so).
+   */
+  volumeHolders?: ReadonlyMap<number, string>;
+  volumeLoss?: 'wait' | 'reschedule';
 }
 
 export interface Plan {
@@ -45,6 +53,8 @@ export interface Plan {
   update: Placed[];
   /** Replica indices that fit on no node (or stay stranded on a dead one), with a reason a user can act on. */
   unschedulable: { replica: number; reason: string }[];
+  /** Replicas placed (in `add`) away from the node holding their volumes (volumeLoss reschedule): they start empty. */
+  volumesLost?: { replica: number; holder: string; node: string }[];
 }
 
 /** Nodes without the spreadBy label form one group of their own (a replica is better placed than not). */
@@ -162,10 +172,32 @@ function planReplicated(input: PlanInput): Plan {
   const toPlace: number[] = [];
   for (const i of [...wantedSet].sort((a, b) => a - b)) if (!kept.has(i) && !surgeFor.has(i)) toPlace.push(i);
 
+  // Replicas whose volumes are on a node go back there first (before the picker ranks nodes).
+  const lostFrom = new Map<number, string>();
+  const free = toPlace.filter((replica) => {
+    const holder = input.volumeHolders?.get(replica);
+    if (holder === undefined) return true;
+    const s = states.get(holder);
+    const old = strandedAt.get(replica);
+    if (s && usable(s, input)) {
+      if (old && old.node !== holder) plan.remove.push(old);
+      plan.add.push({ replica, node: holder });
+      reserve(s, input.need);
+      return false;
+    }
+    if (input.volumeLoss === 'reschedule') {
+      lostFrom.set(replica, holder);
+      return true;
+    }
+    plan.unschedulable.push({ replica, reason: holderReason(holder, s, input) });
+    if (old && old.templateHash !== input.templateHash) plan.update.push(old);
+    return false;
+  });
+
   const nodes = [...states.values()];
   const picker = new Picker(nodes, input);
   let reason: string | undefined;
-  for (const replica of toPlace) {
+  for (const replica of free) {
     const best = reason === undefined ? picker.pick() : undefined;
     const old = strandedAt.get(replica);
     if (!best) {
@@ -177,9 +209,26 @@ function planReplicated(input: PlanInput): Plan {
     }
     if (old) plan.remove.push(old);
     plan.add.push({ replica, node: best.name });
+    const holder = lostFrom.get(replica);
+    if (holder !== undefined && holder !== best.name) (plan.volumesLost ??= []).push({ replica, holder, node: best.name });
     picker.placed(best);
   }
   return plan;
+}
+
+/** Whether `s` can take one more replica of this manifest now: not cordoned, under maxPerNode, room for its reservation. */
+function usable(s: NodeState, input: PlanInput): boolean {
+  return !s.cordoned && s.mine < (input.maxPerNode ?? Infinity) && fits(freeOf(s.allocatable, s.allocated), input.need);
+}
+
+/** Why a replica waits for the node holding its volumes (`s`: that node's state, if live and eligible). */
+function holderReason(holder: string, s: NodeState | undefined, input: PlanInput): string {
+  if (!input.liveNodes.some((n) => n.name === holder)) return waitingForVolumes(holder);
+  const why = !s ? `it does not match constraints ${JSON.stringify(input.constraints)}`
+    : s.cordoned ? 'it is cordoned'
+    : s.mine >= (input.maxPerNode ?? Infinity) ? `maxPerNode ${input.maxPerNode} reached there`
+    : shortfall(freeOf(s.allocatable, s.allocated), input.need) ?? 'it cannot take it';
+  return `${waitingForVolumes(holder)} (${why})`;
 }
 
 /**
@@ -193,11 +242,9 @@ class Picker {
   private readonly groups: { count: number; heap: Heap<NodeState> }[];
   private readonly byName = new Map<string, { count: number; heap: Heap<NodeState> }>();
   private readonly strategy: 'spread' | 'binpack';
-  private readonly max: number;
 
   constructor(nodes: NodeState[], private readonly input: PlanInput) {
     this.strategy = input.strategy ?? 'spread';
-    this.max = input.maxPerNode ?? Infinity;
     const grouped = new Map<string, NodeState[]>();
     const counts = new Map<string, number>();
     for (const s of nodes) {
@@ -236,7 +283,7 @@ class Picker {
   }
 
   private usable(s: NodeState): boolean {
-    return !s.cordoned && s.mine < this.max && fits(freeOf(s.allocatable, s.allocated), this.input.need);
+    return usable(s, this.input);
   }
 }
 

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
-import { decodeRecord, ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
+import { decodeRecord, type ImagePin, ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
@@ -25,6 +25,8 @@ export interface RolloutStep {
   resize?: RolloutInput['resize'];
   /** Replicas the placement plan could place nowhere, with why (kept in the record for the status). */
   unschedulable?: { replica: number; reason: string }[];
+  /** The target's image pin (ImagePinner). */
+  pin?: ImagePin;
 }
 
 /**
@@ -78,6 +80,20 @@ export class RolloutTracker {
     return decision;
   }
 
+  /**
+   * Records why the spec of template hash `baseHash` could not be pinned (the status shows
+   * it); the rollout itself stays as it was. With no rollout yet, a record for the revision.
+   */
+  async notePinError(app: string, name: string, baseHash: string, message: string, revision: number): Promise<void> {
+    const kv = await this.store.get(this.keys.rollout(app, name));
+    const current = decodeRecord(RolloutRecord, kv?.value);
+    const base: RolloutRecord = current ?? {
+      phase: 'Progressing', targetHash: baseHash, targetRevision: revision, message, updated: 0, ready: 0, total: 0, startedAt: new Date(this.clock.now()).toISOString(),
+    };
+    const value = canonicalJson({ ...base, pinError: { baseHash, message } });
+    if (value !== kv?.value) await this.store.put(this.keys.rollout(app, name), value);
+  }
+
   /** Forgets a deleted manifest. */
   async forget(app: string, name: string): Promise<void> {
     for (const k of [...this.readySince.keys()]) if (k.startsWith(`${app}/${name}/`)) this.readySince.delete(k);
@@ -112,6 +128,7 @@ export class RolloutTracker {
       ...(stable ? { stable } : {}),
       ...(previous ? { previous } : {}),
       ...(step.unschedulable?.length ? { unschedulable: byReason(step.unschedulable) } : {}),
+      ...(step.pin ? { pin: step.pin } : {}),
     };
     const value = canonicalJson(record);
     if (value === currentValue) return;

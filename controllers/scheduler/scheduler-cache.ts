@@ -6,8 +6,9 @@ import type { SyncedCache } from '../../src/controller/controller.js';
 import { NodesAndPlacements, type NodesChange } from '../../src/controller/nodes-and-placements.js';
 import type { TxnOp } from '../../src/etcd/kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { BY_MANIFEST, type Placement } from '../../src/informer/resources.js';
-import type { InformerEvent } from '../../src/informer/shared-informer.js';
+import { BY_MANIFEST, Resources, type Placement, type VolumeSet } from '../../src/informer/resources.js';
+import type { InformerEvent, SharedInformer } from '../../src/informer/shared-informer.js';
+import type { VolumeSetRecord } from '../../api/records.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { reservedOf, type Allocation } from '../../src/placement/node-fit.js';
 
@@ -24,6 +25,13 @@ export interface CachedPlacement {
   updatedAt?: number;
   reserved?: Amounts;
   replaces?: number;
+}
+
+/** A volume set as the scheduler reads it (volumes/<node>/<app>/<name>/<replica>). */
+export interface CachedVolumeSet {
+  key: string;
+  modRevision: number;
+  record: VolumeSetRecord;
 }
 
 /**
@@ -53,6 +61,8 @@ export type CacheChange = NodesChange | { kind: 'placement'; app: string; name: 
 @injectable()
 export class SchedulerCache implements SyncedCache {
   private readonly informers: NodesAndPlacements;
+  /** Where replicas' volumes are: read when placing, written when a replica with volumes is first placed on a node. */
+  private readonly volumes: SharedInformer<VolumeSet>;
   private readonly allocation = new Map<string, Allocation>();
   /** Manifests with replicas that fit nowhere or a resize that does not fit: re-planned when room appears. */
   private readonly waiting = new Set<string>();
@@ -65,6 +75,7 @@ export class SchedulerCache implements SyncedCache {
     @inject(TYPES.Keys) private readonly keys: Keys,
   ) {
     this.informers = new NodesAndPlacements(factory, keys);
+    this.volumes = factory.informer(Resources.volumeSets(keys));
   }
 
   /** Starts afresh: the allocation of what the informers hold (if already running), then their changes. */
@@ -79,6 +90,7 @@ export class SchedulerCache implements SyncedCache {
     ).subscribe((apply) => apply());
     for (const c of placements.list()) this.count(c.value.at.node, reservedOf(c.value), 1);
     this.informers.acquire();
+    this.volumes.acquire();
   }
 
   /**
@@ -88,12 +100,23 @@ export class SchedulerCache implements SyncedCache {
   async release(): Promise<void> {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
-    await this.informers.release();
+    await Promise.all([this.informers.release(), this.volumes.release()]);
   }
 
-  /** Resolves once nodes and placements have both been listed since acquire(). */
-  synced(): Promise<void> {
-    return this.informers.synced();
+  /** Resolves once nodes, placements and volume sets have been listed since acquire(). */
+  async synced(): Promise<void> {
+    await Promise.all([this.informers.synced(), this.volumes.synced()]);
+  }
+
+  /** The volume sets of one manifest, on every node. */
+  volumeSetsOf(app: string, name: string): CachedVolumeSet[] {
+    return this.volumes.byIndex(BY_MANIFEST, manifestId(app, name)).map(({ key, modRevision, value: { at: _at, ...record } }) => ({ key, modRevision, record }));
+  }
+
+  /** Our own write of a volume set, committed at `revision`: applied now, before the watch brings it. */
+  wroteVolumeSet(revision: number, key: string, value: string, record: VolumeSetRecord): void {
+    const at = this.keys.parseVolumeSet(key);
+    if (at) this.volumes.assume({ type: 'put', kv: { key, value, modRevision: revision, lease: '0' }, value: { ...record, at } });
   }
 
   liveNodes(): NodeRecord[] {

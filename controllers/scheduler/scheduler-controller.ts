@@ -55,8 +55,12 @@ export class SchedulerController extends ControllerRunnable {
         // A secret or config set or removed: the manifests using it (new versions roll them).
         .watches(factory.informer(Resources.secrets(keys)), usersOf('secret'))
         .watches(factory.informer(Resources.configs(keys)), usersOf('config'))
+        // Volume sets marked for purge or removed (`dokkaa volume rm`) change where replicas may go.
+        .watches(factory.informer(Resources.volumeSets(keys)), eventManifest)
         // Moves `dokkaa rebalance` asks for.
         .watches(factory.informer(Resources.moves(keys)), eventManifest)
+        // `dokkaa rollout restart`: pin again and roll.
+        .watches(factory.informer(Resources.restarts(keys)), eventManifest)
         .uses(cache)
         .resyncsAlso(() => cache.manifestIds())
         // Reconciles wait on etcd round trips, not on the CPU (nothing is listed per

@@ -13,10 +13,13 @@ import { planPlacements, type Placed } from './placement-plan.js';
 import { withFileVersions, withheld } from './file-versions.js';
 import { RolloutTracker } from './rollout-tracker.js';
 import { MoveRunner } from './move-runner.js';
+import { ImagePinner, type PinResult } from './image-pinner.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult } from '../../src/controller/controller.js';
+import { namedVolumes } from '../../api/volumes.js';
+import { planVolumeSets, volumeHolders, type VolumeSetWrite } from './volume-sets.js';
 
 /** A node that left has no room at all. */
 function allocatableOfNode(n: NodeRecord | undefined): Amounts {
@@ -48,6 +51,7 @@ export class SchedulerReconciler implements Reconciler {
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(SchedulerCache) private readonly cache: SchedulerCache,
     @inject(MoveRunner) private readonly moves: MoveRunner,
+    @inject(ImagePinner) private readonly pins: ImagePinner,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
@@ -62,29 +66,35 @@ export class SchedulerReconciler implements Reconciler {
         log.info('placements removed with their manifest', { count: mine.length });
       }
       await this.rollouts.forget(app, name);
+      this.pins.forget(app, name);
       this.cache.setWaiting(id, false);
       return;
     }
 
     const decoded = decodeManifest(manifest.value, app, name);
+    // The image is pinned to a digest once per spec; outside the planners (it asks a registry).
+    const pinned: PinResult | undefined = decoded.ok ? await this.pins.pin(app, name, decoded.spec, log) : undefined;
+    const usable = decoded.ok && pinned?.ok === true;
     let spec: ManifestSpec;
     let revision: number;
     // A missing secret or config: nothing new is placed or updated until it exists.
     let missing: string | undefined;
-    if (decoded.ok) {
+    if (pinned?.ok) {
       this.invalidLogged.delete(id);
-      const files = await withFileVersions(this.store, this.keys, app, decoded.spec);
-      spec = files.ok ? files.spec : decoded.spec;
+      const files = await withFileVersions(this.store, this.keys, app, pinned.spec);
+      spec = files.ok ? files.spec : pinned.spec;
       if (!files.ok) missing = files.reason;
       revision = manifest.modRevision;
     } else {
       // The last good spec keeps running: keep its replicas placed (moving them off dead nodes).
-      if (this.invalidLogged.get(id) !== manifest.modRevision) {
+      if (!decoded.ok && this.invalidLogged.get(id) !== manifest.modRevision) {
         this.invalidLogged.set(id, manifest.modRevision);
         log.warn('invalid manifest; keeping the last valid version', { errors: decoded.errors, revision: manifest.modRevision });
       }
+      if (pinned && !pinned.ok) await this.rollouts.notePinError(app, name, pinned.baseHash, pinned.message, manifest.modRevision);
+      const retry = pinned && !pinned.ok ? { requeueAfterMs: pinned.retryAfterMs } : undefined;
       const lastAt = mine.reduce<CachedPlacement | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
-      if (!lastAt) return;
+      if (!lastAt) return retry;
       // The cache keeps no specs: read the newest placement's.
       const lastKv = await this.store.get(lastAt.key);
       const last = decodeRecord(PlacementRecord, lastKv?.value, invalidRecord(log, lastAt.key));
@@ -96,6 +106,9 @@ export class SchedulerReconciler implements Reconciler {
     }
 
     const liveNodes = this.cache.liveNodes();
+    // Replicas with named volumes stay with them (docs/volumes.md); global ones have none.
+    const volumes = spec.mode === 'global' ? [] : namedVolumes(spec);
+    const volumeSets = volumes.length ? this.cache.volumeSetsOf(app, name) : [];
     const hash = templateHash(spec);
     const need = reservationOf(spec);
     const planBase = {
@@ -118,6 +131,7 @@ export class SchedulerReconciler implements Reconciler {
       })),
       allocated: this.cache.allocated(),
       cordoned: this.cache.cordoned(),
+      ...(volumes.length ? { volumeHolders: volumeHolders(volumeSets.map((s) => s.record)), volumeLoss: spec.volumeLoss ?? 'wait' } : {}),
     });
     const plan = missing === undefined ? planned : withheld(planned, missing);
 
@@ -146,11 +160,24 @@ export class SchedulerReconciler implements Reconciler {
         : { type: 'Normal' as const, reason: 'Scheduled', message: `replica ${a.replica} placed on ${a.node}`, replica: a.replica, node: a.node };
     });
     void this.events.recordMany(app, name, placedEvents);
+    if (volumes.length) {
+      const unplaced = new Set(plan.remove.map((p) => `${p.replica}@${p.node}`));
+      const placed = [...mine.filter((p) => !unplaced.has(`${p.replica}@${p.node}`)), ...plan.add];
+      await this.writeVolumeSets(planVolumeSets({ app, name, volumes, placed, sets: volumeSets, now: new Date(now).toISOString() }), log);
+      for (const l of plan.volumesLost ?? []) log.warn('replica placed without its volumes', { replica: l.replica, node: l.node, holder: l.holder });
+      void this.events.recordMany(app, name, (plan.volumesLost ?? []).map((l) => ({
+        type: 'Warning' as const,
+        reason: 'VolumesLost',
+        message: `replica ${l.replica} starts on ${l.node} with empty volumes; its volumes stay on ${l.holder} (volumeLoss: reschedule)`,
+        replica: l.replica,
+        node: l.node,
+      })));
+    }
 
     // Spec changes roll out gradually; an invalid manifest changes no spec at all.
     let result: ReconcileResult = undefined;
     let blocked = false;
-    if (decoded.ok) {
+    if (usable) {
       const removed = new Set(plan.remove.map((r) => `${r.replica}@${r.node}`));
       const kept = mine
         // A move's replacement is the mover's to switch, not the rollout's.
@@ -166,6 +193,7 @@ export class SchedulerReconciler implements Reconciler {
           app, name, targetHash: hash, targetRevision: revision, manifestText: manifest.value, update: spec.update, kept,
           resize: { need, free: (node) => freeOf(allocatableOfNode(allocatable.get(node)), allocated.get(node)) },
           unschedulable: plan.unschedulable,
+          ...(pinned?.ok ? { pin: pinned.pin } : {}),
         },
         log,
       );
@@ -195,7 +223,19 @@ export class SchedulerReconciler implements Reconciler {
     this.cache.setWaiting(id, plan.unschedulable.length > 0 || blocked);
     // Drains and requested moves, one step at a time, after the plan's own writes.
     const moved = missing !== undefined ? undefined : await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
-    return earliest(result, moved);
+    return earliest(earliest(result, moved), pinned && !pinned.ok ? { requeueAfterMs: pinned.retryAfterMs } : undefined);
+  }
+
+  /** Creates or replaces volume sets, each on the revision it was read at (0: new), applying each to the cache. */
+  private async writeVolumeSets(writes: VolumeSetWrite[], log: Logger): Promise<void> {
+    for (const w of writes) {
+      const key = this.keys.volumeSet(w.node, w.record.app, w.record.name, w.replica);
+      const value = JSON.stringify(w.record);
+      const revision = await this.store.txnAt([{ key, modRevision: w.modRevision }], [{ type: 'put', key, value }]);
+      if (revision === undefined) throw new Error(`write conflict: volume set ${key} changed meanwhile; retrying with fresh state`);
+      this.cache.wroteVolumeSet(revision, key, value, w.record);
+      log.info('volume set recorded', { replica: w.replica, node: w.node, volumes: w.record.volumes.join(',') });
+    }
   }
 
   /**

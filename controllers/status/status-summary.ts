@@ -2,6 +2,7 @@ import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
 import { configsUsed, secretsUsed, templateHash } from '../../api/manifest.js';
 import { TROUBLED_STATES, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
+import { pinErrorOf, pinnedSpecOf, runImageOf } from '../../api/image-pins.js';
 
 export type Placed = Pick<PlacementRecord, 'replica' | 'node' | 'templateHash' | 'revision' | 'replaces'> & { spec?: ManifestSpec };
 
@@ -39,7 +40,8 @@ export function summarize(input: StatusInput): StatusRecord {
 function replicaSummary(input: StatusInput): StatusRecord {
   const { decoded, placements, replicas } = input;
   const lastPlaced = placements.reduce<Placed | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
-  const spec: ManifestSpec | undefined = decoded.ok ? decoded.spec : lastPlaced?.spec;
+  // The scheduler's pin of the current spec's image (a digest, a restart) is part of its hash.
+  const spec: ManifestSpec | undefined = decoded.ok ? pinnedSpecOf(decoded.spec, input.rollout) : lastPlaced?.spec;
   const global = spec?.mode === 'global';
   const desired = global ? globalDesired(spec, input) : decoded.ok ? decoded.spec.scale : placements.length;
   // With secrets or configs the hash covers their versions, which the scheduler reads: its rollout's target is the hash.
@@ -67,7 +69,8 @@ function replicaSummary(input: StatusInput): StatusRecord {
     }
     const r = replicas.find((x) => x.replica === i && x.node === p.node);
     if (!r) {
-      rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: 'waiting for the host to report' });
+      // Kept on a host that is gone (waiting for the node that holds its volumes, say): the scheduler says why.
+      rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: unschedulable.get(i) ?? 'waiting for the host to report' });
       continue;
     }
     const current = r.templateHash === p.templateHash;
@@ -93,7 +96,7 @@ function replicaSummary(input: StatusInput): StatusRecord {
     });
   }
 
-  const base = { desired, running, updated, observedRevision: input.revision, replicas: rows };
+  const base = { desired, running, updated, observedRevision: input.revision, replicas: rows, ...(spec ? { image: runImageOf(spec) } : {}) };
   if (!decoded.ok) {
     return {
       ...base,
@@ -104,6 +107,11 @@ function replicaSummary(input: StatusInput): StatusRecord {
     };
   }
   const runningRevision = lastPlaced ? { runningRevision: lastPlaced.revision } : {};
+  const pinError = pinErrorOf(decoded.spec, input.rollout);
+  if (pinError) {
+    const still = lastPlaced ? ` (still running revision ${lastPlaced.revision})` : '';
+    return { ...base, ...runningRevision, phase: running > 0 ? 'Degraded' : 'Failed', message: `${running}/${desired} replicas running; ${pinError}${still}` };
+  }
   const rollout = input.rollout?.targetHash === hash ? input.rollout : undefined;
   if (rollout?.phase === 'Stalled') {
     return { ...base, ...runningRevision, phase: 'Degraded', message: `${running}/${desired} replicas running; ${rollout.message}` };

@@ -42,10 +42,16 @@ export interface CreateSpec {
   /** Limits Docker enforces: HostConfig.NanoCpus (CPUs x 1e9) and Memory (bytes). */
   nanoCpus?: number;
   memoryBytes?: number;
-  /** Bind mounts, `host-path:container-path:ro` (HostConfig.Binds): secret and config files. */
-  binds?: string[];
   /** A command Docker runs inside the container to check its health. */
   healthcheck?: { cmd: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number };
+  /** Named volumes (`volume`: the volume's name) and bind mounts (`bind`: a host path; secret and config files) at `target` (HostConfig.Mounts). */
+  mounts?: { type: 'volume' | 'bind'; source: string; target: string; readOnly: boolean }[];
+}
+
+/** A Docker named volume. */
+export interface VolumeSummary {
+  name: string;
+  labels: Record<string, string>;
 }
 
 export interface EngineInfo {
@@ -107,6 +113,11 @@ export interface ContainerEngine {
   /** The default bridge's gateway: the host's address as seen from its containers. */
   bridgeGateway(): Promise<string | undefined>;
   logs(id: string, tail: number): Promise<string>;
+  /** Creates a named volume, or returns the existing one of that name as it is (Docker's create is idempotent). */
+  createVolume(name: string, labels: Record<string, string>): Promise<void>;
+  listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]>;
+  /** Removes a named volume; a missing one is a no-op; one a container uses rejects with code 409. */
+  removeVolume(name: string): Promise<void>;
   /** Container events for containers carrying these labels; reconnects on its own, never errors. */
   events(labels: Record<string, string>): Observable<ContainerEvent>;
 }

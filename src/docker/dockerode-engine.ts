@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions } from './container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions, VolumeSummary } from './container-engine.js';
 import { PullProgressSum, pullStreamError, type PullMessage } from './pull-stream.js';
 import { demuxFrames } from './log-frames.js';
 
@@ -81,10 +81,10 @@ export class DockerodeEngine implements ContainerEngine {
         PortBindings: bindings,
         ...(spec.dns ? { Dns: spec.dns } : {}),
         ...(spec.dnsSearch ? { DnsSearch: spec.dnsSearch } : {}),
-        ...(spec.binds ? { Binds: spec.binds } : {}),
         ...(spec.nanoCpus !== undefined ? { NanoCpus: spec.nanoCpus } : {}),
         // Memory and swap together: the limit is the limit (no swap beyond it).
         ...(spec.memoryBytes !== undefined ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
+        ...(spec.mounts?.length ? { Mounts: spec.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })) } : {}),
         // Init reaps zombies and turns SIGTERM into an exit for PID-1 programs that ignore it.
         Init: true,
         // Restarts are ours (backoff, status), not Docker's.
@@ -118,6 +118,23 @@ export class DockerodeEngine implements ContainerEngine {
       const code = statusCode(err);
       // 404: gone already; 409 "removal already in progress": someone else is finishing it.
       if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    await this.docker.createVolume({ Name: name, Labels: labels });
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]> {
+    const res = await this.docker.listVolumes({ filters: { label: labelFilters(labels) } });
+    return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
     }
   }
 

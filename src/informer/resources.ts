@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, EndpointRecord, LinkRecord, MaintenanceRecord, NodeRecord, PlacementSummary, PortRecord, ReplicaRecord, RolloutRecord, RouterConfig, StatusRecord, MovesRecord, SecretRecord, ConfigRecord, SealedCopyRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, ConfigRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -63,6 +63,9 @@ export type Moves = MovesRecord & { at: AppName };
 export type Secret = SecretRecord & { at: AppName };
 export type ConfigFile = ConfigRecord & { at: AppName };
 export type SealedCopy = SealedCopyRecord & { at: AppName & { node: string } };
+export type VolumeSet = VolumeSetRecord & { at: ReplicaAt & { node: string } };
+export type Restart = RestartRecord & { at: AppName };
+export type Prepull = PrepullRecord & { at: AppName };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -193,6 +196,31 @@ export const Resources = {
   /** One node's sealed copies (its agent). */
   nodeSealed(keys: Keys, node: string): ResourceSpec<SealedCopy> {
     return { ...Resources.sealed(keys), prefix: keys.nodeSealed(node) };
+  },
+
+  /** `volumes/<node>/<app>/<name>/<replica>`: where replicas' volumes are (the scheduler, by manifest). */
+  volumeSets(keys: Keys): ResourceSpec<VolumeSet> {
+    return {
+      kind: 'volume-set',
+      prefix: keys.volumes,
+      decode: recordAt<ReplicaAt & { node: string }, VolumeSetRecord>('volume set', VolumeSetRecord, (k) => keys.parseVolumeSet(k), (r, at) => r.app === at.app && r.name === at.name && r.replica === at.replica && r.node === at.node),
+      indexers: { [BY_MANIFEST]: byManifest },
+    };
+  },
+
+  /** One node's volume sets (its agent removes what `--purge` and `volume rm` ask for). */
+  nodeVolumeSets(keys: Keys, node: string): ResourceSpec<VolumeSet> {
+    return { ...Resources.volumeSets(keys), prefix: keys.nodeVolumes(node), indexers: {} };
+  },
+
+  /** `restarts/<app>/<name>`: `dokkaa rollout restart` (the scheduler). */
+  restarts(keys: Keys): ResourceSpec<Restart> {
+    return { kind: 'restart', prefix: keys.restarts, decode: recordAt<AppName, RestartRecord>('restart', RestartRecord, (k) => keys.parseRestart(k)) };
+  },
+
+  /** `prepull/<app>/<name>`: `dokkaa pull` (every agent). */
+  prepulls(keys: Keys): ResourceSpec<Prepull> {
+    return { kind: 'prepull', prefix: keys.prepulls, decode: recordAt<AppName, PrepullRecord>('prepull', PrepullRecord, (k) => keys.parsePrepull(k)) };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

@@ -9,6 +9,8 @@ import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import type { Logger } from '../logging.js';
 import { Manager } from '../manager.js';
 import { EventRecorder } from '../events/event-recorder.js';
+import { RegistryCredentials } from '../registry/registry-credentials.js';
+import { RegistryDigestResolver } from '../registry/digest-resolver.js';
 import { TYPES } from './tokens.js';
 
 /**
@@ -32,5 +34,13 @@ export function coreModule(config: Config, logger: Logger): ContainerModule {
     bind(ControllerFactory).toSelf().inSingletonScope();
     bind(Manager).toSelf().inSingletonScope();
     bind(EventRecorder).toSelf().inSingletonScope();
+    // Agents pull with these; the scheduler resolves image digests with them.
+    bind(RegistryCredentials).toSelf().inSingletonScope();
+    bind(TYPES.DigestResolver)
+      .toDynamicValue((ctx) => {
+        const credentials = ctx.get(RegistryCredentials);
+        return new RegistryDigestResolver({ credentials: (image) => credentials.authFor(image), insecure: config.insecureRegistries ?? [] });
+      })
+      .inSingletonScope();
   });
 }

@@ -6,6 +6,7 @@ import type { KvStore } from '../etcd/kv-store.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
 import type { Keys } from '../../api/keys.js';
 import type { Runnable } from '../runnable.js';
+import type { DigestResolver } from '../registry/digest-resolver.js';
 
 /** Service identifiers for the container; interfaces have no runtime value to bind to. */
 export const TYPES = {
@@ -19,4 +20,6 @@ export const TYPES = {
   Runnable: Symbol.for('dokkaa.Runnable') as ServiceIdentifier<Runnable>,
   /** Cluster-wide parts that must run in one process only: started by the elected leader. */
   LeaderRunnable: Symbol.for('dokkaa.LeaderRunnable') as ServiceIdentifier<Runnable>,
+  /** Tags to digests at registries (the scheduler's image pins); tests bind a fake. */
+  DigestResolver: Symbol.for('dokkaa.DigestResolver') as ServiceIdentifier<DigestResolver>,
 };

@@ -2,6 +2,7 @@ import { matchesConstraints } from '../../api/constraints.js';
 import type { ManifestSpec } from '../../api/manifest.js';
 import type { Amounts, NodeRecord } from '../../api/records.js';
 import { allocatableOf, DEFAULT_RESERVATION, placementOf, reservationOf } from '../../api/reservation.js';
+import { holdsVolumes } from '../../api/volumes.js';
 
 /**
  * A move is worth its restart only if it lowers the higher allocation of the two nodes by
@@ -12,7 +13,7 @@ export const MIN_ALLOCATION_GAIN = 0.05;
 export interface RebalanceManifest {
   app: string;
   name: string;
-  spec: Pick<ManifestSpec, 'constraints' | 'placement' | 'mode' | 'resources'>;
+  spec: Pick<ManifestSpec, 'constraints' | 'placement' | 'mode' | 'resources' | 'volumes' | 'volumeLoss'>;
 }
 
 export interface RebalancePlacement {
@@ -103,6 +104,7 @@ export function planRebalance(input: RebalanceInput): RebalancePlan {
     const strategy = placementOf(m.spec);
     const reason = m.spec.mode === 'global' ? 'global: one replica per node, never moved'
       : strategy.strategy === 'binpack' ? 'binpack: kept packed where it is, not spread'
+      : holdsVolumes(m.spec) ? 'holds volumes on its nodes (volumeLoss: wait)'
       : inFlight.has(`${m.app}/${m.name}`) ? 'a move is in progress' : undefined;
     if (reason) {
       skipped.push({ app: m.app, name: m.name, reason });

@@ -72,7 +72,7 @@ describe('bad input never crashes a controller nor stops what runs', () => {
       const st = await world.status(app, 'ghost');
       return st?.phase === 'Failed' ? st : undefined;
     });
-    assert.match(s.message, /image dokkaa\/no-such-image:1/);
+    assert.match(s.message, /dokkaa\/no-such-image:1/);
     await waitFor('fine Running', async () => (await world.status(app, 'fine'))?.phase === 'Running');
   });
 });

@@ -1,45 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { decodeRecord, ReplicaRecord } from '../../api/records.js';
 import { useDokkaa } from './support/dokkaa.js';
-import { LocalRegistry } from './support/registry.js';
+import { bigImage, cli, LocalRegistry } from './support/registry.js';
 import { IMAGE, waitFor, type World } from './support/world.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
 const USER = 'puller';
 const PASSWORD = `pw-${randomBytes(4).toString('hex')}`;
-
-/** The CLI with `input` on its stdin. */
-function cli(world: World, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args, '--etcd', world.etcdUrl, '--prefix', world.prefix], (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-    child.stdin!.end(input);
-  });
-}
-
-/** A single-layer image of `megabytes` of random data and a static busybox, from a tarball (`docker import`). */
-async function bigImage(world: World, ref: string, megabytes: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'dokkaa-big-'));
-  mkdirSync(join(dir, 'bin'));
-  copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
-  chmodSync(join(dir, 'bin/busybox'), 0o755);
-  symlinkSync('busybox', join(dir, 'bin/sleep'));
-  writeFileSync(join(dir, 'random.bin'), randomBytes(megabytes * 1e6));
-  const tarball = `${dir}.tar`;
-  await new Promise<void>((resolve, reject) => execFile('tar', ['-C', dir, '-cf', tarball, '.'], (err) => (err ? reject(err) : resolve())));
-  const colon = ref.lastIndexOf(':');
-  const stream = (await world.docker.importImage(tarball, { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) })) as NodeJS.ReadableStream;
-  await new Promise((resolve, reject) => world.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(tarball, { force: true });
-}
 
 /** Image pull events of the engine for `ref` since `sinceSec`. */
 async function pullEvents(world: World, ref: string, sinceSec: number): Promise<number> {
@@ -96,7 +67,8 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
       const st = await world.status(app, 'job');
       return st?.message.includes('authentication') ? st : undefined;
     }, 60_000);
-    assert.match(s.message, /pull of 127\.0\.0\.1:\d+\/busybox:2 refused: authentication failed/);
+    // The scheduler meets the registry first, pinning the tag to a digest (docs/registries.md).
+    assert.match(s.message, /image 127\.0\.0\.1:\d+\/busybox:2 not pinned: authentication failed/);
     await login(PASSWORD);
     await waitFor('running after the fix', async () => (await world.status(app, 'job'))?.phase === 'Running', 90_000);
   });
@@ -108,7 +80,7 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
       const st = await world.status(app, 'job');
       return st?.message.includes('not found') ? st : undefined;
     }, 60_000);
-    assert.match(s.message, /pull of 127\.0\.0\.1:\d+\/busybox:nope failed: image or tag not found/);
+    assert.match(s.message, /image 127\.0\.0\.1:\d+\/busybox:nope not pinned: image or tag not found/);
   });
 
   it('shows the progress of a large pull, and pulls once for two replicas on the host', async () => {
@@ -127,9 +99,12 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
       if (st?.message.includes('pulling')) seen.add(`status: ${st.message}`);
       return st?.phase === 'Running' && st.running === 2;
     }, 90_000, 200);
-    const partial = [...seen].filter((m) => /pulling 127\.0\.0\.1:\d+\/big:1 ([1-9]|[1-9]\d)% \(\d+\/4\d MB\)/.test(m));
+    // Pinned: the hosts pull the digest the tag named when the manifest was applied.
+    const partial = [...seen].filter((m) => /pulling 127\.0\.0\.1:\d+\/big@sha256:[0-9a-f]{64} ([1-9]|[1-9]\d)% \(\d+\/4\d MB\)/.test(m));
     assert.ok(partial.length >= 2, `progress seen mid-pull: ${[...seen].join(' | ')}`);
     assert.ok([...seen].some((m) => m.startsWith('status: ') && m.includes('pulling')), 'status shows the pull');
-    assert.equal(await pullEvents(world, ref, since), 1, 'one pull at the engine');
+    const pinned = (await world.status(app, 'job'))!.image!;
+    assert.match(pinned, /\/big@sha256:/);
+    assert.equal(await pullEvents(world, pinned, since), 1, 'one pull at the engine');
   });
 });

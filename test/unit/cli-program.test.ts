@@ -109,13 +109,19 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(cli('status').invocation, { command: 'status', flags: {}, target: undefined, options: { json: false } });
     assert.deepEqual(cli('nodes', ...tail).invocation, { command: 'nodes', flags: client, options: { json: false } });
     assert.deepEqual(cli('describe', 'shop/web', ...tail).invocation, { command: 'describe', flags: client, target: 'shop/web' });
-    assert.deepEqual(cli('delete', 'shop/web').invocation, { command: 'delete', flags: {}, target: 'shop/web' });
+    assert.deepEqual(cli('delete', 'shop/web').invocation, { command: 'delete', flags: {}, target: 'shop/web', options: { purge: false } });
+    assert.deepEqual(cli('delete', 'shop/web', '--purge').invocation, { command: 'delete', flags: {}, target: 'shop/web', options: { purge: true } });
+    assert.deepEqual(cli('volumes', 'shop', '--json').invocation, { command: 'volumes', flags: {}, target: 'shop', options: { json: true } });
+    assert.deepEqual(cli('volume', 'rm', 'shop/db/1/data', '--node', 'n2').invocation, { command: 'volume rm', flags: {}, target: 'shop/db/1/data', options: { node: 'n2' } });
     assert.deepEqual(cli('rollback', 'shop/web').invocation, { command: 'rollback', flags: {}, target: 'shop/web' });
     assert.deepEqual(cli('logs', 'shop/web/0', ...tail).invocation, { command: 'logs', flags: client, target: 'shop/web/0', options: { follow: false, tail: 100 } });
     assert.deepEqual(cli('logs', '-f', 'shop/web', '--tail', '5').invocation, { command: 'logs', flags: {}, target: 'shop/web', options: { follow: true, tail: 5 } });
     assert.deepEqual(cli('logs', 'shop/web', '--follow').invocation, { command: 'logs', flags: {}, target: 'shop/web', options: { follow: true, tail: 100 } });
     assert.deepEqual(cli('rollout', 'status', 'shop/web').invocation, { command: 'rollout status', flags: {}, target: 'shop/web', options: { timeoutSeconds: 600 } });
     assert.deepEqual(cli('rollout', 'status', 'shop/web', '--timeout', '30').invocation, { command: 'rollout status', flags: {}, target: 'shop/web', options: { timeoutSeconds: 30 } });
+    assert.deepEqual(cli('rollout', 'restart', 'shop/web', ...tail).invocation, { command: 'rollout restart', flags: client, target: 'shop/web' });
+    assert.deepEqual(cli('pull', 'shop/web').invocation, { command: 'pull', flags: {}, target: 'shop/web', options: { timeoutSeconds: 600 } });
+    assert.deepEqual(cli('pull', 'shop/web', '--timeout', '45').invocation, { command: 'pull', flags: {}, target: 'shop/web', options: { timeoutSeconds: 45 } });
     // As the lab and test/e2e/support start agents and controllers.
     assert.deepEqual(cli('agent', '--etcd', client.etcd, '--docker', 'unix:///run/n1/docker.sock', '--node', 'n1', '--address', '10.77.0.11', '--lease-ttl', '4', '--prefix', '/dokkaa', '--log-level', 'info', '--label', 'disk=ssd', '--label', 'zone=a').invocation, {
       command: 'agent',
@@ -129,7 +135,7 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(cli('agent', '--fence', '--node', 'n1').invocation, { command: 'agent', flags: { fence: 'true', node: 'n1' } }, 'a bare --fence, as before');
     assert.deepEqual(cli('agent', '--fence', 'false').invocation, { command: 'agent', flags: { fence: 'false' } });
     // Missing or malformed arguments are still the commands' to report (exit 1, as before).
-    assert.deepEqual(cli('delete').invocation, { command: 'delete', flags: {}, target: undefined });
+    assert.deepEqual(cli('delete').invocation, { command: 'delete', flags: {}, target: undefined, options: { purge: false } });
     assert.deepEqual(cli('apply', '--app', 'shop').invocation, { command: 'apply', flags: {}, options: { file: undefined, app: 'shop', name: undefined } });
   });
 
@@ -226,7 +232,7 @@ describe('dokkaa completion', () => {
   it('completes commands, subcommands and flags in bash', () => {
     assert.deepEqual(complete('st'), ['status']);
     assert.deepEqual(complete('lab', 'kill-'), ['kill-node', 'kill-controller']);
-    assert.deepEqual(complete('rollout', ''), ['status', 'help']);
+    assert.deepEqual(complete('rollout', ''), ['status', 'restart', 'help']);
     assert.deepEqual(complete('rollout', 'status', 'shop/web', '--t'), ['--timeout']);
     assert.deepEqual(complete('lab', 'status', '--'), ['--name', '--json', '--help']);
     assert.deepEqual(complete('agent', '--lease-ttl', '4', '--la'), ['--label']);

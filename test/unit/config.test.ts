@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { BadValueError, loadConfig, SETTINGS, type ConfigFlags, type SettingName } from '../../src/config.js';
+import { BadValueError, loadConfig, REPEATABLE_SETTINGS, SETTINGS, type ConfigFlags, type SettingName } from '../../src/config.js';
 import { parseCommandLine } from '../../cli/program.js';
 
 /** The setting flags of a command line, as the CLI parses them (`agent` takes every setting). */
@@ -51,7 +51,8 @@ describe('the flags of a command line', () => {
     const argv = Object.values(SETTINGS).flatMap((s) => [`--${s.flag}`, s.flag === 'label' ? 'k=v' : `value-of-${s.flag}`]);
     const given = flags(argv);
     for (const [name, s] of Object.entries(SETTINGS)) {
-      assert.deepEqual(given[name as SettingName], s.flag === 'label' ? ['k=v'] : `value-of-${s.flag}`, `--${s.flag}`);
+      const repeatable = REPEATABLE_SETTINGS.includes(name as SettingName);
+      assert.deepEqual(given[name as SettingName], s.flag === 'label' ? ['k=v'] : repeatable ? [`value-of-${s.flag}`] : `value-of-${s.flag}`, `--${s.flag}`);
     }
   });
 });

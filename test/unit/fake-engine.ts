@@ -1,9 +1,9 @@
 import { NEVER, type Observable } from 'rxjs';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions } from '../../src/docker/container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions, VolumeSummary } from '../../src/docker/container-engine.js';
 
 interface FakeContainer extends ContainerDetails {
   image: string;
-  binds?: string[];
+  mounts: NonNullable<CreateSpec['mounts']>;
 }
 
 /**
@@ -15,6 +15,8 @@ interface FakeContainer extends ContainerDetails {
 export class FakeEngine implements ContainerEngine {
   readonly containers = new Map<string, FakeContainer>();
   readonly images = new Set<string>();
+  /** Named volumes by name. */
+  readonly volumes = new Map<string, VolumeSummary>();
   readonly calls: string[] = [];
   /** What `logs` returns. */
   output = '';
@@ -39,7 +41,7 @@ export class FakeEngine implements ContainerEngine {
   async inspect(idOrName: string): Promise<ContainerDetails | undefined> {
     const c = this.find(idOrName);
     if (!c) return undefined;
-    const { image: _image, binds: _binds, ...details } = c;
+    const { image: _image, mounts: _mounts, ...details } = c;
     return { ...details, labels: { ...c.labels }, hostPorts: { ...c.hostPorts } };
   }
 
@@ -48,7 +50,7 @@ export class FakeEngine implements ContainerEngine {
     if (this.find(spec.name)) throw Object.assign(new Error(`Conflict. The container name "/${spec.name}" is already in use`), { statusCode: 409 });
     const id = `c${++this.seq}`;
     const hostPorts = Object.fromEntries(spec.ports.map((p, i) => [`${p.port}/${p.protocol}`, 32_000 + this.seq * 10 + i]));
-    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], ...(spec.binds ? { binds: [...spec.binds] } : {}) });
+    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], mounts: [...(spec.mounts ?? [])] });
     return id;
   }
 
@@ -91,6 +93,28 @@ export class FakeEngine implements ContainerEngine {
     this.images.add(ref);
   }
 
+  async createVolume(name: string, labels: Record<string, string>): Promise<void> {
+    this.calls.push(`createVolume ${name}`);
+    if (!this.volumes.has(name)) this.volumes.set(name, { name, labels: { ...labels } });
+  }
+
+  async listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]> {
+    return [...this.volumes.values()].filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).map((v) => ({ name: v.name, labels: { ...v.labels } }));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    this.calls.push(`removeVolume ${name}`);
+    if ([...this.containers.values()].some((c) => c.mounts.some((m) => m.type === 'volume' && m.source === name))) {
+      throw Object.assign(new Error(`remove ${name}: volume is in use`), { statusCode: 409 });
+    }
+    this.volumes.delete(name);
+  }
+
+  /** The mounts a container was created with. */
+  mountsOf(idOrName: string): NonNullable<CreateSpec['mounts']> {
+    return this.must(idOrName).mounts;
+  }
+
   async info(): Promise<EngineInfo> {
     return { cpus: 2, memoryBytes: 2 ** 30, version: 'fake' };
   }
@@ -121,7 +145,7 @@ export class FakeEngine implements ContainerEngine {
   /** Adds a container as if made earlier (by this or another agent, or by hand). */
   add(c: Partial<FakeContainer> & { name: string; labels: Record<string, string> }): string {
     const id = c.id ?? `c${++this.seq}`;
-    this.containers.set(id, { id, image: 'x', state: 'running', running: true, exitCode: 0, hostPorts: {}, env: [], ...c });
+    this.containers.set(id, { id, image: 'x', state: 'running', running: true, exitCode: 0, hostPorts: {}, env: [], mounts: [], ...c });
     return id;
   }
 

@@ -65,9 +65,9 @@ export function memoryLogger(into: Logged[]): Logger {
 /**
  * Host `h1` of cluster `/d` for the node runner, on fakes: store, engine, lease (id "0",
  * as FakeKvStore records every key), events kept in `events`, logs in `logged`. Health
- * probes never run (their clock does not move).
+ * probes never run (their clock does not move). `config`: the agent's --allow-host-path prefixes.
  */
-export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z')) {
+export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), config: { allowHostPaths?: string[] } = {}) {
   const store = new FakeKvStore();
   const clock = new SkippingClock(start);
   const engine = new FakeEngine(() => clock.now());
@@ -94,6 +94,6 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z')) 
   const sealingKey = new SealingKey({ node: 'h1', stateDir: mkdtempSync(join(tmpdir(), 'dokkaa-unit-state-')) });
   const fileStore = files as unknown as SecretFileStore;
   const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore);
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, fileStore, sealingKey);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey);
   return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey };
 }

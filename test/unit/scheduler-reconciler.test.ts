@@ -5,6 +5,8 @@ import { templateHash } from '../../api/manifest.js';
 import { DEFAULT_RESERVATION } from '../../api/reservation.js';
 import type { EventRecord, MaintenanceRecord, NodeRecord, PlacementRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
 import { MoveRunner } from '../../controllers/scheduler/move-runner.js';
+import { ImagePinner } from '../../controllers/scheduler/image-pinner.js';
+import { FakeDigestResolver } from './fake-digest-resolver.js';
 import { MONITOR_MS } from '../../controllers/scheduler/rollout-tracker.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
@@ -105,9 +107,11 @@ function world(nodes: string[]) {
   const log = createLogger('error', true);
   const factory = new InformerFactory(store, clock, log);
   const moves = new MoveRunner(store, keys, clock, recorder, cache as unknown as SchedulerCache, factory);
-  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves);
+  const resolver = new FakeDigestResolver();
+  const pins = new ImagePinner(store, keys, clock, resolver, recorder, factory);
+  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins);
   return {
-    store, keys, clock, events, cache, factory,
+    store, keys, clock, events, cache, factory, resolver,
     reconcile: () => reconciler.reconcile('app/web', log),
     apply: async (manifest: object | string) => {
       await store.put(keys.manifest('app', 'web'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
@@ -354,3 +358,118 @@ async function waitUntil(pred: () => boolean): Promise<void> {
   for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
   assert.ok(pred());
 }
+
+describe('SchedulerReconciler: pinned images (a fake registry)', () => {
+  const IMAGE = '127.0.0.1:5000/busybox:1';
+  const D1 = `sha256:${'1'.repeat(64)}`;
+  const D2 = `sha256:${'2'.repeat(64)}`;
+  const busybox = (extra: object = {}) => ({ image: IMAGE, scale: 2, ...extra });
+  const specs = async (w: ReturnType<typeof world>) =>
+    (await w.store.list(w.keys.placements)).kvs.map((kv) => JSON.parse(kv.value) as PlacementRecord).sort((a, b) => a.replica - b.replica);
+  const rollout = async (w: ReturnType<typeof world>) => JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value) as RolloutRecord;
+  const readyAll = async (w: ReturnType<typeof world>) => {
+    for (const p of await specs(w)) await w.store.put(w.keys.replica('app', 'web', p.replica), JSON.stringify(replicaOf(p)));
+  };
+
+  it('resolves the tag once and places every replica with the digest; the rollout record keeps the pin', async () => {
+    const w = world(['a', 'b']);
+    w.resolver.tags.set(IMAGE, D1);
+    await w.apply(busybox());
+    await w.reconcile();
+    const placed = await specs(w);
+    assert.deepEqual(placed.map((p) => [p.spec.image, p.spec.imageDigest]), [[IMAGE, D1], [IMAGE, D1]]);
+    assert.equal(placed[0]!.templateHash, templateHash({ ...spec(busybox()), imageDigest: D1 }), 'the digest is part of the template');
+    assert.deepEqual((await rollout(w)).pin, { baseHash: hashOf(busybox()), image: IMAGE, digest: D1 });
+    assert.ok(w.events.some((e) => e.reason === 'Pinned' && e.message.includes(D1)));
+    await w.reconcile();
+    await w.apply(busybox({ scale: 3 }));
+    await w.reconcile();
+    assert.deepEqual(w.resolver.calls, [IMAGE], 'reconciles and a scale change do not ask the registry again');
+    assert.equal((await specs(w)).length, 3);
+  });
+
+  it('runs what it pinned when the tag is pushed anew, until a rollout restart, which pins again and rolls', async () => {
+    const w = world(['a', 'b']);
+    const restarts = w.factory.informer(Resources.restarts(w.keys));
+    restarts.acquire();
+    w.resolver.tags.set(IMAGE, D1);
+    await w.apply(busybox());
+    await w.reconcile();
+    await readyAll(w);
+    await w.reconcile();
+    w.resolver.tags.set(IMAGE, D2);
+    await w.reconcile();
+    assert.deepEqual((await specs(w)).map((p) => p.spec.imageDigest), [D1, D1], 'nothing changes');
+
+    await w.store.put(w.keys.restart('app', 'web'), JSON.stringify({ requestedAt: '2026-11-30T00:00:00.000Z' }));
+    await restarts.synced();
+    await waitUntil(() => restarts.list().length === 1);
+    assert.deepEqual(await w.reconcile(), { requeueAfterMs: 1_000 }, 'a rollout, one replica at a time');
+    const rolled = await specs(w);
+    assert.deepEqual(rolled.map((p) => p.spec.imageDigest), [D2, D1]);
+    assert.equal(rolled[0]!.spec.restartedAt, '2026-11-30T00:00:00.000Z');
+    assert.deepEqual((await rollout(w)).pin?.digest, D2);
+    assert.deepEqual(w.resolver.calls, [IMAGE, IMAGE]);
+    await restarts.release();
+  });
+
+  it('a new leader finds the pin in the rollout record instead of asking the registry', async () => {
+    const w = world(['a', 'b']);
+    w.resolver.tags.set(IMAGE, D1);
+    await w.apply(busybox());
+    await w.reconcile();
+    w.resolver.tags.set(IMAGE, D2);
+    const next = new ImagePinner(w.store, w.keys, w.clock, w.resolver, { record: async () => {} } as unknown as EventRecorder, w.factory);
+    const pinned = await next.pin('app', 'web', spec(busybox()), createLogger('error', true));
+    assert.ok(pinned.ok && pinned.spec.imageDigest === D1);
+    assert.deepEqual(w.resolver.calls, [IMAGE]);
+  });
+
+  it('places nothing when the tag cannot be pinned (auth, not found), says why, and tries again later', async () => {
+    const w = world(['a', 'b']);
+    w.resolver.failing = { kind: 'auth', reason: 'HTTP 401: UNAUTHORIZED: authentication required' };
+    await w.apply(busybox());
+    assert.deepEqual(await w.reconcile(), { requeueAfterMs: 10_000 });
+    assert.deepEqual(await specs(w), []);
+    assert.match((await rollout(w)).pinError!.message, /image 127\.0\.0\.1:5000\/busybox:1 not pinned: authentication failed \(HTTP 401/);
+    await w.reconcile();
+    assert.equal(w.resolver.calls.length, 1, 'not asked again before the retry time');
+    w.resolver.failing = undefined;
+    w.resolver.tags.set(IMAGE, D1);
+    await w.clock.advance(10_000);
+    await w.reconcile();
+    assert.deepEqual((await specs(w)).map((p) => p.spec.imageDigest), [D1, D1]);
+    assert.equal((await rollout(w)).pinError, undefined, 'the error goes with a pin');
+  });
+
+  it('keeps the previous version running when a new spec cannot be pinned', async () => {
+    const w = world(['a', 'b']);
+    w.resolver.tags.set(IMAGE, D1);
+    const rev1 = await w.apply(busybox());
+    await w.reconcile();
+    await w.apply(busybox({ image: '127.0.0.1:5000/busybox:2' }));
+    await w.reconcile();
+    assert.deepEqual((await specs(w)).map((p) => [p.spec.image, p.revision]), [[IMAGE, rev1], [IMAGE, rev1]]);
+    assert.match((await rollout(w)).pinError!.message, /busybox:2 not pinned: image or tag not found/);
+  });
+
+  it('runs by tag when the registry does not answer (the hosts may have the image), with a warning', async () => {
+    const w = world(['a']);
+    w.resolver.failing = { kind: 'unreachable', reason: 'ECONNREFUSED' };
+    await w.apply(busybox({ scale: 1 }));
+    await w.reconcile();
+    const [p] = await specs(w);
+    assert.equal(p!.spec.imageDigest, undefined);
+    assert.equal(p!.templateHash, hashOf(busybox({ scale: 1 })));
+    assert.equal((await rollout(w)).pin?.unpinned, 'registry unreachable: ECONNREFUSED');
+    assert.ok(w.events.some((e) => e.type === 'Warning' && e.reason === 'NotPinned'));
+  });
+
+  it('never asks about images without a registry host; their hash is as before', async () => {
+    const w = world(['a']);
+    const rev = await w.apply(nginx({ scale: 1 }));
+    await w.reconcile();
+    assert.deepEqual(w.resolver.calls, []);
+    assert.deepEqual(await w.placements(), { 0: `a ${hashOf(nginx({ scale: 1 }))} r${rev}` });
+  });
+});

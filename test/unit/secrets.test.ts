@@ -232,7 +232,7 @@ describe('node runner: secret and config files', () => {
     await putCopy(2, 's3cret');
     await w.reconciler.reconcile('app/web/0', w.log);
     const c = [...w.engine.containers.values()][0]!;
-    assert.deepEqual(c.binds, ['/tmpfs/app/web/0/secret-db:/run/secrets/db:ro']);
+    assert.deepEqual(c.mounts, [{ type: 'bind', source: '/tmpfs/app/web/0/secret-db', target: '/run/secrets/db', readOnly: true }]);
     assert.ok(c.env.includes('DB=s3cret'));
     assert.deepEqual([...w.files.dirs.get('/tmpfs/app/web/0')!].map(([n, f]) => [n, f.data, f.mode]), [['secret-db', 's3cret', 0o400]]);
 

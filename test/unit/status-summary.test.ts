@@ -274,3 +274,35 @@ describe('summarize', () => {
     });
   });
 });
+
+describe('summarize: pinned images', () => {
+  const D = `sha256:${'c'.repeat(64)}`;
+  const reg = spec({ ...manifest, image: '127.0.0.1:5000/web:2' });
+  const pin = { baseHash: templateHash(reg), image: reg.image, digest: D };
+  const pinned = { ...reg, imageDigest: D };
+  const q0 = placement(pinned, 0, 'h1', { revision: 7 });
+  const q1 = placement(pinned, 1, 'h2', { revision: 7 });
+  const rollout = (extra: object) => ({ phase: 'Complete' as const, targetHash: templateHash(pinned), targetRevision: 7, message: '', updated: 2, ready: 2, total: 2, startedAt: 'then', ...extra });
+
+  it('counts replicas on the pinned spec as updated and shows the image by digest', () => {
+    const st = summarize(input({ decoded: { ok: true, spec: reg }, placements: [q0, q1], replicas: [replica(q0), replica(q1)], rollout: rollout({ pin }) }));
+    assert.equal(st.phase, 'Running');
+    assert.equal(st.updated, 2);
+    assert.equal(st.image, `127.0.0.1:5000/web@${D}`);
+  });
+
+  it('says why a new spec could not be pinned while the previous one runs', () => {
+    const next = spec({ ...manifest, image: '127.0.0.1:5000/web:3' });
+    const message = 'image 127.0.0.1:5000/web:3 not pinned: image or tag not found (HTTP 404: MANIFEST_UNKNOWN: manifest unknown)';
+    const st = summarize(input({ decoded: { ok: true, spec: next }, revision: 8, placements: [q0, q1], replicas: [replica(q0), replica(q1)], rollout: rollout({ pin, pinError: { baseHash: templateHash(next), message } }) }));
+    assert.equal(st.phase, 'Degraded');
+    assert.equal(st.message, `2/2 replicas running; ${message} (still running revision 7)`);
+    assert.equal(st.image, '127.0.0.1:5000/web:3', 'the new spec has no pin yet');
+  });
+
+  it('fails a first deployment that cannot be pinned', () => {
+    const st = summarize(input({ decoded: { ok: true, spec: reg }, rollout: rollout({ pinError: { baseHash: templateHash(reg), message: 'image x not pinned: authentication failed (HTTP 401)' } }) }));
+    assert.equal(st.phase, 'Failed');
+    assert.match(st.message, /^0\/2 replicas running; image x not pinned: authentication failed/);
+  });
+});

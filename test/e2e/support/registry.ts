@@ -1,10 +1,28 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import { waitFor } from './world.js';
+import { importRandomImage } from '../../../lab/random-image.js';
+import { waitFor, type World } from './world.js';
+
+const BIN = fileURLToPath(new URL('../../../../bin/dokkaa.js', import.meta.url));
+
+/** The CLI against the world's etcd and prefix, with `input` on its stdin. */
+export function cli(world: World, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [BIN, ...args, '--etcd', world.etcdUrl, '--prefix', world.prefix], (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    child.stdin!.end(input);
+  });
+}
+
+/** A one-layer image of `megabytes` of random data and busybox (lab/random-image.ts): unlike any other. */
+export function bigImage(world: Pick<World, 'docker'>, ref: string, megabytes: number): Promise<void> {
+  return importRandomImage(world.docker, ref, megabytes);
+}
 
 /** A free TCP port on 127.0.0.1 (free when asked: good enough for a test's own servers). */
 async function freePort(): Promise<number> {

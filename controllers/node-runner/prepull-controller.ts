@@ -1,0 +1,29 @@
+import { inject, injectable } from 'inversify';
+import type { Keys } from '../../api/keys.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { manifestOf, Resources } from '../../src/informer/resources.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { PrepullReconciler } from './prepull-reconciler.js';
+
+/**
+ * `dokkaa pull` on this host: prepull/ requests in, pulls and prepulled/ answers out. Apart
+ * from the node runner's queue, so a long pre-pull holds none of its workers.
+ */
+@injectable()
+export class PrepullController extends ControllerRunnable {
+  constructor(
+    @inject(ControllerFactory) factory: ControllerFactory,
+    @inject(TYPES.Keys) keys: Keys,
+    @inject(PrepullReconciler) reconciler: PrepullReconciler,
+  ) {
+    super(
+      factory
+        .builder('prepull', reconciler)
+        .for(factory.informer(Resources.prepulls(keys)), (c) => [manifestOf(c)])
+        // Pre-pulls of different manifests' images go on side by side.
+        .concurrency(4)
+        .build(),
+    );
+  }
+}

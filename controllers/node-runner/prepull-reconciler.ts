@@ -1,0 +1,99 @@
+import { inject, injectable } from 'inversify';
+import { canonicalJson } from '../../api/canonical-json.js';
+import { matchesConstraints } from '../../api/constraints.js';
+import { parseManifestId, type Keys } from '../../api/keys.js';
+import { decodeManifest } from '../../api/manifest.js';
+import { decodeRecord, MaintenanceRecord, NodeRecord, PrepulledRecord, type PrepullRecord } from '../../api/records.js';
+import { NodeLease } from '../../src/agent/node-lease.js';
+import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
+import type { ContainerEngine, PullProgress } from '../../src/docker/container-engine.js';
+import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
+import { classifyPullError } from '../../src/docker/pull-errors.js';
+import { formatPullProgress } from '../../src/docker/pull-stream.js';
+import type { KvStore } from '../../src/etcd/kv-store.js';
+import { EventRecorder } from '../../src/events/event-recorder.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources, type Prepull } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { errorField, type Logger } from '../../src/logging.js';
+
+/**
+ * Carries out `dokkaa pull` on this host: for the request `prepull/<app>/<name>`, when the
+ * manifest may run here (its constraints match this node, which is not cordoned), pulls the
+ * requested image through the host's PullCoordinator (joining a pull in progress) and
+ * answers in `prepulled/<app>/<name>/<node>` (on the node's lease): pulling with progress,
+ * present, or failed with the reason; events Pulling, Pulled, Failed. A request answered
+ * (present or failed) is not carried out again; writing it anew (a new requestedAt) is.
+ */
+@injectable()
+export class PrepullReconciler implements Reconciler {
+  private readonly requests: SharedInformer<Prepull>;
+
+  constructor(
+    @inject(TYPES.KvStore) private readonly store: KvStore,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+    @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
+    @inject(NodeLease) private readonly lease: NodeLease,
+    @inject(PullCoordinator) private readonly pulls: PullCoordinator,
+    @inject(EventRecorder) private readonly events: EventRecorder,
+    @inject(InformerFactory) factory: InformerFactory,
+  ) {
+    this.requests = factory.informer(Resources.prepulls(keys));
+  }
+
+  async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
+    const { app, name } = parseManifestId(id);
+    const node = this.lease.node;
+    const request = this.requests.get(this.keys.prepull(app, name))?.value;
+    if (!request) return;
+    const answerKey = this.keys.prepulled(app, name, node);
+    const [answerKv, manifestKv, nodeKv, maintenanceKv] = await Promise.all([
+      this.store.get(answerKey),
+      this.store.get(this.keys.manifest(app, name)),
+      this.store.get(this.keys.node(node)),
+      this.store.get(this.keys.nodeMaintenance(node)),
+    ]);
+    const answer = decodeRecord(PrepulledRecord, answerKv?.value);
+    if (answer && answer.requestedAt === request.requestedAt && answer.state !== 'pulling') return;
+    const decoded = manifestKv ? decodeManifest(manifestKv.value, app, name) : undefined;
+    const self = decodeRecord(NodeRecord, nodeKv?.value);
+    if (!self) throw new Error('this node has no record yet; retrying');
+    if (!decoded?.ok || !matchesConstraints(self, decoded.spec.constraints) || decodeRecord(MaintenanceRecord, maintenanceKv?.value)?.cordoned) {
+      log.debug('prepull not for this node', { image: request.image });
+      return;
+    }
+    await this.pull(app, name, request, log);
+  }
+
+  private async pull(app: string, name: string, request: PrepullRecord, log: Logger): Promise<void> {
+    const { image, requestedAt } = request;
+    const write = (r: PrepulledRecord) => this.store.put(this.keys.prepulled(app, name, this.lease.node), canonicalJson(r), { lease: this.lease.id() });
+    const event = (type: 'Normal' | 'Warning', reason: string, message: string) => void this.events.record(app, name, { type, reason, message, node: this.lease.node });
+    if (await this.engine.hasImage(image)) {
+      await write({ image, requestedAt, state: 'present', message: 'already present' });
+      return;
+    }
+    log.info('pre-pulling image', { image });
+    event('Normal', 'Pulling', `pulling image ${image} (dokkaa pull)`);
+    let writes = Promise.resolve();
+    const show = (p: PullProgress) => {
+      const pull = { percent: p.total ? Math.floor((100 * p.current) / p.total) : 0, bytes: p.current, total: p.total };
+      writes = writes.then(() => write({ image, requestedAt, state: 'pulling', message: `pulling ${formatPullProgress(p)}`, pull })).catch((err: unknown) => void log.warn('pull progress not written', { error: errorField(err) }));
+    };
+    show({ current: 0, total: 0 });
+    try {
+      const pulled = await this.pulls.pull(image, show);
+      await writes;
+      const message = `pulled image ${image} (${(pulled.bytes / 1e6).toFixed(1)} MB in ${(pulled.durationMs / 1000).toFixed(1)} s)`;
+      log.info('image pre-pulled', { image, bytes: pulled.bytes, durationMs: pulled.durationMs });
+      event('Normal', 'Pulled', message);
+      await write({ image, requestedAt, state: 'present', message });
+    } catch (err) {
+      await writes;
+      const failure = classifyPullError(image, err);
+      event('Warning', 'Failed', failure.message);
+      await write({ image, requestedAt, state: 'failed', message: failure.message });
+    }
+  }
+}
