@@ -274,6 +274,21 @@ export class Keys {
     return m ? { node: m[1]!, app: m[2]!, name: m[3]! } : undefined;
   }
 
+  // sealed-registries/<node>/<host>: a registry's credentials re-sealed to one node's key by the secrets controller.
+  get sealedRegistries(): string {
+    return `${this.root}/sealed-registries/`;
+  }
+  nodeSealedRegistries(node: string): string {
+    return `${this.sealedRegistries}${node}/`;
+  }
+  sealedRegistry(node: string, host: string): string {
+    return `${this.sealedRegistries}${node}/${host}`;
+  }
+  parseSealedRegistry(key: string): { node: string; host: string } | undefined {
+    const m = matchUnder(this.sealedRegistries, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { node: m[1]!, host: m[2]! } : undefined;
+  }
+
   // cluster-key: the public half of the key secrets are sealed to (`dokkaa cluster-key init`).
   get clusterKey(): string {
     return `${this.root}/cluster-key`;

@@ -483,7 +483,9 @@ export type ConfigRecord = t.TypeOf<typeof ConfigRecord>;
  * sealed/<node>/<app>/<name>: secret `name` of `app` at `version` (the secret record's mod
  * revision, as placements' specs name it), sealed to the node's own
  * key (its record's `sealingKey`) by the secrets controller; only nodes running a replica
- * that uses the secret have one.
+ * that uses the secret have one. Also the record of `sealed-registries/<node>/<host>`: the
+ * registry's `{"password": ...}` at `version` (the registry record's mod revision), for the
+ * nodes whose replicas or pre-pulls pull from it.
  */
 export const SealedCopyRecord = t.type(
   {

@@ -50,7 +50,7 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
     // Under the node's directory: its sealing key, and its secrets' tmpfs (unmounted with the node).
     '--state-dir', join(node.dir, 'agent'),
     '--secrets-dir', join(node.dir, 'secrets'),
-    '--cluster-key-file', clusterKeyFile(state),
+    // No --cluster-key-file: secrets and registry credentials reach agents sealed to their own keys.
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...capacityArgs(node.capacity),
   ];

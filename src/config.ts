@@ -115,7 +115,7 @@ const SETTING_TABLE = {
   reserveMemory: { flag: 'reserve-memory', value: 'Q', env: 'DOKKAA_RESERVE_MEMORY', help: 'memory kept for the host (bytes, or 512Mi, 1Gi, ...)', default: DEFAULT_RESERVE_MEMORY },
   capacityCpus: { flag: 'capacity-cpus', value: 'N', env: 'DOKKAA_CAPACITY_CPUS', help: "the host's CPUs, instead of what the engine reports (tests, odd hosts)" },
   capacityMemory: { flag: 'capacity-memory', value: 'Q', env: 'DOKKAA_CAPACITY_MEMORY', help: "the host's memory, instead of what the engine reports (tests, odd hosts)" },
-  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init): controllers re-seal secrets with it, agents open registry credentials with it' },
+  clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init): controllers re-seal secrets and registry credentials to each node and resolve image digests with it; agents need none' },
   stateDir: { flag: 'state-dir', value: 'DIR', env: 'DOKKAA_STATE_DIR', help: "the agent's state (its sealing key: DIR/<node>/sealing.key)", default: DEFAULT_STATE_DIR },
   secretsDir: { flag: 'secrets-dir', value: 'DIR', env: 'DOKKAA_SECRETS_DIR', help: 'where secret and config files go (DIR/<node>, a tmpfs the agent mounts)', default: DEFAULT_SECRETS_DIR },
   allowHostPath: { flag: 'allow-host-path', value: 'DIR', env: 'DOKKAA_ALLOW_HOST_PATHS', help: 'a host directory manifests may bind-mount (with what is under it); repeatable (the env var takes DIR,DIR)' },

@@ -54,6 +54,8 @@ export class NodeRunnerController extends ControllerRunnable {
         .watches(factory.informer(Resources.links(keys)), (ev) => placements.byIndex(BY_MANIFEST, manifestOf(ev.type === 'put' ? ev.obj : ev.old)).map(replicaOf))
         .watches(factory.informer(Resources.nodeSealed(keys, node)), ofApp)
         .watches(factory.informer(Resources.configs(keys)), ofApp)
+        // Registry credentials sealed to this node: every replica here may wait for them.
+        .watches(factory.informer(Resources.nodeSealedRegistries(keys, node)), () => placements.list().map(replicaOf))
         .watchesKeys(
           engine.events(mineLabels).pipe(
             filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined),

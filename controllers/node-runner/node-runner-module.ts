@@ -4,7 +4,7 @@ import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
-import { RegistryCredentials } from '../../src/registry/registry-credentials.js';
+import { NodeRegistryCredentials } from '../../src/registry/node-registry-credentials.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -21,9 +21,11 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
   bind(SecretFileStore).toSelf().inSingletonScope();
+  bind(NodeRegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)
     .toDynamicValue((ctx) => {
-      const credentials = ctx.get(RegistryCredentials);
+      // This node's sealed copies of registry credentials: agents hold no cluster key.
+      const credentials = ctx.get(NodeRegistryCredentials);
       const log = ctx.get<Logger>(TYPES.Logger).child({ component: 'pulls' });
       return new PullCoordinator(ctx.get<ContainerEngine>(TYPES.ContainerEngine), ctx.get<Clock>(TYPES.Clock), (ref) => credentials.authFor(ref), log);
     })

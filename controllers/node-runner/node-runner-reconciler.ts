@@ -8,6 +8,7 @@ import type { Clock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
+import { CredentialsPending } from '../../src/docker/pull-errors.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
@@ -18,6 +19,9 @@ import { HealthProber, type HealthState } from './health-prober.js';
 import { SecretFileStore } from './secret-file-store.js';
 import { ReplicaExecutor, type ReplicaRef } from './replica-executor.js';
 import { planContainers, planHealth, planRestart, planServing, replicaRecord, unseenExit, type Kept, type ReplicaInput, type Step } from './replica-plan.js';
+
+/** How soon a replica waiting for its registry's credentials looks again, if no event comes first. */
+const CREDENTIALS_RETRY_MS = 5_000;
 
 /** Lines of a crashed container's output kept in its replica record. */
 const LAST_LOG_LINES = 5;
@@ -50,7 +54,14 @@ export class NodeRunnerReconciler implements Reconciler {
     const { input, recordKv } = await this.observe(ref, log);
     const run = this.executor.begin(ref, recordKv, log);
     const plan = planContainers(input);
-    const created = await run(plan.steps);
+    let created: string | undefined;
+    try {
+      created = await run(plan.steps);
+    } catch (err) {
+      // The executor wrote `pending`; the copy's arrival enqueues this replica, the delay is a fallback.
+      if (err instanceof CredentialsPending) return { requeueAfterMs: CREDENTIALS_RETRY_MS };
+      throw err;
+    }
     if (!plan.kept) return;
 
     // No id yet means the create step made the container.

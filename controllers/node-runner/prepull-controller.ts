@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
+import type { Config } from '../../src/config.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import { manifestOf, Resources } from '../../src/informer/resources.js';
@@ -15,12 +16,16 @@ export class PrepullController extends ControllerRunnable {
   constructor(
     @inject(ControllerFactory) factory: ControllerFactory,
     @inject(TYPES.Keys) keys: Keys,
+    @inject(TYPES.Config) config: Pick<Config, 'node'>,
     @inject(PrepullReconciler) reconciler: PrepullReconciler,
   ) {
+    const requests = factory.informer(Resources.prepulls(keys));
     super(
       factory
         .builder('prepull', reconciler)
-        .for(factory.informer(Resources.prepulls(keys)), (c) => [manifestOf(c)])
+        .for(requests, (c) => [manifestOf(c)])
+        // Registry credentials sealed to this node: a request may wait for them.
+        .watches(factory.informer(Resources.nodeSealedRegistries(keys, config.node)), () => requests.list().map(manifestOf))
         // Pre-pulls of different manifests' images go on side by side.
         .concurrency(4)
         .build(),

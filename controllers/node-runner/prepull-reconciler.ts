@@ -8,7 +8,7 @@ import { NodeLease } from '../../src/agent/node-lease.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { ContainerEngine, PullProgress } from '../../src/docker/container-engine.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
-import { classifyPullError } from '../../src/docker/pull-errors.js';
+import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
 import { formatPullProgress } from '../../src/docker/pull-stream.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
@@ -17,6 +17,9 @@ import { Resources, type Prepull } from '../../src/informer/resources.js';
 import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
+
+/** How soon a request waiting for its registry's credentials looks again, if no event comes first. */
+const CREDENTIALS_RETRY_MS = 5_000;
 
 /**
  * Carries out `dokkaa pull` on this host: for the request `prepull/<app>/<name>`, when the
@@ -63,16 +66,27 @@ export class PrepullReconciler implements Reconciler {
       log.debug('prepull not for this node', { image: request.image });
       return;
     }
-    await this.pull(app, name, request, log);
+    return this.pull(app, name, request, log);
   }
 
-  private async pull(app: string, name: string, request: PrepullRecord, log: Logger): Promise<void> {
+  private async pull(app: string, name: string, request: PrepullRecord, log: Logger): Promise<ReconcileResult> {
     const { image, requestedAt } = request;
     const write = (r: PrepulledRecord) => this.store.put(this.keys.prepulled(app, name, this.lease.node), canonicalJson(r), { lease: this.lease.id() });
     const event = (type: 'Normal' | 'Warning', reason: string, message: string) => void this.events.record(app, name, { type, reason, message, node: this.lease.node });
     if (await this.engine.hasImage(image)) {
       await write({ image, requestedAt, state: 'present', message: 'already present' });
       return;
+    }
+    // Still `pulling`, so the request is carried out once the copy arrives (which enqueues it).
+    const waiting = async (err: CredentialsPending): Promise<ReconcileResult> => {
+      await write({ image, requestedAt, state: 'pulling', message: err.message });
+      return { requeueAfterMs: CREDENTIALS_RETRY_MS };
+    };
+    try {
+      await this.pulls.ready(image);
+    } catch (err) {
+      if (err instanceof CredentialsPending) return waiting(err);
+      throw err;
     }
     log.info('pre-pulling image', { image });
     event('Normal', 'Pulling', `pulling image ${image} (dokkaa pull)`);
@@ -91,6 +105,7 @@ export class PrepullReconciler implements Reconciler {
       await write({ image, requestedAt, state: 'present', message });
     } catch (err) {
       await writes;
+      if (err instanceof CredentialsPending) return waiting(err);
       const failure = classifyPullError(image, err);
       event('Warning', 'Failed', failure.message);
       await write({ image, requestedAt, state: 'failed', message: failure.message });

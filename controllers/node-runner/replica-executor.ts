@@ -6,7 +6,7 @@ import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
-import { classifyPullError } from '../../src/docker/pull-errors.js';
+import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
 import { formatPullProgress } from '../../src/docker/pull-stream.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
@@ -117,14 +117,22 @@ export class ReplicaExecutor {
   /**
    * Pulls the image unless the engine has it, through the host's one pull of it, showing its
    * progress in the replica's record (the coordinator passes it on at most once a second).
-   * True if it wrote the record. A failure writes `failed` with the reason and throws.
+   * True if it wrote the record. A failure writes `failed` with the reason and throws; while
+   * the registry's credentials have not reached this host it writes `pending`, saying so, and
+   * throws CredentialsPending.
    */
   private async pullImage(step: Extract<Step, { kind: 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<boolean> {
     const { image } = step;
     if (await this.engine.hasImage(image)) return false;
+    const pending: ReplicaRecord = { ...step.failed, state: 'pending' };
+    // Waiting for this host's copy of the credentials is pending, not failed (no event either).
+    const waiting = async (err: unknown) => {
+      if (err instanceof CredentialsPending) await this.write(stored, { ...pending, message: err.message });
+      throw err;
+    };
+    await this.pulls.ready(image).catch(waiting);
     log.info('pulling image', { image });
     this.event(ref, 'Normal', 'Pulling', `pulling image ${image}`);
-    const pending: ReplicaRecord = { ...step.failed, state: 'pending' };
     // Writes in order, each after the last; a failed one is logged, the next may succeed.
     let writes = Promise.resolve();
     const show = (p: PullProgress) => {
@@ -139,6 +147,7 @@ export class ReplicaExecutor {
       this.event(ref, 'Normal', 'Pulled', `pulled image ${image} (${(pulled.bytes / 1e6).toFixed(1)} MB in ${(pulled.durationMs / 1000).toFixed(1)} s)`);
     } catch (err) {
       await writes;
+      if (err instanceof CredentialsPending) return waiting(err);
       const failure = classifyPullError(image, err);
       this.event(ref, 'Warning', 'Failed', failure.message);
       await this.write(undefined, { ...step.failed, message: failure.message });

@@ -1,8 +1,13 @@
+import { matchesConstraints } from '../../api/constraints.js';
+import { registryHostOf } from '../../api/image-refs.js';
+import type { NodeRecord } from '../../api/records.js';
+
 /**
  * Which sealed copies one node should hold, decided without I/O: one per secret that a
- * manifest with a placement on the node uses, at the secret's current version, sealed to the
- * node's current key. Everything else under the node goes, so a secret reaches only the
- * hosts that run a replica using it, and leaves them with the last such replica.
+ * manifest with a placement on the node uses, and one per registry its images come from,
+ * each at its current version and sealed to the node's current key. Everything else under
+ * the node goes, so a secret or a registry's password reaches only the hosts that need it,
+ * and leaves them when they no longer do.
  */
 
 /** A secret of an app: `app/name`. */
@@ -34,18 +39,67 @@ export function secretKey(ref: SecretRef): string {
 }
 
 export function planSealedCopies(input: SealedCopyInput): SealedCopyPlan {
-  const wanted = new Map<string, SecretRef & { version: number }>();
-  if (input.sealingKey !== undefined) {
-    for (const ref of input.used) {
-      const version = input.versions.get(secretKey(ref));
-      if (version !== undefined) wanted.set(secretKey(ref), { app: ref.app, name: ref.name, version });
+  return planCopies(input.sealingKey, input.used, secretKey, input.versions, input.copies, (r) => ({ app: r.app, name: r.name }));
+}
+
+/** A registry's copy for one node: the registry host (`registries/<host>`). */
+export interface RegistryCopyInput {
+  sealingKey: string | undefined;
+  /** The registry hosts the node pulls from (duplicates allowed; hosts without credentials are ignored). */
+  used: string[];
+  /** Current versions of the stored credentials (their records' mod revisions), by host. */
+  versions: ReadonlyMap<string, number>;
+  copies: { host: string; version: number; key: string }[];
+}
+
+export interface RegistryCopyPlan {
+  seal: { host: string; version: number }[];
+  remove: string[];
+}
+
+export function planRegistryCopies(input: RegistryCopyInput): RegistryCopyPlan {
+  const { seal, remove } = planCopies(input.sealingKey, input.used.map((host) => ({ host })), (r) => r.host, input.versions, input.copies, (r) => ({ host: r.host }));
+  return { seal, remove: remove.map((r) => r.host) };
+}
+
+/** The one rule for both kinds: wanted = used and stored (none for a node without a key); seal what is missing or stale. */
+function planCopies<R, C extends { version: number; key: string }>(
+  sealingKey: string | undefined,
+  used: R[],
+  id: (r: R | C) => string,
+  versions: ReadonlyMap<string, number>,
+  copies: C[],
+  ref: (r: R | C) => R,
+): { seal: (R & { version: number })[]; remove: R[] } {
+  const wanted = new Map<string, R & { version: number }>();
+  if (sealingKey !== undefined) {
+    for (const r of used) {
+      const version = versions.get(id(r));
+      if (version !== undefined) wanted.set(id(r), { ...ref(r), version });
     }
   }
-  const held = new Map(input.copies.map((c) => [secretKey(c), c]));
+  const held = new Map(copies.map((c) => [id(c), c]));
   const seal = [...wanted.values()].filter((w) => {
-    const c = held.get(secretKey(w));
-    return !c || c.version !== w.version || c.key !== input.sealingKey;
+    const c = held.get(id(w));
+    return !c || c.version !== w.version || c.key !== sealingKey;
   });
-  const remove = input.copies.filter((c) => !wanted.has(secretKey(c))).map((c) => ({ app: c.app, name: c.name }));
+  const remove = copies.filter((c) => !wanted.has(id(c))).map(ref);
   return { seal, remove };
+}
+
+/** A `dokkaa pull` request as the secrets controller sees it: the image, and the constraints of its manifest (none if the manifest is gone or invalid). */
+export interface PrepullNeed {
+  image: string;
+  constraints: Record<string, string> | undefined;
+}
+
+/**
+ * The registries a node pulls from: those of its placements' images, and those of the
+ * pre-pull requests it carries out (as the prepull reconciler decides: the manifest's
+ * constraints match the node, which is not cordoned).
+ */
+export function registriesNeeded(input: { node: NodeRecord | undefined; cordoned: boolean; images: string[]; prepulls: PrepullNeed[] }): string[] {
+  const { node } = input;
+  const prepulled = node && !input.cordoned ? input.prepulls.filter((p) => p.constraints && matchesConstraints(node, p.constraints)).map((p) => p.image) : [];
+  return [...new Set([...input.images, ...prepulled].map(registryHostOf))];
 }

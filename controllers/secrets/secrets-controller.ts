@@ -8,8 +8,8 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { SecretsReconciler } from './secrets-reconciler.js';
 
 /**
- * The secrets controller: placements, nodes and `secrets/` in, `sealed/<node>/...` out. One
- * key per node. Cluster-wide (the elected leader runs it).
+ * The secrets controller: placements, nodes, `secrets/`, `registries/` and `prepull/` in,
+ * `sealed/<node>/...` and `sealed-registries/<node>/...` out. One key per node. Cluster-wide (the elected leader runs it).
  */
 @injectable()
 export class SecretsController extends ControllerRunnable {
@@ -26,17 +26,27 @@ export class SecretsController extends ControllerRunnable {
       const users = manifests.byIndex(BY_FILE, fileId('secret', app, name)).map(entryId);
       return [...new Set(users.flatMap((id) => placements.byIndex(BY_MANIFEST, id).map((p) => p.value.at.node)))];
     };
+    const sealedRegistries = factory.informer(Resources.sealedRegistries(keys));
+    // A login or logout is rare and placements' summaries carry no image: every node, and
+    // any that holds a copy (its record may be gone).
+    const allNodes = () => [...new Set([...nodes.list().map((c) => c.value.at), ...sealedRegistries.list().map((c) => c.value.at.node)])];
     super(
       factory
         .builder('secrets', reconciler)
         .for(nodes, (c) => [c.value.at])
         .watches(placements, (ev) => [at(ev).node])
         .watches(sealed, (ev) => [at(ev).node])
+        .watches(sealedRegistries, (ev) => [at(ev).node])
         .watches(factory.informer(Resources.secrets(keys)), holdersOf)
+        .watches(factory.informer(Resources.registries(keys)), allNodes)
+        // A pre-pull may be for any node (the reconciler checks constraints and cordons); a
+        // cordon changes which pre-pulls its node carries out.
+        .watches(factory.informer(Resources.prepulls(keys)), allNodes)
+        .watches(factory.informer(Resources.maintenance(keys)), (ev) => [(ev.type === 'put' ? ev.obj : ev.old).value.at])
         // A manifest that starts or stops using a secret changes its placements' specs, which
         // arrive as placement events; a dead node's copies are found at resync.
         .uses(manifests)
-        .resyncsAlso(() => [...new Set(sealed.list().map((c) => c.value.at.node))])
+        .resyncsAlso(() => [...new Set([...sealed.list(), ...sealedRegistries.list()].map((c) => c.value.at.node))])
         .build(),
     );
   }

@@ -1,9 +1,9 @@
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
 import type { ContainerEngine, PullProgress, RegistryAuth } from './container-engine.js';
-import { classifyPullError, PullError } from './pull-errors.js';
+import { classifyPullError, CredentialsPending, PullError } from './pull-errors.js';
 
-/** The credentials to pull `ref` with, if its registry has any stored. May reject (e.g. no key to open them). */
+/** The credentials to pull `ref` with, if its registry has any stored. May reject: CredentialsPending (passed on as is) or another error (the pull fails). */
 export type AuthSource = (ref: string) => Promise<RegistryAuth | undefined>;
 
 /** A finished pull: bytes fetched (layers already present count as none) and how long it took. */
@@ -38,7 +38,8 @@ interface Pull {
  * call for a ref being pulled joins that pull, sees its progress and its outcome. An attempt
  * that makes no progress for `stallMs` is aborted and tried again after a backoff, up to
  * `attempts` times; any other failure ends the pull at once (the callers' own retries, with
- * their backoff, try again later). Failures reject with a PullError.
+ * their backoff, try again later). Failures reject with a PullError; a pull whose credentials
+ * have not reached this host yet rejects with CredentialsPending before asking the engine.
  */
 export class PullCoordinator {
   private readonly pulls = new Map<string, Pull>();
@@ -54,6 +55,17 @@ export class PullCoordinator {
   /** Refs being pulled now. */
   get active(): string[] {
     return [...this.pulls.keys()];
+  }
+
+  /**
+   * Rejects with CredentialsPending while the credentials of `ref`'s registry have not reached
+   * this host, so a caller can say so before announcing a pull; other problems of the
+   * credentials surface from pull().
+   */
+  async ready(ref: string): Promise<void> {
+    await this.auth(ref).catch((err: unknown) => {
+      if (err instanceof CredentialsPending) throw err;
+    });
   }
 
   /** Pulls `ref`, or joins its pull in progress; `onProgress` gets the summed progress, at most once per interval. */
@@ -78,6 +90,7 @@ export class PullCoordinator {
   private async run(ref: string, pull: Pull): Promise<PulledImage> {
     const started = this.clock.now();
     const auth = await this.auth(ref).catch((err: unknown) => {
+      if (err instanceof CredentialsPending) throw err;
       throw new PullError(ref, 'other', `credentials: ${errorField(err).message}`);
     });
     for (let attempt = 0; ; attempt++) {

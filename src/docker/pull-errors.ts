@@ -12,6 +12,17 @@ export class PullError extends Error {
   }
 }
 
+/**
+ * A pull that cannot start yet: `registries/<host>` holds credentials but this host's sealed
+ * copy of them (or of their latest login) has not arrived. Not a failure: the caller shows
+ * the message as pending and tries again.
+ */
+export class CredentialsPending extends Error {
+  constructor(readonly host: string) {
+    super(`waiting for credentials of registry ${host} to reach this host`);
+  }
+}
+
 function pullMessage(ref: string, kind: PullFailure, reason: string): string {
   switch (kind) {
     case 'auth':

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, ConfigRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, ConfigRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -63,6 +63,8 @@ export type Moves = MovesRecord & { at: AppName };
 export type Secret = SecretRecord & { at: AppName };
 export type ConfigFile = ConfigRecord & { at: AppName };
 export type SealedCopy = SealedCopyRecord & { at: AppName & { node: string } };
+export type SealedRegistry = SealedCopyRecord & { at: { node: string; host: string } };
+export type Registry = RegistryRecord & { at: { host: string } };
 export type VolumeSet = VolumeSetRecord & { at: ReplicaAt & { node: string } };
 export type Restart = RestartRecord & { at: AppName };
 export type Prepull = PrepullRecord & { at: AppName };
@@ -196,6 +198,25 @@ export const Resources = {
   /** One node's sealed copies (its agent). */
   nodeSealed(keys: Keys, node: string): ResourceSpec<SealedCopy> {
     return { ...Resources.sealed(keys), prefix: keys.nodeSealed(node) };
+  },
+
+  /** `registries/<host>`: stored registry credentials (the secrets controller). */
+  registries(keys: Keys): ResourceSpec<Registry> {
+    const at = (k: string) => {
+      const host = keys.parseRegistry(k);
+      return host === undefined ? undefined : { host };
+    };
+    return { kind: 'registry', prefix: keys.registries, decode: recordAt<{ host: string }, RegistryRecord>('registry', RegistryRecord, at) };
+  },
+
+  /** `sealed-registries/<node>/<host>`: every node's copies of registry credentials (the secrets controller). */
+  sealedRegistries(keys: Keys): ResourceSpec<SealedRegistry> {
+    return { kind: 'sealed-registry', prefix: keys.sealedRegistries, decode: recordAt<{ node: string; host: string }, SealedCopyRecord>('sealed registry', SealedCopyRecord, (k) => keys.parseSealedRegistry(k)) };
+  },
+
+  /** One node's copies of registry credentials (its agent). */
+  nodeSealedRegistries(keys: Keys, node: string): ResourceSpec<SealedRegistry> {
+    return { ...Resources.sealedRegistries(keys), prefix: keys.nodeSealedRegistries(node) };
   },
 
   /** `volumes/<node>/<app>/<name>/<replica>`: where replicas' volumes are (the scheduler, by manifest). */

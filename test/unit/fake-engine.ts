@@ -15,6 +15,8 @@ interface FakeContainer extends ContainerDetails {
 export class FakeEngine implements ContainerEngine {
   readonly containers = new Map<string, FakeContainer>();
   readonly images = new Set<string>();
+  /** The credentials each image was last pulled with. */
+  readonly pullAuths = new Map<string, PullOptions['auth']>();
   /** Named volumes by name. */
   readonly volumes = new Map<string, VolumeSummary>();
   readonly calls: string[] = [];
@@ -86,6 +88,7 @@ export class FakeEngine implements ContainerEngine {
 
   async pull(ref: string, options: PullOptions = {}): Promise<void> {
     this.calls.push(`pull ${ref}`);
+    this.pullAuths.set(ref, options.auth);
     const err = this.pullError;
     this.pullError = undefined;
     if (err) throw err;

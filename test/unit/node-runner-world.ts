@@ -7,6 +7,7 @@ import { ReplicaExecutor, type ReplicaRef } from '../../controllers/node-runner/
 import type { SecretFileStore } from '../../controllers/node-runner/secret-file-store.js';
 import type { FileWrite } from '../../controllers/node-runner/file-plan.js';
 import { SealingKey } from '../../src/agent/sealing-key.js';
+import { NodeRegistryCredentials } from '../../src/registry/node-registry-credentials.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,9 +90,10 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), 
   const logged: Logged[] = [];
   const log = memoryLogger(logged);
   // Its own clock: the stall timers of pulls are not the node runner's waits the tests look at.
-  const pulls = new PullCoordinator(engine, new FakeClock(start), async () => undefined, log);
-  const files = new MemoryFileStore();
   const sealingKey = new SealingKey({ node: 'h1', stateDir: mkdtempSync(join(tmpdir(), 'dokkaa-unit-state-')) });
+  const credentials = new NodeRegistryCredentials(store, keys, { node: 'h1' }, sealingKey);
+  const pulls = new PullCoordinator(engine, new FakeClock(start), (ref) => credentials.authFor(ref), log);
+  const files = new MemoryFileStore();
   const fileStore = files as unknown as SecretFileStore;
   const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore);
   const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey);
