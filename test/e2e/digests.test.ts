@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeRecord, PlacementRecord } from '../../api/records.js';
-import { useDokkaa } from './support/dokkaa.js';
+import { assertNoClusterKey, useControllersAndAgentProcess } from './support/dokkaa.js';
 import { bigImage, cli, LocalRegistry } from './support/registry.js';
 import { IMAGE, sleepMs, waitFor, type World } from './support/world.js';
 
@@ -31,7 +31,8 @@ async function placements(world: World, app: string, name: string): Promise<Plac
 
 describe('pinned images (a real registry, a real engine)', () => {
   const keyFile = join(mkdtempSync(join(tmpdir(), 'dokkaa-key-')), 'cluster.key');
-  const { world } = useDokkaa({ clusterKeyFile: keyFile });
+  // Only the controllers hold the cluster key; the agent pulls with credentials sealed to its own.
+  const { world, agent } = useControllersAndAgentProcess({ clusterKeyFile: keyFile });
   let registry: LocalRegistry;
   const auth = () => ({ username: USER, password: PASSWORD, serveraddress: registry.host });
 
@@ -96,8 +97,9 @@ describe('pinned images (a real registry, a real engine)', () => {
     for (const c of now) assert.equal((await world.docker.getContainer(c.Id).inspect()).Config.Image, `${registry.host}/busybox@${d2}`);
   });
 
-  it('dokkaa pull puts the pinned image on the engine before any replica runs', async () => {
+  it('dokkaa pull puts the pinned image on the engine before any replica runs (an agent without the cluster key)', async () => {
     const app = `prepull-${world.id}`;
+    assertNoClusterKey(agent());
     const tagged = `${registry.host}/pre:1`;
     await bigImage(world, tagged, 5);
     await LocalRegistry.push(world.docker, tagged, tagged, auth());

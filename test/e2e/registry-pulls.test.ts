@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { decodeRecord, ReplicaRecord } from '../../api/records.js';
-import { useDokkaa } from './support/dokkaa.js';
+import { assertNoClusterKey, useControllersAndAgentProcess } from './support/dokkaa.js';
 import { bigImage, cli, LocalRegistry } from './support/registry.js';
 import { IMAGE, waitFor, type World } from './support/world.js';
 
@@ -22,7 +22,8 @@ async function pullEvents(world: World, ref: string, sinceSec: number): Promise<
 
 describe('private registry pulls (a real registry with htpasswd, a real engine)', () => {
   const keyFile = join(mkdtempSync(join(tmpdir(), 'dokkaa-key-')), 'cluster.key');
-  const { world } = useDokkaa({ clusterKeyFile: keyFile });
+  // Only the controllers hold the cluster key; the agent pulls with credentials sealed to its own.
+  const { world, agent } = useControllersAndAgentProcess({ clusterKeyFile: keyFile });
   let registry: LocalRegistry;
   const good = () => ({ username: USER, password: PASSWORD, serveraddress: registry.host });
 
@@ -53,10 +54,15 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
     assert.ok(!all.includes(PASSWORD), 'no password in etcd in the clear');
   });
 
-  it('pulls with good credentials and runs the replica', async () => {
+  it('pulls with good credentials and runs the replica, on an agent that has no cluster key', async () => {
     const app = `good-${world.id}`;
+    assertNoClusterKey(agent());
     await world.putManifest(app, 'job', { image: `${registry.slowHost}/busybox:1`, command: ['sleep', '3600'] });
     await waitFor('running', async () => (await world.status(app, 'job'))?.phase === 'Running', 60_000);
+    // Pulled with this host's own copy of the credentials, which only its key opens.
+    const copy = await world.etcd.get(world.keys.sealedRegistry(world.node, registry.slowHost)).string();
+    assert.ok(copy, 'the node holds a sealed copy of the registry\'s credentials');
+    assert.ok(!copy.includes(PASSWORD));
   });
 
   it('fails with "authentication" in the status with bad credentials, and runs once they are fixed', async () => {

@@ -1,4 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Container, ContainerModule } from 'inversify';
@@ -7,7 +9,8 @@ import { createLogger } from '../../../src/logging.js';
 import { Manager } from '../../../src/manager.js';
 import type { Config } from '../../../src/config.js';
 import { after, before } from 'node:test';
-import { World } from './world.js';
+import { decodeRecord, NodeRecord } from '../../../api/records.js';
+import { waitFor, World } from './world.js';
 
 export const ALL_MODULES = [...AGENT_MODULES, ...CONTROLLER_MODULES];
 export { AGENT_MODULES, CONTROLLER_MODULES };
@@ -96,4 +99,42 @@ export function useDokkaa(overrides: Partial<Config> = {}, modules: readonly Con
     await world.cleanup();
   });
   return { world, dokkaa: () => dokkaa! };
+}
+
+/**
+ * Like useDokkaa, but split as a cluster with a private registry runs: the controllers in this
+ * process, given `controllerOverrides` (the cluster key), and the agent a child process given
+ * no cluster key at all, so what it pulls with must reach it sealed to its own key. The agent
+ * is up (its node record carries its sealing key) before the describe's own hooks go on.
+ */
+export function useControllersAndAgentProcess(controllerOverrides: Partial<Config>): { world: World; agent: () => DokkaaProcess } {
+  const world = new World();
+  let controllers: InProcessDokkaa | undefined;
+  let agent: DokkaaProcess | undefined;
+  before(async () => {
+    controllers = await InProcessDokkaa.start(world.config(controllerOverrides), CONTROLLER_MODULES);
+    const config = world.config();
+    // The DNS server and the web router bind ports one per machine: off, as in the other e2e tests.
+    agent = DokkaaProcess.spawn('agent', config, ['--dns-port', '0', '--router-http-port', '0', '--router-https-port', '0', '--state-dir', config.stateDir!]);
+    await waitFor('the agent\'s node record with its sealing key', async () => {
+      const kv = await world.etcd.get(world.keys.node(world.node)).string();
+      return kv && decodeRecord(NodeRecord, kv)?.sealingKey;
+    }, 30_000);
+  });
+  after(async () => {
+    await agent?.kill('SIGTERM');
+    await controllers?.stop();
+    await world.cleanup();
+  });
+  return { world, agent: () => agent! };
+}
+
+/** Asserts that a `dokkaa` child process was given no cluster key: neither flag nor environment names one. */
+export function assertNoClusterKey(process: DokkaaProcess): void {
+  const pid = process.child.pid!;
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  assert.ok(cmdline.some((a) => a === 'agent'), `pid ${pid} is the agent: ${cmdline.join(' ')}`);
+  assert.deepEqual(cmdline.filter((a) => a.includes('cluster-key') || a.endsWith('cluster.key')), [], 'no --cluster-key-file');
+  assert.deepEqual(environ.filter((e) => e.startsWith('DOKKAA_CLUSTER_KEY_FILE=')), [], 'no DOKKAA_CLUSTER_KEY_FILE');
 }
