@@ -113,4 +113,12 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
     assert.match(pinned, /\/big@sha256:/);
     assert.equal(await pullEvents(world, pinned, since), 1, 'one pull at the engine');
   });
+
+  it('takes the node\'s copy of the credentials back at logout', async () => {
+    const copy = world.keys.sealedRegistry(world.node, registry.slowHost);
+    assert.ok(await world.etcd.get(copy).string(), 'the node holds a copy while it runs images of the registry');
+    const out = await cli(world, '', 'registry', 'logout', registry.slowHost);
+    assert.equal(out.code, 0, out.stderr);
+    await waitFor('the copy removed', async () => (await world.etcd.get(copy).string()) === null, 30_000);
+  });
 });
