@@ -6,9 +6,11 @@ import { prepullTargets } from '../../cli/image-commands.js';
 import { templateHash } from '../../api/manifest.js';
 import { Keys } from '../../api/keys.js';
 import { FakeKvStore } from './fake-kv-store.js';
-import type { PrepulledRecord } from '../../api/records.js';
+import type { PrepulledRecord, RegistryRecord, SealedCopyRecord } from '../../api/records.js';
 import type { NodeLease } from '../../src/agent/node-lease.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
+import { NodeRegistryCredentials } from '../../src/registry/node-registry-credentials.js';
+import { generateSealKeyPair, seal } from '../../src/crypto/seal.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
@@ -22,7 +24,8 @@ const IMAGE = `127.0.0.1:5000/busybox@${D}`;
 /** Host h1 (labels disk=ssd) with the prepull reconciler on fakes; `request` writes prepull/app/web. */
 async function prepullWorld(manifest: object = { image: '127.0.0.1:5000/busybox:1' }) {
   const w = nodeRunnerWorld();
-  const pulls = new PullCoordinator(w.engine, new FakeClock(0), async () => undefined, w.log);
+  const credentials = new NodeRegistryCredentials(w.store, w.keys, { node: 'h1' }, w.sealingKey);
+  const pulls = new PullCoordinator(w.engine, new FakeClock(0), (ref) => credentials.authFor(ref), w.log);
   const factory = new InformerFactory(w.store, new FakeClock(0), w.log);
   const requests = factory.informer(Resources.prepulls(w.keys));
   requests.acquire();
@@ -71,6 +74,26 @@ describe('PrepullReconciler (dokkaa pull on one host)', () => {
     await w.reconcile();
     assert.equal((await w.answer())?.requestedAt, '2026-01-01T00:01:00.000Z');
     assert.deepEqual(w.engine.calls.filter((c) => c.startsWith('pull')), []);
+    await w.stop();
+  });
+
+  it('waits, still pulling and saying why, while the registry\'s credentials have not reached this host; then pulls with them', async () => {
+    const w = await prepullWorld();
+    const host = '127.0.0.1:5000';
+    await w.store.put(w.keys.registry(host), JSON.stringify({ host, username: 'ci', sealed: seal(generateSealKeyPair().publicKey, 'x'), updated: 't' } satisfies RegistryRecord));
+    await w.request();
+    const result = await w.reconcile();
+    assert.ok(result && result.requeueAfterMs > 0, 'looks again later');
+    assert.deepEqual(await w.answer(), { image: IMAGE, requestedAt: '2026-01-01T00:00:00.000Z', state: 'pulling', message: `waiting for credentials of registry ${host} to reach this host` });
+    assert.deepEqual(w.engine.calls, [], 'no anonymous pull');
+    assert.deepEqual(w.events, []);
+
+    const to = w.sealingKey.publicKey();
+    const version = (await w.store.get(w.keys.registry(host)))!.modRevision;
+    await w.store.put(w.keys.sealedRegistry('h1', host), JSON.stringify({ version, sealed: seal(to, JSON.stringify({ password: 'pw' })), key: to } satisfies SealedCopyRecord));
+    await w.reconcile();
+    assert.equal((await w.answer())?.state, 'present');
+    assert.deepEqual(w.engine.pullAuths.get(IMAGE), { username: 'ci', password: 'pw', serveraddress: host });
     await w.stop();
   });
 
