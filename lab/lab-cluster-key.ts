@@ -6,7 +6,7 @@ import { ClusterKeyRecord, decodeRecord } from '../api/records.js';
 import { generateSealKeyPair, publicKeyOf } from '../src/crypto/seal.js';
 import type { LabState } from './lab-state.js';
 
-/** The lab's cluster key file (what `dokkaa cluster-key init --out` makes), for its controllers and agents. */
+/** The lab's cluster key file (what `dokkaa cluster-key init --out` makes), for its controllers only: agents get none. */
 export function clusterKeyFile(state: LabState): string {
   return join(state.stateDir, 'cluster.key');
 }
