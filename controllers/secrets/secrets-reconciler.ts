@@ -35,8 +35,9 @@ export class SecretsReconciler implements Reconciler {
     const [nodeKv, placementList] = await Promise.all([this.store.get(this.keys.node(node)), this.store.list(this.keys.nodePlacements(node))]);
     const self = decodeRecord(NodeRecord, nodeKv?.value, invalidRecord(log, this.keys.node(node)));
     const placements = placementList.kvs.flatMap((kv) => decodeRecord(PlacementRecord, kv.value, invalidRecord(log, kv.key)) ?? []);
-    await this.secrets(node, self?.sealingKey, placements, log);
-    await this.registries(node, self, placements, log);
+    // Each kind goes as far as it can (its removals at least) when the other fails.
+    const done = await Promise.allSettled([this.secrets(node, self?.sealingKey, placements, log), this.registries(node, self, placements, log)]);
+    for (const r of done) if (r.status === 'rejected') throw r.reason;
   }
 
   private async secrets(node: string, sealingKey: string | undefined, placements: PlacementRecord[], log: Logger): Promise<void> {

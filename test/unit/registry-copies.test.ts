@@ -115,11 +115,14 @@ describe('SecretsReconciler: registry credentials (a fake etcd, real sealing)', 
     assert.equal(await c.copy('n2'), undefined, 'a cordoned node pre-pulls nothing');
   });
 
-  it('without a cluster key file, refuses to seal, saying why', async () => {
+  it('without a cluster key file, refuses to seal, saying why, but still removes what is no longer needed', async () => {
     const c = await cluster();
     await c.login('pw');
     await c.store.put(keys.placement('n1', 'app', 'web', 0), JSON.stringify(placement(spec({ image: `${REG}/web:1` }), 0, 'n1')));
+    const stale = keys.sealedRegistry('n1', 'gone.example.com');
+    await c.store.put(stale, JSON.stringify({ version: 1, sealed: seal(generateSealKeyPair().publicKey, 'x'), key: 'K' } satisfies SealedCopyRecord));
     await assert.rejects(new SecretsReconciler(c.store, keys, {}).reconcile('n1', memoryLogger([])), /node n1 pulls from registries with credentials, but this process has no --cluster-key-file/);
+    assert.equal(await c.store.get(stale), undefined);
   });
 });
 
