@@ -17,6 +17,12 @@ describe('safer containers on real Docker', () => {
   const runningContainer = async (app: string) =>
     waitFor(`${app} Running`, async () => ((await world.status(app, 'job'))?.phase === 'Running' ? (await world.running(app, 'job'))[0] : undefined));
   const sh = async (id: string, script: string) => dockerExec(world.docker, id, ['sh', '-c', script]);
+  /** What the reporter's main process printed about itself. */
+  const statusLines = async (id: string) =>
+    waitFor('the status lines in the log', async () => {
+      const log = await world.logs(id);
+      return log.includes('CapEff') ? log : undefined;
+    });
 
   it('runs every container with no-new-privileges and Docker\'s default seccomp profile', async () => {
     const app = `sec-${world.id}`;
@@ -24,10 +30,7 @@ describe('safer containers on real Docker', () => {
     const c = await runningContainer(app);
     const info = await world.docker.getContainer(c.Id).inspect();
     assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges:true'], 'no seccomp option: the default profile, never unconfined');
-    const status = await waitFor('the status lines in the log', async () => {
-      const log = await world.logs(c.Id);
-      return log.includes('CapEff') ? log : undefined;
-    });
+    const status = await statusLines(c.Id);
     assert.match(status, /^NoNewPrivs:\s+1$/m, status);
     assert.match(status, /^Seccomp:\s+2$/m, `2 is filter mode (a seccomp profile applies): ${status}`);
     // Docker's default set still holds CHOWN: root in the container may chown.
@@ -61,7 +64,7 @@ describe('safer containers on real Docker', () => {
     const refused = await sh(none.Id, 'touch /tmp/f && chown 1:1 /tmp/f');
     assert.notEqual(refused.exitCode, 0);
     assert.match(refused.output, /Operation not permitted/, refused.output);
-    const noneLog = await waitFor('the status lines in the log', async () => ((await world.logs(none.Id)).includes('CapEff') ? world.logs(none.Id) : undefined));
+    const noneLog = await statusLines(none.Id);
     assert.match(noneLog, /^CapEff:\s+0{16}$/m, noneLog);
 
     await world.putManifest(app, 'job', reporter({ capDrop: ['ALL'], capAdd: ['CHOWN'] }));
@@ -73,7 +76,7 @@ describe('safer containers on real Docker', () => {
     assert.deepEqual({ add: info.HostConfig.CapAdd, drop: info.HostConfig.CapDrop }, { add: ['CHOWN'], drop: ['ALL'] });
     const allowed = await sh(chownOnly.Id, 'touch /tmp/f && chown 1:1 /tmp/f');
     assert.equal(allowed.exitCode, 0, allowed.output);
-    const log = await waitFor('the status lines in the log', async () => ((await world.logs(chownOnly.Id)).includes('CapEff') ? world.logs(chownOnly.Id) : undefined));
+    const log = await statusLines(chownOnly.Id);
     assert.match(log, /^CapEff:\s+0{15}1$/m, `CAP_CHOWN (bit 0) only: ${log}`);
   });
 });
