@@ -1,3 +1,4 @@
+import { indicesFor, standingIndices } from '../../src/placement/replica-indices.js';
 import { matchesConstraints } from '../../api/constraints.js';
 import type { Amounts, NodeRecord } from '../../api/records.js';
 import { allocatableOf, formatMemory, formatCpus } from '../../api/reservation.js';
@@ -126,12 +127,9 @@ function planReplicated(input: PlanInput): Plan {
   // index it was given ({0, 2, 3} at scale 3), and that must stay where it is. A surge
   // (a move's replacement whose replica is still placed) counts for nothing; one whose
   // replica is gone stands in for it, as an ordinary placement at its own index.
-  const originalIndices = new Set(sorted.filter((p) => p.replaces === undefined).map((p) => p.replica));
-  const isSurge = (p: Placed) => p.replaces !== undefined && originalIndices.has(p.replaces);
-  const surgeIndices = new Set(sorted.filter(isSurge).map((p) => p.replica));
-  const present = [...new Set(sorted.filter((p) => !isSurge(p)).map((p) => p.replica))].sort((a, b) => a - b);
-  const wantedSet = new Set(present.slice(0, input.scale));
-  for (let i = 0; wantedSet.size < input.scale; i++) if (!surgeIndices.has(i)) wantedSet.add(i);
+  const standing = standingIndices(sorted);
+  const isSurge = (p: Placed) => p.replaces !== undefined && standing.surges.has(p.replica);
+  const wantedSet = indicesFor(standing, input.scale);
   const wanted = (i: number) => wantedSet.has(i);
 
   const kept = new Map<number, Placed>();

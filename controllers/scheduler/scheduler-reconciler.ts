@@ -5,6 +5,7 @@ import { decodeManifest, templateHash, type ManifestSpec } from '../../api/manif
 import { decodeRecord, type Amounts, type NodeRecord, PlacementRecord } from '../../api/records.js';
 import { allocatableOf, placementOf, reservationOf } from '../../api/reservation.js';
 import { freeOf } from '../../src/placement/node-fit.js';
+import { standingIndices } from '../../src/placement/replica-indices.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -100,8 +101,7 @@ export class SchedulerReconciler implements Reconciler {
       const last = decodeRecord(PlacementRecord, lastKv?.value, invalidRecord(log, lastAt.key));
       if (!last || lastKv!.modRevision !== lastAt.modRevision) throw new Error(`placement ${lastAt.key} changed meanwhile; retrying with fresh state`);
       // As many as are placed (indices need not be contiguous after moves), surges aside.
-      const originals = new Set(mine.filter((p) => p.replaces === undefined).map((p) => p.replica));
-      spec = { ...last.spec, scale: new Set(mine.filter((p) => p.replaces === undefined || !originals.has(p.replaces)).map((p) => p.replica)).size };
+      spec = { ...last.spec, scale: standingIndices(mine).present.length };
       revision = last.revision;
     }
 

@@ -2,6 +2,7 @@ import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
 import { configsUsed, secretsUsed, templateHash } from '../../api/manifest.js';
 import { TROUBLED_STATES, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
+import { indicesFor, standingIndices } from '../../src/placement/replica-indices.js';
 import { pinErrorOf, pinnedSpecOf, runImageOf } from '../../api/image-pins.js';
 
 export type Placed = Pick<PlacementRecord, 'replica' | 'node' | 'templateHash' | 'revision' | 'replaces'> & { spec?: ManifestSpec };
@@ -171,11 +172,6 @@ function globalIndices(placements: Placed[], unschedulable: Map<number, string>,
  * the scheduler could not place, then the next free indices.
  */
 function replicatedIndices(placements: Placed[], unschedulable: Map<number, string>, desired: number): number[] {
-  const originals = new Set(placements.filter((p) => p.replaces === undefined).map((p) => p.replica));
-  const surges = new Set(placements.filter((p) => p.replaces !== undefined && originals.has(p.replaces)).map((p) => p.replica));
-  const present = [...new Set(placements.filter((p) => !surges.has(p.replica)).map((p) => p.replica))].sort((a, b) => a - b);
-  const indices = new Set(present.slice(0, desired));
-  for (const i of [...unschedulable.keys()].sort((a, b) => a - b)) if (indices.size < desired && !surges.has(i)) indices.add(i);
-  for (let i = 0; indices.size < desired; i++) if (!surges.has(i)) indices.add(i);
-  return [...indices].sort((a, b) => a - b);
+  const extra = [...unschedulable.keys()].sort((a, b) => a - b);
+  return [...indicesFor(standingIndices(placements), desired, extra)].sort((a, b) => a - b);
 }

@@ -68,10 +68,12 @@ describe('bad input never crashes a controller nor stops what runs', () => {
     const app = `img-${world.id}`;
     await world.putManifest(app, 'ghost', { image: 'dokkaa/no-such-image:1', command: ['true'] });
     await world.putManifest(app, 'fine', sleeperManifest());
+    // The engine tries the image's registry (Docker Hub) first: on a machine without DNS
+    // that attempt ends only at the resolver's timeout, tens of seconds.
     const s = await waitFor('ghost Failed with the image error', async () => {
       const st = await world.status(app, 'ghost');
       return st?.phase === 'Failed' ? st : undefined;
-    });
+    }, 120_000);
     assert.match(s.message, /dokkaa\/no-such-image:1/);
     await waitFor('fine Running', async () => (await world.status(app, 'fine'))?.phase === 'Running');
   });
