@@ -1,5 +1,6 @@
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
+import { CapAdd, CapDrop, normalizeCapabilities, User } from './capabilities.js';
 import { checkedRecord, closedType } from './closed-type.js';
 import { formatErrors } from './decode-errors.js';
 import { DnsLabel, HostName, isDnsLabel } from './names.js';
@@ -120,6 +121,13 @@ export const Manifest = closedType(
     volumes: checkedRecord(DnsLabel, VolumeDecl, 'volumes'),
     /** When the node holding a replica's volumes is gone: `wait` for it (default) or `reschedule` with empty volumes. */
     volumeLoss: VolumeLoss,
+    /** The user the command runs as (Docker's `--user`): `uid[:gid]` or a name; absent: the image's. */
+    user: User,
+    /** The container's root filesystem mounted read-only (volumes, secrets and configs stay as they are). */
+    readOnlyRootfs: t.boolean,
+    /** Linux capabilities added to Docker's default set, and taken away from it (`ALL`: every one). */
+    capAdd: CapAdd,
+    capDrop: CapDrop,
   },
 );
 export type Manifest = t.TypeOf<typeof Manifest>;
@@ -196,6 +204,12 @@ export const ManifestSpec = t.intersection(
       imageDigest: t.string,
       /** Set by the scheduler: the `dokkaa rollout restart` this spec rolled out for. */
       restartedAt: t.string,
+      /** The container's security options (docs/manifest.md), each only when given. */
+      user: t.string,
+      readOnlyRootfs: t.literal(true),
+      /** Without `CAP_`, once each, sorted. */
+      capAdd: t.array(t.string),
+      capDrop: t.array(t.string),
     }),
   ],
   'ManifestSpec',
@@ -270,6 +284,11 @@ function normalize(m: Manifest, app: string): ManifestSpec {
     // Only when given: a spec without volumes hashes as before (no restart on upgrade).
     ...(m.volumes && Object.keys(m.volumes).length ? { volumes: Object.fromEntries(Object.entries(m.volumes).map(([k, v]) => [k, normalizeVolume(v)])) } : {}),
     ...(m.volumeLoss === 'reschedule' ? { volumeLoss: 'reschedule' as const } : {}),
+    // Only when given: a spec without them hashes as before (no restart on upgrade).
+    ...(m.user !== undefined ? { user: m.user } : {}),
+    ...(m.readOnlyRootfs ? { readOnlyRootfs: true as const } : {}),
+    ...(m.capAdd?.length ? { capAdd: normalizeCapabilities(m.capAdd) } : {}),
+    ...(m.capDrop?.length ? { capDrop: normalizeCapabilities(m.capDrop) } : {}),
   };
 }
 

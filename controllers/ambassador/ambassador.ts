@@ -1,4 +1,4 @@
-import { inject, injectable } from 'inversify';
+import { inject, injectable, optional } from 'inversify';
 import { map, merge, type Subscription } from 'rxjs';
 import { serviceId, type Keys } from '../../api/keys.js';
 import type { PortRecord } from '../../api/records.js';
@@ -6,6 +6,7 @@ import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { Resources, type Endpoint, type Port } from '../../src/informer/resources.js';
 import type { InformerEvent, SharedInformer } from '../../src/informer/shared-informer.js';
+import { NodeLease } from '../../src/agent/node-lease.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
@@ -15,6 +16,8 @@ import { CongestionControl } from './congestion.js';
 import { loadSplicePump, SplicePump, type NativePump } from './splice-pump.js';
 import { TcpForwarder } from './tcp-forwarder.js';
 import { UdpForwarder } from './udp-forwarder.js';
+
+const ANY_ADDRESS = '0.0.0.0';
 
 interface Listener {
   id: string;
@@ -26,7 +29,9 @@ interface Listener {
 
 /**
  * The ambassador, one per host: for every allocated link port (`ports/`) it listens on
- * 0.0.0.0:<port> in the agent's network namespace and forwards each connection (TCP) or
+ * <bridge gateway>:<port> in the agent's network namespace (where this host's containers,
+ * and nothing beyond the host, reach it; every address only on an engine without a bridge,
+ * with a warning) and forwards each connection (TCP) or
  * client (UDP) to one of the service's current endpoints (`services/`), round-robin,
  * skipping endpoints that refuse. Both come from etcd watches: nothing is looked up per
  * connection. A port it cannot bind (in use on this host) is retried with backoff. Bytes of
@@ -47,6 +52,7 @@ export class Ambassador implements Runnable {
   private readonly log: Logger;
   private pump: SplicePump | undefined;
   private congestion: CongestionControl | undefined;
+  private listenHost = ANY_ADDRESS;
 
   constructor(
     @inject(ControllerFactory) private readonly factory: ControllerFactory,
@@ -54,6 +60,8 @@ export class Ambassador implements Runnable {
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) log: Logger,
     @inject(TYPES.Config) private readonly config: Pick<Config, 'splice' | 'tcpCongestion'>,
+    // Absent in unit tests, which listen on every address.
+    @inject(NodeLease) @optional() private readonly lease?: Pick<NodeLease, 'bridgeGateway'>,
   ) {
     this.log = log.child({ component: 'ambassador' });
   }
@@ -65,6 +73,7 @@ export class Ambassador implements Runnable {
     const native = this.loadNative(mode, algorithm);
     this.pump = native && mode !== 'off' ? new SplicePump(native) : undefined;
     this.congestion = native && algorithm !== 'system' ? this.congestionControl(native, algorithm) : undefined;
+    this.listenHost = this.listenAddress();
     this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy', tcpCongestion: this.congestion?.algorithm ?? 'system' });
     const informers = this.informers();
     this.subscription = merge(
@@ -73,6 +82,15 @@ export class Ambassador implements Runnable {
     ).subscribe((apply) => apply());
     informers.ports.acquire();
     informers.endpoints.acquire();
+  }
+
+  /** The bridge gateway; every address (as before) when the engine has none, which a host's other interfaces then expose. */
+  private listenAddress(): string {
+    if (!this.lease) return ANY_ADDRESS;
+    const gateway = this.lease.bridgeGateway();
+    if (gateway) return gateway;
+    this.log.warn('no container bridge gateway: link ports listen on every address of the host, reachable from other hosts', { address: ANY_ADDRESS });
+    return ANY_ADDRESS;
   }
 
   /** The agent's shared informers of link ports and endpoints. */
@@ -171,7 +189,7 @@ export class Ambassador implements Runnable {
       this.log.warn('endpoint failed; trying the next', { service: l.id, port, endpoint: `${u.host}:${u.port}`, error: errorField(err) });
     const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed, pump: this.pump, tuneSocket: this.congestion?.apply });
     try {
-      await forwarder.listen(port);
+      await forwarder.listen(port, this.listenHost);
     } catch (err) {
       await forwarder.close().catch(() => undefined);
       if (this.listeners.get(port) !== l) return;
@@ -189,7 +207,7 @@ export class Ambassador implements Runnable {
       return;
     }
     l.forwarder = forwarder;
-    this.log.info('listening', { service: l.id, port, protocol: l.protocol });
+    this.log.info('listening', { service: l.id, address: this.listenHost, port, protocol: l.protocol });
   }
 
   private async close(port: number): Promise<void> {

@@ -52,6 +52,8 @@ export class DnsServer implements Runnable, DnsDirectory {
     const port = this.config.dnsPort ?? DEFAULT_DNS_PORT;
     if (port === 0 || this.responder) return;
     const address = this.lease.containerGateway();
+    // As before on an engine without a bridge: the node's address, which other hosts reach too.
+    if (!this.lease.bridgeGateway()) this.log.warn('no container bridge gateway: DNS listens on the node address, reachable from other hosts', { address, port });
     const upstreams = this.config.dnsUpstream ?? resolvConfServers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), [address]);
     const responder = new DnsResponder(this, {
       upstreams,

@@ -77,7 +77,7 @@ export class TcpForwarder {
   }
 
   /** Listens on `host:port` (port 0: any); resolves with the port, rejects e.g. on EADDRINUSE. */
-  listen(port: number, host = '0.0.0.0'): Promise<number> {
+  listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once('error', onError);

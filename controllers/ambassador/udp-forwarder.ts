@@ -36,7 +36,7 @@ export class UdpForwarder {
     this.socket.on('error', () => undefined);
   }
 
-  listen(port: number, host = '0.0.0.0'): Promise<number> {
+  listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.socket.once('error', onError);

@@ -108,6 +108,12 @@ export function containerTemplate(
     ...(p.spec.volumes || files?.binds.length
       ? { mounts: [...(p.spec.volumes ? mountsOf(p) : []), ...(files?.binds ?? []).map((b) => ({ type: 'bind' as const, source: b.source, target: b.target, readOnly: true }))] }
       : {}),
+    // In the hash through the spec's templateHash, only when given; the engine adds
+    // no-new-privileges to every container outside the hash (an upgrade replaces nothing).
+    ...(p.spec.user !== undefined ? { user: p.spec.user } : {}),
+    ...(p.spec.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
+    ...(p.spec.capAdd?.length ? { capAdd: p.spec.capAdd } : {}),
+    ...(p.spec.capDrop?.length ? { capDrop: p.spec.capDrop } : {}),
     hash,
   };
 }

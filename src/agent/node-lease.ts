@@ -80,6 +80,14 @@ export class NodeLease implements Runnable {
     return this.resolvedGateway || this.resolvedAddress;
   }
 
+  /**
+   * The Docker bridge's gateway, where only this host (and its containers) can reach the
+   * agent's listeners; undefined when the engine has none.
+   */
+  bridgeGateway(): string | undefined {
+    return this.resolvedGateway || undefined;
+  }
+
   /** The resolver for this host's containers: the agent's DNS server, if it serves them on port 53. */
   containerResolver(): string | undefined {
     return (this.config.dnsPort ?? DEFAULT_DNS_PORT) === 53 && this.resolvedGateway ? this.resolvedGateway : undefined;

@@ -46,6 +46,13 @@ export interface CreateSpec {
   healthcheck?: { cmd: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number };
   /** Named volumes (`volume`: the volume's name) and bind mounts (`bind`: a host path; secret and config files) at `target` (HostConfig.Mounts). */
   mounts?: { type: 'volume' | 'bind'; source: string; target: string; readOnly: boolean }[];
+  /** The user the command runs as (`uid[:gid]` or a name); the image's if absent. */
+  user?: string;
+  /** HostConfig.ReadonlyRootfs. */
+  readOnlyRootfs?: boolean;
+  /** Capabilities added to and dropped from Docker's default set (HostConfig.CapAdd, CapDrop). */
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 /** A Docker named volume. */

@@ -64,6 +64,7 @@ export class DockerodeEngine implements ContainerEngine {
       Image: spec.image,
       ...(spec.cmd ? { Cmd: spec.cmd } : {}),
       Env: spec.env,
+      ...(spec.user !== undefined ? { User: spec.user } : {}),
       Labels: spec.labels,
       ExposedPorts: exposed,
       ...(spec.healthcheck
@@ -87,6 +88,12 @@ export class DockerodeEngine implements ContainerEngine {
         ...(spec.mounts?.length ? { Mounts: spec.mounts.map((m) => ({ Type: m.type, Source: m.source, Target: m.target, ReadOnly: m.readOnly })) } : {}),
         // Init reaps zombies and turns SIGTERM into an exit for PID-1 programs that ignore it.
         Init: true,
+        // Setuid binaries and file capabilities cannot raise privileges. No seccomp option:
+        // Docker applies its default profile (never `seccomp=unconfined`).
+        SecurityOpt: ['no-new-privileges:true'],
+        ...(spec.readOnlyRootfs ? { ReadonlyRootfs: true } : {}),
+        ...(spec.capAdd?.length ? { CapAdd: spec.capAdd } : {}),
+        ...(spec.capDrop?.length ? { CapDrop: spec.capDrop } : {}),
         // Restarts are ours (backoff, status), not Docker's.
         RestartPolicy: { Name: 'no' },
       },

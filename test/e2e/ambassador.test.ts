@@ -79,6 +79,9 @@ describe('links through the ambassador, on real etcd and Docker', () => {
 
     const [nginx] = await nginxIds();
     await waitFor('the crawler gets nginx\'s page', async () => (await crawlerLog()).includes(nginx!));
+    // Only where containers reach it: the host's other addresses do not answer on the link port.
+    assert.equal(await tryConnect(gateway, linkPort), 'connected');
+    assert.equal(await tryConnect('127.0.0.1', linkPort), 'ECONNREFUSED');
   });
 
   it('spreads requests over every replica', async () => {

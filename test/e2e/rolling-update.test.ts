@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRecord, EventRecord, PortRecord, ReplicaRecord, RolloutRecord } from '../../api/records.js';
 import { rollback, rolloutStatus } from '../../cli/lifecycle-commands.js';
+import { bridgeGatewayOf, type BridgeInspect } from '../../src/docker/dockerode-engine.js';
 import { useDokkaa } from './support/dokkaa.js';
 import { IMAGE, sleepMs, waitFor } from './support/world.js';
 
@@ -41,7 +42,7 @@ describe('rolling updates, health gates and rollback', () => {
   }
 
   /** Steady HTTP requests through the ambassador's stable port until stopped; counts failures. */
-  function steadyLoad(port: number): { stop: () => Promise<{ sent: number; failed: number }> } {
+  function steadyLoad(gateway: string, port: number): { stop: () => Promise<{ sent: number; failed: number }> } {
     let running = true;
     let sent = 0;
     let failed = 0;
@@ -49,7 +50,7 @@ describe('rolling updates, health gates and rollback', () => {
       while (running) {
         sent++;
         try {
-          const res = await fetch(`http://127.0.0.1:${port}/version.html`, { signal: AbortSignal.timeout(2000) });
+          const res = await fetch(`http://${gateway}:${port}/version.html`, { signal: AbortSignal.timeout(2000) });
           if (!res.ok) failed++;
           await res.text();
         } catch {
@@ -68,11 +69,13 @@ describe('rolling updates, health gates and rollback', () => {
       // A consumer linking to the service gets it a stable ambassador port on this host.
       await world.putManifest(app, 'client', { image: 'dokkaa/busybox', command: ['sleep', '3600'], links: ['web'] });
       await waitFor('v1 Running with 4 endpoints', async () => (await world.status(app, 'web'))?.phase === 'Running' && (await endpoints(app)) === 4, 60_000);
+      // The ambassador listens on the bridge gateway only (where containers reach it).
+      const gateway = bridgeGatewayOf((await world.docker.getNetwork('bridge').inspect()) as BridgeInspect)!;
       const port = (await waitFor('an ambassador port', async () => decodeRecord(PortRecord, await world.etcd.get(world.keys.port(app, 'web')).string())))!.port;
-      await waitFor('the ambassador serves', async () => (await fetch(`http://127.0.0.1:${port}/version.html`).then((r) => r.text()).catch(() => '')).includes('v1'));
+      await waitFor('the ambassador serves', async () => (await fetch(`http://${gateway}:${port}/version.html`).then((r) => r.text()).catch(() => '')).includes('v1'));
       const v1 = (await world.running(app, 'web')).map((c) => c.Id);
 
-      const load = steadyLoad(port);
+      const load = steadyLoad(gateway, port);
       const { fewest, ms } = await rollThrough(app, web('v2', { update: { order } }));
       const { sent, failed } = await load.stop();
       console.log(`rolling update (${order}) of 4 replicas: ${(ms / 1000).toFixed(1)} s, fewest endpoints ${fewest}, requests ${sent}, failed ${failed}`);

@@ -194,7 +194,7 @@ describe('decodeManifest: errors read `path: expected X, got Y`', () => {
     const lines = errors({ image: 'x', comand: ['sleep', '1'] });
     assertShape(lines);
     assert.equal(lines.length, 1);
-    assert.match(lines[0]!, /^comand: expected no such field \(known: image, scale, command, env, secrets, configs, services, links, restart, constraints, health, update, stopGracePeriod, resources, mode, placement, volumes, volumeLoss\), got \["sleep","1"\]$/);
+    assert.match(lines[0]!, /^comand: expected no such field \(known: image, scale, command, env, secrets, configs, services, links, restart, constraints, health, update, stopGracePeriod, resources, mode, placement, volumes, volumeLoss, user, readOnlyRootfs, capAdd, capDrop\), got \["sleep","1"\]$/);
   });
 
   it('reports an unknown field inside a service object at its own path, once', () => {
