@@ -22,7 +22,7 @@ describe('an agent killed with SIGKILL and restarted', () => {
     const app = `adopt-${world.id}`;
     agent = DokkaaProcess.spawn('agent', world.config());
     await world.putManifest(app, 'svc', sleeperManifest({ scale: 3 }));
-    await waitFor('3 Running', async () => (await world.status(app, 'svc'))?.phase === 'Running', 30_000);
+    await waitFor('3 Running', async () => (await world.status(app, 'svc'))?.phase === 'Running', 60_000);
     const before = (await world.running(app, 'svc')).map((c) => c.Id).sort();
     assert.equal(before.length, 3);
 
