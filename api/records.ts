@@ -123,6 +123,10 @@ export const ImagePin = t.intersection(
 );
 export type ImagePin = t.TypeOf<typeof ImagePin>;
 
+/** The scheduler's verdict that a manifest's revision breaks the cluster policy, with the rules it breaks. */
+export const Forbidden = t.type({ revision: t.number, violations: t.array(t.type({ rule: t.string, message: t.string })) }, 'Forbidden');
+export type Forbidden = t.TypeOf<typeof Forbidden>;
+
 /** rollouts/<app>/<name>: the scheduler's rolling update of a manifest, and its history. */
 export const RolloutRecord = t.intersection(
   [
@@ -150,6 +154,8 @@ export const RolloutRecord = t.intersection(
       pin: ImagePin,
       /** Why the spec of template hash `baseHash` could not be pinned: the previous version keeps running. */
       pinError: t.type({ baseHash: t.string, message: t.string }),
+      /** The manifest revision `revision` breaks the cluster policy (api/admission.ts): nothing of it is placed. */
+      forbidden: Forbidden,
     }),
   ],
   'RolloutRecord',
@@ -292,8 +298,8 @@ export const LinkRecord = t.type(
 export type LinkRecord = t.TypeOf<typeof LinkRecord>;
 
 export const Phase = t.keyof(
-  { Pending: null, Running: null, Degraded: null, Invalid: null, Failed: null },
-  '"Pending", "Running", "Degraded", "Invalid" or "Failed"',
+  { Pending: null, Running: null, Degraded: null, Invalid: null, Forbidden: null, Failed: null },
+  '"Pending", "Running", "Degraded", "Invalid", "Forbidden" or "Failed"',
 );
 export type Phase = t.TypeOf<typeof Phase>;
 
@@ -338,9 +344,11 @@ export const StatusRecord = t.intersection(
        * Always written; records from before rolling updates lack it (`dokkaa describe` shows "-").
        */
       updated: t.number,
-      /** The revision of the spec being run (differs from observedRevision when Invalid). */
+      /** The revision of the spec being run (differs from observedRevision when Invalid or Forbidden). */
       runningRevision: t.number,
       errors: t.array(t.string),
+      /** Forbidden: the first policy rule the manifest breaks (`registries`, `quotas.cpus`...; docs/policy.md). */
+      rule: t.string,
       /** The image the current spec runs: `repo@sha256:...` once pinned, else the reference as written. */
       image: t.string,
     }),
@@ -433,6 +441,9 @@ export const VolumeSetRecord = t.intersection(
   'VolumeSetRecord',
 );
 export type VolumeSetRecord = t.TypeOf<typeof VolumeSetRecord>;
+
+/** policy: the cluster's admission policy (its codec is in api/policy.ts, with the rules' helpers). */
+export { PolicyRecord } from './policy.js';
 
 /** router/config: cluster-wide router settings, written by `dokkaa router set` (absent: the defaults). */
 export const RouterConfig = t.partial({ domain: t.string }, 'RouterConfig');

@@ -13,6 +13,7 @@ import { Resources } from '../../src/informer/resources.js';
 import { replica as replicaOf } from './builders.js';
 import { RolloutTracker } from '../../controllers/scheduler/rollout-tracker.js';
 import type { CachedPlacement, SchedulerCache } from '../../controllers/scheduler/scheduler-cache.js';
+import { ClusterPolicy } from '../../controllers/scheduler/cluster-policy.js';
 import { SchedulerReconciler } from '../../controllers/scheduler/scheduler-reconciler.js';
 import type { TxnOp } from '../../src/etcd/kv-store.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
@@ -109,7 +110,8 @@ function world(nodes: string[]) {
   const moves = new MoveRunner(store, keys, clock, recorder, cache as unknown as SchedulerCache, factory);
   const resolver = new FakeDigestResolver();
   const pins = new ImagePinner(store, keys, clock, resolver, recorder, factory);
-  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins);
+  const policy = new ClusterPolicy(factory, keys);
+  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins, policy, factory);
   return {
     store, keys, clock, events, cache, factory, resolver,
     reconcile: () => reconciler.reconcile('app/web', log),
