@@ -27,7 +27,7 @@ const ImagePrefix = new t.Type<string, string, unknown>(
 
 /** An app name, or `*`: every app without an entry of its own. */
 const AppOrDefault = new t.Type<string, string, unknown>(
-  'AppOrDefault',
+  'an app name (a DNS label) or "*"',
   (u): u is string => typeof u === 'string' && (u === '*' || isDnsLabel(u)),
   (u, c) => (typeof u === 'string' && (u === '*' || isDnsLabel(u)) ? t.success(u) : t.failure(u, c, 'an app name (a DNS label) or "*"')),
   t.identity,

@@ -547,18 +547,18 @@ export type SkyDnsRecord = t.TypeOf<typeof SkyDnsRecord>;
 /** A record's JSON text, decoded; `error` is one `path: expected X, got Y` per problem, joined by "; ". */
 export type DecodedRecord<A> = { ok: true; value: A } | { ok: false; error: string };
 
-/** Decodes a record's JSON text with its codec. Never throws. */
-export function checkRecord<A>(codec: t.Decoder<unknown, A>, value: string): DecodedRecord<A> {
+/** Decodes a record's JSON text with its codec; `whole` names the value itself in errors. Never throws. */
+export function checkRecord<A>(codec: t.Decoder<unknown, A>, value: string, whole = '(record)'): DecodedRecord<A> {
   let json: unknown;
   try {
     json = JSON.parse(value);
   } catch (e) {
-    return { ok: false, error: `(record): expected JSON, got ${(e as Error).message}` };
+    return { ok: false, error: `${whole}: expected JSON, got ${(e as Error).message}` };
   }
   // Every record is an object; said once here rather than once per part of the codec.
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, error: `(record): expected a JSON object, got ${show(json)}` };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, error: `${whole}: expected a JSON object, got ${show(json)}` };
   const decoded = codec.decode(json);
-  return isLeft(decoded) ? { ok: false, error: formatErrors(decoded.left, '(record)').join('; ') } : { ok: true, value: decoded.right };
+  return isLeft(decoded) ? { ok: false, error: formatErrors(decoded.left, whole).join('; ') } : { ok: true, value: decoded.right };
 }
 
 /**
