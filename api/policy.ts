@@ -15,7 +15,7 @@ import { AbsolutePath } from './volumes.js';
  * `dokkaa/` (a Docker Hub namespace), `docker.io/library/nginx`. A bare host would read as
  * a Docker Hub image, so it is refused.
  */
-const IMAGE_PREFIX_EXPECTED = 'an image prefix without spaces ("registry.local:5000/", "dokkaa/"; a registry host ends with "/")';
+const IMAGE_PREFIX_EXPECTED = 'an image prefix ("registry.local:5000/" with the "/" after a registry host, "dokkaa/")';
 const isImagePrefix = (u: unknown): u is string =>
   typeof u === 'string' && /^[^\s]+$/.test(u) && (u.includes('/') || !(u.includes('.') || u.startsWith('localhost')));
 const ImagePrefix = new t.Type<string, string, unknown>(
@@ -50,13 +50,13 @@ export const PolicyRecord = closedType(
   {},
   {
     /** Image reference prefixes a manifest may run (`registry.local:5000/`, `dokkaa/`). */
-    registries: t.array(ImagePrefix),
+    registries: t.array(ImagePrefix, 'an array of image prefixes'),
     /** Host path prefixes a bind mount may use (the agent's --allow-host-path must allow it too). */
-    hostPaths: t.array(AbsolutePath),
+    hostPaths: t.array(AbsolutePath, 'an array of absolute paths'),
     /** Per app (or `*`, the default), totals over all the app's manifests. */
     quotas: checkedRecord(AppOrDefault, Quota, 'quotas'),
     /** The apps that may use the powerful options (capAdd, host-path volumes). */
-    privileged: t.array(DnsLabel),
+    privileged: t.array(DnsLabel, 'an array of app names'),
   },
 );
 export type PolicyRecord = t.TypeOf<typeof PolicyRecord>;

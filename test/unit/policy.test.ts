@@ -48,7 +48,7 @@ describe('the policy record', () => {
   it('says what is wrong as path: expected X, got Y', () => {
     assert.equal(errorOf({ registires: ['x/'] }), 'registires: expected no such field (known: registries, hostPaths, quotas, privileged), got ["x/"]');
     assert.match(errorOf({ registries: [''] }), /^registries\[0\]: expected an image prefix .*, got ""$/);
-    assert.match(errorOf({ registries: ['registry.local:5000'] }), /^registries\[0\]: expected .*a registry host ends with "\/".*, got "registry.local:5000"$/);
+    assert.match(errorOf({ registries: ['registry.local:5000'] }), /^registries\[0\]: expected an image prefix .*with the "\/" after a registry host.*, got "registry.local:5000"$/);
     assert.match(errorOf({ hostPaths: ['srv'] }), /^hostPaths\[0\]: expected an absolute path .*, got "srv"$/);
     assert.equal(errorOf({ quotas: { shop: { maxReplicas: -1 } } }), 'quotas.shop.maxReplicas: expected an integer >= 0, got -1');
     assert.match(errorOf({ quotas: { shop: { memory: '8 gigs' } } }), /^quotas\.shop\.memory: expected a memory amount .*, got "8 gigs"$/);
@@ -56,6 +56,7 @@ describe('the policy record', () => {
     assert.match(errorOf({ quotas: { Shop_1: {} } }), /^quotas\.Shop_1: expected an app name \(a DNS label\) or "\*" as the name/);
     assert.match(errorOf({ quotas: { shop: { replicas: 3 } } }), /^quotas\.shop\.replicas: expected no such field/);
     assert.match(errorOf({ privileged: ['Bad App'] }), /^privileged\[0\]: expected a DNS label .*, got "Bad App"$/);
+    assert.equal(errorOf({ registries: 'dokkaa/' }), 'registries: expected an array of image prefixes, got "dokkaa/"');
     assert.equal(errorOf([]), '(policy): expected a JSON object, got []');
     assert.match(errorOf('{'), /^\(policy\): expected a JSON object, got "\{"$/);
   });
