@@ -28,6 +28,8 @@ export interface AdmissionInput {
   replicas: number;
   /** What the app's other manifests have placed. */
   others: Usage;
+  /** What this manifest has placed now (a spec that asks for no more of an amount is never refused for it). */
+  current?: Usage;
   policy: PolicyView;
 }
 
@@ -86,19 +88,22 @@ function quotaRules(input: AdmissionInput, policy: PolicyRecord): Violation[] {
   const quota = quotaOf(policy, input.app);
   if (!quota) return [];
   const { app, replicas, others } = input;
+  const current = input.current ?? NO_USAGE;
   const need = reservationOf(input.spec);
   const out: Violation[] = [];
-  const over = (what: string, mine: number, theirs: number, max: number | undefined, show: (n: number) => string, unit: string) => {
+  const over = (what: string, mine: number, theirs: number, now: number, max: number | undefined, show: (n: number) => string, unit: string) => {
     // A little slack for sums of fractional CPUs (0.1 x 3 is 0.30000000000000004).
     if (max === undefined || theirs + mine <= max * (1 + 1e-9)) return;
+    // Over the quota already (it was tightened): scaling down or shrinking must still be possible.
+    if (mine <= now * (1 + 1e-9)) return;
     out.push({
       rule: `quotas.${what}`,
       message: `app ${app} would use ${show(theirs + mine)}${unit}, at most ${show(max)}${unit} (this manifest ${show(mine)}, its other manifests ${show(theirs)})`,
     });
   };
-  over('maxReplicas', replicas, others.replicas, quota.maxReplicas, String, ' replicas');
-  over('cpus', replicas * need.cpus, others.cpus, quota.cpus, formatCpus, ' CPUs');
-  over('memory', replicas * need.memoryBytes, others.memoryBytes, quota.memory, formatMemory, ' of memory');
+  over('maxReplicas', replicas, others.replicas, current.replicas, quota.maxReplicas, String, ' replicas');
+  over('cpus', replicas * need.cpus, others.cpus, current.cpus, quota.cpus, formatCpus, ' CPUs');
+  over('memory', replicas * need.memoryBytes, others.memoryBytes, current.memoryBytes, quota.memory, formatMemory, ' of memory');
   return out;
 }
 

@@ -257,7 +257,7 @@ export class SchedulerReconciler implements Reconciler {
       : spec.scale;
     const siblings = this.manifests.byIndex(BY_APP, app).filter((c) => c.value.name !== name);
     const others = addUsage(siblings.map((c) => placedUsage(this.cache.placementsOf(app, c.value.name))));
-    return admit({ app, spec, replicas, others, policy });
+    return admit({ app, spec, replicas, others, current: placedUsage(this.cache.placementsOf(app, name)), policy });
   }
 
   /** Creates or replaces volume sets, each on the revision it was read at (0: new), applying each to the cache. */

@@ -38,6 +38,13 @@ describe('the admission policy', () => {
       const s = await world.status(app, name);
       return s?.phase === 'Forbidden' && s.observedRevision >= revisionAtLeast ? s : undefined;
     });
+  /** Waits for Running; a timeout shows the last status. */
+  const running = async (app: string, name: string) =>
+    waitFor(`${app}/${name} Running`, async () => {
+      const s = await world.status(app, name);
+      if (s?.phase !== 'Running') throw new Error(`status ${s?.phase}: ${s?.message}`);
+      return s;
+    }, 60_000);
   const startsNothing = async (app: string, name: string) => {
     // Give the scheduler and the agent time to (wrongly) act.
     await sleepMs(1000);
@@ -71,7 +78,7 @@ describe('the admission policy', () => {
 
   it('quotas.memory: counting the app\'s other manifests', async () => {
     await world.putManifest(quotaApp, 'small', sleeperManifest({ resources: { memory: '128Mi' } }));
-    await waitFor('small Running', async () => (await world.status(quotaApp, 'small'))?.phase === 'Running');
+    await running(quotaApp, 'small');
     await rejects(quotaApp, 'big', sleeperManifest({ resources: { memory: '192Mi' } }), 'quotas.memory',
       new RegExp(`^quotas\\.memory: app ${quotaApp} would use 320Mi of memory, at most 256Mi of memory \\(this manifest 192Mi, its other manifests 128Mi\\)`));
   });
@@ -83,7 +90,7 @@ describe('the admission policy', () => {
 
   it('runs an app the policy lets use capAdd and an allowed host path, with what it asked for', async () => {
     await world.putManifest(privApp, 'netadmin', sleeperManifest({ capAdd: ['NET_ADMIN'], volumes: { s: { hostPath: shared, path: '/shared' } } }));
-    await waitFor('netadmin Running', async () => (await world.status(privApp, 'netadmin'))?.phase === 'Running');
+    await running(privApp, 'netadmin');
     const [c] = await world.running(privApp, 'netadmin');
     const info = await world.docker.getContainer(c!.Id).inspect();
     assert.deepEqual(info.HostConfig.CapAdd, ['NET_ADMIN']);
@@ -93,7 +100,7 @@ describe('the admission policy', () => {
   it('keeps the running version (same containers) while an update is Forbidden, and admits the fix', async () => {
     const app = `upd-${world.id}`;
     await world.putManifest(app, 'svc', sleeperManifest({ scale: 2 }));
-    await waitFor('svc Running', async () => (await world.status(app, 'svc'))?.phase === 'Running');
+    await running(app, 'svc');
     const before = (await world.running(app, 'svc')).map((c) => c.Id).sort();
     assert.equal(before.length, 2);
     const runningRevision = (await world.status(app, 'svc'))!.runningRevision!;

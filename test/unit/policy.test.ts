@@ -153,6 +153,15 @@ describe('admit', () => {
     assert.deepEqual(admit(input({ image: 'x', scale: 0 }, policyOf({ quotas: { shop: { maxReplicas: 0 } } }))), [], 'scale 0 fits a zero quota');
   });
 
+  it('never refuses for a quota a spec that asks for no more than the manifest has placed (scaling down under a tightened quota)', () => {
+    const p = policyOf({ quotas: { shop: { maxReplicas: 3, cpus: 1 } } });
+    const others = { replicas: 4, cpus: 2, memoryBytes: 0 };
+    const current = { replicas: 2, cpus: 1, memoryBytes: 2 * DEFAULT_RESERVATION.memoryBytes };
+    assert.deepEqual(admit(input({ image: 'x', scale: 1, resources: { cpus: 0.5 } }, p, { others, current })), [], 'smaller in every amount');
+    assert.deepEqual(admit(input({ image: 'x', scale: 0 }, p, { others, current })), [], 'scaled to 0');
+    assert.deepEqual(rulesOf(input({ image: 'x', scale: 2, resources: { cpus: 1 } }, p, { others, current })), ['quotas.cpus'], 'more CPUs than now: refused for that');
+  });
+
   it('an app\'s own quota replaces the default entirely', () => {
     const p = policyOf({ quotas: { '*': { maxReplicas: 1 }, shop: { cpus: 100 } } });
     assert.deepEqual(admit(input({ image: 'x', scale: 5 }, p)), []);
