@@ -37,7 +37,7 @@ describe('the admission policy', () => {
     waitFor(`${app}/${name} Forbidden`, async () => {
       const s = await world.status(app, name);
       return s?.phase === 'Forbidden' && s.observedRevision >= revisionAtLeast ? s : undefined;
-    });
+    }, 60_000);
   /** Waits for Running; a timeout shows the last status. */
   const running = async (app: string, name: string) =>
     waitFor(`${app}/${name} Running`, async () => {
@@ -76,11 +76,15 @@ describe('the admission policy', () => {
       new RegExp(`^quotas\\.maxReplicas: app ${quotaApp} would use 4 replicas, at most 3 replicas`));
   });
 
-  it('quotas.memory: counting the app\'s other manifests', async () => {
+  it('quotas.memory: counting the app\'s other manifests, and admitting once they make room', async () => {
     await world.putManifest(quotaApp, 'small', sleeperManifest({ resources: { memory: '128Mi' } }));
     await running(quotaApp, 'small');
     await rejects(quotaApp, 'big', sleeperManifest({ resources: { memory: '192Mi' } }), 'quotas.memory',
       new RegExp(`^quotas\\.memory: app ${quotaApp} would use 320Mi of memory, at most 256Mi of memory \\(this manifest 192Mi, its other manifests 128Mi\\)`));
+    // The other manifest going frees the room: the refused one is admitted without a change of its own.
+    await world.deleteManifest(quotaApp, 'small');
+    await running(quotaApp, 'big');
+    assert.equal((await world.running(quotaApp, 'big')).length, 1);
   });
 
   it('privileged: capAdd without the permission is Forbidden', async () => {
