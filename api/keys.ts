@@ -174,6 +174,11 @@ export class Keys {
     return `${this.root}/router/config`;
   }
 
+  // policy: the cluster's admission policy (`dokkaa policy set`), written by admins only.
+  get policy(): string {
+    return `${this.root}/policy`;
+  }
+
   // certs/<host>: TLS certificates the router serves by SNI (`dokkaa cert add`).
   get certs(): string {
     return `${this.root}/certs/`;

@@ -123,6 +123,10 @@ export const ImagePin = t.intersection(
 );
 export type ImagePin = t.TypeOf<typeof ImagePin>;
 
+/** The scheduler's verdict that a manifest's revision breaks the cluster policy, with the rules it breaks. */
+export const Forbidden = t.type({ revision: t.number, violations: t.array(t.type({ rule: t.string, message: t.string })) }, 'Forbidden');
+export type Forbidden = t.TypeOf<typeof Forbidden>;
+
 /** rollouts/<app>/<name>: the scheduler's rolling update of a manifest, and its history. */
 export const RolloutRecord = t.intersection(
   [
@@ -150,6 +154,8 @@ export const RolloutRecord = t.intersection(
       pin: ImagePin,
       /** Why the spec of template hash `baseHash` could not be pinned: the previous version keeps running. */
       pinError: t.type({ baseHash: t.string, message: t.string }),
+      /** The manifest revision `revision` breaks the cluster policy (api/admission.ts): nothing of it is placed. */
+      forbidden: Forbidden,
     }),
   ],
   'RolloutRecord',
@@ -292,8 +298,8 @@ export const LinkRecord = t.type(
 export type LinkRecord = t.TypeOf<typeof LinkRecord>;
 
 export const Phase = t.keyof(
-  { Pending: null, Running: null, Degraded: null, Invalid: null, Failed: null },
-  '"Pending", "Running", "Degraded", "Invalid" or "Failed"',
+  { Pending: null, Running: null, Degraded: null, Invalid: null, Forbidden: null, Failed: null },
+  '"Pending", "Running", "Degraded", "Invalid", "Forbidden" or "Failed"',
 );
 export type Phase = t.TypeOf<typeof Phase>;
 
@@ -338,9 +344,11 @@ export const StatusRecord = t.intersection(
        * Always written; records from before rolling updates lack it (`dokkaa describe` shows "-").
        */
       updated: t.number,
-      /** The revision of the spec being run (differs from observedRevision when Invalid). */
+      /** The revision of the spec being run (differs from observedRevision when Invalid or Forbidden). */
       runningRevision: t.number,
       errors: t.array(t.string),
+      /** Forbidden: the first policy rule the manifest breaks (`registries`, `quotas.cpus`...; docs/policy.md). */
+      rule: t.string,
       /** The image the current spec runs: `repo@sha256:...` once pinned, else the reference as written. */
       image: t.string,
     }),
@@ -433,6 +441,9 @@ export const VolumeSetRecord = t.intersection(
   'VolumeSetRecord',
 );
 export type VolumeSetRecord = t.TypeOf<typeof VolumeSetRecord>;
+
+/** policy: the cluster's admission policy (its codec is in api/policy.ts, with the rules' helpers). */
+export { PolicyRecord } from './policy.js';
 
 /** router/config: cluster-wide router settings, written by `dokkaa router set` (absent: the defaults). */
 export const RouterConfig = t.partial({ domain: t.string }, 'RouterConfig');
@@ -536,18 +547,18 @@ export type SkyDnsRecord = t.TypeOf<typeof SkyDnsRecord>;
 /** A record's JSON text, decoded; `error` is one `path: expected X, got Y` per problem, joined by "; ". */
 export type DecodedRecord<A> = { ok: true; value: A } | { ok: false; error: string };
 
-/** Decodes a record's JSON text with its codec. Never throws. */
-export function checkRecord<A>(codec: t.Decoder<unknown, A>, value: string): DecodedRecord<A> {
+/** Decodes a record's JSON text with its codec; `whole` names the value itself in errors. Never throws. */
+export function checkRecord<A>(codec: t.Decoder<unknown, A>, value: string, whole = '(record)'): DecodedRecord<A> {
   let json: unknown;
   try {
     json = JSON.parse(value);
   } catch (e) {
-    return { ok: false, error: `(record): expected JSON, got ${(e as Error).message}` };
+    return { ok: false, error: `${whole}: expected JSON, got ${(e as Error).message}` };
   }
   // Every record is an object; said once here rather than once per part of the codec.
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, error: `(record): expected a JSON object, got ${show(json)}` };
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, error: `${whole}: expected a JSON object, got ${show(json)}` };
   const decoded = codec.decode(json);
-  return isLeft(decoded) ? { ok: false, error: formatErrors(decoded.left, '(record)').join('; ') } : { ok: true, value: decoded.right };
+  return isLeft(decoded) ? { ok: false, error: formatErrors(decoded.left, whole).join('; ') } : { ok: true, value: decoded.right };
 }
 
 /**

@@ -34,6 +34,7 @@ export async function rolloutStatus(target: string | undefined, options: Rollout
       const rollout = decodeRecord(RolloutRecord, r?.value);
       const status = decodeRecord(StatusRecord, s?.value);
       if (status?.phase === 'Invalid') throw new UsageError(`${app}/${name}: ${status.message}`);
+      if (status?.phase === 'Forbidden' && status.observedRevision === m.modRevision) throw new UsageError(`${app}/${name}: forbidden by the cluster policy: ${status.message}`);
       const current = rollout && rollout.targetRevision === m.modRevision;
       const line = !current ? 'waiting for the scheduler to see the new revision' : `${rollout.phase}: ${rollout.message}`;
       if (line !== last) out((last = line));

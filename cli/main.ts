@@ -12,6 +12,7 @@ import { maintenanceCommands } from './maintenance-commands.js';
 import { pull, rolloutRestart } from './image-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
 import { fileList, fileRemove, fileSet, valueOf } from './secret-commands.js';
+import { policySet, policyShow } from './policy-commands.js';
 import { certAdd, certList, certRemove, routerSet, routerShow, routes } from './router-commands.js';
 
 async function run(invocation: Invocation): Promise<void> {
@@ -60,6 +61,10 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await routerSet(invocation.options, config));
     case 'router show':
       return void console.log(await routerShow(config));
+    case 'policy set':
+      return void console.log(await policySet(invocation.options, config));
+    case 'policy show':
+      return void console.log(await policyShow(config));
     case 'cert add':
       return void console.log(await certAdd(invocation.host, invocation.options, config));
     case 'cert list':

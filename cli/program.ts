@@ -35,6 +35,7 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa rebalance [APP[/NAME]] [--dry-run]   move replicas until the spread is as even as placement makes it
   dokkaa routes [--json]                 the web router's table: host name -> service, ready endpoints, conflicts
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
+  dokkaa policy set -f FILE              the cluster's admission policy: registries, host paths, quotas, privileged apps (policy show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
   dokkaa cluster-key init --out FILE     the key secrets and registry credentials are sealed to (controllers and agents: --cluster-key-file FILE)
   dokkaa secret set APP/NAME --from-file F | --from-literal V | --from-stdin   a secret, sealed; delivered only to hosts that use it (secret list [APP] [--json], secret rm APP/NAME)
@@ -92,6 +93,8 @@ export type Invocation =
   | { command: 'routes' | 'cert list'; flags: ConfigFlags; options: ListOptions }
   | { command: 'router set'; flags: ConfigFlags; options: { domain: string } }
   | { command: 'router show'; flags: ConfigFlags }
+  | { command: 'policy set'; flags: ConfigFlags; options: { file: string } }
+  | { command: 'policy show'; flags: ConfigFlags }
   | { command: 'cert add'; flags: ConfigFlags; host: string; options: CertAddOptions }
   | { command: 'cert rm'; flags: ConfigFlags; host: string }
   | { command: 'cordon' | 'uncordon'; flags: ConfigFlags; target?: string }
@@ -259,6 +262,14 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
   program.addCommand(new Command('router').description('the web router settings')
     .addCommand(routerSet.action((o: { domain: string }) => parsed({ command: 'router set', flags: flagsOf(routerSet), options: { domain: o.domain } })))
     .addCommand(routerShow.action(() => parsed({ command: 'router show', flags: flagsOf(routerShow) }))));
+
+  const policySet = client('set', "check an admission policy file (docs/policy.md) and write it to the policy key; a bad file writes nothing", undefined, (cmd) => cmd
+    .usage('-f FILE [options]')
+    .requiredOption('-f, --file <FILE>', 'the policy (JSON)'));
+  const policyShow = client('show', 'print the stored policy, or why it is invalid');
+  program.addCommand(new Command('policy').description("the cluster's admission policy (admins only)")
+    .addCommand(policySet.action((o: { file: string }) => parsed({ command: 'policy set', flags: flagsOf(policySet), options: { file: o.file } })))
+    .addCommand(policyShow.action(() => parsed({ command: 'policy show', flags: flagsOf(policyShow) }))));
 
   const certAdd = client('add', 'check a certificate and its key for HOST (parses, key matches, not expired, names cover HOST) and store them in certs/HOST', undefined, (cmd) => cmd
     .usage('HOST --cert FILE --key FILE [options]')

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
-import { decodeRecord, type ImagePin, ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
+import { decodeRecord, type Forbidden, type ImagePin, ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
@@ -85,13 +85,33 @@ export class RolloutTracker {
    * it); the rollout itself stays as it was. With no rollout yet, a record for the revision.
    */
   async notePinError(app: string, name: string, baseHash: string, message: string, revision: number): Promise<void> {
+    await this.note(app, name, baseHash, revision, message, (r) => ({ ...r, pinError: { baseHash, message } }));
+  }
+
+  /**
+   * Records that the manifest's revision breaks the cluster policy (the status shows it as
+   * Forbidden); the rollout itself stays as it was. Logged and told as an event when the verdict changes.
+   */
+  async noteForbidden(app: string, name: string, baseHash: string, forbidden: Forbidden, log: Logger): Promise<void> {
+    const changed = await this.note(app, name, baseHash, forbidden.revision, 'forbidden by the cluster policy', (r) => ({ ...r, forbidden }));
+    if (!changed) return;
+    const first = forbidden.violations[0]!;
+    log.warn('manifest forbidden by the cluster policy; keeping the last admitted version', { revision: forbidden.revision, rule: first.rule, detail: first.message, rules: forbidden.violations.length });
+    void this.events.record(app, name, { type: 'Warning', reason: 'Forbidden', message: `revision ${forbidden.revision}: ${first.rule}: ${first.message}` });
+  }
+
+  /** Changes the rollout record by `change` (creating one for `revision` if there is none); whether it wrote. */
+  private async note(app: string, name: string, baseHash: string, revision: number, message: string, change: (r: RolloutRecord) => RolloutRecord): Promise<boolean> {
     const kv = await this.store.get(this.keys.rollout(app, name));
     const current = decodeRecord(RolloutRecord, kv?.value);
-    const base: RolloutRecord = current ?? {
-      phase: 'Progressing', targetHash: baseHash, targetRevision: revision, message, updated: 0, ready: 0, total: 0, startedAt: new Date(this.clock.now()).toISOString(),
+    // Each note says all there is to say about the revision: an older verdict of the other kind goes.
+    const { pinError: _pinError, forbidden: _forbidden, ...rest } = current ?? {
+      phase: 'Progressing' as const, targetHash: baseHash, targetRevision: revision, message, updated: 0, ready: 0, total: 0, startedAt: new Date(this.clock.now()).toISOString(),
     };
-    const value = canonicalJson({ ...base, pinError: { baseHash, message } });
-    if (value !== kv?.value) await this.store.put(this.keys.rollout(app, name), value);
+    const value = canonicalJson(change(rest));
+    if (value === kv?.value) return false;
+    await this.store.put(this.keys.rollout(app, name), value);
+    return true;
   }
 
   /** Forgets a deleted manifest. */

@@ -3,9 +3,10 @@ import { mergeMap } from 'rxjs';
 import { manifestId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { BY_FILE, entryId, eventManifest, fileId, Resources } from '../../src/informer/resources.js';
+import { BY_APP, BY_FILE, entryId, eventManifest, fileId, Resources } from '../../src/informer/resources.js';
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
+import { ClusterPolicy } from './cluster-policy.js';
 import { SchedulerCache, type CacheChange } from './scheduler-cache.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
 
@@ -21,9 +22,11 @@ export class SchedulerController extends ControllerRunnable {
     @inject(TYPES.Keys) keys: Keys,
     @inject(SchedulerReconciler) reconciler: SchedulerReconciler,
     @inject(SchedulerCache) cache: SchedulerCache,
+    @inject(ClusterPolicy) policy: ClusterPolicy,
   ) {
     const manifests = factory.informer(Resources.manifests(keys));
     const ids = () => manifests.list().map(entryId);
+    const appIds = (app: string) => manifests.byIndex(BY_APP, app).map(entryId);
     const keysOf = (c: CacheChange): string[] => {
       switch (c.kind) {
         case 'placement':
@@ -50,6 +53,11 @@ export class SchedulerController extends ControllerRunnable {
         // has placements; room made by a placement going re-plans only the manifests waiting
         // for room (not every manifest on every placement event).
         .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => keysOf(c))))
+        // A new policy (docs/policy.md): every manifest is admitted again.
+        .watches(policy.informer, () => ids())
+        // Under a quota, a manifest's placements changing (scaled, deleted) may make or take the
+        // room another manifest of its app was refused for: that app's manifests are admitted again.
+        .watchesKeys(cache.changes.pipe(mergeMap((c: CacheChange) => (c.kind === 'placement' && policy.quotaCovers(c.app) ? appIds(c.app) : []))))
         // Replica readiness drives rolling updates and moves.
         .watches(factory.informer(Resources.replicas(keys)), eventManifest)
         // A secret or config set or removed: the manifests using it (new versions roll them).

@@ -21,6 +21,12 @@ import type { Clock } from '../../src/clock.js';
 import type { ReconcileResult } from '../../src/controller/controller.js';
 import { namedVolumes } from '../../api/volumes.js';
 import { planVolumeSets, volumeHolders, type VolumeSetWrite } from './volume-sets.js';
+import { admit, type Violation } from '../../api/admission.js';
+import { matchesConstraints } from '../../api/constraints.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { BY_APP, Resources, type ManifestEntry } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
+import { addUsage, ClusterPolicy, placedUsage } from './cluster-policy.js';
 
 /** A node that left has no room at all. */
 function allocatableOfNode(n: NodeRecord | undefined): Amounts {
@@ -43,6 +49,7 @@ const LOG_EACH = 10;
 @injectable()
 export class SchedulerReconciler implements Reconciler {
   private readonly invalidLogged = new Map<string, number>();
+  private readonly manifests: SharedInformer<ManifestEntry>;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -53,9 +60,19 @@ export class SchedulerReconciler implements Reconciler {
     @inject(SchedulerCache) private readonly cache: SchedulerCache,
     @inject(MoveRunner) private readonly moves: MoveRunner,
     @inject(ImagePinner) private readonly pins: ImagePinner,
-  ) {}
+    @inject(ClusterPolicy) private readonly policy: ClusterPolicy,
+    @inject(InformerFactory) factory: InformerFactory,
+  ) {
+    this.manifests = factory.informer(Resources.manifests(keys));
+  }
 
   async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
+    const { app } = parseManifestId(id);
+    // A quota counts what the app's other manifests placed: admit and place them one at a time.
+    return this.policy.quotaCovers(app, log) ? this.policy.serialized(app, () => this.reconcileManifest(id, log)) : this.reconcileManifest(id, log);
+  }
+
+  private async reconcileManifest(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name } = parseManifestId(id);
     await this.cache.synced();
     const manifest = await this.store.get(this.keys.manifest(app, name));
@@ -73,9 +90,12 @@ export class SchedulerReconciler implements Reconciler {
     }
 
     const decoded = decodeManifest(manifest.value, app, name);
+    // Before anything is placed or pinned (pinning asks the image's registry): the cluster policy.
+    const violations = decoded.ok ? this.admission(app, name, decoded.spec, log) : [];
+    const admitted = decoded.ok && violations.length === 0;
     // The image is pinned to a digest once per spec; outside the planners (it asks a registry).
-    const pinned: PinResult | undefined = decoded.ok ? await this.pins.pin(app, name, decoded.spec, log) : undefined;
-    const usable = decoded.ok && pinned?.ok === true;
+    const pinned: PinResult | undefined = admitted ? await this.pins.pin(app, name, decoded.spec, log) : undefined;
+    const usable = admitted && pinned?.ok === true;
     let spec: ManifestSpec;
     let revision: number;
     // A missing secret or config: nothing new is placed or updated until it exists.
@@ -92,6 +112,7 @@ export class SchedulerReconciler implements Reconciler {
         this.invalidLogged.set(id, manifest.modRevision);
         log.warn('invalid manifest; keeping the last valid version', { errors: decoded.errors, revision: manifest.modRevision });
       }
+      if (decoded.ok && violations.length) await this.rollouts.noteForbidden(app, name, templateHash(decoded.spec), { revision: manifest.modRevision, violations }, log);
       if (pinned && !pinned.ok) await this.rollouts.notePinError(app, name, pinned.baseHash, pinned.message, manifest.modRevision);
       const retry = pinned && !pinned.ok ? { requeueAfterMs: pinned.retryAfterMs } : undefined;
       const lastAt = mine.reduce<CachedPlacement | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
@@ -224,6 +245,19 @@ export class SchedulerReconciler implements Reconciler {
     // Drains and requested moves, one step at a time, after the plan's own writes.
     const moved = missing !== undefined ? undefined : await this.moves.step({ app, name, spec, plan: planBase, record, commit: (c, o, why, r) => this.commit(c, o, why, r) }, log);
     return earliest(earliest(result, moved), pinned && !pinned.ok ? { requeueAfterMs: pinned.retryAfterMs } : undefined);
+  }
+
+  /** The rules of the cluster policy the spec breaks (none: admitted), counting the app's other manifests' placements. */
+  private admission(app: string, name: string, spec: ManifestSpec, log: Logger): Violation[] {
+    const policy = this.policy.current(log);
+    if (policy.kind === 'none') return [];
+    const cordoned = this.cache.cordoned();
+    const replicas = spec.mode === 'global'
+      ? this.cache.liveNodes().filter((n) => !cordoned.has(n.name) && matchesConstraints(n, spec.constraints)).length
+      : spec.scale;
+    const siblings = this.manifests.byIndex(BY_APP, app).filter((c) => c.value.name !== name);
+    const others = addUsage(siblings.map((c) => placedUsage(this.cache.placementsOf(app, c.value.name))));
+    return admit({ app, spec, replicas, others, current: placedUsage(this.cache.placementsOf(app, name)), policy });
   }
 
   /** Creates or replaces volume sets, each on the revision it was read at (0: new), applying each to the cache. */

@@ -9,7 +9,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache } from './status-cache.js';
-import { summarize, type Placed } from './status-summary.js';
+import { forbiddenOf, summarize, type Placed } from './status-summary.js';
 
 /**
  * Writes `status/<app>/<name>` from everything that bears on it: nodes and placements from
@@ -42,10 +42,11 @@ export class StatusReconciler implements Reconciler {
       return;
     }
     const decoded = decodeManifest(manifest.value, app, name);
+    const rolloutRecord = decodeRecord(RolloutRecord, rollout?.value, invalidRecord(log, this.keys.rollout(app, name)));
     const cached = this.cache.placementsOf(app, name);
     let placements: Placed[] = cached;
-    if (!decoded.ok && cached.length > 0) {
-      // An invalid manifest keeps running its last placed spec: read that one placement.
+    if ((!decoded.ok || forbiddenOf({ decoded, revision: manifest.modRevision, rollout: rolloutRecord })) && cached.length > 0) {
+      // An invalid or forbidden manifest keeps running its last placed spec: read that one placement.
       const newest = cached.reduce((x, p) => (p.revision > x.revision ? p : x));
       const spec = decodeRecord(PlacementRecord, (await this.store.get(newest.key))?.value)?.spec;
       if (spec) placements = cached.map((p) => (p === newest ? { ...p, spec } : p));
@@ -58,7 +59,7 @@ export class StatusReconciler implements Reconciler {
       link: decodeRecord(LinkRecord, link?.value, invalidRecord(log, this.keys.link(app, name))),
       liveNodes: this.cache.liveNodes(),
       cordoned: this.cache.cordoned(),
-      rollout: decodeRecord(RolloutRecord, rollout?.value, invalidRecord(log, this.keys.rollout(app, name))),
+      rollout: rolloutRecord,
       routeConflicts: this.routes.messagesFor(app, name),
     });
     const value = canonicalJson(status);

@@ -1,6 +1,7 @@
 import type { ManifestSpec, DecodeResult } from '../../api/manifest.js';
 import { configsUsed, secretsUsed, templateHash } from '../../api/manifest.js';
-import { TROUBLED_STATES, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
+import { violationText } from '../../api/admission.js';
+import { TROUBLED_STATES, type Forbidden, type LinkRecord, type NodeRecord, type PlacementRecord, type ReplicaRecord, type ReplicaStatus, type RolloutRecord, type StatusRecord } from '../../api/records.js';
 import { matchesConstraints } from '../../api/constraints.js';
 import { indicesFor, standingIndices } from '../../src/placement/replica-indices.js';
 import { pinErrorOf, pinnedSpecOf, runImageOf } from '../../api/image-pins.js';
@@ -41,12 +42,15 @@ export function summarize(input: StatusInput): StatusRecord {
 function replicaSummary(input: StatusInput): StatusRecord {
   const { decoded, placements, replicas } = input;
   const lastPlaced = placements.reduce<Placed | undefined>((a, p) => (!a || p.revision > a.revision ? p : a), undefined);
+  const forbidden = forbiddenOf(input);
+  // Admitted: the manifest's spec; invalid or forbidden, the last one placed keeps running.
+  const admitted = decoded.ok && !forbidden ? decoded.spec : undefined;
   // The scheduler's pin of the current spec's image (a digest, a restart) is part of its hash.
-  const spec: ManifestSpec | undefined = decoded.ok ? pinnedSpecOf(decoded.spec, input.rollout) : lastPlaced?.spec;
+  const spec: ManifestSpec | undefined = admitted ? pinnedSpecOf(admitted, input.rollout) : lastPlaced?.spec;
   const global = spec?.mode === 'global';
-  const desired = global ? globalDesired(spec, input) : decoded.ok ? decoded.spec.scale : placements.length;
+  const desired = global ? globalDesired(spec, input) : admitted ? admitted.scale : placements.length;
   // With secrets or configs the hash covers their versions, which the scheduler reads: its rollout's target is the hash.
-  const hash = !spec ? undefined : decoded.ok && (secretsUsed(spec).length || configsUsed(spec).length) ? input.rollout?.targetHash : templateHash(spec);
+  const hash = !spec ? undefined : admitted && (secretsUsed(spec).length || configsUsed(spec).length) ? input.rollout?.targetHash : templateHash(spec);
   // The scheduler's reasons for replicas it can place nowhere (resources, cordons, maxPerNode).
   const unschedulable = new Map<number, string>();
   for (const u of input.rollout?.unschedulable ?? []) for (const i of u.replicas) unschedulable.set(i, u.reason);
@@ -108,6 +112,18 @@ function replicaSummary(input: StatusInput): StatusRecord {
     };
   }
   const runningRevision = lastPlaced ? { runningRevision: lastPlaced.revision } : {};
+  if (forbidden) {
+    const [first] = forbidden.violations;
+    const more = forbidden.violations.length > 1 ? ` (and ${forbidden.violations.length - 1} more: see errors or dokkaa describe)` : '';
+    return {
+      ...base,
+      ...runningRevision,
+      phase: 'Forbidden',
+      rule: first!.rule,
+      message: `${violationText(first!)}${more}${lastPlaced ? `; still running revision ${lastPlaced.revision}` : '; nothing runs'}`,
+      errors: forbidden.violations.map(violationText),
+    };
+  }
   const pinError = pinErrorOf(decoded.spec, input.rollout);
   if (pinError) {
     const still = lastPlaced ? ` (still running revision ${lastPlaced.revision})` : '';
@@ -136,6 +152,12 @@ function replicaSummary(input: StatusInput): StatusRecord {
   const waiting = rows.find((r) => !counted.has(r.replica));
   const why = missing ? `waiting for linked service(s) with no endpoint: ${missing.join(', ')}` : waiting?.message ?? 'starting';
   return { ...base, ...runningRevision, phase: 'Pending', message: `${running}/${desired} replicas running; ${why}` };
+}
+
+/** The scheduler's verdict that the manifest's current revision breaks the cluster policy (an older revision's verdict no longer holds). */
+export function forbiddenOf(input: Pick<StatusInput, 'decoded' | 'revision' | 'rollout'>): Forbidden | undefined {
+  const f = input.rollout?.forbidden;
+  return input.decoded.ok && f && f.revision === input.revision && f.violations.length > 0 ? f : undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
 import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, ConfigRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -44,6 +44,12 @@ function recordAt<K, T>(what: string, codec: t.Decoder<unknown, T>, parse: (key:
     if (!check(r.value, at)) return { ok: false, error: `${what}: the record does not match its key` };
     return { ok: true, value: { ...r.value, at } };
   };
+}
+
+/** The policy key's value, decoded or not. */
+export interface PolicyEntry {
+  at: string;
+  result: DecodedRecord<PolicyRecord>;
 }
 
 type AppName = { app: string; name: string };
@@ -159,6 +165,18 @@ export const Resources = {
   /** `router/config`, one key: the cluster's router settings. */
   routerConfig(keys: Keys): ResourceSpec<RouterConfig & { at: string }> {
     return { kind: 'router-config', prefix: keys.routerConfig, decode: recordAt<string, RouterConfig>('router config', RouterConfig, (k) => (k === keys.routerConfig ? k : undefined)) };
+  },
+
+  /**
+   * `policy`, one key: the cluster's admission policy. An invalid record stays in the cache
+   * with its error (the scheduler keeps the last valid policy it saw, and says why).
+   */
+  policy(keys: Keys): ResourceSpec<PolicyEntry> {
+    return {
+      kind: 'policy',
+      prefix: keys.policy,
+      decode: (kv) => (kv.key === keys.policy ? { ok: true, value: { at: kv.key, result: checkRecord(PolicyRecord, kv.value) } } : { ok: false, error: 'not the policy key' }),
+    };
   },
 
   /** `certs/<host>`: certificates the router serves. */

@@ -13,6 +13,7 @@ import { Resources } from '../../src/informer/resources.js';
 import { replica as replicaOf } from './builders.js';
 import { RolloutTracker } from '../../controllers/scheduler/rollout-tracker.js';
 import type { CachedPlacement, SchedulerCache } from '../../controllers/scheduler/scheduler-cache.js';
+import { ClusterPolicy } from '../../controllers/scheduler/cluster-policy.js';
 import { SchedulerReconciler } from '../../controllers/scheduler/scheduler-reconciler.js';
 import type { TxnOp } from '../../src/etcd/kv-store.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
@@ -109,10 +110,13 @@ function world(nodes: string[]) {
   const moves = new MoveRunner(store, keys, clock, recorder, cache as unknown as SchedulerCache, factory);
   const resolver = new FakeDigestResolver();
   const pins = new ImagePinner(store, keys, clock, resolver, recorder, factory);
-  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins);
+  const policy = new ClusterPolicy(factory, keys);
+  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins, policy, factory);
   return {
     store, keys, clock, events, cache, factory, resolver,
     reconcile: () => reconciler.reconcile('app/web', log),
+    reconcileId: (id: string) => reconciler.reconcile(id, log),
+    policy,
     apply: async (manifest: object | string) => {
       await store.put(keys.manifest('app', 'web'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
       return store.revision;
@@ -183,6 +187,82 @@ describe('SchedulerReconciler', () => {
     assert.deepEqual(await w.placements(), {});
     assert.equal(await w.store.get(w.keys.rollout('app', 'web')), undefined);
     assert.equal(w.cache.held.size, 0);
+  });
+
+  describe('under the cluster policy', () => {
+    const withPolicy = async (w: ReturnType<typeof world>, policy: object) => {
+      w.policy.informer.acquire();
+      const manifests = w.factory.informer(Resources.manifests(w.keys));
+      manifests.acquire();
+      await Promise.all([w.policy.informer.synced(), manifests.synced()]);
+      await w.store.put(w.keys.policy, JSON.stringify(policy));
+      const revision = w.store.revision;
+      await waitUntil(() => (w.policy.informer.get(w.keys.policy)?.modRevision ?? 0) >= revision);
+      return async () => {
+        await w.policy.informer.release();
+        await manifests.release();
+      };
+    };
+    const forbiddenOf = async (w: ReturnType<typeof world>, name = 'web') =>
+      (JSON.parse((await w.store.get(w.keys.rollout('app', name)))!.value) as RolloutRecord).forbidden;
+
+    it('places nothing of a forbidden manifest, notes the rules in its rollout record, and an event', async () => {
+      const w = world(['a', 'b']);
+      const done = await withPolicy(w, { registries: ['dokkaa/'] });
+      try {
+        const rev = await w.apply(nginx({ scale: 2 }));
+        assert.equal(await w.reconcile(), undefined);
+        assert.deepEqual(await w.placements(), {});
+        assert.deepEqual(await forbiddenOf(w), { revision: rev, violations: [{ rule: 'registries', message: 'image nginx:latest is not under an allowed registry (dokkaa/)' }] });
+        assert.deepEqual(w.events.map((e) => [e.reason, e.message]), [['Forbidden', `revision ${rev}: registries: image nginx:latest is not under an allowed registry (dokkaa/)`]]);
+        await w.reconcile();
+        assert.equal(w.events.length, 1, 'told once per verdict');
+      } finally {
+        await done();
+      }
+    });
+
+    it('keeps the admitted version placed while an update is forbidden, and admits the fix (clearing the verdict)', async () => {
+      const w = world(['a', 'b']);
+      const done = await withPolicy(w, { privileged: [] });
+      try {
+        const rev = await w.apply(nginx({ scale: 2 }));
+        await w.reconcile();
+        const h = hashOf(nginx({ scale: 2 }));
+        await w.apply(nginx({ scale: 3, capAdd: ['NET_ADMIN'] }));
+        w.cache.nodes.splice(1, 1);
+        await w.reconcile();
+        assert.deepEqual(await w.placements(), { 0: `a ${h} r${rev}`, 1: `a ${h} r${rev}` }, 'kept (and moved off the lost node), not scaled');
+        assert.equal((await forbiddenOf(w))?.violations[0]?.rule, 'privileged');
+        const fixed = await w.apply(nginx({ scale: 3 }));
+        await w.reconcile();
+        assert.equal(Object.keys(await w.placements()).length, 3);
+        assert.equal(await forbiddenOf(w), undefined);
+        assert.equal(JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value).targetRevision, fixed);
+      } finally {
+        await done();
+      }
+    });
+
+    it('counts the app\'s other manifests\' placements against its quota', async () => {
+      const w = world(['a', 'b']);
+      const done = await withPolicy(w, { quotas: { app: { maxReplicas: 3 } } });
+      try {
+        await w.store.put(w.keys.manifest('app', 'other'), JSON.stringify(nginx({ scale: 2 })));
+        await w.reconcileId('app/other');
+        await w.apply(nginx({ scale: 2 }));
+        await waitUntil(() => w.factory.informer(Resources.manifests(w.keys)).list().length === 2);
+        await w.reconcile();
+        assert.deepEqual(w.cache.placementsOf('app', 'web'), []);
+        assert.equal((await forbiddenOf(w))?.violations[0]?.message, 'app app would use 4 replicas, at most 3 replicas (this manifest 2, its other manifests 2)');
+        await w.apply(nginx({ scale: 1 }));
+        await w.reconcile();
+        assert.deepEqual(w.cache.placementsOf('app', 'web').map((p) => p.replica), [0]);
+        assert.equal(w.cache.placementsOf('app', 'other').length, 2);
+      } finally {
+        await done();
+      }
+    });
   });
 
   it('keeps the last valid spec placed, and moving, while the manifest is invalid', async () => {

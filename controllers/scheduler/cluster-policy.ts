@@ -1,0 +1,91 @@
+import { inject, injectable } from 'inversify';
+import { NO_USAGE, type PolicyView, type Usage } from '../../api/admission.js';
+import type { Amounts } from '../../api/records.js';
+import { DEFAULT_RESERVATION } from '../../api/reservation.js';
+import { standingIndices } from '../../src/placement/replica-indices.js';
+import type { Keys } from '../../api/keys.js';
+import { quotaOf, type PolicyRecord } from '../../api/policy.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources, type PolicyEntry } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import type { Logger } from '../../src/logging.js';
+
+/**
+ * The cluster policy as the scheduler goes by it (docs/policy.md), from the shared informer
+ * of the `policy` key. A record that does not decode (written behind the CLI's back) does
+ * not lift the policy: the last valid one this scheduler read stays in force, and with none
+ * read since it started, nothing new is admitted (fail closed). A deleted key is no policy.
+ */
+@injectable()
+export class ClusterPolicy {
+  readonly informer: SharedInformer<PolicyEntry>;
+  private lastValid: PolicyRecord | undefined;
+  private warnedAt = -1;
+  /** The tail of each app's admissions in progress (see `serialized`). */
+  private readonly appTails = new Map<string, Promise<unknown>>();
+
+  constructor(
+    @inject(InformerFactory) factory: InformerFactory,
+    @inject(TYPES.Keys) private readonly keys: Keys,
+  ) {
+    this.informer = factory.informer(Resources.policy(keys));
+  }
+
+  /** The policy in force now; logs an invalid record once per revision (with `log`). */
+  current(log?: Logger): PolicyView {
+    const cached = this.informer.get(this.keys.policy);
+    if (!cached) {
+      this.lastValid = undefined;
+      return { kind: 'none' };
+    }
+    const { result } = cached.value;
+    if (result.ok) {
+      this.lastValid = result.value;
+      return { kind: 'policy', policy: result.value };
+    }
+    if (log && this.warnedAt !== cached.modRevision) {
+      this.warnedAt = cached.modRevision;
+      log.error('invalid cluster policy record; keeping the last valid one', { error: result.error, revision: cached.modRevision, failClosed: !this.lastValid });
+    }
+    return this.lastValid ? { kind: 'policy', policy: this.lastValid } : { kind: 'broken', error: result.error };
+  }
+
+  /** Whether a quota of the policy in force covers `app`. */
+  quotaCovers(app: string, log?: Logger): boolean {
+    const view = this.current(log);
+    return view.kind === 'policy' && quotaOf(view.policy, app) !== undefined;
+  }
+
+  /**
+   * Runs `work` after every earlier `serialized` work of the same app has ended: a quota
+   * counts what the app's other manifests placed, so two of them admitted at once must not
+   * each miss the other's placements.
+   */
+  async serialized<T>(app: string, work: () => Promise<T>): Promise<T> {
+    const before = this.appTails.get(app) ?? Promise.resolve();
+    const run = before.then(work, work);
+    const tail = run.catch(() => undefined);
+    this.appTails.set(app, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.appTails.get(app) === tail) this.appTails.delete(app);
+    }
+  }
+}
+
+/** What a manifest's placements reserve, counting those that count towards its scale (a move's surge does not). */
+export function placedUsage(placed: readonly { replica: number; replaces?: number | undefined; reserved?: Amounts | undefined }[]): Usage {
+  const { surges } = standingIndices(placed);
+  const standing = placed.filter((p) => !surges.has(p.replica));
+  return {
+    replicas: standing.length,
+    cpus: standing.reduce((sum, p) => sum + (p.reserved ?? DEFAULT_RESERVATION).cpus, 0),
+    memoryBytes: standing.reduce((sum, p) => sum + (p.reserved ?? DEFAULT_RESERVATION).memoryBytes, 0),
+  };
+}
+
+export function addUsage(usages: readonly Usage[]): Usage {
+  return usages.reduce((a, u) => ({ replicas: a.replicas + u.replicas, cpus: a.cpus + u.cpus, memoryBytes: a.memoryBytes + u.memoryBytes }), NO_USAGE);
+}
