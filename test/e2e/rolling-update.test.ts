@@ -81,7 +81,11 @@ describe('rolling updates, health gates and rollback', () => {
       console.log(`rolling update (${order}) of 4 replicas: ${(ms / 1000).toFixed(1)} s, fewest endpoints ${fewest}, requests ${sent}, failed ${failed}`);
       assert.ok(failed <= sent * 0.05, `${failed} of ${sent} requests failed during the update`);
       assert.ok(fewest >= (order === 'start-first' ? 4 : 3), `fewest ready endpoints during the update: ${fewest}`);
-      const v2 = await world.running(app, 'web');
+      // Complete once 4 updated replicas serve; the last old one may still be draining.
+      const v2 = await waitFor('the old containers gone', async () => {
+        const running = await world.running(app, 'web');
+        return running.every((c) => !v1.includes(c.Id)) ? running : undefined;
+      });
       assert.equal(v2.length, 4);
       assert.ok(v2.every((c) => !v1.includes(c.Id)), 'every container replaced');
       assert.deepEqual(v2.map((c) => c.Names[0]).sort(), [0, 1, 2, 3].map((i) => `/${app}---web---${i}`));
