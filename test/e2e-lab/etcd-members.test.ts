@@ -6,7 +6,7 @@ import { waitFor } from '../e2e/support/world.js';
 import { processAlive, Sampler, seconds, sleepMs, useLab, webManifest, type LabWorld } from './support/lab-world.js';
 
 const LAB = 'ehetcd';
-const TTL = 6;
+const TTL = 10;
 const APP = 'ha';
 
 /** Running containers of APP on every engine, as `name/replica -> [node:id ...]`. */
@@ -69,6 +69,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
 
     let killed = 0;
     try {
+      const changedAt = Date.now();
       await w.putManifest(APP, 'roll', webManifest({ scale: 3, env: { VERSION: '2' } }));
       await w.putManifest(APP, 'grow', webManifest({ scale: 6 }));
       // Both in flight: the rollout has begun and the new replicas are not all running yet.
@@ -78,6 +79,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
         return (v.includes('2') || v.length < 3) && grown < 6;
       }, 30_000, 50);
 
+      console.log(`rollout and scale-up under way ${seconds(Date.now() - changedAt)} s after the writes`);
       const leader = await waitFor('the leading etcd member', () => etcdLeaderIndex(w.state), 10_000, 100);
       const killedAt = Date.now();
       killed = await killEtcdMember('leader', { name: LAB, say: w.say });
@@ -86,7 +88,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
         const l = await etcdLeaderIndex(w.currentState());
         return l !== undefined && l !== killed ? l : undefined;
       }, 30_000, 100);
-      w.say(`etcd member ${next} leads ${seconds(Date.now() - killedAt)} s after member ${killed} was killed`);
+      console.log(`etcd member ${next} leads ${seconds(Date.now() - killedAt)} s after member ${killed} was killed`);
 
       await waitFor('roll: every replica on VERSION 2, Running', async () => {
         const v = await versions(w, 'roll');
@@ -95,7 +97,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
       await waitFor('grow: Running at scale 6', async () => (await w.status(APP, 'grow'))?.phase === 'Running' && (await versions(w, 'grow')).length === 6, 120_000, 250);
       // A few more samples of the settled state.
       await sleepMs(2_000);
-      w.say(`converged ${seconds(Date.now() - killedAt)} s after the kill`);
+      console.log(`converged ${seconds(Date.now() - killedAt)} s after the kill`);
     } finally {
       writing = false;
       await writes;
