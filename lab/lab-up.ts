@@ -57,7 +57,8 @@ const sameArgv = (rec: ProcessRecord | undefined, argv: string[]) => !!rec && re
  * Brings the lab to N running hosts, creating what is missing and nothing else: a second
  * run with the same options changes nothing. Nodes above N are torn down. A node under an
  * injected fault stays that way (a killed node is not restarted, a partitioned one stays
- * cut off): `restore-node` and `heal` undo faults, `up` only repairs. Agents and the
+ * cut off): `restore-node` and `heal` undo faults, `up` only repairs (an etcd member
+ * that is down is repaired: started again on its data dir, it rejoins). Agents and the
  * controllers whose command line no longer matches (other TTL, labels, capacity, log level, repo)
  * restart, as does an agent outside its host's netns. Resolves once every live node shows a
  * registration written by its current agent (not one left by an earlier agent whose lease
