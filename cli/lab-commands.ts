@@ -7,14 +7,16 @@ import { formatStatus, labStatus } from '../lab/lab-status.js';
 import { labAddHost, labUp, type LabAddHostOptions, type LabUpOptions } from '../lab/lab-up.js';
 import { parseHostCapacities, parseHostCapacity } from '../lab/host-capacity.js';
 import { healNode, killController, killNode, partitionNode, restoreNode } from '../lab/node-faults.js';
+import { killEtcdMember, restoreEtcdMembers } from '../lab/etcd-member-faults.js';
+import { etcdClientUrls } from '../lab/lab-etcd-cluster.js';
 
 export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Docker hosts on this machine, each in a netns)
-  up --nodes N [--controllers K] [--ttl SECONDS] [--label NODE:k=v ...] [--log-level L]
-     [--host-capacity NODE=MEM:CPUS,...]
+  up --nodes N [--controllers K] [--etcd-members 1|3|5|7] [--ttl SECONDS] [--label NODE:k=v ...]
+     [--log-level L] [--host-capacity NODE=MEM:CPUS,...]
                                      create or repair the lab (idempotent); --label (repeatable)
                                      sets node labels, --host-capacity the size each agent
                                      reports (e.g. n1=1Gi:1,n2=4Gi:2); given at all, each is
-                                     the complete set
+                                     the complete set; --etcd-members is fixed while the lab lives
   add-host [--capacity MEM:CPUS] [--label k=v ...]
                                      one more host (the next nI), the others as they are
   down                               remove everything the lab made
@@ -22,7 +24,9 @@ export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Dock
   kill-node NODE | restore-node NODE hard host failure / recovery
   partition NODE | heal NODE         cut a host off the network (its agent keeps running and
                                      must fence itself) / reconnect it
-  kill-controller PID                SIGKILL one of the lab's controllers (e.g. the leader)`;
+  kill-controller PID                SIGKILL one of the lab's controllers (e.g. the leader)
+  kill-etcd-member MEMBER|leader     SIGKILL one etcd member (--etcd-members > 1)
+  restore-etcd-member                start the etcd members that are down (they rejoin)`;
 
 /** `--label n1:disk=ssd` (repeatable) -> { n1: { disk: 'ssd' } }. */
 export function parseNodeLabels(values: readonly string[]): Record<string, Record<string, string>> {
@@ -68,7 +72,9 @@ export type LabRequest =
   | { command: 'down'; name: string }
   | { command: 'status'; name: string; json: boolean }
   | { command: NodeFault; name: string; node?: string }
-  | { command: 'kill-controller'; name: string; pid?: number };
+  | { command: 'kill-controller'; name: string; pid?: number }
+  | { command: 'kill-etcd-member'; name: string; member?: number | 'leader' }
+  | { command: 'restore-etcd-member'; name: string };
 
 /**
  * The `dokkaa lab` command and its subcommands; each hands what its command line asks
@@ -81,17 +87,19 @@ export function labCommand(parsed: (request: LabRequest) => void): Command {
   sub('up', 'create or repair the lab (idempotent)')
     .option('--nodes <N>', 'number of hosts (default: as many as the lab has, or 3)', positiveInt('nodes'))
     .option('--controllers <K>', 'controller processes, one leads (default: as many as the lab has, or 1)', positiveInt('controllers'))
+    .option('--etcd-members <N>', 'etcd cluster members: 1, 3, 5 or 7 (default: as the lab has, or 1)', positiveInt('etcd-members'))
     .option('--ttl <SECONDS>', "the agents' lease TTL and the controllers' election lease (default: the lab's, or 10)", positiveInt('ttl'))
     .option('--label <NODE:k=v>', 'a node label (repeatable); given at all, the complete set', (v: string, before: string[] = []) => [...before, v])
     .option('--log-level <L>', "the lab's agents' and controllers' log level")
     .option('--host-capacity <NODE=MEM:CPUS,...>', 'the size each agent reports instead of the machine\'s, no reserve (repeatable); given at all, the complete set', (v: string, before: string[] = []) => [...before, v])
-    .action((o: { name: string; nodes?: number; controllers?: number; ttl?: number; label?: string[]; logLevel?: string; hostCapacity?: string[] }) =>
+    .action((o: { name: string; nodes?: number; controllers?: number; etcdMembers?: number; ttl?: number; label?: string[]; logLevel?: string; hostCapacity?: string[] }) =>
       parsed({
         command: 'up',
         options: {
           name: o.name,
           ...(o.nodes ? { nodes: o.nodes } : {}),
           ...(o.controllers ? { controllers: o.controllers } : {}),
+          ...(o.etcdMembers ? { etcdMembers: o.etcdMembers } : {}),
           ...(o.ttl ? { ttlSeconds: o.ttl } : {}),
           ...(o.logLevel ? { logLevel: o.logLevel } : {}),
           ...(o.label ? { labels: parseNodeLabels(o.label) } : {}),
@@ -120,6 +128,11 @@ export function labCommand(parsed: (request: LabRequest) => void): Command {
   sub('kill-controller', "SIGKILL one of the lab's controllers (e.g. the leader)")
     .argument('[PID]', 'its process id (see lab status)', positiveInt('pid'))
     .action((pid: number | undefined, o: { name: string }) => parsed({ command: 'kill-controller', name: o.name, pid }));
+  sub('kill-etcd-member', 'SIGKILL one etcd member (a lab with --etcd-members > 1)')
+    .argument('[MEMBER]', "its index (1..N, see lab status) or 'leader'", (v: string) => (v === 'leader' ? v : positiveInt('member')(v)))
+    .action((member: number | 'leader' | undefined, o: { name: string }) => parsed({ command: 'kill-etcd-member', name: o.name, member }));
+  sub('restore-etcd-member', 'start the etcd members that are down; they rejoin with their data')
+    .action((o: { name: string }) => parsed({ command: 'restore-etcd-member', name: o.name }));
   return lab;
 }
 
@@ -131,8 +144,8 @@ export async function runLab(request: LabRequest): Promise<string> {
       const s = r.state;
       return [
         `lab ${s.name}: ${s.nodes.length} nodes (${s.nodes.map((n) => `${n.name}=${n.address}`).join(' ')}), ${s.controllers.length} controller(s), ${r.changes.length ? `${r.changes.length} changes` : 'no changes'} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
-        `etcd: ${s.etcdClientUrl}   engines: unix://${s.stateDir}/nI/docker.sock`,
-        `export DOKKAA_ETCD=${s.etcdClientUrl}`,
+        `etcd: ${etcdClientUrls(s).join(',')}   engines: unix://${s.stateDir}/nI/docker.sock`,
+        `export DOKKAA_ETCD=${etcdClientUrls(s).join(',')}`,
       ].join('\n');
     }
     case 'add-host': {
@@ -154,6 +167,15 @@ export async function runLab(request: LabRequest): Promise<string> {
       if (!pid) throw new UsageError(`usage: dokkaa lab kill-controller PID [--name LAB]`);
       await killController(pid, { name });
       return `controller pid ${pid} killed`;
+    }
+    case 'kill-etcd-member': {
+      const { member, name } = request;
+      if (!member) throw new UsageError(`usage: dokkaa lab kill-etcd-member MEMBER|leader [--name LAB]`);
+      return `etcd member ${await killEtcdMember(member, { name })} killed`;
+    }
+    case 'restore-etcd-member': {
+      const started = await restoreEtcdMembers({ name: request.name });
+      return started.length ? `etcd member(s) ${started.join(', ')} started` : 'every etcd member runs';
     }
   }
   const { command, node, name } = request;

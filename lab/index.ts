@@ -4,6 +4,8 @@ export { parseHostCapacity, parseHostCapacities, type HostCapacity } from './hos
 export { labDown, type LabDownOptions, type LabDownResult } from './lab-down.js';
 export { labStatus, formatStatus, type LabStatus, type NodeStatus } from './lab-status.js';
 export { killNode, restoreNode, partitionNode, healNode, killController, type FaultOptions } from './node-faults.js';
+export { etcdClientUrls, etcdLeaderIndex, etcdMember, etcdMemberStatuses, ETCD_MEMBER_COUNTS, type EtcdMember, type EtcdMemberStatus } from './lab-etcd-cluster.js';
+export { killEtcdMember, restoreEtcdMembers, type EtcdFaultOptions } from './etcd-member-faults.js';
 export { readLeader, nodeRecords, isLiveRegistration } from './lab-agents.js';
 export { labLayout, nodeLayout, controllerLogPath, repoRoot, DEFAULT_LAB, LAB_ROOT, type LabLayout, type NodeLayout } from './lab-layout.js';
 export { readState, type LabState, type LabNodeState } from './lab-state.js';

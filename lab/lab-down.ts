@@ -5,6 +5,7 @@ import { newNodeState, teardownNode } from './lab-node.js';
 import { lockLab, readState, type LabNodeState, type LabState } from './lab-state.js';
 import { deleteLink, listLinks, listNetns, removeForwardRule } from './netns.js';
 import { stopProcess } from './processes.js';
+import { stopEtcdMembers } from './lab-etcd-cluster.js';
 
 export interface LabDownOptions {
   say?: (line: string) => void;
@@ -84,6 +85,9 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
     });
     await step('stop etcd', async () => {
       if ((await stopProcess(state?.etcd, 10_000)) !== 'gone') say(`stopped etcd pid ${state!.etcd!.pid}`);
+    });
+    await step('stop etcd members', async () => {
+      for (const i of await stopEtcdMembers(state ?? {})) say(`stopped etcd member ${i} pid ${state!.etcdMembers![i - 1]!.pid}`);
     });
     // net.ipv4.ip_forward stays on: the machine's own dockerd needs it too.
 

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostCapacity } from './host-capacity.js';
+import type { EtcdClusterState } from './lab-etcd-cluster.js';
 import { DEFAULT_LAB, LAB_ROOT, labLayout, requireRoot, type LabLayout, type NodeLayout } from './lab-layout.js';
 import { isOurs, recordOf, type ProcessRecord } from './processes.js';
 
@@ -31,7 +32,7 @@ export interface LabNodeState extends NodeLayout {
   partitionedAt?: number;
 }
 
-export interface LabState extends LabLayout {
+export interface LabState extends LabLayout, EtcdClusterState {
   version: 1;
   repoRoot: string;
   prefix: string;
@@ -41,6 +42,7 @@ export interface LabState extends LabLayout {
   bare?: boolean;
   /** Whether this lab inserted the iptables FORWARD rule (and so removes it). */
   forwardRule: boolean;
+  /** The single etcd member (etcdMemberCount absent or 1; see EtcdClusterState otherwise). */
   etcd?: ProcessRecord;
   /** The controller processes (`--controllers K`); they elect one leader among them. */
   controllers: (ProcessRecord | undefined)[];

@@ -7,6 +7,7 @@ import { currentDockerd, enginePing, runningContainers } from './lab-engine.js';
 import { readState } from './lab-state.js';
 import { forwardRulePresent, linkExists, linkIsUp, netnsExists } from './netns.js';
 import { processState, type ProcessState } from './processes.js';
+import { etcdClientUrls, etcdMemberStatuses, type EtcdMemberStatus } from './lab-etcd-cluster.js';
 
 export interface NodeStatus {
   name: string;
@@ -40,6 +41,8 @@ export interface LabStatus {
   bridgeExists: boolean;
   forwardRule: boolean;
   etcd: { url: string; pid?: number; process: ProcessState; healthy: boolean };
+  /** With --etcd-members N > 1: each member, as it answers for itself (`etcd` is then member 1). */
+  etcdMembers?: (EtcdMemberStatus & { pid?: number; process: ProcessState })[];
   controllers: { pid?: number; process: ProcessState; log: string; leader: boolean }[];
   /** The pid in the leader key (`<prefix>/election/controller`), if any. */
   leaderPid?: number;
@@ -52,7 +55,13 @@ export interface LabStatus {
 export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: string } = {}): Promise<LabStatus> {
   const layout = labLayout(name, opts.stateRoot ?? LAB_ROOT);
   const state = readState(layout);
-  const healthy = state ? await etcdReachable([layout.etcdClientUrl], 1_000) : false;
+  const healthy = state ? await etcdReachable(etcdClientUrls(state), 1_000) : false;
+  const members = state && (state.etcdMemberCount ?? 1) > 1
+    ? (await etcdMemberStatuses(state, 1_000)).map((m) => {
+      const rec = state.etcdMembers?.[m.index - 1];
+      return { ...m, ...(rec ? { pid: rec.pid } : {}), process: processState(rec) };
+    })
+    : undefined;
   const records = healthy && state ? await nodeRecords(state) : undefined;
   const leader = healthy && state ? await readLeader(state) : undefined;
   const nodes = await Promise.all((state?.nodes ?? []).map(async (n): Promise<NodeStatus> => {
@@ -85,7 +94,10 @@ export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: 
     bridge: layout.bridge,
     bridgeExists: await linkExists(layout.bridge),
     forwardRule: await forwardRulePresent(layout.bridge),
-    etcd: { url: layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
+    etcd: members
+      ? { url: layout.etcdClientUrl, ...(members[0]!.pid ? { pid: members[0]!.pid } : {}), process: members[0]!.process, healthy }
+      : { url: layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
+    ...(members ? { etcdMembers: members } : {}),
     controllers: (state?.controllers ?? []).map((c, i) => ({
       ...(c ? { pid: c.pid } : {}), process: processState(c ?? undefined), log: controllerLogPath(layout, i + 1), leader: !!c && c.pid === leader?.pid,
     })),
@@ -100,7 +112,9 @@ export function formatStatus(s: LabStatus): string {
   const pidCell = (state: ProcessState, pid?: number) => (pid ? `${pid} ${state}` : state);
   const lines = [
     `lab ${s.name}: bridge ${s.bridge} ${s.bridgeExists ? 'up' : 'MISSING'}, iptables rule ${s.forwardRule ? 'present' : 'MISSING'}, lease TTL ${s.ttlSeconds} s, prefix ${s.prefix}`,
-    `etcd ${s.etcd.url}: ${pidCell(s.etcd.process, s.etcd.pid)}, ${s.etcd.healthy ? 'healthy' : 'NOT ANSWERING'}`,
+    ...(s.etcdMembers
+      ? s.etcdMembers.map((m) => `etcd member ${m.index} ${m.url}: ${pidCell(m.process, m.pid)}, ${m.healthy ? `healthy${m.leader ? ' LEADER' : ''}, term ${m.raftTerm}` : 'NOT ANSWERING'}`)
+      : [`etcd ${s.etcd.url}: ${pidCell(s.etcd.process, s.etcd.pid)}, ${s.etcd.healthy ? 'healthy' : 'NOT ANSWERING'}`]),
     ...s.controllers.map((c, i) => `controller ${i + 1}: ${pidCell(c.process, c.pid)}${c.leader ? ' LEADER' : ''} (log ${c.log})`),
     ...(s.leaderPid !== undefined && !s.controllers.some((c) => c.leader) ? [`leader key names pid ${s.leaderPid}, not a controller of this lab (it expires with its lease)`] : []),
     '',

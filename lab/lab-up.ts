@@ -3,6 +3,7 @@ import { DEFAULT_LAB, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName,
 import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitRegistered } from './lab-agents.js';
 import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { startEtcd } from './lab-etcd.js';
+import { checkEtcdMemberCount, ensureEtcdMembers, etcdClientUrls } from './lab-etcd-cluster.js';
 import { clusterKeyFile, ensureClusterKey } from './lab-cluster-key.js';
 import { newNodeState, teardownNode } from './lab-node.js';
 import { findNode, lockLab, readState, withLab, writeState, type LabNodeState, type LabState } from './lab-state.js';
@@ -17,6 +18,8 @@ export interface LabUpOptions {
   ttlSeconds?: number;
   /** Controller processes (one leads); default: as many as the lab has, or 1. */
   controllers?: number;
+  /** etcd members (1, 3, 5 or 7); default: as many as the lab has, or 1. Fixed for the lab's life. */
+  etcdMembers?: number;
   /**
    * Node labels, by node name (`{ n1: { disk: 'ssd' } }`). When given, the complete set:
    * nodes it does not name get no labels. Default: every node keeps the labels it has.
@@ -54,7 +57,8 @@ const sameArgv = (rec: ProcessRecord | undefined, argv: string[]) => !!rec && re
  * Brings the lab to N running hosts, creating what is missing and nothing else: a second
  * run with the same options changes nothing. Nodes above N are torn down. A node under an
  * injected fault stays that way (a killed node is not restarted, a partitioned one stays
- * cut off): `restore-node` and `heal` undo faults, `up` only repairs. Agents and the
+ * cut off): `restore-node` and `heal` undo faults, `up` only repairs (an etcd member
+ * that is down is repaired: started again on its data dir, it rejoins). Agents and the
  * controllers whose command line no longer matches (other TTL, labels, capacity, log level, repo)
  * restart, as does an agent outside its host's netns. Resolves once every live node shows a
  * registration written by its current agent (not one left by an earlier agent whose lease
@@ -106,7 +110,8 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
   const started = Date.now();
   const say = opts.say ?? ((l: string) => console.error(`[lab] ${l}`));
   const now = new Date().toISOString();
-  const state: LabState = readState(layout) ?? {
+  const existing = readState(layout);
+  const state: LabState = existing ?? {
     ...layout, version: 1, repoRoot: repoRoot(), prefix: '/dokkaa', ttlSeconds: 10, logLevel: 'info', forwardRule: false, controllers: [], nodes: [], createdAt: now, updatedAt: now,
   };
   const count = opts.nodes ?? (state.nodes.length || 3);
@@ -119,6 +124,13 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
     if (unknown.length) throw new Error(`${flag}: no node ${unknown.join(', ')} in a lab of ${count} nodes (n1..n${count})`);
   }
   for (const [n, c] of Object.entries(opts.capacities ?? {})) checkHostCapacity(`--host-capacity ${n}`, c);
+  const members = checkEtcdMemberCount(opts.etcdMembers ?? state.etcdMemberCount ?? 1);
+  // A running cluster's membership is fixed here: changing it means `member add/remove`
+  // one at a time, which the lab does not do.
+  if (existing && members !== (state.etcdMemberCount ?? 1)) {
+    throw new Error(`--etcd-members: lab ${state.name} has ${state.etcdMemberCount ?? 1} etcd member(s); run dokkaa lab down --name ${state.name} to change that`);
+  }
+  state.etcdMemberCount = members;
   state.repoRoot = repoRoot();
   state.ttlSeconds = opts.ttlSeconds ?? state.ttlSeconds;
   state.prefix = opts.prefix ?? state.prefix;
@@ -139,7 +151,10 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
   state.forwardRule = true; // the rule names our bridge: it is ours to remove
   writeState(state);
 
-  if (!isOurs(state.etcd)) {
+  if (members > 1) {
+    for (const i of await ensureEtcdMembers(state, () => writeState(state))) note(`started etcd member ${i} pid ${state.etcdMembers![i - 1]!.pid} at ${etcdClientUrls(state)[i - 1]}`);
+    writeState(state);
+  } else if (!isOurs(state.etcd)) {
     state.etcd = await startEtcd(state);
     note(`started etcd pid ${state.etcd.pid} at ${state.etcdClientUrl}`);
     writeState(state);

@@ -8,6 +8,7 @@ import { backoffDelay, sleep, type Clock, type TimerHandle } from '../clock.js';
 import { DEFAULT_DNS_PORT, type Config } from '../config.js';
 import type { ContainerEngine } from '../docker/container-engine.js';
 import type { KvStore, Lease } from '../etcd/kv-store.js';
+import { KeepaliveTracker } from '../etcd/keepalive-tracker.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
@@ -40,7 +41,8 @@ export class NodeLease implements Runnable {
    * expire the lease and the scheduler to place this host's replicas elsewhere.
    */
   readonly expiring$: Observable<void> = this.expiring.asObservable();
-  private lastAck = 0;
+  /** The current lease's acknowledgements; the last lease's until a new one is granted (its silence counts). */
+  private keepalive: KeepaliveTracker | undefined;
   private expiringSignalled = false;
   private checkTimer: TimerHandle | undefined;
   /** The record as last written (or about to be), without `allocated`. */
@@ -111,9 +113,11 @@ export class NodeLease implements Runnable {
       if (this.stopped) return;
       // 2/3, not later: the check period (TTL/20) and stopping the containers must still fit
       // before etcd expires the lease (at 90% the fence often finished after the expiry).
-      if (!this.expiringSignalled && this.clock.now() - this.lastAck > (ttlMs * 2) / 3) {
+      if (this.lease) this.keepalive?.tick();
+      const sinceAck = this.keepalive?.sinceAck() ?? 0;
+      if (!this.expiringSignalled && sinceAck > (ttlMs * 2) / 3) {
         this.expiringSignalled = true;
-        this.log.warn('node lease expiring: etcd unreachable', { node: this.config.node, sinceLastAckMs: this.clock.now() - this.lastAck });
+        this.log.warn('node lease expiring: etcd unreachable', { node: this.config.node, sinceLastAckMs: sinceAck });
         this.expiring.next();
       }
       this.scheduleCheck();
@@ -144,11 +148,8 @@ export class NodeLease implements Runnable {
     };
     await this.store.put(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
     lease.onLost((err) => void this.reacquire(err));
-    lease.onKeepalive(() => {
-      if (this.lease === lease) this.lastAck = this.clock.now();
-    });
+    this.keepalive = new KeepaliveTracker(lease, this.clock, this.config.leaseTtlSeconds * 1000);
     this.lease = lease;
-    this.lastAck = this.clock.now();
     this.expiringSignalled = false;
     this.log.info('node lease granted', { node: this.config.node, lease: lease.id, ttlSeconds: this.config.leaseTtlSeconds });
     this.changes.next(lease.id);

@@ -6,6 +6,7 @@ import type { LeaderRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import type { KvStore, Lease, WatchHandle } from '../etcd/kv-store.js';
+import { KeepaliveTracker } from '../etcd/keepalive-tracker.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
@@ -26,7 +27,8 @@ export class LeaderElection implements Runnable {
   private lease: Lease | undefined;
   private leading = false;
   private stopped = true;
-  private lastKeepalive = 0;
+  /** The current lease's acknowledgements (kept after the lease goes: silence is what counts). */
+  private keepalive: KeepaliveTracker | undefined;
   private checkTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private keyWatch: WatchHandle | undefined;
@@ -78,7 +80,8 @@ export class LeaderElection implements Runnable {
   /** Periodic: a leader whose keepalives went unacknowledged too long stops acting. */
   private check(): void {
     if (this.stopped) return;
-    if (this.leading && this.clock.now() - this.lastKeepalive > (this.ttlMs() * 2) / 3) {
+    if (this.lease) this.keepalive?.tick();
+    if (this.leading && (this.keepalive?.sinceAck() ?? 0) > (this.ttlMs() * 2) / 3) {
       this.lease?.release();
       this.lease = undefined;
       void this.stepDown('keepalives not acknowledged; the lease may expire').then(() => this.retry());
@@ -91,8 +94,7 @@ export class LeaderElection implements Runnable {
     try {
       if (!this.lease) {
         const lease = await this.store.grantLease(this.config.leaseTtlSeconds);
-        this.lastKeepalive = this.clock.now();
-        lease.onKeepalive(() => (this.lastKeepalive = this.clock.now()));
+        this.keepalive = new KeepaliveTracker(lease, this.clock, this.ttlMs());
         lease.onLost((err) => {
           if (this.lease !== lease) return;
           this.lease = undefined;

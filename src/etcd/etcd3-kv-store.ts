@@ -109,6 +109,10 @@ export class Etcd3KvStore implements KvStore {
     const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepalive ?? true });
     const id = await lease.grant();
     let lostFns: ((err: Error) => void)[] = [];
+    let keepaliveFns: (() => void)[] = [];
+    lease.on('keepaliveSucceeded', () => {
+      for (const fn of keepaliveFns) fn();
+    });
     let lost = false;
     lease.on('lost', (err: Error) => {
       if (lost) return;
@@ -121,7 +125,12 @@ export class Etcd3KvStore implements KvStore {
         lostFns = [...lostFns, fn];
       },
       onKeepalive: (fn) => {
-        lease.on('keepaliveSucceeded', () => fn());
+        keepaliveFns = [...keepaliveFns, fn];
+      },
+      keepaliveOnce: async (timeoutMs) => {
+        // A deadline on the stream itself: a member that cannot be reached must not leave it open.
+        await lease.keepaliveOnce({ deadline: Date.now() + timeoutMs });
+        for (const fn of keepaliveFns) fn();
       },
       revoke: () => lease.revoke(),
       release: () => lease.release(),

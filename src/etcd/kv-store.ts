@@ -36,6 +36,12 @@ export interface Lease {
   onLost(fn: (err: Error) => void): void;
   /** Called after each keepalive etcd acknowledged: the lease is good for a TTL from then. */
   onKeepalive(fn: () => void): void;
+  /**
+   * Sends one keepalive now on a stream of its own (to whichever member the client picks),
+   * besides the regular ones; resolves once etcd acknowledged it. Rejects after `timeoutMs`,
+   * on a transport error, or if the lease is gone (onLost is then called too).
+   */
+  keepaliveOnce(timeoutMs: number): Promise<void>;
   /** Revokes the lease: every key it holds is deleted. */
   revoke(): Promise<void>;
   /** Stops keepalives without revoking (keys expire after the TTL). */

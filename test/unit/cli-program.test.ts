@@ -192,6 +192,16 @@ describe('the dokkaa command line', () => {
     assert.deepEqual(lab('kill-controller', '4242'), { command: 'kill-controller', name: 'lab', pid: 4242 });
   });
 
+  it('parses the etcd cluster of a lab: --etcd-members and the member faults', () => {
+    const lab = (...argv: string[]) => cli('lab', ...argv).invocation;
+    assert.deepEqual(lab('up', '--etcd-members', '3'), { command: 'lab', request: { command: 'up', options: { name: 'lab', etcdMembers: 3 } } });
+    assert.deepEqual(cli('lab', 'up', '--etcd-members', 'three'), { out: '', err: 'error: --etcd-members: expected a positive integer, got "three"\n', code: 2 });
+    assert.deepEqual(lab('kill-etcd-member', 'leader', '--name', 'ha'), { command: 'lab', request: { command: 'kill-etcd-member', name: 'ha', member: 'leader' } });
+    assert.deepEqual(lab('kill-etcd-member', '2'), { command: 'lab', request: { command: 'kill-etcd-member', name: 'lab', member: 2 } });
+    assert.deepEqual(cli('lab', 'kill-etcd-member', 'first'), { out: '', err: 'error: --member: expected a positive integer, got "first"\n', code: 2 });
+    assert.deepEqual(lab('restore-etcd-member'), { command: 'lab', request: { command: 'restore-etcd-member', name: 'lab' } });
+  });
+
   it('parses host sizes for lab up and lab add-host', () => {
     const lab = (...argv: string[]) => cli('lab', ...argv).invocation;
     assert.deepEqual(lab('up', '--nodes', '3', '--host-capacity', 'n1=1Gi:1,n2=2Gi:2', '--host-capacity', 'n3=4Gi'), {
@@ -231,7 +241,7 @@ describe('dokkaa completion', () => {
 
   it('completes commands, subcommands and flags in bash', () => {
     assert.deepEqual(complete('st'), ['status']);
-    assert.deepEqual(complete('lab', 'kill-'), ['kill-node', 'kill-controller']);
+    assert.deepEqual(complete('lab', 'kill-'), ['kill-node', 'kill-controller', 'kill-etcd-member']);
     assert.deepEqual(complete('rollout', ''), ['status', 'restart', 'help']);
     assert.deepEqual(complete('rollout', 'status', 'shop/web', '--t'), ['--timeout']);
     assert.deepEqual(complete('lab', 'status', '--'), ['--name', '--json', '--help']);

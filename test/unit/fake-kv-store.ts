@@ -141,6 +141,7 @@ export class FakeKvStore implements KvStore {
       id,
       onLost: () => undefined,
       onKeepalive: () => undefined,
+      keepaliveOnce: async () => undefined,
       revoke: async () => {
         for (const kv of [...this.data.values()]) if (kv.lease === id) await this.delete(kv.key);
       },

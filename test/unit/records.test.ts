@@ -159,7 +159,7 @@ describe('record codecs: what the writers write decodes unchanged', () => {
   it('decodes the events the event recorder writes', async () => {
     const store = new (class extends FakeKvStore {
       override grantLease(): Promise<Lease> {
-        return Promise.resolve({ id: '1', onLost: () => undefined, onKeepalive: () => undefined, revoke: async () => undefined, release: () => undefined });
+        return Promise.resolve({ id: '1', onLost: () => undefined, onKeepalive: () => undefined, keepaliveOnce: async () => undefined, revoke: async () => undefined, release: () => undefined });
       }
     })();
     const keys = new Keys();
