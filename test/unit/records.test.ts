@@ -235,3 +235,12 @@ describe('decodeRecord', () => {
     assert.equal(calls[0], 'host: expected a string, got nothing; pid: expected a number, got nothing; since: expected a string, got nothing');
   });
 });
+
+describe('checkRecord: a value nested deeper than JSON.stringify recurses', () => {
+  it('reports the record as not decoding instead of throwing (found by fuzzing)', () => {
+    const n = 200_000;
+    const r = checkRecord(StatusRecord, `{"phase":${'['.repeat(n)}${']'.repeat(n)}}`);
+    assert.ok(!r.ok);
+    assert.match(r.error, /^phase: expected "Pending", "Running", "Degraded", "Invalid" or "Failed", got \[\[\[\.\.\. \(an array nested too deep to show\)/);
+  });
+});
