@@ -95,10 +95,15 @@ export class DokkaaProcess {
 export async function spawnAgent(world: World): Promise<DokkaaProcess> {
   const config = world.config();
   const agent = DokkaaProcess.spawn('agent', config, ['--dns-port', '0', '--router-http-port', '0', '--router-https-port', '0', '--state-dir', config.stateDir!]);
-  await waitFor('the agent\'s node record with its sealing key', async () => {
-    const kv = await world.etcd.get(world.keys.node(world.node)).string();
-    return kv && decodeRecord(NodeRecord, kv)?.sealingKey;
-  }, 30_000);
+  try {
+    await waitFor('the agent\'s node record with its sealing key', async () => {
+      const kv = await world.etcd.get(world.keys.node(world.node)).string();
+      return kv && decodeRecord(NodeRecord, kv)?.sealingKey;
+    }, 120_000); // a bound, not a target: node alone takes 20 s to start on a loaded 2-CPU machine
+  } catch (err) {
+    await agent.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${agent.output.join('').slice(-2000)}`);
+  }
   return agent;
 }
 
