@@ -4,8 +4,8 @@ import * as t from 'io-ts';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { Keys } from '../../api/keys.js';
 import { resolveLinks } from '../../controllers/link-injector/link-resolution.js';
-import { PortAllocatorReconciler } from '../../controllers/link-injector/port-allocator-reconciler.js';
 import { summarize } from '../../controllers/status/status-summary.js';
+import { allocatorOn } from './port-allocator.js';
 import {
   checkRecord,
   decodeRecord,
@@ -150,7 +150,7 @@ describe('record codecs: what the writers write decodes unchanged', () => {
     const keys = new Keys();
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx', 'dns'] }));
     await store.put(keys.manifest('shop', 'dns'), JSON.stringify({ image: 'x', services: { dns: { port: 53, protocol: 'udp' } } }));
-    await new PortAllocatorReconciler(store, keys, { linkPorts: { min: 20000, max: 20010 } } as Config).reconcile('ports', log);
+    await allocatorOn(store, keys, { linkPorts: { min: 20000, max: 20010 } } as Config).reconcile('ports', log);
     const written = (await store.list(keys.ports)).kvs;
     assert.equal(written.length, 2);
     for (const kv of written) roundTrips(PortRecord, kv.value);
