@@ -12,10 +12,11 @@ import type { FakeKvStore } from './fake-kv-store.js';
  * controller starts them; each run first lets the informers take in what was written
  * (a controller's run follows the informer event that queued it).
  */
-export function allocatorOn(store: FakeKvStore, keys: Keys, config: Config): PortAllocatorReconciler {
+export async function allocatorOn(store: FakeKvStore, keys: Keys, config: Config): Promise<PortAllocatorReconciler> {
   const factory = new InformerFactory(store, new FakeClock(), createLogger('error', true));
   factory.informer(Resources.manifests(keys)).acquire();
   factory.informer(Resources.links(keys)).acquire();
+  await flush(); // listed and watching before the test writes
   return new (class extends PortAllocatorReconciler {
     override async reconcile(key: string, log: Logger): Promise<void> {
       await flush();

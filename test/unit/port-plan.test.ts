@@ -111,7 +111,7 @@ describe('PortAllocatorReconciler', () => {
 
   it('allocates both keys, keeps them across runs, and releases both when the link goes', async () => {
     const store = new FakeKvStore();
-    const allocator = allocatorOn(store, keys, config);
+    const allocator = await allocatorOn(store, keys, config);
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx', 'other/db'] }));
     await allocator.reconcile('ports', log);
     const read = async (k: string) => (await store.get(k))?.value;
@@ -131,6 +131,19 @@ describe('PortAllocatorReconciler', () => {
     assert.equal(await read(keys.port('shop', 'nginx')), '{"port":20001,"protocol":"tcp"}', 'the other port stays');
   });
 
+  it('reads manifests and links from the informers: a run lists only portalloc/ and ports/ (found by fuzzing)', async () => {
+    // Listing every manifest per run outlasted the etcd call deadline once manifests were large, on every retry.
+    const store = new FakeKvStore();
+    await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx'], env: { BIG: 'x'.repeat(100_000) } }));
+    const allocator = await allocatorOn(store, keys, config);
+    const listed: string[] = [];
+    const list = store.list.bind(store);
+    store.list = async (prefix: string) => (listed.push(prefix), list(prefix));
+    await allocator.reconcile('ports', log);
+    assert.deepEqual(listed, [keys.portAllocs, keys.ports]);
+    assert.equal((await store.get(keys.port('shop', 'nginx')))?.value, '{"port":20000,"protocol":"tcp"}');
+  });
+
   it('fails, to retry from a fresh reading, when a port it planned was taken meanwhile', async () => {
     const store = new FakeKvStore();
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx'] }));
@@ -145,7 +158,7 @@ describe('PortAllocatorReconciler', () => {
       }
       return r;
     };
-    const allocator = allocatorOn(store, keys, config);
+    const allocator = await allocatorOn(store, keys, config);
     await assert.rejects(allocator.reconcile('ports', log), /lost a race/);
     assert.equal((await store.get(keys.port('shop', 'nginx')))?.value, undefined, 'nothing half-written');
     await allocator.reconcile('ports', log);

@@ -150,7 +150,7 @@ describe('record codecs: what the writers write decodes unchanged', () => {
     const keys = new Keys();
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx', 'dns'] }));
     await store.put(keys.manifest('shop', 'dns'), JSON.stringify({ image: 'x', services: { dns: { port: 53, protocol: 'udp' } } }));
-    await allocatorOn(store, keys, { linkPorts: { min: 20000, max: 20010 } } as Config).reconcile('ports', log);
+    await (await allocatorOn(store, keys, { linkPorts: { min: 20000, max: 20010 } } as Config)).reconcile('ports', log);
     const written = (await store.list(keys.ports)).kvs;
     assert.equal(written.length, 2);
     for (const kv of written) roundTrips(PortRecord, kv.value);
