@@ -134,14 +134,14 @@ describe('fuzzing the etcd boundary: bad manifests and records never stop the pr
       const link = decodeRecord(LinkRecord, await world.etcd.get(world.keys.link(lateApp, 'web')).string());
       const endpoints = await world.keysUnder(world.keys.service(lateApp, 'late'));
       return (await world.status(lateApp, 'web'))?.phase === 'Running' && link?.missing.length === 0 && Object.keys(link.links).length === 1 && endpoints.length === 1;
-    }, 60_000);
+    }, 240_000, 500);
 
     // Taking it all away is input too.
     await deleteAll(shuffled.map((w) => w.key));
     await waitFor('no status left of the fuzzed manifests', async () => {
       const left = await world.keysUnder(world.keys.statuses);
       return !left.some((k) => cases.some((c) => k === world.keys.status(c.app, c.name)));
-    }, 120_000, 1000);
+    }, 240_000, 1000);
     assertAlive('after the fuzz was deleted');
     assert.deepEqual((await world.running(app, 'web')).map((c) => c.Id).sort(), ids, 'the valid manifest still has its containers');
     assert.equal((await world.running(lateApp, 'web')).length, 1);
