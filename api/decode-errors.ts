@@ -80,6 +80,19 @@ function friendly(name: string): string {
 /** A short JSON rendering of a bad value, for error messages. */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const s = JSON.stringify(value) ?? String(value);
+  const s = stringify(value);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * JSON.stringify recurses and throws past a few thousand levels of nesting, where
+ * JSON.parse does not: a manifest or record nested that deep must get an error message,
+ * not a RangeError out of the decoder.
+ */
+function stringify(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? '[[[... (an array nested too deep to show)' : '{{{... (an object nested too deep to show)';
+  }
 }

@@ -1,10 +1,13 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
-import { decodeRecord, LinkRecord, parsePortRecord, type PortRecord } from '../../api/records.js';
+import { parsePortRecord, type PortRecord } from '../../api/records.js';
 import { DEFAULT_LINK_PORTS, type Config } from '../../src/config.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore, TxnCondition, TxnOp } from '../../src/etcd/kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources, type Link, type ManifestEntry } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { planPorts, wantedPorts, type AllocEntry, type PortAction, type PortEntry } from './port-plan.js';
@@ -21,27 +24,33 @@ export const PORTS_KEY = 'ports';
  */
 @injectable()
 export class PortAllocatorReconciler implements Reconciler {
+  private readonly manifests: SharedInformer<ManifestEntry>;
+  private readonly links: SharedInformer<Link>;
+
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Config) private readonly config: Config,
-  ) {}
+    @inject(InformerFactory) factory: InformerFactory,
+  ) {
+    this.manifests = factory.informer(Resources.manifests(keys));
+    this.links = factory.informer(Resources.links(keys));
+  }
 
   async reconcile(_key: string, log: Logger): Promise<void> {
-    // `portalloc/` strictly before `ports/`: a pair created in between then shows as a record
-    // without its reverse key (whose repair fails harmlessly), never as a free port or as a
-    // reverse key without its record (which would be dropped).
+    // What is wanted from the caches, decoded once (any change to them runs this again); not
+    // a listing of every manifest per run, which with large manifests outlasted the etcd
+    // call deadline again and again and stopped link ports cluster-wide (found by fuzzing).
+    await Promise.all([this.manifests.synced(), this.links.synced()]);
+    // In key order, as etcd lists them: the first manifest providing a service names its protocol.
+    const manifests = this.manifests.list().sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const wanted = wantedPorts(manifests.map((c) => c.value), this.links.list().map((c) => c.value));
+    // `portalloc/` strictly before `ports/`, fresh (the transactions are conditioned on
+    // them): a pair created in between then shows as a record without its reverse key (whose
+    // repair fails harmlessly), never as a free port or as a reverse key without its record
+    // (which would be dropped).
     const allocs = await this.store.list(this.keys.portAllocs);
-    const [apps, links, ports] = await Promise.all([
-      this.store.list(this.keys.apps),
-      this.store.list(this.keys.links),
-      this.store.list(this.keys.ports),
-    ]);
-    const manifests = apps.kvs.flatMap((kv) => {
-      const m = this.keys.parseManifest(kv.key);
-      return m ? [{ ...m, value: kv.value }] : [];
-    });
-    const wanted = wantedPorts(manifests, links.kvs.map((kv) => decodeRecord(LinkRecord, kv.value)));
+    const ports = await this.store.list(this.keys.ports);
     const portEntries: PortEntry[] = ports.kvs.flatMap((kv) => {
       const at = this.keys.parsePort(kv.key);
       return at ? [{ id: serviceId(at.app, at.service), record: parsePortRecord(kv.value), modRevision: kv.modRevision }] : [];

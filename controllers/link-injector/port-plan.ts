@@ -1,5 +1,5 @@
 import { serviceId } from '../../api/keys.js';
-import { decodeManifest } from '../../api/manifest.js';
+import type { DecodeResult } from '../../api/manifest.js';
 import type { LinkRecord, PortRecord } from '../../api/records.js';
 import type { PortRange } from '../../src/config.js';
 
@@ -50,13 +50,13 @@ export interface PortPlan {
  * is the one the first manifest (in key order) providing the service declares, else tcp.
  */
 export function wantedPorts(
-  manifests: { app: string; name: string; value: string }[],
+  manifests: { app: string; result: DecodeResult }[],
   linkRecords: (LinkRecord | undefined)[],
 ): Map<string, Protocol | undefined> {
   const wanted = new Map<string, Protocol | undefined>();
   const provided = new Map<string, Protocol>();
   for (const m of manifests) {
-    const decoded = decodeManifest(m.value, m.app, m.name);
+    const decoded = m.result;
     if (!decoded.ok) continue;
     for (const l of decoded.spec.links) wanted.set(serviceId(l.app, l.service), undefined);
     for (const [svc, decl] of Object.entries(decoded.spec.services)) {

@@ -264,7 +264,7 @@ export class SharedInformer<T> implements InformerCache<T> {
     const tomb = this.tombstones.get(kv.key);
     if (tomb && tomb.revision >= kv.modRevision) return;
     this.tombstones.delete(kv.key);
-    const decoded: ReturnType<Decoder<T>> = assumed ? { ok: true, value: assumed.value } : this.decode(kv);
+    const decoded: ReturnType<Decoder<T>> = assumed ? { ok: true, value: assumed.value } : this.decodeSafely(kv);
     if (!decoded.ok) {
       if (old) this.remove(kv.key, kv.modRevision);
       if (this.undecodable.get(kv.key) !== kv.modRevision) {
@@ -279,6 +279,19 @@ export class SharedInformer<T> implements InformerCache<T> {
     this.items.set(kv.key, obj);
     this.index(obj);
     this.events$.next(initial ? { type: 'put', key: kv.key, obj, old, initial } : assumed ? { type: 'put', key: kv.key, obj, old, assumed: true } : { type: 'put', key: kv.key, obj, old });
+  }
+
+  /**
+   * A decoder that throws on some value is a bug, but the value is still one bad record:
+   * left out like any other, not an exception out of the watch callback (which would end the
+   * process) or out of every re-list (which would stall the whole prefix).
+   */
+  private decodeSafely(kv: KeyValue): ReturnType<Decoder<T>> {
+    try {
+      return this.decode(kv);
+    } catch (err) {
+      return { ok: false, error: `the decoder failed: ${err instanceof Error ? err.message : String(err)}` };
+    }
   }
 
   /** `revision`: the delete's (or the listing's that found the key gone). */

@@ -4,12 +4,22 @@ import { PortAllocatorReconciler } from '../../controllers/link-injector/port-al
 import { decodeRecord, PortRecord } from '../../api/records.js';
 import { Etcd3KvStore } from '../../src/etcd/etcd3-kv-store.js';
 import { createLogger } from '../../src/logging.js';
-import { World } from './support/world.js';
+import { waitFor, World } from './support/world.js';
+import { SystemClock } from '../../src/clock.js';
+import type { Config } from '../../src/config.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources } from '../../src/informer/resources.js';
 
 describe('link port allocation on real etcd', () => {
   const world = new World();
   const stores = [new Etcd3KvStore([world.etcdUrl]), new Etcd3KvStore([world.etcdUrl])];
+  const log = createLogger('error', true);
+  // Each allocator reads manifests and links from its process's informers, as under its controller.
+  const factories = stores.map((s) => new InformerFactory(s, new SystemClock(), log));
+  const informers = factories.flatMap((f) => [f.informer(Resources.manifests(world.keys)), f.informer(Resources.links(world.keys))]);
+  const allocator = (i: number, config: Config) => new PortAllocatorReconciler(stores[i]!, world.keys, config, factories[i]!);
   after(async () => {
+    for (const i of informers) await i.release();
     for (const s of stores) s.close();
     await world.cleanup();
   });
@@ -20,8 +30,9 @@ describe('link port allocation on real etcd', () => {
       await world.putManifest('shop', `c${i}`, { image: 'x', links: [`svc${i}`] });
     }
     const config = world.config({ linkPorts: { min: 21000, max: 21000 + services - 1 } });
-    const allocators = stores.map((s) => new PortAllocatorReconciler(s, world.keys, config));
-    const log = createLogger('error', true);
+    for (const i of informers) i.acquire();
+    await waitFor('both processes\' informers hold every manifest', async () => informers.every((i) => i.prefix !== world.keys.apps || i.list().length === services));
+    const allocators = [allocator(0, config), allocator(1, config)];
     // Each allocator retries after a lost race, as its work queue would, until a run succeeds.
     let races = 0;
     const run = async (a: PortAllocatorReconciler) => {
@@ -51,12 +62,13 @@ describe('link port allocation on real etcd', () => {
 
   it('reuses the ports after a restart of the allocator and frees them once unlinked', async () => {
     const before = await world.etcd.getAll().prefix(world.keys.ports).strings();
-    const fresh = new PortAllocatorReconciler(stores[0]!, world.keys, world.config({ linkPorts: { min: 21000, max: 21039 } }));
-    await fresh.reconcile('ports', createLogger('error', true));
+    const fresh = allocator(0, world.config({ linkPorts: { min: 21000, max: 21039 } }));
+    await fresh.reconcile('ports', log);
     assert.deepEqual(await world.etcd.getAll().prefix(world.keys.ports).strings(), before);
 
     await world.etcd.delete().prefix(world.keys.apps);
-    await fresh.reconcile('ports', createLogger('error', true));
+    await waitFor('the informer without the manifests', async () => informers[0]!.list().length === 0);
+    await fresh.reconcile('ports', log);
     assert.deepEqual(await world.keysUnder(world.keys.ports), []);
     assert.deepEqual(await world.keysUnder(world.keys.portAllocs), []);
   });

@@ -359,3 +359,13 @@ describe('decodeManifest: mode and placement', () => {
     assert.equal(templateHash(a.spec), templateHash(b.spec));
   });
 });
+
+describe('decodeManifest: input nested deeper than JSON.stringify recurses', () => {
+  // JSON.parse takes any depth; the error message's rendering of the bad value threw a RangeError (found by fuzzing).
+  it('names the first error of a value nested 200,000 deep instead of throwing', () => {
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    assert.deepEqual(errors(`{"image":"dokkaa/busybox","command":${deep(200_000)}}`), ['command[0]: expected a string, got [[[... (an array nested too deep to show)']);
+    const obj = '{"a":'.repeat(200_000) + '1' + '}'.repeat(200_000);
+    assert.deepEqual(errors(`{"image":"dokkaa/busybox","constraints":{"zone":${obj}}}`), ['constraints.zone: expected a string, got {{{... (an object nested too deep to show)']);
+  });
+});

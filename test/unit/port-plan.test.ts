@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
 import { parsePortRecord } from '../../api/records.js';
 import { planPorts, wantedPorts, type AllocEntry, type PortEntry } from '../../controllers/link-injector/port-plan.js';
-import { PortAllocatorReconciler } from '../../controllers/link-injector/port-allocator-reconciler.js';
+import { decodeManifest } from '../../api/manifest.js';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logging.js';
 import { FakeKvStore } from './fake-kv-store.js';
+import { allocatorOn } from './port-allocator.js';
 
 const range = { min: 20000, max: 20004 };
 const want = (...ids: string[]) => new Map(ids.map((id) => [id, undefined]));
@@ -84,7 +85,7 @@ describe('wantedPorts', () => {
         { app: 'shop', name: 'nginx', value: JSON.stringify({ image: 'x', services: { nginx: 80 } }) },
         { app: 'infra', name: 'dns', value: JSON.stringify({ image: 'x', services: { dns: { port: 53, protocol: 'udp' } } }) },
         { app: 'shop', name: 'broken', value: '{"image": "x", "links": ["db"], "oops": 1}' },
-      ],
+      ].map((m) => ({ app: m.app, result: decodeManifest(m.value, m.app, m.name) })),
       [{ links: { CACHE: { app: 'shop', service: 'cache', port: 20009, protocol: 'tcp' } }, missing: [], revision: 1 }, undefined],
     );
     assert.deepEqual([...wanted].sort(), [
@@ -110,7 +111,7 @@ describe('PortAllocatorReconciler', () => {
 
   it('allocates both keys, keeps them across runs, and releases both when the link goes', async () => {
     const store = new FakeKvStore();
-    const allocator = new PortAllocatorReconciler(store, keys, config);
+    const allocator = await allocatorOn(store, keys, config);
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx', 'other/db'] }));
     await allocator.reconcile('ports', log);
     const read = async (k: string) => (await store.get(k))?.value;
@@ -130,6 +131,19 @@ describe('PortAllocatorReconciler', () => {
     assert.equal(await read(keys.port('shop', 'nginx')), '{"port":20001,"protocol":"tcp"}', 'the other port stays');
   });
 
+  it('reads manifests and links from the informers: a run lists only portalloc/ and ports/ (found by fuzzing)', async () => {
+    // Listing every manifest per run outlasted the etcd call deadline once manifests were large, on every retry.
+    const store = new FakeKvStore();
+    await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx'], env: { BIG: 'x'.repeat(100_000) } }));
+    const allocator = await allocatorOn(store, keys, config);
+    const listed: string[] = [];
+    const list = store.list.bind(store);
+    store.list = async (prefix: string) => (listed.push(prefix), list(prefix));
+    await allocator.reconcile('ports', log);
+    assert.deepEqual(listed, [keys.portAllocs, keys.ports]);
+    assert.equal((await store.get(keys.port('shop', 'nginx')))?.value, '{"port":20000,"protocol":"tcp"}');
+  });
+
   it('fails, to retry from a fresh reading, when a port it planned was taken meanwhile', async () => {
     const store = new FakeKvStore();
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx'] }));
@@ -144,7 +158,7 @@ describe('PortAllocatorReconciler', () => {
       }
       return r;
     };
-    const allocator = new PortAllocatorReconciler(store, keys, config);
+    const allocator = await allocatorOn(store, keys, config);
     await assert.rejects(allocator.reconcile('ports', log), /lost a race/);
     assert.equal((await store.get(keys.port('shop', 'nginx')))?.value, undefined, 'nothing half-written');
     await allocator.reconcile('ports', log);

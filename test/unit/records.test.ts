@@ -4,8 +4,8 @@ import * as t from 'io-ts';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { Keys } from '../../api/keys.js';
 import { resolveLinks } from '../../controllers/link-injector/link-resolution.js';
-import { PortAllocatorReconciler } from '../../controllers/link-injector/port-allocator-reconciler.js';
 import { summarize } from '../../controllers/status/status-summary.js';
+import { allocatorOn } from './port-allocator.js';
 import {
   checkRecord,
   decodeRecord,
@@ -150,7 +150,7 @@ describe('record codecs: what the writers write decodes unchanged', () => {
     const keys = new Keys();
     await store.put(keys.manifest('shop', 'crawler'), JSON.stringify({ image: 'x', links: ['nginx', 'dns'] }));
     await store.put(keys.manifest('shop', 'dns'), JSON.stringify({ image: 'x', services: { dns: { port: 53, protocol: 'udp' } } }));
-    await new PortAllocatorReconciler(store, keys, { linkPorts: { min: 20000, max: 20010 } } as Config).reconcile('ports', log);
+    await (await allocatorOn(store, keys, { linkPorts: { min: 20000, max: 20010 } } as Config)).reconcile('ports', log);
     const written = (await store.list(keys.ports)).kvs;
     assert.equal(written.length, 2);
     for (const kv of written) roundTrips(PortRecord, kv.value);
@@ -233,5 +233,14 @@ describe('decodeRecord', () => {
     assert.equal(decodeRecord(LeaderRecord, 'null'), undefined);
     assert.equal(calls.length, 2);
     assert.equal(calls[0], 'host: expected a string, got nothing; pid: expected a number, got nothing; since: expected a string, got nothing');
+  });
+});
+
+describe('checkRecord: a value nested deeper than JSON.stringify recurses', () => {
+  it('reports the record as not decoding instead of throwing (found by fuzzing)', () => {
+    const n = 200_000;
+    const r = checkRecord(StatusRecord, `{"phase":${'['.repeat(n)}${']'.repeat(n)}}`);
+    assert.ok(!r.ok);
+    assert.match(r.error, /^phase: expected "Pending", "Running", "Degraded", "Invalid" or "Failed", got \[\[\[\.\.\. \(an array nested too deep to show\)/);
   });
 });

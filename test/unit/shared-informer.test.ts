@@ -12,8 +12,11 @@ import { FakeKvStore } from './fake-kv-store.js';
 const log = createLogger('error', true);
 const P = '/dokkaa/apps/';
 
-/** Values are `group:n`; `bad` does not decode. */
-const decode: Decoder<string> = (kv) => (kv.value === 'bad' ? { ok: false, error: 'bad value' } : { ok: true, value: kv.value });
+/** Values are `group:n`; `bad` does not decode; `throws` makes the decoder throw. */
+const decode: Decoder<string> = (kv) => {
+  if (kv.value === 'throws') throw new RangeError('Maximum call stack size exceeded');
+  return kv.value === 'bad' ? { ok: false, error: 'bad value' } : { ok: true, value: kv.value };
+};
 const byGroup = { group: (c: { value: string }) => [c.value.split(':')[0]!] };
 
 /** Events as short strings: `put key=value@rev`, marked ` initial` or ` (was rev)`; `delete key (was value)`. */
@@ -328,6 +331,20 @@ describe('SharedInformer: decoding', () => {
     assert.deepEqual(undecodable(), ['a@2', 'a@4'], 'a new revision is logged');
     await store.put(`${P}a`, 'g:2');
     assert.deepEqual(w.take(), ['put a=g:2@5']);
+    await w.informer.release();
+  });
+
+  it('leaves out a value its decoder throws on, listed or watched, and goes on (found by fuzzing)', async () => {
+    const store = seeded({ a: 'throws', b: 'g:1' });
+    const spy = spyLogger();
+    const w = await start(store, spy.log);
+    assert.equal(w.informer.hasSynced(), true, 'the listing is not failed by one record');
+    assert.deepEqual(w.keys(), ['b=g:1']);
+    await store.put(`${P}c`, 'throws');
+    await store.put(`${P}d`, 'g:2');
+    assert.deepEqual(w.keys(), ['b=g:1', 'd=g:2'], 'the watch goes on past it');
+    const errors = spy.warnings.filter((i) => i['message'] === 'record does not decode; left out').map((i) => i['error']);
+    assert.deepEqual(errors, ['the decoder failed: Maximum call stack size exceeded', 'the decoder failed: Maximum call stack size exceeded']);
     await w.informer.release();
   });
 

@@ -75,12 +75,36 @@ export class DokkaaProcess {
     return new DokkaaProcess(child, output);
   }
 
+  /** Whether the process has not exited (nor been killed by a signal). */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   async kill(signal: NodeJS.Signals): Promise<number | null> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    if (!this.alive) return this.child.exitCode;
     const exited = new Promise<number | null>((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.child.kill(signal);
     return exited;
   }
+}
+
+/**
+ * The world's agent as a child process, up once its node record (with its sealing key) is.
+ * The DNS server and the web router bind ports one per machine: off, as in the other e2e tests.
+ */
+export async function spawnAgent(world: World): Promise<DokkaaProcess> {
+  const config = world.config();
+  const agent = DokkaaProcess.spawn('agent', config, ['--dns-port', '0', '--router-http-port', '0', '--router-https-port', '0', '--state-dir', config.stateDir!]);
+  try {
+    await waitFor('the agent\'s node record with its sealing key', async () => {
+      const kv = await world.etcd.get(world.keys.node(world.node)).string();
+      return kv && decodeRecord(NodeRecord, kv)?.sealingKey;
+    }, 120_000); // a bound, not a target: node alone takes 20 s to start on a loaded 2-CPU machine
+  } catch (err) {
+    await agent.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${agent.output.join('').slice(-2000)}`);
+  }
+  return agent;
 }
 
 /**
@@ -113,13 +137,7 @@ export function useControllersAndAgentProcess(controllerOverrides: Partial<Confi
   let agent: DokkaaProcess | undefined;
   before(async () => {
     controllers = await InProcessDokkaa.start(world.config(controllerOverrides), CONTROLLER_MODULES);
-    const config = world.config();
-    // The DNS server and the web router bind ports one per machine: off, as in the other e2e tests.
-    agent = DokkaaProcess.spawn('agent', config, ['--dns-port', '0', '--router-http-port', '0', '--router-https-port', '0', '--state-dir', config.stateDir!]);
-    await waitFor('the agent\'s node record with its sealing key', async () => {
-      const kv = await world.etcd.get(world.keys.node(world.node)).string();
-      return kv && decodeRecord(NodeRecord, kv)?.sealingKey;
-    }, 30_000);
+    agent = await spawnAgent(world);
   });
   after(async () => {
     await agent?.kill('SIGTERM');
