@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import * as t from 'io-ts';
 import type { Keys } from '../../api/keys.js';
 import * as records from '../../api/records.js';
-import { Resources, type ManifestEntry } from '../../src/informer/resources.js';
+import { Resources, type ManifestEntry, type PolicyEntry } from '../../src/informer/resources.js';
 import type { ResourceSpec } from '../../src/informer/informer-factory.js';
 import { corruption, encode, expandDeep, junkBytes, mutate, mutation, weirdKey, weirdValue } from './json-mutations.js';
 import { keyLayout, type KeyLayout } from './key-sections.js';
@@ -65,7 +65,11 @@ function decodes(specs: ResourceSpec<unknown>[], key: string, value: string): bo
   const spec = specs.filter((s) => key.startsWith(s.prefix)).sort((a, b) => b.prefix.length - a.prefix.length)[0];
   if (!spec || spec.kind === 'portalloc') return false;
   const d = spec.decode({ key, value, modRevision: 1, createRevision: 1, lease: '0' });
-  return d.ok && (spec.kind !== 'manifest' || (d.value as ManifestEntry).result.ok);
+  // Manifests and the policy stay in the cache with their own result: the record is good only if that is.
+  if (!d.ok) return false;
+  if (spec.kind === 'manifest') return (d.value as ManifestEntry).result.ok;
+  if (spec.kind === 'policy') return (d.value as PolicyEntry).result.ok;
+  return true;
 }
 
 /**
