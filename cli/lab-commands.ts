@@ -7,6 +7,7 @@ import { formatStatus, labStatus } from '../lab/lab-status.js';
 import { labAddHost, labUp, type LabAddHostOptions, type LabUpOptions } from '../lab/lab-up.js';
 import { parseHostCapacities, parseHostCapacity } from '../lab/host-capacity.js';
 import { healNode, killController, killNode, partitionNode, restoreNode } from '../lab/node-faults.js';
+import { labEtcdEnv } from '../lab/lab-pki.js';
 
 export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Docker hosts on this machine, each in a netns)
   up --nodes N [--controllers K] [--ttl SECONDS] [--label NODE:k=v ...] [--log-level L]
@@ -132,7 +133,7 @@ export async function runLab(request: LabRequest): Promise<string> {
       return [
         `lab ${s.name}: ${s.nodes.length} nodes (${s.nodes.map((n) => `${n.name}=${n.address}`).join(' ')}), ${s.controllers.length} controller(s), ${r.changes.length ? `${r.changes.length} changes` : 'no changes'} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
         `etcd: ${s.etcdClientUrl}   engines: unix://${s.stateDir}/nI/docker.sock`,
-        `export DOKKAA_ETCD=${s.etcdClientUrl}`,
+        ...Object.entries(labEtcdEnv(s)).map(([k, v]) => `export ${k}=${v}`),
       ].join('\n');
     }
     case 'add-host': {

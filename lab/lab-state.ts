@@ -37,6 +37,8 @@ export interface LabState extends LabLayout {
   prefix: string;
   ttlSeconds: number;
   logLevel: string;
+  /** etcd with TLS and client certificates (absent: true; see LabUpOptions.tls). */
+  tls?: boolean;
   /** Engines and etcd only, no agents or controllers (see LabUpOptions.bare). */
   bare?: boolean;
   /** Whether this lab inserted the iptables FORWARD rule (and so removes it). */

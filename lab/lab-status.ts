@@ -1,4 +1,5 @@
 import { etcdReachable } from '../src/etcd/local-etcd.js';
+import { labEtcdOptions } from './lab-pki.js';
 import { table } from '../src/table.js';
 import { DEFAULT_LAB, LAB_ROOT, labLayout } from './lab-layout.js';
 import { agentInNetns, isLiveRegistration, nodeRecords, readLeader } from './lab-agents.js';
@@ -52,7 +53,7 @@ export interface LabStatus {
 export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: string } = {}): Promise<LabStatus> {
   const layout = labLayout(name, opts.stateRoot ?? LAB_ROOT);
   const state = readState(layout);
-  const healthy = state ? await etcdReachable([layout.etcdClientUrl], 1_000) : false;
+  const healthy = state ? await etcdReachable(labEtcdOptions(state), 1_000) : false;
   const records = healthy && state ? await nodeRecords(state) : undefined;
   const leader = healthy && state ? await readLeader(state) : undefined;
   const nodes = await Promise.all((state?.nodes ?? []).map(async (n): Promise<NodeStatus> => {
@@ -85,7 +86,7 @@ export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: 
     bridge: layout.bridge,
     bridgeExists: await linkExists(layout.bridge),
     forwardRule: await forwardRulePresent(layout.bridge),
-    etcd: { url: layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
+    etcd: { url: state?.etcdClientUrl ?? layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
     controllers: (state?.controllers ?? []).map((c, i) => ({
       ...(c ? { pid: c.pid } : {}), process: processState(c ?? undefined), log: controllerLogPath(layout, i + 1), leader: !!c && c.pid === leader?.pid,
     })),

@@ -16,7 +16,7 @@ const HOST = 'registry.lrcr.invalid:5000';
 
 function cli(w: LabWorld, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args, '--etcd', w.state.etcdClientUrl, '--prefix', w.state.prefix], (err, stdout, stderr) =>
+    const child = execFile(process.execPath, [BIN, ...args, ...w.cliFlags()], (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
     child.stdin!.end(input);
   });

@@ -4,11 +4,11 @@ import { PortAllocatorReconciler } from '../../controllers/link-injector/port-al
 import { decodeRecord, PortRecord } from '../../api/records.js';
 import { Etcd3KvStore } from '../../src/etcd/etcd3-kv-store.js';
 import { createLogger } from '../../src/logging.js';
-import { World } from './support/world.js';
+import { etcdOptions, World } from './support/world.js';
 
 describe('link port allocation on real etcd', () => {
   const world = new World();
-  const stores = [new Etcd3KvStore([world.etcdUrl]), new Etcd3KvStore([world.etcdUrl])];
+  const stores = [new Etcd3KvStore(etcdOptions(world.etcdUrl)), new Etcd3KvStore(etcdOptions(world.etcdUrl))];
   after(async () => {
     for (const s of stores) s.close();
     await world.cleanup();
