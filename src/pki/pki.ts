@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
-import { isHostName } from '../../api/names.js';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { isDnsLabel } from '../../api/names.js';
 import { cnOf, ETCD_SERVER_NAME } from '../etcd/etcd-tls.js';
 
 /**
@@ -27,8 +27,13 @@ export class PkiError extends Error {}
 
 /** The CN (and etcd user) of a node's agent certificate, and the base of its file names. */
 export function nodeCertName(node: string): string {
-  if (!isHostName(node) || node.startsWith('*.')) throw new PkiError(`NODE: expected a node name (a host name: a-z, 0-9, "-" and dots), got ${JSON.stringify(node)}`);
+  if (!isDnsName(node)) throw new PkiError(`NODE: expected a node name (a host name: a-z, 0-9, "-" and dots), got ${JSON.stringify(node)}`);
   return `node-${node.toLowerCase()}`;
+}
+
+/** DNS labels joined by dots, one label or more, any case (a host name, a node name). */
+function isDnsName(s: string): boolean {
+  return s.length <= 253 && s.toLowerCase().split('.').every((l) => isDnsLabel(l));
 }
 
 /** The certificate and key files of `name` (`ca`, `etcd-server`, `controller`, `admin`, `node-<NODE>`) in `dir`. */
@@ -76,7 +81,8 @@ export function pkiInit(opts: InitOptions): InitResult {
     if (!existsSync(ca.cert) || !existsSync(ca.key)) throw new PkiError(`${opts.dir}: has only one of ca.crt and ca.key; restore the other or remove both to make a new CA (every certificate must then be issued again)`);
     result.kept.push('ca');
   } else {
-    const config = reqConfig('dokkaa-ca', ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash']);
+    // A CN of its own, so that an error about the wrong CA can tell two clusters' CAs apart.
+    const config = reqConfig(`dokkaa-ca-${randomBytes(4).toString('hex')}`, ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash']);
     makePair(ca, ['-days', String(days(opts.caDays ?? DEFAULT_CA_DAYS, '--ca-days'))], config);
     result.made.push('ca');
   }
@@ -86,7 +92,7 @@ export function pkiInit(opts: InitOptions): InitResult {
       result.kept.push(name);
       continue;
     }
-    pkiIssue(opts.dir, name, opts);
+    pkiIssue(opts.dir, name, { ...(opts.days !== undefined ? { days: opts.days } : {}), ...(name === 'etcd-server' ? { sans: opts.sans ?? [] } : {}) });
     result.made.push(name);
   }
   return result;
@@ -162,7 +168,7 @@ function serverNames(sans: readonly string[]): string[] {
   const entries = new Set([`DNS:${ETCD_SERVER_NAME}`, 'DNS:localhost', 'IP:127.0.0.1']);
   for (const san of sans) {
     if (isIP(san)) entries.add(`IP:${san}`);
-    else if (isHostName(san) && !san.startsWith('*.')) entries.add(`DNS:${san.toLowerCase()}`);
+    else if (isDnsName(san)) entries.add(`DNS:${san.toLowerCase()}`);
     else throw new PkiError(`--etcd-san: expected an IP address or a DNS name, got ${JSON.stringify(san)}`);
   }
   return [...entries];
@@ -187,25 +193,27 @@ function reqConfig(cn: string, extensions: string[]): string {
 function makePair(files: { cert: string; key: string }, reqArgs: string[], config: string): void {
   const keyTmp = `${files.key}.tmp`;
   const certTmp = `${files.cert}.tmp`;
+  // A file, not stdin: Node's stdin pipe is a socket, which openssl cannot open as /dev/stdin.
+  const configTmp = `${files.cert}.cnf.tmp`;
   try {
     rmSync(keyTmp, { force: true });
     writeFileSync(keyTmp, openssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256']), { mode: 0o600, flag: 'wx' });
-    const cert = openssl(['req', '-x509', '-new', '-key', keyTmp, '-config', '/dev/stdin', ...reqArgs], config);
+    writeFileSync(configTmp, config);
+    const cert = openssl(['req', '-x509', '-new', '-key', keyTmp, '-config', configTmp, ...reqArgs]);
     rmSync(certTmp, { force: true });
     writeFileSync(certTmp, cert, { mode: 0o644, flag: 'wx' });
     chmodSync(certTmp, 0o644); // the umask may have taken bits off
     renameSync(keyTmp, files.key);
     renameSync(certTmp, files.cert);
   } finally {
-    rmSync(keyTmp, { force: true });
-    rmSync(certTmp, { force: true });
+    for (const tmp of [keyTmp, certTmp, configTmp]) rmSync(tmp, { force: true });
   }
 }
 
-/** Runs openssl with `stdin`; returns its stdout. Throws PkiError with its stderr. */
-function openssl(args: string[], stdin = ''): string {
+/** Runs openssl; returns its stdout. Throws PkiError with its stderr. */
+function openssl(args: string[]): string {
   try {
-    return execFileSync('openssl', args, { input: stdin, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    return execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
     const e = err as { code?: string; stderr?: string; message: string };
     if (e.code === 'ENOENT') throw new PkiError('openssl: not found (apt-get install openssl)');
