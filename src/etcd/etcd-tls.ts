@@ -145,12 +145,7 @@ function hostOf(endpoint: string): string {
 export function explainEtcdError(err: unknown, config: EtcdClientConfig): unknown {
   const message = err instanceof Error ? err.message : String(err);
   const files = tlsFilesOf(config);
-  if (!files) {
-    if (/wrong version number|WRONG_VERSION_NUMBER|Connection dropped|EPROTO|bad certificate|certificate required/i.test(message) && config.etcd.some((e) => e.startsWith('http://'))) {
-      return new EtcdTlsError(`etcd at ${config.etcd.join(',')} refused a client without TLS (does it require client certificates? then give https:// endpoints with --etcd-ca, --etcd-cert, --etcd-key): ${message}`);
-    }
-    return err;
-  }
+  if (!files) return err;
   if (/self[- ]signed certificate|unable to (verify|get local issuer)|certificate signature failure|CERT_SIGNATURE_FAILURE|UNABLE_TO_VERIFY_LEAF_SIGNATURE|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN/i.test(message)) {
     return new EtcdTlsError(`${files.ca} (--etcd-ca): unknown CA: etcd's server certificate at ${config.etcd.join(',')} was not issued by this CA (${message})`);
   }
