@@ -5,6 +5,7 @@ import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../cli/proces
 import { createLogger } from '../src/logging.js';
 import { Manager } from '../src/manager.js';
 import { Etcd3 } from 'etcd3';
+import { etcdClientOptions } from '../src/etcd/etcd-tls.js';
 import { Keys } from '../api/keys.js';
 import { decodeRecord, StatusRecord } from '../api/records.js';
 import { fmtMs, summarize, type Summary } from './stats.js';
@@ -29,7 +30,7 @@ export async function benchSingleHost(opts: { etcd: string; docker: string; runs
   const node = `bench-${id}`;
   const keys = new Keys(prefix);
   const docker = new Docker({ socketPath: opts.docker });
-  const etcd = new Etcd3({ hosts: opts.etcd });
+  const etcd = new Etcd3(etcdClientOptions({ etcd: [opts.etcd] }, new Date()));
   const config = {
     etcd: [opts.etcd], prefix, docker: `unix://${opts.docker}`, node, address: '', labels: {},
     leaseTtlSeconds: 10, resyncSeconds: 30, logLevel: 'error', fence: true,

@@ -1,5 +1,5 @@
 import { Etcd3 } from 'etcd3';
-import { labDown, labLayout, labUp, readState, type LabState } from '../lab/index.js';
+import { labDown, labEtcdOptions, labLayout, labUp, readState, type LabState } from '../lab/index.js';
 import { Engines } from './engines.js';
 import { DokkaaSystem, FloorSystem, SwarmSystem } from './systems.js';
 
@@ -46,7 +46,7 @@ export async function withBenchLab<T>(opts: { nodes: number; ttlSeconds: number 
     const state = up.state;
     engines = new Engines(state.nodes.map((n) => ({ name: n.name, socket: n.dockerSocket })));
     await engines.start();
-    etcd = new Etcd3({ hosts: state.etcdClientUrl, dialTimeout: 3_000 });
+    etcd = new Etcd3(labEtcdOptions(state, { dialTimeout: 3_000 }));
     swarm = new SwarmSystem(state.nodes.map((n) => ({ name: n.name, socket: n.dockerSocket, address: n.address })));
     const lab: BenchLab = {
       name: BENCH_LAB,

@@ -6,6 +6,7 @@ import { benchConverge, convergeReport } from './converge-multi.js';
 import { benchConvergeCold, convergeColdReport } from './converge-cold.js';
 import { benchFailover, failoverReport } from './failover.js';
 import { log, withBenchLab, type BenchLab } from './lab-bench.js';
+import { labClientConfig } from '../lab/index.js';
 import { targetTable, type PartResult, type Target } from './report.js';
 import { benchScheduler, schedulerReport } from './scheduler-sim.js';
 import { benchSteadyState, steadyReport } from './steady-state.js';
@@ -102,7 +103,7 @@ const PARTS: Part[] = [
     run: async (lab) => {
       await lab!.swarm.leave();
       return schedulerReport(await benchScheduler({
-        etcd: lab!.state.etcdClientUrl,
+        etcd: labClientConfig(lab!.state),
         hosts: (process.env.DOKKAA_BENCH_SCHED_HOSTS ?? '100,1000,5000').split(',').map(Number),
         manifests: env('DOKKAA_BENCH_SCHED_MANIFESTS', 1000),
         scale: env('DOKKAA_BENCH_SCHED_SCALE', 100),

@@ -7,6 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Etcd3 } from 'etcd3';
+import { etcdClientOptions, type EtcdClientConfig } from '../src/etcd/etcd-tls.js';
 import { Keys } from '../api/keys.js';
 import { decodeManifest } from '../api/manifest.js';
 import type { Amounts, NodeRecord } from '../api/records.js';
@@ -199,15 +200,15 @@ function procStats(pid: number): { cpuSeconds: number; rssMB: number; peakRssMB:
   return { cpuSeconds: (Number(f[11]) + Number(f[12])) / 100, rssMB: kb('VmRSS'), peakRssMB: kb('VmHWM') };
 }
 
-async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale: number, timeoutMs: number): Promise<SchedulerRow['endToEnd']> {
+async function endToEnd(etcdConfig: EtcdClientConfig, hosts: number, manifests: number, scale: number, timeoutMs: number): Promise<SchedulerRow['endToEnd']> {
   const prefix = `/bench-sched-${Date.now().toString(36)}-${hosts}`;
   const keys = new Keys(prefix);
-  const etcd = new Etcd3({ hosts: etcdUrl, dialTimeout: 3_000 });
+  const etcd = new Etcd3(etcdClientOptions(etcdConfig, new Date(), { dialTimeout: 3_000 }));
   const logDir = join(tmpdir(), 'dokkaa-bench');
   mkdirSync(logDir, { recursive: true });
   const logFd = openSync(join(logDir, `scheduler-${hosts}.log`), 'w');
   const worker = fork(process.env.DOKKAA_BENCH_SCHED_WORKER ?? new URL('./scheduler-worker.js', import.meta.url), [], {
-    env: { ...process.env, BENCH_ETCD: etcdUrl, BENCH_PREFIX: prefix },
+    env: { ...process.env, BENCH_ETCD_CONFIG: JSON.stringify(etcdConfig), BENCH_PREFIX: prefix },
     stdio: ['ignore', logFd, logFd, 'ipc'],
   });
   const exited = once(worker, 'exit');
@@ -263,8 +264,8 @@ async function endToEnd(etcdUrl: string, hosts: number, manifests: number, scale
  * Compacts the etcd history to now and defragments, so that each size starts from a small
  * database: deleted placements otherwise stay in etcd's history (no auto-compaction).
  */
-async function compactEtcd(url: string): Promise<void> {
-  const etcd = new Etcd3({ hosts: url, dialTimeout: 3_000 });
+async function compactEtcd(etcdConfig: EtcdClientConfig): Promise<void> {
+  const etcd = new Etcd3(etcdClientOptions(etcdConfig, new Date(), { dialTimeout: 3_000 }));
   try {
     const rev = (await etcd.get('/').exec()).header.revision;
     await etcd.kv.compact({ revision: rev, physical: true }).catch(() => undefined); // already compacted: fine
@@ -274,7 +275,7 @@ async function compactEtcd(url: string): Promise<void> {
   }
 }
 
-export async function benchScheduler(opts: { etcd: string; hosts: number[]; manifests: number; scale: number; timeoutMs?: number }): Promise<SchedulerResult> {
+export async function benchScheduler(opts: { etcd: EtcdClientConfig; hosts: number[]; manifests: number; scale: number; timeoutMs?: number }): Promise<SchedulerResult> {
   const rows: SchedulerRow[] = [];
   for (const hosts of opts.hosts) {
     await compactEtcd(opts.etcd);

@@ -7,6 +7,7 @@ import { leaderModule } from '../src/controller/leader-module.js';
 import { buildContainer } from '../cli/process-container.js';
 import { createLogger } from '../src/logging.js';
 import { Manager } from '../src/manager.js';
+import type { EtcdClientConfig } from '../src/etcd/etcd-tls.js';
 
 /**
  * The scheduler as `dokkaa controller` runs it (leader election, then the scheduler
@@ -17,10 +18,11 @@ import { Manager } from '../src/manager.js';
  * has committed that many placements, {kind:'memory'} with process.memoryUsage(), and
  * exits on {kind:'stop'}.
  */
-const etcd = process.env.BENCH_ETCD!;
+// The lab's etcd as the bench reaches it (its URL and, with TLS, the admin's files).
+const etcdConfig = JSON.parse(process.env.BENCH_ETCD_CONFIG!) as EtcdClientConfig;
 const prefix = process.env.BENCH_PREFIX!;
 const config = {
-  etcd: [etcd],
+  ...etcdConfig,
   prefix,
   docker: 'unix:///nonexistent.sock',
   node: 'bench-scheduler',

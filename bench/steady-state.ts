@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { Keys } from '../api/keys.js';
 import { decodeRecord, StatusRecord } from '../api/records.js';
 import { isOurs } from '../lab/processes.js';
+import { labClientConfig, type LabState } from '../lab/index.js';
 import type { BenchLab } from './lab-bench.js';
 import { log } from './lab-bench.js';
 import { timeToRunning } from './converge-multi.js';
@@ -54,8 +56,19 @@ function procTimes(pid: number): { cpu: number; rssMB: number; peakRssMB: number
   return { cpu, rssMB: kb('VmRSS') || Number(fields[21]) * PAGE_MB, peakRssMB: kb('VmHWM') };
 }
 
-async function metrics(url: string): Promise<Record<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** etcd's /metrics, over TLS with the admin's certificate when the lab has it (etcd asks every client for one). */
+async function metrics(state: LabState): Promise<Record<string, number>> {
+  const c = labClientConfig(state);
+  const url = `${c.etcd[0]}/metrics`;
+  const text = c.etcdCa
+    ? await new Promise<string>((resolve, reject) => {
+        const req = httpsGet(url, { ca: readFileSync(c.etcdCa!), cert: readFileSync(c.etcdCert!), key: readFileSync(c.etcdKey!) }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body)).on('error', reject);
+        });
+        req.on('error', reject);
+      })
+    : await (await fetch(url)).text();
   const want = ['etcd_mvcc_put_total', 'etcd_mvcc_delete_total', 'etcd_mvcc_txn_total', 'etcd_mvcc_range_total', 'etcd_debugging_lease_renewed_total', 'etcd_debugging_lease_granted_total', 'etcd_server_proposals_committed_total'];
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
@@ -98,13 +111,13 @@ export async function benchSteadyState(lab: BenchLab, opts: { replicas: number; 
       byKind[kind] = (byKind[kind] ?? 0) + 1;
     }
   });
-  const m0 = await metrics(lab.state.etcdClientUrl);
+  const m0 = await metrics(lab.state);
   const p0 = procs.map((p) => procTimes(p.pid));
   const t0 = Date.now();
   await new Promise((r) => setTimeout(r, opts.windowMs));
   const elapsed = Date.now() - t0;
   const p1 = procs.map((p) => procTimes(p.pid));
-  const m1 = await metrics(lab.state.etcdClientUrl);
+  const m1 = await metrics(lab.state);
   const rev1 = Number((await lab.etcd.get(keys.root).exec()).header.revision);
   await new Promise((r) => setTimeout(r, 300)); // the last events
   await watcher.cancel();

@@ -8,17 +8,23 @@ import { allocatableOf, formatCpus, formatMemory } from '../api/reservation.js';
 import { roundCpus } from '../src/agent/node-capacity.js';
 import type { Config } from '../src/config.js';
 import { Etcd3KvStore } from '../src/etcd/etcd3-kv-store.js';
+import { etcdClientOptions, explainEtcdError } from '../src/etcd/etcd-tls.js';
 import type { KvStore } from '../src/etcd/kv-store.js';
 import { table } from '../src/table.js';
 
 /** A user-facing failure: printed as one line, exit code 1. */
 export class UsageError extends Error {}
 
-/** Runs `fn` with a store on the configured etcd, closed afterwards. */
+/**
+ * Runs `fn` with a store on the configured etcd, closed afterwards. Bad TLS files fail
+ * before any call, and a refused TLS handshake fails naming the file to fix (EtcdTlsError).
+ */
 export async function withStore<T>(config: Config, fn: (store: KvStore, keys: Keys) => Promise<T>): Promise<T> {
-  const store = new Etcd3KvStore(config.etcd);
+  const store = new Etcd3KvStore(etcdClientOptions(config, new Date()));
   try {
     return await fn(store, new Keys(config.prefix));
+  } catch (err) {
+    throw explainEtcdError(err, config);
   } finally {
     store.close();
   }

@@ -9,6 +9,7 @@ import { parseHostCapacities, parseHostCapacity } from '../lab/host-capacity.js'
 import { healNode, killController, killNode, partitionNode, restoreNode } from '../lab/node-faults.js';
 import { killEtcdMember, restoreEtcdMembers } from '../lab/etcd-member-faults.js';
 import { etcdClientUrls } from '../lab/lab-etcd-cluster.js';
+import { labEtcdEnv } from '../lab/lab-pki.js';
 
 export const LAB_USAGE = `usage: dokkaa lab COMMAND [--name LAB]   (several Docker hosts on this machine, each in a netns)
   up --nodes N [--controllers K] [--etcd-members 1|3|5|7] [--ttl SECONDS] [--label NODE:k=v ...]
@@ -145,7 +146,7 @@ export async function runLab(request: LabRequest): Promise<string> {
       return [
         `lab ${s.name}: ${s.nodes.length} nodes (${s.nodes.map((n) => `${n.name}=${n.address}`).join(' ')}), ${s.controllers.length} controller(s), ${r.changes.length ? `${r.changes.length} changes` : 'no changes'} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
         `etcd: ${etcdClientUrls(s).join(',')}   engines: unix://${s.stateDir}/nI/docker.sock`,
-        `export DOKKAA_ETCD=${etcdClientUrls(s).join(',')}`,
+        ...Object.entries(labEtcdEnv(s)).map(([k, v]) => `export ${k}=${v}`),
       ].join('\n');
     }
     case 'add-host': {

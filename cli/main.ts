@@ -4,10 +4,12 @@ import { createLogger } from '../src/logging.js';
 import { apply, nodes, status } from './client-commands.js';
 import { describe, logs, rollback, rolloutStatus } from './lifecycle-commands.js';
 import { etcdReachable, startLocalEtcd } from '../src/etcd/local-etcd.js';
+import { etcdClientOptions } from '../src/etcd/etcd-tls.js';
 import { failure, parseCommandLine, type Invocation } from './program.js';
 import { serve } from './serve.js';
 import { remove, volumeRemove, volumesList } from './volume-commands.js';
 import { runLab } from './lab-commands.js';
+import { runPki } from './pki-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
 import { pull, rolloutRestart } from './image-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
@@ -21,6 +23,8 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(invocation.text);
     case 'lab':
       return void console.log(await runLab(invocation.request));
+    case 'pki':
+      return void console.log(runPki(invocation.request, new Date()));
   }
   const config = loadConfig(invocation.flags);
   switch (invocation.command) {
@@ -92,11 +96,13 @@ async function run(invocation: Invocation): Promise<void> {
     case 'up': {
       const log = createLogger(config.logLevel);
       let stopEtcd: (() => Promise<void>) | undefined;
-      if (invocation.flags.etcd === undefined && !process.env.DOKKAA_ETCD && !(await etcdReachable(config.etcd))) {
+      if (invocation.flags.etcd === undefined && !process.env.DOKKAA_ETCD && !(await etcdReachable(etcdClientOptions(config, new Date())))) {
         const etcd = await startLocalEtcd(process.env.DOKKAA_DATA_DIR ? `${process.env.DOKKAA_DATA_DIR}/etcd` : '/var/lib/dokkaa/up/etcd', 2379, log);
         config.etcd = [etcd.url];
         stopEtcd = etcd.stop;
       }
+      // One host: etcd may stay on loopback in the clear; more hosts need TLS (docs/security.md).
+      if (!config.etcdCert) log.warn('etcd without TLS: fine on loopback for one host; use https:// and --etcd-ca/--etcd-cert/--etcd-key for more', { etcd: config.etcd });
       return serve(config, log, [...AGENT_MODULES, ...CONTROLLER_MODULES], stopEtcd);
     }
   }

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BadValueError, positiveNumber, REPEATABLE_SETTINGS, SETTINGS, type ConfigFlags, type SettingName } from '../src/config.js';
 import { labCommand, type LabRequest } from './lab-commands.js';
+import { pkiCommand, type PkiRequest } from './pki-commands.js';
 import { VERSION } from '../src/version.js';
 import { UsageError, type ApplyOptions, type ListOptions } from './client-commands.js';
 import { bashCompletion } from './completion.js';
@@ -37,6 +38,8 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa router set --domain D           name web services <service>.<app>.D (router show: the current one)
   dokkaa policy set -f FILE              the cluster's admission policy: registries, host paths, quotas, privileged apps (policy show: the current one)
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
+  dokkaa pki init [--dir D] [--etcd-san IP|NAME]   a CA and certificates for TLS to etcd: etcd-server, controller, admin (default dir /etc/dokkaa/pki)
+  dokkaa pki agent NODE [--dir D]        NODE's agent certificate (CN node-NODE); pki renew NAME, pki list: expiry and days left
   dokkaa cluster-key init --out FILE     the key secrets and registry credentials are sealed to (controllers and agents: --cluster-key-file FILE)
   dokkaa secret set APP/NAME --from-file F | --from-literal V | --from-stdin   a secret, sealed; delivered only to hosts that use it (secret list [APP] [--json], secret rm APP/NAME)
   dokkaa config set APP/NAME --from-file F | --from-literal V | --from-stdin   a config file, in the clear (config list [APP] [--json], config rm APP/NAME)
@@ -47,6 +50,9 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
 
 Flags (or env vars):
   --etcd URL[,URL]     DOKKAA_ETCD          default http://127.0.0.1:2379
+  --etcd-ca FILE       DOKKAA_ETCD_CA       the CA of etcd's server certificate (with https:// endpoints)
+  --etcd-cert FILE     DOKKAA_ETCD_CERT     this client's certificate for etcd (its CN is its etcd user)
+  --etcd-key FILE      DOKKAA_ETCD_KEY      this client's key for etcd
   --prefix P           DOKKAA_PREFIX        default /dokkaa
   --docker URL         DOKKAA_DOCKER        default unix:///var/run/docker.sock
   --node NAME          DOKKAA_NODE          default the hostname
@@ -107,7 +113,8 @@ export type Invocation =
   | { command: 'file set'; kind: FileKind; flags: ConfigFlags; target?: string; source: ValueSource }
   | { command: 'file rm'; kind: FileKind; flags: ConfigFlags; target?: string }
   | { command: 'file list'; kind: FileKind; flags: ConfigFlags; app?: string; options: ListOptions }
-  | { command: 'lab'; request: LabRequest };
+  | { command: 'lab'; request: LabRequest }
+  | { command: 'pki'; request: PkiRequest };
 
 /** Where parsing writes help (`out`) and commander's usage errors (`err`). */
 export interface Output {
@@ -119,7 +126,7 @@ const PROCESS_OUTPUT: Output = { out: (text) => process.stdout.write(text), err:
 
 const SERVER_SETTINGS = Object.keys(SETTINGS) as SettingName[];
 /** What the commands that only talk to etcd read. */
-const CLIENT_SETTINGS: SettingName[] = ['etcd', 'prefix'];
+const CLIENT_SETTINGS: SettingName[] = ['etcd', 'etcdCa', 'etcdCert', 'etcdKey', 'prefix'];
 
 /** Adds the flags of `names`, each saying its env var and default in `--help`. */
 function withSettings(cmd: Command, names: readonly SettingName[]): Command {
@@ -284,6 +291,7 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .addCommand(certRm.action((host: string) => parsed({ command: 'cert rm', flags: flagsOf(certRm), host }))));
 
   program.addCommand(labCommand((request) => parsed({ command: 'lab', request })));
+  program.addCommand(pkiCommand((request) => parsed({ command: 'pki', request })));
   const keyInit = client('init', 'make the cluster key: its private half to FILE (0600), its public half to cluster-key', undefined, (cmd) => cmd
     .requiredOption('--out <FILE>', 'where the private key goes (a new file)'));
   program.addCommand(new Command('cluster-key').description('the key secrets and registry credentials are sealed to')

@@ -9,3 +9,4 @@ export { killEtcdMember, restoreEtcdMembers, type EtcdFaultOptions } from './etc
 export { readLeader, nodeRecords, isLiveRegistration } from './lab-agents.js';
 export { labLayout, nodeLayout, controllerLogPath, repoRoot, DEFAULT_LAB, LAB_ROOT, type LabLayout, type NodeLayout } from './lab-layout.js';
 export { readState, type LabState, type LabNodeState } from './lab-state.js';
+export { etcdFlags, labClientConfig, labEtcdOptions, labEtcdEnv, type LabClient } from './lab-pki.js';

@@ -9,7 +9,7 @@ import { netnsPath, processInNetns } from './netns.js';
 import { isOurs, pidGone, spawnDetached, waitFor, type ProcessRecord } from './processes.js';
 import { tail } from './lab-engine.js';
 import { clusterKeyFile } from './lab-cluster-key.js';
-import { etcdClientUrls } from './lab-etcd-cluster.js';
+import { etcdFlags, labEtcdOptions } from './lab-pki.js';
 
 /**
  * The Dokkaa processes of a lab: one `dokkaa agent` per host and K `dokkaa controller`s.
@@ -41,7 +41,7 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
   const labels = Object.entries(node.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return [
     process.execPath, binPath(state), 'agent',
-    '--etcd', etcdClientUrls(state).join(','),
+    ...etcdFlags(state, { node: node.name }),
     '--docker', `unix://${node.dockerSocket}`,
     '--node', node.name,
     '--address', node.address,
@@ -61,7 +61,7 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
 export function controllerArgv(state: LabState): string[] {
   return [
     process.execPath, binPath(state), 'controller',
-    '--etcd', etcdClientUrls(state).join(','),
+    ...etcdFlags(state, 'controller'),
     '--prefix', state.prefix,
     '--lease-ttl', String(state.ttlSeconds),
     '--log-level', state.logLevel,
@@ -93,7 +93,7 @@ export async function startController(state: LabState, i: number): Promise<Proce
 }
 
 function client(state: LabState): Etcd3 {
-  return new Etcd3({ hosts: etcdClientUrls(state), dialTimeout: 1_500 });
+  return new Etcd3(labEtcdOptions(state, { dialTimeout: 1_500 }));
 }
 
 /** The node records (`<prefix>/nodes/<name>`) in the lab's etcd; undefined if etcd does not answer. */

@@ -5,7 +5,7 @@ import { Keys } from '../api/keys.js';
 import { ClusterKeyRecord, decodeRecord } from '../api/records.js';
 import { generateSealKeyPair, publicKeyOf } from '../src/crypto/seal.js';
 import type { LabState } from './lab-state.js';
-import { etcdClientUrls } from './lab-etcd-cluster.js';
+import { labEtcdOptions } from './lab-pki.js';
 
 /** The lab's cluster key file (what `dokkaa cluster-key init --out` makes), for its controllers only: agents get none. */
 export function clusterKeyFile(state: LabState): string {
@@ -26,7 +26,7 @@ export async function ensureClusterKey(state: LabState): Promise<boolean> {
   }
   const publicKey = publicKeyOf(readFileSync(file, 'utf8').trim());
   const keys = new Keys(state.prefix);
-  const etcd = new Etcd3({ hosts: etcdClientUrls(state), dialTimeout: 3_000 });
+  const etcd = new Etcd3(labEtcdOptions(state, { dialTimeout: 3_000 }));
   try {
     const stored = decodeRecord(ClusterKeyRecord, await etcd.get(keys.clusterKey).string());
     if (stored?.publicKey === publicKey) return made;

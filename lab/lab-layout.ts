@@ -58,8 +58,11 @@ export interface LabLayout {
   subnetPrefix: string;
   bridgeAddress: string;
   prefixLength: 24;
+  /** https (TLS with client certificates) unless the lab runs without TLS (see lab-pki.ts). */
   etcdClientUrl: string;
   etcdPeerUrl: string;
+  /** The lab's CA and certificates for TLS to etcd (lab-pki.ts). */
+  pkiDir: string;
   etcdName: string;
   etcdDataDir: string;
   etcdLog: string;
@@ -98,8 +101,9 @@ export function labLayout(name: string, root = LAB_ROOT): LabLayout {
     subnetPrefix,
     bridgeAddress,
     prefixLength: 24,
-    etcdClientUrl: `http://${bridgeAddress}:${ETCD_CLIENT_PORT}`,
+    etcdClientUrl: `https://${bridgeAddress}:${ETCD_CLIENT_PORT}`,
     etcdPeerUrl: `http://${bridgeAddress}:${ETCD_PEER_PORT}`,
+    pkiDir: join(stateDir, 'pki'),
     etcdName: `dk-${name}`,
     etcdDataDir: join(stateDir, 'etcd'),
     etcdLog: join(stateDir, 'etcd.log'),

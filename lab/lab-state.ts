@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostCapacity } from './host-capacity.js';
-import type { EtcdClusterState } from './lab-etcd-cluster.js';
+import type { EtcdClusterState } from './lab-etcd-urls.js';
 import { DEFAULT_LAB, LAB_ROOT, labLayout, requireRoot, type LabLayout, type NodeLayout } from './lab-layout.js';
 import { isOurs, recordOf, type ProcessRecord } from './processes.js';
 
@@ -38,6 +38,8 @@ export interface LabState extends LabLayout, EtcdClusterState {
   prefix: string;
   ttlSeconds: number;
   logLevel: string;
+  /** etcd with TLS and client certificates (absent: true; see LabUpOptions.tls). */
+  tls?: boolean;
   /** Engines and etcd only, no agents or controllers (see LabUpOptions.bare). */
   bare?: boolean;
   /** Whether this lab inserted the iptables FORWARD rule (and so removes it). */

@@ -1,4 +1,5 @@
 import { etcdReachable } from '../src/etcd/local-etcd.js';
+import { labEtcdOptions } from './lab-pki.js';
 import { table } from '../src/table.js';
 import { DEFAULT_LAB, LAB_ROOT, labLayout } from './lab-layout.js';
 import { agentInNetns, isLiveRegistration, nodeRecords, readLeader } from './lab-agents.js';
@@ -55,7 +56,7 @@ export interface LabStatus {
 export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: string } = {}): Promise<LabStatus> {
   const layout = labLayout(name, opts.stateRoot ?? LAB_ROOT);
   const state = readState(layout);
-  const healthy = state ? await etcdReachable(etcdClientUrls(state), 1_000) : false;
+  const healthy = state ? await etcdReachable(labEtcdOptions(state), 1_000) : false;
   const members = state && (state.etcdMemberCount ?? 1) > 1
     ? (await etcdMemberStatuses(state, 1_000)).map((m) => {
       const rec = state.etcdMembers?.[m.index - 1];
@@ -95,8 +96,8 @@ export async function labStatus(name: string = DEFAULT_LAB, opts: { stateRoot?: 
     bridgeExists: await linkExists(layout.bridge),
     forwardRule: await forwardRulePresent(layout.bridge),
     etcd: members
-      ? { url: layout.etcdClientUrl, ...(members[0]!.pid ? { pid: members[0]!.pid } : {}), process: members[0]!.process, healthy }
-      : { url: layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
+      ? { url: state ? etcdClientUrls(state)[0]! : layout.etcdClientUrl, ...(members[0]!.pid ? { pid: members[0]!.pid } : {}), process: members[0]!.process, healthy }
+      : { url: state ? etcdClientUrls(state)[0]! : layout.etcdClientUrl, ...(state?.etcd ? { pid: state.etcd.pid } : {}), process: processState(state?.etcd), healthy },
     ...(members ? { etcdMembers: members } : {}),
     controllers: (state?.controllers ?? []).map((c, i) => ({
       ...(c ? { pid: c.pid } : {}), process: processState(c ?? undefined), log: controllerLogPath(layout, i + 1), leader: !!c && c.pid === leader?.pid,

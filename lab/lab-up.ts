@@ -2,8 +2,9 @@ import { checkHostCapacity, type HostCapacity } from './host-capacity.js';
 import { DEFAULT_LAB, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName, repoRoot, requireRoot, type LabLayout } from './lab-layout.js';
 import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitRegistered } from './lab-agents.js';
 import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
-import { startEtcd } from './lab-etcd.js';
+import { etcdArgv, startEtcd } from './lab-etcd.js';
 import { checkEtcdMemberCount, ensureEtcdMembers, etcdClientUrls } from './lab-etcd-cluster.js';
+import { ensureLabPki, labEtcdUrl } from './lab-pki.js';
 import { clusterKeyFile, ensureClusterKey } from './lab-cluster-key.js';
 import { newNodeState, teardownNode } from './lab-node.js';
 import { findNode, lockLab, readState, withLab, writeState, type LabNodeState, type LabState } from './lab-state.js';
@@ -37,6 +38,12 @@ export interface LabUpOptions {
   say?: (line: string) => void;
   /** Parent of the state dirs (tests); default /var/lib/dokkaa/lab. */
   stateRoot?: string;
+  /**
+   * etcd with TLS and client-certificate authentication, certificates in the lab's pki dir
+   * (default: as the lab is, or true). false: plain http, for the single-host test
+   * environment, whose tests reach etcd by URL alone.
+   */
+  tls?: boolean;
   /**
    * Network, etcd and engines only: no agents and no controllers (the test suite's own
    * environment runs Dokkaa in the test process). Default: as the lab is, or false.
@@ -136,6 +143,8 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
   state.prefix = opts.prefix ?? state.prefix;
   state.logLevel = opts.logLevel ?? state.logLevel;
   state.bare = opts.bare ?? state.bare ?? false;
+  state.tls = opts.tls ?? state.tls ?? true;
+  state.etcdClientUrl = labEtcdUrl(state);
   const changes: string[] = [];
   const note = (line: string) => {
     changes.push(line);
@@ -151,13 +160,20 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
   state.forwardRule = true; // the rule names our bridge: it is ours to remove
   writeState(state);
 
+  for (const made of ensureLabPki(state, names)) note(`made ${made}.crt in ${state.pkiDir}`);
   if (members > 1) {
     for (const i of await ensureEtcdMembers(state, () => writeState(state))) note(`started etcd member ${i} pid ${state.etcdMembers![i - 1]!.pid} at ${etcdClientUrls(state)[i - 1]}`);
     writeState(state);
-  } else if (!isOurs(state.etcd)) {
-    state.etcd = await startEtcd(state);
-    note(`started etcd pid ${state.etcd.pid} at ${state.etcdClientUrl}`);
-    writeState(state);
+  } else {
+    if (isOurs(state.etcd) && !sameArgv(state.etcd, etcdArgv(state))) {
+      await stopProcess(state.etcd, 10_000);
+      note(`stopped etcd pid ${state.etcd!.pid} (settings changed: TLS ${state.tls ? 'on' : 'off'})`);
+    }
+    if (!isOurs(state.etcd)) {
+      state.etcd = await startEtcd(state);
+      note(`started etcd pid ${state.etcd.pid} at ${state.etcdClientUrl}`);
+      writeState(state);
+    }
   }
 
   // Shrink first, so a smaller N frees its hosts before anything else happens.

@@ -6,6 +6,7 @@ import { labDown } from './lab-down.js';
 import { labLayout, nodeLayout } from './lab-layout.js';
 import { labUp } from './lab-up.js';
 import { netnsPath } from './netns.js';
+import { labEtcdOptions } from './lab-pki.js';
 
 /**
  * The test suite's own Docker Engine and etcd: a bare one-host lab (network namespace,
@@ -54,11 +55,12 @@ export function readTestEnv(file: string): TestEnv {
 export async function testEnvUp(name: string, say: (line: string) => void): Promise<TestEnv> {
   const startedAt = new Date().toISOString();
   await labDown(name, { say });
-  const { state } = await labUp({ name, nodes: 1, bare: true, logLevel: 'info', say });
+  // Plain http: the suite's tests reach etcd by URL alone (DOKKAA_TEST_ETCD); TLS is proven on multi-host labs.
+  const { state } = await labUp({ name, nodes: 1, bare: true, tls: false, logLevel: 'info', say });
   const node = state.nodes[0]!;
   const info = (await engineClient(node.dockerSocket).info()) as { ID: string; Containers: number; DockerRootDir: string };
   const images = (await engineClient(node.dockerSocket).listImages()).flatMap((i) => i.RepoTags ?? []);
-  const etcd = new Etcd3({ hosts: state.etcdClientUrl, dialTimeout: 3_000 });
+  const etcd = new Etcd3(labEtcdOptions(state, { dialTimeout: 3_000 }));
   let revision: string;
   let keys: number;
   try {

@@ -5,6 +5,14 @@ import type { Amounts } from '../api/records.js';
 /** Runtime settings, from flags first, then `DOKKAA_*` env vars, then defaults (see SETTINGS). */
 export interface Config {
   etcd: string[];
+  /**
+   * TLS to etcd (`--etcd-ca`, `--etcd-cert`, `--etcd-key`): the CA that issued etcd's server
+   * certificate, and this client's certificate and key (its CN is its etcd user). All three
+   * or none; with them every endpoint is https://. See src/etcd/etcd-tls.ts.
+   */
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
   prefix: string;
   docker: string;
   node: string;
@@ -95,6 +103,9 @@ export interface Setting {
 
 const SETTING_TABLE = {
   etcd: { flag: 'etcd', value: 'URL[,URL]', env: 'DOKKAA_ETCD', help: 'etcd endpoints, comma-separated', default: 'http://127.0.0.1:2379' },
+  etcdCa: { flag: 'etcd-ca', value: 'FILE', env: 'DOKKAA_ETCD_CA', help: "the CA of etcd's server certificate (PEM); with --etcd-cert and --etcd-key, for https:// endpoints" },
+  etcdCert: { flag: 'etcd-cert', value: 'FILE', env: 'DOKKAA_ETCD_CERT', help: "this client's certificate for etcd (PEM; its CN is its etcd user)" },
+  etcdKey: { flag: 'etcd-key', value: 'FILE', env: 'DOKKAA_ETCD_KEY', help: "this client's private key for etcd (PEM)" },
   prefix: { flag: 'prefix', value: 'P', env: 'DOKKAA_PREFIX', help: 'root of every key', default: '/dokkaa' },
   docker: { flag: 'docker', value: 'URL', env: 'DOKKAA_DOCKER', help: 'the Docker Engine: unix:///path, /path or tcp://host:port', default: 'unix:///var/run/docker.sock' },
   node: { flag: 'node', value: 'NAME', env: 'DOKKAA_NODE', help: "this host's node name (default the hostname)" },
@@ -159,8 +170,10 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     if (!p.startsWith('/') || p.replace(/\/+$/, '') === '') throw new BadValueError(`--allow-host-path: expected an absolute directory other than /, got ${JSON.stringify(p)}`);
   }
   const insecureRegistries = given('insecureRegistries');
+  const etcd = value('etcd').split(',');
   return {
-    etcd: value('etcd').split(','),
+    etcd,
+    ...etcdTls(etcd, given('etcdCa'), given('etcdCert'), given('etcdKey')),
     prefix: value('prefix'),
     docker: value('docker'),
     node: given('node') ?? hostname(),
@@ -193,6 +206,26 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     ...(allowHostPaths.length ? { allowHostPaths: [...allowHostPaths] } : {}),
     ...(insecureRegistries ? { insecureRegistries: insecureRegistries.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean) } : {}),
   };
+}
+
+/**
+ * The TLS files, all three or none, and endpoints that agree: https:// with them, http://
+ * without (etcd3 would otherwise speak TLS to an http:// URL, or connect without a client
+ * certificate to an https:// one).
+ */
+function etcdTls(endpoints: string[], ca: string | undefined, cert: string | undefined, key: string | undefined): Pick<Config, 'etcdCa' | 'etcdCert' | 'etcdKey'> {
+  const files = { 'etcd-ca': ca, 'etcd-cert': cert, 'etcd-key': key };
+  const given = Object.entries(files).filter(([, v]) => v);
+  if (given.length === 0) {
+    const secure = endpoints.find((e) => e.startsWith('https://'));
+    if (secure) throw new BadValueError(`--etcd: ${secure} is https://, which needs --etcd-ca, --etcd-cert and --etcd-key (or DOKKAA_ETCD_CA, _CERT, _KEY)`);
+    return {};
+  }
+  const missing = Object.entries(files).filter(([, v]) => !v).map(([k]) => `--${k}`);
+  if (missing.length) throw new BadValueError(`${given.map(([k]) => `--${k}`).join(', ')}: TLS to etcd needs all of --etcd-ca, --etcd-cert and --etcd-key; missing ${missing.join(', ')}`);
+  const plain = endpoints.find((e) => !e.startsWith('https://'));
+  if (plain) throw new BadValueError(`--etcd: expected https:// endpoints with --etcd-ca, --etcd-cert and --etcd-key, got ${JSON.stringify(plain)}`);
+  return { etcdCa: ca!, etcdCert: cert!, etcdKey: key! };
 }
 
 /** A memory quantity as manifests take it (api/quantities.ts); `0` too where `zeroOk`. */

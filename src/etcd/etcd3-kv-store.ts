@@ -1,17 +1,20 @@
-import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
 import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
 
-/** KvStore on the etcd3 client. Owns the client: construct one per process. */
+/**
+ * KvStore on the etcd3 client. Owns the client: construct one per process, with options
+ * from etcdClientOptions (src/etcd/etcd-tls.ts); this adds its own timeouts.
+ */
 export class Etcd3KvStore implements KvStore {
   private readonly client: Etcd3;
 
-  constructor(endpoints: string[]) {
+  constructor(options: IOptions) {
     // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
     // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
     this.client = new Etcd3({
-      hosts: endpoints,
+      ...options,
       dialTimeout: 3000,
-      grpcOptions: { 'grpc.max_receive_message_length': -1 },
+      grpcOptions: { ...options.grpcOptions, 'grpc.max_receive_message_length': -1 },
       // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
       // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),

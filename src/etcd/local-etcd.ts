@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IOptions } from 'etcd3';
 import type { Logger } from '../logging.js';
+import { etcdClientOptions } from './etcd-tls.js';
 
-/** Whether an etcd answers at these endpoints within a short time. */
-export async function etcdReachable(endpoints: string[], timeoutMs = 1500): Promise<boolean> {
-  const client = new Etcd3({ hosts: endpoints, dialTimeout: timeoutMs });
+/** Whether an etcd answers with these options (etcdClientOptions) within a short time. */
+export async function etcdReachable(options: IOptions, timeoutMs = 1500): Promise<boolean> {
+  const client = new Etcd3({ ...options, dialTimeout: timeoutMs });
   try {
     await Promise.race([client.get('/dokkaa-ping').string(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), timeoutMs))]);
     return true;
@@ -43,7 +44,7 @@ export async function startLocalEtcd(dataDir: string, port: number, log: Logger)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`etcd exited with code ${child.exitCode}; see ${join(dataDir, '..', 'etcd-up.log')}`);
-    if (await etcdReachable([url], 500)) {
+    if (await etcdReachable(etcdClientOptions({ etcd: [url] }, new Date()), 500)) {
       log.info('local etcd started', { url, dataDir, pid: child.pid });
       return {
         url,

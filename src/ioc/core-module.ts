@@ -6,6 +6,7 @@ import { ControllerFactory } from '../controller/controller-factory.js';
 import { InformerFactory } from '../informer/informer-factory.js';
 import { DockerodeEngine } from '../docker/dockerode-engine.js';
 import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
+import { etcdClientOptions } from '../etcd/etcd-tls.js';
 import type { Logger } from '../logging.js';
 import { Manager } from '../manager.js';
 import { EventRecorder } from '../events/event-recorder.js';
@@ -24,7 +25,7 @@ export function coreModule(config: Config, logger: Logger): ContainerModule {
     bind(TYPES.Clock).to(SystemClock).inSingletonScope();
     bind(TYPES.Keys).toConstantValue(new Keys(config.prefix));
     bind(TYPES.KvStore)
-      .toDynamicValue(() => new Etcd3KvStore(config.etcd))
+      .toDynamicValue((ctx) => new Etcd3KvStore(etcdClientOptions(config, new Date(ctx.get<Clock>(TYPES.Clock).now()))))
       .inSingletonScope()
       .onDeactivation((store) => store.close());
     bind(TYPES.ContainerEngine)

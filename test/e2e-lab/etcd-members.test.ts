@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
-import { etcdClientUrls, etcdLeaderIndex, formatStatus, killEtcdMember, labStatus, restoreEtcdMembers } from '../../lab/index.js';
+import { etcdClientUrls, etcdLeaderIndex, formatStatus, killEtcdMember, labEtcdOptions, labStatus, restoreEtcdMembers } from '../../lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
 import { processAlive, Sampler, seconds, sleepMs, useLab, webManifest, type LabWorld } from './support/lab-world.js';
 
@@ -39,6 +39,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
     const agents = w.state.nodes.map((n) => n.agent!);
     const controllers = w.state.controllers.map((c) => c!);
     for (const p of [...agents, ...controllers]) assert.equal(p.argv[p.argv.indexOf('--etcd') + 1], urls.join(','), `${p.argv.slice(2, 3).join(' ')} pid ${p.pid}`);
+    assert.ok(urls.every((u) => u.startsWith('https://')), `every member serves TLS: ${urls.join(',')}`);
 
     await w.putManifest(APP, 'steady', webManifest({ scale: 3 }));
     await w.putManifest(APP, 'roll', webManifest({ scale: 3, env: { VERSION: '1' } }));
@@ -52,7 +53,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
     const replicas = new Sampler(() => runningByReplica(w), 200);
     // A writer of its own, through all three members: what etcd acknowledged must survive.
     const acked: string[] = [];
-    const writer = new Etcd3({ hosts: urls, dialTimeout: 3_000 });
+    const writer = new Etcd3(labEtcdOptions(w.state, { dialTimeout: 3_000 }));
     let writing = true;
     const writes = (async () => {
       for (let i = 0; writing; i++) {
@@ -127,7 +128,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
 
     // The killed member comes back with its data dir and catches up.
     assert.deepEqual(await restoreEtcdMembers({ name: LAB, say: w.say }), [killed]);
-    const back = new Etcd3({ hosts: [urls[killed - 1]!], dialTimeout: 3_000 });
+    const back = new Etcd3(labEtcdOptions(w.state, { dialTimeout: 3_000 }, 'admin', [urls[killed - 1]!]));
     try {
       const seenThere = await waitFor('the restored member has every acknowledged write', async () => {
         const keys = Object.keys(await back.getAll().prefix('/ehtest/write/').strings());

@@ -4,7 +4,6 @@ import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRecord, MaintenanceRecord } from '../../api/records.js';
-import { etcdClientUrls } from '../../lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
 import { once, steadyLoad } from './support/http-load.js';
 import { useLab, type LabWorld } from './support/lab-world.js';
@@ -26,7 +25,7 @@ const sleeper = (extra: Record<string, unknown> = {}) => ({ image: 'dokkaa/busyb
 /** The real CLI against the lab's etcd: exit code and output. */
 async function dokkaa(w: LabWorld, ...args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, '--etcd', etcdClientUrls(w.state).join(','), '--prefix', w.state.prefix], { timeout: 300_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, ...w.cliFlags()], { timeout: 300_000 });
     return { code: 0, out: stdout + stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

@@ -5,7 +5,6 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { EventRecord } from '../../api/records.js';
-import { etcdClientUrls } from '../../lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
 import { useLab, webManifest, type LabWorld } from './support/lab-world.js';
 
@@ -17,7 +16,7 @@ const HOST = 'registry.lrcr.invalid:5000';
 
 function cli(w: LabWorld, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args, '--etcd', etcdClientUrls(w.state).join(','), '--prefix', w.state.prefix], (err, stdout, stderr) =>
+    const child = execFile(process.execPath, [BIN, ...args, ...w.cliFlags()], (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
     child.stdin!.end(input);
   });

@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isTmpfs } from '../../controllers/node-runner/secret-file-store.js';
 import { dockerExec } from '../e2e/support/exec.js';
-import { etcdClientUrls } from '../../lab/index.js';
 import { waitFor } from '../e2e/support/world.js';
 import { useLab, webManifest, type LabWorld } from './support/lab-world.js';
 
@@ -17,7 +16,7 @@ const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
 /** The CLI against the lab's etcd, with `input` on stdin. */
 function cli(w: LabWorld, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [BIN, ...args, '--etcd', etcdClientUrls(w.state).join(','), '--prefix', w.state.prefix], (err, stdout, stderr) =>
+    const child = execFile(process.execPath, [BIN, ...args, ...w.cliFlags()], (err, stdout, stderr) =>
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
     child.stdin!.end(input);
   });

@@ -6,12 +6,12 @@ import { Etcd3KvStore } from '../../src/etcd/etcd3-kv-store.js';
 import { SharedInformer, type InformerEvent } from '../../src/informer/shared-informer.js';
 import { createLogger } from '../../src/logging.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { ETCD, uid, waitFor } from './support/world.js';
+import { ETCD, etcdOptions, uid, waitFor } from './support/world.js';
 
 /** The shared informer against real etcd, cut off by a proxy while the world changes. */
 describe('shared informer across etcd disconnects and compaction', () => {
   const prefix = `/watch-${uid()}/`;
-  const direct = new Etcd3({ hosts: ETCD });
+  const direct = new Etcd3(etcdOptions());
   let proxy: TcpProxy;
   let store: Etcd3KvStore;
   let informer: SharedInformer<string>;
@@ -21,7 +21,7 @@ describe('shared informer across etcd disconnects and compaction', () => {
   before(async () => {
     const url = new URL(ETCD);
     proxy = await TcpProxy.start(url.hostname, Number(url.port));
-    store = new Etcd3KvStore([proxy.url]);
+    store = new Etcd3KvStore(etcdOptions(proxy.url));
     await direct.put(`${prefix}a`).value('1');
     await direct.put(`${prefix}b`).value('1');
     informer = new SharedInformer<string>(store, prefix, (kv) => ({ ok: true, value: kv.value }), {}, new SystemClock(), createLogger('error', true));

@@ -4,7 +4,7 @@ import { PortAllocatorReconciler } from '../../controllers/link-injector/port-al
 import { decodeRecord, PortRecord } from '../../api/records.js';
 import { Etcd3KvStore } from '../../src/etcd/etcd3-kv-store.js';
 import { createLogger } from '../../src/logging.js';
-import { waitFor, World } from './support/world.js';
+import { etcdOptions, waitFor, World } from './support/world.js';
 import { SystemClock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
@@ -12,7 +12,7 @@ import { Resources } from '../../src/informer/resources.js';
 
 describe('link port allocation on real etcd', () => {
   const world = new World();
-  const stores = [new Etcd3KvStore([world.etcdUrl]), new Etcd3KvStore([world.etcdUrl])];
+  const stores = [new Etcd3KvStore(etcdOptions(world.etcdUrl)), new Etcd3KvStore(etcdOptions(world.etcdUrl))];
   const log = createLogger('error', true);
   // Each allocator reads manifests and links from its process's informers, as under its controller.
   const factories = stores.map((s) => new InformerFactory(s, new SystemClock(), log));

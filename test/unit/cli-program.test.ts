@@ -249,7 +249,7 @@ describe('dokkaa completion', () => {
     assert.deepEqual(complete('help', 'dele'), ['delete']);
     assert.deepEqual(complete('cert', ''), ['add', 'list', 'rm', 'help']);
     assert.deepEqual(complete('router', 'set', '--d'), ['--domain']);
-    assert.deepEqual(complete('cert', 'add', 'shop.example.com', '--'), ['--cert', '--key', '--etcd', '--prefix', '--help']);
+    assert.deepEqual(complete('cert', 'add', 'shop.example.com', '--'), ['--cert', '--key', '--etcd', '--etcd-ca', '--etcd-cert', '--etcd-key', '--prefix', '--help']);
     assert.deepEqual(complete('rou'), ['routes', 'router', 'rollout'].filter((c) => c.startsWith('rou')));
     assert.deepEqual(complete('status', 's'), [], 'an argument: bash falls back to file names');
   });

@@ -24,11 +24,12 @@ describe('lab etcd cluster', () => {
   it('keeps member 1 where the single etcd is, and gives the others their own ports, data dirs and logs', () => {
     const a = layout.bridgeAddress;
     assert.deepEqual(etcdMember(layout, 1), {
-      index: 1, name: 'dk-ha', clientUrl: `http://${a}:23790`, peerUrl: `http://${a}:23791`, dataDir: '/tmp/labs/ha/etcd', log: '/tmp/labs/ha/etcd.log',
+      index: 1, name: 'dk-ha', clientUrl: `https://${a}:23790`, peerUrl: `http://${a}:23791`, dataDir: '/tmp/labs/ha/etcd', log: '/tmp/labs/ha/etcd.log',
     });
     assert.deepEqual(etcdMember(layout, 3), {
-      index: 3, name: 'dk-ha-3', clientUrl: `http://${a}:23794`, peerUrl: `http://${a}:23795`, dataDir: '/tmp/labs/ha/etcd-3', log: '/tmp/labs/ha/etcd-3.log',
+      index: 3, name: 'dk-ha-3', clientUrl: `https://${a}:23794`, peerUrl: `http://${a}:23795`, dataDir: '/tmp/labs/ha/etcd-3', log: '/tmp/labs/ha/etcd-3.log',
     });
+    assert.equal(etcdMember({ ...layout, tls: false }, 3).clientUrl, `http://${a}:23794`, 'clients in the clear only in a lab without TLS');
     const ports = etcdMemberList(layout, 7).flatMap((m) => [m.clientUrl, m.peerUrl]);
     assert.equal(new Set(ports).size, 14, 'no two members share a port');
   });
@@ -40,7 +41,8 @@ describe('lab etcd cluster', () => {
     assert.equal(flag('--name'), 'dk-ha-2');
     assert.equal(flag('--initial-cluster'), `dk-ha=http://${a}:23791,dk-ha-2=http://${a}:23793,dk-ha-3=http://${a}:23795`);
     assert.equal(flag('--initial-cluster-state'), 'new');
-    assert.equal(flag('--listen-client-urls'), `http://${a}:23792`);
+    assert.equal(flag('--listen-client-urls'), `https://${a}:23792`);
+    assert.ok(argv.includes('--client-cert-auth'), 'every member asks clients for a certificate of the lab CA');
     assert.equal(etcdArgv(layout)[etcdArgv(layout).indexOf('--initial-cluster') + 1], `dk-ha=http://${a}:23791`, 'a one-member lab is as before');
   });
 
@@ -48,7 +50,7 @@ describe('lab etcd cluster', () => {
     const s = state(3);
     const urls = etcdClientUrls(s);
     assert.equal(urls.length, 3);
-    assert.deepEqual(etcdClientUrls(state()), [layout.etcdClientUrl], 'one member: its URL');
+    assert.deepEqual(etcdClientUrls(state()), [`https://${layout.bridgeAddress}:23790`], 'one member: its URL');
     for (const argv of [agentArgv(s, newNodeState(s, 1)), controllerArgv(s)]) {
       const invocation = parseCommandLine(argv.slice(2), { out: () => undefined, err: () => undefined });
       assert.ok(invocation.command === 'agent' || invocation.command === 'controller');

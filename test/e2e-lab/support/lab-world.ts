@@ -5,7 +5,7 @@ import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { decodeRecord, EndpointRecord, NodeRecord, PlacementRecord, ReplicaRecord, StatusRecord } from '../../../api/records.js';
-import { controllerLogPath, etcdClientUrls, labAddHost, labDown, labLayout, labUp, readLeader, readState, type HostCapacity, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
+import { controllerLogPath, etcdFlags, labAddHost, labEtcdOptions, labDown, labLayout, labUp, readLeader, readState, type HostCapacity, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /**
@@ -62,7 +62,7 @@ export class LabWorld {
   private constructor(readonly state: LabState, labLines: string[]) {
     this.labLines = labLines;
     this.keys = new Keys(state.prefix);
-    this.etcd = new Etcd3({ hosts: etcdClientUrls(state), dialTimeout: 3_000 });
+    this.etcd = new Etcd3(labEtcdOptions(state, { dialTimeout: 3_000 }));
     for (const n of state.nodes) this.engines.set(n.name, new Docker({ socketPath: n.dockerSocket, timeout: 10_000 }));
   }
 
@@ -103,6 +103,11 @@ export class LabWorld {
 
   get name(): string {
     return this.state.name;
+  }
+
+  /** The CLI's flags for this lab's etcd and prefix, as its admin (TLS files included). */
+  cliFlags(): string[] {
+    return [...etcdFlags(this.state, 'admin'), '--prefix', this.state.prefix];
   }
 
   node(name: string): LabNodeState {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { etcdOptions } from './world.js';
 
 /** A private etcd server for tests that stop and restart it. */
 export class EtcdServer {
@@ -28,7 +29,7 @@ export class EtcdServer {
       '--listen-client-urls', this.url, '--advertise-client-urls', this.url,
       '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `test=${peer}`,
     ], { stdio: 'ignore' });
-    const client = new Etcd3({ hosts: this.url, dialTimeout: 500 });
+    const client = new Etcd3(etcdOptions(this.url, { dialTimeout: 500 }));
     try {
       for (let i = 0; i < 100; i++) {
         if (this.child.exitCode !== null) throw new Error(`etcd exited with ${this.child.exitCode}`);

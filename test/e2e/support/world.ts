@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, type IOptions } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { decodeRecord, StatusRecord } from '../../../api/records.js';
 import type { Config } from '../../../src/config.js';
+import { etcdClientOptions } from '../../../src/etcd/etcd-tls.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
 
 /**
@@ -20,6 +21,11 @@ function fromEnv(name: string): string {
   return value;
 }
 export const ETCD = fromEnv('DOKKAA_TEST_ETCD');
+
+/** etcd3 options for the suite's etcd (plain http: see lab/test-env.ts), through the function every client uses. */
+export function etcdOptions(url: string = ETCD, extra: Omit<IOptions, 'hosts' | 'credentials'> = {}): IOptions {
+  return etcdClientOptions({ etcd: [url] }, new Date(), extra);
+}
 export const DOCKER = fromEnv('DOKKAA_TEST_DOCKER').replace(/^unix:\/\//, '');
 export const IMAGE = 'dokkaa/busybox:latest';
 export const NGINX_PAGE = 'Welcome to Dokkaa nginx';
@@ -42,7 +48,7 @@ export class World {
   readonly docker = new Docker({ socketPath: DOCKER });
 
   constructor(readonly etcdUrl = ETCD) {
-    this.etcd = new Etcd3({ hosts: etcdUrl, dialTimeout: 3000 });
+    this.etcd = new Etcd3(etcdOptions(etcdUrl, { dialTimeout: 3000 }));
   }
 
   config(overrides: Partial<Config> = {}): Config {
