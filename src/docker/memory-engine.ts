@@ -56,6 +56,8 @@ export class MemoryEngine implements ContainerEngine {
   private readonly allImages: boolean;
   private readonly clock: Clock;
   private seq = 0;
+  private inFlight = 0;
+  private hold: NodeJS.Timeout | undefined;
   private nextPort = FIRST_HOST_PORT;
   /** Calls made, by verb: what the hollow host asked of its engine. */
   readonly calls: Record<string, number> = {};
@@ -227,7 +229,16 @@ export class MemoryEngine implements ContainerEngine {
 
   private after(verb: string, ms: number): Promise<void> {
     this.calls[verb] = (this.calls[verb] ?? 0) + 1;
-    return ms > 0 ? new Promise((resolve) => this.clock.setTimeout(resolve, ms)) : Promise.resolve();
+    if (ms <= 0) return Promise.resolve();
+    // A call in flight keeps the process alive, as a real engine's socket does (the
+    // system clock's timers do not).
+    if (this.inFlight++ === 0) this.hold = setInterval(() => undefined, 2 ** 30);
+    return new Promise((resolve) =>
+      this.clock.setTimeout(() => {
+        if (--this.inFlight === 0) clearInterval(this.hold);
+        resolve();
+      }, ms),
+    );
   }
 
   private iso(): string {
