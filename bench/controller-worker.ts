@@ -15,7 +15,7 @@ import { createLogger } from '../src/logging.js';
  * Its parts (the module's LeaderRunnables) are started at once, as the elected leader
  * starts them; there is no election, since each controller here is the only one of its
  * kind. IPC: {kind:'memory'} answers process.memoryUsage() after a full collection;
- * {kind:'stop'} stops it and exits.
+ * {kind:'stop'} stops it and exits; {kind:'exit'} exits at once.
  */
 const MODULES: Record<string, ContainerModule> = { scheduler: schedulerModule, 'link-injector': linkInjectorModule, status: statusModule };
 const which = process.env.BENCH_CONTROLLER ?? '';
@@ -46,5 +46,7 @@ process.on('message', (msg: { kind: string }) => {
     process.send!({ kind: 'memory', usage: process.memoryUsage(), before });
   } else if (msg.kind === 'stop') {
     void Promise.allSettled([...parts].reverse().map((p) => p.stop())).finally(() => process.exit(0));
+  } else if (msg.kind === 'exit') {
+    process.exit(0);
   }
 });

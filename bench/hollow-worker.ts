@@ -10,11 +10,12 @@ import { hollowHost, type HollowHost } from './hollow-host.js';
  * {kind:'start', nodes} builds and starts a hollow host per node name (in small batches,
  * as hosts joining a cluster would), answering {kind:'started'}; {kind:'stats'} answers
  * what its engines hold and the process's memory; {kind:'stop'} stops every host (each
- * revokes its lease) and exits. Killing the process is a host failure: leases expire.
+ * revokes its lease) and exits, {kind:'exit'} exits at once (teardown: the bench's etcd
+ * goes too). Killing the process is a host failure: leases expire.
  *
  * Settings from the environment: BENCH_ETCD, BENCH_PREFIX, BENCH_DIR (scratch), BENCH_TTL,
  * BENCH_RESYNC, BENCH_SHARED_WATCHES (1: the hosts share their cluster-wide informers),
- * BENCH_HOSTS_PER_CLIENT (hosts per etcd client), BENCH_LOG_LEVEL.
+ * BENCH_HOSTS_PER_CLIENT (hosts per etcd client; 1, as real hosts, by default), BENCH_LOG_LEVEL.
  */
 
 const env = (name: string, dflt: string) => process.env[name] ?? dflt;
@@ -24,7 +25,7 @@ const dir = env('BENCH_DIR', '/tmp/dokkaa-hollow');
 const ttl = Number(env('BENCH_TTL', '10'));
 const resync = Number(env('BENCH_RESYNC', '30'));
 const sharedWatches = env('BENCH_SHARED_WATCHES', '1') === '1';
-const hostsPerClient = Number(env('BENCH_HOSTS_PER_CLIENT', '100'));
+const hostsPerClient = Number(env('BENCH_HOSTS_PER_CLIENT', '1'));
 const log = createLogger(env('BENCH_LOG_LEVEL', 'warn'));
 const clock = new SystemClock();
 const stores: Etcd3KvStore[] = [];
@@ -90,6 +91,8 @@ process.on('message', (msg: { kind: string; nodes?: { name: string; address: str
     process.send!(stats());
   } else if (msg.kind === 'stop') {
     void stop().finally(() => process.exit(0));
+  } else if (msg.kind === 'exit') {
+    process.exit(0);
   }
 });
 process.send!({ kind: 'ready' });

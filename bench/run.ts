@@ -48,6 +48,7 @@ const PARTS: Part[] = [
           rollManifests: env('DOKKAA_BENCH_SCALE_ROLL', 100),
           steadyMs: env('DOKKAA_BENCH_STEADY_SECONDS', 30) * 1000,
           convergeTimeoutMs: env('DOKKAA_BENCH_SCALE_TIMEOUT_SECONDS', 300) * 1000,
+          setupTimeoutMs: env('DOKKAA_BENCH_SCALE_SETUP_TIMEOUT_SECONDS', 300) * 1000,
           sharedWatches: process.env.DOKKAA_BENCH_SCALE_SHARED_WATCHES !== '0',
           quotaBytes: env('DOKKAA_BENCH_SCALE_QUOTA_BYTES', 8 * 2 ** 30),
           profile: process.env.DOKKAA_BENCH_SCALE_PROFILE === '1',

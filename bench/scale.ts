@@ -44,6 +44,8 @@ export interface ScaleOptions {
   rollManifests: number;
   steadyMs: number;
   convergeTimeoutMs: number;
+  /** From etcd's start until every host has registered. */
+  setupTimeoutMs: number;
   /** Hollow hosts of one process share their cluster-wide informers (see hollow-host.ts). */
   sharedWatches: boolean;
   quotaBytes: number;
@@ -210,10 +212,11 @@ function message<T>(p: Proc, kind: string, timeoutMs = 600_000): Promise<T> {
   });
 }
 
+/** Teardown: the process exits at once (etcd goes too, so nothing needs a graceful stop); a CPU profile is written as it exits. */
 async function stopProc(p: Proc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.send({ kind: 'stop' });
-  const timer = setTimeout(() => p.child.kill('SIGKILL'), 30_000);
+  p.child.send({ kind: 'exit' });
+  const timer = setTimeout(() => p.child.kill('SIGKILL'), 120_000);
   await p.exited;
   clearTimeout(timer);
 }
@@ -272,14 +275,18 @@ async function benchScaleOnce(o: ScaleOptions, dir: string): Promise<ScaleRow> {
     await Promise.all(workers.map((w) => message(w, 'ready', 300_000)));
     const baseline = workers.map((w) => procFigures(w).rssMB);
     log(`scale ${o.hosts} hosts: starting hosts in ${workers.length} worker processes (${o.sharedWatches ? 'cluster-wide watches shared per process' : 'every host its own watches'})`);
-    await Promise.all(workers.map((w, i) => {
+    const started = Promise.all(workers.map((w, i) => {
       w.child.send({ kind: 'start', nodes: groups[i] });
-      return message(w, 'started');
+      return message(w, 'started', o.setupTimeoutMs);
     }));
-    for (let i = 0; (await etcd.getAll().prefix(keys.nodes).count()) < o.hosts; i++) {
-      if (i > 600) throw new Error('not every hollow host registered its node record');
-      await sleepMs(100);
+    started.catch(() => undefined); // read below, once every host has registered
+    const registered = async () => etcd.getAll().prefix(keys.nodes).count();
+    const setupDeadline = Date.now() + o.setupTimeoutMs;
+    for (let seen = await registered(); seen < o.hosts; seen = await registered()) {
+      if (Date.now() > setupDeadline) throw new Error(`only ${seen} of ${o.hosts} hollow hosts registered after ${secs(Date.now() - t00, 0)} (load ${loadavg()[0]!.toFixed(0)})`);
+      await sleepMs(500);
     }
+    await started;
     const setupMs = Date.now() - t00;
     log(`scale ${o.hosts} hosts: all registered after ${secs(setupMs, 1)}; writing ${o.manifests} manifests x ${o.replicas}`);
 
