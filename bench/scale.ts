@@ -399,7 +399,7 @@ async function benchScaleOnce(o: ScaleOptions, dir: string): Promise<ScaleRow> {
           const r = await etcd.put(keys.manifest(appName(m), 'web')).value(manifestText(o, m, 2)).exec();
           board.minRevision.set(`${appName(m)}/web`, Number(r.header.revision));
         });
-        const done = await until(() => board.count(rolled) === rolled.length, 300_000);
+        const done = await until(() => board.count(rolled) === rolled.length, o.convergeTimeoutMs);
         const ms = Date.now() - tr;
         row.rolling = { manifests: rolled.length, ms, done, good: board.count(rolled) };
         log(`scale ${o.hosts} hosts: rolling update of ${rolled.length} manifests ${done ? 'done' : 'NOT done'} in ${secs(ms, 1)}`);
