@@ -8,6 +8,7 @@ import { benchFailover, failoverReport } from './failover.js';
 import { log, withBenchLab, type BenchLab } from './lab-bench.js';
 import { labClientConfig } from '../lab/index.js';
 import { targetTable, type PartResult, type Target } from './report.js';
+import { benchScale, scaleReport } from './scale.js';
 import { benchScheduler, schedulerReport } from './scheduler-sim.js';
 import { benchSteadyState, steadyReport } from './steady-state.js';
 import { benchRouter, routerReport } from './router.js';
@@ -33,6 +34,28 @@ interface Part {
 const env = (name: string, dflt: number) => Number(process.env[name] ?? dflt);
 
 const PARTS: Part[] = [
+  {
+    // Hollow hosts against a real etcd of its own: no Docker, no lab (docs/scale.md).
+    name: 'scale',
+    run: async () =>
+      scaleReport(
+        await benchScale((process.env.DOKKAA_BENCH_SCALE_HOSTS ?? '1000').split(',').map(Number), {
+          manifests: env('DOKKAA_BENCH_SCALE_MANIFESTS', 1000),
+          replicas: env('DOKKAA_BENCH_SCALE_REPLICAS', 100),
+          linkEvery: env('DOKKAA_BENCH_SCALE_LINK_EVERY', 10),
+          workers: env('DOKKAA_BENCH_SCALE_WORKERS', 3),
+          ttlSeconds: env('DOKKAA_BENCH_TTL', 10),
+          killHosts: env('DOKKAA_BENCH_SCALE_KILL', 10),
+          rollManifests: env('DOKKAA_BENCH_SCALE_ROLL', 100),
+          steadyMs: env('DOKKAA_BENCH_STEADY_SECONDS', 30) * 1000,
+          convergeTimeoutMs: env('DOKKAA_BENCH_SCALE_TIMEOUT_SECONDS', 300) * 1000,
+          setupTimeoutMs: env('DOKKAA_BENCH_SCALE_SETUP_TIMEOUT_SECONDS', 300) * 1000,
+          sharedWatches: process.env.DOKKAA_BENCH_SCALE_SHARED_WATCHES !== '0',
+          quotaBytes: env('DOKKAA_BENCH_SCALE_QUOTA_BYTES', 8 * 2 ** 30),
+          profile: process.env.DOKKAA_BENCH_SCALE_PROFILE === '1',
+        }),
+      ),
+  },
   {
     name: 'single',
     run: async () => {

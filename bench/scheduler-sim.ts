@@ -1,5 +1,5 @@
 import { fork } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -16,6 +16,7 @@ import { planPlacements } from '../controllers/scheduler/placement-plan.js';
 import { log } from './lab-bench.js';
 import { lineChart } from './svg.js';
 import { mdTable, secs, type PartResult, type Target } from './report.js';
+import { inChunks, procStats } from './procs.js';
 
 /**
  * The scheduler at scale, simulated: H hosts registered in etcd (node records as agents
@@ -186,18 +187,6 @@ export function packing(strategy: 'spread' | 'binpack', hosts: number, seed = 42
     if (plan.unschedulable.length) return { strategy, hosts, memoryShare: memory / total, replicas, firstUnschedulable: plan.unschedulable[0]!.reason };
   }
   throw new Error('packing never filled the hosts');
-}
-
-async function inChunks<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
-}
-
-function procStats(pid: number): { cpuSeconds: number; rssMB: number; peakRssMB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) / 1024;
-  return { cpuSeconds: (Number(f[11]) + Number(f[12])) / 100, rssMB: kb('VmRSS'), peakRssMB: kb('VmHWM') };
 }
 
 async function endToEnd(etcdConfig: EtcdClientConfig, hosts: number, manifests: number, scale: number, timeoutMs: number): Promise<SchedulerRow['endToEnd']> {

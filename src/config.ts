@@ -42,6 +42,12 @@ export interface Config {
    * default `cubic`; `system` keeps the host's default). See controllers/ambassador/congestion.ts.
    */
   tcpCongestion?: string;
+  /**
+   * Agent: whether the ambassador opens its link-port listeners (default true). False keeps
+   * only its bookkeeping (ports, endpoints, pickers): the hollow hosts of the scale bench,
+   * many agents in one process, where every host would want the same ports.
+   */
+  linkListeners?: boolean;
   /** Agent: the web router's HTTP port on the host's address (`--router-http-port`, default 80; 0: off). */
   routerHttpPort?: number;
   /** Agent: the web router's HTTPS port (`--router-https-port`, default 443; 0: off; none either without a certificate). */

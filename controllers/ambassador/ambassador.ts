@@ -59,7 +59,7 @@ export class Ambassador implements Runnable {
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) log: Logger,
-    @inject(TYPES.Config) private readonly config: Pick<Config, 'splice' | 'tcpCongestion'>,
+    @inject(TYPES.Config) private readonly config: Pick<Config, 'splice' | 'tcpCongestion' | 'linkListeners'>,
     // Absent in unit tests, which listen on every address.
     @inject(NodeLease) @optional() private readonly lease?: Pick<NodeLease, 'bridgeGateway'>,
   ) {
@@ -185,6 +185,7 @@ export class Ambassador implements Runnable {
   }
 
   private async open(port: number, l: Listener): Promise<void> {
+    if (this.config.linkListeners === false) return; // bookkeeping only (hollow hosts)
     const onEndpointFailed = (u: Upstream, err: Error) =>
       this.log.warn('endpoint failed; trying the next', { service: l.id, port, endpoint: `${u.host}:${u.port}`, error: errorField(err) });
     const forwarder = l.protocol === 'udp' ? new UdpForwarder(this.picker(l.id), { onEndpointFailed }) : new TcpForwarder(this.picker(l.id), { onEndpointFailed, pump: this.pump, tuneSocket: this.congestion?.apply });

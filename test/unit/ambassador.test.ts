@@ -12,6 +12,7 @@ import { hostCongestion } from '../../controllers/ambassador/congestion.js';
 import { SystemClock } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources } from '../../src/informer/resources.js';
 import { createLogger } from '../../src/logging.js';
 import { FakeKvStore } from './fake-kv-store.js';
 import { endpoint } from './builders.js';
@@ -83,6 +84,24 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     }
   });
 
+  it('opens no listener when link listeners are off (hollow hosts), while following the ports', async () => {
+    const store = new FakeKvStore();
+    const keys = new Keys('/d');
+    const log = createLogger('error', true);
+    const informers = new InformerFactory(store, new SystemClock(), log);
+    const ambassador = new Ambassador(new ControllerFactory(informers, new SystemClock(), log, { resyncSeconds: 30 }), keys, new SystemClock(), log, { splice: 'off', tcpCongestion: 'system', linkListeners: false });
+    const linkPort = await freePort();
+    await store.put(keys.port('shop', 'nginx'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
+    await ambassador.start();
+    try {
+      const ports = informers.informer(Resources.ports(keys));
+      await eventually('the port record is in the cache', async () => ports.hasSynced() && ports.list().length === 1);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await get(linkPort), 'ECONNREFUSED');
+    } finally {
+      await ambassador.stop();
+    }
+  });
   it('keeps trying a port that is in use until it is free', async () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
