@@ -1,21 +1,30 @@
-import { Etcd3, type IKeyValue, type IWatchResponse } from 'etcd3';
+import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
 import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
+
+/**
+ * The etcd3 client every Dokkaa process and command uses; `extra` adds client options
+ * (e.g. `auth` for a password user, which tests use in place of a certificate's CN).
+ */
+export function etcdClient(endpoints: string[], extra: Partial<IOptions> = {}): Etcd3 {
+  // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
+  // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
+  return new Etcd3({
+    hosts: endpoints,
+    dialTimeout: 3000,
+    grpcOptions: { 'grpc.max_receive_message_length': -1 },
+    // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
+    // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),
+    ...extra,
+  });
+}
 
 /** KvStore on the etcd3 client. Owns the client: construct one per process. */
 export class Etcd3KvStore implements KvStore {
   private readonly client: Etcd3;
 
-  constructor(endpoints: string[]) {
-    // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
-    // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
-    this.client = new Etcd3({
-      hosts: endpoints,
-      dialTimeout: 3000,
-      grpcOptions: { 'grpc.max_receive_message_length': -1 },
-      // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
-      // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),
-    });
+  constructor(endpoints: string[], extra: Partial<IOptions> = {}) {
+    this.client = etcdClient(endpoints, extra);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
