@@ -28,7 +28,7 @@ export class LayoutMigratorReconciler implements Reconciler {
     if (!kv) return;
     const to = migratedKey(this.keys, key, kv.value);
     if (!to) {
-      if (!this.unmovable.has(key)) log.warn('old-layout key not migrated: its record does not decode', { from: key });
+      if (!this.unmovable.has(key)) log.warn('old-layout key not migrated: its record names no host', { from: key });
       this.unmovable.add(key);
       return;
     }
