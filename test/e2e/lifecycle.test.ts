@@ -129,7 +129,7 @@ describe('replica lifecycle on real etcd and Docker', () => {
       const left = [
         ...(await world.containers(app)).map((c) => c.Names[0]),
         // Events stay, as in Kubernetes, until their lease expires (an hour).
-        ...(await world.keysUnder(`${world.prefix}/`)).filter((k) => k.includes(`/${app}/`) && !k.startsWith(`${world.prefix}/events/`)),
+        ...(await world.keysUnder(`${world.prefix}/`)).filter((k) => k.includes(`/${app}/`) && !k.startsWith(world.keys.events)),
       ];
       return left.length === 0 ? true : undefined;
     }, 40_000);
