@@ -96,41 +96,42 @@ export class Keys {
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
-  // replicas/<app>/<name>/<replica>: what a host observes, held by its lease.
+  // node-replicas/<node>/<app>/<name>/<replica>: what a host observes, held by its lease.
+  // Under the host's own prefix, so that its etcd role writes only its own (docs/security.md).
   get replicas(): string {
-    return `${this.root}/replicas/`;
+    return `${this.root}/node-replicas/`;
   }
-  manifestReplicas(app: string, name: string): string {
-    return `${this.replicas}${app}/${name}/`;
+  nodeReplicas(node: string): string {
+    return `${this.replicas}${node}/`;
   }
-  replica(app: string, name: string, replica: number): string {
-    return `${this.replicas}${app}/${name}/${replica}`;
+  replica(node: string, app: string, name: string, replica: number): string {
+    return `${this.replicas}${node}/${app}/${name}/${replica}`;
   }
-  parseReplica(key: string): { app: string; name: string; replica: number } | undefined {
-    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
-    return m ? { app: m[1]!, name: m[2]!, replica: Number(m[3]) } : undefined;
+  parseReplica(key: string): { node: string; app: string; name: string; replica: number } | undefined {
+    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
-  // services/<app>/<service>/<endpoint>: where a service can be reached, held by the host's lease.
-  get services(): string {
-    return `${this.root}/services/`;
+  // node-endpoints/<node>/<app>/<service>/<endpoint>: where a service can be reached, held by the host's lease.
+  get endpoints(): string {
+    return `${this.root}/node-endpoints/`;
   }
-  appServices(app: string): string {
-    return `${this.services}${app}/`;
+  nodeEndpoints(node: string): string {
+    return `${this.endpoints}${node}/`;
   }
-  service(app: string, service: string): string {
-    return `${this.services}${app}/${service}/`;
+  nodeAppEndpoints(node: string, app: string): string {
+    return `${this.endpoints}${node}/${app}/`;
   }
-  endpoint(app: string, service: string, endpoint: string): string {
-    return `${this.services}${app}/${service}/${endpoint}`;
+  endpoint(node: string, app: string, service: string, endpoint: string): string {
+    return `${this.endpoints}${node}/${app}/${service}/${endpoint}`;
   }
   /** The `<endpoint>` segment for one replica on one host: `<name>.<replica>.<node>`. */
   endpointId(name: string, replica: number, node: string): string {
     return `${name}.${replica}.${node}`;
   }
-  parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
-    const m = matchUnder(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
-    return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
+  parseEndpoint(key: string): { node: string; app: string; service: string; endpoint: string } | undefined {
+    const m = matchUnder(this.endpoints, key, /^([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { node: m[1]!, app: m[2]!, service: m[3]!, endpoint: m[4]! } : undefined;
   }
 
   // links/<app>/<name>: the link injector's resolved env for a manifest.
@@ -202,15 +203,19 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
-  // events/<app>/<name>/<id>: events, on an expiring lease.
+  // node-events/<source>/<app>/<name>/<id>: events, under the writing process's node name, on an expiring lease.
   get events(): string {
-    return `${this.root}/events/`;
+    return `${this.root}/node-events/`;
   }
-  manifestEvents(app: string, name: string): string {
-    return `${this.events}${app}/${name}/`;
+  nodeEvents(source: string): string {
+    return `${this.events}${source}/`;
   }
-  event(app: string, name: string, id: string): string {
-    return `${this.events}${app}/${name}/${id}`;
+  event(source: string, app: string, name: string, id: string): string {
+    return `${this.events}${source}/${app}/${name}/${id}`;
+  }
+  parseEvent(key: string): { source: string; app: string; name: string; id: string } | undefined {
+    const m = matchUnder(this.events, key, /^([^/]+)\/([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { source: m[1]!, app: m[2]!, name: m[3]!, id: m[4]! } : undefined;
   }
   /** The `<id>` segment of an event: time (ms, zero-padded so keys sort by time), writer, sequence number. */
   eventId(timeMs: number, source: string, seq: number): string {
@@ -323,12 +328,27 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
-  // prepulled/<app>/<name>/<node>: how a host's pre-pull of the manifest's image went (on the host's lease).
-  manifestPrepulled(app: string, name: string): string {
-    return `${this.root}/prepulled/${app}/${name}/`;
+  // node-prepulled/<node>/<app>/<name>: how a host's pre-pull of the manifest's image went (on the host's lease).
+  get prepulled(): string {
+    return `${this.root}/node-prepulled/`;
   }
-  prepulled(app: string, name: string, node: string): string {
-    return `${this.manifestPrepulled(app, name)}${node}`;
+  nodePrepulled(node: string): string {
+    return `${this.prepulled}${node}/`;
+  }
+  prepulledAnswer(node: string, app: string, name: string): string {
+    return `${this.prepulled}${node}/${app}/${name}`;
+  }
+  parsePrepulled(key: string): { node: string; app: string; name: string } | undefined {
+    const m = matchUnder(this.prepulled, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { node: m[1]!, app: m[2]!, name: m[3]! } : undefined;
+  }
+
+  /**
+   * The layout before per-node sections (hosts wrote these until 0.x): only the layout
+   * migrator (controllers/migrator) reads them, to move what an old agent still writes.
+   */
+  get legacy(): LegacyKeys {
+    return new LegacyKeys(this.root);
   }
 
   // election/controller: the controllers' leader election (a LeaderRecord, held by the leader's lease).
@@ -344,6 +364,48 @@ export class Keys {
 function matchUnder(prefix: string, key: string, re: RegExp): RegExpMatchArray | undefined {
   if (!key.startsWith(prefix)) return undefined;
   return key.slice(prefix.length).match(re) ?? undefined;
+}
+
+/** Host-written keys of the old layout, and how to parse them (see Keys.legacy). */
+export class LegacyKeys {
+  constructor(readonly root: string) {}
+
+  /** replicas/<app>/<name>/<replica> */
+  get replicas(): string {
+    return `${this.root}/replicas/`;
+  }
+  /** services/<app>/<service>/<endpoint> */
+  get services(): string {
+    return `${this.root}/services/`;
+  }
+  /** events/<app>/<name>/<id> */
+  get events(): string {
+    return `${this.root}/events/`;
+  }
+  /** prepulled/<app>/<name>/<node> */
+  get prepulled(): string {
+    return `${this.root}/prepulled/`;
+  }
+  /** Every old-layout section, for the migrator's watches. */
+  get sections(): string[] {
+    return [this.replicas, this.services, this.events, this.prepulled];
+  }
+  parseReplica(key: string): { app: string; name: string; replica: number } | undefined {
+    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
+    return m ? { app: m[1]!, name: m[2]!, replica: Number(m[3]) } : undefined;
+  }
+  parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
+    const m = matchUnder(this.services, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
+  }
+  parseEvent(key: string): { app: string; name: string; id: string } | undefined {
+    const m = matchUnder(this.events, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]!, id: m[3]! } : undefined;
+  }
+  parsePrepulled(key: string): { app: string; name: string; node: string } | undefined {
+    const m = matchUnder(this.prepulled, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]!, node: m[3]! } : undefined;
+  }
 }
 
 /**

@@ -175,6 +175,12 @@ ${backends.map((b) => `    server ${b};`).join('\n')}
 export async function benchRouter(lab: BenchLab, opts: { runs: number; seconds: number }): Promise<RouterResult> {
   const n1 = lab.state.nodes[0]!;
   const keys = new Keys(lab.state.prefix);
+  // The service's endpoints, from every host's node-endpoints/<node>/.
+  const serviceEndpoints = async () =>
+    Object.fromEntries(Object.entries(await lab.etcd.getAll().prefix(keys.endpoints).strings()).filter(([k]) => {
+      const at = keys.parseEndpoint(k);
+      return at?.app === APP && at.service === SERVICE;
+    }));
   const host = `${APP}.dokkaa.local`;
   const dir = mkdtempSync(join(tmpdir(), 'dokkaa-router-bench-'));
   const put = (scale: number, revision?: string) => lab.etcd.put(keys.manifest(APP, SERVICE)).value(JSON.stringify(manifest(scale, revision)));
@@ -185,7 +191,7 @@ export async function benchRouter(lab: BenchLab, opts: { runs: number; seconds: 
     await lab.etcd.put(keys.cert(host)).value(JSON.stringify({ cert: cert.cert, key: cert.key }));
     await put(3);
     const endpoints = await until('3 endpoints', async () => {
-      const all = Object.values(await lab.etcd.getAll().prefix(keys.service(APP, SERVICE)).strings()).map((v) => decodeRecord(EndpointRecord, v)).filter((e): e is EndpointRecord => !!e);
+      const all = Object.values(await serviceEndpoints()).map((v) => decodeRecord(EndpointRecord, v)).filter((e): e is EndpointRecord => !!e);
       return all.length === 3 ? all : undefined;
     });
     const backends = endpoints.map((e) => `${e.host}:${e.port}`);
@@ -229,10 +235,10 @@ export async function benchRouter(lab: BenchLab, opts: { runs: number; seconds: 
     // A new endpoint: from its key in etcd to its first response through the router.
     const changeMs: number[] = [];
     for (const scale of [5, 6]) {
-      const before = new Set(Object.keys(await lab.etcd.getAll().prefix(keys.service(APP, SERVICE)).strings()));
+      const before = new Set(Object.keys(await serviceEndpoints()));
       await put(scale, '2');
       const { at, page } = await until('a new endpoint', async () => {
-        const now = await lab.etcd.getAll().prefix(keys.service(APP, SERVICE)).strings();
+        const now = await serviceEndpoints();
         const fresh = Object.entries(now).find(([k]) => !before.has(k));
         const e = fresh && decodeRecord(EndpointRecord, fresh[1]);
         return e ? { at: Date.now(), page: e.containerId.slice(0, 12) } : undefined;

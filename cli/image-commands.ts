@@ -65,9 +65,10 @@ export async function pull(target: string | undefined, options: PullOptions, con
     const shown = new Map<string, string>();
     for (;;) {
       const answers = new Map<string, PrepulledRecord>();
-      for (const kv of (await store.list(keys.manifestPrepulled(app, name))).kvs) {
+      for (const kv of (await store.list(keys.prepulled)).kvs) {
+        const at = keys.parsePrepulled(kv.key);
         const a = decodeRecord(PrepulledRecord, kv.value);
-        if (a?.requestedAt === request.requestedAt) answers.set(kv.key.slice(keys.manifestPrepulled(app, name).length), a);
+        if (at?.app === app && at.name === name && a?.requestedAt === request.requestedAt) answers.set(at.node, a);
       }
       for (const n of nodes) {
         const line = answers.get(n) ? `${n}: ${answers.get(n)!.state === 'failed' ? 'failed: ' : ''}${answers.get(n)!.message}` : `${n}: waiting`;

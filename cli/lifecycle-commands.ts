@@ -9,6 +9,7 @@ import { EventRecorder } from '../src/events/event-recorder.js';
 import { SystemClock } from '../src/clock.js';
 import { createLogger } from '../src/logging.js';
 import { describeRoutes } from './router-commands.js';
+import { listMatching, ofManifest } from '../src/etcd/list-matching.js';
 
 function parseTarget(target: string | undefined, usage: string): { app: string; name: string; replica?: number } {
   const [app, name, replica] = (target ?? '').split('/');
@@ -77,9 +78,9 @@ export async function describe(target: string | undefined, config: Config): Prom
     const [s, placements, replicas, rollout, events, routes] = await Promise.all([
       store.get(keys.status(app, name)),
       store.list(keys.placements),
-      store.list(keys.manifestReplicas(app, name)),
+      listMatching(store, keys.replicas, (k) => keys.parseReplica(k), ofManifest(app, name)),
       store.get(keys.rollout(app, name)),
-      store.list(keys.manifestEvents(app, name)),
+      listMatching(store, keys.events, (k) => keys.parseEvent(k), ofManifest(app, name)),
       describeRoutes(store, keys, app, name),
     ]);
     const status = decodeRecord(StatusRecord, s?.value);
@@ -92,7 +93,7 @@ export async function describe(target: string | undefined, config: Config): Prom
     if (status?.image) lines.push(`Image:      ${pinned ? `${pinned.image} pinned to ${pinned.digest}` : status.image}${r?.pin?.unpinned ? ` (not pinned: ${r.pin.unpinned})` : ''}`);
     if (r) lines.push(`Rollout:    ${r.phase}: ${r.message}${r.previous ? ` (rollback restores revision ${r.previous.revision})` : ''}`);
     const placed = placements.kvs.map((kv) => decodeRecord(PlacementRecord, kv.value)).filter((p): p is PlacementRecord => !!p && p.app === app && p.name === name);
-    const recs = replicas.kvs.map((kv) => decodeRecord(ReplicaRecord, kv.value)).filter((x): x is ReplicaRecord => !!x);
+    const recs = replicas.map((kv) => decodeRecord(ReplicaRecord, kv.value)).filter((x): x is ReplicaRecord => !!x);
     lines.push('', 'Replicas:');
     lines.push(table(['REPLICA', 'NODE', 'STATE', 'READY', 'RESTARTS', 'EXIT', 'CONTAINER', 'SPEC'],
       placed.sort((a, b) => a.replica - b.replica).map((p) => {
@@ -105,7 +106,7 @@ export async function describe(target: string | undefined, config: Config): Prom
     }
     for (const rec of recs.filter((x) => x.lastLog?.length)) lines.push('', `Last output of replica ${rec.replica}:`, ...rec.lastLog!.map((l) => `  ${l}`));
     lines.push('', ...routes);
-    const evs = events.kvs.map((kv) => decodeRecord(EventRecord, kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));
+    const evs = events.map((kv) => decodeRecord(EventRecord, kv.value)).filter((e): e is EventRecord => !!e).sort((a, b) => a.time.localeCompare(b.time));
     lines.push('', 'Events:');
     lines.push(evs.length ? table(['TIME', 'TYPE', 'REASON', 'FROM', 'MESSAGE'], evs.slice(-30).map((e) => [e.time, e.type, e.reason, e.source, e.message])) : '  <none>');
     return lines.join('\n');
@@ -123,7 +124,9 @@ export interface LogsOptions {
 export async function logs(target: string | undefined, options: LogsOptions, config: Config, write: (chunk: Buffer) => void): Promise<string> {
   const { app, name, replica = 0 } = parseTarget(target, 'dokkaa logs APP/NAME[/REPLICA] [-f] [--tail N]');
   const { record, node } = await withStore(config, async (store, keys) => {
-    const rec = decodeRecord(ReplicaRecord, (await store.get(keys.replica(app, name, replica)))?.value);
+    // The record of the host the replica is placed on (a host it moved from may still report it).
+    const placed = (await store.list(keys.placements)).kvs.map((kv) => keys.parsePlacement(kv.key)).find((p) => p?.app === app && p.name === name && p.replica === replica);
+    const rec = placed && decodeRecord(ReplicaRecord, (await store.get(keys.replica(placed.node, app, name, replica)))?.value);
     if (!rec?.containerId) throw new UsageError(`replica ${app}/${name}/${replica} runs nowhere`);
     const n = decodeRecord(NodeRecord, (await store.get(keys.node(rec.node)))?.value);
     if (!n?.docker) throw new UsageError(`node ${rec.node} is not live or does not say where its engine is`);

@@ -12,6 +12,7 @@ import { runLab } from './lab-commands.js';
 import { runPki } from './pki-commands.js';
 import { maintenanceCommands } from './maintenance-commands.js';
 import { pull, rolloutRestart } from './image-commands.js';
+import { authAddNode, authSetup } from './auth-commands.js';
 import { clusterKeyInit, registryList, registryLogin, registryLogout } from './registry-commands.js';
 import { fileList, fileRemove, fileSet, valueOf } from './secret-commands.js';
 import { policySet, policyShow } from './policy-commands.js';
@@ -75,6 +76,10 @@ async function run(invocation: Invocation): Promise<void> {
       return void console.log(await certList(invocation.options, config));
     case 'cert rm':
       return void console.log(await certRemove(invocation.host, config));
+    case 'auth setup':
+      return void console.log(await authSetup(invocation.options, config));
+    case 'auth add-node':
+      return void console.log(await authAddNode(invocation.node, config));
     case 'cluster-key init':
       return void console.log(await clusterKeyInit(invocation.options, config));
     case 'registry login':

@@ -40,6 +40,7 @@ export const HELP = `dokkaa ${VERSION}: declarative containers on plain Docker h
   dokkaa cert add HOST --cert FILE --key FILE   a TLS certificate for HOST (cert list [--json], cert rm HOST)
   dokkaa pki init [--dir D] [--etcd-san IP|NAME]   a CA and certificates for TLS to etcd: etcd-server, controller, admin (default dir /etc/dokkaa/pki)
   dokkaa pki agent NODE [--dir D]        NODE's agent certificate (CN node-NODE); pki renew NAME, pki list: expiry and days left
+  dokkaa auth setup [--node N ...]      etcd users and roles (admin, controller, node-N), then auth on (auth add-node N: one more node)
   dokkaa cluster-key init --out FILE     the key secrets and registry credentials are sealed to (controllers and agents: --cluster-key-file FILE)
   dokkaa secret set APP/NAME --from-file F | --from-literal V | --from-stdin   a secret, sealed; delivered only to hosts that use it (secret list [APP] [--json], secret rm APP/NAME)
   dokkaa config set APP/NAME --from-file F | --from-literal V | --from-stdin   a config file, in the clear (config list [APP] [--json], config rm APP/NAME)
@@ -107,6 +108,8 @@ export type Invocation =
   | { command: 'drain'; flags: ConfigFlags; target?: string; options: DrainOptions }
   | { command: 'rebalance'; flags: ConfigFlags; target?: string; options: RebalanceOptions }
   | { command: 'cluster-key init'; flags: ConfigFlags; options: { out: string } }
+  | { command: 'auth setup'; flags: ConfigFlags; options: { nodes: string[]; enable: boolean } }
+  | { command: 'auth add-node'; flags: ConfigFlags; node: string }
   | { command: 'registry login'; flags: ConfigFlags; host: string; options: { username: string } }
   | { command: 'registry logout'; flags: ConfigFlags; host: string }
   | { command: 'registry list'; flags: ConfigFlags; options: ListOptions }
@@ -296,6 +299,13 @@ export function buildProgram(parsed: (invocation: Invocation) => void, output: O
     .requiredOption('--out <FILE>', 'where the private key goes (a new file)'));
   program.addCommand(new Command('cluster-key').description('the key secrets and registry credentials are sealed to')
     .addCommand(keyInit.action((o: { out: string }) => parsed({ command: 'cluster-key init', flags: flagsOf(keyInit), options: { out: o.out } }))));
+  const authSetupCmd = client('setup', 'etcd users and roles (admin, controller, node-NODE), then auth on', undefined, (cmd) => cmd
+    .option('--node <NODE>', 'a node to make a role for (repeatable; default: the nodes with a record now)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--no-enable', 'leave auth off'));
+  const authAddNodeCmd = client('add-node', 'the etcd user and role of a new node', undefined, (cmd) => cmd.argument('<NODE>'));
+  program.addCommand(new Command('auth').description('etcd authentication: who may read and write what (docs/security.md)')
+    .addCommand(authSetupCmd.action((o: { node: string[]; enable: boolean }) => parsed({ command: 'auth setup', flags: flagsOf(authSetupCmd), options: { nodes: o.node, enable: o.enable } })))
+    .addCommand(authAddNodeCmd.action((node: string) => parsed({ command: 'auth add-node', flags: flagsOf(authAddNodeCmd), node }))));
   const registryHost = (cmd: Command) => cmd.argument('<HOST>', 'the registry, as image references name it (host[:port]; docker.io for Docker Hub)', registryArgument);
   const regLogin = client('login', 'store credentials for HOST, sealed to the cluster key; agents pull with them', undefined, (cmd) => registryHost(cmd)
     .usage('HOST --username U --password-stdin [options]')

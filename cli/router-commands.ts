@@ -94,11 +94,11 @@ export interface RoutesView {
 
 /**
  * The route table as the routers compute it: every manifest with its key's create
- * revision, the domain from router/config, and each route's endpoints from services/
+ * revision, the domain from router/config, and each route's endpoints from node-endpoints/
  * (registered only while their replica is ready).
  */
 export async function readRoutes(store: KvStore, keys: Keys): Promise<RoutesView> {
-  const [apps, config, services] = await Promise.all([store.list(keys.apps), store.get(keys.routerConfig), store.list(keys.services)]);
+  const [apps, config, services] = await Promise.all([store.list(keys.apps), store.get(keys.routerConfig), store.list(keys.endpoints)]);
   const manifests = apps.kvs.flatMap((kv) => {
     const at = keys.parseManifest(kv.key);
     const m = at && routedManifest(at.app, at.name, kv.createRevision ?? kv.modRevision, decodeManifest(kv.value, at.app, at.name));

@@ -32,7 +32,7 @@ interface Listener {
  * <bridge gateway>:<port> in the agent's network namespace (where this host's containers,
  * and nothing beyond the host, reach it; every address only on an engine without a bridge,
  * with a warning) and forwards each connection (TCP) or
- * client (UDP) to one of the service's current endpoints (`services/`), round-robin,
+ * client (UDP) to one of the service's current endpoints (`node-endpoints/`), round-robin,
  * skipping endpoints that refuse. Both come from etcd watches: nothing is looked up per
  * connection. A port it cannot bind (in use on this host) is retried with backoff. Bytes of
  * established TCP connections move in the kernel (one splice pump for all ports) unless

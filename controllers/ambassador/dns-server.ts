@@ -16,7 +16,7 @@ import { DnsResponder, resolvConfServers } from './dns-responder.js';
 /**
  * The DNS server for this host's containers (the node runner makes it their resolver): on
  * the Docker bridge gateway, port `--dns-port` (53; 0 turns it off), it answers A and SRV
- * for `<service>.<app>.dokkaa.local` from the `services/` watch and forwards other names to
+ * for `<service>.<app>.dokkaa.local` from the `node-endpoints/` watch and forwards other names to
  * the host's resolvers (`--dns-upstream`, else /etc/resolv.conf). If it cannot bind, start
  * fails and the manager retries with backoff.
  */

@@ -8,7 +8,7 @@ import { endpointConsumers, portConsumers } from './link-maps.js';
 import { LinkInjectorReconciler } from './link-injector-reconciler.js';
 import { PortAllocatorReconciler, PORTS_KEY } from './port-allocator-reconciler.js';
 
-/** The link injector: manifests' links, `ports/` and `services/` in, `links/` out. */
+/** The link injector: manifests' links, `ports/` and `node-endpoints/` in, `links/` out. */
 @injectable()
 export class LinkInjectorController extends ControllerRunnable {
   constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(LinkInjectorReconciler) reconciler: LinkInjectorReconciler) {

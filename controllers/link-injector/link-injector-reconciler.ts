@@ -8,6 +8,7 @@ import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { resolveLinks, type LinkedService } from './link-resolution.js';
+import { listMatching } from '../../src/etcd/list-matching.js';
 
 /**
  * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`: the ambassador
@@ -39,9 +40,9 @@ export class LinkInjectorReconciler implements Reconciler {
     for (const link of decoded.spec.links) {
       const [port, endpoints] = await Promise.all([
         this.store.get(this.keys.port(link.app, link.service)),
-        this.store.list(this.keys.service(link.app, link.service)),
+        listMatching(this.store, this.keys.endpoints, (k) => this.keys.parseEndpoint(k), (at) => at.app === link.app && at.service === link.service),
       ]);
-      services.set(serviceId(link.app, link.service), { port: parsePortRecord(port?.value), hasEndpoint: endpoints.kvs.length > 0 });
+      services.set(serviceId(link.app, link.service), { port: parsePortRecord(port?.value), hasEndpoint: endpoints.length > 0 });
     }
     const previous = decodeRecord(LinkRecord, current?.value, invalidRecord(log, linkKey));
     const resolved = resolveLinks(

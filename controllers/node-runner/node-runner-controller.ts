@@ -15,7 +15,7 @@ import { HealthProber } from './health-prober.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { SecretFileStore } from './secret-file-store.js';
 
-/** The node runner: this host's placements and containers in, containers and `replicas/` out. */
+/** The node runner: this host's placements and containers in, containers and `node-replicas/<node>/` out. */
 @injectable()
 export class NodeRunnerController extends ControllerRunnable {
   constructor(
@@ -31,7 +31,7 @@ export class NodeRunnerController extends ControllerRunnable {
     const node = config.node;
     const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
     const placements = factory.informer(Resources.nodePlacements(keys, node));
-    const replicas = factory.informer(Resources.replicas(keys));
+    const replicas = factory.informer(Resources.nodeReplicas(keys, node));
     // Beside what is placed here: containers found on the engine and records this host
     // wrote, so that what is no longer placed here is removed.
     const leftovers = async (): Promise<string[]> => [

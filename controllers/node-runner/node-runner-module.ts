@@ -16,7 +16,7 @@ import { SecretFileStore } from './secret-file-store.js';
 import { VolumeKeeperController } from './volume-keeper-controller.js';
 import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
 
-/** The node runner: this host's placements and containers in, containers and `replicas/` out. */
+/** The node runner: this host's placements and containers in, containers and `node-replicas/<node>/` out. */
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();

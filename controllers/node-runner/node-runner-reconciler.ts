@@ -29,7 +29,7 @@ const LAST_LOG_LINES = 5;
 /**
  * Makes one replica (`app/name/replica`) on this host match its placement: creates,
  * adopts, replaces, restarts (with crash-loop backoff) or removes its container, and
- * writes what it observes to `replicas/`, under the host's lease. It reads; the planner
+ * writes what it observes to `node-replicas/<node>/`, under the host's lease. It reads; the planner
  * (replica-plan.ts) decides; the executor acts. Each stage of the plan decides on what
  * the engine reports after the stage before, so the kept container is inspected again
  * after each stage that started, stopped or renamed it.
@@ -96,7 +96,7 @@ export class NodeRunnerReconciler implements Reconciler {
     const node = this.lease.node;
     const [placementKv, recordKv, containers] = await Promise.all([
       this.store.get(this.keys.placement(node, app, name, replica)),
-      this.store.get(this.keys.replica(app, name, replica)),
+      this.store.get(this.keys.replica(node, app, name, replica)),
       this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
     ]);
     const placement = decodeRecord(PlacementRecord, placementKv?.value, invalidRecord(log, this.keys.placement(node, app, name, replica)));
@@ -104,7 +104,7 @@ export class NodeRunnerReconciler implements Reconciler {
       app, name, replica,
       host: { node, address: this.lease.address(), resolver: this.lease.containerResolver(), cluster: this.keys.root, allowHostPaths: this.config.allowHostPaths ?? [] },
       placement,
-      record: recordKv && { value: decodeRecord(ReplicaRecord, recordKv.value, invalidRecord(log, this.keys.replica(app, name, replica))), modRevision: recordKv.modRevision },
+      record: recordKv && { value: decodeRecord(ReplicaRecord, recordKv.value, invalidRecord(log, this.keys.replica(node, app, name, replica))), modRevision: recordKv.modRevision },
       containers,
     };
     if (placement && placement.spec.links.length > 0) {

@@ -8,7 +8,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { PrepullReconciler } from './prepull-reconciler.js';
 
 /**
- * `dokkaa pull` on this host: prepull/ requests in, pulls and prepulled/ answers out. Apart
+ * `dokkaa pull` on this host: prepull/ requests in, pulls and node-prepulled/ answers out. Apart
  * from the node runner's queue, so a long pre-pull holds none of its workers.
  */
 @injectable()

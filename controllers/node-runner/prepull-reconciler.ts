@@ -25,7 +25,7 @@ const CREDENTIALS_RETRY_MS = 5_000;
  * Carries out `dokkaa pull` on this host: for the request `prepull/<app>/<name>`, when the
  * manifest may run here (its constraints match this node, which is not cordoned), pulls the
  * requested image through the host's PullCoordinator (joining a pull in progress) and
- * answers in `prepulled/<app>/<name>/<node>` (on the node's lease): pulling with progress,
+ * answers in `node-prepulled/<node>/<app>/<name>` (on the node's lease): pulling with progress,
  * present, or failed with the reason; events Pulling, Pulled, Failed. A request answered
  * (present or failed) is not carried out again; writing it anew (a new requestedAt) is.
  */
@@ -50,7 +50,7 @@ export class PrepullReconciler implements Reconciler {
     const node = this.lease.node;
     const request = this.requests.get(this.keys.prepull(app, name))?.value;
     if (!request) return;
-    const answerKey = this.keys.prepulled(app, name, node);
+    const answerKey = this.keys.prepulledAnswer(node, app, name);
     const [answerKv, manifestKv, nodeKv, maintenanceKv] = await Promise.all([
       this.store.get(answerKey),
       this.store.get(this.keys.manifest(app, name)),
@@ -71,7 +71,7 @@ export class PrepullReconciler implements Reconciler {
 
   private async pull(app: string, name: string, request: PrepullRecord, log: Logger): Promise<ReconcileResult> {
     const { image, requestedAt } = request;
-    const write = (r: PrepulledRecord) => this.store.put(this.keys.prepulled(app, name, this.lease.node), canonicalJson(r), { lease: this.lease.id() });
+    const write = (r: PrepulledRecord) => this.store.put(this.keys.prepulledAnswer(this.lease.node, app, name), canonicalJson(r), { lease: this.lease.id() });
     const event = (type: 'Normal' | 'Warning', reason: string, message: string) => void this.events.record(app, name, { type, reason, message, node: this.lease.node });
     if (await this.engine.hasImage(image)) {
       await write({ image, requestedAt, state: 'present', message: 'already present' });

@@ -107,7 +107,7 @@ export class ReplicaExecutor {
   }
 
   private recordKey(ref: ReplicaRef): string {
-    return this.keys.replica(ref.app, ref.name, ref.replica);
+    return this.keys.replica(this.lease.node, ref.app, ref.name, ref.replica);
   }
 
   private event(ref: ReplicaRef, type: 'Normal' | 'Warning', reason: string, message: string): void {
@@ -192,6 +192,6 @@ export class ReplicaExecutor {
     const value = canonicalJson(record);
     const lease = this.lease.id();
     if (existing && existing.value === value && existing.lease === lease) return;
-    await this.store.put(this.keys.replica(record.app, record.name, record.replica), value, { lease });
+    await this.store.put(this.keys.replica(this.lease.node, record.app, record.name, record.replica), value, { lease });
   }
 }

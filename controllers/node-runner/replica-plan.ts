@@ -69,7 +69,7 @@ export interface ReplicaInput {
     allowHostPaths?: readonly string[];
   };
   placement: PlacementRecord | undefined;
-  /** `replicas/<app>/<name>/<replica>` as read (written by any host). */
+  /** `node-replicas/<this node>/<app>/<name>/<replica>` as read. */
   record: { value: ReplicaRecord | undefined; modRevision: number } | undefined;
   /** This replica's containers on this host, newest first. */
   containers: ContainerSummary[];

@@ -22,7 +22,7 @@ export type TargetChoice = { node: string } | { unschedulable: string };
 export interface MoveInput {
   /** Every placement of the manifest, replacements included. */
   placements: MovePlacement[];
-  /** `replicas/<app>/<name>/<i>` by index, whichever node wrote them (the plan checks the node). */
+  /** `node-replicas/<node>/<app>/<name>/<i>` by index, that of the placed node where two hosts report one (the plan checks the node). */
   replicas: ReadonlyMap<number, ReplicaRecord>;
   now: number;
   /** The manifest's update policy: a replacement not ready within `deadlineMs` is abandoned. */

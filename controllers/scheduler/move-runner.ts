@@ -19,6 +19,7 @@ import { planMoves, type MoveInput, type MoveStep, type TargetChoice } from './m
 import { planPlacements, type PlanInput } from './placement-plan.js';
 import { MONITOR_MS } from './rollout-tracker.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
+import { listMatching, ofManifest } from '../../src/etcd/list-matching.js';
 
 /** Writes ops in transactions on their conditions, applying each to the scheduler cache (the reconciler's commit). */
 export type Commit = (conditions: TxnCondition[], ops: TxnOp[], conflict: string, records?: PlacementRecord[]) => Promise<void>;
@@ -75,7 +76,7 @@ export class MoveRunner {
       return undefined;
     }
     const moves = movesKv?.value;
-    const replicas = await this.replicas(app, name);
+    const replicas = await this.replicas(app, name, mine);
     const now = this.clock.now();
     this.trackReady(id, mine, replicas, now);
 
@@ -214,12 +215,13 @@ export class MoveRunner {
     this.blockedSaid.delete(id);
   }
 
-  private async replicas(app: string, name: string): Promise<Map<number, ReplicaRecord>> {
-    const list = await this.store.list(this.keys.manifestReplicas(app, name));
+  /** Each index's record, that of the host it is placed on where two hosts report one (a move in flight). */
+  private async replicas(app: string, name: string, mine: CachedPlacement[]): Promise<Map<number, ReplicaRecord>> {
+    const list = await listMatching(this.store, this.keys.replicas, (k) => this.keys.parseReplica(k), ofManifest(app, name));
     const byIndex = new Map<number, ReplicaRecord>();
-    for (const kv of list.kvs) {
+    for (const kv of list) {
       const r = decodeRecord(ReplicaRecord, kv.value);
-      if (r) byIndex.set(r.replica, r);
+      if (r && (!byIndex.has(r.replica) || mine.some((p) => p.replica === r.replica && p.node === r.node))) byIndex.set(r.replica, r);
     }
     return byIndex;
   }

@@ -10,6 +10,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import type { Placed } from './placement-plan.js';
 import { planRollout, type RolloutDecision, type RolloutInput } from './rollout-plan.js';
+import { listMatching, ofManifest } from '../../src/etcd/list-matching.js';
 
 /** How long a switched replica must stay ready before the next one goes (Swarm's update monitor). */
 export const MONITOR_MS = 3_000;
@@ -48,11 +49,11 @@ export class RolloutTracker {
   async step(step: RolloutStep, log: Logger): Promise<RolloutDecision> {
     const { app, name, targetHash } = step;
     const [replicaList, currentKv] = await Promise.all([
-      this.store.list(this.keys.manifestReplicas(app, name)),
+      listMatching(this.store, this.keys.replicas, (k) => this.keys.parseReplica(k), ofManifest(app, name)),
       this.store.get(this.keys.rollout(app, name)),
     ]);
     const replicas = new Map<number, ReplicaRecord>();
-    for (const kv of replicaList.kvs) {
+    for (const kv of replicaList) {
       const r = decodeRecord(ReplicaRecord, kv.value);
       const placedOn = step.kept.find((p) => p.replica === r?.replica)?.node;
       if (r && r.node === placedOn) replicas.set(r.replica, r);

@@ -10,7 +10,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { endpointOwner, replicaConcerns } from './registrar-maps.js';
 import { ServiceRegistrarReconciler } from './service-registrar-reconciler.js';
 
-/** The service registrar, one per host: this host's `replicas/` in, `services/` endpoints out. */
+/** The service registrar, one per host: this host's `node-replicas/<node>/` in, `node-endpoints/<node>/` out. */
 @injectable()
 export class ServiceRegistrarController extends ControllerRunnable {
   constructor(
@@ -21,8 +21,9 @@ export class ServiceRegistrarController extends ControllerRunnable {
     @inject(ServiceRegistrarReconciler) reconciler: ServiceRegistrarReconciler,
   ) {
     const node = config.node;
-    const replicas = factory.informer(Resources.replicas(keys));
-    const endpoints = factory.informer(Resources.endpoints(keys));
+    // Only this host's own sections: its etcd role reads no other host's replicas.
+    const replicas = factory.informer(Resources.nodeReplicas(keys, node));
+    const endpoints = factory.informer(Resources.nodeEndpoints(keys, node));
     const mine = async () => [
       ...replicas.byIndex(BY_NODE, node).map(replicaOf),
       ...endpoints.byIndex(BY_NODE, node).map((c) => replicaId(c.value.app, c.value.name, c.value.replica)),

@@ -27,10 +27,10 @@ export class ServiceRegistrarReconciler implements Reconciler {
     const { app, name, replica } = parseReplicaId(id);
     const node = this.lease.node;
     const [recordKv, existing] = await Promise.all([
-      this.store.get(this.keys.replica(app, name, replica)),
-      this.store.list(this.keys.appServices(app)),
+      this.store.get(this.keys.replica(node, app, name, replica)),
+      this.store.list(this.keys.nodeAppEndpoints(node, app)),
     ]);
-    const record = decodeRecord(ReplicaRecord, recordKv?.value, invalidRecord(log, this.keys.replica(app, name, replica)));
+    const record = decodeRecord(ReplicaRecord, recordKv?.value, invalidRecord(log, this.keys.replica(node, app, name, replica)));
     const desired = new Map<string, string>();
     // Only ready replicas (running and passing their health check) receive traffic; during a
     // start-first update, the previous container serves until the new one is ready.
@@ -47,7 +47,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
           replica,
           containerId: serving.containerId,
         };
-        desired.set(this.keys.endpoint(app, service, this.keys.endpointId(name, replica, node)), canonicalJson(endpoint));
+        desired.set(this.keys.endpoint(node, app, service, this.keys.endpointId(name, replica, node)), canonicalJson(endpoint));
       }
     }
     const lease = this.lease.id();

@@ -10,6 +10,7 @@ import { invalidRecord, type Logger } from '../../src/logging.js';
 import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache } from './status-cache.js';
 import { forbiddenOf, summarize, type Placed } from './status-summary.js';
+import { listMatching, ofManifest } from '../../src/etcd/list-matching.js';
 
 /**
  * Writes `status/<app>/<name>` from everything that bears on it: nodes and placements from
@@ -33,7 +34,7 @@ export class StatusReconciler implements Reconciler {
     const [manifest, current, replicas, link, rollout] = await Promise.all([
       this.store.get(this.keys.manifest(app, name)),
       this.store.get(statusKey),
-      this.store.list(this.keys.manifestReplicas(app, name)),
+      listMatching(this.store, this.keys.replicas, (k) => this.keys.parseReplica(k), ofManifest(app, name)),
       this.store.get(this.keys.link(app, name)),
       this.store.get(this.keys.rollout(app, name)),
     ]);
@@ -55,7 +56,7 @@ export class StatusReconciler implements Reconciler {
       decoded,
       revision: manifest.modRevision,
       placements,
-      replicas: replicas.kvs.map((kv) => decodeRecord(ReplicaRecord, kv.value, invalidRecord(log, kv.key))).filter((r): r is ReplicaRecord => !!r),
+      replicas: replicas.map((kv) => decodeRecord(ReplicaRecord, kv.value, invalidRecord(log, kv.key))).filter((r): r is ReplicaRecord => !!r),
       link: decodeRecord(LinkRecord, link?.value, invalidRecord(log, this.keys.link(app, name))),
       liveNodes: this.cache.liveNodes(),
       cordoned: this.cache.cordoned(),

@@ -3,6 +3,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
 import { WorkQueue } from '../queue/work-queue.js';
+import { isPermissionDenied } from '../etcd/permission-denied.js';
 
 /** What a reconcile asks for next; nothing means "done until something changes". */
 export type ReconcileResult = { requeueAfterMs: number } | void;
@@ -41,6 +42,8 @@ export interface ControllerSpec {
   concurrency?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
+  /** The etcd user this process logs in as (its certificate's CN), for the log of a refusal. */
+  etcdUser?: string;
 }
 
 /**
@@ -50,6 +53,8 @@ export interface ControllerSpec {
 export class Controller implements Runnable {
   readonly name: string;
   private queue: WorkQueue;
+  /** Keys whose last reconcile etcd refused for lack of permission: logged once until one succeeds. */
+  private readonly denied = new Set<string>();
   private subscription: Subscription | undefined;
   private resyncTimer: TimerHandle | undefined;
   private stopped = true;
@@ -139,11 +144,21 @@ export class Controller implements Runnable {
     try {
       const result = await this.spec.reconciler.reconcile(key, log);
       this.queue.forget(key);
+      this.denied.delete(key);
       if (result && result.requeueAfterMs >= 0) this.queue.addAfter(key, result.requeueAfterMs);
     } catch (err) {
       if (err instanceof TerminalError) {
         this.queue.forget(key);
         log.error('reconcile failed for good', { error: errorField(err) });
+        return;
+      }
+      if (isPermissionDenied(err)) {
+        // Retrying soon cannot help (only a grant can): once per key in the log, then the
+        // longest wait, so a role short of a right costs no hot loop.
+        const delay = this.spec.maxDelayMs ?? 30_000;
+        if (!this.denied.has(key)) log.warn('etcd refused: permission denied; retrying slowly', { error: errorField(err), etcdUser: this.spec.etcdUser ?? 'unknown', retryInMs: delay });
+        this.denied.add(key);
+        this.queue.addAfter(key, delay);
         return;
       }
       const delay = this.queue.addRateLimited(key);

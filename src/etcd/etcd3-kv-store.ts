@@ -2,23 +2,29 @@ import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3
 import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
 
 /**
- * KvStore on the etcd3 client. Owns the client: construct one per process, with options
- * from etcdClientOptions (src/etcd/etcd-tls.ts); this adds its own timeouts.
+ * The etcd3 client every Dokkaa process and command uses, from options made by
+ * etcdClientOptions (src/etcd/etcd-tls.ts: endpoints, TLS) and, in tests, `auth` for a
+ * password user standing in for a certificate's CN; this adds its own timeouts.
  */
+export function etcdClient(options: IOptions): Etcd3 {
+  // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
+  // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
+  return new Etcd3({
+    ...options,
+    dialTimeout: 3000,
+    grpcOptions: { ...options.grpcOptions, 'grpc.max_receive_message_length': -1 },
+    // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
+    // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),
+  });
+}
+
+/** KvStore on the etcd3 client. Owns the client: construct one per process. */
 export class Etcd3KvStore implements KvStore {
   private readonly client: Etcd3;
 
   constructor(options: IOptions) {
-    // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
-    // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
-    this.client = new Etcd3({
-      ...options,
-      dialTimeout: 3000,
-      grpcOptions: { ...options.grpcOptions, 'grpc.max_receive_message_length': -1 },
-      // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
-      // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
-      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),
-    });
+    this.client = etcdClient(options);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {

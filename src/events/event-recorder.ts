@@ -14,7 +14,8 @@ const LEASE_ROTATE_MS = 5 * 60_000;
 
 /**
  * Writes events (Scheduled, Pulled, Started, Killed, Unhealthy, BackOff, Rescheduled,
- * RolledBack...) to `events/<app>/<name>/<time>-<seq>`, on a lease without keepalive so
+ * RolledBack...) to `node-events/<source>/<app>/<name>/<time>-<seq>` (`<source>`: this
+ * process's node name, so that an agent writes under its own prefix only), on a lease without keepalive so
  * they expire by themselves after about an hour. Best effort: a failed write is logged and
  * dropped, never retried, never fails the caller's reconcile.
  */
@@ -37,7 +38,7 @@ export class EventRecorder {
       const lease = await this.currentLease(now);
       const record: EventRecord = { ...event, time: new Date(now).toISOString(), source: this.config.node };
       const id = this.keys.eventId(now, this.config.node, this.seq++);
-      await this.store.put(this.keys.event(app, name, id), JSON.stringify(record), { lease: lease.id });
+      await this.store.put(this.keys.event(this.config.node, app, name, id), JSON.stringify(record), { lease: lease.id });
     } catch (err) {
       this.log.warn('event not recorded', { app, name, reason: event.reason, error: errorField(err) });
     }
@@ -57,7 +58,7 @@ export class EventRecorder {
       const puts = events.map((event) => {
         const record: EventRecord = { ...event, time, source: this.config.node };
         const id = this.keys.eventId(now, this.config.node, this.seq++);
-        return { type: 'put' as const, key: this.keys.event(app, name, id), value: JSON.stringify(record), lease: lease.id };
+        return { type: 'put' as const, key: this.keys.event(this.config.node, app, name, id), value: JSON.stringify(record), lease: lease.id };
       });
       for (let i = 0; i < puts.length; i += 128) {
         const batch = puts.slice(i, i + 128);

@@ -57,8 +57,8 @@ type ReplicaAt = AppName & { replica: number };
 const byManifest = <T extends { at: AppName }>(c: Cached<T>) => [manifestId(c.value.at.app, c.value.at.name)];
 
 export type Placement = PlacementSummary & { at: ReplicaAt & { node: string } };
-export type Replica = ReplicaRecord & { at: ReplicaAt };
-export type Endpoint = EndpointRecord & { at: { app: string; service: string; endpoint: string } };
+export type Replica = ReplicaRecord & { at: ReplicaAt & { node: string } };
+export type Endpoint = EndpointRecord & { at: { node: string; app: string; service: string; endpoint: string } };
 export type Link = LinkRecord & { at: AppName };
 export type Port = PortRecord & { at: { app: string; service: string } };
 export type Node = NodeRecord & { at: string };
@@ -120,26 +120,39 @@ export const Resources = {
     return { ...Resources.placements(keys), prefix: keys.nodePlacements(node), indexers: { [BY_MANIFEST]: byManifest } };
   },
 
+  /** Every host's replica records (`node-replicas/`): the scheduler, the status controller. */
   replicas(keys: Keys): ResourceSpec<Replica> {
     return {
       kind: 'replica',
       prefix: keys.replicas,
-      decode: recordAt<ReplicaAt, ReplicaRecord>('replica', ReplicaRecord, (k) => keys.parseReplica(k)),
+      // A record is its host's: one under another host's prefix is not trusted.
+      decode: recordAt<ReplicaAt & { node: string }, ReplicaRecord>('replica', ReplicaRecord, (k) => keys.parseReplica(k), (r, at) => r.node === at.node),
       indexers: { [BY_MANIFEST]: byManifest, [BY_NODE]: (c) => [c.value.node] },
     };
   },
 
+  /** One host's replica records (its agent). */
+  nodeReplicas(keys: Keys, node: string): ResourceSpec<Replica> {
+    return { ...Resources.replicas(keys), prefix: keys.nodeReplicas(node) };
+  },
+
+  /** Every host's endpoints (`node-endpoints/`): ambassadors, DNS, routers, the link injector. */
   endpoints(keys: Keys): ResourceSpec<Endpoint> {
     return {
       kind: 'endpoint',
-      prefix: keys.services,
-      decode: recordAt<{ app: string; service: string; endpoint: string }, EndpointRecord>('endpoint', EndpointRecord, (k) => keys.parseEndpoint(k)),
+      prefix: keys.endpoints,
+      decode: recordAt<{ node: string; app: string; service: string; endpoint: string }, EndpointRecord>('endpoint', EndpointRecord, (k) => keys.parseEndpoint(k), (r, at) => r.node === at.node),
       indexers: {
         [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)],
         [BY_NODE]: (c) => [c.value.node],
         [BY_REPLICA]: (c) => [replicaId(c.value.app, c.value.name, c.value.replica)],
       },
     };
+  },
+
+  /** One host's endpoints (its service registrar). */
+  nodeEndpoints(keys: Keys, node: string): ResourceSpec<Endpoint> {
+    return { ...Resources.endpoints(keys), prefix: keys.nodeEndpoints(node) };
   },
 
   links(keys: Keys): ResourceSpec<Link> {

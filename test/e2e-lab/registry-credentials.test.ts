@@ -50,7 +50,7 @@ describe('registry credentials reach only the hosts that pull from the registry,
     // It opened its copy and tried: not waiting for credentials, but a registry that does not
     // answer (the replica's failed record lasts only until its retry: its Failed event stays).
     const failed = await waitFor('n1 tried the pull', async () => {
-      const events = Object.values(await w.etcd.getAll().prefix(w.keys.manifestEvents(app, 'web')).strings()).map((v) => JSON.parse(v) as EventRecord);
+      const events = (await w.eventValues(app, 'web')).map((v) => JSON.parse(v) as EventRecord);
       return events.find((e) => e.reason === 'Failed' && e.message.includes('registry unreachable'));
     }, 90_000, 250);
     assert.equal(failed.node, 'n1');

@@ -182,7 +182,7 @@ describe('the web router on each host', () => {
     const good = JSON.parse((await w.etcd.get(w.keys.cert(HOST)).string())!) as Pem;
     await w.etcd.put(w.keys.cert(host)).value(JSON.stringify({ cert: other.cert, key: good.key }));
     const event = await waitFor('a BadCertificate event', async () => {
-      const all = Object.values(await w.etcd.getAll().prefix(w.keys.manifestEvents(APP, 'front')).strings()).map((v) => JSON.parse(v) as { type: string; reason: string; message: string });
+      const all = (await w.eventValues(APP, 'front')).map((v) => JSON.parse(v) as { type: string; reason: string; message: string });
       return all.find((e) => e.reason === 'BadCertificate');
     }, 20_000);
     assert.equal(event.type, 'Warning');

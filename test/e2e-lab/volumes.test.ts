@@ -63,7 +63,7 @@ describe('volumes when the node holding them dies', () => {
       const moved = await runningReplica(w, app, first.node);
       assert.notEqual(moved.node, first.node);
       assert.equal(await sh(w, moved, 'cat /data/f 2>/dev/null || echo empty'), 'empty');
-      const events = Object.values(await w.etcd.getAll().prefix(w.keys.manifestEvents(app, 'db')).strings()).map((v) => decodeRecord(EventRecord, v)!);
+      const events = (await w.eventValues(app, 'db')).map((v) => decodeRecord(EventRecord, v)!);
       const lost = events.find((e) => e.reason === 'VolumesLost');
       assert.ok(lost, `events: ${JSON.stringify(events.map((e) => e.reason))}`);
       assert.equal(lost.type, 'Warning');

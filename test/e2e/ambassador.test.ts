@@ -57,7 +57,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     assert.equal(c?.Id, crawlerId, 'the crawler container was not replaced');
     assert.deepEqual(await world.env(crawlerId), crawlerEnv);
   };
-  const endpoints = async () => world.keysUnder(world.keys.service(app, 'nginx'));
+  const endpoints = async () => world.endpointKeys(app, 'nginx');
 
   it('gives a consumer its host\'s ambassador and an allocated port, through which it reaches the service', async () => {
     await world.putManifest(app, 'nginx', whoami(1));
@@ -98,7 +98,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
   });
 
   it('answers DNS A and SRV for the service, inside containers and on the gateway, and writes SkyDNS records', async () => {
-    const eps = (await world.etcd.getAll().prefix(world.keys.service(app, 'nginx')).strings());
+    const eps = await world.endpointValues(app, 'nginx');
     const ports = Object.values(eps).map((v) => decodeRecord(EndpointRecord, v)!.port).sort();
     assert.equal(ports.length, 3);
 

@@ -132,7 +132,7 @@ describe('fuzzing the etcd boundary: bad manifests and records never stop the pr
     await world.putManifest(lateApp, 'web', nginxManifest({ services: { late: 80 }, links: [`${app}/nginx`] }));
     await waitFor('the manifest written after the fuzz Running, linked and registered', async () => {
       const link = decodeRecord(LinkRecord, await world.etcd.get(world.keys.link(lateApp, 'web')).string());
-      const endpoints = await world.keysUnder(world.keys.service(lateApp, 'late'));
+      const endpoints = await world.keysUnder(`${world.keys.nodeAppEndpoints(world.node, lateApp)}late/`);
       return (await world.status(lateApp, 'web'))?.phase === 'Running' && link?.missing.length === 0 && Object.keys(link.links).length === 1 && endpoints.length === 1;
     }, 240_000, 500);
 

@@ -120,7 +120,7 @@ describe('replica lifecycle on real etcd and Docker', () => {
     await world.putManifest(app, 'client', { ...sleeperManifest(), links: ['nginx'] });
     await waitFor('both Running', async () =>
       (await world.status(app, 'web'))?.phase === 'Running' && (await world.status(app, 'client'))?.phase === 'Running');
-    assert.equal((await world.keysUnder(world.keys.service(app, 'nginx'))).length, 2);
+    assert.equal((await world.endpointKeys(app, 'nginx')).length, 2);
     assert.equal((await world.keysUnder(world.keys.link(app, 'client'))).length, 1);
 
     await world.deleteManifest(app, 'web');
@@ -129,7 +129,7 @@ describe('replica lifecycle on real etcd and Docker', () => {
       const left = [
         ...(await world.containers(app)).map((c) => c.Names[0]),
         // Events stay, as in Kubernetes, until their lease expires (an hour).
-        ...(await world.keysUnder(`${world.prefix}/`)).filter((k) => k.includes(`/${app}/`) && !k.startsWith(`${world.prefix}/events/`)),
+        ...(await world.keysUnder(`${world.prefix}/`)).filter((k) => k.includes(`/${app}/`) && !k.startsWith(world.keys.events)),
       ];
       return left.length === 0 ? true : undefined;
     }, 40_000);

@@ -12,7 +12,7 @@ import { waitFor, type World } from './support/world.js';
 const HOG = 'exec tail /dev/zero';
 
 async function record(world: World, app: string): Promise<ReplicaRecord | undefined> {
-  return decodeRecord(ReplicaRecord, await world.etcd.get(world.keys.replica(app, 'hog', 0)).string());
+  return decodeRecord(ReplicaRecord, await world.etcd.get(world.keys.replica(world.node, app, 'hog', 0)).string());
 }
 
 /**
@@ -28,7 +28,7 @@ async function engineOomKills(world: World, sinceSec: number): Promise<string[]>
 }
 
 async function oomEvents(world: World, app: string): Promise<EventRecord[]> {
-  const all = await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'hog')).strings();
+  const all = await world.eventValues(app, 'hog');
   return Object.values(all).map((v) => decodeRecord(EventRecord, v)).filter((e): e is EventRecord => e?.reason === 'OOMKilled');
 }
 

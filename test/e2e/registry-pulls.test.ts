@@ -44,7 +44,7 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
     assert.equal(r.code, 0, r.stderr);
   };
   const replicas = async (app: string, name: string) =>
-    Object.values(await world.etcd.getAll().prefix(world.keys.manifestReplicas(app, name)).strings()).map((v) => decodeRecord(ReplicaRecord, v)!);
+    (await world.replicaValues(app, name)).map((v) => decodeRecord(ReplicaRecord, v)!);
 
   it('stores the credentials sealed: list shows host and user, etcd holds no password', async () => {
     await login(PASSWORD);

@@ -20,9 +20,9 @@ const web = (version: string, extra: Record<string, unknown> = {}) => ({
 describe('rolling updates, health gates and rollback', () => {
   const { world } = useDokkaa();
 
-  const endpoints = async (app: string) => (await world.keysUnder(world.keys.service(app, 'web'))).length;
+  const endpoints = async (app: string) => (await world.endpointKeys(app, 'web')).length;
   const replicas = async (app: string) =>
-    Object.values(await world.etcd.getAll().prefix(world.keys.manifestReplicas(app, 'web')).strings()).map((v) => decodeRecord(ReplicaRecord, v)!);
+    (await world.replicaValues(app, 'web')).map((v) => decodeRecord(ReplicaRecord, v)!);
   const rolloutOf = async (app: string) => decodeRecord(RolloutRecord, await world.etcd.get(world.keys.rollout(app, 'web')).string());
 
   /** Waits for a complete rollout while sampling the number of endpoints; returns the fewest seen. */
@@ -122,7 +122,7 @@ describe('rolling updates, health gates and rollback', () => {
 
     await assert.rejects(rolloutStatus(`${app}/web`, { timeoutSeconds: 30 }, world.config(), () => undefined), /stalled/);
     console.log(await rollback(`${app}/web`, world.config()));
-    const reasons = Object.values(await world.etcd.getAll().prefix(world.keys.manifestEvents(app, 'web')).strings()).map((v) => decodeRecord(EventRecord, v)!.reason);
+    const reasons = (await world.eventValues(app, 'web')).map((v) => decodeRecord(EventRecord, v)!.reason);
     for (const reason of ['Scheduled', 'Started', 'Killed', 'BackOff', 'RolloutStalled', 'RolledBack']) assert.ok(reasons.includes(reason), `event ${reason} in ${reasons.join(',')}`);
     await waitFor('rolled back: 4 on the good spec, Running', async () => {
       const st = await world.status(app, 'web');

@@ -74,7 +74,7 @@ describe('the router CLI against etcd, with the controllers running', () => {
     await world.putManifest(app, 'first', web(['shop.example.com']));
     await world.putManifest('other', 'second', web(['shop.example.com']));
     // An endpoint as a service registrar writes it.
-    await world.etcd.put(world.keys.endpoint(app, 'www', `first.0.${world.node}`)).value(JSON.stringify({ host: '10.1.2.3', port: 32768, protocol: 'tcp', node: world.node, app, name: 'first', replica: 0, containerId: 'c0' }));
+    await world.etcd.put(world.keys.endpoint(world.node, app, 'www', `first.0.${world.node}`)).value(JSON.stringify({ host: '10.1.2.3', port: 32768, protocol: 'tcp', node: world.node, app, name: 'first', replica: 0, containerId: 'c0' }));
 
     const routes = (await dokkaa(world, 'routes')).stdout;
     assert.match(routes, /^HOST\s+APP\/NAME\s+SERVICE\s+ENDPOINTS$/m);

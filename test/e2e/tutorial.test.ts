@@ -49,7 +49,7 @@ describe("the article's tutorial on real etcd and Docker", () => {
     assert.equal(nginxStatus.replicas[0]!.ports.nginx, published);
 
     // The endpoint and the link resolution are in etcd.
-    const endpoints = await world.etcd.getAll().prefix(world.keys.service(app, 'nginx')).strings();
+    const endpoints = await world.endpointValues(app, 'nginx');
     const eps = Object.values(endpoints).map((v) => decodeRecord(EndpointRecord, v)!);
     assert.equal(eps.length, 1);
     assert.equal(eps[0]!.port, published);

@@ -62,19 +62,19 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const linkPort = await freePort();
     const ep = (name: string, port: number): string => JSON.stringify({ ...endpoint('127.0.0.1', port), name } satisfies EndpointRecord);
 
-    await store.put(keys.endpoint('shop', 'nginx', 'a'), ep('a', await named('a')));
+    await store.put(keys.endpoint('h1', 'shop', 'nginx', 'a'), ep('a', await named('a')));
     await store.put(keys.port('shop', 'nginx'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
     await ambassador.start();
     try {
       await eventually('the port forwards to a', async () => (await get(linkPort)) === 'a');
 
-      await store.put(keys.endpoint('shop', 'nginx', 'b'), ep('b', await named('b')));
+      await store.put(keys.endpoint('h1', 'shop', 'nginx', 'b'), ep('b', await named('b')));
       const seen = new Set<string>();
       for (let i = 0; i < 4; i++) seen.add(await get(linkPort));
       assert.deepEqual([...seen].sort(), ['a', 'b'], 'round-robin over both endpoints');
 
-      await store.delete(keys.endpoint('shop', 'nginx', 'a'));
-      await store.delete(keys.endpoint('shop', 'nginx', 'b'));
+      await store.delete(keys.endpoint('h1', 'shop', 'nginx', 'a'));
+      await store.delete(keys.endpoint('h1', 'shop', 'nginx', 'b'));
       assert.equal(await get(linkPort), 'ECONNRESET', 'no endpoint: reset');
 
       await store.delete(keys.port('shop', 'nginx'));
@@ -110,7 +110,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     const squatter = createServer((c) => c.end('squatter'));
     await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve));
     const linkPort = (squatter.address() as { port: number }).port;
-    await store.put(keys.endpoint('shop', 'db', 'a'), JSON.stringify(endpoint('127.0.0.1', await named('db'))));
+    await store.put(keys.endpoint('h1', 'shop', 'db', 'a'), JSON.stringify(endpoint('127.0.0.1', await named('db'))));
     await store.put(keys.port('shop', 'db'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
     await ambassador.start();
     try {
@@ -136,7 +136,7 @@ describe('Ambassador (fake etcd, real sockets)', () => {
     await new Promise<void>((resolve) => held.listen(0, '127.0.0.1', resolve));
     const endpointPort = (held.address() as { port: number }).port;
     const linkPort = await freePort();
-    await store.put(keys.endpoint('shop', 'db', 'a'), JSON.stringify(endpoint('127.0.0.1', endpointPort)));
+    await store.put(keys.endpoint('h1', 'shop', 'db', 'a'), JSON.stringify(endpoint('127.0.0.1', endpointPort)));
     await store.put(keys.port('shop', 'db'), JSON.stringify({ port: linkPort, protocol: 'tcp' }));
     await ambassador.start();
     try {

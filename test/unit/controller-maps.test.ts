@@ -40,13 +40,13 @@ describe('link injector map functions', () => {
     await w.store.put(keys.manifest('app', 'web'), JSON.stringify({ image: 'x', links: ['db'] }));
     await w.store.put(keys.manifest('app', 'cron'), JSON.stringify({ image: 'x', links: ['db', 'cache'] }));
     await w.store.put(keys.manifest('app', 'db'), JSON.stringify({ image: 'x', services: { db: 5432 } }));
-    await w.store.put(keys.endpoint('app', 'db', 'db.0.h1'), JSON.stringify(endpoint('10.0.0.1', 32768, { name: 'db' })));
+    await w.store.put(keys.endpoint('h1', 'app', 'db', 'db.0.h1'), JSON.stringify(endpoint('10.0.0.1', 32768, { name: 'db' })));
     assert.deepEqual(endpointConsumers(w.manifests, w.lastEndpoint()).sort(), ['app/cron', 'app/web']);
     await w.store.put(keys.port('app', 'cache'), JSON.stringify({ port: 20001, protocol: 'tcp' }));
     assert.deepEqual(portConsumers(w.manifests, w.lastPort()), ['app/cron']);
     // web drops its link: a later endpoint change reaches cron only; the delete is mapped through the record it had.
     await w.store.put(keys.manifest('app', 'web'), JSON.stringify({ image: 'x' }));
-    await w.store.delete(keys.endpoint('app', 'db', 'db.0.h1'));
+    await w.store.delete(keys.endpoint('h1', 'app', 'db', 'db.0.h1'));
     assert.equal(w.lastEndpoint().type, 'delete');
     assert.deepEqual(endpointConsumers(w.manifests, w.lastEndpoint()), ['app/cron']);
   });
@@ -58,25 +58,25 @@ describe('service registrar map functions', () => {
 
   it('maps this host\'s endpoints to their replica, puts and deletes, and leaves other hosts\' alone', async () => {
     const w = await world();
-    await w.store.put(keys.endpoint('app', 'web', 'web.0.h1'), JSON.stringify(endpoint('10.0.0.1', 32768, { node: 'h1', replica: 0 })));
+    await w.store.put(keys.endpoint('h1', 'app', 'web', 'web.0.h1'), JSON.stringify(endpoint('10.0.0.1', 32768, { node: 'h1', replica: 0 })));
     assert.deepEqual(endpointOwner('h1', w.lastEndpoint()), ['app/web/0']);
     assert.deepEqual(endpointOwner('h2', w.lastEndpoint()), []);
-    await w.store.delete(keys.endpoint('app', 'web', 'web.0.h1'));
+    await w.store.delete(keys.endpoint('h1', 'app', 'web', 'web.0.h1'));
     assert.deepEqual(endpointOwner('h1', w.lastEndpoint()), ['app/web/0']);
   });
 
   it('maps a replica record to this host only if it runs, ran, or still has endpoints here', async () => {
     const w = await world();
-    await w.store.put(keys.replica('app', 'web', 0), rec(0, 'h1'));
+    await w.store.put(keys.replica('h1', 'app', 'web', 0), rec(0, 'h1'));
     assert.deepEqual(replicaConcerns('h1', w.endpoints, w.lastReplica()), ['app/web/0']);
     assert.deepEqual(replicaConcerns('h2', w.endpoints, w.lastReplica()), [], 'another host\'s replica');
-    // It moved from h1 to h2: h1 must drop its endpoints.
-    await w.store.put(keys.replica('app', 'web', 0), rec(0, 'h2'));
+    // It moved from h1 to h2: h1's node runner deletes its record, and h1 must drop its endpoints.
+    await w.store.delete(keys.replica('h1', 'app', 'web', 0));
     assert.deepEqual(replicaConcerns('h1', w.endpoints, w.lastReplica()), ['app/web/0']);
     // h3 still holds an endpoint of replica 1, whose record (h2's) goes.
-    await w.store.put(keys.replica('app', 'web', 1), rec(1, 'h2'));
-    await w.store.put(keys.endpoint('app', 'web', 'web.1.h3'), JSON.stringify(endpoint('10.0.0.3', 32768, { node: 'h3', replica: 1 })));
-    await w.store.delete(keys.replica('app', 'web', 1));
+    await w.store.put(keys.replica('h2', 'app', 'web', 1), rec(1, 'h2'));
+    await w.store.put(keys.endpoint('h3', 'app', 'web', 'web.1.h3'), JSON.stringify(endpoint('10.0.0.3', 32768, { node: 'h3', replica: 1 })));
+    await w.store.delete(keys.replica('h2', 'app', 'web', 1));
     assert.deepEqual(replicaConcerns('h3', w.endpoints, w.lastReplica()), ['app/web/1']);
     assert.deepEqual(replicaConcerns('h1', w.endpoints, w.lastReplica()), []);
   });

@@ -21,7 +21,7 @@ describe('hollow hosts (the scale bench harness)', () => {
     assert.equal(isNodePrefix(keys.nodeSealed('h1'), 'h1'), true);
     assert.equal(isNodePrefix(keys.nodePlacements('h10'), 'h1'), false);
     assert.equal(isNodePrefix(keys.replicas, 'h1'), false);
-    assert.equal(isNodePrefix(keys.services, 'h1'), false);
+    assert.equal(isNodePrefix(keys.endpoints, 'h1'), false);
   });
 
   it('shares cluster-wide informers between the hosts of a process and keeps each host its own', () => {

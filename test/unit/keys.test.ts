@@ -10,8 +10,10 @@ describe('Keys with the default prefix', () => {
     assert.equal(k.apps, '/dokkaa/apps/');
     assert.equal(k.nodes, '/dokkaa/nodes/');
     assert.equal(k.placements, '/dokkaa/placements/');
-    assert.equal(k.replicas, '/dokkaa/replicas/');
-    assert.equal(k.services, '/dokkaa/services/');
+    assert.equal(k.replicas, '/dokkaa/node-replicas/');
+    assert.equal(k.endpoints, '/dokkaa/node-endpoints/');
+    assert.equal(k.events, '/dokkaa/node-events/');
+    assert.equal(k.prepulled, '/dokkaa/node-prepulled/');
     assert.equal(k.links, '/dokkaa/links/');
     assert.equal(k.statuses, '/dokkaa/status/');
     assert.equal(k.election, '/dokkaa/election/');
@@ -37,18 +39,19 @@ describe('Keys with the default prefix', () => {
   });
 
   it('builds and parses replica keys', () => {
-    const key = k.replica('shop', 'web', 0);
-    assert.equal(key, '/dokkaa/replicas/shop/web/0');
-    assert.ok(key.startsWith(k.manifestReplicas('shop', 'web')));
-    assert.deepEqual(k.parseReplica(key), { app: 'shop', name: 'web', replica: 0 });
+    const key = k.replica('h1', 'shop', 'web', 0);
+    assert.equal(key, '/dokkaa/node-replicas/h1/shop/web/0');
+    assert.ok(key.startsWith(k.nodeReplicas('h1')));
+    assert.deepEqual(k.parseReplica(key), { node: 'h1', app: 'shop', name: 'web', replica: 0 });
+    assert.equal(k.parseReplica('/dokkaa/replicas/shop/web/0'), undefined);
   });
 
   it('builds and parses endpoint keys', () => {
-    const key = k.endpoint('shop', 'nginx', 'web.0.h1');
-    assert.equal(key, '/dokkaa/services/shop/nginx/web.0.h1');
-    assert.ok(key.startsWith(k.service('shop', 'nginx')));
-    assert.ok(key.startsWith(k.appServices('shop')));
-    assert.deepEqual(k.parseEndpoint(key), { app: 'shop', service: 'nginx', endpoint: 'web.0.h1' });
+    const key = k.endpoint('h1', 'shop', 'nginx', 'web.0.h1');
+    assert.equal(key, '/dokkaa/node-endpoints/h1/shop/nginx/web.0.h1');
+    assert.ok(key.startsWith(k.nodeAppEndpoints('h1', 'shop')));
+    assert.ok(key.startsWith(k.nodeEndpoints('h1')));
+    assert.deepEqual(k.parseEndpoint(key), { node: 'h1', app: 'shop', service: 'nginx', endpoint: 'web.0.h1' });
   });
 
   it('builds and parses link keys', () => {
@@ -61,14 +64,32 @@ describe('Keys with the default prefix', () => {
     assert.deepEqual(k.parseStatus(k.status('shop', 'web')), { app: 'shop', name: 'web' });
   });
 
+  it('builds and parses pre-pull answer keys', () => {
+    const key = k.prepulledAnswer('h1', 'shop', 'web');
+    assert.equal(key, '/dokkaa/node-prepulled/h1/shop/web');
+    assert.ok(key.startsWith(k.nodePrepulled('h1')));
+    assert.deepEqual(k.parsePrepulled(key), { node: 'h1', app: 'shop', name: 'web' });
+  });
+
+  it('parses the old layout of host-written keys', () => {
+    const old = k.legacy;
+    assert.deepEqual(old.parseReplica('/dokkaa/replicas/shop/web/3'), { app: 'shop', name: 'web', replica: 3 });
+    assert.deepEqual(old.parseEndpoint('/dokkaa/services/shop/nginx/web.0.h1'), { app: 'shop', service: 'nginx', endpoint: 'web.0.h1' });
+    assert.deepEqual(old.parseEvent('/dokkaa/events/shop/web/001-h1-0'), { app: 'shop', name: 'web', id: '001-h1-0' });
+    assert.deepEqual(old.parsePrepulled('/dokkaa/prepulled/shop/web/h1'), { app: 'shop', name: 'web', node: 'h1' });
+    assert.equal(old.parseReplica(k.replica('h1', 'shop', 'web', 3)), undefined);
+  });
+
   it('builds the leader key', () => {
     assert.equal(k.leader, '/dokkaa/election/controller');
   });
 
   it('builds endpoint and event ids', () => {
-    assert.equal(k.endpoint('shop', 'nginx', k.endpointId('nginx', 0, 'vm')), '/dokkaa/services/shop/nginx/nginx.0.vm');
-    assert.deepEqual(k.parseEndpoint(k.endpoint('shop', 'nginx', k.endpointId('nginx', 0, 'vm'))), { app: 'shop', service: 'nginx', endpoint: 'nginx.0.vm' });
-    assert.equal(k.event('dummy', 'nginx', k.eventId(1795543106240, 'vm', 1)), '/dokkaa/events/dummy/nginx/001795543106240-vm-1');
+    assert.equal(k.endpoint('vm', 'shop', 'nginx', k.endpointId('nginx', 0, 'vm')), '/dokkaa/node-endpoints/vm/shop/nginx/nginx.0.vm');
+    const event = k.event('vm', 'dummy', 'nginx', k.eventId(1795543106240, 'vm', 1));
+    assert.equal(event, '/dokkaa/node-events/vm/dummy/nginx/001795543106240-vm-1');
+    assert.deepEqual(k.parseEvent(event), { source: 'vm', app: 'dummy', name: 'nginx', id: '001795543106240-vm-1' });
+    assert.ok(event.startsWith(k.nodeEvents('vm')));
     // Zero-padded: event ids sort by time as strings.
     assert.ok(k.eventId(999, 'vm', 0) < k.eventId(1000, 'vm', 0));
   });

@@ -20,7 +20,7 @@ async function world(p?: PlacementRecord) {
     place,
     reconcile: () => w.reconciler.reconcile(ID, w.log),
     record: async () => {
-      const kv = await w.store.get(w.keys.replica('app', 'web', 0));
+      const kv = await w.store.get(w.keys.replica('h1', 'app', 'web', 0));
       return kv && (JSON.parse(kv.value) as ReplicaRecord);
     },
     /** The engine calls since the last time this was asked. */

@@ -41,7 +41,7 @@ async function prepullWorld(manifest: object = { image: '127.0.0.1:5000/busybox:
     },
     reconcile: () => reconciler.reconcile('app/web', w.log),
     answer: async () => {
-      const kv = await w.store.get(w.keys.prepulled('app', 'web', 'h1'));
+      const kv = await w.store.get(w.keys.prepulledAnswer('h1', 'app', 'web'));
       return kv && (JSON.parse(kv.value) as PrepulledRecord);
     },
     stop: () => requests.release(),

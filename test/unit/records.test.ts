@@ -166,7 +166,7 @@ describe('record codecs: what the writers write decodes unchanged', () => {
     const recorder = new EventRecorder(store, keys, new FakeClock(1795543106240), { node: 'vm' } as Config, log);
     await recorder.record('dummy', 'nginx', { type: 'Normal', reason: 'Started', message: 'started', replica: 0, node: 'vm' });
     await recorder.recordMany('dummy', 'nginx', [{ type: 'Warning', reason: 'BackOff', message: 'm' }]);
-    const written = (await store.list(keys.manifestEvents('dummy', 'nginx'))).kvs;
+    const written = (await store.list(keys.nodeEvents('vm'))).kvs;
     assert.equal(written.length, 2);
     for (const kv of written) roundTrips(EventRecord, kv.value);
   });

@@ -165,7 +165,7 @@ describe('node runner: a pull waiting for its registry\'s credentials', () => {
     await w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(placement(spec({ image }), 0, 'h1')));
     await w.store.put(w.keys.registry(REG), JSON.stringify({ host: REG, username: 'ci', sealed: seal(generateSealKeyPair().publicKey, 'x'), updated: 't' } satisfies RegistryRecord));
     const result = await w.reconciler.reconcile('app/web/0', w.log);
-    const record = JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    const record = JSON.parse((await w.store.get(w.keys.replica('h1', 'app', 'web', 0)))!.value) as ReplicaRecord;
     assert.equal(record.state, 'pending');
     assert.equal(record.message, `waiting for credentials of registry ${REG} to reach this host`);
     assert.ok(result && result.requeueAfterMs > 0, 'looks again later');

@@ -16,7 +16,7 @@ const record = (extra: Partial<ReplicaRecord> = {}) => replica(p, extra);
 describe('ReplicaExecutor', () => {
   it('writes a record under the host\'s lease, and not again while the stored one is the same', async () => {
     const w = nodeRunnerWorld();
-    const key = w.keys.replica('app', 'web', 0);
+    const key = w.keys.replica('h1', 'app', 'web', 0);
     await w.executor.begin(ref, undefined, w.log)([{ kind: 'writeRecord', record: record() }]);
     const kv = await w.store.get(key);
     assert.equal(kv?.value, canonicalJson(record()));
@@ -43,7 +43,7 @@ describe('ReplicaExecutor', () => {
 
   it('deletes the record only as it was read', async () => {
     const w = nodeRunnerWorld();
-    const key = w.keys.replica('app', 'web', 0);
+    const key = w.keys.replica('h1', 'app', 'web', 0);
     await w.store.put(key, 'v1');
     const stale = w.store.revision - 1;
     await w.executor.begin(ref, undefined, w.log)([{ kind: 'deleteRecord', modRevision: stale }]);
@@ -54,7 +54,7 @@ describe('ReplicaExecutor', () => {
 
   it('without a revision, deletes the record only as last read (after its own write, re-read)', async () => {
     const w = nodeRunnerWorld();
-    const key = w.keys.replica('app', 'web', 0);
+    const key = w.keys.replica('h1', 'app', 'web', 0);
     await w.store.put(key, 'v1');
     const run = w.executor.begin(ref, await w.store.get(key), w.log);
     await run([{ kind: 'writeRecord', record: record({ ready: false }) }, { kind: 'deleteRecord' }]);
@@ -76,7 +76,7 @@ describe('ReplicaExecutor', () => {
     await w.executor.begin(ref, undefined, w.log)([pull, pull]);
     assert.deepEqual(w.engine.calls, ['pull nginx:latest']);
     assert.deepEqual(written, ['pulling nginx:latest starting', 'pulling nginx:latest 100% (274/274 MB)']);
-    const stored = JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    const stored = JSON.parse((await w.store.get(w.keys.replica('h1', 'app', 'web', 0)))!.value) as ReplicaRecord;
     assert.equal(stored.state, 'pending');
     assert.deepEqual(stored.pull, { image: 'nginx:latest', percent: 100, bytes: 274e6, total: 274e6 });
     assert.deepEqual(w.events.map((e) => [e.type, e.reason, e.message]), [
@@ -91,7 +91,7 @@ describe('ReplicaExecutor', () => {
     const failed = record({ state: 'failed', ready: false });
     const run = w.executor.begin(ref, undefined, w.log);
     await assert.rejects(run([{ kind: 'pull', image: 'nginx:latest', failed }, { kind: 'drain' }]), /manifest unknown/);
-    const stored = JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    const stored = JSON.parse((await w.store.get(w.keys.replica('h1', 'app', 'web', 0)))!.value) as ReplicaRecord;
     const message = 'pull of nginx:latest failed: image or tag not found (manifest unknown)';
     assert.deepEqual(stored, { ...failed, message });
     assert.deepEqual(w.events.map((e) => [e.type, e.reason, e.message]), [['Normal', 'Pulling', 'pulling image nginx:latest'], ['Warning', 'Failed', message]]);

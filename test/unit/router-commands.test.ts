@@ -9,7 +9,7 @@ const keys = new Keys('/dokkaa');
 
 function endpoint(app: string, name: string, service: string, replica: number, host: string, port: number): [string, string] {
   const e: EndpointRecord = { host, port, protocol: 'tcp', node: `n${replica}`, app, name, replica, containerId: `c${replica}` };
-  return [keys.endpoint(app, service, `${name}.${replica}.n${replica}`), JSON.stringify(e)];
+  return [keys.endpoint(`n${replica}`, app, service, `${name}.${replica}.n${replica}`), JSON.stringify(e)];
 }
 
 /** Two shops claiming one host name (the first applied keeps it), an endpoint, and the domain. */

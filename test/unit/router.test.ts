@@ -60,7 +60,7 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     const a = await backends.start('A');
     await store.put(keys.routerConfig, JSON.stringify({ domain: 'apps.test' }));
     await store.put(keys.manifest('shop', 'front'), JSON.stringify({ image: 'x', services: { www: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }));
-    await store.put(keys.endpoint('shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', a, { app: 'shop', name: 'front' })));
+    await store.put(keys.endpoint('h1', 'shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', a, { app: 'shop', name: 'front' })));
     await router.start();
     for (const host of ['shop.apps.test', 'www.shop.apps.test', 'Shop.Example.com:80']) {
       assert.deepEqual(await eventually(`${host} served`, async () => ((await get(httpPort, host)).status === 200 ? get(httpPort, host) : undefined)), { status: 200, body: `A xff=127.0.0.1 proto=http host=${host}` });
@@ -74,14 +74,14 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5432 } }));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('router config applied').length, applied, 'a manifest without a web service changes nothing');
-    await store.delete(keys.endpoint('shop', 'www', 'front-0-n1'));
+    await store.delete(keys.endpoint('h1', 'shop', 'www', 'front-0-n1'));
     await eventually('503 without endpoints', async () => ((await get(httpPort, 'shop.apps.test')).status === 503 ? true : undefined));
     await eventually('one more config applied', async () => (said('router config applied').length === applied + 1 ? true : undefined));
   });
 
   it('serves good certificates by SNI and reports a bad one once, leaving it out', async () => {
     const b = await backends.start('B');
-    await store.put(keys.endpoint('shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', b, { app: 'shop', name: 'front' })));
+    await store.put(keys.endpoint('h1', 'shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', b, { app: 'shop', name: 'front' })));
     const good = await serverCert(dir, ca, 'shop.example.com');
     const other = await serverCert(dir, ca, 'www.shop.apps.test');
     await store.put(keys.cert('shop.example.com'), JSON.stringify(good));
@@ -95,13 +95,13 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     assert.equal(bad[0]!.host, 'www.shop.apps.test');
     assert.match(String(bad[0]!.problem), /key does not match/);
     const events = await eventually('a Warning event', async () => {
-      const kvs = (await store.list(keys.manifestEvents('shop', 'front'))).kvs;
+      const kvs = (await store.list(keys.events)).kvs.filter((kv) => keys.parseEvent(kv.key)?.name === 'front');
       return kvs.length ? kvs.map((kv) => JSON.parse(kv.value) as { type: string; reason: string; message: string }) : undefined;
     });
     assert.deepEqual(events.map((e) => [e.type, e.reason]), [['Warning', 'BadCertificate']]);
     // Another change re-renders: the bad certificate is not reported again.
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5433 } }));
-    await store.put(keys.endpoint('shop', 'www', 'front-1-n1'), JSON.stringify(endpoint('127.0.0.1', await backends.start('B1'), { app: 'shop', name: 'front', replica: 1 })));
+    await store.put(keys.endpoint('h1', 'shop', 'www', 'front-1-n1'), JSON.stringify(endpoint('127.0.0.1', await backends.start('B1'), { app: 'shop', name: 'front', replica: 1 })));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('certificate not served').length, 1);
   });

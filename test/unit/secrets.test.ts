@@ -218,7 +218,7 @@ describe('node runner: secret and config files', () => {
     const s = { ...spec({ image: 'x', secrets: { db: '/run/secrets/db' }, env: { DB: { secret: 'db' } } }), secretVersions: { db: 2 } };
     const p = placement(s, 0, 'h1');
     await w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(p));
-    const record = async () => JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    const record = async () => JSON.parse((await w.store.get(w.keys.replica('h1', 'app', 'web', 0)))!.value) as ReplicaRecord;
     const putCopy = (version: number, value: string) =>
       w.store.put(w.keys.sealedCopy('h1', 'app', 'db'), JSON.stringify({ version, sealed: seal(w.sealingKey.publicKey(), value), key: w.sealingKey.publicKey() } satisfies SealedCopyRecord));
 

@@ -23,24 +23,24 @@ describe('service registrar: SkyDNS records', () => {
   it('mirrors each endpoint as {"host", "port"} under <prefix>/local/dokkaa/<app>/<service>/<label>, and removes it with the endpoint', async () => {
     const store = new FakeKvStore();
     const registrar = new ServiceRegistrarReconciler(store, keys, lease, config);
-    await store.put(keys.replica('shop', 'front', 0), JSON.stringify(running));
+    await store.put(keys.replica('vm', 'shop', 'front', 0), JSON.stringify(running));
     await registrar.reconcile('shop/front/0', log);
     const sky = Object.fromEntries((await store.list('/sky/')).kvs.map((kv) => [kv.key, kv.value]));
     assert.deepEqual(sky, {
       '/sky/local/dokkaa/shop/metrics/front-0-vm': '{"host":"10.0.0.5","port":32769}',
       '/sky/local/dokkaa/shop/web/front-0-vm': '{"host":"10.0.0.5","port":32768}',
     });
-    assert.equal((await store.list(keys.services)).kvs.length, 2);
+    assert.equal((await store.list(keys.nodeEndpoints('vm'))).kvs.length, 2);
 
     // The service "metrics" goes from the replica: its endpoint and its record go.
-    await store.put(keys.replica('shop', 'front', 0), JSON.stringify({ ...running, ports: { web: running.ports.web } }));
+    await store.put(keys.replica('vm', 'shop', 'front', 0), JSON.stringify({ ...running, ports: { web: running.ports.web } }));
     await registrar.reconcile('shop/front/0', log);
     assert.deepEqual((await store.list('/sky/')).kvs.map((kv) => kv.key), ['/sky/local/dokkaa/shop/web/front-0-vm']);
 
-    await store.delete(keys.replica('shop', 'front', 0));
+    await store.delete(keys.replica('vm', 'shop', 'front', 0));
     await registrar.reconcile('shop/front/0', log);
     assert.deepEqual((await store.list('/sky/')).kvs, []);
-    assert.deepEqual((await store.list(keys.services)).kvs, []);
+    assert.deepEqual((await store.list(keys.nodeEndpoints('vm'))).kvs, []);
   });
 
   it('leaves other replicas\' records alone', async () => {

@@ -96,7 +96,7 @@ describe('NodeRunnerReconciler with volumes', () => {
     const w = nodeRunnerWorld(undefined, allowHostPaths ? { allowHostPaths } : {});
     const place = (pl: PlacementRecord) => w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(pl));
     await place(placement(spec(manifest), 0, 'h1'));
-    const record = async () => JSON.parse((await w.store.get(w.keys.replica('app', 'web', 0)))!.value) as ReplicaRecord;
+    const record = async () => JSON.parse((await w.store.get(w.keys.replica('h1', 'app', 'web', 0)))!.value) as ReplicaRecord;
     return { ...w, place, record, reconcile: () => w.reconciler.reconcile(ID, w.log) };
   };
 

@@ -163,14 +163,26 @@ export class LabWorld {
     return found.sort((a, b) => a.replica - b.replica || a.node.localeCompare(b.node));
   }
 
+  /** One manifest's replica records, from every host's `node-replicas/<node>/`. */
   async replicaRecords(app: string, name: string): Promise<ReplicaRecord[]> {
-    const all = await this.etcd.getAll().prefix(this.keys.manifestReplicas(app, name)).strings();
-    return Object.values(all).map((v) => decodeRecord(ReplicaRecord, v)!).sort((a, b) => a.replica - b.replica);
+    const all = await this.valuesWhere(this.keys.replicas, (k) => this.keys.parseReplica(k), (at) => at.app === app && at.name === name);
+    return all.map((v) => decodeRecord(ReplicaRecord, v)!).sort((a, b) => a.replica - b.replica);
   }
 
+  /** One service's endpoints, from every host's `node-endpoints/<node>/`. */
   async endpoints(app: string, service: string): Promise<EndpointRecord[]> {
-    const all = await this.etcd.getAll().prefix(this.keys.service(app, service)).strings();
-    return Object.values(all).map((v) => decodeRecord(EndpointRecord, v)!).sort((a, b) => a.replica - b.replica);
+    const all = await this.valuesWhere(this.keys.endpoints, (k) => this.keys.parseEndpoint(k), (at) => at.app === app && at.service === service);
+    return all.map((v) => decodeRecord(EndpointRecord, v)!).sort((a, b) => a.replica - b.replica);
+  }
+
+  /** One manifest's events, whoever wrote them. */
+  async eventValues(app: string, name: string): Promise<string[]> {
+    return this.valuesWhere(this.keys.events, (k) => this.keys.parseEvent(k), (at) => at.app === app && at.name === name);
+  }
+
+  private async valuesWhere<K>(section: string, parse: (key: string) => K | undefined, match: (at: K) => boolean): Promise<string[]> {
+    const all = await this.etcd.getAll().prefix(section).strings();
+    return Object.entries(all).filter(([k]) => { const at = parse(k); return at !== undefined && match(at); }).map(([, v]) => v);
   }
 
   /**

@@ -90,6 +90,32 @@ export class World {
     return Object.keys(await this.etcd.getAll().prefix(prefix).strings());
   }
 
+  /** The values of one manifest's replica records, from every host's `node-replicas/<node>/`. */
+  async replicaValues(app: string, name: string): Promise<string[]> {
+    return this.valuesWhere(this.keys.replicas, (k) => this.keys.parseReplica(k), (at) => at.app === app && at.name === name);
+  }
+
+  /** The keys of one service's endpoints, from every host's `node-endpoints/<node>/`. */
+  async endpointKeys(app: string, service: string): Promise<string[]> {
+    const all = await this.etcd.getAll().prefix(this.keys.endpoints).strings();
+    return Object.keys(all).filter((k) => { const at = this.keys.parseEndpoint(k); return at?.app === app && at.service === service; });
+  }
+
+  /** The values of one service's endpoints. */
+  async endpointValues(app: string, service: string): Promise<string[]> {
+    return this.valuesWhere(this.keys.endpoints, (k) => this.keys.parseEndpoint(k), (at) => at.app === app && at.service === service);
+  }
+
+  /** The values of one manifest's events, whoever wrote them. */
+  async eventValues(app: string, name: string): Promise<string[]> {
+    return this.valuesWhere(this.keys.events, (k) => this.keys.parseEvent(k), (at) => at.app === app && at.name === name);
+  }
+
+  private async valuesWhere<K>(section: string, parse: (key: string) => K | undefined, match: (at: K) => boolean): Promise<string[]> {
+    const all = await this.etcd.getAll().prefix(section).strings();
+    return Object.entries(all).filter(([k]) => { const at = parse(k); return at !== undefined && match(at); }).map(([, v]) => v);
+  }
+
   /** Containers of this test's node, straight from Docker. */
   async containers(app?: string, name?: string): Promise<Docker.ContainerInfo[]> {
     const label = [`dokkaa.node=${this.node}`, ...(app ? [`dokkaa.app=${app}`] : []), ...(name ? [`dokkaa.name=${name}`] : [])];
