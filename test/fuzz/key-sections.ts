@@ -1,4 +1,4 @@
-import { Keys } from '../../api/keys.js';
+import { Keys, LegacyKeys } from '../../api/keys.js';
 
 /**
  * The key layout as the fuzzer sees it, read off the Keys class by reflection so that a
@@ -27,6 +27,15 @@ export function keyLayout(keys: Keys): KeyLayout {
     if (name === 'constructor') continue;
     if (d.get) {
       const v: unknown = d.get.call(keys);
+      // The old layout's sections (Keys.legacy): the layout migrator reads them.
+      if (v instanceof LegacyKeys) {
+        for (const prefix of v.sections) {
+          const section = keys.parseSection(prefix)!;
+          layout.sections.add(section);
+          layout.prefixes.set(section, prefix);
+        }
+        continue;
+      }
       if (!under(v)) {
         layout.others.push(name);
         continue;

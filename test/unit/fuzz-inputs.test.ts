@@ -18,7 +18,7 @@ describe('fuzz inputs', () => {
     const informed = Object.values(Resources).map((make) => keys.parseSection((make as (k: Keys, n: string) => { prefix: string })(keys, 'n').prefix)!);
     assert.deepEqual(informed.filter((s) => !layout.sections.has(s)), []);
     // Those known when this was written; a new one joins the layout by itself.
-    for (const s of ['apps', 'nodes', 'maintenance', 'moves', 'placements', 'volumes', 'replicas', 'services', 'links', 'ports', 'portalloc', 'router', 'certs', 'status', 'events', 'rollouts', 'registries', 'secrets', 'configs', 'sealed', 'sealed-registries', 'cluster-key', 'restarts', 'prepull', 'prepulled', 'election']) {
+    for (const s of ['apps', 'nodes', 'maintenance', 'moves', 'placements', 'volumes', 'node-replicas', 'node-endpoints', 'node-events', 'node-prepulled', 'replicas', 'services', 'links', 'ports', 'portalloc', 'router', 'certs', 'status', 'events', 'rollouts', 'registries', 'secrets', 'configs', 'sealed', 'sealed-registries', 'cluster-key', 'restarts', 'prepull', 'prepulled', 'election']) {
       assert.ok(layout.sections.has(s), `section ${s}`);
     }
     // Every member is a prefix, a single key, a builder, or (by name or result) no key: nothing is skipped unseen.
