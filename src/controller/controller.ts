@@ -2,7 +2,7 @@ import { merge, type Observable, type Subscription } from 'rxjs';
 import type { Clock, TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
-import { WorkQueue } from '../queue/work-queue.js';
+import { WorkQueue, type WorkerSlot } from '../queue/work-queue.js';
 
 /** What a reconcile asks for next; nothing means "done until something changes". */
 export type ReconcileResult = { requeueAfterMs: number } | void;
@@ -14,8 +14,9 @@ export interface Reconciler {
   /**
    * Reads desired and actual state fresh for `key` and makes them match. Idempotent; may
    * throw to be retried with backoff. Logs on `log`, which carries {controller, key}.
+   * `worker` lets it give its worker back while it waits on something that needs none.
    */
-  reconcile(key: string, log: Logger): Promise<ReconcileResult>;
+  reconcile(key: string, log: Logger, worker?: WorkerSlot): Promise<ReconcileResult>;
 }
 
 /** A cache a controller reads: started with it, and synced before its workers run. */
@@ -99,7 +100,7 @@ export class Controller implements Runnable {
     void Promise.all(caches.map((c) => c.synced())).then(
       () => {
         if (this.stopped || generation !== this.generation) return;
-        queue.run((key) => this.handle(key));
+        queue.run((key, worker) => this.handle(key, worker));
         this.scheduleResync(0);
       },
       (err: unknown) => {
@@ -134,10 +135,10 @@ export class Controller implements Runnable {
     if (current()) this.scheduleResync(this.spec.resyncMs);
   }
 
-  private async handle(key: string): Promise<void> {
+  private async handle(key: string, worker: WorkerSlot): Promise<void> {
     const log = this.log.child({ controller: this.name, key });
     try {
-      const result = await this.spec.reconciler.reconcile(key, log);
+      const result = await this.spec.reconciler.reconcile(key, log, worker);
       this.queue.forget(key);
       if (result && result.requeueAfterMs >= 0) this.queue.addAfter(key, result.requeueAfterMs);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/queue/work-queue.js';
+import { WorkQueue, type WorkerSlot } from '../../src/queue/work-queue.js';
 import { deferred, FakeClock, flush } from './fake-clock.js';
 
 const opts = { baseDelayMs: 100, maxDelayMs: 1000, concurrency: 4 };
@@ -283,5 +283,77 @@ describe('WorkQueue', () => {
     await h.release('a');
     await flush();
     assert.equal(resolved, 2);
+  });
+
+  describe('a handler idling (WorkerSlot.idle)', () => {
+    /** 'a' waits on `pull` with its worker given back; the other keys are gated. */
+    function idler(pull: Promise<void>) {
+      const log: string[] = [];
+      const gates = new Map<string, () => void>();
+      const handler = async (key: string, worker: WorkerSlot) => {
+        log.push(`${key} begins`);
+        if (key === 'a') {
+          await worker.idle(pull).catch(() => log.push('a pull failed'));
+          log.push('a resumes');
+          return;
+        }
+        const d = deferred();
+        gates.set(key, d.resolve);
+        await d.promise;
+        log.push(`${key} ends`);
+      };
+      return { log, handler, release: async (k: string) => { gates.get(k)!(); await flush(); } };
+    }
+
+    it('gives its worker to the next key, and takes one back ahead of keys not yet begun', async () => {
+      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: 1 });
+      const pull = deferred();
+      const h = idler(pull.promise);
+      q.run(h.handler);
+      q.add('a');
+      q.add('b');
+      q.add('c');
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'b begins'], 'b runs while a waits for its pull');
+      pull.resolve();
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'b begins'], 'a waits for a worker: b holds the only one');
+      await h.release('b');
+      assert.deepEqual(h.log, ['a begins', 'b begins', 'b ends', 'a resumes', 'c begins'], 'a resumes before c begins');
+      await h.release('c');
+    });
+
+    it('keeps the key in hand: added again while idling, it runs once more only after', async () => {
+      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: 2 });
+      const pull = deferred();
+      const h = idler(pull.promise);
+      q.run(h.handler);
+      q.add('a');
+      await flush();
+      q.add('a');
+      await flush();
+      assert.deepEqual(h.log, ['a begins']);
+      pull.resolve();
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'a resumes', 'a begins', 'a resumes']);
+    });
+
+    it('passes a failure of the wait on, after taking a worker back', async () => {
+      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: 1 });
+      const pull = deferred();
+      const h = idler(pull.promise);
+      q.run(h.handler);
+      q.add('a');
+      q.add('b');
+      await flush();
+      pull.reject(new Error('pull failed'));
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'b begins']);
+      await h.release('b');
+      assert.deepEqual(h.log, ['a begins', 'b begins', 'b ends', 'a pull failed', 'a resumes']);
+      let stopped = false;
+      await q.shutdown().then(() => (stopped = true));
+      assert.equal(stopped, true, 'no worker is left counted');
+    });
   });
 });
