@@ -14,6 +14,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { WorkerSlot } from '../../src/queue/work-queue.js';
 import { LABEL } from './container-template.js';
+import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { SecretFileStore } from './secret-file-store.js';
 import type { ContainerTemplate, Step } from './replica-plan.js';
@@ -45,6 +46,7 @@ export class ReplicaExecutor {
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(PullCoordinator) private readonly pulls: PullCoordinator,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
+    @inject(CreateLimit) private readonly limit: CreateLimit,
   ) {}
 
   /**
@@ -84,8 +86,11 @@ export class ReplicaExecutor {
       case 'removeFiles':
         return this.files.remove(ref);
       case 'create': {
+        const t0 = this.clock.now();
         const id = await this.createOrAdopt(step.spec, log);
         await this.engine.start(id);
+        // The engine's pace sets how many replicas the node runner reconciles at once.
+        this.limit.sample(this.clock.now() - t0);
         log.info('container started', { containerId: id, image: step.spec.image });
         this.event(ref, 'Normal', 'Started', `started container ${step.name} (${step.spec.image})`);
         return id;

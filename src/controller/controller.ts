@@ -39,7 +39,8 @@ export interface ControllerSpec {
   /** Every key that may need reconciling, for the periodic resync. */
   listKeys: () => Promise<string[]>;
   resyncMs: number;
-  concurrency?: number;
+  /** Keys handled at once (default 4): a number, or a function read before each start. */
+  concurrency?: number | (() => number);
   baseDelayMs?: number;
   maxDelayMs?: number;
 }

@@ -4,8 +4,8 @@ export interface WorkQueueOptions {
   /** First retry delay after a failure; doubles per consecutive failure of the key. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** How many different keys may be processed at once. */
-  concurrency: number;
+  /** How many different keys may be processed at once: a number, or read before each start (an adaptive limit). */
+  concurrency: number | (() => number);
 }
 
 /** The worker a handler runs on. */
@@ -109,12 +109,17 @@ export class WorkQueue {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private limit(): number {
+    const c = this.opts.concurrency;
+    return Math.max(1, typeof c === 'number' ? c : c());
+  }
+
   private pump(): void {
     const handler = this.handler;
     if (!handler) return;
-    while (this.resumers.length > 0 && this.active < this.opts.concurrency) this.resumers.shift()!();
+    while (this.resumers.length > 0 && this.active < this.limit()) this.resumers.shift()!();
     for (const key of this.waiting) {
-      if (this.active >= this.opts.concurrency) return;
+      if (this.active >= this.limit()) return;
       this.waiting.delete(key);
       this.processing.add(key);
       this.active++;
@@ -142,7 +147,7 @@ export class WorkQueue {
   }
 
   private reacquire(): Promise<void> {
-    if (this.active < this.opts.concurrency && this.resumers.length === 0) {
+    if (this.active < this.limit() && this.resumers.length === 0) {
       this.active++;
       return Promise.resolve();
     }

@@ -356,4 +356,22 @@ describe('WorkQueue', () => {
       assert.equal(stopped, true, 'no worker is left counted');
     });
   });
+
+  it('reads a concurrency function before each start (an adaptive limit)', async () => {
+    let limit = 1;
+    const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: () => limit });
+    const h = gatedHandler();
+    q.run(h.handler);
+    for (const k of ['a', 'b', 'c', 'd']) q.add(k);
+    await flush();
+    assert.deepEqual(h.inFlight(), ['a']);
+    limit = 3;
+    await h.release('a');
+    assert.deepEqual(h.inFlight(), ['b', 'c', 'd'], 'the next start sees the raised limit');
+    limit = 1;
+    await h.release('b');
+    await h.release('c');
+    assert.deepEqual(h.inFlight(), ['d']);
+    await h.release('d');
+  });
 });
