@@ -59,7 +59,8 @@ export class Engines {
 
   constructor(readonly nodes: EngineRef[]) {
     for (const n of nodes) {
-      this.clients.set(n.name, new Docker({ socketPath: n.socket, timeout: 60_000 }));
+      // Generous: on a loaded shared machine one create among a hundred in flight can take over a minute.
+      this.clients.set(n.name, new Docker({ socketPath: n.socket, timeout: 300_000 }));
       this.running.set(n.name, new Map());
     }
   }

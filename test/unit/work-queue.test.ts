@@ -305,15 +305,19 @@ describe('WorkQueue', () => {
       return { log, handler, release: async (k: string) => { gates.get(k)!(); await flush(); } };
     }
 
-    it('gives its worker to the next key, and takes one back ahead of keys not yet begun', async () => {
-      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: 1 });
+    /** A queue of `concurrency` workers running the idler, with `keys` added. */
+    async function started(concurrency: number, keys: string[]) {
+      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency });
       const pull = deferred();
       const h = idler(pull.promise);
       q.run(h.handler);
-      q.add('a');
-      q.add('b');
-      q.add('c');
+      for (const k of keys) q.add(k);
       await flush();
+      return { q, pull, h };
+    }
+
+    it('gives its worker to the next key, and takes one back ahead of keys not yet begun', async () => {
+      const { pull, h } = await started(1, ['a', 'b', 'c']);
       assert.deepEqual(h.log, ['a begins', 'b begins'], 'b runs while a waits for its pull');
       pull.resolve();
       await flush();
@@ -324,12 +328,7 @@ describe('WorkQueue', () => {
     });
 
     it('keeps the key in hand: added again while idling, it runs once more only after', async () => {
-      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: 2 });
-      const pull = deferred();
-      const h = idler(pull.promise);
-      q.run(h.handler);
-      q.add('a');
-      await flush();
+      const { q, pull, h } = await started(2, ['a']);
       q.add('a');
       await flush();
       assert.deepEqual(h.log, ['a begins']);
@@ -339,13 +338,7 @@ describe('WorkQueue', () => {
     });
 
     it('passes a failure of the wait on, after taking a worker back', async () => {
-      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: 1 });
-      const pull = deferred();
-      const h = idler(pull.promise);
-      q.run(h.handler);
-      q.add('a');
-      q.add('b');
-      await flush();
+      const { q, pull, h } = await started(1, ['a', 'b']);
       pull.reject(new Error('pull failed'));
       await flush();
       assert.deepEqual(h.log, ['a begins', 'b begins']);
