@@ -4,6 +4,7 @@ import type { BenchLab } from './lab-bench.js';
 import { log } from './lab-bench.js';
 import { waitGone, type System } from './systems.js';
 import { mdTable, secs, type PartResult, type Target } from './report.js';
+import { StageTracer, traceTable, type ConvergeTrace } from './converge-trace.js';
 
 /**
  * Converge and scale change on the lab's engines, Dokkaa, Swarm and the floor side by side:
@@ -23,6 +24,8 @@ export interface ConvergeResult {
   /** Extra systems measured once at some scales, for information (e.g. Swarm given a tag). */
   extra: { scale: number; system: string; ms: number }[];
   scaleChange: { step: string; from: number; to: number; by: Record<string, SystemSamples> }[];
+  /** One extra Dokkaa converge per scale, traced stage by stage (not in the medians). */
+  traces: { scale: number; ms: number; trace: ConvergeTrace }[];
 }
 
 const TIMEOUT_MS = 240_000;
@@ -51,9 +54,9 @@ async function cleanup(lab: BenchLab, sys: System, id: string): Promise<void> {
   await waitGone(lab.engines, sys, id);
 }
 
-export async function benchConverge(lab: BenchLab, opts: { runs: number; scales: number[]; scaleRuns: number; systems: System[]; extra?: { system: System; scales: number[] } }): Promise<ConvergeResult> {
+export async function benchConverge(lab: BenchLab, opts: { runs: number; scales: number[]; scaleRuns: number; systems: System[]; extra?: { system: System; scales: number[] }; trace?: boolean }): Promise<ConvergeResult> {
   const hosts = lab.state.nodes.length;
-  const result: ConvergeResult = { hosts, runs: opts.runs, converge: [], scaleChange: [], extra: [] };
+  const result: ConvergeResult = { hosts, runs: opts.runs, converge: [], scaleChange: [], extra: [], traces: [] };
   const tag = Date.now().toString(36).slice(-4);
 
   // Warm-up, not timed: the first containers on a fresh engine start slower than the rest.
@@ -76,6 +79,18 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
       }
     }
     result.converge.push({ scale, by: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, { samples: v, summary: summarize(v) }])) });
+    if (opts.trace && opts.systems.includes(lab.dokkaa)) {
+      const id = `t${tag}s${scale}`;
+      const tracer = new StageTracer(lab.etcd, lab.state.prefix, lab.engines, id, scale);
+      await tracer.start();
+      const t0 = Date.now();
+      const ms = await timeToRunning(lab, lab.dokkaa, id, scale, () => lab.dokkaa.deploy(id, scale));
+      await tracer.stop();
+      result.traces.push({ scale, ms, trace: tracer.result(t0) });
+      log(`converge scale ${scale}, traced: Dokkaa ${secs(ms)}`);
+      await cleanup(lab, lab.dokkaa, id);
+      await pause(500);
+    }
     if (opts.extra?.scales.includes(scale)) {
       const sys = opts.extra.system;
       const id = `x${tag}s${scale}`;
@@ -191,6 +206,17 @@ export function convergeReport(r: ConvergeResult, systems: string[]): PartResult
     '',
     '![scale change](scale.svg)',
     '',
+    ...(r.traces.length
+      ? [
+          '## Converge, stage by stage (Dokkaa, one extra traced run per scale)',
+          '',
+          'From the manifest put: when the first and the last replica had its placement written (seen by an etcd watch in the bench), its container created and started (engine events), ' +
+            'its replica record `running` (etcd watch), and when the status counted every replica; and per replica, the time from the stage before to this one. ' +
+            '"placement written" covers the scheduler; "container created" the agent (watch, queue, reads, create call); "container started" the engine\'s start.',
+          '',
+          ...r.traces.flatMap((t) => [`${t.scale} replica${t.scale === 1 ? '' : 's'} (${secs(t.ms)} to the last running):`, '', traceTable(t.trace), '']),
+        ]
+      : []),
   ].join('\n');
   return {
     section,

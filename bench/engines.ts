@@ -38,6 +38,15 @@ interface DockerEvent {
 
 type Waiter = { pred: () => boolean; resolve: (t: number) => void };
 
+/** A container event as an engine reported it (for traces): create, start, die or destroy. */
+export interface EngineEvent {
+  node: string;
+  action: string;
+  labels: Record<string, string>;
+  /** Engine time, ms since the epoch. */
+  t: number;
+}
+
 export class Engines {
   readonly clients = new Map<string, Docker>();
   private readonly running = new Map<string, Map<string, RunningContainer>>();
@@ -46,10 +55,12 @@ export class Engines {
   private waiters: Waiter[] = [];
   private stopped = false;
   private timers = new Set<NodeJS.Timeout>();
+  private readonly listeners = new Set<(ev: EngineEvent) => void>();
 
   constructor(readonly nodes: EngineRef[]) {
     for (const n of nodes) {
-      this.clients.set(n.name, new Docker({ socketPath: n.socket, timeout: 60_000 }));
+      // Generous: on a loaded shared machine one create among a hundred in flight can take over a minute.
+      this.clients.set(n.name, new Docker({ socketPath: n.socket, timeout: 300_000 }));
       this.running.set(n.name, new Map());
     }
   }
@@ -71,6 +82,12 @@ export class Engines {
     const c = this.clients.get(node);
     if (!c) throw new Error(`no engine ${node}`);
     return c;
+  }
+
+  /** Calls `fn` with every container event from now on, until the function returned is called. */
+  onEvent(fn: (ev: EngineEvent) => void): () => void {
+    this.listeners.add(fn);
+    return () => void this.listeners.delete(fn);
   }
 
   isConnected(node: string): boolean {
@@ -149,7 +166,7 @@ export class Engines {
     const buffered: DockerEvent[] = [];
     let listed = false;
     try {
-      stream = (await docker.getEvents({ filters: { type: ['container'], event: ['start', 'die', 'destroy'] } })) as unknown as IncomingMessage;
+      stream = (await docker.getEvents({ filters: { type: ['container'], event: ['create', 'start', 'die', 'destroy'] } })) as unknown as IncomingMessage;
     } catch {
       this.retryLater(node);
       return;
@@ -202,6 +219,7 @@ export class Engines {
     if (!id || !action) return;
     const t = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : Date.now();
     const m = this.running.get(node)!;
+    for (const fn of this.listeners) fn({ node, action, labels: ev.Actor?.Attributes ?? {}, t });
     if (action === 'start') {
       const attrs = { ...(ev.Actor?.Attributes ?? {}) };
       const name = attrs.name ?? '';

@@ -3,8 +3,11 @@ import { labDown, labEtcdOptions, labLayout, labUp, readState, type LabState } f
 import { Engines } from './engines.js';
 import { DokkaaSystem, FloorSystem, SwarmSystem } from './systems.js';
 
-/** The bench's own lab (`dokkaa lab --name bench`), never the user's default one. */
-export const BENCH_LAB = 'bench';
+/**
+ * The bench's own lab (`dokkaa lab --name bench`), never the user's default one;
+ * DOKKAA_BENCH_LAB names another, so that two benches on one machine do not tear down each other's.
+ */
+export const BENCH_LAB = process.env.DOKKAA_BENCH_LAB || 'bench';
 
 export interface BenchLab {
   name: string;

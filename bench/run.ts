@@ -5,6 +5,7 @@ import { benchSingleHost, singleHostReport } from './converge-single.js';
 import { benchConverge, convergeReport } from './converge-multi.js';
 import { benchConvergeCold, convergeColdReport } from './converge-cold.js';
 import { benchFailover, failoverReport } from './failover.js';
+import { benchParallelism, parallelismReport } from './engine-parallelism.js';
 import { log, withBenchLab, type BenchLab } from './lab-bench.js';
 import { labClientConfig } from '../lab/index.js';
 import { targetTable, type PartResult, type Target } from './report.js';
@@ -18,7 +19,7 @@ import { benchRouter, routerReport } from './router.js';
  * then one section per benchmark), results.json and the SVG charts. Each benchmark is a
  * part: a function returning a PartResult (a Markdown section, its JSON, its targets and
  * charts); sections are appended in order. Parts that need several Docker hosts share one
- * lab (`dokkaa lab --name bench`), brought up before the first and torn down after the last.
+ * lab (`dokkaa lab --name bench`, or DOKKAA_BENCH_LAB), brought up before the first and torn down after the last.
  *
  * `npm run bench -- converge failover` runs only the named parts and prints their sections
  * (report.md is kept).
@@ -28,6 +29,8 @@ interface Part {
   name: string;
   /** Runs on the bench lab. */
   lab?: boolean;
+  /** Only when named (`npm run bench -- NAME`), not in the full run. */
+  explicit?: boolean;
   run: (lab: BenchLab | undefined) => Promise<PartResult>;
 }
 
@@ -82,8 +85,9 @@ const PARTS: Part[] = [
       const r = await benchConverge(lab!, {
         runs: env('DOKKAA_BENCH_LAB_RUNS', 3),
         scaleRuns: env('DOKKAA_BENCH_SCALE_RUNS', 3),
-        scales: (process.env.DOKKAA_BENCH_SCALES ?? '1,10,30').split(',').map(Number),
+        scales: (process.env.DOKKAA_BENCH_SCALES ?? '1,10,30,100').split(',').map(Number),
         systems,
+        trace: process.env.DOKKAA_BENCH_TRACE !== '0',
         extra: { system: lab!.swarm.byTag(), scales: (process.env.DOKKAA_BENCH_SWARM_TAG_SCALES ?? '10').split(',').filter(Boolean).map(Number) },
       });
       return convergeReport(r, systems.map((s) => s.name));
@@ -96,6 +100,17 @@ const PARTS: Part[] = [
       runs: env('DOKKAA_BENCH_COLD_RUNS', 3),
       replicas: env('DOKKAA_BENCH_COLD_REPLICAS', 30),
       imageMB: env('DOKKAA_BENCH_COLD_MB', 40),
+    })),
+  },
+  {
+    // Not in the default run: the measurement behind the node runner's worker limit (docs/design.md).
+    name: 'parallelism',
+    lab: true,
+    explicit: true,
+    run: async (lab) => parallelismReport(await benchParallelism(lab!, {
+      levels: (process.env.DOKKAA_BENCH_PARALLELISM ?? '1,2,4,8,16,32').split(',').map(Number),
+      perHost: env('DOKKAA_BENCH_PARALLELISM_PER_HOST', 32),
+      runs: env('DOKKAA_BENCH_PARALLELISM_RUNS', 3),
     })),
   },
   {
@@ -140,7 +155,7 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const unknown = only.filter((p) => !PARTS.some((x) => x.name === p));
   if (unknown.length) throw new Error(`unknown part(s) ${unknown.join(', ')}; parts: ${PARTS.map((p) => p.name).join(', ')}`);
-  const wanted = PARTS.filter((p) => only.length === 0 || only.includes(p.name));
+  const wanted = PARTS.filter((p) => (only.length === 0 ? !p.explicit : only.includes(p.name)));
   const results: Record<string, unknown> = {};
   const done: { part: Part; result: PartResult }[] = [];
   const failed: string[] = [];

@@ -11,6 +11,7 @@ import { BY_MANIFEST, BY_NODE, manifestOf, replicaOf, Resources } from '../../sr
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { LABEL } from './container-template.js';
+import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { SecretFileStore } from './secret-file-store.js';
@@ -27,6 +28,7 @@ export class NodeRunnerController extends ControllerRunnable {
     @inject(HealthProber) prober: HealthProber,
     @inject(NodeRunnerReconciler) reconciler: NodeRunnerReconciler,
     @inject(SecretFileStore) files: SecretFileStore,
+    @inject(CreateLimit) limit: CreateLimit,
   ) {
     const node = config.node;
     const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
@@ -66,6 +68,8 @@ export class NodeRunnerController extends ControllerRunnable {
         .watchesKeys(allKeysOn(lease.changes$, allHere))
         .uses(replicas)
         .resyncsAlso(leftovers)
+        // As many at once as the engine creates and starts containers without queueing them (create-limit.ts).
+        .concurrency(() => limit.current)
         .build(),
     );
     // A health verdict that changes is a reason to reconcile that replica.

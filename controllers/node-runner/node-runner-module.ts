@@ -5,6 +5,7 @@ import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { NodeRegistryCredentials } from '../../src/registry/node-registry-credentials.js';
+import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -20,6 +21,7 @@ import { VolumeKeeperReconciler } from './volume-keeper-reconciler.js';
 export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
+  bind(CreateLimit).toSelf().inSingletonScope();
   bind(SecretFileStore).toSelf().inSingletonScope();
   bind(NodeRegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)

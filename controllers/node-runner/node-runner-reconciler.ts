@@ -7,6 +7,7 @@ import { SealingKey } from '../../src/agent/sealing-key.js';
 import type { Clock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
+import type { WorkerSlot } from '../../src/queue/work-queue.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
 import { CredentialsPending } from '../../src/docker/pull-errors.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
@@ -49,10 +50,10 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(SealingKey) private readonly sealingKey: SealingKey,
   ) {}
 
-  async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
+  async reconcile(id: string, log: Logger, worker?: WorkerSlot): Promise<ReconcileResult> {
     const ref = parseReplicaId(id);
     const { input, recordKv } = await this.observe(ref, log);
-    const run = this.executor.begin(ref, recordKv, log);
+    const run = this.executor.begin(ref, recordKv, log, worker);
     const plan = planContainers(input);
     let created: string | undefined;
     try {

@@ -12,7 +12,9 @@ import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
+import type { WorkerSlot } from '../../src/queue/work-queue.js';
 import { LABEL } from './container-template.js';
+import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { SecretFileStore } from './secret-file-store.js';
 import type { ContainerTemplate, Step } from './replica-plan.js';
@@ -44,21 +46,23 @@ export class ReplicaExecutor {
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(PullCoordinator) private readonly pulls: PullCoordinator,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
+    @inject(CreateLimit) private readonly limit: CreateLimit,
   ) {}
 
   /**
    * Begins one reconcile of one replica. `stored` is its record as read at the start:
    * writes are skipped when they would store the same under the same lease (`readRecord`
    * reads it again). The function returned runs steps and resolves with the id of the
-   * container a `create` step made, if any.
+   * container a `create` step made, if any. While a pull runs, the reconcile gives its
+   * `worker` back: replicas waiting for an image hold none of the node runner's workers.
    */
-  begin(ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): (steps: Step[]) => Promise<string | undefined> {
+  begin(ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): (steps: Step[]) => Promise<string | undefined> {
     return async (steps) => {
       let created: string | undefined;
       for (const step of steps) {
         if (step.kind === 'readRecord') stored = await this.store.get(this.recordKey(ref));
         // Progress written during a pull makes the record read at the start stale.
-        else if (step.kind === 'pull') stored = (await this.pullImage(step, ref, stored, log)) ? undefined : stored;
+        else if (step.kind === 'pull') stored = (await this.pullImage(step, ref, stored, log, worker)) ? undefined : stored;
         else created = (await this.perform(step, ref, stored, log)) ?? created;
       }
       return created;
@@ -82,8 +86,11 @@ export class ReplicaExecutor {
       case 'removeFiles':
         return this.files.remove(ref);
       case 'create': {
+        const t0 = this.clock.now();
         const id = await this.createOrAdopt(step.spec, log);
         await this.engine.start(id);
+        // The engine's pace sets how many replicas the node runner reconciles at once.
+        this.limit.sample(this.clock.now() - t0);
         log.info('container started', { containerId: id, image: step.spec.image });
         this.event(ref, 'Normal', 'Started', `started container ${step.name} (${step.spec.image})`);
         return id;
@@ -121,7 +128,7 @@ export class ReplicaExecutor {
    * the registry's credentials have not reached this host it writes `pending`, saying so, and
    * throws CredentialsPending.
    */
-  private async pullImage(step: Extract<Step, { kind: 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<boolean> {
+  private async pullImage(step: Extract<Step, { kind: 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): Promise<boolean> {
     const { image } = step;
     if (await this.engine.hasImage(image)) return false;
     const pending: ReplicaRecord = { ...step.failed, state: 'pending' };
@@ -141,8 +148,11 @@ export class ReplicaExecutor {
     };
     show({ current: 0, total: 0 });
     try {
-      const pulled = await this.pulls.pull(image, show);
-      await writes;
+      const pulling = this.pulls.pull(image, show).then(async (pulled) => {
+        await writes;
+        return pulled;
+      });
+      const pulled = await (worker ? worker.idle(pulling) : pulling);
       log.info('image pulled', { image, bytes: pulled.bytes, durationMs: pulled.durationMs });
       this.event(ref, 'Normal', 'Pulled', `pulled image ${image} (${(pulled.bytes / 1e6).toFixed(1)} MB in ${(pulled.durationMs / 1000).toFixed(1)} s)`);
     } catch (err) {

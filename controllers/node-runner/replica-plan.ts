@@ -128,6 +128,15 @@ export interface ContainersPlan {
   kept?: Omit<Kept, 'containerId'> & { containerId: string | undefined };
 }
 
+/**
+ * Whether a replica has endpoints (a published service, or a container serving through a
+ * start-first update) that must be drained before it stops. Without, nothing routes to it:
+ * the drain's wait would only delay the stop.
+ */
+function hasEndpoints(r: ReplicaRecord): boolean {
+  return Object.keys(r.ports).length > 0 || r.serving !== undefined;
+}
+
 /** Which containers stay and go, whether to wait for links, and whether to create one. */
 export function planContainers(input: ReplicaInput): ContainersPlan {
   const { app, name, replica, host, placement, record, containers } = input;
@@ -138,7 +147,7 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
     if (input.hasFiles) removed.push({ kind: 'removeFiles' });
     // A replica that serves (scaled down, moved off by a drain or rebalance) first says it
     // is not ready, so that its endpoints leave every router and ambassador before it stops.
-    if (mine?.ready && removed.length) {
+    if (mine?.ready && hasEndpoints(mine) && removed.length) {
       return { steps: [{ kind: 'writeRecord', record: { ...mine, ready: false, message: 'no longer placed here; stopping' } }, { kind: 'drain' }, ...removed, { kind: 'readRecord' }, { kind: 'deleteRecord' }] };
     }
     if (record && mine) removed.push({ kind: 'deleteRecord', modRevision: record.modRevision });
@@ -168,7 +177,7 @@ export function planContainers(input: ReplicaInput): ContainersPlan {
   const serving = placement.spec.update.order === 'start-first' && !waitingFor.length ? outdated.find((c) => c.state === 'running') : undefined;
 
   const steps: Step[] = [];
-  if (outdated.length > 0 && !serving && mine?.ready) {
+  if (outdated.length > 0 && !serving && mine?.ready && hasEndpoints(mine)) {
     // stop-first: take the replica out of its endpoints before stopping it.
     steps.push({ kind: 'writeRecord', record: { ...mine, ready: false, message: 'stopping for an update' } }, { kind: 'drain' });
   }

@@ -18,7 +18,7 @@ export class ControllerBuilder {
   private readonly sources: Observable<string>[] = [];
   private readonly caches: SyncedCache[] = [];
   private readonly listers: (() => readonly string[] | Promise<readonly string[]>)[] = [];
-  private workers: number | undefined;
+  private workers: number | (() => number) | undefined;
 
   constructor(
     private readonly name: string,
@@ -66,7 +66,8 @@ export class ControllerBuilder {
     return this;
   }
 
-  concurrency(workers: number): this {
+  /** Keys handled at once: a number, or a function read before each start (an adaptive limit). */
+  concurrency(workers: number | (() => number)): this {
     this.workers = workers;
     return this;
   }

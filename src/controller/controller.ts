@@ -2,7 +2,7 @@ import { merge, type Observable, type Subscription } from 'rxjs';
 import type { Clock, TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
 import type { Runnable } from '../runnable.js';
-import { WorkQueue } from '../queue/work-queue.js';
+import { WorkQueue, type WorkerSlot } from '../queue/work-queue.js';
 import { isPermissionDenied } from '../etcd/permission-denied.js';
 
 /** What a reconcile asks for next; nothing means "done until something changes". */
@@ -15,8 +15,9 @@ export interface Reconciler {
   /**
    * Reads desired and actual state fresh for `key` and makes them match. Idempotent; may
    * throw to be retried with backoff. Logs on `log`, which carries {controller, key}.
+   * `worker` lets it give its worker back while it waits on something that needs none.
    */
-  reconcile(key: string, log: Logger): Promise<ReconcileResult>;
+  reconcile(key: string, log: Logger, worker?: WorkerSlot): Promise<ReconcileResult>;
 }
 
 /** A cache a controller reads: started with it, and synced before its workers run. */
@@ -39,7 +40,8 @@ export interface ControllerSpec {
   /** Every key that may need reconciling, for the periodic resync. */
   listKeys: () => Promise<string[]>;
   resyncMs: number;
-  concurrency?: number;
+  /** Keys handled at once (default 4): a number, or a function read before each start. */
+  concurrency?: number | (() => number);
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** The etcd user this process logs in as (its certificate's CN), for the log of a refusal. */
@@ -104,7 +106,7 @@ export class Controller implements Runnable {
     void Promise.all(caches.map((c) => c.synced())).then(
       () => {
         if (this.stopped || generation !== this.generation) return;
-        queue.run((key) => this.handle(key));
+        queue.run((key, worker) => this.handle(key, worker));
         this.scheduleResync(0);
       },
       (err: unknown) => {
@@ -139,10 +141,10 @@ export class Controller implements Runnable {
     if (current()) this.scheduleResync(this.spec.resyncMs);
   }
 
-  private async handle(key: string): Promise<void> {
+  private async handle(key: string, worker: WorkerSlot): Promise<void> {
     const log = this.log.child({ controller: this.name, key });
     try {
-      const result = await this.spec.reconciler.reconcile(key, log);
+      const result = await this.spec.reconciler.reconcile(key, log, worker);
       this.queue.forget(key);
       this.denied.delete(key);
       if (result && result.requeueAfterMs >= 0) this.queue.addAfter(key, result.requeueAfterMs);

@@ -4,11 +4,22 @@ export interface WorkQueueOptions {
   /** First retry delay after a failure; doubles per consecutive failure of the key. */
   baseDelayMs: number;
   maxDelayMs: number;
-  /** How many different keys may be processed at once. */
-  concurrency: number;
+  /** How many different keys may be processed at once: a number, or read before each start (an adaptive limit). */
+  concurrency: number | (() => number);
 }
 
-export type KeyHandler = (key: string) => Promise<void>;
+/** The worker a handler runs on. */
+export interface WorkerSlot {
+  /**
+   * Gives the worker back while `work` runs (a wait that needs no worker, such as an image
+   * pull another caller started), so that other keys proceed; takes a worker again before
+   * it settles, ahead of keys not yet begun. The key stays in hand: it is not handled twice
+   * at once. Settles as `work` does.
+   */
+  idle<T>(work: Promise<T>): Promise<T>;
+}
+
+export type KeyHandler = (key: string, worker: WorkerSlot) => Promise<void>;
 
 /**
  * A keyed work queue in the manner of client-go's: a key waiting is held once however
@@ -21,6 +32,10 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly timers = new Map<string, { due: number; handle: TimerHandle }>();
   private readonly failures = new Map<string, number>();
+  /** Handlers holding a worker (those idling in WorkerSlot.idle hold none). */
+  private active = 0;
+  /** Handlers whose idle wait is over, waiting for a worker again. */
+  private readonly resumers: (() => void)[] = [];
   private handler: KeyHandler | undefined;
   private shuttingDown = false;
   private idleWaiters: (() => void)[] = [];
@@ -94,21 +109,57 @@ export class WorkQueue {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  private limit(): number {
+    const c = this.opts.concurrency;
+    return Math.max(1, typeof c === 'number' ? c : c());
+  }
+
   private pump(): void {
     const handler = this.handler;
     if (!handler) return;
+    while (this.resumers.length > 0 && this.active < this.limit()) this.resumers.shift()!();
     for (const key of this.waiting) {
-      if (this.processing.size >= this.opts.concurrency) return;
+      if (this.active >= this.limit()) return;
       this.waiting.delete(key);
       this.processing.add(key);
-      void handler(key)
+      this.active++;
+      void handler(key, this.slot())
         .catch(() => undefined) // handlers report their own errors; the queue must not die
         .finally(() => this.done(key));
     }
   }
 
+  private slot(): WorkerSlot {
+    let idling = 0;
+    return {
+      idle: async <T>(work: Promise<T>): Promise<T> => {
+        if (idling++ === 0) {
+          this.active--;
+          this.pump();
+        }
+        try {
+          return await work;
+        } finally {
+          if (--idling === 0) await this.reacquire();
+        }
+      },
+    };
+  }
+
+  private reacquire(): Promise<void> {
+    if (this.active < this.limit() && this.resumers.length === 0) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.resumers.push(() => {
+      this.active++;
+      resolve();
+    }));
+  }
+
   private done(key: string): void {
     this.processing.delete(key);
+    this.active--;
     if (this.dirty.delete(key) && !this.shuttingDown) this.waiting.add(key);
     if (this.shuttingDown && this.processing.size === 0) {
       for (const w of this.idleWaiters.splice(0)) w();

@@ -143,6 +143,6 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
     assert.deepEqual(status.etcdMembers?.map((m) => [m.index, m.url, m.process, m.healthy]), urls.map((u, i) => [i + 1, u, 'running', true]));
     assert.equal(status.etcdMembers!.filter((m) => m.leader).length, 1, 'one leader');
     assert.ok(status.etcd.healthy);
-    assert.match(formatStatus(status), new RegExp(`etcd member ${killed} http://\\S+: \\d+ running, healthy`));
+    assert.match(formatStatus(status), new RegExp(`etcd member ${killed} https://\\S+: \\d+ running, healthy`));
   });
 });

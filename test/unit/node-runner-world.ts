@@ -2,6 +2,7 @@ import { Keys } from '../../api/keys.js';
 import type { EventRecord } from '../../api/records.js';
 import { HealthProber } from '../../controllers/node-runner/health-prober.js';
 import { NodeRunnerReconciler } from '../../controllers/node-runner/node-runner-reconciler.js';
+import { CreateLimit } from '../../controllers/node-runner/create-limit.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { ReplicaExecutor, type ReplicaRef } from '../../controllers/node-runner/replica-executor.js';
 import type { SecretFileStore } from '../../controllers/node-runner/secret-file-store.js';
@@ -95,7 +96,8 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), 
   const pulls = new PullCoordinator(engine, new FakeClock(start), (ref) => credentials.authFor(ref), log);
   const files = new MemoryFileStore();
   const fileStore = files as unknown as SecretFileStore;
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore);
+  const limit = new CreateLimit(clock);
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit);
   const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey);
-  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey };
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit };
 }

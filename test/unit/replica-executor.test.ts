@@ -7,6 +7,7 @@ import { DRAIN_MS } from '../../controllers/node-runner/replica-executor.js';
 import type { Step } from '../../controllers/node-runner/replica-plan.js';
 import { placement, replica, spec } from './builders.js';
 import { nodeRunnerWorld } from './node-runner-world.js';
+import type { WorkerSlot } from '../../src/queue/work-queue.js';
 
 const ref = { app: 'app', name: 'web', replica: 0 };
 const p = placement(spec({ image: 'nginx', services: { web: 80 } }), 0, 'h1');
@@ -83,6 +84,23 @@ describe('ReplicaExecutor', () => {
       ['Normal', 'Pulling', 'pulling image nginx:latest'],
       ['Normal', 'Pulled', 'pulled image nginx:latest (274.0 MB in 0.0 s)'],
     ]);
+  });
+
+  it('gives its worker back for the length of a pull, and only then: replicas waiting for an image hold no worker', async () => {
+    const w = nodeRunnerWorld();
+    const seen: string[] = [];
+    const worker: WorkerSlot = {
+      idle: async (work) => {
+        seen.push(`idle; engine calls: ${w.engine.calls.length}`);
+        const v = await work;
+        seen.push(`back; engine calls: ${w.engine.calls.join(', ')}`);
+        return v;
+      },
+    };
+    const pull: Step = { kind: 'pull', image: 'nginx:latest', failed: record({ state: 'failed' }) };
+    await w.executor.begin(ref, undefined, w.log, worker)([pull, pull]);
+    assert.deepEqual(seen, ['idle; engine calls: 0', 'back; engine calls: pull nginx:latest'], 'once, around the pull; the second step finds the image');
+    assert.deepEqual(w.events.map((e) => e.reason), ['Pulling', 'Pulled']);
   });
 
   it('writes the failed record with the error when a pull fails, and throws', async () => {

@@ -60,7 +60,10 @@ const create = (pl: PlacementRecord, env: Record<string, string> = {}): Step[] =
 describe('planContainers', () => {
   const H = template(p).hash;
   const old = container('old', 'old-hash');
-  const mine = replica(p, { containerId: 'old' });
+  // Serving: its service is published, so it has endpoints to drain.
+  const mine = replica(p, { containerId: 'old', ports: { web: { containerPort: 80, hostPort: 31000, protocol: 'tcp' } } });
+  const plain = placement(spec({ image: 'nginx', stopGracePeriod: '2s' }), 0, 'h1');
+  const plainMine = replica(plain, { containerId: 'old' });
   const cases: { name: string; input: ReplicaInput; steps: Step[]; kept?: Partial<Kept> | 'none' }[] = [
     { name: 'not placed, nothing there: nothing to do', input: input(undefined), steps: [], kept: 'none' },
     {
@@ -82,6 +85,12 @@ describe('planContainers', () => {
         { kind: 'readRecord' },
         { kind: 'deleteRecord' },
       ],
+      kept: 'none',
+    },
+    {
+      name: 'not placed, ready but without endpoints (no service): no drain, stops at once',
+      input: input(undefined, { containers: [old], mine: plainMine }),
+      steps: [{ kind: 'remove', containers: [old], reason: 'no longer placed here', graceSeconds: 10 }, { kind: 'deleteRecord', modRevision: 7 }],
       kept: 'none',
     },
     {
@@ -135,6 +144,11 @@ describe('planContainers', () => {
         { kind: 'remove', containers: [old], reason: 'spec changed', graceSeconds: 2 },
         ...create(p),
       ],
+    },
+    {
+      name: 'spec changed, stop-first, ready without endpoints (no service): no drain',
+      input: input(plain, { containers: [old], mine: plainMine }),
+      steps: [{ kind: 'remove', containers: [old], reason: 'spec changed', graceSeconds: 2 }, ...create(plain)],
     },
     {
       name: 'spec changed, stop-first, replica not ready: no drain',

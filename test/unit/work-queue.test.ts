@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/queue/work-queue.js';
+import { WorkQueue, type WorkerSlot } from '../../src/queue/work-queue.js';
 import { deferred, FakeClock, flush } from './fake-clock.js';
 
 const opts = { baseDelayMs: 100, maxDelayMs: 1000, concurrency: 4 };
@@ -283,5 +283,88 @@ describe('WorkQueue', () => {
     await h.release('a');
     await flush();
     assert.equal(resolved, 2);
+  });
+
+  describe('a handler idling (WorkerSlot.idle)', () => {
+    /** 'a' waits on `pull` with its worker given back; the other keys are gated. */
+    function idler(pull: Promise<void>) {
+      const log: string[] = [];
+      const gates = new Map<string, () => void>();
+      const handler = async (key: string, worker: WorkerSlot) => {
+        log.push(`${key} begins`);
+        if (key === 'a') {
+          await worker.idle(pull).catch(() => log.push('a pull failed'));
+          log.push('a resumes');
+          return;
+        }
+        const d = deferred();
+        gates.set(key, d.resolve);
+        await d.promise;
+        log.push(`${key} ends`);
+      };
+      return { log, handler, release: async (k: string) => { gates.get(k)!(); await flush(); } };
+    }
+
+    /** A queue of `concurrency` workers running the idler, with `keys` added. */
+    async function started(concurrency: number, keys: string[]) {
+      const q = new WorkQueue(new FakeClock(), { ...opts, concurrency });
+      const pull = deferred();
+      const h = idler(pull.promise);
+      q.run(h.handler);
+      for (const k of keys) q.add(k);
+      await flush();
+      return { q, pull, h };
+    }
+
+    it('gives its worker to the next key, and takes one back ahead of keys not yet begun', async () => {
+      const { pull, h } = await started(1, ['a', 'b', 'c']);
+      assert.deepEqual(h.log, ['a begins', 'b begins'], 'b runs while a waits for its pull');
+      pull.resolve();
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'b begins'], 'a waits for a worker: b holds the only one');
+      await h.release('b');
+      assert.deepEqual(h.log, ['a begins', 'b begins', 'b ends', 'a resumes', 'c begins'], 'a resumes before c begins');
+      await h.release('c');
+    });
+
+    it('keeps the key in hand: added again while idling, it runs once more only after', async () => {
+      const { q, pull, h } = await started(2, ['a']);
+      q.add('a');
+      await flush();
+      assert.deepEqual(h.log, ['a begins']);
+      pull.resolve();
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'a resumes', 'a begins', 'a resumes']);
+    });
+
+    it('passes a failure of the wait on, after taking a worker back', async () => {
+      const { q, pull, h } = await started(1, ['a', 'b']);
+      pull.reject(new Error('pull failed'));
+      await flush();
+      assert.deepEqual(h.log, ['a begins', 'b begins']);
+      await h.release('b');
+      assert.deepEqual(h.log, ['a begins', 'b begins', 'b ends', 'a pull failed', 'a resumes']);
+      let stopped = false;
+      await q.shutdown().then(() => (stopped = true));
+      assert.equal(stopped, true, 'no worker is left counted');
+    });
+  });
+
+  it('reads a concurrency function before each start (an adaptive limit)', async () => {
+    let limit = 1;
+    const q = new WorkQueue(new FakeClock(), { ...opts, concurrency: () => limit });
+    const h = gatedHandler();
+    q.run(h.handler);
+    for (const k of ['a', 'b', 'c', 'd']) q.add(k);
+    await flush();
+    assert.deepEqual(h.inFlight(), ['a']);
+    limit = 3;
+    await h.release('a');
+    assert.deepEqual(h.inFlight(), ['b', 'c', 'd'], 'the next start sees the raised limit');
+    limit = 1;
+    await h.release('b');
+    await h.release('c');
+    assert.deepEqual(h.inFlight(), ['d']);
+    await h.release('d');
   });
 });
