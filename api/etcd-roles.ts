@@ -59,8 +59,13 @@ const only = (type: PermissionType, key: string): Permission => ({ type, key });
  * is cut around them. The place for such keys (e.g. a cluster policy written by admins).
  */
 export function adminOnlyKeys(keys: Keys): { key: string; controller: 'read' | 'none' }[] {
-  // The cluster key is made once by `dokkaa cluster-key init`; the controllers only read it.
-  return [{ key: keys.clusterKey, controller: 'read' }];
+  // The cluster key is made once by `dokkaa cluster-key init`, the admission policy by
+  // `dokkaa policy set`: the controllers only read them (a stolen controller certificate
+  // cannot loosen the policy).
+  return [
+    { key: keys.clusterKey, controller: 'read' },
+    { key: keys.policy, controller: 'read' },
+  ];
 }
 
 /** The controllers: everything under the prefix but the admin-only keys, and the SkyDNS records. */

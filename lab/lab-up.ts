@@ -4,7 +4,8 @@ import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, w
 import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { etcdArgv, startEtcd } from './lab-etcd.js';
 import { checkEtcdMemberCount, ensureEtcdMembers, etcdClientUrls } from './lab-etcd-cluster.js';
-import { ensureLabPki, labEtcdUrl } from './lab-pki.js';
+import { ensureLabPki, labEtcdUrl, labTls } from './lab-pki.js';
+import { ensureLabAuth } from './lab-auth.js';
 import { clusterKeyFile, ensureClusterKey } from './lab-cluster-key.js';
 import { newNodeState, teardownNode } from './lab-node.js';
 import { findNode, lockLab, readState, withLab, writeState, type LabNodeState, type LabState } from './lab-state.js';
@@ -215,6 +216,8 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
 
   // Secrets are sealed to it; the controllers and agents read its file.
   if (!state.bare && (await ensureClusterKey(state))) note(`cluster key at ${clusterKeyFile(state)} and cluster-key`);
+  // Least privilege before any agent or controller logs in: each acts as its certificate's CN.
+  if (!state.bare && labTls(state)) await ensureLabAuth(state, state.nodes.map((n) => n.name));
 
   for (const node of live) {
     if (state.bare) {

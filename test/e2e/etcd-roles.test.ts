@@ -106,6 +106,11 @@ describe('etcd roles on a real etcd with auth enabled', () => {
     await admin.put(keys.clusterKey).value('{"publicKey":"k"}');
     assert.equal(await controller.get(keys.clusterKey).string(), '{"publicKey":"k"}');
     await denied('the controller writing the cluster key', () => controller.put(keys.clusterKey).value('{}'));
+    // The admission policy is the admins' (`dokkaa policy set`); the scheduler only reads it.
+    await admin.put(keys.policy).value('{"registries":["dokkaa/"]}');
+    assert.equal(await controller.get(keys.policy).string(), '{"registries":["dokkaa/"]}');
+    await denied('the controller writing the policy', () => controller.put(keys.policy).value('{}'));
+    await denied('a node writing the policy', () => h1.put(keys.policy).value('{}'));
     await denied('the controller writing outside the prefix', () => controller.put('/other/x').value('{}'));
   });
 

@@ -38,6 +38,8 @@ describe('etcd roles', () => {
     assert.ok(allows(c, 'write', skydns.endpoint('a', 's', 'x')));
     assert.ok(allows(c, 'read', keys.clusterKey));
     assert.ok(!allows(c, 'write', keys.clusterKey));
+    assert.ok(allows(c, 'read', keys.policy));
+    assert.ok(!allows(c, 'write', keys.policy), 'the policy is the admins\'');
     assert.ok(allows(c, 'write', `${keys.clusterKey}-other`), 'keys beside it are the controllers\'');
     assert.ok(!allows(c, 'write', '/other/x'));
   });
