@@ -4,7 +4,7 @@ import type { Amounts } from '../../api/records.js';
 import { DEFAULT_RESERVATION } from '../../api/reservation.js';
 import { standingIndices } from '../../src/placement/replica-indices.js';
 import type { Keys } from '../../api/keys.js';
-import { quotaOf, type PolicyRecord } from '../../api/policy.js';
+import { quotaOf } from '../../api/policy.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources, type PolicyEntry } from '../../src/informer/resources.js';
 import type { SharedInformer } from '../../src/informer/shared-informer.js';
@@ -14,13 +14,15 @@ import type { Logger } from '../../src/logging.js';
 /**
  * The cluster policy as the scheduler goes by it (docs/policy.md), from the shared informer
  * of the `policy` key. A record that does not decode (written behind the CLI's back) does
- * not lift the policy: the last valid one this scheduler read stays in force, and with none
- * read since it started, nothing new is admitted (fail closed). A deleted key is no policy.
+ * not change the policy: the last valid state this scheduler read stays in force, a policy
+ * or no key at all (no policy); with neither seen since it started (a scheduler starting on
+ * a broken record), nothing new is admitted (fail closed). A deleted key is no policy.
  */
 @injectable()
 export class ClusterPolicy {
   readonly informer: SharedInformer<PolicyEntry>;
-  private lastValid: PolicyRecord | undefined;
+  /** The last valid state read: a policy, or none (no key). */
+  private lastValid: PolicyView | undefined;
   private warnedAt = -1;
   /** The tail of each app's admissions in progress (see `serialized`). */
   private readonly appTails = new Map<string, Promise<unknown>>();
@@ -36,19 +38,19 @@ export class ClusterPolicy {
   current(log?: Logger): PolicyView {
     const cached = this.informer.get(this.keys.policy);
     if (!cached) {
-      this.lastValid = undefined;
-      return { kind: 'none' };
+      this.lastValid = { kind: 'none' };
+      return this.lastValid;
     }
     const { result } = cached.value;
     if (result.ok) {
-      this.lastValid = result.value;
-      return { kind: 'policy', policy: result.value };
+      this.lastValid = { kind: 'policy', policy: result.value };
+      return this.lastValid;
     }
     if (log && this.warnedAt !== cached.modRevision) {
       this.warnedAt = cached.modRevision;
       log.error('invalid cluster policy record; keeping the last valid one', { error: result.error, revision: cached.modRevision, failClosed: !this.lastValid });
     }
-    return this.lastValid ? { kind: 'policy', policy: this.lastValid } : { kind: 'broken', error: result.error };
+    return this.lastValid ?? { kind: 'broken', error: result.error };
   }
 
   /** Whether a quota of the policy in force covers `app`. */

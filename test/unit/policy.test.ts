@@ -192,10 +192,12 @@ describe('usage of placements', () => {
 });
 
 describe('ClusterPolicy', () => {
-  it('keeps the last valid policy over an invalid record, fails closed with none, and a deleted key is no policy', async () => {
+  it('keeps the last valid state over an invalid record (a policy, or no key), fails closed with neither, and a deleted key is no policy', async () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
     const log = createLogger('error', true);
+    // A scheduler starting on a broken record has seen no valid state.
+    await store.put(keys.policy, '{"quotas": 3}');
     const factory = new InformerFactory(store, new FakeClock(0), log);
     const policy = new ClusterPolicy(factory, keys);
     policy.informer.acquire();
@@ -204,12 +206,8 @@ describe('ClusterPolicy', () => {
       for (let i = 0; i < 200 && (policy.informer.get(keys.policy)?.modRevision ?? 0) < revision; i++) await new Promise((r) => setTimeout(r, 5));
     };
     try {
-      assert.deepEqual(policy.current(log), { kind: 'none' });
-
-      await store.put(keys.policy, '{"quotas": 3}');
-      await settle(store.revision);
       const broken = policy.current(log);
-      assert.equal(broken.kind, 'broken', 'no valid policy seen: fail closed');
+      assert.equal(broken.kind, 'broken', 'no valid state seen: fail closed');
       assert.match(broken.kind === 'broken' ? broken.error : '', /^quotas: expected an object, got 3$/);
 
       await store.put(keys.policy, JSON.stringify({ quotas: { shop: { maxReplicas: 2 } } }));
@@ -225,6 +223,11 @@ describe('ClusterPolicy', () => {
       await store.delete(keys.policy);
       for (let i = 0; i < 200 && policy.informer.get(keys.policy); i++) await new Promise((r) => setTimeout(r, 5));
       assert.deepEqual(policy.current(log), { kind: 'none' });
+
+      // No key was the last valid state: a broken record written now changes nothing either.
+      await store.put(keys.policy, '[[[');
+      await settle(store.revision);
+      assert.deepEqual(policy.current(log), { kind: 'none' }, 'no policy stays no policy');
     } finally {
       await policy.informer.release();
     }
