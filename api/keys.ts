@@ -66,7 +66,9 @@ export class Keys {
     return m ? { app: m[1]!, name: m[2]! } : undefined;
   }
 
-  // placements/<node>/<app>/<name>/<replica>: the scheduler's decisions.
+  // placements/<node>/<app>/<name>/<replica>: the scheduler's decisions. A replica index
+  // parses only as placement() spells it (no `01`, nothing past 9 digits): a key written
+  // otherwise is not this record, and code that rebuilds the key from it must find it again.
   get placements(): string {
     return `${this.root}/placements/`;
   }
@@ -77,7 +79,7 @@ export class Keys {
     return `${this.placements}${node}/${app}/${name}/${replica}`;
   }
   parsePlacement(key: string): { node: string; app: string; name: string; replica: number } | undefined {
-    const m = matchUnder(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.placements, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(0|[1-9]\d{0,8})$/);
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
@@ -92,7 +94,7 @@ export class Keys {
     return `${this.volumes}${node}/${app}/${name}/${replica}`;
   }
   parseVolumeSet(key: string): { node: string; app: string; name: string; replica: number } | undefined {
-    const m = matchUnder(this.volumes, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.volumes, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(0|[1-9]\d{0,8})$/);
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
@@ -108,7 +110,7 @@ export class Keys {
     return `${this.replicas}${node}/${app}/${name}/${replica}`;
   }
   parseReplica(key: string): { node: string; app: string; name: string; replica: number } | undefined {
-    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/([^/]+)\/(0|[1-9]\d{0,8})$/);
     return m ? { node: m[1]!, app: m[2]!, name: m[3]!, replica: Number(m[4]) } : undefined;
   }
 
@@ -166,8 +168,10 @@ export class Keys {
     return `${this.portAllocs}${port}`;
   }
   parsePortAlloc(key: string): number | undefined {
-    const m = matchUnder(this.portAllocs, key, /^(\d+)$/);
-    return m ? Number(m[1]) : undefined;
+    // Only the spelling portAlloc() makes: `01` or a number past 65535 is another key, which
+    // the allocator's transactions (conditioned on portAlloc(port)) could never match.
+    const m = matchUnder(this.portAllocs, key, /^(0|[1-9]\d{0,4})$/);
+    return m && Number(m[1]) <= 65535 ? Number(m[1]) : undefined;
   }
 
   // router/config: the cluster's router settings (`dokkaa router set`).
@@ -391,7 +395,7 @@ export class LegacyKeys {
     return [this.replicas, this.services, this.events, this.prepulled];
   }
   parseReplica(key: string): { app: string; name: string; replica: number } | undefined {
-    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/(\d+)$/);
+    const m = matchUnder(this.replicas, key, /^([^/]+)\/([^/]+)\/(0|[1-9]\d{0,8})$/);
     return m ? { app: m[1]!, name: m[2]!, replica: Number(m[3]) } : undefined;
   }
   parseEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {

@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { TYPES } from '../ioc/tokens.js';
+import { etcdUserOf } from '../etcd/etcd-tls.js';
 import type { Logger } from '../logging.js';
 import { InformerFactory, type ResourceSpec } from '../informer/informer-factory.js';
 import type { SharedInformer } from '../informer/shared-informer.js';
@@ -15,8 +16,11 @@ export class ControllerFactory {
     @inject(InformerFactory) private readonly informers: InformerFactory,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly log: Logger,
-    @inject(TYPES.Config) private readonly config: Pick<Config, 'resyncSeconds'>,
+    @inject(TYPES.Config) private readonly config: Pick<Config, 'resyncSeconds' | 'etcdCert'>,
   ) {}
+
+  /** Who etcd sees: named in the log of a refusal (read once, when first needed). */
+  private etcdUser: string | undefined;
 
   /** The process's informer of a prefix (one per prefix, whoever asks). */
   informer<T>(spec: ResourceSpec<T>): SharedInformer<T> {
@@ -29,6 +33,7 @@ export class ControllerFactory {
   }
 
   controller(spec: ControllerSpec): Controller {
-    return new Controller(spec, this.clock, this.log);
+    this.etcdUser ??= etcdUserOf(this.config);
+    return new Controller({ etcdUser: this.etcdUser, ...spec }, this.clock, this.log);
   }
 }

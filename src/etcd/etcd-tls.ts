@@ -108,6 +108,20 @@ function checkValidity(cert: X509Certificate, file: string, flag: string, now: D
   if (notBefore.getTime() > now.getTime()) throw new EtcdTlsError(`${file} (${flag}): not valid before ${notBefore.toISOString()} (is this host's clock right?)`);
 }
 
+/**
+ * The etcd user a process acts as: its client certificate's CN (etcd's --client-cert-auth),
+ * for logs of a refusal; `anonymous` without a certificate, `unknown` if it cannot be read.
+ */
+export function etcdUserOf(config: Pick<EtcdClientConfig, 'etcdCert'>): string {
+  if (!config.etcdCert) return 'anonymous';
+  try {
+    const cn = cnOf(new X509Certificate(readFileSync(config.etcdCert)).subject);
+    return cn.startsWith('CN=') ? cn.slice(3) : cn;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** `CN=admin` from a subject or issuer (their lines are `K=V`). */
 export function cnOf(dn: string): string {
   return dn.split('\n').find((l) => l.startsWith('CN=')) ?? dn.split('\n').join(', ');

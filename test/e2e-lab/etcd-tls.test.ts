@@ -5,9 +5,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Etcd3, type IOptions } from 'etcd3';
+import { Etcd3, EtcdPermissionDeniedError, type IOptions } from 'etcd3';
 import { Keys } from '../../api/keys.js';
-import { labClientConfig } from '../../lab/index.js';
+import { labClientConfig, labEtcdOptions } from '../../lab/index.js';
 import { ETCD_SERVER_NAME } from '../../src/etcd/etcd-tls.js';
 import { pkiFiles, pkiInit } from '../../src/pki/pki.js';
 import { useLab } from './support/lab-world.js';
@@ -65,6 +65,35 @@ describe('TLS to etcd on the lab', () => {
     const keys = new Keys(w.state.prefix);
     assert.deepEqual(Object.keys(await w.etcd.getAll().prefix(keys.nodes).strings()).map((k) => keys.parseNode(k)).sort(), ['n1', 'n2']);
     assert.ok(await w.etcd.get(keys.leader).string());
+  });
+
+  it("with an agent's certificate, writes only what that host owns and reads no other host's secrets (etcd roles)", async () => {
+    const w = lab();
+    const keys = new Keys(w.state.prefix);
+    const as = (who: 'controller' | { node: string }) => new Etcd3(labEtcdOptions(w.state, { dialTimeout: 3_000 }, who));
+    const n1 = as({ node: 'n1' });
+    const controller = as('controller');
+    const refused = async (what: string, op: () => Promise<unknown>) =>
+      assert.rejects(op, (err: unknown) => err instanceof EtcdPermissionDeniedError, `${what}: etcd refuses it`);
+    try {
+      await refused('a manifest', () => n1.put(keys.manifest('tls', 'web')).value('{"image":"dokkaa/busybox"}').exec());
+      await refused('a placement, even on its own host', () => n1.put(keys.placement('n1', 'tls', 'web', 0)).value('{}').exec());
+      await refused("another host's node record", () => n1.put(keys.node('n2')).value('{}').exec());
+      await refused("another host's replica record", () => n1.put(keys.replica('n2', 'tls', 'web', 0)).value('{}').exec());
+      await refused("another host's endpoint", () => n1.put(keys.endpoint('n2', 'tls', 'www', 'web.0.n2')).value('{}').exec());
+      await refused("a secret sealed for another host", () => n1.get(keys.sealedCopy('n2', 'tls', 'db-password')).string());
+      await refused('the secrets themselves', () => n1.getAll().prefix(keys.secrets).strings());
+      await refused('the admission policy', () => n1.put(keys.policy).value('{}').exec());
+      await refused('the admission policy, by the controllers', () => controller.put(keys.policy).value('{}').exec());
+      // What the host owns and needs goes through.
+      await n1.put(keys.replica('n1', 'tls', 'probe', 0)).value('{}').exec();
+      await n1.delete().key(keys.replica('n1', 'tls', 'probe', 0)).exec();
+      await n1.getAll().prefix(keys.nodePlacements('n1')).strings();
+      await n1.get(keys.sealedCopy('n1', 'tls', 'db-password')).string();
+    } finally {
+      n1.close();
+      controller.close();
+    }
   });
 
   it('refuses a client without a certificate, over TLS or in the clear', async () => {

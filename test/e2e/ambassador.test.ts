@@ -152,7 +152,11 @@ describe('links through the ambassador, on real etcd and Docker', () => {
 
     await world.putManifest(app, 'nginx', whoami(1));
     const [back] = await waitFor('nginx back', async () => ((await nginxIds()).length === 1 ? nginxIds() : undefined), 60_000);
-    await waitFor('the crawler reaches it again', async () => (await crawlerLog()).includes(back!));
+    await waitFor('the crawler reaches it again', async () => (await crawlerLog()).includes(back!)).catch(async (err: Error) => {
+      const ps = await dockerExec(world.docker, crawlerId, ['ps', 'w']);
+      const tail = (await crawlerLog()).split('\n').slice(-15).join('\n');
+      throw new Error(`${err.message}\ncrawler processes:\n${ps.output}\ncrawler log tail:\n${tail}`);
+    });
     await crawlerUnchanged();
   });
 

@@ -114,6 +114,15 @@ describe('Keys with the default prefix', () => {
     assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web/x'), undefined);
     assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web'), undefined);
     assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web/1/2'), undefined);
+    // Only the spelling the builders make: a key rebuilt from the parse must be the same key
+    // (found by fuzzing: `portalloc/01` parsed as port 1 stopped every link port allocation).
+    assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web/01'), undefined);
+    assert.equal(k.parseReplica('/dokkaa/node-replicas/h1/shop/web/99999999999999999999'), undefined);
+    assert.equal(k.parsePortAlloc('/dokkaa/portalloc/01'), undefined);
+    assert.equal(k.parsePortAlloc('/dokkaa/portalloc/65536'), undefined);
+    assert.equal(k.parsePortAlloc('/dokkaa/portalloc/99999999999999999999'), undefined);
+    assert.equal(k.parsePortAlloc('/dokkaa/portalloc/20000'), 20000);
+    assert.equal(k.parsePlacement('/dokkaa/placements/h1/shop/web/0')?.replica, 0);
     assert.equal(k.parseReplica('/dokkaa/replicas/shop/web/-1'), undefined);
     assert.equal(k.parseReplica('/dokkaa/replicas/shop/web'), undefined);
     assert.equal(k.parseEndpoint('/dokkaa/services/shop/nginx/'), undefined);

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, BadValueError } from '../../src/config.js';
-import { checkEtcdTls, ETCD_SERVER_NAME, etcdClientOptions, EtcdTlsError, explainEtcdError } from '../../src/etcd/etcd-tls.js';
+import { checkEtcdTls, ETCD_SERVER_NAME, etcdClientOptions, EtcdTlsError, etcdUserOf, explainEtcdError } from '../../src/etcd/etcd-tls.js';
 import { nodeCertName, pkiFiles, pkiInit, pkiIssue, pkiList, PkiError } from '../../src/pki/pki.js';
 import { parseCommandLine } from '../../cli/program.js';
 
@@ -80,6 +80,13 @@ describe('pki (openssl)', () => {
     const later = pkiList(dir, new Date(Date.now() + 400 * DAY));
     assert.deepEqual(later.filter((r) => r.expired).map((r) => r.role), ['admin', 'controller', 'etcd-server', 'node']);
     assert.ok(later.find((r) => r.role === 'admin')!.daysLeft < 0);
+  });
+
+  it('names the etcd user a process acts as from its certificate, for the log of a refusal', () => {
+    assert.equal(etcdUserOf({ etcdCert: pkiFiles(dir, nodeCertName('n1')).cert }), 'node-n1');
+    assert.equal(etcdUserOf({ etcdCert: pkiFiles(dir, 'controller').cert }), 'controller');
+    assert.equal(etcdUserOf({}), 'anonymous');
+    assert.equal(etcdUserOf({ etcdCert: join(dir, 'missing.crt') }), 'unknown');
   });
 
   it('refuses bad names and sans, and issuing without a CA', () => {
