@@ -140,6 +140,7 @@ describe('links through the ambassador, on real etcd and Docker', () => {
   });
 
   it('refuses connections at once while the service has no endpoint, and reaches it again when it is back', async () => {
+    const before = await nginxIds();
     await world.putManifest(app, 'nginx', whoami(0));
     await waitFor('no nginx endpoints', async () => (await endpoints()).length === 0, 60_000);
     const refused = await dockerExec(world.docker, crawlerId, ['sh', '-c', 'wget -qO- http://$SERVICE_NGINX_ADDR:$SERVICE_NGINX_PORT/']);
@@ -151,7 +152,11 @@ describe('links through the ambassador, on real etcd and Docker', () => {
     await crawlerUnchanged();
 
     await world.putManifest(app, 'nginx', whoami(1));
-    const [back] = await waitFor('nginx back', async () => ((await nginxIds()).length === 1 ? nginxIds() : undefined), 60_000);
+    // A new container: one of the old ones may still be draining when the count first reads 1.
+    const [back] = await waitFor('nginx back', async () => {
+      const ids = await nginxIds();
+      return ids.length === 1 && !before.includes(ids[0]!) ? ids : undefined;
+    }, 60_000);
     await waitFor('the crawler reaches it again', async () => (await crawlerLog()).includes(back!)).catch(async (err: Error) => {
       const ps = await dockerExec(world.docker, crawlerId, ['ps', 'w']);
       const tail = (await crawlerLog()).split('\n').slice(-15).join('\n');
