@@ -1,7 +1,6 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
@@ -11,6 +10,7 @@ import { hotSpots, profilesIn, type HotSpot } from './cpu-profile.js';
 import { log } from './lab-bench.js';
 import { inChunks, procStats } from './procs.js';
 import { mdTable, secs, type PartResult, type Target } from './report.js';
+import { freePort } from '../src/net/free-port.js';
 
 /**
  * The whole control plane at scale: a real etcd of its own, the real scheduler, link
@@ -105,13 +105,6 @@ function manifestText(o: ScaleOptions, m: number, version: number): string {
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -16,6 +16,7 @@ import { Resources } from '../../src/informer/resources.js';
 import { createLogger } from '../../src/logging.js';
 import { FakeKvStore } from './fake-kv-store.js';
 import { endpoint } from './builders.js';
+import { freePort } from '../../src/net/free-port.js';
 
 const servers: Server[] = [];
 after(() => servers.forEach((s) => s.close()));
@@ -27,13 +28,6 @@ async function named(name: string): Promise<number> {
   return (s.address() as { port: number }).port;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 function get(port: number): Promise<string> {
   return new Promise((resolve) => {

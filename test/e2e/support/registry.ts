@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { importRandomImage } from '../../../lab/random-image.js';
 import { waitFor, type World } from './world.js';
+import { freePort } from '../../../src/net/free-port.js';
 
 const BIN = fileURLToPath(new URL('../../../../bin/dokkaa.js', import.meta.url));
 
@@ -24,14 +25,6 @@ export function bigImage(world: Pick<World, 'docker'>, ref: string, megabytes: n
   return importRandomImage(world.docker, ref, megabytes);
 }
 
-/** A free TCP port on 127.0.0.1 (free when asked: good enough for a test's own servers). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * A real registry (Debian's docker-registry: the distribution registry) with htpasswd
