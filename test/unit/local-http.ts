@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer as createTcpServer } from 'node:net';
 
 /** Local HTTP backends for router tests; `closeAll` in the test file's `after`. */
 export class LocalBackends {
@@ -24,13 +23,7 @@ export class LocalBackends {
 }
 
 /** A port nothing listens on now (for haproxy to bind, or for an endpoint that refuses). */
-export async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../../src/net/free-port.js';
 
 /**
  * GET / on 127.0.0.1:port with this Host header (fetch would put the URL's own), on a fresh
