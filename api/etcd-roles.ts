@@ -92,7 +92,7 @@ export function controllerRole(keys: Keys, skydns: SkyDnsKeys): RoleSpec {
  * and certificates, registry user names). Never another host's sealed copies, placements
  * or node record. Each range is one an informer watches or a reconcile reads.
  */
-export function nodeRole(keys: Keys, skydns: SkyDnsKeys, node: string): RoleSpec {
+export function nodeRole(keys: Keys, node: string): RoleSpec {
   return {
     name: nodeUser(node),
     permissions: [
@@ -102,9 +102,6 @@ export function nodeRole(keys: Keys, skydns: SkyDnsKeys, node: string): RoleSpec
       under('readwrite', keys.nodeEvents(node)),
       under('readwrite', keys.nodePrepulled(node)),
       under('readwrite', keys.nodeVolumes(node)),
-      // SkyDNS names its records by service, not host: every agent may write every record of
-      // the domain (docs/security.md says so; a controller-side mirror would narrow it).
-      under('readwrite', skydns.domain),
       under('read', keys.nodePlacements(node)),
       under('read', keys.nodeSealed(node)),
       under('read', keys.nodeSealedRegistries(node)),
@@ -135,7 +132,7 @@ export interface AuthPlan {
 }
 
 export function authPlan(keys: Keys, skydns: SkyDnsKeys, nodes: readonly string[]): AuthPlan {
-  const nodeRoles = [...new Set(nodes)].sort().map((n) => nodeRole(keys, skydns, n));
+  const nodeRoles = [...new Set(nodes)].sort().map((n) => nodeRole(keys, n));
   return {
     roles: [controllerRole(keys, skydns), ...nodeRoles],
     users: [

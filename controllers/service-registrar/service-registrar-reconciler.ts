@@ -1,18 +1,17 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
-import { parseReplicaId, SkyDnsKeys, type Keys } from '../../api/keys.js';
-import { decodeRecord, EndpointRecord, ReplicaRecord, type SkyDnsRecord } from '../../api/records.js';
+import { parseReplicaId, type Keys } from '../../api/keys.js';
+import { decodeRecord, EndpointRecord, ReplicaRecord } from '../../api/records.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
-import { endpointDnsLabel } from '../../api/dns-names.js';
-import { DEFAULT_SKYDNS_PREFIX, type Config } from '../../src/config.js';
 
 /**
  * Publishes where one replica (`app/name/replica`) of this host serves: an endpoint per
  * service while the replica is ready, none otherwise. Endpoints hang on the host's lease.
+ * (The controllers mirror them as SkyDNS records: controllers/dns-records.)
  */
 @injectable()
 export class ServiceRegistrarReconciler implements Reconciler {
@@ -20,7 +19,6 @@ export class ServiceRegistrarReconciler implements Reconciler {
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(NodeLease) private readonly lease: NodeLease,
-    @inject(TYPES.Config) private readonly config: Config,
   ) {}
 
   async reconcile(id: string, log: Logger): Promise<void> {
@@ -66,34 +64,6 @@ export class ServiceRegistrarReconciler implements Reconciler {
       if (kv && kv.value === value && kv.lease === lease) continue;
       await this.store.put(key, value, { lease });
       log.info('endpoint registered', { endpoint: key });
-    }
-    await this.syncSkyDns(app, endpointDnsLabel(name, replica, node), desired, lease, log);
-  }
-
-  /**
-   * Mirrors the replica's endpoints as SkyDNS records (`<skydns>/local/dokkaa/<app>/<service>/<label>`
-   * = `{"host", "port"}`, what CoreDNS's etcd plugin serves), under the same lease.
-   */
-  private async syncSkyDns(app: string, label: string, endpoints: Map<string, string>, lease: string, log: Logger): Promise<void> {
-    const skydns = new SkyDnsKeys(this.config.skydnsPrefix ?? DEFAULT_SKYDNS_PREFIX);
-    const desired = new Map<string, string>();
-    for (const [key, value] of endpoints) {
-      const at = this.keys.parseEndpoint(key);
-      const e = decodeRecord(EndpointRecord, value);
-      if (at && e) desired.set(skydns.endpoint(app, at.service, label), canonicalJson({ host: e.host, port: e.port } satisfies SkyDnsRecord));
-    }
-    const existing = (await this.store.list(skydns.app(app))).kvs.filter((kv) => skydns.parseEndpoint(kv.key)?.label === label);
-    for (const kv of existing) {
-      if (!desired.has(kv.key)) {
-        await this.store.deleteIfModRevision(kv.key, kv.modRevision);
-        log.info('dns record removed', { record: kv.key });
-      }
-    }
-    for (const [key, value] of desired) {
-      const kv = existing.find((e) => e.key === key);
-      if (kv && kv.value === value && kv.lease === lease) continue;
-      await this.store.put(key, value, { lease });
-      log.info('dns record registered', { record: key });
     }
   }
 }

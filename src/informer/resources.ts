@@ -1,4 +1,4 @@
-import { manifestId, replicaId, serviceId, type Keys } from '../../api/keys.js';
+import { manifestId, replicaId, serviceId, type Keys, type SkyDnsKeys } from '../../api/keys.js';
 import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
 import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
@@ -74,6 +74,8 @@ export type Registry = RegistryRecord & { at: { host: string } };
 export type VolumeSet = VolumeSetRecord & { at: ReplicaAt & { node: string } };
 export type Restart = RestartRecord & { at: AppName };
 export type Prepull = PrepullRecord & { at: AppName };
+/** A SkyDNS record as stored: its text, compared as is (a record that does not decode is replaced, not skipped). */
+export type DnsRecord = { at: { app: string; service: string; label: string }; text: string };
 
 export const Resources = {
   manifests(keys: Keys): ResourceSpec<ManifestEntry> {
@@ -273,6 +275,19 @@ export const Resources = {
   /** `prepull/<app>/<name>`: `dokkaa pull` (every agent). */
   prepulls(keys: Keys): ResourceSpec<Prepull> {
     return { kind: 'prepull', prefix: keys.prepulls, decode: recordAt<AppName, PrepullRecord>('prepull', PrepullRecord, (k) => keys.parsePrepull(k)) };
+  },
+
+  /** `<skydns>/local/dokkaa/<app>/<service>/<label>`: the DNS records the controllers mirror from the endpoints. */
+  dnsRecords(skydns: SkyDnsKeys): ResourceSpec<DnsRecord> {
+    return {
+      kind: 'dns-record',
+      prefix: skydns.domain,
+      decode: (kv) => {
+        const at = skydns.parseEndpoint(kv.key);
+        return at ? { ok: true, value: { at, text: kv.value } } : { ok: false, error: 'not a SkyDNS record key' };
+      },
+      indexers: { [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)] },
+    };
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {

@@ -77,7 +77,6 @@ describe('etcd roles on a real etcd with auth enabled', () => {
     await lease.put(keys.replica('h1', 'shop', 'web', 0)).value('{}');
     await lease.put(keys.endpoint('h1', 'shop', 'www', 'web.0.h1')).value('{}');
     await lease.put(keys.prepulledAnswer('h1', 'shop', 'web')).value('{}');
-    await lease.put(skydns.endpoint('shop', 'www', 'web-0-h1')).value('{}');
     await h1.put(keys.event('h1', 'shop', 'web', keys.eventId(1, 'h1', 0))).value('{}');
     assert.equal(await h1.get(keys.sealedCopy('h1', 'shop', 'db')).string(), '{"for":"h1"}');
     assert.deepEqual(Object.keys(await h1.getAll().prefix(keys.nodePlacements('h1')).strings()), [keys.placement('h1', 'shop', 'web', 0)]);
@@ -111,6 +110,8 @@ describe('etcd roles on a real etcd with auth enabled', () => {
     assert.equal(await controller.get(keys.policy).string(), '{"registries":["dokkaa/"]}');
     await denied('the controller writing the policy', () => controller.put(keys.policy).value('{}'));
     await denied('a node writing the policy', () => h1.put(keys.policy).value('{}'));
+    // SkyDNS names records by service, not host: the controllers mirror every host's endpoints.
+    await denied('a node writing a SkyDNS record', () => h1.put(skydns.endpoint('shop', 'www', 'web-0-h1')).value('{}'));
     await denied('the controller writing outside the prefix', () => controller.put('/other/x').value('{}'));
   });
 

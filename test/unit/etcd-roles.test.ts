@@ -16,7 +16,7 @@ describe('etcd roles', () => {
   });
 
   it('gives a node its own sections and nothing of a node whose name starts like its own', () => {
-    const h1 = nodeRole(keys, skydns, 'h1').permissions;
+    const h1 = nodeRole(keys, 'h1').permissions;
     assert.ok(allows(h1, 'write', keys.replica('h1', 'a', 'w', 0)));
     assert.ok(allows(h1, 'write', keys.node('h1')));
     for (const other of ['h10', 'h2']) {
@@ -29,6 +29,8 @@ describe('etcd roles', () => {
     assert.ok(!allows(h1, 'write', keys.placement('h1', 'a', 'w', 0)));
     assert.ok(allows(h1, 'read', keys.placement('h1', 'a', 'w', 0)));
     assert.ok(!allows(h1, 'read', keys.secret('a', 's')));
+    // SkyDNS records are named by service: the controllers write them (controllers/dns-records).
+    assert.ok(!allows(h1, 'write', skydns.endpoint('a', 's', 'w-0-h1')));
   });
 
   it('gives the controllers the whole prefix but writing the admin-only cluster key', () => {

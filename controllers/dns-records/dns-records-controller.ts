@@ -1,0 +1,34 @@
+import { inject, injectable } from 'inversify';
+import { serviceId, type Keys } from '../../api/keys.js';
+import { ControllerFactory } from '../../src/controller/controller-factory.js';
+import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { Resources } from '../../src/informer/resources.js';
+import type { InformerEvent } from '../../src/informer/shared-informer.js';
+import { TYPES } from '../../src/ioc/tokens.js';
+import { DnsRecordsReconciler } from './dns-records-reconciler.js';
+
+/** The service (`app/service`) a change of an endpoint or a SkyDNS record concerns. */
+function eventService<T extends { at: { app: string; service: string } }>(ev: InformerEvent<T>): string[] {
+  const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
+  return [serviceId(at.app, at.service)];
+}
+
+/** The DNS records controller: `node-endpoints/` in, SkyDNS records out. Cluster-wide. */
+@injectable()
+export class DnsRecordsController extends ControllerRunnable {
+  constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(DnsRecordsReconciler) reconciler: DnsRecordsReconciler) {
+    const endpoints = factory.informer(Resources.endpoints(keys));
+    const records = factory.informer(Resources.dnsRecords(reconciler.skydns));
+    const recorded = () => records.list().map((c) => serviceId(c.value.at.app, c.value.at.service));
+    super(
+      factory
+        .builder('dns-records', reconciler)
+        .for(endpoints, (c) => [serviceId(c.value.at.app, c.value.at.service)])
+        // A record written or deleted by someone else is put back; one left over is deleted.
+        .watches(records, eventService)
+        .watchesRelists(records, recorded)
+        .resyncsAlso(recorded)
+        .build(),
+    );
+  }
+}
