@@ -55,9 +55,23 @@ export function violationText(v: Violation): string {
 }
 
 function registryRule(spec: ManifestSpec, policy: PolicyRecord): Violation[] {
+  return imageRule(spec.image, policy);
+}
+
+function imageRule(image: string, policy: PolicyRecord): Violation[] {
   const prefixes = policy.registries;
-  if (prefixes === undefined || prefixes.some((p) => imageUnder(spec.image, p))) return [];
-  return [{ rule: 'registries', message: `image ${spec.image} is not under an allowed registry (${listed(prefixes)})` }];
+  if (prefixes === undefined || prefixes.some((p) => imageUnder(image, p))) return [];
+  return [{ rule: 'registries', message: `image ${image} is not under an allowed registry (${listed(prefixes)})` }];
+}
+
+/**
+ * Whether the policy lets a host pull `image` at all (`dokkaa pull` asks hosts to pull an
+ * image no placement names yet): its registries rule, and none under a broken policy.
+ */
+export function pullViolations(image: string, policy: PolicyView): Violation[] {
+  if (policy.kind === 'none') return [];
+  if (policy.kind === 'broken') return [{ rule: 'policy', message: `the cluster policy is invalid (${policy.error}); nothing is pulled until it is fixed` }];
+  return imageRule(image, policy.policy);
 }
 
 function privilegedRule(input: AdmissionInput, policy: PolicyRecord): Violation[] {

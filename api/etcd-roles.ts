@@ -106,6 +106,8 @@ export function nodeRole(keys: Keys, node: string): RoleSpec {
       under('read', keys.nodeSealed(node)),
       under('read', keys.nodeSealedRegistries(node)),
       only('read', keys.nodeMaintenance(node)),
+      // The registries rule for `dokkaa pull` requests (a placement's image passed admission).
+      only('read', keys.policy),
       under('read', keys.apps),
       under('read', keys.links),
       under('read', keys.ports),

@@ -5,6 +5,7 @@ import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import { manifestOf, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
+import { ClusterPolicy } from '../../src/policy/cluster-policy.js';
 import { PrepullReconciler } from './prepull-reconciler.js';
 
 /**
@@ -18,6 +19,7 @@ export class PrepullController extends ControllerRunnable {
     @inject(TYPES.Keys) keys: Keys,
     @inject(TYPES.Config) config: Pick<Config, 'node'>,
     @inject(PrepullReconciler) reconciler: PrepullReconciler,
+    @inject(ClusterPolicy) policy: ClusterPolicy,
   ) {
     const requests = factory.informer(Resources.prepulls(keys));
     super(
@@ -26,6 +28,8 @@ export class PrepullController extends ControllerRunnable {
         .for(requests, (c) => [manifestOf(c)])
         // Registry credentials sealed to this node: a request may wait for them.
         .watches(factory.informer(Resources.nodeSealedRegistries(keys, config.node)), () => requests.list().map(manifestOf))
+        // The registries rule applies to requests (PrepullReconciler).
+        .uses(policy.informer)
         // Pre-pulls of different manifests' images go on side by side.
         .concurrency(4)
         .build(),

@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
+import { pullViolations, violationText } from '../../api/admission.js';
 import { matchesConstraints } from '../../api/constraints.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
@@ -17,6 +18,7 @@ import { Resources, type Prepull } from '../../src/informer/resources.js';
 import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
+import { ClusterPolicy } from '../../src/policy/cluster-policy.js';
 
 /** How soon a request waiting for its registry's credentials looks again, if no event comes first. */
 const CREDENTIALS_RETRY_MS = 5_000;
@@ -26,7 +28,8 @@ const CREDENTIALS_RETRY_MS = 5_000;
  * manifest may run here (its constraints match this node, which is not cordoned), pulls the
  * requested image through the host's PullCoordinator (joining a pull in progress) and
  * answers in `node-prepulled/<node>/<app>/<name>` (on the node's lease): pulling with progress,
- * present, or failed with the reason; events Pulling, Pulled, Failed. A request answered
+ * present, or failed with the reason; events Pulling, Pulled, Failed. An image the cluster
+ * policy's registries do not allow is not pulled (failed, naming the rule). A request answered
  * (present or failed) is not carried out again; writing it anew (a new requestedAt) is.
  */
 @injectable()
@@ -41,6 +44,7 @@ export class PrepullReconciler implements Reconciler {
     @inject(PullCoordinator) private readonly pulls: PullCoordinator,
     @inject(EventRecorder) private readonly events: EventRecorder,
     @inject(InformerFactory) factory: InformerFactory,
+    @inject(ClusterPolicy) private readonly policy: ClusterPolicy,
   ) {
     this.requests = factory.informer(Resources.prepulls(keys));
   }
@@ -64,6 +68,15 @@ export class PrepullReconciler implements Reconciler {
     if (!self) throw new Error('this node has no record yet; retrying');
     if (!decoded?.ok || !matchesConstraints(self, decoded.spec.constraints) || decodeRecord(MaintenanceRecord, maintenanceKv?.value)?.cordoned) {
       log.debug('prepull not for this node', { image: request.image });
+      return;
+    }
+    // A placement's image passed admission; a request's image has not: the registries rule.
+    const refused = pullViolations(request.image, this.policy.current(log));
+    if (refused.length) {
+      const message = `forbidden by the cluster policy: ${refused.map(violationText).join('; ')}`;
+      log.warn('prepull forbidden by the cluster policy', { image: request.image, rules: refused.map((v) => v.rule) });
+      void this.events.record(app, name, { type: 'Warning', reason: 'Forbidden', message: `not pulling ${request.image}: ${message}`, node });
+      await this.store.put(answerKey, canonicalJson({ image: request.image, requestedAt: request.requestedAt, state: 'failed', message } satisfies PrepulledRecord), { lease: this.lease.id() });
       return;
     }
     return this.pull(app, name, request, log);

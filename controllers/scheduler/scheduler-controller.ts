@@ -6,7 +6,7 @@ import { ControllerRunnable } from '../../src/controller/controller-runnable.js'
 import { BY_APP, BY_FILE, entryId, eventManifest, fileId, Resources } from '../../src/informer/resources.js';
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { ClusterPolicy } from './cluster-policy.js';
+import { ClusterPolicy } from '../../src/policy/cluster-policy.js';
 import { SchedulerCache, type CacheChange } from './scheduler-cache.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
 

@@ -3,7 +3,6 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { MoveRunner } from './move-runner.js';
 import { ImagePinner } from './image-pinner.js';
 import { RolloutTracker } from './rollout-tracker.js';
-import { ClusterPolicy } from './cluster-policy.js';
 import { SchedulerCache } from './scheduler-cache.js';
 import { SchedulerController } from './scheduler-controller.js';
 import { SchedulerReconciler } from './scheduler-reconciler.js';
@@ -15,7 +14,6 @@ export const schedulerModule = new ContainerModule(({ bind }) => {
   bind(MoveRunner).toSelf().inSingletonScope();
   bind(ImagePinner).toSelf().inSingletonScope();
   bind(SchedulerCache).toSelf().inSingletonScope();
-  bind(ClusterPolicy).toSelf().inSingletonScope();
   bind(SchedulerController).toSelf().inSingletonScope();
   bind(TYPES.LeaderRunnable).toService(SchedulerController);
 });

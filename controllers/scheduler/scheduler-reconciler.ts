@@ -26,7 +26,8 @@ import { matchesConstraints } from '../../api/constraints.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { BY_APP, Resources, type ManifestEntry } from '../../src/informer/resources.js';
 import type { SharedInformer } from '../../src/informer/shared-informer.js';
-import { addUsage, ClusterPolicy, placedUsage } from './cluster-policy.js';
+import { ClusterPolicy } from '../../src/policy/cluster-policy.js';
+import { addUsage, placedUsage } from './placed-usage.js';
 
 /** A node that left has no room at all. */
 function allocatableOfNode(n: NodeRecord | undefined): Amounts {

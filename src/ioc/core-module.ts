@@ -9,6 +9,7 @@ import { Etcd3KvStore } from '../etcd/etcd3-kv-store.js';
 import { etcdClientOptions } from '../etcd/etcd-tls.js';
 import type { Logger } from '../logging.js';
 import { Manager } from '../manager.js';
+import { ClusterPolicy } from '../policy/cluster-policy.js';
 import { EventRecorder } from '../events/event-recorder.js';
 import { RegistryCredentials } from '../registry/registry-credentials.js';
 import { RegistryDigestResolver } from '../registry/digest-resolver.js';
@@ -35,6 +36,8 @@ export function coreModule(config: Config, logger: Logger): ContainerModule {
     bind(ControllerFactory).toSelf().inSingletonScope();
     bind(Manager).toSelf().inSingletonScope();
     bind(EventRecorder).toSelf().inSingletonScope();
+    // The scheduler admits by it; agents refuse `dokkaa pull` requests it does not allow.
+    bind(ClusterPolicy).toSelf().inSingletonScope();
     // Agents pull with these; the scheduler resolves image digests with them.
     bind(RegistryCredentials).toSelf().inSingletonScope();
     bind(TYPES.DigestResolver)

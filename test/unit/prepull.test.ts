@@ -14,6 +14,7 @@ import { generateSealKeyPair, seal } from '../../src/crypto/seal.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
+import { ClusterPolicy } from '../../src/policy/cluster-policy.js';
 import { node, placement, spec } from './builders.js';
 import { FakeClock } from './fake-clock.js';
 import { nodeRunnerWorld } from './node-runner-world.js';
@@ -29,10 +30,13 @@ async function prepullWorld(manifest: object = { image: '127.0.0.1:5000/busybox:
   const factory = new InformerFactory(w.store, new FakeClock(0), w.log);
   const requests = factory.informer(Resources.prepulls(w.keys));
   requests.acquire();
-  const reconciler = new PrepullReconciler(w.store, w.keys, w.engine, w.lease as unknown as NodeLease, pulls, { record: async (app: string, name: string, e: object) => void w.events.push({ app, name, ...e } as never) } as unknown as EventRecorder, factory);
+  const policy = new ClusterPolicy(factory, w.keys);
+  policy.informer.acquire();
+  const reconciler = new PrepullReconciler(w.store, w.keys, w.engine, w.lease as unknown as NodeLease, pulls, { record: async (app: string, name: string, e: object) => void w.events.push({ app, name, ...e } as never) } as unknown as EventRecorder, factory, policy);
   await w.store.put(w.keys.node('h1'), JSON.stringify(node('h1', { disk: 'ssd' })));
   await w.store.put(w.keys.manifest('app', 'web'), JSON.stringify(manifest));
   await requests.synced();
+  await policy.informer.synced();
   return {
     ...w,
     request: async (requestedAt = '2026-01-01T00:00:00.000Z') => {
@@ -44,11 +48,43 @@ async function prepullWorld(manifest: object = { image: '127.0.0.1:5000/busybox:
       const kv = await w.store.get(w.keys.prepulledAnswer('h1', 'app', 'web'));
       return kv && (JSON.parse(kv.value) as PrepulledRecord);
     },
-    stop: () => requests.release(),
+    setPolicy: async (value: string) => {
+      await w.store.put(w.keys.policy, value);
+      const at = (await w.store.get(w.keys.policy))!.modRevision;
+      for (let i = 0; i < 100 && policy.informer.get(w.keys.policy)?.modRevision !== at; i++) await new Promise((r) => setTimeout(r, 5));
+    },
+    stop: () => {
+      requests.release();
+      policy.informer.release();
+    },
   };
 }
 
 describe('PrepullReconciler (dokkaa pull on one host)', () => {
+  it('pulls nothing the cluster policy\'s registries do not allow: the answer is failed, naming the rule, with a Forbidden event', async () => {
+    const w = await prepullWorld();
+    await w.setPolicy(JSON.stringify({ registries: ['registry.local:5000/'] }));
+    await w.request();
+    await w.reconcile();
+    assert.deepEqual(w.engine.calls.filter((c) => c.startsWith('pull')), []);
+    const a = await w.answer();
+    assert.equal(a?.state, 'failed');
+    assert.match(a!.message, /^forbidden by the cluster policy: registries: image 127\.0\.0\.1:5000\/busybox@sha256:d+ is not under an allowed registry/);
+    assert.deepEqual(w.events.map((e) => e.reason), ['Forbidden']);
+
+    // Allowed by a new policy, a new request is pulled.
+    await w.setPolicy(JSON.stringify({ registries: ['127.0.0.1:5000/'] }));
+    await w.request('2026-01-01T00:01:00.000Z');
+    await w.reconcile();
+    assert.equal((await w.answer())?.state, 'present');
+    // A broken policy record after a valid one: the valid one stays in force.
+    await w.setPolicy('{"registries": "not a list"}');
+    await w.request('2026-01-01T00:02:00.000Z');
+    await w.reconcile();
+    assert.equal((await w.answer())?.state, 'present');
+    await w.stop();
+  });
+
   it('pulls the requested image through the coordinator and answers present, with Pulling and Pulled events', async () => {
     const w = await prepullWorld();
     w.engine.pullBytes = 5_000_000;

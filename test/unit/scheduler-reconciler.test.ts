@@ -13,7 +13,7 @@ import { Resources } from '../../src/informer/resources.js';
 import { replica as replicaOf } from './builders.js';
 import { RolloutTracker } from '../../controllers/scheduler/rollout-tracker.js';
 import type { CachedPlacement, SchedulerCache } from '../../controllers/scheduler/scheduler-cache.js';
-import { ClusterPolicy } from '../../controllers/scheduler/cluster-policy.js';
+import { ClusterPolicy } from '../../src/policy/cluster-policy.js';
 import { SchedulerReconciler } from '../../controllers/scheduler/scheduler-reconciler.js';
 import type { TxnOp } from '../../src/etcd/kv-store.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';

@@ -1,21 +1,18 @@
 import { inject, injectable } from 'inversify';
-import { NO_USAGE, type PolicyView, type Usage } from '../../api/admission.js';
-import type { Amounts } from '../../api/records.js';
-import { DEFAULT_RESERVATION } from '../../api/reservation.js';
-import { standingIndices } from '../../src/placement/replica-indices.js';
+import type { PolicyView } from '../../api/admission.js';
 import type { Keys } from '../../api/keys.js';
 import { quotaOf } from '../../api/policy.js';
-import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources, type PolicyEntry } from '../../src/informer/resources.js';
-import type { SharedInformer } from '../../src/informer/shared-informer.js';
-import { TYPES } from '../../src/ioc/tokens.js';
-import type { Logger } from '../../src/logging.js';
+import { InformerFactory } from '../informer/informer-factory.js';
+import { Resources, type PolicyEntry } from '../informer/resources.js';
+import type { SharedInformer } from '../informer/shared-informer.js';
+import { TYPES } from '../ioc/tokens.js';
+import type { Logger } from '../logging.js';
 
 /**
- * The cluster policy as the scheduler goes by it (docs/policy.md), from the shared informer
- * of the `policy` key. A record that does not decode (written behind the CLI's back) does
- * not change the policy: the last valid state this scheduler read stays in force, a policy
- * or no key at all (no policy); with neither seen since it started (a scheduler starting on
+ * The cluster policy as the scheduler (admission) and the agents (`dokkaa pull`) go by it
+ * (docs/policy.md), from the shared informer of the `policy` key. A record that does not decode (written behind the CLI's back) does
+ * not change the policy: the last valid state this process read stays in force, a policy
+ * or no key at all (no policy); with neither seen since it started (a process starting on
  * a broken record), nothing new is admitted (fail closed). A deleted key is no policy.
  */
 @injectable()
@@ -75,19 +72,4 @@ export class ClusterPolicy {
       if (this.appTails.get(app) === tail) this.appTails.delete(app);
     }
   }
-}
-
-/** What a manifest's placements reserve, counting those that count towards its scale (a move's surge does not). */
-export function placedUsage(placed: readonly { replica: number; replaces?: number | undefined; reserved?: Amounts | undefined }[]): Usage {
-  const { surges } = standingIndices(placed);
-  const standing = placed.filter((p) => !surges.has(p.replica));
-  return {
-    replicas: standing.length,
-    cpus: standing.reduce((sum, p) => sum + (p.reserved ?? DEFAULT_RESERVATION).cpus, 0),
-    memoryBytes: standing.reduce((sum, p) => sum + (p.reserved ?? DEFAULT_RESERVATION).memoryBytes, 0),
-  };
-}
-
-export function addUsage(usages: readonly Usage[]): Usage {
-  return usages.reduce((a, u) => ({ replicas: a.replicas + u.replicas, cpus: a.cpus + u.cpus, memoryBytes: a.memoryBytes + u.memoryBytes }), NO_USAGE);
 }
