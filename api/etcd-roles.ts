@@ -110,6 +110,7 @@ export function nodeRole(keys: Keys, node: string): RoleSpec {
       only('read', keys.policy),
       under('read', keys.apps),
       under('read', keys.links),
+      under('read', keys.routes),
       under('read', keys.ports),
       under('read', keys.configs),
       under('read', keys.endpoints),

@@ -136,6 +136,18 @@ export class Keys {
     return m ? { node: m[1]!, app: m[2]!, service: m[3]!, endpoint: m[4]! } : undefined;
   }
 
+  // routes/<app>/<name>: the admitted version of a manifest with a web service, for the routers.
+  get routes(): string {
+    return `${this.root}/routes/`;
+  }
+  route(app: string, name: string): string {
+    return `${this.routes}${app}/${name}`;
+  }
+  parseRoute(key: string): { app: string; name: string } | undefined {
+    const m = matchUnder(this.routes, key, /^([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, name: m[2]! } : undefined;
+  }
+
   // links/<app>/<name>: the link injector's resolved env for a manifest.
   get links(): string {
     return `${this.root}/links/`;

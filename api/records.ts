@@ -277,6 +277,25 @@ export const ResolvedLink = t.type({ app: t.string, service: t.string, port: t.n
 export type ResolvedLink = t.TypeOf<typeof ResolvedLink>;
 
 /**
+ * routes/<app>/<name>: what each host's web router serves of a manifest: the version the
+ * scheduler admitted (its rollout's target), not the manifest key, so a revision the policy
+ * forbids (or that does not decode) changes no route. Written only while that version has
+ * a web service.
+ */
+export const RoutesRecord = t.type(
+  {
+    /** The admitted manifest text (the routers decode it as the scheduler did). */
+    manifest: t.string,
+    /** Its manifest revision. */
+    revision: t.number,
+    /** The manifest key's create revision: who claimed a host name first. */
+    createRevision: t.number,
+  },
+  'RoutesRecord',
+);
+export type RoutesRecord = t.TypeOf<typeof RoutesRecord>;
+
+/**
  * links/<app>/<name>: the link injector's resolution of a manifest's links. A record
  * written before the ambassador (with `env` instead of `links`) does not decode: readers
  * treat it as no resolution yet, as they did before.

@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { entryId, eventManifest, Resources } from '../../src/informer/resources.js';
+import { entryId, eventManifest, Resources, targetChanged } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { endpointConsumers, portConsumers } from './link-maps.js';
 import { LinkInjectorReconciler } from './link-injector-reconciler.js';
@@ -20,6 +20,8 @@ export class LinkInjectorController extends ControllerRunnable {
         .watches(factory.informer(Resources.endpoints(keys)), (ev) => endpointConsumers(manifests, ev))
         .watches(factory.informer(Resources.ports(keys)), (ev) => portConsumers(manifests, ev))
         .watches(factory.informer(Resources.links(keys)), eventManifest)
+        // A new admitted version (its rollout's target) may link other services.
+        .watches(factory.informer(Resources.rollouts(keys)), targetChanged)
         .build(),
     );
   }

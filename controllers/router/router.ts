@@ -71,7 +71,8 @@ export class Router implements Runnable {
 
   private informers() {
     return {
-      manifests: this.factory.informer(Resources.manifests(this.keys)),
+      // The admitted versions (controllers/route-publisher), not the manifests themselves.
+      routes: this.factory.informer(Resources.routes(this.keys)),
       endpoints: this.factory.informer(Resources.endpoints(this.keys)),
       certs: this.factory.informer(Resources.certs(this.keys)),
       routerConfig: this.factory.informer(Resources.routerConfig(this.keys)),
@@ -84,7 +85,7 @@ export class Router implements Runnable {
     this.paths = new HaproxyPaths(join(this.runDir, this.config.node));
     this.proc = new HaproxyProcess({ paths: this.paths, clock: this.clock, log: this.log });
     const i = this.informers();
-    this.subscription = merge(i.manifests.events, i.endpoints.events, i.certs.events, i.routerConfig.events).subscribe(() => this.schedule());
+    this.subscription = merge(i.routes.events, i.endpoints.events, i.certs.events, i.routerConfig.events).subscribe(() => this.schedule());
     for (const informer of Object.values(i)) informer.acquire();
     this.log.info('router started', { address: this.lease.address(), httpPort, httpsPort, dir: this.paths.dir });
     this.schedule();
@@ -144,9 +145,9 @@ export class Router implements Runnable {
   private render(): { files: HaproxyFiles; routes: number } | undefined {
     const i = this.informers();
     const paths = this.paths!;
-    const manifests: RoutedManifest[] = i.manifests
+    const manifests: RoutedManifest[] = i.routes
       .list()
-      .flatMap((c) => (c.value.result.ok ? [{ app: c.value.app, name: c.value.name, createRevision: c.createRevision, services: c.value.result.spec.services }] : []));
+      .flatMap((c) => (c.value.result.ok ? [{ app: c.value.at.app, name: c.value.at.name, createRevision: c.value.createRevision, services: c.value.result.spec.services }] : []));
     const routes: RoutedService[] = routeTable(manifests, this.domain()).routes.map((r) => ({
       ...r,
       endpoints: i.endpoints

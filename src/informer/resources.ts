@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys, type SkyDnsKeys } from '../../api/keys.js';
 import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, RoutesRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
@@ -60,6 +60,8 @@ export type Placement = PlacementSummary & { at: ReplicaAt & { node: string } };
 export type Replica = ReplicaRecord & { at: ReplicaAt & { node: string } };
 export type Endpoint = EndpointRecord & { at: { node: string; app: string; service: string; endpoint: string } };
 export type Link = LinkRecord & { at: AppName };
+/** An admitted web manifest, decoded once here for every render of the router. */
+export type Routes = RoutesRecord & { at: AppName; result: DecodeResult };
 export type Port = PortRecord & { at: { app: string; service: string } };
 export type Node = NodeRecord & { at: string };
 export type Maintenance = MaintenanceRecord & { at: string };
@@ -155,6 +157,19 @@ export const Resources = {
   /** One host's endpoints (its service registrar). */
   nodeEndpoints(keys: Keys, node: string): ResourceSpec<Endpoint> {
     return { ...Resources.endpoints(keys), prefix: keys.nodeEndpoints(node) };
+  },
+
+  /** `routes/<app>/<name>`: the admitted web manifests (every host's router). */
+  routes(keys: Keys): ResourceSpec<Routes> {
+    const record = recordAt<AppName, RoutesRecord>('routes', RoutesRecord, (k) => keys.parseRoute(k));
+    return {
+      kind: 'routes',
+      prefix: keys.routes,
+      decode: (kv) => {
+        const r = record(kv);
+        return r.ok ? { ok: true, value: { ...r.value, result: decodeManifest(r.value.manifest, r.value.at.app, r.value.at.name) } } : r;
+      },
+    };
   },
 
   links(keys: Keys): ResourceSpec<Link> {
@@ -308,6 +323,14 @@ export function manifestOf(c: Cached<{ at: AppName }>): string {
 /** The manifest a change of one of its records concerns (a map function for `watches`). */
 export function eventManifest<T extends { at: AppName }>(ev: InformerEvent<T>): string[] {
   return [manifestOf(ev.type === 'put' ? ev.obj : ev.old)];
+}
+
+/**
+ * The manifest whose admitted version (its rollout's target) changed: what the link injector
+ * and the route publisher follow; a rollout's progress alone concerns neither.
+ */
+export function targetChanged(ev: InformerEvent<Rollout>): string[] {
+  return ev.type === 'put' && ev.old?.value.target?.revision === ev.obj.value.target?.revision ? [] : eventManifest(ev);
 }
 
 /** The replica id (`app/name/replica`) of a replica-level record. */

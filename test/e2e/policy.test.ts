@@ -126,6 +126,34 @@ describe('the admission policy', () => {
     assert.ok(before.every((id) => after.includes(id)), 'the fix only added a replica');
   });
 
+  it('a Forbidden update changes neither the links nor the web routes of the version that runs', async () => {
+    const app = `lr-${world.id}`;
+    await world.putManifest(app, 'db', sleeperManifest({ services: { db: 5432 } }));
+    await world.putManifest(app, 'cache', sleeperManifest({ services: { cache: 6379 } }));
+    const v1 = sleeperManifest({ services: { www: { port: 80, role: 'web', hosts: [`v1.${app}.example.com`] } }, links: ['db'] });
+    await world.putManifest(app, 'front', v1);
+    await running(app, 'front');
+    const read = async (key: string) => (await world.etcd.get(key).string()) ?? undefined;
+    const routes = await waitFor('routes/ published', () => read(world.keys.route(app, 'front')));
+    assert.equal(JSON.parse(routes).manifest, JSON.stringify(v1), 'the routers serve the admitted version');
+    const links = (await read(world.keys.link(app, 'front')))!;
+    assert.deepEqual(Object.keys(JSON.parse(links).links), ['DB']);
+    const before = (await world.running(app, 'front')).map((c) => c.Id);
+    const runningRevision = (await world.status(app, 'front'))!.runningRevision!;
+
+    // Another host name and another link, with an option the policy does not give this app.
+    await world.putManifest(app, 'front', sleeperManifest({ services: { www: { port: 80, role: 'web', hosts: [`v2.${app}.example.com`] } }, links: ['db', 'cache'], capAdd: ['SYS_TIME'] }));
+    assert.equal((await forbidden(app, 'front', runningRevision + 1)).rule, 'privileged');
+    await sleepMs(1500);
+    assert.equal(await read(world.keys.route(app, 'front')), routes, 'no route of the forbidden revision');
+    assert.equal(await read(world.keys.link(app, 'front')), links, 'no link of the forbidden revision');
+    assert.deepEqual((await world.running(app, 'front')).map((c) => c.Id), before, 'the running container keeps its environment');
+
+    // Deleted, the manifest's routes go with it.
+    await world.deleteManifest(app, 'front');
+    await waitFor('routes/ withdrawn', async () => ((await read(world.keys.route(app, 'front'))) === undefined ? true : undefined));
+  });
+
   it('refuses a bad policy file with path: expected X, got Y and writes nothing', async () => {
     const stored = (await world.etcd.get(world.keys.policy).string())!;
     const file = join(dir, 'bad.json');
