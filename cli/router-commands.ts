@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Keys } from '../api/keys.js';
 import { decodeManifest } from '../api/manifest.js';
-import { CertRecord, decodeRecord, EndpointRecord, RouterConfig } from '../api/records.js';
+import { CertRecord, decodeRecord, EndpointRecord, RouterConfig, RoutesRecord } from '../api/records.js';
 import { conflictMessages, routedManifest, routerDomain, routeTable, type Route, type RouteConflict, type RoutedManifest } from '../api/routes.js';
 import type { Config } from '../src/config.js';
 import type { KvStore } from '../src/etcd/kv-store.js';
@@ -93,15 +93,16 @@ export interface RoutesView {
 }
 
 /**
- * The route table as the routers compute it: every manifest with its key's create
- * revision, the domain from router/config, and each route's endpoints from node-endpoints/
+ * The route table as the routers compute it: the admitted web manifests of routes/ (the
+ * route publisher's, each with its manifest key's create revision), the domain from router/config, and each route's endpoints from node-endpoints/
  * (registered only while their replica is ready).
  */
 export async function readRoutes(store: KvStore, keys: Keys): Promise<RoutesView> {
-  const [apps, config, services] = await Promise.all([store.list(keys.apps), store.get(keys.routerConfig), store.list(keys.endpoints)]);
-  const manifests = apps.kvs.flatMap((kv) => {
-    const at = keys.parseManifest(kv.key);
-    const m = at && routedManifest(at.app, at.name, kv.createRevision ?? kv.modRevision, decodeManifest(kv.value, at.app, at.name));
+  const [published, config, services] = await Promise.all([store.list(keys.routes), store.get(keys.routerConfig), store.list(keys.endpoints)]);
+  const manifests = published.kvs.flatMap((kv) => {
+    const at = keys.parseRoute(kv.key);
+    const r = decodeRecord(RoutesRecord, kv.value);
+    const m = at && r && routedManifest(at.app, at.name, r.createRevision, decodeManifest(r.manifest, at.app, at.name));
     return m ? [m] : ([] as RoutedManifest[]);
   });
   const domain = routerDomain(decodeRecord(RouterConfig, config?.value));

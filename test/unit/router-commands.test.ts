@@ -12,13 +12,17 @@ function endpoint(app: string, name: string, service: string, replica: number, h
   return [keys.endpoint(`n${replica}`, app, service, `${name}.${replica}.n${replica}`), JSON.stringify(e)];
 }
 
+/** What the route publisher writes for an admitted web manifest: its text and its key's create revision. */
+const published = (manifest: object | string, createRevision: number) => JSON.stringify({ manifest: typeof manifest === 'string' ? manifest : JSON.stringify(manifest), revision: createRevision, createRevision });
+
 /** Two shops claiming one host name (the first applied keeps it), an endpoint, and the domain. */
 function cluster(): FakeKvStore {
   const store = new FakeKvStore();
-  store.setQuietly(keys.manifest('dummy', 'nginx'), JSON.stringify({ image: 'nginx', services: { nginx: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }));
-  store.setQuietly(keys.manifest('other', 'web'), JSON.stringify({ image: 'nginx', services: { web: { port: 8080, role: 'web', hosts: ['shop.example.com'] } } }));
-  store.setQuietly(keys.manifest('dummy', 'db'), JSON.stringify({ image: 'redis', services: { redis: 6379 } }));
-  store.setQuietly(keys.manifest('broken', 'x'), '{"image": 1}');
+  store.setQuietly(keys.route('dummy', 'nginx'), published({ image: 'nginx', services: { nginx: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }, 1));
+  store.setQuietly(keys.route('other', 'web'), published({ image: 'nginx', services: { web: { port: 8080, role: 'web', hosts: ['shop.example.com'] } } }, 2));
+  // Not served: a manifest key alone (the publisher writes routes/ for admitted versions only), a bad record.
+  store.setQuietly(keys.manifest('late', 'x'), JSON.stringify({ image: 'nginx', services: { web: { port: 80, role: 'web' } } }));
+  store.setQuietly(keys.route('broken', 'x'), published('{"image": 1}', 3));
   store.setQuietly(...endpoint('dummy', 'nginx', 'nginx', 0, '10.0.0.1', 32768));
   store.setQuietly(...endpoint('dummy', 'nginx', 'nginx', 1, '10.0.0.2', 32769));
   // Same service name in the app, another manifest: not this route's endpoint.
@@ -27,10 +31,10 @@ function cluster(): FakeKvStore {
 }
 
 describe('readRoutes (dokkaa routes)', () => {
-  it('computes the table from the manifests in etcd, by create revision, with each route\'s ready endpoints', async () => {
+  it('computes the table from the published routes, by the manifests\' create revision, with each route\'s ready endpoints', async () => {
     const store = cluster();
-    // Rewriting the first manifest keeps its create revision: it still holds the name.
-    await store.put(keys.manifest('dummy', 'nginx'), JSON.stringify({ image: 'nginx:1.27', services: { nginx: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }));
+    // A new version of the first manifest keeps its key's create revision: it still holds the name.
+    await store.put(keys.route('dummy', 'nginx'), published({ image: 'nginx:1.27', services: { nginx: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }, 1));
     const view = await readRoutes(store, keys);
     assert.equal(view.domain, 'dokkaa.local');
     assert.deepEqual(view.routes.map((r) => [r.host, `${r.app}/${r.name}`, r.service, r.endpoints.join(',') || 'none ready']), [
