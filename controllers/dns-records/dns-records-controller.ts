@@ -2,7 +2,7 @@ import { inject, injectable } from 'inversify';
 import { serviceId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { Resources } from '../../src/informer/resources.js';
+import { dnsRecordsResource, Resources } from '../../src/informer/resources.js';
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { DnsRecordsReconciler } from './dns-records-reconciler.js';
@@ -18,7 +18,7 @@ function eventService<T extends { at: { app: string; service: string } }>(ev: In
 export class DnsRecordsController extends ControllerRunnable {
   constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(DnsRecordsReconciler) reconciler: DnsRecordsReconciler) {
     const endpoints = factory.informer(Resources.endpoints(keys));
-    const records = factory.informer(Resources.dnsRecords(reconciler.skydns));
+    const records = factory.informer(dnsRecordsResource(reconciler.skydns));
     const recorded = () => records.list().map((c) => serviceId(c.value.at.app, c.value.at.service));
     super(
       factory

@@ -4,7 +4,7 @@ import { DEFAULT_SKYDNS_PREFIX, type Config } from '../../src/config.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { BY_SERVICE, Resources, type DnsRecord, type Endpoint } from '../../src/informer/resources.js';
+import { BY_SERVICE, dnsRecordsResource, Resources, type DnsRecord, type Endpoint } from '../../src/informer/resources.js';
 import type { InformerCache } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
@@ -29,7 +29,7 @@ export class DnsRecordsReconciler implements Reconciler {
   ) {
     this.skydns = new SkyDnsKeys(config.skydnsPrefix ?? DEFAULT_SKYDNS_PREFIX);
     this.endpoints = factory.informer(Resources.endpoints(keys));
-    this.records = factory.informer(Resources.dnsRecords(this.skydns));
+    this.records = factory.informer(dnsRecordsResource(this.skydns));
   }
 
   async reconcile(id: string, log: Logger): Promise<void> {

@@ -292,23 +292,25 @@ export const Resources = {
     return { kind: 'prepull', prefix: keys.prepulls, decode: recordAt<AppName, PrepullRecord>('prepull', PrepullRecord, (k) => keys.parsePrepull(k)) };
   },
 
-  /** `<skydns>/local/dokkaa/<app>/<service>/<label>`: the DNS records the controllers mirror from the endpoints. */
-  dnsRecords(skydns: SkyDnsKeys): ResourceSpec<DnsRecord> {
-    return {
-      kind: 'dns-record',
-      prefix: skydns.domain,
-      decode: (kv) => {
-        const at = skydns.parseEndpoint(kv.key);
-        return at ? { ok: true, value: { at, text: kv.value } } : { ok: false, error: 'not a SkyDNS record key' };
-      },
-      indexers: { [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)] },
-    };
-  },
-
   rollouts(keys: Keys): ResourceSpec<Rollout> {
     return { kind: 'rollout', prefix: keys.rollouts, decode: recordAt<AppName, RolloutRecord>('rollout', RolloutRecord, (k) => keys.parseRollout(k)) };
   },
 };
+
+/** `<skydns>/local/dokkaa/<app>/<service>/<label>`: the DNS records the controllers
+ * mirror from the endpoints. Outside the cluster's prefix, so not among `Resources`.
+ */
+export function dnsRecordsResource(skydns: SkyDnsKeys): ResourceSpec<DnsRecord> {
+  return {
+    kind: 'dns-record',
+    prefix: skydns.domain,
+    decode: (kv) => {
+      const at = skydns.parseEndpoint(kv.key);
+      return at ? { ok: true, value: { at, text: kv.value } } : { ok: false, error: 'not a SkyDNS record key' };
+    },
+    indexers: { [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)] },
+  };
+}
 
 /** The manifest id (`app/name`) of a manifest in the manifests informer. */
 export function entryId(c: Cached<ManifestEntry>): string {
