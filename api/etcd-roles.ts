@@ -107,7 +107,8 @@ export function nodeRole(keys: Keys, node: string): RoleSpec {
       under('read', keys.nodeSealedRegistries(node)),
       only('read', keys.nodeMaintenance(node)),
       // The registries rule for `dokkaa pull` requests (a placement's image passed admission).
-      only('read', keys.policy),
+      // A range: the informer lists and watches the key as a prefix.
+      under('read', keys.policy),
       under('read', keys.apps),
       under('read', keys.links),
       under('read', keys.routes),

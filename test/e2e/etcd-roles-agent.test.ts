@@ -4,7 +4,7 @@ import type { Container } from 'inversify';
 import type { Etcd3 } from 'etcd3';
 import { authPlan, CONTROLLER_USER, nodeUser } from '../../api/etcd-roles.js';
 import { SkyDnsKeys } from '../../api/keys.js';
-import { decodeRecord, ReplicaRecord, StatusRecord } from '../../api/records.js';
+import { decodeRecord, PrepulledRecord, ReplicaRecord, StatusRecord } from '../../api/records.js';
 import { AGENT_MODULES, buildContainer, CONTROLLER_MODULES } from '../../cli/process-container.js';
 import { applyAuth } from '../../src/etcd/auth-setup.js';
 import { Etcd3KvStore, etcdClient } from '../../src/etcd/etcd3-kv-store.js';
@@ -74,11 +74,23 @@ describe('an agent and the controllers under their etcd roles', () => {
     assert.equal(record?.state, 'running');
     const endpoints = Object.keys(await admin.getAll().prefix(world.keys.nodeEndpoints(world.node)).strings());
     assert.equal(endpoints.length, 1, `its endpoint is registered: ${endpoints.join(' ')}`);
+    // The controllers mirror it as a SkyDNS record (the agent's role may not write one).
+    const skydns = new SkyDnsKeys();
+    const dns = async () => Object.keys(await admin.getAll().prefix(skydns.service(app, 'nginx')).strings());
+    await waitFor('the SkyDNS record, by the controllers', async () => ((await dns()).length === 1 ? true : undefined));
+
+    // `dokkaa pull` of an image the policy does not allow: the agent reads the policy under its role and refuses.
+    await admin.put(world.keys.policy).value(JSON.stringify({ registries: ['dokkaa/'] }));
+    await admin.put(world.keys.prepull(app, 'web')).value(JSON.stringify({ image: 'evil.example.com/x:1', requestedAt: new Date().toISOString() }));
+    const answer = await waitFor('the pre-pull answer', async () => decodeRecord(PrepulledRecord, await admin.get(world.keys.prepulledAnswer(world.node, app, 'web')).string()));
+    assert.equal(answer.state, 'failed');
+    assert.match(answer.message, /^forbidden by the cluster policy: registries: image evil\.example\.com\/x:1 is not under an allowed registry/);
 
     // A clean stop revokes the node's lease: only the node's own keys hang on it.
     await agent.stop();
     assert.equal(await admin.get(world.keys.node(world.node)).string(), null);
     assert.deepEqual(await admin.getAll().prefix(world.keys.nodeReplicas(world.node)).strings(), {});
     assert.deepEqual(await admin.getAll().prefix(world.keys.nodeEndpoints(world.node)).strings(), {});
+    await waitFor('the SkyDNS record gone with the endpoint', async () => ((await dns()).length === 0 ? true : undefined));
   });
 });
