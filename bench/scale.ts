@@ -70,7 +70,7 @@ export interface ScaleRow {
   /** The machine's 1-minute load average when the manifests were written and at the end (it is shared). */
   load: { atStart: number; atEnd: number };
   converge: { ms: number; done: boolean; good: number; enginesRunning: number };
-  etcd: { revisions: number; puts: number; deletes: number; txns: number; dbSizeMB: number; peakRssMB: number; cpuSeconds: number };
+  etcd: { revisions: number; puts: number; deletes: number; txns: number; ranges: number; sentMB: number; dbSizeMB: number; peakRssMB: number; cpuSeconds: number };
   controllers: Record<string, ProcFigures>;
   agents: { rssMB: number; peakRssMB: number; cpuSeconds: number; perHostMB: number; baselineMB: number; heapMB: number };
   steady?: { windowMs: number; revisions: number; byKind: Record<string, number> };
@@ -118,11 +118,20 @@ async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   return true;
 }
 
-/** etcd's own write counters, from its Prometheus endpoint. */
-async function etcdCounters(url: string): Promise<{ puts: number; deletes: number; txns: number }> {
+/**
+ * etcd's own counters, from its Prometheus endpoint: writes, range reads (gets and
+ * listings alike) and the bytes its gRPC server sent to clients (what listings cost).
+ */
+async function etcdCounters(url: string): Promise<{ puts: number; deletes: number; txns: number; ranges: number; sentBytes: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-  return { puts: value('etcd_mvcc_put_total'), deletes: value('etcd_mvcc_delete_total'), txns: value('etcd_mvcc_txn_total') };
+  return {
+    puts: value('etcd_mvcc_put_total'),
+    deletes: value('etcd_mvcc_delete_total'),
+    txns: value('etcd_mvcc_txn_total'),
+    ranges: value('etcd_mvcc_range_total'),
+    sentBytes: value('etcd_network_client_grpc_sent_bytes_total'),
+  };
 }
 
 interface StatusRow {
@@ -339,6 +348,8 @@ async function benchScaleOnce(o: ScaleOptions, dir: string): Promise<ScaleRow> {
         puts: counters1.puts - counters0.puts,
         deletes: counters1.deletes - counters0.deletes,
         txns: counters1.txns - counters0.txns,
+        ranges: counters1.ranges - counters0.ranges,
+        sentMB: (counters1.sentBytes - counters0.sentBytes) / 2 ** 20,
         dbSizeMB: 0,
         peakRssMB: 0,
         cpuSeconds: procStats(etcdProc.child.pid!).cpuSeconds - etcdCpu0,
@@ -512,6 +523,7 @@ export function scaleReport(r: ScaleResult): PartResult {
     `${n(x.manifests)} x ${x.replicas}`,
     x.converge.done ? secs(x.converge.ms, 1) : `**not converged** in ${secs(x.converge.ms, 0)} (${n(x.converge.good)} Running, ${n(x.converge.enginesRunning)} containers)`,
     `${n(x.etcd.revisions)} (puts ${n(x.etcd.puts)}, deletes ${n(x.etcd.deletes)}, txns ${n(x.etcd.txns)})`,
+    `${n(x.etcd.ranges)} ranges, ${mb(x.etcd.sentMB)} sent to clients`,
     `${mb(x.etcd.dbSizeMB)}, peak RSS ${mb(x.etcd.peakRssMB)}, CPU ${x.etcd.cpuSeconds.toFixed(0)} s`,
     ...CONTROLLERS.map((c) => cell(x, (y) => (y.controllers[c] ? `${y.controllers[c]!.cpuSeconds.toFixed(0)} s CPU, peak ${mb(y.controllers[c]!.peakRssMB)} (heap ${mb(y.controllers[c]!.heapMB ?? 0)})` : '-'))),
     `${(x.agents.perHostMB).toFixed(1)} MB/host (${mb(x.agents.rssMB)} in ${x.workers} processes; ${x.agents.cpuSeconds.toFixed(0)} s CPU)`,
@@ -532,7 +544,7 @@ export function scaleReport(r: ScaleResult): PartResult {
       `several hosts per worker process. ${o.sharedWatches ? '**The hosts of one worker process share their cluster-wide informers** (replicas, endpoints, ports, links...): etcd serves one watch per process for those, not one per host (docs/scale.md says why and what that leaves out).' : 'Every host has its own watches.'} ` +
       `Manifests: ${n(o.manifests)} x ${o.replicas} replicas of \`${IMAGE}\`, a service on every one, every ${o.linkEvery}th linked to the one before. Lease TTL ${o.ttlSeconds} s. The secrets controller, DNS servers, web routers and link-port listeners are not run.`,
     '',
-    mdTable(['hosts', 'manifests', 'written -> all Running', 'etcd writes (revisions)', 'etcd db, memory, CPU', ...CONTROLLERS.map((c) => c), 'agents', 'steady-state writes', `failover (${o.killHosts} hosts killed)`, 'rolling update'], rows),
+    mdTable(['hosts', 'manifests', 'written -> all Running', 'etcd writes (revisions)', 'etcd reads', 'etcd db, memory, CPU', ...CONTROLLERS.map((c) => c), 'agents', 'steady-state writes', `failover (${o.killHosts} hosts killed)`, 'rolling update'], rows),
     '',
     'CPU figures are seconds of CPU over the convergence (from the first manifest put until all Running); memory is the resident set at its peak (VmHWM) and, for controllers, the heap after a full collection at convergence. ' +
       '"MB/host" is the worker processes\' resident memory at convergence less what they held before their first host started, divided by the hosts.',

@@ -5,22 +5,33 @@ import { decodeManifest } from '../../api/manifest.js';
 import { decodeRecord, LinkRecord, parsePortRecord, RolloutRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources, serviceEndpoints, type Endpoint } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import { resolveLinks, type LinkedService } from './link-resolution.js';
-import { listMatching } from '../../src/etcd/list-matching.js';
 
 /**
  * Resolves one manifest's (`app/name`) links into `links/<app>/<name>`: the ambassador
  * port of each linked service, which each host's node runner turns into env vars, for the
  * version the scheduler admitted. An invalid or forbidden revision keeps the last resolution.
+ * Whether a service has an endpoint comes from the shared `endpoints` informer (by its
+ * service index: endpoints sit under each host's prefix, so a listing would read every
+ * host's); the rest fresh.
  */
 @injectable()
 export class LinkInjectorReconciler implements Reconciler {
+  /** Every host's endpoints (the controller watches it, so it is acquired and synced before a reconcile). */
+  private readonly endpoints: SharedInformer<Endpoint>;
+
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
-  ) {}
+    @inject(InformerFactory) factory: InformerFactory,
+  ) {
+    this.endpoints = factory.informer(Resources.endpoints(keys));
+  }
 
   async reconcile(id: string, log: Logger): Promise<void> {
     const { app, name } = parseManifestId(id);
@@ -43,11 +54,8 @@ export class LinkInjectorReconciler implements Reconciler {
     }
     const services = new Map<string, LinkedService>();
     for (const link of decoded.spec.links) {
-      const [port, endpoints] = await Promise.all([
-        this.store.get(this.keys.port(link.app, link.service)),
-        listMatching(this.store, this.keys.endpoints, (k) => this.keys.parseEndpoint(k), (at) => at.app === link.app && at.service === link.service),
-      ]);
-      services.set(serviceId(link.app, link.service), { port: parsePortRecord(port?.value), hasEndpoint: endpoints.length > 0 });
+      const port = await this.store.get(this.keys.port(link.app, link.service));
+      services.set(serviceId(link.app, link.service), { port: parsePortRecord(port?.value), hasEndpoint: serviceEndpoints(this.endpoints, link.app, link.service).length > 0 });
     }
     const previous = decodeRecord(LinkRecord, current?.value, invalidRecord(log, linkKey));
     const resolved = resolveLinks(

@@ -2,9 +2,9 @@ import { inject, injectable } from 'inversify';
 import { matchesConstraints } from '../../api/constraints.js';
 import type { Keys } from '../../api/keys.js';
 import type { ManifestSpec } from '../../api/manifest.js';
-import { decodeRecord, PlacementRecord, ReplicaRecord } from '../../api/records.js';
+import { decodeRecord, PlacementRecord, type ReplicaRecord } from '../../api/records.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources, type Moves } from '../../src/informer/resources.js';
+import { manifestReplicas, Resources, type Moves, type Replica } from '../../src/informer/resources.js';
 import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { allocatableOf } from '../../api/reservation.js';
 import type { Clock } from '../../src/clock.js';
@@ -17,9 +17,9 @@ import { freeOf, shortfall } from '../../src/placement/node-fit.js';
 import { holdsVolumes } from '../../api/volumes.js';
 import { planMoves, type MoveInput, type MoveStep, type TargetChoice } from './move-plan.js';
 import { planPlacements, type PlanInput } from './placement-plan.js';
+import { ReadySince } from './ready-since.js';
 import { MONITOR_MS } from './rollout-tracker.js';
 import { SchedulerCache, type CachedPlacement } from './scheduler-cache.js';
-import { listMatching, ofManifest } from '../../src/etcd/list-matching.js';
 
 /** Writes ops in transactions on their conditions, applying each to the scheduler cache (the reconciler's commit). */
 export type Commit = (conditions: TxnCondition[], ops: TxnOp[], conflict: string, records?: PlacementRecord[]) => Promise<void>;
@@ -41,17 +41,19 @@ const BLOCKED_RETRY_MS = 10_000;
 /**
  * Carries out one manifest's moves (drain and `dokkaa rebalance`) one step per reconcile:
  * reads what the pure move plan needs (the cache's placements and maintenance holds, the
- * manifest's replica records, its MovesRecord), and writes the step it decides. Remembers,
- * per manifest, when each replacement was first seen ready and when a move was abandoned
- * (a new leader starts over: it waits one more monitor period).
+ * manifest's replica records from the shared `replicas` informer, its MovesRecord), and
+ * writes the step it decides. Remembers, per manifest, when each replacement was first seen
+ * ready (ReadySince) and when a move was abandoned (a new leader starts over: it waits one
+ * more monitor period).
  */
 @injectable()
 export class MoveRunner {
-  private readonly readySince = new Map<string, number>();
+  private readonly readySince = new ReadySince();
   private readonly abandonedAt = new Map<string, number>();
   private readonly blockedSaid = new Map<string, string>();
-  /** `moves/` (the controller watches it, so it is acquired and current). */
+  /** `moves/` and `node-replicas/` (the controller watches both, so they are acquired and current). */
   private readonly moves: SharedInformer<Moves>;
+  private readonly replicaRecords: SharedInformer<Replica>;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -62,6 +64,7 @@ export class MoveRunner {
     @inject(InformerFactory) factory: InformerFactory,
   ) {
     this.moves = factory.informer(Resources.moves(keys));
+    this.replicaRecords = factory.informer(Resources.replicas(keys));
   }
 
   async step(ctx: MoveContext, log: Logger): Promise<ReconcileResult> {
@@ -76,7 +79,7 @@ export class MoveRunner {
       return undefined;
     }
     const moves = movesKv?.value;
-    const replicas = await this.replicas(app, name, mine);
+    const replicas = this.replicas(app, name, mine);
     const now = this.clock.now();
     this.trackReady(id, mine, replicas, now);
 
@@ -200,28 +203,21 @@ export class MoveRunner {
   private trackReady(id: string, mine: CachedPlacement[], replicas: ReadonlyMap<number, ReplicaRecord>, now: number): void {
     for (const p of mine) {
       if (p.replaces === undefined) continue;
-      const key = `${id}/${p.replica}`;
       const r = replicas.get(p.replica);
-      if (r && r.node === p.node && r.templateHash === p.templateHash && r.state === 'running' && r.ready) {
-        if (!this.readySince.has(key)) this.readySince.set(key, now);
-      } else {
-        this.readySince.delete(key);
-      }
+      this.readySince.see(`${id}/${p.replica}`, !!r && r.node === p.node && r.templateHash === p.templateHash && r.state === 'running' && r.ready, now);
     }
   }
 
   private forgetManifest(id: string): void {
-    for (const k of [...this.readySince.keys()]) if (k.startsWith(`${id}/`)) this.readySince.delete(k);
+    this.readySince.forgetManifest(id);
     this.blockedSaid.delete(id);
   }
 
   /** Each index's record, that of the host it is placed on where two hosts report one (a move in flight). */
-  private async replicas(app: string, name: string, mine: CachedPlacement[]): Promise<Map<number, ReplicaRecord>> {
-    const list = await listMatching(this.store, this.keys.replicas, (k) => this.keys.parseReplica(k), ofManifest(app, name));
+  private replicas(app: string, name: string, mine: CachedPlacement[]): Map<number, ReplicaRecord> {
     const byIndex = new Map<number, ReplicaRecord>();
-    for (const kv of list) {
-      const r = decodeRecord(ReplicaRecord, kv.value);
-      if (r && (!byIndex.has(r.replica) || mine.some((p) => p.replica === r.replica && p.node === r.node))) byIndex.set(r.replica, r);
+    for (const r of manifestReplicas(this.replicaRecords, app, name)) {
+      if (!byIndex.has(r.replica) || mine.some((p) => p.replica === r.replica && p.node === r.node)) byIndex.set(r.replica, r);
     }
     return byIndex;
   }

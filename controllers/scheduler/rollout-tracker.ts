@@ -1,16 +1,19 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
-import type { Keys } from '../../api/keys.js';
+import { manifestId, type Keys } from '../../api/keys.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
-import { decodeRecord, type Forbidden, type ImagePin, ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
+import { decodeRecord, type Forbidden, type ImagePin, type ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { manifestReplicas, Resources, type Replica } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
 import type { Placed } from './placement-plan.js';
+import { ReadySince } from './ready-since.js';
 import { planRollout, type RolloutDecision, type RolloutInput } from './rollout-plan.js';
-import { listMatching, ofManifest } from '../../src/etcd/list-matching.js';
 
 /** How long a switched replica must stay ready before the next one goes (Swarm's update monitor). */
 export const MONITOR_MS = 3_000;
@@ -32,40 +35,36 @@ export interface RolloutStep {
 
 /**
  * The scheduler's memory of rolling updates: when each switched replica was first seen
- * ready (kept in memory: a new leader just waits one more monitor period), and the
- * `rollouts/` record with the stable and previous versions for `dokkaa rollback`.
+ * ready (ReadySince), and the `rollouts/` record with the stable and previous versions for
+ * `dokkaa rollback`. Replica records come from the shared `replicas` informer, which the
+ * scheduler controller watches (so it is acquired and synced before a reconcile).
  */
 @injectable()
 export class RolloutTracker {
-  private readonly readySince = new Map<string, number>();
+  private readonly readySince = new ReadySince();
+  private readonly replicas: SharedInformer<Replica>;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.Keys) private readonly keys: Keys,
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(EventRecorder) private readonly events: EventRecorder,
-  ) {}
+    @inject(InformerFactory) factory: InformerFactory,
+  ) {
+    this.replicas = factory.informer(Resources.replicas(keys));
+  }
 
   async step(step: RolloutStep, log: Logger): Promise<RolloutDecision> {
     const { app, name, targetHash } = step;
-    const [replicaList, currentKv] = await Promise.all([
-      listMatching(this.store, this.keys.replicas, (k) => this.keys.parseReplica(k), ofManifest(app, name)),
-      this.store.get(this.keys.rollout(app, name)),
-    ]);
+    const currentKv = await this.store.get(this.keys.rollout(app, name));
+    // Each index's record from the host it is placed on.
     const replicas = new Map<number, ReplicaRecord>();
-    for (const kv of replicaList) {
-      const r = decodeRecord(ReplicaRecord, kv.value);
-      const placedOn = step.kept.find((p) => p.replica === r?.replica)?.node;
-      if (r && r.node === placedOn) replicas.set(r.replica, r);
+    for (const r of manifestReplicas(this.replicas, app, name)) {
+      if (r.node === step.kept.find((p) => p.replica === r.replica)?.node) replicas.set(r.replica, r);
     }
     const now = this.clock.now();
     for (const [i, r] of replicas) {
-      const key = `${app}/${name}/${i}/${targetHash}`;
-      if (r.templateHash === targetHash && r.state === 'running' && r.ready) {
-        if (!this.readySince.has(key)) this.readySince.set(key, now);
-      } else {
-        this.readySince.delete(key);
-      }
+      this.readySince.see(`${app}/${name}/${i}/${targetHash}`, r.templateHash === targetHash && r.state === 'running' && r.ready, now);
     }
     const decision = planRollout({
       targetHash,
@@ -117,7 +116,7 @@ export class RolloutTracker {
 
   /** Forgets a deleted manifest. */
   async forget(app: string, name: string): Promise<void> {
-    for (const k of [...this.readySince.keys()]) if (k.startsWith(`${app}/${name}/`)) this.readySince.delete(k);
+    this.readySince.forgetManifest(manifestId(app, name));
     await this.store.delete(this.keys.rollout(app, name));
   }
 

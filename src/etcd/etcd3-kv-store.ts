@@ -1,4 +1,6 @@
+import type { IPolicy } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
+import { etcdFaultHandling, readRetry } from './fault-handling.js';
 import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
 
 /**
@@ -16,25 +18,29 @@ export function etcdClient(options: IOptions): Etcd3 {
     // A call to an unreachable etcd fails after 10 s instead of hanging until it is back;
     // the caller's work queue retries it. Streams (watches, keepalives) have no deadline.
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + 10_000 }),
+    // No circuit breaker: a slow etcd must not become an outage (fault-handling.ts says why).
+    faultHandling: etcdFaultHandling(),
   });
 }
 
 /** KvStore on the etcd3 client. Owns the client: construct one per process. */
 export class Etcd3KvStore implements KvStore {
   private readonly client: Etcd3;
+  /** Reads are idempotent: a transient failure is retried here (fault-handling.ts). */
+  private readonly reads: IPolicy = readRetry();
 
   constructor(options: IOptions) {
     this.client = etcdClient(options);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.client.get(key).exec();
+    const res = await this.reads.execute(() => this.client.get(key).exec());
     const kv = res.kvs[0];
     return kv ? toKeyValue(kv) : undefined;
   }
 
   async list(prefix: string): Promise<ListResult> {
-    const res = await this.client.getAll().prefix(prefix).exec();
+    const res = await this.reads.execute(() => this.client.getAll().prefix(prefix).exec());
     return { kvs: res.kvs.map(toKeyValue), revision: Number(res.header.revision) };
   }
 

@@ -4,7 +4,7 @@ import * as t from 'io-ts';
 import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, RoutesRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
-import type { Cached, Decoder, InformerEvent } from './shared-informer.js';
+import type { Cached, Decoder, InformerCache, InformerEvent } from './shared-informer.js';
 
 /**
  * The informers the controllers share, one per prefix: what each prefix holds, how its
@@ -333,6 +333,24 @@ export function eventManifest<T extends { at: AppName }>(ev: InformerEvent<T>): 
  */
 export function targetChanged(ev: InformerEvent<Rollout>): string[] {
   return ev.type === 'put' && ev.old?.value.target?.revision === ev.obj.value.target?.revision ? [] : eventManifest(ev);
+}
+
+/**
+ * Every host's replica records of the manifest `app/name`, from a `replicas` informer's
+ * BY_MANIFEST index: what a listing of `node-replicas/` filtered by manifest would give
+ * (records under a host's prefix that name another host are not in the cache), in the
+ * listing's key order, in O(its replicas) instead of O(every replica in the cluster).
+ */
+export function manifestReplicas(replicas: InformerCache<Replica>, app: string, name: string): Replica[] {
+  return replicas
+    .byIndex(BY_MANIFEST, manifestId(app, name))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((c) => c.value);
+}
+
+/** Every host's endpoints of the service `app/service`, from an `endpoints` informer's BY_SERVICE index. */
+export function serviceEndpoints(endpoints: InformerCache<Endpoint>, app: string, service: string): Endpoint[] {
+  return endpoints.byIndex(BY_SERVICE, serviceId(app, service)).map((c) => c.value);
 }
 
 /** The replica id (`app/name/replica`) of a replica-level record. */

@@ -21,6 +21,8 @@ export class FakeKvStore implements KvStore {
   /** How many of the next watch() calls reject. */
   failWatches = 0;
   listCalls = 0;
+  /** The prefix of every list() call, in order. */
+  readonly listed: string[] = [];
 
   get revision(): number {
     return this.rev;
@@ -56,6 +58,7 @@ export class FakeKvStore implements KvStore {
 
   async list(prefix: string): Promise<ListResult> {
     this.listCalls++;
+    this.listed.push(prefix);
     if (this.failLists > 0) {
       this.failLists--;
       throw new Error('14 UNAVAILABLE: etcd unreachable');

@@ -96,7 +96,7 @@ describe('StatusReconciler with RouteConflicts', () => {
     cache.acquire();
     routes.acquire();
     await flush();
-    const reconciler = new StatusReconciler(store, keys, cache, routes);
+    const reconciler = new StatusReconciler(store, keys, cache, routes, factory);
     const status = async () => {
       await reconciler.reconcile('b/y', log);
       return decodeRecord(StatusRecord, (await store.get(keys.status('b', 'y')))?.value);

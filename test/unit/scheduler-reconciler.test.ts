@@ -111,9 +111,17 @@ function world(nodes: string[]) {
   const resolver = new FakeDigestResolver();
   const pins = new ImagePinner(store, keys, clock, resolver, recorder, factory);
   const policy = new ClusterPolicy(factory, keys);
-  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder), recorder, cache as unknown as SchedulerCache, moves, pins, policy, factory);
+  const reconciler = new SchedulerReconciler(store, keys, clock, new RolloutTracker(store, keys, clock, recorder, factory), recorder, cache as unknown as SchedulerCache, moves, pins, policy, factory);
+  // The hosts' replica records, as the scheduler controller holds them (it watches them).
+  const replicas = factory.informer(Resources.replicas(keys));
+  replicas.acquire();
   return {
     store, keys, clock, events, cache, factory, resolver,
+    /** Writes a host's replica record once the informer watches (the reconciles read it from there). */
+    putReplica: async (r: ReplicaRecord) => {
+      await replicas.synced();
+      await store.put(keys.replica(r.node, r.app, r.name, r.replica), JSON.stringify(r));
+    },
     reconcile: () => reconciler.reconcile('app/web', log),
     reconcileId: (id: string) => reconciler.reconcile(id, log),
     policy,
@@ -351,8 +359,7 @@ describe('SchedulerReconciler: moves (drain, rebalance)', () => {
   };
   /** The host of `p` reports it running and ready. */
   const ready = async (w: ReturnType<typeof world>, p: PlacementRecord) => {
-    const r: ReplicaRecord = replicaOf(p);
-    await w.store.put(w.keys.replica(p.node, 'app', 'web', p.replica), JSON.stringify(r));
+    await w.putReplica(replicaOf(p));
   };
 
   it('drains start-first: a replacement elsewhere, ready for the monitor period, then the old one goes and the replacement is an ordinary replica', async () => {
@@ -402,7 +409,7 @@ describe('SchedulerReconciler: moves (drain, rebalance)', () => {
     await w.reconcile();
     const to = first.node === 'a' ? 'b' : 'a';
     const surge = (await stored(w, to, 1))!;
-    await w.store.put(w.keys.replica(surge.node, 'app', 'web', 1), JSON.stringify(replicaOf(surge, { state: 'CrashLoopBackOff', crashes: 2, exitCode: 1 })));
+    await w.putReplica(replicaOf(surge, { state: 'CrashLoopBackOff', crashes: 2, exitCode: 1 }));
     await w.reconcile();
     assert.equal(await stored(w, to, 1), undefined, 'the replacement is removed');
     assert.ok(await stored(w, first.node, 0), 'the old replica stays');
@@ -448,7 +455,7 @@ describe('SchedulerReconciler: pinned images (a fake registry)', () => {
     (await w.store.list(w.keys.placements)).kvs.map((kv) => JSON.parse(kv.value) as PlacementRecord).sort((a, b) => a.replica - b.replica);
   const rollout = async (w: ReturnType<typeof world>) => JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value) as RolloutRecord;
   const readyAll = async (w: ReturnType<typeof world>) => {
-    for (const p of await specs(w)) await w.store.put(w.keys.replica(p.node, 'app', 'web', p.replica), JSON.stringify(replicaOf(p)));
+    for (const p of await specs(w)) await w.putReplica(replicaOf(p));
   };
 
   it('resolves the tag once and places every replica with the digest; the rollout record keeps the pin', async () => {
