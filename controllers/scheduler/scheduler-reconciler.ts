@@ -50,6 +50,8 @@ const LOG_EACH = 10;
 @injectable()
 export class SchedulerReconciler implements Reconciler {
   private readonly invalidLogged = new Map<string, number>();
+  /** The manifest revision each manifest's policy was last read from etcd for (ClusterPolicy.refresh). */
+  private readonly policyReadFor = new Map<string, number>();
   private readonly manifests: SharedInformer<ManifestEntry>;
 
   constructor(
@@ -86,12 +88,18 @@ export class SchedulerReconciler implements Reconciler {
       }
       await this.rollouts.forget(app, name);
       this.pins.forget(app, name);
+      this.policyReadFor.delete(id);
       this.cache.setWaiting(id, false);
       return;
     }
 
     const decoded = decodeManifest(manifest.value, app, name);
-    // Before anything is placed or pinned (pinning asks the image's registry): the cluster policy.
+    // Before anything is placed or pinned (pinning asks the image's registry): the cluster policy,
+    // read from etcd once per revision (the informer may not have the policy written just before).
+    if (decoded.ok && this.policyReadFor.get(id) !== manifest.modRevision) {
+      await this.policy.refresh(this.store);
+      this.policyReadFor.set(id, manifest.modRevision);
+    }
     const violations = decoded.ok ? this.admission(app, name, decoded.spec, log) : [];
     const admitted = decoded.ok && violations.length === 0;
     // The image is pinned to a digest once per spec; outside the planners (it asks a registry).

@@ -1,7 +1,9 @@
 import { inject, injectable } from 'inversify';
 import type { PolicyView } from '../../api/admission.js';
 import type { Keys } from '../../api/keys.js';
-import { quotaOf } from '../../api/policy.js';
+import { PolicyRecord, quotaOf } from '../../api/policy.js';
+import { checkRecord } from '../../api/records.js';
+import type { KvStore } from '../etcd/kv-store.js';
 import { InformerFactory } from '../informer/informer-factory.js';
 import { Resources, type PolicyEntry } from '../informer/resources.js';
 import type { SharedInformer } from '../informer/shared-informer.js';
@@ -23,6 +25,11 @@ export class ClusterPolicy {
   private warnedAt = -1;
   /** The tail of each app's admissions in progress (see `serialized`). */
   private readonly appTails = new Map<string, Promise<unknown>>();
+  /**
+   * The key as `refresh` read it while the informer had not caught up (null: absent), and the
+   * informer's mod revision then: in force until the informer's changes.
+   */
+  private fresh: { kv: { modRevision: number; value: string } | null; cachedAt: number } | undefined;
 
   constructor(
     @inject(InformerFactory) factory: InformerFactory,
@@ -31,9 +38,29 @@ export class ClusterPolicy {
     this.informer = factory.informer(Resources.policy(keys));
   }
 
+  /**
+   * Reads the key itself: a policy written an instant before a manifest may reach the
+   * informer after it (two watches), and the scheduler must not admit the manifest under the
+   * policy before. The scheduler calls this once per manifest revision it admits.
+   */
+  async refresh(store: Pick<KvStore, 'get'>): Promise<void> {
+    const kv = await store.get(this.keys.policy);
+    const cachedAt = this.informer.get(this.keys.policy)?.modRevision ?? 0;
+    this.fresh = (kv?.modRevision ?? 0) === cachedAt ? undefined : { kv: kv ? { modRevision: kv.modRevision, value: kv.value } : null, cachedAt };
+  }
+
+  /** The policy key as known now: the informer's, unless `refresh` read a change it has not seen yet. */
+  private entry(): { modRevision: number; value: PolicyEntry } | undefined {
+    const cached = this.informer.get(this.keys.policy);
+    if (this.fresh && (cached?.modRevision ?? 0) !== this.fresh.cachedAt) this.fresh = undefined;
+    if (!this.fresh) return cached;
+    const { kv } = this.fresh;
+    return kv ? { modRevision: kv.modRevision, value: { at: this.keys.policy, result: checkRecord(PolicyRecord, kv.value) } } : undefined;
+  }
+
   /** The policy in force now; logs an invalid record once per revision (with `log`). */
   current(log?: Logger): PolicyView {
-    const cached = this.informer.get(this.keys.policy);
+    const cached = this.entry();
     if (!cached) {
       this.lastValid = { kind: 'none' };
       return this.lastValid;

@@ -193,6 +193,34 @@ describe('usage of placements', () => {
 });
 
 describe('ClusterPolicy', () => {
+  it('refresh: a policy the informer has not seen yet (written an instant before a manifest) is in force, until the informer moves on', async () => {
+    const store = new FakeKvStore();
+    const keys = new Keys('/d');
+    const log = createLogger('error', true);
+    const policy = new ClusterPolicy(new InformerFactory(store, new FakeClock(0), log), keys);
+    policy.informer.acquire();
+    await policy.informer.synced();
+    try {
+      // Written without a watch event: the informer still says no policy.
+      store.setQuietly(keys.policy, JSON.stringify({ registries: ['dokkaa/'] }));
+      assert.equal(policy.current(log).kind, 'none');
+      await policy.refresh(store);
+      assert.deepEqual(policy.current(log), policyOf({ registries: ['dokkaa/'] }));
+      // Deleted behind the informer's back, then read again: no policy.
+      store.deleteQuietly(keys.policy);
+      await policy.refresh(store);
+      assert.equal(policy.current(log).kind, 'none');
+      // The informer sees a newer change: its state wins over what refresh read.
+      store.setQuietly(keys.policy, JSON.stringify({ registries: ['a/'] }));
+      await policy.refresh(store);
+      await store.put(keys.policy, JSON.stringify({ registries: ['b/'] }));
+      for (let i = 0; i < 200 && policy.informer.get(keys.policy)?.modRevision !== store.revision; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(policy.current(log), policyOf({ registries: ['b/'] }));
+    } finally {
+      await policy.informer.release();
+    }
+  });
+
   it('keeps the last valid state over an invalid record (a policy, or no key), fails closed with neither, and a deleted key is no policy', async () => {
     const store = new FakeKvStore();
     const keys = new Keys('/d');
