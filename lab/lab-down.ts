@@ -77,17 +77,19 @@ export async function labDown(name: string = DEFAULT_LAB, opts: LabDownOptions =
     const nodeProblems = await Promise.all(nodes.map((n) => teardownNode(n, say)));
     problems.push(...nodeProblems.flat());
 
-    await step('delete bridge', async () => {
-      if (await deleteLink(layout.bridge)) say(`deleted bridge ${layout.bridge}`);
-    });
-    await step('remove iptables rule', async () => {
-      if (await removeForwardRule(layout.bridge)) say(`removed iptables FORWARD rule for ${layout.bridge}`);
-    });
+    // etcd before the bridge it listens on: a member that leads hands leadership over as it
+    // stops, through the other members' peer addresses on the bridge.
     await step('stop etcd', async () => {
       if ((await stopProcess(state?.etcd, 10_000)) !== 'gone') say(`stopped etcd pid ${state!.etcd!.pid}`);
     });
     await step('stop etcd members', async () => {
       for (const i of await stopEtcdMembers(state ?? {})) say(`stopped etcd member ${i} pid ${state!.etcdMembers![i - 1]!.pid}`);
+    });
+    await step('delete bridge', async () => {
+      if (await deleteLink(layout.bridge)) say(`deleted bridge ${layout.bridge}`);
+    });
+    await step('remove iptables rule', async () => {
+      if (await removeForwardRule(layout.bridge)) say(`removed iptables FORWARD rule for ${layout.bridge}`);
     });
     // net.ipv4.ip_forward stays on: the machine's own dockerd needs it too.
 

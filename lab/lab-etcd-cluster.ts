@@ -68,10 +68,17 @@ export async function ensureEtcdMembers(state: LabTls & EtcdClusterState, record
   return members.map((m) => m.index);
 }
 
-/** Stops every member (down); returns the indexes that were running. */
+/**
+ * Stops every member (down), one after the other; returns the indexes that were running. A
+ * leader that stops hands leadership to a member still running: stopped all at once, it
+ * waited out its transfer timeout (~7 s) for members that were going too.
+ */
 export async function stopEtcdMembers(state: EtcdClusterState, graceMs = 10_000): Promise<number[]> {
-  const how = await Promise.all((state.etcdMembers ?? []).map((rec) => stopProcess(rec, graceMs)));
-  return how.flatMap((h, i) => (h === 'gone' ? [] : [i + 1]));
+  const stopped: number[] = [];
+  for (const [i, rec] of (state.etcdMembers ?? []).entries()) {
+    if ((await stopProcess(rec, graceMs)) !== 'gone') stopped.push(i + 1);
+  }
+  return stopped;
 }
 
 export interface EtcdMemberStatus {

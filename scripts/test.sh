@@ -2,13 +2,17 @@
 # `npm test`: prepare the machine (packages, build), bring up the suite's own Docker Engine
 # and etcd (a bare one-host lab: lab/test-env.ts), run the unit and single-host
 # end-to-end tests inside that host's network namespace, remove it, then run the multi-host
-# lab tests (each file brings up its own lab). Nothing here uses or starts the machine's own
-# engine or the etcd on 127.0.0.1:2379: a `dokkaa up` beside the suite keeps its containers.
+# lab tests: those that can share one lab run on one brought up for them all
+# (test/e2e-lab/support/shared-lab.ts), the others each bring up their own. Nothing here uses
+# or starts the machine's own engine or the etcd on 127.0.0.1:2379: a `dokkaa up` beside the
+# suite keeps its containers.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DOKKAA_SETUP_ETCD=0 DOKKAA_SETUP_DOCKER=0 bash scripts/lib/setup-host.sh
 
 TEST_LAB="${DOKKAA_TEST_LAB:-test}"
+# The lab the lab test files share (at most 8 characters: it names network interfaces).
+SHARED_LAB="${DOKKAA_TEST_SHARED_LAB:-lshared}"
 MACHINE_SOCKET=/var/run/docker.sock
 started=$(date +%s)
 
@@ -26,34 +30,44 @@ env_down() {
   env_up=0
   node dist/lab/test-env-main.js down "$TEST_LAB" || echo "[test] ERROR: the test environment was not removed completely" >&2
 }
-# Also on failure and interruption: the environment never outlives the run.
-trap env_down EXIT
+shared_up=0
+shared_down() {
+  (( shared_up )) || return 0
+  shared_up=0
+  node dist/test/e2e-lab/support/shared-lab-main.js down "$SHARED_LAB" || echo "[test] ERROR: the shared lab $SHARED_LAB was not removed completely" >&2
+}
+# Also on failure and interruption: neither the environment nor the shared lab outlives the run.
+trap 'env_down; shared_down' EXIT
 trap 'exit 130' INT TERM
 
 # Node 20's test runner takes directories (searched recursively for *.test.js and
 # similar names), not globs. Leave out directories the build did not produce.
-dirs=()
-for d in dist/test/unit dist/test/e2e; do
-  [[ -d "$d" ]] && dirs+=("$d")
-done
-# The multi-host lab tests (each file brings up its own `dokkaa lab`; root) run after the
-# rest, in a run of their own: the runner sorts the files it finds by path, and
-# dist/test/e2e-lab/ would sort before dist/test/e2e/.
+unit_dirs=()
+[[ -d dist/test/unit ]] && unit_dirs+=(dist/test/unit)
+e2e_dirs=()
+[[ -d dist/test/e2e ]] && e2e_dirs+=(dist/test/e2e)
+# The multi-host lab tests (`dokkaa lab`s; root) run after the rest, in a run of their own:
+# the runner sorts the files it finds by path, and dist/test/e2e-lab/ would sort before
+# dist/test/e2e/. Beside them the load made failover bounds (TTL + 5 s) miss.
 lab_dirs=()
 for d in dist/test/e2e-lab; do
   [[ -d "$d" ]] && lab_dirs+=("$d")
 done
-if (( ${#dirs[@]} + ${#lab_dirs[@]} == 0 )); then
+if (( ${#unit_dirs[@]} + ${#e2e_dirs[@]} + ${#lab_dirs[@]} == 0 )); then
   echo "[test] ERROR: no compiled tests (dist/test/unit, dist/test/e2e, dist/test/e2e-lab); did the build run?" >&2
   exit 1
 fi
-# One file at a time: e2e tests share one Docker Engine and one etcd.
+# run_tests CONCURRENCY PATH...: unit tests (pure logic, fakes, servers of their own on
+# loopback) run two files at a time, one per CPU; end-to-end tests one at a time: they share
+# one Docker Engine and one etcd.
 run_tests() {
+  local concurrency="$1"
+  shift
   # --test-force-exit: a file whose tests are done must not wait on clients still reconnecting.
-  node --test --test-reporter=spec --test-concurrency=1 --test-timeout=600000 --test-force-exit "$@"
+  node --test --test-reporter=spec --test-concurrency="$concurrency" --test-timeout=600000 --test-force-exit "$@"
 }
 status=0
-if (( ${#dirs[@]} )); then
+if (( ${#unit_dirs[@]} + ${#e2e_dirs[@]} )); then
   env_up=1
   env_file="$(mktemp)"
   node dist/lab/test-env-main.js up "$TEST_LAB" >"$env_file"
@@ -63,10 +77,24 @@ if (( ${#dirs[@]} )); then
   echo "[test] environment ready after $(( $(date +%s) - started )) s: engine $DOKKAA_TEST_DOCKER, etcd $DOKKAA_TEST_ETCD, netns $DOKKAA_TEST_NETNS" >&2
   # In the host's namespace, as an agent runs on a real host: the agents the tests start
   # there listen on that engine's bridge gateway, not on the machine's.
-  nsenter --net="/run/netns/$DOKKAA_TEST_NETNS" -- bash -c "$(declare -f run_tests); run_tests \"\$@\"" run_tests "${dirs[@]}" || status=$?
+  in_env() { nsenter --net="/run/netns/$DOKKAA_TEST_NETNS" -- bash -c "$(declare -f run_tests); run_tests \"\$@\"" run_tests "$@"; }
+  if (( ${#unit_dirs[@]} )); then in_env 2 "${unit_dirs[@]}" || status=$?; fi
+  if (( ${#e2e_dirs[@]} )); then in_env 1 "${e2e_dirs[@]}" || status=$?; fi
   env_down
 fi
-if (( ${#lab_dirs[@]} )); then run_tests "${lab_dirs[@]}" || status=$?; fi
+if (( ${#lab_dirs[@]} )); then
+  shared_up=1
+  lab_started=$(date +%s)
+  if node dist/test/e2e-lab/support/shared-lab-main.js up "$SHARED_LAB"; then
+    # Files that can share it run on it (useSharedLab); the rest bring up labs of their own.
+    DOKKAA_TEST_SHARED_LAB="$SHARED_LAB" run_tests 1 "${lab_dirs[@]}" || status=$?
+  else
+    echo "[test] ERROR: the shared lab $SHARED_LAB did not come up" >&2
+    status=1
+  fi
+  shared_down
+  echo "[test] lab tests done in $(( $(date +%s) - lab_started )) s" >&2
+fi
 
 machine_after="$(machine_running)"
 gone="$(comm -23 <(echo "$machine_before") <(echo "$machine_after") | sed '/^$/d')"

@@ -10,7 +10,7 @@ import { Keys } from '../../api/keys.js';
 import { labClientConfig, labEtcdOptions } from '../../lab/index.js';
 import { ETCD_SERVER_NAME } from '../../src/etcd/etcd-tls.js';
 import { pkiFiles, pkiInit } from '../../src/pki/pki.js';
-import { useLab } from './support/lab-world.js';
+import { useSharedLab } from './support/lab-world.js';
 
 const LAB = 'pktls';
 const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
@@ -43,7 +43,7 @@ async function read(options: IOptions): Promise<string> {
  * fails before it does anything, naming the file.
  */
 describe('TLS to etcd on the lab', () => {
-  const lab = useLab({ name: LAB, nodes: 2, ttlSeconds: 4 });
+  const lab = useSharedLab({ name: LAB, nodes: 2, ttlSeconds: 4 });
   let otherDir: string;
   before(() => {
     otherDir = join(mkdtempSync(join(tmpdir(), 'dokkaa-othe-ca-')), 'pki');
@@ -61,9 +61,9 @@ describe('TLS to etcd on the lab', () => {
     }
     const ctl = w.currentState().controllers[0]!.argv;
     assert.equal(ctl[ctl.indexOf('--etcd-cert') + 1], join(w.state.pkiDir, 'controller.crt'));
-    // They got through: both nodes registered and a controller leads (LabWorld.up waited for it).
+    // They got through: every node registered and a controller leads (LabWorld.up waited for it).
     const keys = new Keys(w.state.prefix);
-    assert.deepEqual(Object.keys(await w.etcd.getAll().prefix(keys.nodes).strings()).map((k) => keys.parseNode(k)).sort(), ['n1', 'n2']);
+    assert.deepEqual(Object.keys(await w.etcd.getAll().prefix(keys.nodes).strings()).map((k) => keys.parseNode(k)).sort(), [...w.nodeNames].sort());
     assert.ok(await w.etcd.get(keys.leader).string());
   });
 
@@ -122,28 +122,30 @@ describe('TLS to etcd on the lab', () => {
 
   it('the CLI reaches etcd with the admin certificate, and exits non-zero naming the file when a certificate is wrong', async () => {
     const w = lab();
-    const ok = await dokkaa('nodes', ...w.cliFlags());
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /n1/);
-
     const url = w.state.etcdClientUrl;
     const ca = pkiFiles(w.state.pkiDir, 'ca').cert;
     const admin = pkiFiles(w.state.pkiDir, 'admin');
     const other = pkiFiles(otherDir, 'admin');
-    // Another CA's client certificate: refused before any call.
-    const foreign = await dokkaa('nodes', '--etcd', url, '--etcd-ca', ca, '--etcd-cert', other.cert, '--etcd-key', other.key);
+    // Five runs of the CLI, each on its own: started together (each takes a second or two to start).
+    const [ok, foreign, mismatch, wrongCa, none] = await Promise.all([
+      dokkaa('nodes', ...w.cliFlags()),
+      // Another CA's client certificate: refused before any call.
+      dokkaa('nodes', '--etcd', url, '--etcd-ca', ca, '--etcd-cert', other.cert, '--etcd-key', other.key),
+      // A key of another certificate.
+      dokkaa('status', '--etcd', url, '--etcd-ca', ca, '--etcd-cert', admin.cert, '--etcd-key', pkiFiles(w.state.pkiDir, 'controller').key),
+      // A consistent set from another cluster: the handshake fails, and the message names the CA file.
+      dokkaa('nodes', '--etcd', url, '--etcd-ca', pkiFiles(otherDir, 'ca').cert, '--etcd-cert', other.cert, '--etcd-key', other.key),
+      // No certificate at all for an https:// endpoint: a usage error.
+      dokkaa('nodes', '--etcd', url),
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /n1/);
     assert.equal(foreign.code, 1);
     assert.match(foreign.stderr, new RegExp(`^error: ${other.cert} \\(--etcd-cert\\): unknown CA`));
-    // A key of another certificate.
-    const mismatch = await dokkaa('status', '--etcd', url, '--etcd-ca', ca, '--etcd-cert', admin.cert, '--etcd-key', pkiFiles(w.state.pkiDir, 'controller').key);
     assert.equal(mismatch.code, 1);
     assert.match(mismatch.stderr, /controller\.key \(--etcd-key\): key mismatch/);
-    // A consistent set from another cluster: the handshake fails, and the message names the CA file.
-    const wrongCa = await dokkaa('nodes', '--etcd', url, '--etcd-ca', pkiFiles(otherDir, 'ca').cert, '--etcd-cert', other.cert, '--etcd-key', other.key);
     assert.equal(wrongCa.code, 1);
     assert.match(wrongCa.stderr, new RegExp(`^error: ${pkiFiles(otherDir, 'ca').cert} \\(--etcd-ca\\): unknown CA: etcd's server certificate at ${url} was not issued by this CA`));
-    // No certificate at all for an https:// endpoint: a usage error.
-    const none = await dokkaa('nodes', '--etcd', url);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /needs --etcd-ca, --etcd-cert and --etcd-key/);
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { decodeRecord, PortRecord } from '../../api/records.js';
 import { dockerExec } from '../e2e/support/exec.js';
 import { waitFor } from '../e2e/support/world.js';
-import { useLab } from './support/lab-world.js';
+import { useSharedLab } from './support/lab-world.js';
 
 const LAB = 'lhard';
 const APP = 'hard';
@@ -24,7 +24,7 @@ async function connectFrom(netns: string, host: string, port: number): Promise<s
 
 /** Issue 16 item 5: link ports (and DNS) answer only where a host's containers reach them. */
 describe('the ambassador listens only on the container bridge', () => {
-  const lab = useLab({ name: LAB, nodes: 2, ttlSeconds: 4 });
+  const lab = useSharedLab({ name: LAB, nodes: 2, ttlSeconds: 4 });
 
   it('refuses a link port to another host, while a container on the host reaches the service through it', async () => {
     const w = lab();

@@ -6,13 +6,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { EventRecord } from '../../api/records.js';
 import { waitFor } from '../e2e/support/world.js';
-import { useLab, webManifest, type LabWorld } from './support/lab-world.js';
+import { useSharedLab, webManifest, type LabWorld } from './support/lab-world.js';
 
 const LAB = 'lrcr';
 const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
 // Nothing answers there: the scheduler runs the image by tag (docs/registries.md) and the host's
-// pull fails as unreachable, which it only tries once it holds the credentials.
-const HOST = 'registry.lrcr.invalid:5000';
+// pull fails as unreachable, which it only tries once it holds the credentials. An address,
+// refused at once (port 1 of each host's own loopback): a name would wait out the resolver's
+// timeouts inside the hosts' namespaces, which reach no DNS server (20 s a lookup).
+const HOST = '127.0.0.1:1';
 
 function cli(w: LabWorld, input: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -23,7 +25,7 @@ function cli(w: LabWorld, input: string, ...args: string[]): Promise<{ code: num
 }
 
 describe('registry credentials reach only the hosts that pull from the registry, agents without the cluster key (3 hosts)', () => {
-  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: 4, labels: { n1: { zone: 'a' }, n2: { zone: 'b' }, n3: { zone: 'c' } } });
+  const lab = useSharedLab({ name: LAB, nodes: 3, ttlSeconds: 4, labels: { n1: { zone: 'a' }, n2: { zone: 'b' }, n3: { zone: 'c' } } });
   const password = `lab-pw-${randomBytes(8).toString('hex')}`;
   const app = 'private';
 

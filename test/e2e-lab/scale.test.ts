@@ -1,13 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { NGINX_PAGE, waitFor } from '../e2e/support/world.js';
-import { sleepMs, webManifest, useLab } from './support/lab-world.js';
+import { sleepMs, webManifest, useSharedLab } from './support/lab-world.js';
 
 const LAB = 'lscale';
 const TTL = 4;
 
 describe('3 hosts: scale 6 spreads evenly', () => {
-  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
+  const lab = useSharedLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
 
   it('runs exactly 2 replicas on each engine, each registered where it runs', async () => {
     const w = lab();

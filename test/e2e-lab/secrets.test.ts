@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { isTmpfs } from '../../controllers/node-runner/secret-file-store.js';
 import { dockerExec } from '../e2e/support/exec.js';
 import { waitFor } from '../e2e/support/world.js';
-import { useLab, webManifest, type LabWorld } from './support/lab-world.js';
+import { useSharedLab, webManifest, type LabWorld } from './support/lab-world.js';
 
 const LAB = 'lsec';
 const BIN = fileURLToPath(new URL('../../../bin/dokkaa.js', import.meta.url));
@@ -38,7 +38,7 @@ function filesHolding(dir: string, text: string, skip: string): Promise<string[]
 }
 
 describe('a secret reaches only the hosts that run a replica using it (3 hosts)', () => {
-  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: 4, labels: { n1: { zone: 'a' }, n2: { zone: 'b' }, n3: { zone: 'c' } } });
+  const lab = useSharedLab({ name: LAB, nodes: 3, ttlSeconds: 4, labels: { n1: { zone: 'a' }, n2: { zone: 'b' }, n3: { zone: 'c' } } });
   const value = `lab-s3cret-${randomBytes(8).toString('hex')}`;
   const app = 'vault';
   const tmpfsOf = (w: LabWorld, node: string) => join(w.node(node).dir, 'secrets', node);

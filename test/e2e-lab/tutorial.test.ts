@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { decodeRecord, PortRecord } from '../../api/records.js';
 import { crawlerManifest, NGINX_PAGE, nginxManifest, waitFor } from '../e2e/support/world.js';
-import { type Container, useLab } from './support/lab-world.js';
+import { type Container, useSharedLab } from './support/lab-world.js';
 
 const LAB = 'ltutor';
 const TTL = 4;
@@ -20,7 +20,7 @@ function occurrences(text: string, what: string): number {
  * moves host, the endpoint moves and the crawler, unchanged, follows.
  */
 describe("the article's tutorial across hosts", () => {
-  const lab = useLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
+  const lab = useSharedLab({ name: LAB, nodes: 3, ttlSeconds: TTL });
 
   it('a crawler on n2 fetches nginx on n1 through its link, and follows nginx to n3', async () => {
     const w = lab();

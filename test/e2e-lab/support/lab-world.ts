@@ -5,8 +5,10 @@ import Docker from 'dockerode';
 import { Etcd3 } from 'etcd3';
 import { Keys } from '../../../api/keys.js';
 import { decodeRecord, EndpointRecord, NodeRecord, PlacementRecord, ReplicaRecord, StatusRecord } from '../../../api/records.js';
-import { controllerLogPath, etcdFlags, labAddHost, labEtcdOptions, labDown, labLayout, labUp, readLeader, readState, type HostCapacity, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
+import { controllerLogPath, etcdFlags, isLiveRegistration, labAddHost, labEtcdOptions, labDown, labLayout, labUp, nodeRecords, readLeader, readState, type HostCapacity, type LabNodeState, type LabState, type LabUpOptions } from '../../../lab/index.js';
 import { demuxFrames } from '../../../src/docker/log-frames.js';
+import { waitFor } from '../../e2e/support/world.js';
+import { SHARED_LAB_ENV } from './shared-lab.js';
 
 /**
  * One test file's multi-host lab (`dokkaa lab up` through its exported functions) and
@@ -52,6 +54,19 @@ export interface Container {
   port80?: number;
 }
 
+/** What users write into a cluster, as sections (key prefixes) and single keys. */
+function userWritten(k: Keys): { sections: string[]; keys: string[] } {
+  return {
+    sections: [k.apps, k.secrets, k.configs, k.registries, k.certs, k.restarts, k.prepulls, k.moves, k.maintenance],
+    keys: [k.policy, k.routerConfig],
+  };
+}
+
+/** What the cluster derives from users' work and removes once that is gone. */
+function derivedFromUsers(k: Keys): string[] {
+  return [k.placements, k.replicas, k.endpoints, k.sealed, k.sealedRegistries, k.volumes];
+}
+
 export class LabWorld {
   readonly keys: Keys;
   readonly etcd: Etcd3;
@@ -59,7 +74,8 @@ export class LabWorld {
   /** The lab's progress lines, printed only if something fails. */
   readonly labLines: string[];
 
-  private constructor(readonly state: LabState, labLines: string[]) {
+  /** `shared`: the run's shared lab (shared-lab.ts), which this file must leave as it found it. */
+  private constructor(readonly state: LabState, labLines: string[], private readonly shared = false) {
     this.labLines = labLines;
     this.keys = new Keys(state.prefix);
     this.etcd = new Etcd3(labEtcdOptions(state, { dialTimeout: 3_000 }));
@@ -86,10 +102,33 @@ export class LabWorld {
   }
 
   /**
+   * The run's shared lab (shared-lab.ts) in place of a lab of the file's own, `opts`. Fails if
+   * the shared lab does not satisfy `opts`, or is not whole (a host down or unregistered, no
+   * leader), or not clean (what an earlier file left).
+   */
+  static async attach(sharedName: string, opts: LabWorldOptions): Promise<LabWorld> {
+    const state = readState(labLayout(sharedName));
+    if (!state) throw new Error(`the shared lab ${sharedName} is not up (no state file)`);
+    const misfit = sharedLabMisfit(opts, state);
+    if (misfit) throw new Error(`lab ${opts.name} cannot run on the shared lab ${sharedName}: ${misfit}`);
+    const w = new LabWorld(state, [`${new Date().toISOString()} lab ${opts.name}: on the shared lab ${sharedName}`], true);
+    try {
+      await w.checkWhole();
+      const left = await w.leftovers();
+      if (left.length) throw new Error(`the shared lab ${sharedName} is not clean: ${left.join('; ')}`);
+    } catch (err) {
+      w.etcd.close();
+      throw err;
+    }
+    return w;
+  }
+
+  /**
    * A host joins the running lab (the next nI) with the given size and labels; resolves
    * once it has registered. Its engine is then reachable like the others'.
    */
   async addHost(host: LabHost = {}): Promise<LabNodeState> {
+    if (this.shared) throw new Error(`lab ${this.name} is shared: no host may join it`);
     const r = await labAddHost({ name: this.name, ...(host.capacity ? { capacity: host.capacity } : {}), ...(host.labels ? { labels: host.labels } : {}), say: this.say });
     this.state.nodes.splice(0, this.state.nodes.length, ...r.state.nodes);
     this.engines.set(r.node.name, new Docker({ socketPath: r.node.dockerSocket, timeout: 10_000 }));
@@ -224,6 +263,54 @@ export class LabWorld {
     return demuxFrames(buf).toString();
   }
 
+  /**
+   * Deletes everything users write (manifests, secrets, configs, registry logins,
+   * certificates, policy, ...), then waits until the cluster has removed what it derived
+   * from them (placements, replica and endpoint records, sealed copies) and every host its
+   * containers, and checks that the lab is still whole. Throws, naming what is left, if it
+   * is not clean within `timeoutMs`.
+   */
+  async leaveClean(timeoutMs = 60_000): Promise<void> {
+    const user = userWritten(this.keys);
+    await Promise.all([...user.sections.map((s) => this.etcd.delete().prefix(s)), ...user.keys.map((k) => this.etcd.delete().key(k))]);
+    let left: string[] = [];
+    try {
+      await waitFor('the lab clean', async () => ((left = await this.leftovers()).length === 0 ? true : undefined), timeoutMs, 250);
+    } catch {
+      throw new Error(`lab ${this.name} not clean ${timeoutMs / 1000} s after its manifests and the rest were deleted: ${left.join('; ')}`);
+    }
+    await this.checkWhole();
+  }
+
+  /** What of users' work is in the lab: keys users write or the cluster derives from them, containers and volumes on the engines. */
+  private async leftovers(): Promise<string[]> {
+    const user = userWritten(this.keys);
+    const sections = [...user.sections, ...derivedFromUsers(this.keys)];
+    const keys = (await Promise.all([
+      ...sections.map((s) => this.keysUnder(s)),
+      ...user.keys.map(async (k) => ((await this.etcd.get(k).string()) === null ? [] : [k])),
+    ])).flat();
+    const onEngines = await Promise.all(this.nodeNames.map(async (n) => {
+      const containers = await this.engine(n).listContainers({ all: true, filters: { label: ['dokkaa.app'] } });
+      const volumes = (await this.engine(n).listVolumes({ filters: { label: ['dokkaa.app'] } })).Volumes ?? [];
+      return [
+        ...containers.map((c) => `${n}: container ${c.Labels['dokkaa.app']}/${c.Labels['dokkaa.name']}/${c.Labels['dokkaa.replica']} (${c.State})`),
+        ...volumes.map((v) => `${n}: volume ${v.Name}`),
+      ];
+    }));
+    return [...(keys.length ? [`keys ${keys.slice(0, 10).join(' ')}${keys.length > 10 ? ` and ${keys.length - 10} more` : ''}`] : []), ...onEngines.flat()];
+  }
+
+  /** Throws unless every host is up and registered under its current agent, and one of the lab's controllers leads. */
+  private async checkWhole(): Promise<void> {
+    const state = this.currentState();
+    const records = await nodeRecords(state);
+    const down = state.nodes.filter((n) => n.killed || n.partitioned || !isLiveRegistration(n, records?.get(n.name))).map((n) => n.name);
+    if (down.length) throw new Error(`lab ${this.name}: not whole: ${down.join(', ')} down, cut off or not registered`);
+    const leader = await readLeader(state);
+    if (!leader || !state.controllers.some((c) => c?.pid === leader.pid)) throw new Error(`lab ${this.name}: not whole: no controller of the lab leads`);
+  }
+
   /** The lab's progress and the tail of every process log: printed when a test failed. */
   diagnostics(lines = 40): string {
     const tail = (file: string) => {
@@ -239,9 +326,23 @@ export class LabWorld {
     return parts.join('\n');
   }
 
-  /** Closes the clients and removes the whole lab. Prints diagnostics first if `failed`. */
+  /**
+   * Closes the clients and removes the whole lab; a shared lab is left running, clean (see
+   * leaveClean). Prints diagnostics first if `failed`.
+   */
   async down(failed: boolean): Promise<void> {
     if (failed) console.error(this.diagnostics());
+    if (this.shared) {
+      try {
+        await this.leaveClean();
+      } catch (err) {
+        if (!failed) console.error(this.diagnostics());
+        throw err;
+      } finally {
+        this.etcd.close();
+      }
+      return;
+    }
     this.etcd.close();
     const r = await labDown(this.name, { say: this.say });
     if (r.problems.length) console.error(`lab ${this.name} teardown problems:\n  ${r.problems.join('\n  ')}`);
@@ -254,10 +355,49 @@ export class LabWorld {
  * getter for the lab (valid inside tests).
  */
 export function useLab(opts: LabWorldOptions): () => LabWorld {
+  return labHooks(opts.name, () => LabWorld.up(opts), () => downByName(opts.name));
+}
+
+/**
+ * useLab for a file that leaves a lab as it found it: it kills or cuts off no host, restarts
+ * no etcd, agent or controller, changes no lab-wide setting, and names its apps (and
+ * registry hosts, certificate names) its own. With DOKKAA_TEST_SHARED_LAB set (scripts/test.sh)
+ * it runs on that lab, which must satisfy `opts` (at least as many hosts, the same TTL, the
+ * labels asked for; nothing else), and removes what it made afterwards (LabWorld.leaveClean);
+ * otherwise, e.g. run alone, it brings up a lab of its own as `opts` says.
+ */
+export function useSharedLab(opts: LabWorldOptions): () => LabWorld {
+  const shared = process.env[SHARED_LAB_ENV];
+  if (!shared) return useLab(opts);
+  return labHooks(opts.name, () => LabWorld.attach(shared, opts), async () => undefined);
+}
+
+/** Why the shared lab `state` cannot stand in for a lab brought up with `opts`; undefined if it can. */
+function sharedLabMisfit(opts: LabWorldOptions, state: LabState): string | undefined {
+  const { name: _name, nodes = 3, ttlSeconds, labels = {}, logLevel: _logLevel, ...others } = opts;
+  const given = Object.entries(others).filter(([, v]) => v !== undefined).map(([k]) => k);
+  if (given.length) return `it asks for ${given.join(', ')}`;
+  if (nodes > state.nodes.length) return `it needs ${nodes} hosts, the shared lab has ${state.nodes.length}`;
+  if (ttlSeconds !== state.ttlSeconds) return `it needs a ${ttlSeconds ?? 'default'} s TTL, the shared lab has ${state.ttlSeconds} s`;
+  if (state.bare || state.tls === false || state.controllers.length !== 1 || (state.etcdMemberCount ?? 1) !== 1) return 'the shared lab is not a plain one';
+  for (const [node, want] of Object.entries(labels)) {
+    const has = state.nodes.find((n) => n.name === node)?.labels ?? {};
+    const missing = Object.entries(want).filter(([k, v]) => has[k] !== v);
+    if (missing.length) return `${node} lacks the labels ${missing.map(([k, v]) => `${k}=${v}`).join(', ')}`;
+  }
+  return undefined;
+}
+
+/**
+ * Registers hooks in the enclosing describe: `bring` the lab before its tests, `down` after
+ * them (with the lab's progress and process logs printed if any test failed; `orElse` when
+ * `bring` failed). Returns a getter for the lab (valid inside tests).
+ */
+function labHooks(name: string, bring: () => Promise<LabWorld>, orElse: () => Promise<void>): () => LabWorld {
   let lab: LabWorld | undefined;
   let failed = false;
   before(async () => {
-    lab = await LabWorld.up(opts);
+    lab = await bring();
   });
   // afterEach gets the test's context; `passed` (Node >= 20.12) is missing from @types/node here.
   afterEach((t) => {
@@ -265,10 +405,10 @@ export function useLab(opts: LabWorldOptions): () => LabWorld {
   });
   after(async () => {
     if (lab) await lab.down(failed);
-    else await downByName(opts.name);
+    else await orElse();
   });
   return () => {
-    if (!lab) throw new Error(`lab ${opts.name} is not up`);
+    if (!lab) throw new Error(`lab ${name} is not up`);
     return lab;
   };
 }
