@@ -64,7 +64,7 @@ function userWritten(k: Keys): { sections: string[]; keys: string[] } {
 
 /** What the cluster derives from users' work and removes once that is gone. */
 function derivedFromUsers(k: Keys): string[] {
-  return [k.placements, k.replicas, k.endpoints, k.sealed, k.sealedRegistries, k.volumes];
+  return [k.placements, k.replicas, k.endpoints, k.sealed, k.sealedRegistries, k.volumes, k.routes];
 }
 
 export class LabWorld {
