@@ -16,7 +16,7 @@ export interface PulledImage {
 export interface PullCoordinatorOptions {
   /** No progress for this long: the attempt is cancelled (and retried). */
   stallMs: number;
-  /** Progress reaches waiters at most once per this. */
+  /** Progress reaches a waiter at most once per this: one waiter each time, in turn. */
   progressIntervalMs: number;
   /** Attempts of one pull before a stall is reported. */
   attempts: number;
@@ -27,6 +27,7 @@ export interface PullCoordinatorOptions {
 export const DEFAULT_PULL_OPTIONS: PullCoordinatorOptions = { stallMs: 60_000, progressIntervalMs: 1_000, attempts: 3, retryBaseMs: 2_000, retryMaxMs: 30_000 };
 
 interface Pull {
+  /** In the order they joined; the next to be told is at the front. */
   waiters: Set<(p: PullProgress) => void>;
   latest?: PullProgress;
   lastEmit: number;
@@ -68,7 +69,12 @@ export class PullCoordinator {
     });
   }
 
-  /** Pulls `ref`, or joins its pull in progress; `onProgress` gets the summed progress, at most once per interval. */
+  /**
+   * Pulls `ref`, or joins its pull in progress; `onProgress` gets the summed progress when it
+   * joins and then in turn with the other waiters, one of them per interval: each waiter
+   * writes its replica's record, and a pull that ten replicas wait for must not cost ten
+   * etcd writes (and the reconciles they set off) a second on a host busy extracting layers.
+   */
   pull(ref: string, onProgress?: (p: PullProgress) => void): Promise<PulledImage> {
     let pull = this.pulls.get(ref);
     if (!pull) {
@@ -141,6 +147,11 @@ export class PullCoordinator {
     const now = this.clock.now();
     if (now - pull.lastEmit < this.options.progressIntervalMs) return;
     pull.lastEmit = now;
-    for (const waiter of pull.waiters) waiter(p);
+    const [next] = pull.waiters;
+    if (!next) return;
+    // To the back of the line.
+    pull.waiters.delete(next);
+    pull.waiters.add(next);
+    next(p);
   }
 }

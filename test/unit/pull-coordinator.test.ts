@@ -71,21 +71,23 @@ describe('PullCoordinator', () => {
     assert.deepEqual(engine.pulls.map((p) => p.ref), ['a:1', 'b:1']);
   });
 
-  it('fans progress out to every waiter, at most once a second', async () => {
+  it('passes progress on at most once a second per pull, to its waiters in turn', async () => {
     const { engine, clock, pulls } = setup();
-    const seenA: number[] = [];
-    const seenB: number[] = [];
-    void pulls.pull('web:1', (p) => seenA.push(p.current));
+    const seen: Record<string, number[]> = { a: [], b: [], c: [] };
+    void pulls.pull('web:1', (p) => seen.a!.push(p.current));
     await flush();
     const pull = engine.pulls[0]!;
     pull.progress({ current: 10, total: 100 });
     pull.progress({ current: 20, total: 100 }); // same second: not passed on
-    void pulls.pull('web:1', (p) => seenB.push(p.current)); // a late waiter gets the latest at once
-    await clock.advance(1_000);
-    pull.progress({ current: 30, total: 100 });
-    pull.progress({ current: 40, total: 100 });
-    assert.deepEqual(seenA, [10, 30]);
-    assert.deepEqual(seenB, [20, 30]);
+    // Late waiters get the latest at once, then take their turns.
+    void pulls.pull('web:1', (p) => seen.b!.push(p.current));
+    void pulls.pull('web:1', (p) => seen.c!.push(p.current));
+    for (const current of [30, 40, 50, 60]) {
+      await clock.advance(1_000);
+      pull.progress({ current, total: 100 });
+      pull.progress({ current: current + 5, total: 100 }); // same second
+    }
+    assert.deepEqual(seen, { a: [10, 30, 60], b: [20, 40], c: [20, 50] });
   });
 
   it('passes the credentials of the image to the engine', async () => {
