@@ -2,11 +2,11 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, serviceId, type Keys } from '../../api/keys.js';
 import { decodeManifest } from '../../api/manifest.js';
-import { decodeRecord, LinkRecord, parsePortRecord, RolloutRecord } from '../../api/records.js';
+import { decodeRecord, LinkRecord, parsePortRecord } from '../../api/records.js';
 import type { Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources, serviceEndpoints, type Endpoint } from '../../src/informer/resources.js';
+import { Resources, serviceEndpoints, type Endpoint, type Rollout } from '../../src/informer/resources.js';
 import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
@@ -18,12 +18,15 @@ import { resolveLinks, type LinkedService } from './link-resolution.js';
  * version the scheduler admitted. An invalid or forbidden revision keeps the last resolution.
  * Whether a service has an endpoint comes from the shared `endpoints` informer (by its
  * service index: endpoints sit under each host's prefix, so a listing would read every
- * host's); the rest fresh.
+ * host's), the admitted version from the shared `rollouts` informer (its changes of target
+ * queue the manifest); the rest fresh.
  */
 @injectable()
 export class LinkInjectorReconciler implements Reconciler {
   /** Every host's endpoints (the controller watches it, so it is acquired and synced before a reconcile). */
   private readonly endpoints: SharedInformer<Endpoint>;
+  /** Every manifest's rollout, whose target is the admitted version (watched by the controller too). */
+  private readonly rollouts: SharedInformer<Rollout>;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -31,12 +34,13 @@ export class LinkInjectorReconciler implements Reconciler {
     @inject(InformerFactory) factory: InformerFactory,
   ) {
     this.endpoints = factory.informer(Resources.endpoints(keys));
+    this.rollouts = factory.informer(Resources.rollouts(keys));
   }
 
   async reconcile(id: string, log: Logger): Promise<void> {
     const { app, name } = parseManifestId(id);
     const linkKey = this.keys.link(app, name);
-    const [manifest, current, rolloutKv] = await Promise.all([this.store.get(this.keys.manifest(app, name)), this.store.get(linkKey), this.store.get(this.keys.rollout(app, name))]);
+    const [manifest, current] = await Promise.all([this.store.get(this.keys.manifest(app, name)), this.store.get(linkKey)]);
     if (!manifest) {
       if (current) await this.store.delete(linkKey);
       return;
@@ -44,7 +48,7 @@ export class LinkInjectorReconciler implements Reconciler {
     // The version the scheduler admitted (its rollout's target), not the manifest key: a
     // revision that does not decode or that the policy forbids changes no link, so the
     // containers of the version that runs keep their environment. None admitted yet: wait.
-    const target = decodeRecord(RolloutRecord, rolloutKv?.value, invalidRecord(log, this.keys.rollout(app, name)))?.target;
+    const target = this.rollouts.get(this.keys.rollout(app, name))?.value.target;
     if (!target) return;
     const decoded = decodeManifest(target.manifest, app, name);
     if (!decoded.ok) return;

@@ -76,15 +76,20 @@ export class PrepullReconciler implements Reconciler {
       const message = `forbidden by the cluster policy: ${refused.map(violationText).join('; ')}`;
       log.warn('prepull forbidden by the cluster policy', { image: request.image, rules: refused.map((v) => v.rule) });
       void this.events.record(app, name, { type: 'Warning', reason: 'Forbidden', message: `not pulling ${request.image}: ${message}`, node });
-      await this.store.put(answerKey, canonicalJson({ image: request.image, requestedAt: request.requestedAt, state: 'failed', message } satisfies PrepulledRecord), { lease: this.lease.id() });
+      await this.answer(app, name, { image: request.image, requestedAt: request.requestedAt, state: 'failed', message });
       return;
     }
     return this.pull(app, name, request, log);
   }
 
+  /** This host's answer to the request, on its lease. */
+  private answer(app: string, name: string, record: PrepulledRecord): Promise<void> {
+    return this.store.put(this.keys.prepulledAnswer(this.lease.node, app, name), canonicalJson(record), { lease: this.lease.id() });
+  }
+
   private async pull(app: string, name: string, request: PrepullRecord, log: Logger): Promise<ReconcileResult> {
     const { image, requestedAt } = request;
-    const write = (r: PrepulledRecord) => this.store.put(this.keys.prepulledAnswer(this.lease.node, app, name), canonicalJson(r), { lease: this.lease.id() });
+    const write = (r: PrepulledRecord) => this.answer(app, name, r);
     const event = (type: 'Normal' | 'Warning', reason: string, message: string) => void this.events.record(app, name, { type, reason, message, node: this.lease.node });
     if (await this.engine.hasImage(image)) {
       await write({ image, requestedAt, state: 'present', message: 'already present' });

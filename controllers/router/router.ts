@@ -6,7 +6,7 @@ import { merge, type Subscription } from 'rxjs';
 import { serviceId, type Keys } from '../../api/keys.js';
 import { isHostName } from '../../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../../api/records.js';
-import { routeTable, type RoutedManifest } from '../../api/routes.js';
+import { routedManifest, routeTable, type RoutedManifest } from '../../api/routes.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { DEFAULT_ROUTER_HTTP_PORT, DEFAULT_ROUTER_HTTPS_PORT, type Config } from '../../src/config.js';
@@ -147,7 +147,7 @@ export class Router implements Runnable {
     const paths = this.paths!;
     const manifests: RoutedManifest[] = i.routes
       .list()
-      .flatMap((c) => (c.value.result.ok ? [{ app: c.value.at.app, name: c.value.at.name, createRevision: c.value.createRevision, services: c.value.result.spec.services }] : []));
+      .flatMap((c) => routedManifest(c.value.at.app, c.value.at.name, c.value.createRevision, c.value.result) ?? []);
     const routes: RoutedService[] = routeTable(manifests, this.domain()).routes.map((r) => ({
       ...r,
       endpoints: i.endpoints

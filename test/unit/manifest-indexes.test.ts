@@ -143,8 +143,10 @@ describe('reconciles read replica records and endpoints from the informers, not 
     store.setQuietly(keys.port('db', 'pg'), JSON.stringify({ port: 20001, protocol: 'tcp' }));
     const factory = factoryOf(store);
     const endpoints = factory.informer(Resources.endpoints(keys));
+    const rollouts = factory.informer(Resources.rollouts(keys));
     endpoints.acquire();
-    await endpoints.synced();
+    rollouts.acquire();
+    await Promise.all([endpoints.synced(), rollouts.synced()]);
     const reconciler = new LinkInjectorReconciler(store, keys, factory);
     const link = async () => {
       await reconciler.reconcile('app/web', log);
@@ -164,7 +166,7 @@ describe('reconciles read replica records and endpoints from the informers, not 
     await store.delete(keys.link('app', 'web'));
     await store.delete(keys.rollout('app', 'web'));
     assert.deepEqual(await link(), { ports: [], missing: undefined });
-    await endpoints.release();
+    await Promise.all([endpoints.release(), rollouts.release()]);
   });
 });
 
