@@ -26,6 +26,16 @@ function binPath(state: LabState): string {
 }
 
 /**
+ * Node's own flags for a lab process: with DOKKAA_LAB_CPU_PROF_DIR set (a bench's profiling
+ * run), each process writes a V8 CPU profile into `<dir>/<name>` when it stops gracefully.
+ * NODE_OPTIONS cannot carry --cpu-prof, hence a flag of the command line.
+ */
+function nodeFlags(name: string): string[] {
+  const dir = process.env.DOKKAA_LAB_CPU_PROF_DIR;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
+}
+
+/**
  * The environment for lab processes: the caller's, minus DOKKAA_* (flags win over env, but
  * e.g. a DOKKAA_LABELS in the user's shell would still leak into every agent).
  */
@@ -40,7 +50,7 @@ function childEnv(): NodeJS.ProcessEnv {
 export function agentArgv(state: LabState, node: LabNodeState): string[] {
   const labels = Object.entries(node.labels ?? {}).sort(([a], [b]) => a.localeCompare(b));
   return [
-    process.execPath, binPath(state), 'agent',
+    process.execPath, ...nodeFlags(node.name), binPath(state), 'agent',
     ...etcdFlags(state, { node: node.name }),
     '--docker', `unix://${node.dockerSocket}`,
     '--node', node.name,
@@ -60,7 +70,7 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
 /** Controllers use the lab's TTL too: it is also their leader-election lease. */
 export function controllerArgv(state: LabState): string[] {
   return [
-    process.execPath, binPath(state), 'controller',
+    process.execPath, ...nodeFlags('controller'), binPath(state), 'controller',
     ...etcdFlags(state, 'controller'),
     '--prefix', state.prefix,
     '--lease-ttl', String(state.ttlSeconds),
