@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
 import { parseManifestId } from '../../api/keys.js';
-import { decodeManifest, templateHash, type ManifestSpec } from '../../api/manifest.js';
+import { templateHash, type ManifestSpec } from '../../api/manifest.js';
 import { decodeRecord, type Amounts, type NodeRecord, PlacementRecord } from '../../api/records.js';
 import { allocatableOf, placementOf, reservationOf } from '../../api/reservation.js';
 import { freeOf } from '../../src/placement/node-fit.js';
@@ -78,10 +78,11 @@ export class SchedulerReconciler implements Reconciler {
   private async reconcileManifest(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name } = parseManifestId(id);
     await this.cache.synced();
-    const manifest = await this.store.get(this.keys.manifest(app, name));
+    // From the informer the controller is for: a change queues the manifest after it applied it.
+    const cachedManifest = this.manifests.get(this.keys.manifest(app, name));
     const mine = this.cache.placementsOf(app, name);
 
-    if (!manifest) {
+    if (!cachedManifest) {
       if (mine.length) {
         await this.commit(mine.map((p) => ({ key: p.key, modRevision: p.modRevision })), mine.map((p) => ({ type: 'delete', key: p.key })), 'placement changed meanwhile');
         log.info('placements removed with their manifest', { count: mine.length });
@@ -93,7 +94,8 @@ export class SchedulerReconciler implements Reconciler {
       return;
     }
 
-    const decoded = decodeManifest(manifest.value, app, name);
+    const manifest = { value: cachedManifest.value.text, modRevision: cachedManifest.modRevision };
+    const decoded = cachedManifest.value.result;
     // Before anything is placed or pinned (pinning asks the image's registry): the cluster policy,
     // read from etcd once per revision (the informer may not have the policy written just before).
     if (decoded.ok && this.policyReadFor.get(id) !== manifest.modRevision) {

@@ -32,6 +32,8 @@ export interface ManifestEntry {
   app: string;
   name: string;
   result: DecodeResult;
+  /** The manifest as the user wrote it (a rollout records it for `dokkaa rollback`). */
+  text: string;
 }
 
 /** A record of the codec, at a key that `parse` reads (and `check` may compare with the record). */
@@ -43,6 +45,14 @@ function recordAt<K, T>(what: string, codec: t.Decoder<unknown, T>, parse: (key:
     if (!r.ok) return r;
     if (!check(r.value, at)) return { ok: false, error: `${what}: the record does not match its key` };
     return { ok: true, value: { ...r.value, at } };
+  };
+}
+
+/** A decoder that also keeps the stored text: for records their writer compares before writing. */
+function withText<T>(decode: Decoder<T>): Decoder<T & { text: string }> {
+  return (kv: KeyValue) => {
+    const r = decode(kv);
+    return r.ok ? { ok: true, value: { ...r.value, text: kv.value } } : r;
   };
 }
 
@@ -65,8 +75,10 @@ export type Routes = RoutesRecord & { at: AppName; result: DecodeResult };
 export type Port = PortRecord & { at: { app: string; service: string } };
 export type Node = NodeRecord & { at: string };
 export type Maintenance = MaintenanceRecord & { at: string };
-export type Status = StatusRecord & { at: AppName };
-export type Rollout = RolloutRecord & { at: AppName };
+/** A status record, with its stored text: the status controller compares what it would write with it. */
+export type Status = StatusRecord & { at: AppName; text: string };
+/** A rollout record, with its stored text (the scheduler writes it only when it changes). */
+export type Rollout = RolloutRecord & { at: AppName; text: string };
 export type Moves = MovesRecord & { at: AppName };
 export type Secret = SecretRecord & { at: AppName };
 export type ConfigFile = ConfigRecord & { at: AppName };
@@ -86,7 +98,7 @@ export const Resources = {
       prefix: keys.apps,
       decode: (kv) => {
         const at = keys.parseManifest(kv.key);
-        return at ? { ok: true, value: { ...at, result: decodeManifest(kv.value, at.app, at.name) } } : { ok: false, error: 'not a manifest key' };
+        return at ? { ok: true, value: { ...at, result: decodeManifest(kv.value, at.app, at.name), text: kv.value } } : { ok: false, error: 'not a manifest key' };
       },
       indexers: {
         [BY_LINK_TARGET]: (c) => (c.value.result.ok ? c.value.result.spec.links.map((l) => serviceId(l.app, l.service)) : []),
@@ -215,7 +227,7 @@ export const Resources = {
   },
 
   statuses(keys: Keys): ResourceSpec<Status> {
-    return { kind: 'status', prefix: keys.statuses, decode: recordAt<AppName, StatusRecord>('status', StatusRecord, (k) => keys.parseStatus(k)) };
+    return { kind: 'status', prefix: keys.statuses, decode: withText(recordAt<AppName, StatusRecord>('status', StatusRecord, (k) => keys.parseStatus(k))) };
   },
 
   /** `moves/<app>/<name>`: replica moves `dokkaa rebalance` asked for (the scheduler). */
@@ -293,7 +305,7 @@ export const Resources = {
   },
 
   rollouts(keys: Keys): ResourceSpec<Rollout> {
-    return { kind: 'rollout', prefix: keys.rollouts, decode: recordAt<AppName, RolloutRecord>('rollout', RolloutRecord, (k) => keys.parseRollout(k)) };
+    return { kind: 'rollout', prefix: keys.rollouts, decode: withText(recordAt<AppName, RolloutRecord>('rollout', RolloutRecord, (k) => keys.parseRollout(k))) };
   },
 };
 

@@ -6,7 +6,7 @@ import type { ManifestEntry, Rollout } from '../../src/informer/resources.js';
 import type { Cached } from '../../src/informer/shared-informer.js';
 
 const web = (host: string) => JSON.stringify({ image: 'x', services: { www: { port: 80, role: 'web', hosts: [host] } } });
-const manifest = (text: string, createRevision = 3): Cached<ManifestEntry> => ({ key: '/d/apps/shop/front/manifest', value: { app: 'shop', name: 'front', result: decodeManifest(text, 'shop', 'front') }, modRevision: 9, createRevision, lease: '0' });
+const manifest = (text: string, createRevision = 3): Cached<ManifestEntry> => ({ key: '/d/apps/shop/front/manifest', value: { app: 'shop', name: 'front', result: decodeManifest(text, 'shop', 'front'), text }, modRevision: 9, createRevision, lease: '0' });
 const rollout = (target?: { manifest: string; revision: number }): Rollout =>
   ({ phase: 'Complete', targetHash: 'h', targetRevision: target?.revision ?? 0, message: '', updated: 1, ready: 1, total: 1, startedAt: '', at: { app: 'shop', name: 'front' }, ...(target ? { target: { templateHash: 'h', ...target } } : {}) }) as Rollout;
 
