@@ -2,15 +2,15 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { manifestId, type Keys } from '../../api/keys.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
-import { decodeRecord, type Forbidden, type ImagePin, type ReplicaRecord, type RevisionRef, RolloutRecord } from '../../api/records.js';
+import type { Forbidden, ImagePin, ReplicaRecord, RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { manifestReplicas, Resources, type Replica } from '../../src/informer/resources.js';
-import type { SharedInformer } from '../../src/informer/shared-informer.js';
+import { manifestReplicas, Resources, type Replica, type Rollout } from '../../src/informer/resources.js';
+import type { Cached, SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { invalidRecord, type Logger } from '../../src/logging.js';
+import type { Logger } from '../../src/logging.js';
 import type { Placed } from './placement-plan.js';
 import { ReadySince } from './ready-since.js';
 import { planRollout, type RolloutDecision, type RolloutInput } from './rollout-plan.js';
@@ -42,7 +42,14 @@ export interface RolloutStep {
 @injectable()
 export class RolloutTracker {
   private readonly readySince = new ReadySince();
+  /**
+   * Manifests whose record this process deleted and has not written since: every placement
+   * removed after a manifest's delete reconciles it again, and each would delete once more.
+   */
+  private readonly forgotten = new Set<string>();
   private readonly replicas: SharedInformer<Replica>;
+  /** The records, read from here and kept up to date with this tracker's own writes (assume). */
+  private readonly rollouts: SharedInformer<Rollout>;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -52,11 +59,14 @@ export class RolloutTracker {
     @inject(InformerFactory) factory: InformerFactory,
   ) {
     this.replicas = factory.informer(Resources.replicas(keys));
+    this.rollouts = factory.informer(Resources.rollouts(keys));
   }
 
   async step(step: RolloutStep, log: Logger): Promise<RolloutDecision> {
     const { app, name, targetHash } = step;
-    const currentKv = await this.store.get(this.keys.rollout(app, name));
+    this.forgotten.delete(manifestId(app, name));
+    await this.rollouts.synced();
+    const current = this.rollouts.get(this.keys.rollout(app, name));
     // Each index's record from the host it is placed on.
     const replicas = new Map<number, ReplicaRecord>();
     for (const r of manifestReplicas(this.replicas, app, name)) {
@@ -76,7 +86,7 @@ export class RolloutTracker {
       monitorMs: MONITOR_MS,
       ...(step.resize ? { resize: step.resize } : {}),
     });
-    await this.writeRecord(step, decodeRecord(RolloutRecord, currentKv?.value, invalidRecord(log, this.keys.rollout(step.app, step.name))), currentKv?.value, decision, log);
+    await this.writeRecord(step, current, decision, log);
     return decision;
   }
 
@@ -102,25 +112,41 @@ export class RolloutTracker {
 
   /** Changes the rollout record by `change` (creating one for `revision` if there is none); whether it wrote. */
   private async note(app: string, name: string, baseHash: string, revision: number, message: string, change: (r: RolloutRecord) => RolloutRecord): Promise<boolean> {
-    const kv = await this.store.get(this.keys.rollout(app, name));
-    const current = decodeRecord(RolloutRecord, kv?.value);
+    this.forgotten.delete(manifestId(app, name));
+    await this.rollouts.synced();
+    const cached = this.rollouts.get(this.keys.rollout(app, name));
     // Each note says all there is to say about the revision: an older verdict of the other kind goes.
-    const { pinError: _pinError, forbidden: _forbidden, ...rest } = current ?? {
+    const { pinError: _pinError, forbidden: _forbidden, ...rest } = recordOf(cached) ?? {
       phase: 'Progressing' as const, targetHash: baseHash, targetRevision: revision, message, updated: 0, ready: 0, total: 0, startedAt: new Date(this.clock.now()).toISOString(),
     };
     const value = canonicalJson(change(rest));
-    if (value === kv?.value) return false;
-    await this.store.put(this.keys.rollout(app, name), value);
+    if (value === cached?.value.text) return false;
+    await this.put(app, name, value, cached);
     return true;
   }
 
   /** Forgets a deleted manifest. */
   async forget(app: string, name: string): Promise<void> {
-    this.readySince.forgetManifest(manifestId(app, name));
+    const id = manifestId(app, name);
+    this.readySince.forgetManifest(id);
+    if (this.forgotten.has(id)) return;
     await this.store.delete(this.keys.rollout(app, name));
+    this.forgotten.add(id);
   }
 
-  private async writeRecord(step: RolloutStep, current: RolloutRecord | undefined, currentValue: string | undefined, d: RolloutDecision, log: Logger): Promise<void> {
+  /**
+   * Writes the record if it is still the one read (else throws: the reconcile is retried on
+   * fresh state), and applies the write to the informer so that the next step reads it.
+   */
+  private async put(app: string, name: string, value: string, read: Cached<Rollout> | undefined): Promise<void> {
+    const key = this.keys.rollout(app, name);
+    const revision = await this.store.txnAt([{ key, modRevision: read?.modRevision ?? 0 }], [{ type: 'put', key, value }]);
+    if (revision === undefined) throw new Error(`rollout record ${key} changed meanwhile; retrying with fresh state`);
+    this.rollouts.assume({ type: 'put', kv: { key, value, modRevision: revision, lease: '0' } });
+  }
+
+  private async writeRecord(step: RolloutStep, cached: Cached<Rollout> | undefined, d: RolloutDecision, log: Logger): Promise<void> {
+    const current = recordOf(cached);
     const target: RevisionRef = { templateHash: step.targetHash, revision: step.targetRevision, manifest: step.manifestText };
     const newTarget = current?.targetHash !== step.targetHash;
     const complete = d.done && !d.stalled;
@@ -151,8 +177,8 @@ export class RolloutTracker {
       ...(step.pin ? { pin: step.pin } : {}),
     };
     const value = canonicalJson(record);
-    if (value === currentValue) return;
-    await this.store.put(this.keys.rollout(step.app, step.name), value);
+    if (value === cached?.value.text) return;
+    await this.put(step.app, step.name, value, cached);
     if (current?.phase !== phase || newTarget) {
       log.info('rollout', { phase, detail: record.message });
       if (phase === 'Stalled') void this.events.record(step.app, step.name, { type: 'Warning', reason: 'RolloutStalled', message: record.message });
@@ -170,4 +196,11 @@ function byReason(list: { replica: number; reason: string }[]): NonNullable<Roll
     else groups.set(u.reason, [u.replica]);
   }
   return [...groups].map(([reason, replicas]) => ({ reason, replicas }));
+}
+
+/** The record of a cached rollout, without what the informer adds. */
+function recordOf(cached: Cached<Rollout> | undefined): RolloutRecord | undefined {
+  if (!cached) return undefined;
+  const { at: _at, text: _text, ...record } = cached.value;
+  return record;
 }

@@ -70,6 +70,8 @@ export class SchedulerController extends ControllerRunnable {
         // `dokkaa rollout restart`: pin again and roll.
         .watches(factory.informer(Resources.restarts(keys)), eventManifest)
         .uses(cache)
+        // The rollout tracker reads the records it wrote from here (its own writes are assumed).
+        .uses(factory.informer(Resources.rollouts(keys)))
         .resyncsAlso(() => cache.manifestIds())
         // Reconciles wait on etcd round trips, not on the CPU (nothing is listed per
         // reconcile any more): more of them at once let etcd batch their writes.

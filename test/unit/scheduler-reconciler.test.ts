@@ -115,6 +115,11 @@ function world(nodes: string[]) {
   // The hosts' replica records, as the scheduler controller holds them (it watches them).
   const replicas = factory.informer(Resources.replicas(keys));
   replicas.acquire();
+  // And the manifests it is for (the reconciles read them from there).
+  const manifests = factory.informer(Resources.manifests(keys));
+  manifests.acquire();
+  // And the rollout records (its rollout tracker reads them from there).
+  factory.informer(Resources.rollouts(keys)).acquire();
   return {
     store, keys, clock, events, cache, factory, resolver,
     /** Writes a host's replica record once the informer watches (the reconciles read it from there). */
@@ -122,10 +127,17 @@ function world(nodes: string[]) {
       await replicas.synced();
       await store.put(keys.replica(r.node, r.app, r.name, r.replica), JSON.stringify(r));
     },
-    reconcile: () => reconciler.reconcile('app/web', log),
-    reconcileId: (id: string) => reconciler.reconcile(id, log),
+    reconcile: async () => {
+      await manifests.synced();
+      return reconciler.reconcile('app/web', log);
+    },
+    reconcileId: async (id: string) => {
+      await manifests.synced();
+      return reconciler.reconcile(id, log);
+    },
     policy,
     apply: async (manifest: object | string) => {
+      await manifests.synced();
       await store.put(keys.manifest('app', 'web'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
       return store.revision;
     },
