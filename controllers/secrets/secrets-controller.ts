@@ -1,5 +1,6 @@
 import { inject, injectable } from 'inversify';
 import type { Keys } from '../../api/keys.js';
+import { secretsUsed } from '../../api/manifest.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
 import { BY_FILE, BY_MANIFEST, BY_NODE, entryId, fileId, Resources } from '../../src/informer/resources.js';
@@ -27,6 +28,16 @@ export class SecretsController extends ControllerRunnable {
       return [...new Set(users.flatMap((id) => placements.byIndex(BY_MANIFEST, id).map((p) => p.value.at.node)))];
     };
     const sealedRegistries = factory.informer(Resources.sealedRegistries(keys));
+    const registries = factory.informer(Resources.registries(keys));
+    // A placement bears on its node's copies only if its manifest uses secrets (or is not
+    // valid: the placement may run an older spec that does), if any registry has credentials,
+    // or if the node holds copies that may be going. Anything else would be a reconcile of
+    // six reads that changes nothing, for every replica placed.
+    const placementMatters = (p: { app: string; name: string; node: string }) => {
+      const manifest = manifests.get(keys.manifest(p.app, p.name))?.value.result;
+      return !manifest?.ok || secretsUsed(manifest.spec).length > 0 || registries.list().length > 0
+        || sealed.byIndex(BY_NODE, p.node).length > 0 || sealedRegistries.list().some((c) => c.value.at.node === p.node);
+    };
     // A login or logout is rare and placements' summaries carry no image: every node, and
     // any that holds a copy (its record may be gone).
     const allNodes = () => [...new Set([...nodes.list().map((c) => c.value.at), ...sealedRegistries.list().map((c) => c.value.at.node)])];
@@ -34,11 +45,11 @@ export class SecretsController extends ControllerRunnable {
       factory
         .builder('secrets', reconciler)
         .for(nodes, (c) => [c.value.at])
-        .watches(placements, (ev) => [at(ev).node])
+        .watches(placements, (ev) => (placementMatters(at(ev)) ? [at(ev).node] : []))
         .watches(sealed, (ev) => [at(ev).node])
         .watches(sealedRegistries, (ev) => [at(ev).node])
         .watches(factory.informer(Resources.secrets(keys)), holdersOf)
-        .watches(factory.informer(Resources.registries(keys)), allNodes)
+        .watches(registries, allNodes)
         // A pre-pull may be for any node (the reconciler checks constraints and cordons); a
         // cordon changes which pre-pulls its node carries out.
         .watches(factory.informer(Resources.prepulls(keys)), allNodes)
