@@ -3,6 +3,7 @@ import type { Keys } from '../../api/keys.js';
 import { secretsUsed } from '../../api/manifest.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
+import { allocationOnly } from '../../src/controller/nodes-and-placements.js';
 import { BY_FILE, BY_MANIFEST, BY_NODE, entryId, fileId, Resources } from '../../src/informer/resources.js';
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -44,7 +45,8 @@ export class SecretsController extends ControllerRunnable {
     super(
       factory
         .builder('secrets', reconciler)
-        .for(nodes, (c) => [c.value.at])
+        // An agent rewrites its record with every count of what its placements reserve: not read here.
+        .for(nodes, (c) => [c.value.at], (ev) => !allocationOnly(ev))
         .watches(placements, (ev) => (placementMatters(at(ev)) ? [at(ev).node] : []))
         .watches(sealed, (ev) => [at(ev).node])
         .watches(sealedRegistries, (ev) => [at(ev).node])

@@ -27,10 +27,13 @@ export class ControllerBuilder {
     private readonly make: (spec: ControllerSpec) => Controller,
   ) {}
 
-  /** The primary resource: each record maps to the keys it concerns, now and at every resync. */
-  for<T>(informer: SharedInformer<T>, toKeys: ObjectMap<T>): this {
+  /**
+   * The primary resource: each record maps to the keys it concerns, now and at every resync.
+   * `matters` drops changes the reconciler does not read (resyncs and re-lists still see all).
+   */
+  for<T>(informer: SharedInformer<T>, toKeys: ObjectMap<T>, matters: (ev: InformerEvent<T>) => boolean = () => true): this {
     this.uses(informer);
-    this.sources.push(changes(informer).pipe(mergeMap((ev) => (ev.type === 'put' ? toKeys(ev.obj) : toKeys(ev.old)))));
+    this.sources.push(changes(informer).pipe(mergeMap((ev) => (!matters(ev) ? [] : ev.type === 'put' ? toKeys(ev.obj) : toKeys(ev.old)))));
     this.listers.push(() => informer.list().flatMap(toKeys));
     return this.watchesRelists(informer, () => informer.list().flatMap(toKeys));
   }

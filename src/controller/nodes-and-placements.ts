@@ -14,7 +14,7 @@ export type NodesChange = { kind: 'node' } | { kind: 'relisted' };
  * A node put that changes nothing placement reads: only `allocated` (what the agent last
  * counted, a report) differs. Without this, every agent's count would re-plan every manifest.
  */
-function reportOnly(ev: InformerEvent<Node>): boolean {
+export function allocationOnly(ev: InformerEvent<Node>): boolean {
   if (ev.type !== 'put' || !ev.old) return false;
   const { allocated: _a, ...now } = ev.obj.value;
   const { allocated: _b, ...before } = ev.old.value;
@@ -44,7 +44,7 @@ export class NodesAndPlacements implements SyncedCache {
   /** A node put (other than a new allocation count) or deleted, a cordon or drain changed, and re-lists of any prefix. */
   get changes(): Observable<NodesChange> {
     return merge(
-      merge(this.nodes.events.pipe(filter((ev) => !reportOnly(ev))), this.maintenance.events).pipe(
+      merge(this.nodes.events.pipe(filter((ev) => !allocationOnly(ev))), this.maintenance.events).pipe(
         filter((ev) => !(ev.type === 'put' && ev.initial)),
         map((): NodesChange => ({ kind: 'node' })),
       ),
