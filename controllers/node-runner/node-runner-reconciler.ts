@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import { parseReplicaId, type Keys } from '../../api/keys.js';
 import { configsUsed, secretsUsed } from '../../api/manifest.js';
 import { ConfigRecord, decodeRecord, LinkRecord, type PlacementRecord, SealedCopyRecord } from '../../api/records.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { SealingKey } from '../../src/agent/sealing-key.js';
 import type { Clock } from '../../src/clock.js';
@@ -11,9 +12,7 @@ import type { WorkerSlot } from '../../src/queue/work-queue.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
 import { CredentialsPending } from '../../src/docker/pull-errors.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
-import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources, withoutAt, type NodePlacement, type Replica } from '../../src/informer/resources.js';
-import type { InformerCache } from '../../src/informer/shared-informer.js';
+import { withoutAt } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
 import { linkEnv } from '../../api/link-env.js';
@@ -39,15 +38,13 @@ const LAST_LOG_LINES = 5;
  * after each stage that started, stopped or renamed it.
  *
  * The placement and the record are read from the agent's informers of this host's
- * placements and records, not from etcd (the controller has both synced before it
- * reconciles). Only this host writes its records, and the executor applies each write to
- * that cache as soon as etcd committed it, so a reconcile sees the last one.
+ * placements and records (HostCaches), not from etcd; the controller has both synced before
+ * it reconciles, and a reconcile waits for HostCaches.ready. Only this host writes its
+ * records, and the executor applies each write to that cache as soon as etcd committed it,
+ * so a reconcile sees the last one.
  */
 @injectable()
 export class NodeRunnerReconciler implements Reconciler {
-  private readonly placements: InformerCache<NodePlacement>;
-  private readonly records: InformerCache<Replica>;
-
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
@@ -59,14 +56,12 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(TYPES.Config) private readonly config: Pick<Config, 'allowHostPaths'>,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(SealingKey) private readonly sealingKey: SealingKey,
-    @inject(InformerFactory) factory: InformerFactory,
-  ) {
-    this.placements = factory.informer(Resources.nodePlacements(keys, lease.node));
-    this.records = factory.informer(Resources.nodeReplicas(keys, lease.node));
-  }
+    @inject(HostCaches) private readonly caches: HostCaches,
+  ) {}
 
   async reconcile(id: string, log: Logger, worker?: WorkerSlot): Promise<ReconcileResult> {
     const ref = parseReplicaId(id);
+    await this.caches.ready();
     const { input, recordKv } = await this.observe(ref, log);
     const run = this.executor.begin(ref, recordKv, log, worker);
     const plan = planContainers(input);
@@ -112,8 +107,8 @@ export class NodeRunnerReconciler implements Reconciler {
     const node = this.lease.node;
     const containers = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) });
     // Read after the engine answered: a change meanwhile is seen now, not only by the reconcile it queues.
-    const placed = this.placements.get(this.keys.placement(node, app, name, replica));
-    const cached = this.records.get(this.keys.replica(node, app, name, replica));
+    const placed = this.caches.placements.get(this.keys.placement(node, app, name, replica));
+    const cached = this.caches.records.get(this.keys.replica(node, app, name, replica));
     const placement: PlacementRecord | undefined = placed && withoutAt(placed.value);
     const input: ReplicaInput = {
       app, name, replica,

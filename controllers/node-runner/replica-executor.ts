@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
 import type { ReplicaRecord } from '../../api/records.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
@@ -9,8 +10,7 @@ import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
 import { formatPullProgress } from '../../src/docker/pull-stream.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
-import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources, withoutAt, type Replica } from '../../src/informer/resources.js';
+import { withoutAt, type Replica } from '../../src/informer/resources.js';
 import type { Cached, SharedInformer } from '../../src/informer/shared-informer.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -63,9 +63,9 @@ export class ReplicaExecutor {
     @inject(PullCoordinator) private readonly pulls: PullCoordinator,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(CreateLimit) private readonly limit: CreateLimit,
-    @inject(InformerFactory) factory: InformerFactory,
+    @inject(HostCaches) caches: HostCaches,
   ) {
-    this.records = factory.informer(Resources.nodeReplicas(keys, lease.node));
+    this.records = caches.records;
   }
 
   /**

@@ -224,6 +224,33 @@ describe('NodeRunnerReconciler', () => {
     assert.equal(w.records.get(key), undefined, 'the late events of the writes change nothing');
   });
 
+  it('acts on nothing cached while its lease is not renewed: containers its fence removed stay removed until etcd answers', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.lease.renewed = false;
+    await w.engine.remove('c1');
+    w.calls();
+    await assert.rejects(w.reconcile(), /etcd out of reach/);
+    assert.deepEqual(w.calls(), []);
+    w.lease.renewed = true;
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [`create ${NAME}`, 'start c2']);
+  });
+
+  it('under a new lease, lists its placements again before acting: a removal its watch missed is seen', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.calls();
+    // As if the watch had not brought it yet when etcd expired the last lease.
+    w.store.deleteQuietly(w.keys.placement('h1', 'app', 'web', 0));
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [], 'under the same lease, the cache is trusted');
+    w.lease.leaseId = '1';
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['stop c1 10', 'remove c1']);
+    assert.equal(await w.record(), undefined);
+  });
+
   it('waits for its links, then runs with their env', async () => {
     const w = await world(web({ links: ['db'] }));
     await w.reconcile();

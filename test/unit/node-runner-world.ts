@@ -20,7 +20,7 @@ import { FakeClock, flush } from './fake-clock.js';
 import { FakeEngine } from './fake-engine.js';
 import { FakeKvStore } from './fake-kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources } from '../../src/informer/resources.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 
 /** A clock whose sleeps end at once, moving time on by what they asked for. */
 export class SkippingClock implements Clock {
@@ -83,6 +83,11 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
     id() {
       return this.leaseId;
     },
+    /** Whether etcd acknowledges the lease (see NodeLease.live). */
+    renewed: true,
+    live() {
+      return this.renewed;
+    },
     address: () => '10.0.0.1',
     containerGateway: () => '172.17.0.1',
     containerResolver: () => undefined,
@@ -101,14 +106,13 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
   const fileStore = files as unknown as SecretFileStore;
   const limit = new CreateLimit(clock);
   // The informers the node runner's controller would have synced before its first reconcile.
-  const informers = new InformerFactory(store, new FakeClock(start), log);
-  const placements = informers.informer(Resources.nodePlacements(keys, 'h1'));
-  const records = informers.informer(Resources.nodeReplicas(keys, 'h1'));
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, informers);
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, informers);
+  const caches = new HostCaches(new InformerFactory(store, new FakeClock(start), log), keys, { node: 'h1' }, nodeLease);
+  const { placements, records } = caches;
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches);
   for (const informer of [placements, records]) informer.acquire();
   await Promise.all([placements.synced(), records.synced()]);
   // Synced is listed; the fake's watches open a turn later, and miss what is written before.
   await flush();
-  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit, informers, records };
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit, records };
 }

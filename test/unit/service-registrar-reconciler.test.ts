@@ -4,9 +4,9 @@ import { canonicalJson } from '../../api/canonical-json.js';
 import { Keys } from '../../api/keys.js';
 import type { EndpointRecord, ReplicaRecord } from '../../api/records.js';
 import { ServiceRegistrarReconciler } from '../../controllers/service-registrar/service-registrar-reconciler.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 import type { NodeLease } from '../../src/agent/node-lease.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
-import { Resources } from '../../src/informer/resources.js';
 import { createLogger } from '../../src/logging.js';
 import { placement, replica, spec } from './builders.js';
 import { FakeClock, flush } from './fake-clock.js';
@@ -24,10 +24,11 @@ const endpointKey = keys.endpoint('h1', 'app', 'web', keys.endpointId('web', 0, 
 async function world() {
   const store = new FakeKvStore();
   const factory = new InformerFactory(store, new FakeClock(), log);
-  const lease = { node: 'h1', leaseId: '7', id() { return this.leaseId; } };
-  const reconciler = new ServiceRegistrarReconciler(store, keys, lease as unknown as NodeLease, factory);
-  const endpoints = factory.informer(Resources.nodeEndpoints(keys, 'h1'));
-  for (const informer of [factory.informer(Resources.nodeReplicas(keys, 'h1')), endpoints]) informer.acquire();
+  const lease = { node: 'h1', leaseId: '7', id() { return this.leaseId; }, live: () => true };
+  const caches = new HostCaches(factory, keys, { node: 'h1' }, lease);
+  const reconciler = new ServiceRegistrarReconciler(store, keys, lease as unknown as NodeLease, caches);
+  const { endpoints } = caches;
+  for (const informer of [caches.records, endpoints]) informer.acquire();
   await flush();
   return {
     store, lease, endpoints,
