@@ -72,8 +72,9 @@ export class ReplicaExecutor {
    * Begins one reconcile of one replica. `stored` is its record as read at the start (see
    * storedRecord): writes are skipped when they would store the same under the same lease
    * (`readRecord` reads it again, from the cache). The function returned runs steps and
-   * resolves with the id of the container a `create` step made, if any. While a pull runs, the reconcile gives its
-   * `worker` back: replicas waiting for an image hold none of the node runner's workers.
+   * resolves with the id of the container a `create` step made, if any. While a pull runs,
+   * the reconcile gives its `worker` back: replicas waiting for an image hold none of the
+   * node runner's workers.
    */
   begin(ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): (steps: Step[]) => Promise<string | undefined> {
     return async (steps) => {

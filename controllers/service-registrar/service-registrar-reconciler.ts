@@ -17,9 +17,9 @@ import type { Logger } from '../../src/logging.js';
  *
  * Reads the replica's record and this host's endpoints from the agent's informers
  * (HostCaches; its controller watches both, synced before it reconciles, and a reconcile
- * waits for HostCaches.ready). Endpoints are this host's alone:
- * each write or delete is applied to their cache as soon as etcd committed it (assume), so
- * a reconcile right after one compares with it, not with what the watch has brought so far.
+ * waits for HostCaches.ready). Endpoints are this host's alone: each write or delete is
+ * applied to their cache as soon as etcd committed it (assume), so a reconcile right after
+ * one compares with it, not with what the watch has brought so far.
  */
 @injectable()
 export class ServiceRegistrarReconciler implements Reconciler {

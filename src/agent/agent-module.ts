@@ -15,6 +15,6 @@ export const agentModule = new ContainerModule(({ bind }) => {
   bind(NodeLease).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(NodeLease);
   bind(AllocationReporter).toSelf().inSingletonScope();
-  bind(HostCaches).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(AllocationReporter);
+  bind(HostCaches).toSelf().inSingletonScope();
 });
