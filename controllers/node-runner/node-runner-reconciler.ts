@@ -1,7 +1,8 @@
 import { inject, injectable } from 'inversify';
 import { parseReplicaId, type Keys } from '../../api/keys.js';
 import { configsUsed, secretsUsed } from '../../api/manifest.js';
-import { ConfigRecord, decodeRecord, LinkRecord, PlacementRecord, ReplicaRecord, SealedCopyRecord } from '../../api/records.js';
+import { ConfigRecord, decodeRecord, LinkRecord, type PlacementRecord, SealedCopyRecord } from '../../api/records.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { SealingKey } from '../../src/agent/sealing-key.js';
 import type { Clock } from '../../src/clock.js';
@@ -11,6 +12,7 @@ import type { WorkerSlot } from '../../src/queue/work-queue.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
 import { CredentialsPending } from '../../src/docker/pull-errors.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import { withoutAt } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
 import { linkEnv } from '../../api/link-env.js';
@@ -18,7 +20,7 @@ import { LABEL } from './container-template.js';
 import type { HeldFiles } from './file-plan.js';
 import { HealthProber, type HealthState } from './health-prober.js';
 import { SecretFileStore } from './secret-file-store.js';
-import { ReplicaExecutor, type ReplicaRef } from './replica-executor.js';
+import { ReplicaExecutor, storedRecord, type ReplicaRef } from './replica-executor.js';
 import { planContainers, planHealth, planRestart, planServing, replicaRecord, unseenExit, type Kept, type ReplicaInput, type Step } from './replica-plan.js';
 
 /** How soon a replica waiting for its registry's credentials looks again, if no event comes first. */
@@ -34,6 +36,12 @@ const LAST_LOG_LINES = 5;
  * (replica-plan.ts) decides; the executor acts. Each stage of the plan decides on what
  * the engine reports after the stage before, so the kept container is inspected again
  * after each stage that started, stopped or renamed it.
+ *
+ * The placement and the record are read from the agent's informers of this host's
+ * placements and records (HostCaches), not from etcd; the controller has both synced before
+ * it reconciles, and a reconcile waits for HostCaches.ready. Only this host writes its
+ * records, and the executor applies each write to that cache as soon as etcd committed it,
+ * so a reconcile sees the last one.
  */
 @injectable()
 export class NodeRunnerReconciler implements Reconciler {
@@ -48,10 +56,12 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(TYPES.Config) private readonly config: Pick<Config, 'allowHostPaths'>,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(SealingKey) private readonly sealingKey: SealingKey,
+    @inject(HostCaches) private readonly caches: HostCaches,
   ) {}
 
   async reconcile(id: string, log: Logger, worker?: WorkerSlot): Promise<ReconcileResult> {
     const ref = parseReplicaId(id);
+    await this.caches.ready();
     const { input, recordKv } = await this.observe(ref, log);
     const run = this.executor.begin(ref, recordKv, log, worker);
     const plan = planContainers(input);
@@ -95,17 +105,16 @@ export class NodeRunnerReconciler implements Reconciler {
   /** Reads both sides: the placement, the record, the containers and (with links) the link resolution. */
   private async observe({ app, name, replica }: ReplicaRef, log: Logger): Promise<{ input: ReplicaInput; recordKv: KeyValue | undefined }> {
     const node = this.lease.node;
-    const [placementKv, recordKv, containers] = await Promise.all([
-      this.store.get(this.keys.placement(node, app, name, replica)),
-      this.store.get(this.keys.replica(node, app, name, replica)),
-      this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) }),
-    ]);
-    const placement = decodeRecord(PlacementRecord, placementKv?.value, invalidRecord(log, this.keys.placement(node, app, name, replica)));
+    const containers = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) });
+    // Read after the engine answered: a change meanwhile is seen now, not only by the reconcile it queues.
+    const placed = this.caches.placements.get(this.keys.placement(node, app, name, replica));
+    const cached = this.caches.records.get(this.keys.replica(node, app, name, replica));
+    const placement: PlacementRecord | undefined = placed && withoutAt(placed.value);
     const input: ReplicaInput = {
       app, name, replica,
       host: { node, address: this.lease.address(), resolver: this.lease.containerResolver(), cluster: this.keys.root, allowHostPaths: this.config.allowHostPaths ?? [] },
       placement,
-      record: recordKv && { value: decodeRecord(ReplicaRecord, recordKv.value, invalidRecord(log, this.keys.replica(node, app, name, replica))), modRevision: recordKv.modRevision },
+      record: cached && { value: withoutAt(cached.value), modRevision: cached.modRevision },
       containers,
     };
     if (placement && placement.spec.links.length > 0) {
@@ -115,7 +124,7 @@ export class NodeRunnerReconciler implements Reconciler {
     }
     if (placement && (secretsUsed(placement.spec).length || configsUsed(placement.spec).length)) input.files = await this.held({ app, name, replica }, placement, log);
     if (!placement) input.hasFiles = await this.files.has({ app, name, replica });
-    return { input, recordKv };
+    return { input, recordKv: storedRecord(cached) };
   }
 
   /**

@@ -2,6 +2,7 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
 import type { ReplicaRecord } from '../../api/records.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
@@ -9,6 +10,8 @@ import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
 import { formatPullProgress } from '../../src/docker/pull-stream.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
+import { withoutAt, type Replica } from '../../src/informer/resources.js';
+import type { Cached, SharedInformer } from '../../src/informer/shared-informer.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
@@ -30,12 +33,25 @@ export interface ReplicaRef {
 }
 
 /**
+ * A cached replica record as the executor compares writes with it: its value in the form
+ * this host writes it (canonical JSON), its mod revision and its lease.
+ */
+export function storedRecord(cached: Cached<Replica> | undefined): KeyValue | undefined {
+  return cached && { key: cached.key, value: canonicalJson(withoutAt(cached.value)), modRevision: cached.modRevision, lease: cached.lease };
+}
+
+/**
  * Performs the node runner's planned steps against the engine, the store and the event
  * recorder. Steps run in order; the first that throws ends the run (the reconcile is
- * retried with backoff). Events are best effort and never awaited.
+ * retried with backoff). Events are best effort and never awaited. Each write or delete of
+ * the replica record is applied to the agent's informer of this host's records as soon as
+ * etcd committed it (assume): only this host writes its records, so that cache is then as
+ * new as etcd, and the next reconcile (or `readRecord`) reads it instead of etcd.
  */
 @injectable()
 export class ReplicaExecutor {
+  private readonly records: SharedInformer<Replica>;
+
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
     @inject(TYPES.ContainerEngine) private readonly engine: ContainerEngine,
@@ -47,20 +63,24 @@ export class ReplicaExecutor {
     @inject(PullCoordinator) private readonly pulls: PullCoordinator,
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(CreateLimit) private readonly limit: CreateLimit,
-  ) {}
+    @inject(HostCaches) caches: HostCaches,
+  ) {
+    this.records = caches.records;
+  }
 
   /**
-   * Begins one reconcile of one replica. `stored` is its record as read at the start:
-   * writes are skipped when they would store the same under the same lease (`readRecord`
-   * reads it again). The function returned runs steps and resolves with the id of the
-   * container a `create` step made, if any. While a pull runs, the reconcile gives its
-   * `worker` back: replicas waiting for an image hold none of the node runner's workers.
+   * Begins one reconcile of one replica. `stored` is its record as read at the start (see
+   * storedRecord): writes are skipped when they would store the same under the same lease
+   * (`readRecord` reads it again, from the cache). The function returned runs steps and
+   * resolves with the id of the container a `create` step made, if any. While a pull runs,
+   * the reconcile gives its `worker` back: replicas waiting for an image hold none of the
+   * node runner's workers.
    */
   begin(ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): (steps: Step[]) => Promise<string | undefined> {
     return async (steps) => {
       let created: string | undefined;
       for (const step of steps) {
-        if (step.kind === 'readRecord') stored = await this.store.get(this.recordKey(ref));
+        if (step.kind === 'readRecord') stored = storedRecord(this.records.get(this.recordKey(ref)));
         // Progress written during a pull makes the record read at the start stale.
         else if (step.kind === 'pull') stored = (await this.pullImage(step, ref, stored, log, worker)) ? undefined : stored;
         else created = (await this.perform(step, ref, stored, log)) ?? created;
@@ -73,10 +93,10 @@ export class ReplicaExecutor {
     switch (step.kind) {
       case 'remove':
         return this.removeAll(step.containers, step.reason, step.graceSeconds, ref, log);
-      case 'deleteRecord':
-        if (step.modRevision !== undefined) await this.store.deleteIfModRevision(this.recordKey(ref), step.modRevision);
-        else if (stored) await this.store.deleteIfModRevision(this.recordKey(ref), stored.modRevision);
-        return;
+      case 'deleteRecord': {
+        const modRevision = step.modRevision ?? stored?.modRevision;
+        return modRevision === undefined ? undefined : this.deleteRecord(this.recordKey(ref), modRevision);
+      }
       case 'writeRecord':
         return this.write(stored, step.record);
       case 'drain':
@@ -202,6 +222,15 @@ export class ReplicaExecutor {
     const value = canonicalJson(record);
     const lease = this.lease.id();
     if (existing && existing.value === value && existing.lease === lease) return;
-    await this.store.put(this.keys.replica(this.lease.node, record.app, record.name, record.replica), value, { lease });
+    const key = this.keys.replica(this.lease.node, record.app, record.name, record.replica);
+    const revision = await this.store.putAt(key, value, { lease });
+    const at = this.keys.parseReplica(key);
+    if (at) this.records.assume({ type: 'put', kv: { key, value, modRevision: revision, lease }, value: { ...record, at } });
+  }
+
+  /** Deletes the replica record if still at `modRevision`. */
+  private async deleteRecord(key: string, modRevision: number): Promise<void> {
+    const revision = await this.store.txnAt([{ key, modRevision }], [{ type: 'delete', key }]);
+    if (revision !== undefined) this.records.assume({ type: 'delete', key, revision });
   }
 }

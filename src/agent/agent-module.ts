@@ -1,12 +1,14 @@
 import { ContainerModule } from 'inversify';
 import { TYPES } from '../ioc/tokens.js';
 import { AllocationReporter } from './allocation-reporter.js';
+import { HostCaches } from './host-caches.js';
 import { NodeLease } from './node-lease.js';
 import { SealingKey } from './sealing-key.js';
 
 /**
  * The host's membership lease, bound first so it starts before the host's controllers, and
- * the count of what its placements reserve, kept in its node record; its sealing key.
+ * the count of what its placements reserve, kept in its node record; its sealing key; the
+ * caches of its own sections of etcd its controllers act on (HostCaches).
  */
 export const agentModule = new ContainerModule(({ bind }) => {
   bind(SealingKey).toSelf().inSingletonScope();
@@ -14,4 +16,5 @@ export const agentModule = new ContainerModule(({ bind }) => {
   bind(TYPES.Runnable).toService(NodeLease);
   bind(AllocationReporter).toSelf().inSingletonScope();
   bind(TYPES.Runnable).toService(AllocationReporter);
+  bind(HostCaches).toSelf().inSingletonScope();
 });

@@ -6,7 +6,7 @@ import type { Amounts } from '../../api/records.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Config } from '../config.js';
 import { InformerFactory } from '../informer/informer-factory.js';
-import { Resources, type Placement } from '../informer/resources.js';
+import { Resources, type NodePlacement } from '../informer/resources.js';
 import type { SharedInformer } from '../informer/shared-informer.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
@@ -40,7 +40,7 @@ const same = (a: Allocated | undefined, b: Allocated) => !!a && a.cpus === b.cpu
 @injectable()
 export class AllocationReporter implements Runnable {
   readonly name = 'allocation-reporter';
-  private readonly placements: SharedInformer<Placement>;
+  private readonly placements: SharedInformer<NodePlacement>;
   private subscription: Subscription | undefined;
   private timer: TimerHandle | undefined;
   /** What the node record holds, as far as this reporter knows (undefined: unknown). */

@@ -69,6 +69,15 @@ export class NodeLease implements Runnable {
     return this.lease.id;
   }
 
+  /**
+   * Whether the lease is held and etcd acknowledged it within 2/3 of the TTL, where
+   * `expiring$` fires and the fence removes this host's containers: beyond, etcd may be
+   * out of reach, and what the host's caches say about it may be behind.
+   */
+  live(): boolean {
+    return this.lease !== undefined && (this.keepalive?.sinceAck() ?? 0) <= (this.config.leaseTtlSeconds * 1000 * 2) / 3;
+  }
+
   /** The address other hosts' containers use to reach this host's published ports. */
   address(): string {
     return this.resolvedAddress;

@@ -45,9 +45,13 @@ export class Etcd3KvStore implements KvStore {
   }
 
   async put(key: string, value: string, opts: PutOptions = {}): Promise<void> {
+    await this.putAt(key, value, opts);
+  }
+
+  async putAt(key: string, value: string, opts: PutOptions = {}): Promise<number> {
     const put = this.client.put(key).value(value);
     if (opts.lease) put.lease(opts.lease);
-    await put.exec();
+    return Number((await put.exec()).header.revision);
   }
 
   async putIfModRevision(key: string, value: string, expected: number, opts: PutOptions = {}): Promise<boolean> {

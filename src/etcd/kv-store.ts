@@ -68,6 +68,8 @@ export interface KvStore {
   get(key: string): Promise<KeyValue | undefined>;
   list(prefix: string): Promise<ListResult>;
   put(key: string, value: string, opts?: PutOptions): Promise<void>;
+  /** As put, resolving the revision it committed at (the key's new mod revision): for an informer's assume(). */
+  putAt(key: string, value: string, opts?: PutOptions): Promise<number>;
   /** Puts only if the key's mod revision is still `expectedModRevision` (0: must not exist). */
   putIfModRevision(key: string, value: string, expectedModRevision: number, opts?: PutOptions): Promise<boolean>;
   delete(key: string): Promise<void>;

@@ -1,7 +1,7 @@
 import { manifestId, replicaId, serviceId, type Keys, type SkyDnsKeys } from '../../api/keys.js';
 import { configsUsed, decodeManifest, secretsUsed, type DecodeResult } from '../../api/manifest.js';
 import * as t from 'io-ts';
-import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, RoutesRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
+import { CertRecord, checkRecord, ConfigRecord, type DecodedRecord, PolicyRecord, EndpointRecord, LinkRecord, MaintenanceRecord, MovesRecord, NodeRecord, PlacementRecord, PlacementSummary, PortRecord, PrepullRecord, RegistryRecord, RoutesRecord, ReplicaRecord, RestartRecord, RolloutRecord, RouterConfig, SealedCopyRecord, SecretRecord, StatusRecord, VolumeSetRecord } from '../../api/records.js';
 import type { KeyValue } from '../etcd/kv-store.js';
 import type { ResourceSpec } from './informer-factory.js';
 import type { Cached, Decoder, InformerCache, InformerEvent } from './shared-informer.js';
@@ -67,6 +67,8 @@ type ReplicaAt = AppName & { replica: number };
 const byManifest = <T extends { at: AppName }>(c: Cached<T>) => [manifestId(c.value.at.app, c.value.at.name)];
 
 export type Placement = PlacementSummary & { at: ReplicaAt & { node: string } };
+/** A placement with its spec: only a host's own placements are kept so (see nodePlacements). */
+export type NodePlacement = PlacementRecord & { at: ReplicaAt & { node: string } };
 export type Replica = ReplicaRecord & { at: ReplicaAt & { node: string } };
 export type Endpoint = EndpointRecord & { at: { node: string; app: string; service: string; endpoint: string } };
 export type Link = LinkRecord & { at: AppName };
@@ -131,9 +133,18 @@ export const Resources = {
     };
   },
 
-  /** One node's placements (its agent). */
-  nodePlacements(keys: Keys, node: string): ResourceSpec<Placement> {
-    return { ...Resources.placements(keys), prefix: keys.nodePlacements(node), indexers: { [BY_MANIFEST]: byManifest } };
+  /**
+   * One node's placements, with their specs (its agent): the node runner reconciles from
+   * this cache instead of reading each placement from etcd. A host holds only its own
+   * placements, so the specs stay few; the cluster-wide cache keeps summaries.
+   */
+  nodePlacements(keys: Keys, node: string): ResourceSpec<NodePlacement> {
+    return {
+      kind: 'node-placement',
+      prefix: keys.nodePlacements(node),
+      decode: recordAt<ReplicaAt & { node: string }, PlacementRecord>('placement', PlacementRecord, (k) => keys.parsePlacement(k)),
+      indexers: { [BY_MANIFEST]: byManifest },
+    };
   },
 
   /** Every host's replica records (`node-replicas/`): the scheduler, the status controller. */
@@ -322,6 +333,12 @@ export function dnsRecordsResource(skydns: SkyDnsKeys): ResourceSpec<DnsRecord> 
     },
     indexers: { [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)] },
   };
+}
+
+/** A cached record as stored: the value without the `at` its key adds. */
+export function withoutAt<T extends { at: unknown }>(value: T): Omit<T, 'at'> {
+  const { at: _at, ...record } = value;
+  return record;
 }
 
 /** The manifest id (`app/name`) of a manifest in the manifests informer. */

@@ -198,6 +198,22 @@ export class SharedInformer<T> implements InformerCache<T> {
     else this.remove(write.key, write.revision, true);
   }
 
+  /**
+   * Lists the prefix again now and applies the difference (told as changes, then `relists`),
+   * the watch going on: for a consumer that must not act on a cache that may have fallen
+   * behind etcd (its host was cut off). Every record is versioned, so a watch event older
+   * than the listing changes nothing after it. Resolves at once if the informer is not
+   * running or has not listed yet (its first listing is to come); rejects if the listing fails.
+   */
+  async relist(): Promise<void> {
+    if (!this.listed) return;
+    const generation = this.generation;
+    const listing = await this.store.list(this.prefix);
+    if (generation !== this.generation) return;
+    this.replace(listing.kvs, listing.revision, false);
+    this.relists$.next();
+  }
+
   private clear(): void {
     this.items.clear();
     this.tombstones.clear();

@@ -23,6 +23,8 @@ export class FakeKvStore implements KvStore {
   listCalls = 0;
   /** The prefix of every list() call, in order. */
   readonly listed: string[] = [];
+  /** Prefixes whose watch events wait for `lag`'s release. */
+  private readonly lagging: { prefix: string; held: (() => void)[] }[] = [];
 
   get revision(): number {
     return this.rev;
@@ -42,6 +44,19 @@ export class FakeKvStore implements KvStore {
   /** The watches that are live (not cancelled, not ended by an error). */
   liveWatchers(): Watcher[] {
     return this.watchers.filter((w) => !w.cancelled);
+  }
+
+  /**
+   * Holds the watch events of keys under `prefix` until the function returned delivers them,
+   * in order: a watch running behind the writes, as etcd's may.
+   */
+  lag(prefix: string): () => void {
+    const lagging = { prefix, held: [] as (() => void)[] };
+    this.lagging.push(lagging);
+    return () => {
+      this.lagging.splice(this.lagging.indexOf(lagging), 1);
+      for (const deliver of lagging.held.splice(0)) deliver();
+    };
   }
 
   /** Ends every live watch with an error, as etcd does when its start revision is compacted. */
@@ -68,8 +83,14 @@ export class FakeKvStore implements KvStore {
   }
 
   async put(key: string, value: string, opts?: PutOptions): Promise<void> {
+    await this.putAt(key, value, opts);
+  }
+
+  async putAt(key: string, value: string, opts?: PutOptions): Promise<number> {
     this.setQuietly(key, value, opts?.lease);
-    this.notify({ type: 'put', kv: { ...this.data.get(key)! } });
+    const kv = { ...this.data.get(key)! };
+    this.notify({ type: 'put', kv });
+    return kv.modRevision;
   }
 
   async putIfModRevision(key: string, value: string, expected: number, opts?: PutOptions): Promise<boolean> {
@@ -156,6 +177,13 @@ export class FakeKvStore implements KvStore {
 
   private notify(ev: WatchEvent): void {
     const key = ev.type === 'put' ? ev.kv.key : ev.key;
-    for (const w of this.liveWatchers()) if (key.startsWith(w.prefix)) w.handlers.onEvents([ev], this.rev);
+    const rev = this.rev;
+    const lagging = this.lagging.find((l) => key.startsWith(l.prefix));
+    for (const w of this.liveWatchers()) {
+      if (!key.startsWith(w.prefix)) continue;
+      const deliver = () => void (w.cancelled || w.handlers.onEvents([ev], rev));
+      if (lagging) lagging.held.push(deliver);
+      else deliver();
+    }
   }
 }

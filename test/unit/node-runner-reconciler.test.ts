@@ -12,7 +12,7 @@ const NAME = 'app---web---0';
 const web = (extra: object = {}) => placement(spec({ image: 'nginx', services: { web: 80 }, ...extra }), 0, 'h1');
 
 async function world(p?: PlacementRecord) {
-  const w = nodeRunnerWorld();
+  const w = await nodeRunnerWorld();
   const place = (pl: PlacementRecord) => w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(pl));
   if (p) await place(p);
   return {
@@ -198,6 +198,55 @@ describe('NodeRunnerReconciler', () => {
     w.calls();
     await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
     assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), ['stop c1 10', 'remove c1']);
+    assert.equal(await w.record(), undefined);
+  });
+
+  it('reads back its own record writes before their watch events: no second write, and a removal deletes the record it just wrote', async () => {
+    const w = await world(web());
+    const key = w.keys.replica('h1', 'app', 'web', 0);
+    const deliver = w.store.lag(w.keys.nodeReplicas('h1'));
+    await w.reconcile();
+    const written = w.store.revision;
+    assert.equal(w.records.get(key)?.modRevision, written, 'the cache holds the write while its event is still on the way');
+    assert.equal(await w.reconcile(), undefined);
+    assert.equal(w.store.revision, written, 'the same record is not written again');
+
+    w.calls();
+    await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['stop c1 10', 'remove c1']);
+    // Not ready first (drained), then deleted at the revision of that write, read back from the cache.
+    assert.deepEqual(w.clock.slept, [1_000]);
+    assert.equal(await w.store.get(key), undefined);
+    assert.equal(w.records.get(key), undefined);
+    deliver();
+    assert.equal(w.records.get(key), undefined, 'the late events of the writes change nothing');
+  });
+
+  it('acts on nothing cached while its lease is not renewed: containers its fence removed stay removed until etcd answers', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.lease.renewed = false;
+    await w.engine.remove('c1');
+    w.calls();
+    await assert.rejects(w.reconcile(), /etcd out of reach/);
+    assert.deepEqual(w.calls(), []);
+    w.lease.renewed = true;
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [`create ${NAME}`, 'start c2']);
+  });
+
+  it('under a new lease, lists its placements again before acting: a removal its watch missed is seen', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.calls();
+    // As if the watch had not brought it yet when etcd expired the last lease.
+    w.store.deleteQuietly(w.keys.placement('h1', 'app', 'web', 0));
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [], 'under the same lease, the cache is trusted');
+    w.lease.leaseId = '1';
+    await w.reconcile();
     assert.deepEqual(w.calls(), ['stop c1 10', 'remove c1']);
     assert.equal(await w.record(), undefined);
   });

@@ -16,9 +16,11 @@ import type { NodeLease } from '../../src/agent/node-lease.js';
 import type { Clock, TimerHandle } from '../../src/clock.js';
 import type { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Logger } from '../../src/logging.js';
-import { FakeClock } from './fake-clock.js';
+import { FakeClock, flush } from './fake-clock.js';
 import { FakeEngine } from './fake-engine.js';
 import { FakeKvStore } from './fake-kv-store.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 
 /** A clock whose sleeps end at once, moving time on by what they asked for. */
 export class SkippingClock implements Clock {
@@ -68,8 +70,9 @@ export function memoryLogger(into: Logged[]): Logger {
  * Host `h1` of cluster `/d` for the node runner, on fakes: store, engine, lease (id "0",
  * as FakeKvStore records every key), events kept in `events`, logs in `logged`. Health
  * probes never run (their clock does not move). `config`: the agent's --allow-host-path prefixes.
+ * The informers of h1's placements and records are running and synced, as the controller has them.
  */
-export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), config: { allowHostPaths?: string[] } = {}) {
+export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), config: { allowHostPaths?: string[] } = {}) {
   const store = new FakeKvStore();
   const clock = new SkippingClock(start);
   const engine = new FakeEngine(() => clock.now());
@@ -79,6 +82,11 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), 
     leaseId: '0',
     id() {
       return this.leaseId;
+    },
+    /** Whether etcd acknowledges the lease (see NodeLease.live). */
+    renewed: true,
+    live() {
+      return this.renewed;
     },
     address: () => '10.0.0.1',
     containerGateway: () => '172.17.0.1',
@@ -97,7 +105,14 @@ export function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.000Z'), 
   const files = new MemoryFileStore();
   const fileStore = files as unknown as SecretFileStore;
   const limit = new CreateLimit(clock);
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit);
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey);
-  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit };
+  // The informers the node runner's controller would have synced before its first reconcile.
+  const caches = new HostCaches(new InformerFactory(store, new FakeClock(start), log), keys, { node: 'h1' }, nodeLease);
+  const { placements, records } = caches;
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches);
+  for (const informer of [placements, records]) informer.acquire();
+  await Promise.all([placements.synced(), records.synced()]);
+  // Synced is listed; the fake's watches open a turn later, and miss what is written before.
+  await flush();
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit, records };
 }

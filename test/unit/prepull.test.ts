@@ -24,7 +24,7 @@ const IMAGE = `127.0.0.1:5000/busybox@${D}`;
 
 /** Host h1 (labels disk=ssd) with the prepull reconciler on fakes; `request` writes prepull/app/web. */
 async function prepullWorld(manifest: object = { image: '127.0.0.1:5000/busybox:1' }) {
-  const w = nodeRunnerWorld();
+  const w = await nodeRunnerWorld();
   const credentials = new NodeRegistryCredentials(w.store, w.keys, { node: 'h1' }, w.sealingKey);
   const pulls = new PullCoordinator(w.engine, new FakeClock(0), (ref) => credentials.authFor(ref), w.log);
   const factory = new InformerFactory(w.store, new FakeClock(0), w.log);

@@ -160,7 +160,7 @@ describe('NodeRegistryCredentials (an agent\'s reader: its own copy, its own key
 
 describe('node runner: a pull waiting for its registry\'s credentials', () => {
   it('is pending, saying so, without asking the engine or a Failed event; pulls with them once they arrive', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const image = `${REG}/web:1`;
     await w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(placement(spec({ image }), 0, 'h1')));
     await w.store.put(w.keys.registry(REG), JSON.stringify({ host: REG, username: 'ci', sealed: seal(generateSealKeyPair().publicKey, 'x'), updated: 't' } satisfies RegistryRecord));

@@ -16,7 +16,7 @@ const record = (extra: Partial<ReplicaRecord> = {}) => replica(p, extra);
 
 describe('ReplicaExecutor', () => {
   it('writes a record under the host\'s lease, and not again while the stored one is the same', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const key = w.keys.replica('h1', 'app', 'web', 0);
     await w.executor.begin(ref, undefined, w.log)([{ kind: 'writeRecord', record: record() }]);
     const kv = await w.store.get(key);
@@ -32,7 +32,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('compares writes with the record as read, until readRecord reads it again', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const run = w.executor.begin(ref, undefined, w.log);
     await run([{ kind: 'writeRecord', record: record() }]);
     const rev = w.store.revision;
@@ -43,7 +43,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('deletes the record only as it was read', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const key = w.keys.replica('h1', 'app', 'web', 0);
     await w.store.put(key, 'v1');
     const stale = w.store.revision - 1;
@@ -54,7 +54,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('without a revision, deletes the record only as last read (after its own write, re-read)', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const key = w.keys.replica('h1', 'app', 'web', 0);
     await w.store.put(key, 'v1');
     const run = w.executor.begin(ref, await w.store.get(key), w.log);
@@ -65,14 +65,14 @@ describe('ReplicaExecutor', () => {
   });
 
   it('pulls a missing image, showing its progress in the record (events Pulling, Pulled), not one the engine has', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     w.engine.pullBytes = 274e6;
     const pull: Step = { kind: 'pull', image: 'nginx:latest', failed: record({ state: 'failed' }) };
     const written: string[] = [];
-    const put = w.store.put.bind(w.store);
-    w.store.put = async (key, value, options) => {
+    const putAt = w.store.putAt.bind(w.store);
+    w.store.putAt = async (key, value, options) => {
       written.push((JSON.parse(value) as ReplicaRecord).message ?? '');
-      return put(key, value, options);
+      return putAt(key, value, options);
     };
     await w.executor.begin(ref, undefined, w.log)([pull, pull]);
     assert.deepEqual(w.engine.calls, ['pull nginx:latest']);
@@ -87,7 +87,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('gives its worker back for the length of a pull, and only then: replicas waiting for an image hold no worker', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const seen: string[] = [];
     const worker: WorkerSlot = {
       idle: async (work) => {
@@ -104,7 +104,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('writes the failed record with the error when a pull fails, and throws', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     w.engine.pullError = new Error('manifest unknown');
     const failed = record({ state: 'failed', ready: false });
     const run = w.executor.begin(ref, undefined, w.log);
@@ -117,7 +117,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('creates and starts a container (event Started, naming the replica) and reports its id', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const id = await w.executor.begin(ref, undefined, w.log)([{ kind: 'create', spec: { ...template, name: 'temp' }, name: 'app---web---0' }]);
     assert.ok(id);
     assert.deepEqual(w.engine.calls, ['create temp', `start ${id}`]);
@@ -126,14 +126,14 @@ describe('ReplicaExecutor', () => {
   });
 
   it('removes a stale container of this node holding the name before creating', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const stale = w.engine.add({ name: template.name, labels: { ...template.labels, [LABEL.hash]: 'old' }, running: false, state: 'exited' });
     const id = await w.executor.begin(ref, undefined, w.log)([{ kind: 'create', spec: template, name: template.name }]);
     assert.deepEqual(w.engine.calls, [`create ${template.name}`, `remove ${stale}`, `create ${template.name}`, `start ${id}`]);
   });
 
   it('refuses a name held by a container it does not manage', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     w.engine.add({ name: template.name, labels: {} });
     await assert.rejects(
       w.executor.begin(ref, undefined, w.log)([{ kind: 'create', spec: template, name: template.name }]),
@@ -142,7 +142,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('removes containers with their own stop-grace label, else the step\'s grace; Killed for each', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const a = w.engine.add({ name: 'a', labels: { [LABEL.stopGrace]: '5' } });
     const b = w.engine.add({ name: 'b', labels: {} });
     const containers = await w.engine.list({});
@@ -152,7 +152,7 @@ describe('ReplicaExecutor', () => {
   });
 
   it('drains on the clock, starts, stops, renames, records events and logs', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const id = w.engine.add({ name: 'temp', labels: {} });
     w.engine.renameError = new Error('name in use');
     await w.executor.begin(ref, undefined, w.log)([

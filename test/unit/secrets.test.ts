@@ -214,7 +214,7 @@ describe('node runner: secret and config files', () => {
   });
 
   it('waits, pending and naming it, until the sealed copy is here; then creates with the files; removes them when unplaced', async () => {
-    const w = nodeRunnerWorld();
+    const w = await nodeRunnerWorld();
     const s = { ...spec({ image: 'x', secrets: { db: '/run/secrets/db' }, env: { DB: { secret: 'db' } } }), secretVersions: { db: 2 } };
     const p = placement(s, 0, 'h1');
     await w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(p));

@@ -178,6 +178,29 @@ describe('SharedInformer: re-lists', () => {
     await w.informer.release();
   });
 
+  it('relist() lists now, the watch going on: tells what a lagging watch has not brought yet, whose late events then change nothing', async () => {
+    const store = seeded({ a: 'g:1', b: 'g:1' });
+    const w = await start(store);
+    w.take();
+    const deliver = store.lag(P);
+    await store.put(`${P}a`, 'g:2');
+    await store.delete(`${P}b`);
+    await store.put(`${P}c`, 'g:3');
+    assert.deepEqual(w.take(), [], 'the watch is behind');
+    const listings = store.listCalls;
+    await w.informer.relist();
+    assert.equal(store.listCalls, listings + 1);
+    assert.deepEqual(w.take(), ['put a=g:2@4 (was 2)', 'put c=g:3@6', 'delete b (was g:1)']);
+    assert.equal(w.relists(), 1);
+    deliver();
+    assert.deepEqual(w.take(), [], 'older than the listing');
+    await store.put(`${P}a`, 'g:4');
+    assert.deepEqual(w.take(), ['put a=g:4@7 (was 4)'], 'the same watch goes on');
+    await w.informer.release();
+    await w.informer.relist();
+    assert.equal(store.listCalls, listings + 1, 'not running: nothing to list');
+  });
+
   it('retries a failing listing with doubling backoff, and syncs on the first that succeeds', async () => {
     const store = seeded({ a: 'g:1' });
     store.failLists = 2;

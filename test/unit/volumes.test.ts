@@ -93,7 +93,7 @@ describe('containerTemplate with volumes', () => {
 describe('NodeRunnerReconciler with volumes', () => {
   const ID = 'app/web/0';
   const setup = async (manifest: object, allowHostPaths?: string[]) => {
-    const w = nodeRunnerWorld(undefined, allowHostPaths ? { allowHostPaths } : {});
+    const w = await nodeRunnerWorld(undefined, allowHostPaths ? { allowHostPaths } : {});
     const place = (pl: PlacementRecord) => w.store.put(w.keys.placement('h1', 'app', 'web', 0), JSON.stringify(pl));
     await place(placement(spec(manifest), 0, 'h1'));
     const record = async () => JSON.parse((await w.store.get(w.keys.replica('h1', 'app', 'web', 0)))!.value) as ReplicaRecord;
