@@ -14,6 +14,7 @@ import { LABEL } from './container-template.js';
 import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
+import { OwnEvents } from './own-events.js';
 import { SecretFileStore } from './secret-file-store.js';
 
 /** The node runner: this host's placements and containers in, containers and `node-replicas/<node>/` out. */
@@ -29,6 +30,7 @@ export class NodeRunnerController extends ControllerRunnable {
     @inject(NodeRunnerReconciler) reconciler: NodeRunnerReconciler,
     @inject(SecretFileStore) files: SecretFileStore,
     @inject(CreateLimit) limit: CreateLimit,
+    @inject(OwnEvents) own: OwnEvents,
   ) {
     const node = config.node;
     const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
@@ -60,7 +62,8 @@ export class NodeRunnerController extends ControllerRunnable {
         .watches(factory.informer(Resources.nodeSealedRegistries(keys, node)), () => placements.list().map(replicaOf))
         .watchesKeys(
           engine.events(mineLabels).pipe(
-            filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined),
+            // What the node runner did itself was inspected by the reconcile that did it.
+            filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined && !own.caused(ev)),
             map((ev) => replicaId(ev.labels[LABEL.app]!, ev.labels[LABEL.name]!, Number(ev.labels[LABEL.replica]))),
           ),
         )

@@ -6,6 +6,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { NodeRegistryCredentials } from '../../src/registry/node-registry-credentials.js';
 import { CreateLimit } from './create-limit.js';
+import { OwnEvents } from './own-events.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -22,6 +23,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(NodeRunnerReconciler).toSelf().inSingletonScope();
   bind(ReplicaExecutor).toSelf().inSingletonScope();
   bind(CreateLimit).toSelf().inSingletonScope();
+  bind(OwnEvents).toSelf().inSingletonScope();
   bind(SecretFileStore).toSelf().inSingletonScope();
   bind(NodeRegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)

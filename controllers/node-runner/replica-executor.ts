@@ -3,6 +3,7 @@ import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
 import type { ReplicaRecord } from '../../api/records.js';
 import { HostCaches } from '../../src/agent/host-caches.js';
+import { OwnEvents } from './own-events.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
@@ -64,6 +65,7 @@ export class ReplicaExecutor {
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(CreateLimit) private readonly limit: CreateLimit,
     @inject(HostCaches) caches: HostCaches,
+    @inject(OwnEvents) private readonly own: OwnEvents,
   ) {
     this.records = caches.records;
   }
@@ -107,7 +109,9 @@ export class ReplicaExecutor {
         return this.files.remove(ref);
       case 'create': {
         const t0 = this.clock.now();
+        this.own.creating(step.spec.name);
         const id = await this.createOrAdopt(step.spec, log);
+        this.own.acting(id, 'start');
         await this.engine.start(id);
         // The engine's pace sets how many replicas the node runner reconciles at once.
         this.limit.sample(this.clock.now() - t0);
@@ -119,8 +123,10 @@ export class ReplicaExecutor {
         for (const v of step.volumes) await this.engine.createVolume(v.name, v.labels);
         return;
       case 'start':
+        this.own.acting(step.containerId, 'start');
         return this.engine.start(step.containerId);
       case 'stop':
+        this.own.acting(step.containerId, 'stop');
         return this.engine.stop(step.containerId, step.graceSeconds);
       case 'rename':
         return this.engine.rename(step.containerId, step.name).catch((err: unknown) => void log.warn('rename failed', { error: errorField(err) }));
@@ -210,6 +216,7 @@ export class ReplicaExecutor {
       this.prober.forget(c.id);
       // The grace period the container was created with, if it says (its spec may be gone).
       const labelled = Number(c.labels[LABEL.stopGrace]);
+      this.own.acting(c.id, 'remove');
       await this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds);
       await this.engine.remove(c.id);
       log.info('container removed', { containerId: c.id, reason });

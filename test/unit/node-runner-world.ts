@@ -5,6 +5,7 @@ import { NodeRunnerReconciler } from '../../controllers/node-runner/node-runner-
 import { CreateLimit } from '../../controllers/node-runner/create-limit.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { ReplicaExecutor, type ReplicaRef } from '../../controllers/node-runner/replica-executor.js';
+import { OwnEvents } from '../../controllers/node-runner/own-events.js';
 import type { SecretFileStore } from '../../controllers/node-runner/secret-file-store.js';
 import type { FileWrite } from '../../controllers/node-runner/file-plan.js';
 import { SealingKey } from '../../src/agent/sealing-key.js';
@@ -108,7 +109,7 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
   // The informers the node runner's controller would have synced before its first reconcile.
   const caches = new HostCaches(new InformerFactory(store, new FakeClock(start), log), keys, { node: 'h1' }, nodeLease);
   const { placements, records } = caches;
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches);
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches, new OwnEvents(clock));
   const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches);
   for (const informer of [placements, records]) informer.acquire();
   await Promise.all([placements.synced(), records.synced()]);
