@@ -44,6 +44,7 @@ const PARTS: Part[] = [
       scaleReport(
         await benchScale((process.env.DOKKAA_BENCH_SCALE_HOSTS ?? '1000').split(',').map(Number), {
           manifests: env('DOKKAA_BENCH_SCALE_MANIFESTS', 1000),
+          ...(process.env.DOKKAA_BENCH_SCALE_MANIFESTS_PER_HOST ? { manifestsPerHost: Number(process.env.DOKKAA_BENCH_SCALE_MANIFESTS_PER_HOST) } : {}),
           replicas: env('DOKKAA_BENCH_SCALE_REPLICAS', 100),
           linkEvery: env('DOKKAA_BENCH_SCALE_LINK_EVERY', 10),
           workers: env('DOKKAA_BENCH_SCALE_WORKERS', 3),

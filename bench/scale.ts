@@ -34,6 +34,8 @@ import { freePort } from '../src/net/free-port.js';
 export interface ScaleOptions {
   hosts: number;
   manifests: number;
+  /** If set, manifests per host instead of `manifests` (the same load per host at every size, for growth). */
+  manifestsPerHost?: number;
   replicas: number;
   /** Every n-th manifest links to the service of the one before it (0: none). */
   linkEvery: number;
@@ -439,7 +441,8 @@ export async function benchScale(sizes: number[], o: Omit<ScaleOptions, 'hosts'>
     const dir = join(tmpdir(), `dokkaa-scale-${hosts}-${Date.now().toString(36)}`);
     mkdirSync(join(dir, 'profiles'), { recursive: true });
     try {
-      const row = await benchScaleOnce({ ...o, hosts }, dir);
+      const manifests = o.manifestsPerHost ? Math.max(1, Math.round(hosts * o.manifestsPerHost)) : o.manifests;
+      const row = await benchScaleOnce({ ...o, hosts, manifests }, dir);
       // Profiles are written as the processes exit, at teardown.
       rows.push(o.profile ? withHotSpots(row, dir) : row);
     } catch (err) {
