@@ -51,6 +51,7 @@ const PARTS: Part[] = [
           ttlSeconds: env('DOKKAA_BENCH_TTL', 10),
           killHosts: env('DOKKAA_BENCH_SCALE_KILL', 10),
           rollManifests: env('DOKKAA_BENCH_SCALE_ROLL', 100),
+          rollParallelism: env('DOKKAA_BENCH_SCALE_ROLL_PARALLELISM', 1),
           steadyMs: env('DOKKAA_BENCH_STEADY_SECONDS', 30) * 1000,
           convergeTimeoutMs: env('DOKKAA_BENCH_SCALE_TIMEOUT_SECONDS', 300) * 1000,
           setupTimeoutMs: env('DOKKAA_BENCH_SCALE_SETUP_TIMEOUT_SECONDS', 300) * 1000,

@@ -44,6 +44,8 @@ export interface ScaleOptions {
   ttlSeconds: number;
   killHosts: number;
   rollManifests: number;
+  /** The manifests' `update.parallelism` (1, the default, switches one replica per monitor period of 3 s). */
+  rollParallelism?: number;
   steadyMs: number;
   convergeTimeoutMs: number;
   /** From etcd's start until every host has registered. */
@@ -103,6 +105,7 @@ function manifestText(o: ScaleOptions, m: number, version: number): string {
     scale: o.replicas,
     env: { VERSION: String(version) },
     services: { web: 80 },
+    ...(o.rollParallelism && o.rollParallelism > 1 ? { update: { parallelism: o.rollParallelism } } : {}),
     ...(linked ? { links: [`${appName(m - 1)}/web`] } : {}),
   });
 }
