@@ -42,11 +42,6 @@ export interface RolloutStep {
 @injectable()
 export class RolloutTracker {
   private readonly readySince = new ReadySince();
-  /**
-   * Manifests whose record this process deleted and has not written since: every placement
-   * removed after a manifest's delete reconciles it again, and each would delete once more.
-   */
-  private readonly forgotten = new Set<string>();
   private readonly replicas: SharedInformer<Replica>;
   /** The records, read from here and kept up to date with this tracker's own writes (assume). */
   private readonly rollouts: SharedInformer<Rollout>;
@@ -64,7 +59,6 @@ export class RolloutTracker {
 
   async step(step: RolloutStep, log: Logger): Promise<RolloutDecision> {
     const { app, name, targetHash } = step;
-    this.forgotten.delete(manifestId(app, name));
     await this.rollouts.synced();
     const current = this.rollouts.get(this.keys.rollout(app, name));
     // Each index's record from the host it is placed on.
@@ -112,37 +106,44 @@ export class RolloutTracker {
 
   /** Changes the rollout record by `change` (creating one for `revision` if there is none); whether it wrote. */
   private async note(app: string, name: string, baseHash: string, revision: number, message: string, change: (r: RolloutRecord) => RolloutRecord): Promise<boolean> {
-    this.forgotten.delete(manifestId(app, name));
     await this.rollouts.synced();
     const cached = this.rollouts.get(this.keys.rollout(app, name));
     // Each note says all there is to say about the revision: an older verdict of the other kind goes.
     const { pinError: _pinError, forbidden: _forbidden, ...rest } = recordOf(cached) ?? {
       phase: 'Progressing' as const, targetHash: baseHash, targetRevision: revision, message, updated: 0, ready: 0, total: 0, startedAt: new Date(this.clock.now()).toISOString(),
     };
-    const value = canonicalJson(change(rest));
-    if (value === cached?.value.text) return false;
-    await this.put(app, name, value, cached);
+    const record = change(rest);
+    if (canonicalJson(record) === cached?.value.text) return false;
+    await this.put(app, name, record, cached);
     return true;
   }
 
-  /** Forgets a deleted manifest. */
+  /**
+   * Forgets a deleted manifest. Its record is deleted only if the informer holds one: every
+   * placement removed after the manifest's delete reconciles it again, and each would
+   * otherwise delete once more.
+   */
   async forget(app: string, name: string): Promise<void> {
-    const id = manifestId(app, name);
-    this.readySince.forgetManifest(id);
-    if (this.forgotten.has(id)) return;
-    await this.store.delete(this.keys.rollout(app, name));
-    this.forgotten.add(id);
+    this.readySince.forgetManifest(manifestId(app, name));
+    await this.rollouts.synced();
+    const key = this.keys.rollout(app, name);
+    const read = this.rollouts.get(key);
+    if (!read) return;
+    const revision = await this.store.txnAt([{ key, modRevision: read.modRevision }], [{ type: 'delete', key }]);
+    if (revision === undefined) throw changedMeanwhile(key);
+    this.rollouts.assume({ type: 'delete', key, revision });
   }
 
   /**
    * Writes the record if it is still the one read (else throws: the reconcile is retried on
    * fresh state), and applies the write to the informer so that the next step reads it.
    */
-  private async put(app: string, name: string, value: string, read: Cached<Rollout> | undefined): Promise<void> {
+  private async put(app: string, name: string, record: RolloutRecord, read: Cached<Rollout> | undefined): Promise<void> {
     const key = this.keys.rollout(app, name);
+    const value = canonicalJson(record);
     const revision = await this.store.txnAt([{ key, modRevision: read?.modRevision ?? 0 }], [{ type: 'put', key, value }]);
-    if (revision === undefined) throw new Error(`rollout record ${key} changed meanwhile; retrying with fresh state`);
-    this.rollouts.assume({ type: 'put', kv: { key, value, modRevision: revision, lease: '0' } });
+    if (revision === undefined) throw changedMeanwhile(key);
+    this.rollouts.assume({ type: 'put', kv: { key, value, modRevision: revision, lease: '0' }, value: { ...record, at: { app, name }, text: value } });
   }
 
   private async writeRecord(step: RolloutStep, cached: Cached<Rollout> | undefined, d: RolloutDecision, log: Logger): Promise<void> {
@@ -176,9 +177,8 @@ export class RolloutTracker {
       ...(step.unschedulable?.length ? { unschedulable: byReason(step.unschedulable) } : {}),
       ...(step.pin ? { pin: step.pin } : {}),
     };
-    const value = canonicalJson(record);
-    if (value === cached?.value.text) return;
-    await this.put(step.app, step.name, value, cached);
+    if (canonicalJson(record) === cached?.value.text) return;
+    await this.put(step.app, step.name, record, cached);
     if (current?.phase !== phase || newTarget) {
       log.info('rollout', { phase, detail: record.message });
       if (phase === 'Stalled') void this.events.record(step.app, step.name, { type: 'Warning', reason: 'RolloutStalled', message: record.message });
@@ -196,6 +196,10 @@ function byReason(list: { replica: number; reason: string }[]): NonNullable<Roll
     else groups.set(u.reason, [u.replica]);
   }
   return [...groups].map(([reason, replicas]) => ({ reason, replicas }));
+}
+
+function changedMeanwhile(key: string): Error {
+  return new Error(`rollout record ${key} changed meanwhile; retrying with fresh state`);
 }
 
 /** The record of a cached rollout, without what the informer adds. */

@@ -26,8 +26,7 @@ export type InformerEvent<T> =
   | { type: 'delete'; key: string; old: Cached<T>; revision: number; assumed?: true };
 
 /** A write of the process's own, applied before its watch event comes (see assume). */
-/** A write to apply before its event; a put without `value` is decoded as its event would be. */
-export type AssumedWrite<T> = { type: 'put'; kv: KeyValue; value?: T } | { type: 'delete'; key: string; revision: number };
+export type AssumedWrite<T> = { type: 'put'; kv: KeyValue; value: T } | { type: 'delete'; key: string; revision: number };
 
 /** How long a deleted key's revision is remembered against late, older puts. */
 const TOMBSTONE_MS = 60_000;
@@ -194,7 +193,7 @@ export class SharedInformer<T> implements InformerCache<T> {
    */
   assume(write: AssumedWrite<T>): void {
     if (!this.running) return;
-    if (write.type === 'put') this.apply(write.kv, false, write.value === undefined ? undefined : { value: write.value }, true);
+    if (write.type === 'put') this.apply(write.kv, false, { value: write.value });
     else this.remove(write.key, write.revision, true);
   }
 
@@ -274,14 +273,14 @@ export class SharedInformer<T> implements InformerCache<T> {
     for (const key of [...this.items.keys()]) if (!seen.has(key)) this.remove(key, revision);
   }
 
-  private apply(kv: KeyValue, initial = false, given?: { value: T }, assumed = given !== undefined): void {
+  private apply(kv: KeyValue, initial = false, assumed?: { value: T }): void {
     const old = this.items.get(kv.key);
     // Same or older than what is held: a duplicate (our own write's event) or a late event.
     if (old && old.modRevision >= kv.modRevision) return;
     const tomb = this.tombstones.get(kv.key);
     if (tomb && tomb.revision >= kv.modRevision) return;
     this.tombstones.delete(kv.key);
-    const decoded: ReturnType<Decoder<T>> = given ? { ok: true, value: given.value } : this.decodeSafely(kv);
+    const decoded: ReturnType<Decoder<T>> = assumed ? { ok: true, value: assumed.value } : this.decodeSafely(kv);
     if (!decoded.ok) {
       if (old) this.remove(kv.key, kv.modRevision);
       if (this.undecodable.get(kv.key) !== kv.modRevision) {
