@@ -9,20 +9,18 @@ export const OWN_EVENT_TTL_MS = 60_000;
 /** What the executor is about to do to a container, and the engine events that follow it. */
 export const EVENTS_OF = {
   start: ['start'],
-  stop: ['kill', 'die', 'stop'],
-  remove: ['kill', 'die', 'stop', 'destroy'],
 } as const;
 
 /**
  * The engine events the node runner caused itself (client-go's controller expectations):
- * the create and start of a container it made, the kill, die, stop and destroy of one it
- * removed. The reconcile that acted inspects the container afterwards and writes what it
- * found, so reconciling the replica again for each of these events (a list and an inspect
- * each, and a worker of the node runner's limited number) learns nothing. Expected by
+ * the create and start of a container it made. The reconcile that acted inspects the
+ * container afterwards and writes what it found, so reconciling the replica again for each
+ * of these events (a list and an inspect each, and a worker of the node runner's limited
+ * number) learns nothing. Not the events of a container it stopped or removed: a start-first
+ * update renames the new container in the reconcile that a removal's destroy event queues. Expected by
  * container id, which is never reused, so a crash of a later container of the same
  * replica is never taken for one of these; a create, whose id is not known before the
- * call, by the container's name. Entries expire; none is consumed, as the engine may send
- * an action twice (a kill for the stop signal and another after the grace period).
+ * call, by the container's name. Entries expire; none is consumed (the engine may repeat an action).
  */
 @injectable()
 export class OwnEvents {
@@ -35,7 +33,7 @@ export class OwnEvents {
     this.expect(`name ${name} create`);
   }
 
-  /** The executor is about to start, stop or remove container `id`. */
+  /** The executor is about to start container `id`. */
   acting(id: string, what: keyof typeof EVENTS_OF): void {
     for (const action of EVENTS_OF[what]) this.expect(`id ${id} ${action}`);
   }

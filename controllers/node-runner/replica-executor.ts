@@ -126,7 +126,6 @@ export class ReplicaExecutor {
         this.own.acting(step.containerId, 'start');
         return this.engine.start(step.containerId);
       case 'stop':
-        this.own.acting(step.containerId, 'stop');
         return this.engine.stop(step.containerId, step.graceSeconds);
       case 'rename':
         return this.engine.rename(step.containerId, step.name).catch((err: unknown) => void log.warn('rename failed', { error: errorField(err) }));
@@ -216,7 +215,6 @@ export class ReplicaExecutor {
       this.prober.forget(c.id);
       // The grace period the container was created with, if it says (its spec may be gone).
       const labelled = Number(c.labels[LABEL.stopGrace]);
-      this.own.acting(c.id, 'remove');
       await this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds);
       await this.engine.remove(c.id);
       log.info('container removed', { containerId: c.id, reason });
