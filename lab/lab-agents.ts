@@ -58,9 +58,11 @@ export function agentArgv(state: LabState, node: LabNodeState): string[] {
     '--lease-ttl', String(state.ttlSeconds),
     '--prefix', state.prefix,
     '--log-level', state.logLevel,
-    // Under the node's directory: its sealing key, and its secrets' tmpfs (unmounted with the node).
+    // Under the node's directory: its sealing key, its secrets' tmpfs (unmounted with the node) and
+    // its router's haproxy files (a host of the same name in another lab must not share them).
     '--state-dir', join(node.dir, 'agent'),
     '--secrets-dir', join(node.dir, 'secrets'),
+    '--router-dir', join(node.dir, 'router'),
     // No --cluster-key-file: secrets and registry credentials reach agents sealed to their own keys.
     ...labels.flatMap(([k, v]) => ['--label', `${k}=${v}`]),
     ...capacityArgs(node.capacity),

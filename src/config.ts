@@ -65,6 +65,8 @@ export interface Config {
   stateDir?: string;
   /** Agent: where secret and config files go, on a tmpfs it mounts (`--secrets-dir`; `<dir>/<node>`). */
   secretsDir?: string;
+  /** Agent: where the web router keeps its haproxy files (`--router-dir`; `<dir>/<node>`): two agents on one machine (labs) need two. */
+  routerDir?: string;
   /** Agent: host path prefixes manifests may bind-mount (`--allow-host-path`, repeatable); none by default. */
   allowHostPaths?: string[];
   /** Scheduler: registries whose distribution API it reaches over plain HTTP (`--insecure-registries`; 127.0.0.0/8 and localhost always are). */
@@ -89,6 +91,7 @@ export const DEFAULT_ROUTER_HTTPS_PORT = 443;
 export const DEFAULT_RESERVE_MEMORY = '256Mi';
 export const DEFAULT_STATE_DIR = '/var/lib/dokkaa/agent';
 export const DEFAULT_SECRETS_DIR = '/run/dokkaa/secrets';
+export const DEFAULT_ROUTER_DIR = '/run/dokkaa/router';
 
 /** A flag or env var with a value it cannot have: a usage error (the CLI exits 2). */
 export class BadValueError extends Error {}
@@ -135,6 +138,7 @@ const SETTING_TABLE = {
   clusterKeyFile: { flag: 'cluster-key-file', value: 'FILE', env: 'DOKKAA_CLUSTER_KEY_FILE', help: 'the cluster key (dokkaa cluster-key init): controllers re-seal secrets and registry credentials to each node and resolve image digests with it; agents need none' },
   stateDir: { flag: 'state-dir', value: 'DIR', env: 'DOKKAA_STATE_DIR', help: "the agent's state (its sealing key: DIR/<node>/sealing.key)", default: DEFAULT_STATE_DIR },
   secretsDir: { flag: 'secrets-dir', value: 'DIR', env: 'DOKKAA_SECRETS_DIR', help: 'where secret and config files go (DIR/<node>, a tmpfs the agent mounts)', default: DEFAULT_SECRETS_DIR },
+  routerDir: { flag: 'router-dir', value: 'DIR', env: 'DOKKAA_ROUTER_DIR', help: "the web router's haproxy config, socket and pid file (DIR/<node>)", default: DEFAULT_ROUTER_DIR },
   allowHostPath: { flag: 'allow-host-path', value: 'DIR', env: 'DOKKAA_ALLOW_HOST_PATHS', help: 'a host directory manifests may bind-mount (with what is under it); repeatable (the env var takes DIR,DIR)' },
   insecureRegistries: { flag: 'insecure-registries', value: 'HOST[,HOST]', env: 'DOKKAA_INSECURE_REGISTRIES', help: 'registries the scheduler resolves image digests from over plain HTTP (127.0.0.0/8 and localhost always)' },
   logLevel: { flag: 'log-level', value: 'L', env: 'DOKKAA_LOG_LEVEL', help: 'error, warn, info, debug...', default: 'info' },
@@ -209,6 +213,7 @@ export function loadConfig(flags: ConfigFlags, env: NodeJS.ProcessEnv = process.
     ...(clusterKeyFile ? { clusterKeyFile } : {}),
     stateDir: value('stateDir'),
     secretsDir: value('secretsDir'),
+    routerDir: value('routerDir'),
     ...(allowHostPaths.length ? { allowHostPaths: [...allowHostPaths] } : {}),
     ...(insecureRegistries ? { insecureRegistries: insecureRegistries.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean) } : {}),
   };

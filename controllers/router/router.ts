@@ -9,7 +9,7 @@ import { DEFAULT_ROUTER_DOMAIN } from '../../api/records.js';
 import { routedManifest, routeTable, type RoutedManifest } from '../../api/routes.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
-import { DEFAULT_ROUTER_HTTP_PORT, DEFAULT_ROUTER_HTTPS_PORT, type Config } from '../../src/config.js';
+import { DEFAULT_ROUTER_DIR, DEFAULT_ROUTER_HTTP_PORT, DEFAULT_ROUTER_HTTPS_PORT, type Config } from '../../src/config.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import { BY_SERVICE, Resources } from '../../src/informer/resources.js';
@@ -20,8 +20,6 @@ import { certProblem, pemBundle } from './cert-check.js';
 import { haproxyConfig, listens, type RoutedService } from './haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess, type HaproxyFiles } from './haproxy-process.js';
 
-/** Where each node's router keeps its haproxy files (`<dir>/<node>/`). */
-export const ROUTER_RUN_DIR = '/run/dokkaa/router';
 /** Changes closer together than this make one reload (a scale-up registers endpoints one by one). */
 export const ROUTER_DEBOUNCE_MS = 100;
 
@@ -50,9 +48,6 @@ export class Router implements Runnable {
   private badDomainReported: string | undefined;
   /** Consecutive applies that failed: the retry's backoff. */
   private failures = 0;
-  /** Where the node's runtime directories go (tests point it elsewhere). */
-  runDir = ROUTER_RUN_DIR;
-
   constructor(
     @inject(ControllerFactory) private readonly factory: ControllerFactory,
     @inject(NodeLease) private readonly lease: NodeLease,
@@ -82,7 +77,7 @@ export class Router implements Runnable {
   async start(): Promise<void> {
     const { httpPort, httpsPort } = this.ports;
     if ((httpPort === 0 && httpsPort === 0) || this.subscription) return;
-    this.paths = new HaproxyPaths(join(this.runDir, this.config.node));
+    this.paths = new HaproxyPaths(join(this.config.routerDir ?? DEFAULT_ROUTER_DIR, this.config.node));
     this.proc = new HaproxyProcess({ paths: this.paths, clock: this.clock, log: this.log });
     const i = this.informers();
     this.subscription = merge(i.routes.events, i.endpoints.events, i.certs.events, i.routerConfig.events).subscribe(() => this.schedule());

@@ -46,11 +46,10 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     [httpPort, httpsPort] = [await freePort(), await freePort()];
     ca = await makeCa(dir);
     const clock = new SystemClock();
-    const config = { node: 'n1', routerHttpPort: httpPort, routerHttpsPort: httpsPort } as Config;
+    const config = { node: 'n1', routerHttpPort: httpPort, routerHttpsPort: httpsPort, routerDir: dir } as Config;
     const factory = new ControllerFactory(new InformerFactory(store, clock, log), clock, log, { resyncSeconds: 30 });
     const lease = { address: () => '127.0.0.1' } as NodeLease;
     router = new Router(factory, lease, new EventRecorder(store, keys, clock, config, log), keys, clock, config, log);
-    router.runDir = dir;
   });
   after(async () => {
     await router.stop();
