@@ -57,7 +57,9 @@ export function crtList(certs: readonly ServedCert[]): string {
 
 /**
  * haproxy.cfg (HAProxy 2.6) for one host's router. Pure: the same input gives the same text,
- * so the caller reloads only when it changed. One frontend routes by the Host header (port
+ * so the caller acts only when it changed. Servers are named after their addresses, and the
+ * 503 of a backend without one holds whatever its servers are, so a change of endpoints
+ * alone touches the server lines only (haproxy-servers.ts). One frontend routes by the Host header (port
  * stripped, lower case): exact names first, then `*.` wildcards (one label); an unknown host
  * gets a 404, a routed service without a ready endpoint a 503 saying so. The endpoint set is
  * the ready set, so no health checks: a connection refused, reset or unanswered before a
@@ -177,14 +179,19 @@ function backends(routes: readonly RoutedService[]): string[] {
   for (const [name, rs] of groupByBackend(routes)) {
     const r = rs[0]!;
     lines.push(`backend ${name}`);
-    const endpoints = uniqueSorted(rs.flatMap((x) => x.endpoints));
-    if (endpoints.length === 0) {
-      lines.push(`  http-request return status 503 content-type text/plain string "no ready endpoint for service ${r.service} of ${r.app}/${r.name}\\n"`);
+    // Whatever the servers are at the time (they change at runtime, see haproxy-servers.ts).
+    lines.push(`  http-request return status 503 content-type text/plain string "no ready endpoint for service ${r.service} of ${r.app}/${r.name}\\n" if { nbsrv() eq 0 }`);
+    for (const e of uniqueSorted(rs.flatMap((x) => x.endpoints))) {
+      lines.push(`  server ${serverName(e)} ${bindAddress(e.host, e.port)}${r.proxyProtocol ? ' send-proxy-v2' : ''}`);
     }
-    endpoints.forEach((e, i) => lines.push(`  server e${i} ${bindAddress(e.host, e.port)}${r.proxyProtocol ? ' send-proxy-v2' : ''}`));
     lines.push('');
   }
   return lines;
+}
+
+/** Named after its address, so the same endpoint keeps its name from one config to the next. */
+function serverName(e: Upstream): string {
+  return `e-${e.host}-${e.port}`;
 }
 
 function uniqueSorted(endpoints: readonly Upstream[]): Upstream[] {

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { backoffDelay, sleep, type Clock, type TimerHandle } from '../../src/clock.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import { crtList } from './haproxy-config.js';
+import { planServers, serverKey, splitServers, type ServerLine, type ServerPlan } from './haproxy-servers.js';
 
 const run = promisify(execFile);
 
@@ -51,15 +52,23 @@ export interface HaproxyProcessOptions {
 
 /** A start or a restart ran at least this long: the next crash backs off from the base delay again. */
 const STABLE_MS = 10_000;
+/** How often a server in maintenance whose connections kept it is tried for deletion again. */
+export const RETIRED_SWEEP_MS = 2_000;
+
+/** How an apply took effect. */
+export type Applied = 'started' | 'reloaded' | 'servers';
 
 /**
  * One haproxy in master-worker mode (`haproxy -W -S <master socket> -f <cfg>`), supervised.
  *
- * - `apply` writes the files (certificates mode 0600 as `<host>.pem`, the crt-list, the config),
- *   has `haproxy -c` check them, and starts haproxy, or reloads the running one through the
- *   master CLI (hitless: the old workers finish their connections, bounded by
- *   hard-stop-after). It resolves once haproxy runs the new config; it rejects (the running
- *   haproxy keeping the previous one) if haproxy refuses it or does not start.
+ * - `apply` writes the files (certificates mode 0600 as `<host>.pem`, the crt-list, the config).
+ *   If only servers changed (haproxy-servers.ts), the running worker gets them through the
+ *   runtime API: new ones added, gone ones put in maintenance (their requests in flight
+ *   finish) and deleted once their connections closed. Otherwise `haproxy -c` checks the
+ *   files, and haproxy is started, or reloaded through the master CLI (hitless: the old
+ *   workers finish their connections, bounded by hard-stop-after). It resolves once haproxy
+ *   runs the new config; it rejects (the running haproxy keeping the previous one) if haproxy
+ *   refuses it or does not start. A runtime change that fails falls back to the reload.
  * - If haproxy dies unasked it is started again with capped backoff (0.5 s doubling to
  *   30 s), its files rewritten from the last applied state (never a stale file on disk).
  * - `stop` ends it (and its workers), stops supervising and removes the directory.
@@ -78,6 +87,9 @@ export class HaproxyProcess {
   private restartTimer: TimerHandle | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stderrTail: string[] = [];
+  /** Servers put in maintenance and not deleted yet (connections still open), by key. */
+  private readonly retiring = new Map<string, ServerLine>();
+  private sweepTimer: TimerHandle | undefined;
 
   constructor(private readonly opts: HaproxyProcessOptions) {
     this.paths = opts.paths;
@@ -89,24 +101,93 @@ export class HaproxyProcess {
     return this.child?.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
   }
 
-  apply(files: HaproxyFiles): Promise<void> {
+  apply(files: HaproxyFiles): Promise<Applied> {
     return this.serialized(async () => {
       this.stopped = false;
+      const plan = this.serverPlan(files);
+      if (plan) {
+        try {
+          // The file too: a restart or a later reload starts from what runs now.
+          await this.write(files);
+          await this.changeServers(plan);
+          this.applied = files;
+          return 'servers';
+        } catch (err) {
+          this.log.warn('haproxy servers not changed at runtime; reloading', { error: errorField(err) });
+        }
+      }
       await this.write(files);
       await this.check();
       this.applied = files;
-      if (this.pid !== undefined) await this.reload();
+      const running = this.pid !== undefined;
+      if (running) await this.reload();
       else {
         this.clearRestart();
         await this.start();
       }
+      // A new worker has the config's servers and nothing else.
+      this.clearRetiring();
+      return running ? 'reloaded' : 'started';
     });
+  }
+
+  /** The runtime changes from what runs to `files`, if servers are all that changed. */
+  private serverPlan(files: HaproxyFiles): ServerPlan | undefined {
+    const applied = this.applied;
+    if (!applied || this.pid === undefined || JSON.stringify(applied.certs) !== JSON.stringify(files.certs)) return undefined;
+    const [before, after] = [splitServers(applied.config), splitServers(files.config)];
+    return before.skeleton === after.skeleton ? planServers(before.servers, after.servers, this.retiring) : undefined;
+  }
+
+  /** New servers first, so a backend swapping its servers never has none. */
+  private async changeServers(plan: ServerPlan): Promise<void> {
+    for (const s of plan.add) {
+      await this.runtime(`add server ${serverKey(s)} ${s.spec}`, /New server registered/);
+      await this.runtime(`enable server ${serverKey(s)}`);
+    }
+    for (const s of plan.revive) {
+      await this.runtime(`set server ${serverKey(s)} state ready`);
+      this.retiring.delete(serverKey(s));
+    }
+    for (const s of plan.retire) {
+      await this.runtime(`set server ${serverKey(s)} state maint`);
+      this.retiring.set(serverKey(s), s);
+    }
+    await this.deleteRetired();
+  }
+
+  /** Deletes the retiring servers whose connections are closed; the others are tried again later. */
+  private async deleteRetired(): Promise<void> {
+    for (const key of [...this.retiring.keys()]) {
+      const answer = await cliCommand(this.paths.statsSocket, `del server ${key}`);
+      if (/Server deleted|No such server/i.test(answer)) this.retiring.delete(key);
+    }
+    if (this.retiring.size === 0 || this.sweepTimer !== undefined) return;
+    this.sweepTimer = this.opts.clock.setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.serialized(async () => {
+        if (this.pid !== undefined && this.retiring.size) await this.deleteRetired();
+      }).catch((err: unknown) => this.log.warn('retired haproxy servers not deleted', { error: errorField(err) }));
+    }, RETIRED_SWEEP_MS);
+  }
+
+  private clearRetiring(): void {
+    this.retiring.clear();
+    if (this.sweepTimer !== undefined) this.opts.clock.clearTimeout(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  /** One runtime API command; its answer must match `expect` (by default: say nothing). */
+  private async runtime(command: string, expect?: RegExp): Promise<void> {
+    const answer = (await cliCommand(this.paths.statsSocket, command)).trim();
+    if (expect ? !expect.test(answer) : answer !== '') throw new Error(`${command}: ${answer || 'no answer'}`);
   }
 
   stop(): Promise<void> {
     return this.serialized(async () => {
       this.stopped = true;
       this.clearRestart();
+      this.clearRetiring();
       const child = this.child;
       this.child = undefined;
       if (child) await terminate(child, this.opts.clock);
@@ -191,7 +272,7 @@ export class HaproxyProcess {
   /** Reloads through the master CLI and waits until the master has re-read the config. */
   private async reload(): Promise<void> {
     const before = await this.showProc();
-    await masterCommand(this.paths.masterSocket, 'reload');
+    await cliCommand(this.paths.masterSocket, 'reload');
     const deadline = this.opts.clock.now() + (this.opts.startTimeoutMs ?? 10_000);
     for (;;) {
       const now = await this.showProc().catch(() => undefined);
@@ -206,7 +287,7 @@ export class HaproxyProcess {
   }
 
   private async showProc(): Promise<{ reloads: number; failed: number; workers: number }> {
-    const text = await masterCommand(this.paths.masterSocket, 'show proc');
+    const text = await cliCommand(this.paths.masterSocket, 'show proc');
     const master = /^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]/m.exec(text);
     if (!master) throw new Error(`unexpected show proc output: ${text.slice(0, 200)}`);
     const current = text.split('# workers')[1]?.split('#')[0] ?? '';
@@ -250,6 +331,7 @@ export class HaproxyProcess {
     if (this.stopped || this.pid !== undefined || !this.applied) return;
     await this.write(this.applied);
     await this.start();
+    this.clearRetiring();
   }
 
   /** A master an earlier agent left (it was killed before the parent-death signal existed, say). */
@@ -285,13 +367,13 @@ async function terminate(child: ChildProcess, clock: Clock): Promise<void> {
   clock.clearTimeout(timer);
 }
 
-/** One command on haproxy's master CLI; resolves with the answer when haproxy closes. */
-function masterCommand(socket: string, command: string): Promise<string> {
+/** One command on a haproxy CLI (the master's, or a worker's runtime API); resolves with the answer when haproxy closes. */
+function cliCommand(socket: string, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(socket);
     let out = '';
     s.setEncoding('utf8');
-    s.setTimeout(5_000, () => s.destroy(new Error(`master CLI ${command}: no answer`)));
+    s.setTimeout(5_000, () => s.destroy(new Error(`haproxy CLI ${command}: no answer`)));
     s.on('connect', () => s.end(`${command}\n`));
     s.on('data', (d: string) => (out += d));
     s.on('end', () => resolve(out));

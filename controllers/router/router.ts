@@ -29,7 +29,8 @@ export const ROUTER_DEBOUNCE_MS = 100;
  * of `router/config`) to its ready endpoints, wherever they run, and serves the certificates
  * of `certs/` by SNI. It follows four shared informers (manifests, endpoints, certificates,
  * router config); changes are debounced, the config rendered (haproxy-config.ts, pure), and
- * haproxy reloaded only when the config or a certificate changed. A certificate that does
+ * handed to haproxy only when it or a certificate changed: a change of endpoints alone through
+ * the runtime API, anything else by a reload (haproxy-process.ts). A certificate that does
  * not parse or whose key is not its own is reported once (log, and a Warning event on each
  * manifest it would have served) and left out; the others keep being served.
  */
@@ -124,9 +125,9 @@ export class Router implements Runnable {
         this.log.info('router idle: nothing to listen on');
         return;
       }
-      await proc.apply(files);
+      const how = await proc.apply(files);
       this.failures = 0;
-      this.log.info('router config applied', { routes: rendered!.routes, certificates: files.certs.length });
+      this.log.info('router config applied', { routes: rendered!.routes, certificates: files.certs.length, how });
     } catch (err) {
       // Tried again after a backoff; meanwhile haproxy keeps serving what it had.
       this.last = undefined;

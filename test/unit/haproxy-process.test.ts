@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer as createTcpServer } from 'node:net';
+import { connect, createServer as createTcpServer } from 'node:net';
 import { join } from 'node:path';
 import { haproxyConfig, type RoutedService } from '../../controllers/router/haproxy-config.js';
 import { HaproxyPaths, HaproxyProcess } from '../../controllers/router/haproxy-process.js';
@@ -28,10 +28,21 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
   let paths: HaproxyPaths;
   let proc: HaproxyProcess;
   const route = (endpoints: RoutedService['endpoints']): RoutedService => ({ host: 'app.dokkaa.local', app: 'app', name: 'm', service: 'web', httpsRedirect: false, proxyProtocol: false, endpoints });
-  const files = (endpoints: RoutedService['endpoints']) => ({
-    config: haproxyConfig({ routes: [route(endpoints)], certs: [], crtListFile: paths.crtList, statsSocket: paths.statsSocket, address: '127.0.0.1', httpPort: port, httpsPort: 0 }),
+  // `more`: other routes (a change of routes, not only of endpoints, takes a reload).
+  const files = (endpoints: RoutedService['endpoints'], more: RoutedService[] = []) => ({
+    config: haproxyConfig({ routes: [route(endpoints), ...more], certs: [], crtListFile: paths.crtList, statsSocket: paths.statsSocket, address: '127.0.0.1', httpPort: port, httpsPort: 0 }),
     certs: [{ host: '*.example.com', pem: 'not used by this config' }],
   });
+  const other = (endpoints: RoutedService['endpoints']): RoutedService => ({ ...route(endpoints), host: 'other.dokkaa.local', service: 'other' });
+  /** The servers the running worker has, as `name state` (2: ready, 0: maintenance... see `show servers state`). */
+  const servers = async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const s = connect(paths.statsSocket, () => s.end('show servers state web:app:m:web\n'));
+      s.setEncoding('utf8').on('data', (d: string) => (out += d)).on('end', () => resolve(out)).on('error', reject);
+    });
+    return text.split('\n').filter((l) => /^\d+ web:app:m:web /.test(l)).map((l) => l.split(' ')[3]!).sort();
+  };
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'haproxy-process-'));
@@ -57,16 +68,25 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     assert.equal(statSync(paths.cert('*.example.com')).mode & 0o777, 0o600, 'certificates are readable by their owner only');
   });
 
-  it('reloads hitlessly with another endpoint (same master), and answers 503 without one', async () => {
+  it('changes endpoints through the runtime API (no reload), and answers 503 without one', async () => {
     const pid = proc.pid;
     const b = await backends.start('B');
-    await proc.apply(files([{ host: '127.0.0.1', port: b }]));
-    assert.equal(proc.pid, pid, 'a reload keeps the master');
+    assert.equal(await proc.apply(files([{ host: '127.0.0.1', port: b }])), 'servers');
+    assert.equal(proc.pid, pid);
     assert.match((await get(port, 'app.dokkaa.local')).body, /^B /);
-    await proc.apply(files([]));
+    assert.equal(await proc.apply(files([])), 'servers');
     const none = await get(port, 'app.dokkaa.local');
     assert.equal(none.status, 503);
     assert.match(none.body, /no ready endpoint for service web of app\/m/);
+    assert.match(readFileSync(paths.config, 'utf8'), /^backend web:app:m:web\n.*\n\n/m, 'the file says what runs: no server');
+  });
+
+  it('reloads hitlessly (same master) when routes change', async () => {
+    const pid = proc.pid;
+    const b = await backends.start('B2');
+    assert.equal(await proc.apply(files([{ host: '127.0.0.1', port: b }], [other([{ host: '127.0.0.1', port: b }])])), 'reloaded');
+    assert.equal(proc.pid, pid, 'a reload keeps the master');
+    assert.match((await get(port, 'other.dokkaa.local')).body, /^B2 /);
   });
 
   it('lets a request in flight finish across a reload (the old worker serves it)', async () => {
@@ -74,11 +94,28 @@ describe('HaproxyProcess (the real haproxy on 127.0.0.1)', () => {
     await proc.apply(files([{ host: '127.0.0.1', port: slow }]));
     const inFlight = get(port, 'app.dokkaa.local');
     await new Promise((r) => setTimeout(r, 300));
-    await proc.apply(files([{ host: '127.0.0.1', port: await backends.start('D') }]));
+    // Another route too: not a change of servers alone.
+    assert.equal(await proc.apply(files([{ host: '127.0.0.1', port: await backends.start('D') }], [other([])])), 'reloaded');
     assert.match((await get(port, 'app.dokkaa.local')).body, /^D /, 'new requests see the new config');
     const r = await inFlight;
     assert.equal(r.status, 200);
     assert.match(r.body, /^SLOW /);
+  });
+
+  it('lets a request in flight to a removed endpoint finish, then deletes its server', async () => {
+    const slow = await backends.start('SLOW2', 1_500);
+    await proc.apply(files([{ host: '127.0.0.1', port: slow }]));
+    const inFlight = get(port, 'app.dokkaa.local');
+    await new Promise((r) => setTimeout(r, 300));
+    const e = await backends.start('E');
+    assert.equal(await proc.apply(files([{ host: '127.0.0.1', port: e }])), 'servers');
+    assert.match((await get(port, 'app.dokkaa.local')).body, /^E /, 'new requests go to the new endpoint only');
+    assert.ok((await servers()).includes(`e-127.0.0.1-${slow}`), 'the old one kept (in maintenance) while its request runs');
+    const r = await inFlight;
+    assert.equal(r.status, 200);
+    assert.match(r.body, /^SLOW2 /);
+    await eventually('the old server deleted', async () => ((await servers()).length === 1 ? true : undefined), 10_000);
+    assert.deepEqual(await servers(), [`e-127.0.0.1-${e}`]);
   });
 
   it('sends PROXY protocol v2 to a service that asks for it', async () => {
