@@ -13,11 +13,12 @@ import { PortAllocatorReconciler, PORTS_KEY } from './port-allocator-reconciler.
 export class LinkInjectorController extends ControllerRunnable {
   constructor(@inject(ControllerFactory) factory: ControllerFactory, @inject(TYPES.Keys) keys: Keys, @inject(LinkInjectorReconciler) reconciler: LinkInjectorReconciler) {
     const manifests = factory.informer(Resources.manifests(keys));
+    const endpoints = factory.informer(Resources.endpoints(keys));
     super(
       factory
         .builder('link-injector', reconciler)
         .for(manifests, (c) => [entryId(c)])
-        .watches(factory.informer(Resources.endpoints(keys)), (ev) => endpointConsumers(manifests, ev))
+        .watches(endpoints, (ev) => endpointConsumers(manifests, endpoints, ev))
         .watches(factory.informer(Resources.ports(keys)), (ev) => portConsumers(manifests, ev))
         .watches(factory.informer(Resources.links(keys)), eventManifest)
         // A new admitted version (its rollout's target) may link other services.

@@ -1,7 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { parseReplicaId, type Keys } from '../../api/keys.js';
 import { configsUsed, secretsUsed } from '../../api/manifest.js';
-import { ConfigRecord, decodeRecord, LinkRecord, type PlacementRecord, SealedCopyRecord } from '../../api/records.js';
+import { ConfigRecord, decodeRecord, type PlacementRecord, SealedCopyRecord } from '../../api/records.js';
 import { HostCaches } from '../../src/agent/host-caches.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { SealingKey } from '../../src/agent/sealing-key.js';
@@ -12,7 +12,9 @@ import type { WorkerSlot } from '../../src/queue/work-queue.js';
 import type { ContainerDetails, ContainerEngine } from '../../src/docker/container-engine.js';
 import { CredentialsPending } from '../../src/docker/pull-errors.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
-import { withoutAt } from '../../src/informer/resources.js';
+import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources, withoutAt, type Link } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
 import { linkEnv } from '../../api/link-env.js';
@@ -41,7 +43,8 @@ const LAST_LOG_LINES = 5;
  * placements and records (HostCaches), not from etcd; the controller has both synced before
  * it reconciles, and a reconcile waits for HostCaches.ready. Only this host writes its
  * records, and the executor applies each write to that cache as soon as etcd committed it,
- * so a reconcile sees the last one.
+ * so a reconcile sees the last one. The link resolution comes from the agent's links informer
+ * (a change of it queues the manifest's replicas here, after the cache has it).
  */
 @injectable()
 export class NodeRunnerReconciler implements Reconciler {
@@ -57,7 +60,13 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(SealingKey) private readonly sealingKey: SealingKey,
     @inject(HostCaches) private readonly caches: HostCaches,
-  ) {}
+    @inject(InformerFactory) factory: InformerFactory,
+  ) {
+    this.links = factory.informer(Resources.links(keys));
+  }
+
+  /** The link resolutions (the controller watches them: a change queues the manifest's replicas here). */
+  private readonly links: SharedInformer<Link>;
 
   async reconcile(id: string, log: Logger, worker?: WorkerSlot): Promise<ReconcileResult> {
     const ref = parseReplicaId(id);
@@ -118,7 +127,7 @@ export class NodeRunnerReconciler implements Reconciler {
       containers,
     };
     if (placement && placement.spec.links.length > 0) {
-      const link = decodeRecord(LinkRecord, (await this.store.get(this.keys.link(app, name)))?.value, invalidRecord(log, this.keys.link(app, name)));
+      const link = this.links.get(this.keys.link(app, name))?.value;
       // The env points at this host's ambassador, so it does not change when a linked service moves.
       if (link?.links) input.links = { env: linkEnv(link.links, this.lease.containerGateway()), missing: link.missing };
     }

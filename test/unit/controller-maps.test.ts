@@ -41,14 +41,31 @@ describe('link injector map functions', () => {
     await w.store.put(keys.manifest('app', 'cron'), JSON.stringify({ image: 'x', links: ['db', 'cache'] }));
     await w.store.put(keys.manifest('app', 'db'), JSON.stringify({ image: 'x', services: { db: 5432 } }));
     await w.store.put(keys.endpoint('h1', 'app', 'db', 'db.0.h1'), JSON.stringify(endpoint('10.0.0.1', 32768, { name: 'db' })));
-    assert.deepEqual(endpointConsumers(w.manifests, w.lastEndpoint()).sort(), ['app/cron', 'app/web']);
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()).sort(), ['app/cron', 'app/web']);
     await w.store.put(keys.port('app', 'cache'), JSON.stringify({ port: 20001, protocol: 'tcp' }));
     assert.deepEqual(portConsumers(w.manifests, w.lastPort()), ['app/cron']);
     // web drops its link: a later endpoint change reaches cron only; the delete is mapped through the record it had.
     await w.store.put(keys.manifest('app', 'web'), JSON.stringify({ image: 'x' }));
     await w.store.delete(keys.endpoint('h1', 'app', 'db', 'db.0.h1'));
     assert.equal(w.lastEndpoint().type, 'delete');
-    assert.deepEqual(endpointConsumers(w.manifests, w.lastEndpoint()), ['app/cron']);
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()), ['app/cron']);
+  });
+
+  it('maps only the first endpoint of a service coming and its last going (a resolution says whether there is any)', async () => {
+    const w = await world();
+    await w.store.put(keys.manifest('app', 'web'), JSON.stringify({ image: 'x', links: ['db'] }));
+    const ep = (n: number) => keys.endpoint(`h${n}`, 'app', 'db', `db.${n}.h${n}`);
+    const put = (n: number, port = 32768) => w.store.put(ep(n), JSON.stringify(endpoint(`10.0.0.${n}`, port, { name: 'db', node: `h${n}`, replica: n })));
+    await put(1);
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()), ['app/web'], 'the first');
+    await put(2);
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()), [], 'a second');
+    await put(1, 40000);
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()), [], 'one changed');
+    await w.store.delete(ep(1));
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()), [], 'one of two gone');
+    await w.store.delete(ep(2));
+    assert.deepEqual(endpointConsumers(w.manifests, w.endpoints, w.lastEndpoint()), ['app/web'], 'the last gone');
   });
 });
 

@@ -23,6 +23,8 @@ export class FakeKvStore implements KvStore {
   listCalls = 0;
   /** The prefix of every list() call, in order. */
   readonly listed: string[] = [];
+  /** The key of every get() call, in order. */
+  readonly got: string[] = [];
   /** Prefixes whose watch events wait for `lag`'s release. */
   private readonly lagging: { prefix: string; held: (() => void)[] }[] = [];
 
@@ -68,6 +70,7 @@ export class FakeKvStore implements KvStore {
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
+    this.got.push(key);
     return this.data.get(key);
   }
 

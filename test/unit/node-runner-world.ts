@@ -21,6 +21,7 @@ import { FakeClock, flush } from './fake-clock.js';
 import { FakeEngine } from './fake-engine.js';
 import { FakeKvStore } from './fake-kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
+import { Resources } from '../../src/informer/resources.js';
 import { HostCaches } from '../../src/agent/host-caches.js';
 
 /** A clock whose sleeps end at once, moving time on by what they asked for. */
@@ -107,12 +108,14 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
   const fileStore = files as unknown as SecretFileStore;
   const limit = new CreateLimit(clock);
   // The informers the node runner's controller would have synced before its first reconcile.
-  const caches = new HostCaches(new InformerFactory(store, new FakeClock(start), log), keys, { node: 'h1' }, nodeLease);
+  const informers = new InformerFactory(store, new FakeClock(start), log);
+  const caches = new HostCaches(informers, keys, { node: 'h1' }, nodeLease);
   const { placements, records } = caches;
+  const links = informers.informer(Resources.links(keys));
   const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches, new OwnEvents(clock));
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches);
-  for (const informer of [placements, records]) informer.acquire();
-  await Promise.all([placements.synced(), records.synced()]);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches, informers);
+  for (const informer of [placements, records, links]) informer.acquire();
+  await Promise.all([placements.synced(), records.synced(), links.synced()]);
   // Synced is listed; the fake's watches open a turn later, and miss what is written before.
   await flush();
   return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit, records };
