@@ -3,7 +3,7 @@ import type { Keys } from '../../api/keys.js';
 import type { EventRecord } from '../../api/records.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import type { KvStore, Lease } from '../etcd/kv-store.js';
+import type { KvStore, Lease, TxnOp } from '../etcd/kv-store.js';
 import { TYPES } from '../ioc/tokens.js';
 import { errorField, type Logger } from '../logging.js';
 
@@ -12,17 +12,29 @@ export const EVENT_TTL_SECONDS = 3600;
 /** A fresh lease this often, so no event outlives the TTL by more than this. */
 const LEASE_ROTATE_MS = 5 * 60_000;
 
+/** etcd's default --max-txn-ops: the most puts one transaction may carry. */
+const MAX_TXN_OPS = 128;
+
+type EventPut = Extract<TxnOp, { type: 'put' }>;
+
 /**
  * Writes events (Scheduled, Pulled, Started, Killed, Unhealthy, BackOff, Rescheduled,
  * RolledBack...) to `node-events/<source>/<app>/<name>/<time>-<seq>` (`<source>`: this
  * process's node name, so that an agent writes under its own prefix only), on a lease without keepalive so
  * they expire by themselves after about an hour. Best effort: a failed write is logged and
  * dropped, never retried, never fails the caller's reconcile.
+ *
+ * Group commit: while one write is in flight, the events recorded meanwhile wait and then
+ * go together, in transactions of up to 128 puts. Alone, an event is written at once; when
+ * many replicas start together (a host taking its share of 100,000), one etcd write carries
+ * the Started events of all that started during the last one, instead of one write each.
  */
 @injectable()
 export class EventRecorder {
   private lease: { lease: Lease; grantedAt: number } | undefined;
   private seq = 0;
+  private pending: { puts: EventPut[]; written: (err?: unknown) => void }[] = [];
+  private writing = false;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -34,40 +46,59 @@ export class EventRecorder {
 
   async record(app: string, name: string, event: Omit<EventRecord, 'time' | 'source'>): Promise<void> {
     try {
-      const now = this.clock.now();
-      const lease = await this.currentLease(now);
-      const record: EventRecord = { ...event, time: new Date(now).toISOString(), source: this.config.node };
-      const id = this.keys.eventId(now, this.config.node, this.seq++);
-      await this.store.put(this.keys.event(this.config.node, app, name, id), JSON.stringify(record), { lease: lease.id });
+      await this.write(await this.puts(app, name, [event]));
     } catch (err) {
       this.log.warn('event not recorded', { app, name, reason: event.reason, error: errorField(err) });
     }
   }
 
-  /**
-   * Several events of one manifest, written in transactions of up to 128 (etcd's default
-   * --max-txn-ops; one etcd write each instead of one per event): for a reconcile that
-   * places many replicas at once.
-   */
+  /** Several events of one manifest (a reconcile that places many replicas at once). */
   async recordMany(app: string, name: string, events: Omit<EventRecord, 'time' | 'source'>[]): Promise<void> {
     if (events.length === 0) return;
     try {
-      const now = this.clock.now();
-      const lease = await this.currentLease(now);
-      const time = new Date(now).toISOString();
-      const puts = events.map((event) => {
-        const record: EventRecord = { ...event, time, source: this.config.node };
-        const id = this.keys.eventId(now, this.config.node, this.seq++);
-        return { type: 'put' as const, key: this.keys.event(this.config.node, app, name, id), value: JSON.stringify(record), lease: lease.id };
-      });
-      for (let i = 0; i < puts.length; i += 128) {
-        const batch = puts.slice(i, i + 128);
-        // Event keys are new (time and sequence number): "does not exist" always holds.
-        await this.store.txn([{ key: batch[0]!.key, modRevision: 0 }], batch);
-      }
+      await this.write(await this.puts(app, name, events));
     } catch (err) {
       this.log.warn('events not recorded', { app, name, count: events.length, reason: events[0]!.reason, error: errorField(err) });
     }
+  }
+
+  private async puts(app: string, name: string, events: Omit<EventRecord, 'time' | 'source'>[]): Promise<EventPut[]> {
+    const now = this.clock.now();
+    const lease = await this.currentLease(now);
+    const time = new Date(now).toISOString();
+    return events.map((event) => {
+      const record: EventRecord = { ...event, time, source: this.config.node };
+      const id = this.keys.eventId(now, this.config.node, this.seq++);
+      return { type: 'put', key: this.keys.event(this.config.node, app, name, id), value: JSON.stringify(record), lease: lease.id };
+    });
+  }
+
+  /** Resolves once `puts` are written, with whatever else was waiting (rejects if that failed). */
+  private write(puts: EventPut[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ puts, written: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0);
+      const ops = batch.flatMap((b) => b.puts);
+      let failed: unknown;
+      try {
+        for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
+          const chunk = ops.slice(i, i + MAX_TXN_OPS);
+          // Event keys are new (time and sequence number): "does not exist" always holds.
+          await this.store.txn([{ key: chunk[0]!.key, modRevision: 0 }], chunk);
+        }
+      } catch (err) {
+        failed = err ?? new Error('event write failed');
+      }
+      for (const b of batch) b.written(failed);
+    }
+    this.writing = false;
   }
 
   private async currentLease(now: number): Promise<Lease> {
