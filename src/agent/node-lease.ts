@@ -44,6 +44,8 @@ export class NodeLease implements Runnable {
   /** The current lease's acknowledgements; the last lease's until a new one is granted (its silence counts). */
   private keepalive: KeepaliveTracker | undefined;
   private expiringSignalled = false;
+  /** A keepalive asked for after a stall, whose answer decides the fence. */
+  private verifying = false;
   private checkTimer: TimerHandle | undefined;
   /** The record as last written (or about to be), without `allocated`. */
   private base: NodeRecord | undefined;
@@ -118,19 +120,48 @@ export class NodeLease implements Runnable {
 
   private scheduleCheck(): void {
     const ttlMs = this.config.leaseTtlSeconds * 1000;
+    const periodMs = Math.max(100, ttlMs / 20);
+    const due = this.clock.now() + periodMs;
     this.checkTimer = this.clock.setTimeout(() => {
       if (this.stopped) return;
       // 2/3, not later: the check period (TTL/20) and stopping the containers must still fit
       // before etcd expires the lease (at 90% the fence often finished after the expiry).
       if (this.lease) this.keepalive?.tick();
       const sinceAck = this.keepalive?.sinceAck() ?? 0;
-      if (!this.expiringSignalled && sinceAck > (ttlMs * 2) / 3) {
-        this.expiringSignalled = true;
-        this.log.warn('node lease expiring: etcd unreachable', { node: this.config.node, sinceLastAckMs: sinceAck });
-        this.expiring.next();
+      if (!this.expiringSignalled && !this.verifying && sinceAck > (ttlMs * 2) / 3) {
+        const stalledMs = this.clock.now() - due;
+        if (stalledMs > periodMs && this.keepalive) void this.verify(this.keepalive, sinceAck, stalledMs, ttlMs);
+        else this.signalExpiring(sinceAck);
       }
       this.scheduleCheck();
-    }, Math.max(100, ttlMs / 20));
+    }, periodMs);
+  }
+
+  /**
+   * The check ran late by more than its period: this process did not run (a CPU-starved
+   * host, a long collection), so it sent no keepalives either, and the silence is its own,
+   * not etcd's. One keepalive asked now, bounded by what is left of the TTL since the last
+   * ack, decides: answered, the lease lives on and nothing is removed; not, the fence goes
+   * as it would have. Removing every container of a host for a pause of its agent was the
+   * worse outcome: a hundred hollow hosts in one process stalled together under load and all
+   * fenced themselves at once, and a real host under the same pause would too.
+   */
+  private async verify(keepalive: KeepaliveTracker, sinceAck: number, stalledMs: number, ttlMs: number): Promise<void> {
+    this.verifying = true;
+    try {
+      const answered = await keepalive.probe(ttlMs - sinceAck - ttlMs / 10);
+      if (this.stopped || keepalive !== this.keepalive || this.expiringSignalled) return;
+      if (answered) this.log.info('node lease renewed after a stall', { node: this.config.node, stalledMs, sinceLastAckMs: sinceAck });
+      else this.signalExpiring(keepalive.sinceAck());
+    } finally {
+      this.verifying = false;
+    }
+  }
+
+  private signalExpiring(sinceAck: number): void {
+    this.expiringSignalled = true;
+    this.log.warn('node lease expiring: etcd unreachable', { node: this.config.node, sinceLastAckMs: sinceAck });
+    this.expiring.next();
   }
 
   async stop(): Promise<void> {

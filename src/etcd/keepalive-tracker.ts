@@ -45,6 +45,20 @@ export class KeepaliveTracker {
       });
   }
 
+  /**
+   * One keepalive now, bounded by `timeoutMs`: whether etcd acknowledged it (then it counts
+   * as the last ack). For a holder about to act on a silence it may have caused itself.
+   */
+  async probe(timeoutMs: number): Promise<boolean> {
+    try {
+      await this.lease.keepaliveOnce(Math.max(100, timeoutMs));
+      this.acked();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   private acked(): void {
     this.lastAck = this.clock.now();
   }
