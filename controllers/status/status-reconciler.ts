@@ -2,7 +2,8 @@ import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { parseManifestId, type Keys } from '../../api/keys.js';
 import { decodeRecord, PlacementRecord } from '../../api/records.js';
-import type { Reconciler } from '../../src/controller/controller.js';
+import type { Clock } from '../../src/clock.js';
+import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { manifestReplicas, Resources, type Link, type ManifestEntry, type Replica, type Rollout, type Status } from '../../src/informer/resources.js';
@@ -11,6 +12,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache } from './status-cache.js';
+import { StatusPacer } from './status-pacer.js';
 import { forbiddenOf, summarize, type Placed } from './status-summary.js';
 
 /**
@@ -18,7 +20,7 @@ import { forbiddenOf, summarize, type Placed } from './status-summary.js';
  * its cache, the manifest's replica records from the shared `replicas` informer (by its
  * manifest index), host-name conflicts from the route table of the manifests informer, the
  * manifest, its status, link and rollout from their informers; only the spec an invalid or
- * forbidden manifest keeps running is read fresh.
+ * forbidden manifest keeps running is read fresh. Progress is paced (status-pacer.ts).
  */
 @injectable()
 export class StatusReconciler implements Reconciler {
@@ -28,6 +30,7 @@ export class StatusReconciler implements Reconciler {
   private readonly statuses: SharedInformer<Status>;
   private readonly links: SharedInformer<Link>;
   private readonly rollouts: SharedInformer<Rollout>;
+  private readonly pacer: StatusPacer;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -35,7 +38,9 @@ export class StatusReconciler implements Reconciler {
     @inject(StatusCache) private readonly cache: StatusCache,
     @inject(RouteConflicts) private readonly routes: RouteConflicts,
     @inject(InformerFactory) factory: InformerFactory,
+    @inject(TYPES.Clock) clock: Clock,
   ) {
+    this.pacer = new StatusPacer(clock);
     this.replicas = factory.informer(Resources.replicas(keys));
     this.manifests = factory.informer(Resources.manifests(keys));
     this.statuses = factory.informer(Resources.statuses(keys));
@@ -43,7 +48,7 @@ export class StatusReconciler implements Reconciler {
     this.rollouts = factory.informer(Resources.rollouts(keys));
   }
 
-  async reconcile(id: string, log: Logger): Promise<void> {
+  async reconcile(id: string, log: Logger): Promise<ReconcileResult> {
     const { app, name } = parseManifestId(id);
     const statusKey = this.keys.status(app, name);
     // Everything from the caches: the controller watches each of these informers, so a change
@@ -53,6 +58,7 @@ export class StatusReconciler implements Reconciler {
     const manifest = this.manifests.get(this.keys.manifest(app, name));
     const current = this.statuses.get(statusKey);
     if (!manifest) {
+      this.pacer.forget(statusKey);
       if (current) await this.store.delete(statusKey);
       return;
     }
@@ -80,7 +86,11 @@ export class StatusReconciler implements Reconciler {
     });
     const value = canonicalJson(status);
     if (current?.value.text === value) return;
+    // Progress is written at most once a second per manifest; what is held back is queued again.
+    const delayMs = this.pacer.delayMs(statusKey, current?.value, status);
+    if (delayMs > 0) return { requeueAfterMs: delayMs };
     await this.store.put(statusKey, value);
+    this.pacer.wrote(statusKey);
     log.info('status updated', { phase: status.phase, running: status.running, desired: status.desired });
   }
 }

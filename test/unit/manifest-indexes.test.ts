@@ -119,7 +119,7 @@ describe('reconciles read replica records and endpoints from the informers, not 
     for (const c of [cache, routes, replicas]) c.acquire();
     await flush();
     await Promise.all([cache.synced(), routes.synced(), replicas.synced()]);
-    const reconciler = new StatusReconciler(store, keys, cache, routes, factory);
+    const reconciler = new StatusReconciler(store, keys, cache, routes, factory, new FakeClock());
     const status = async () => {
       await reconciler.reconcile('app/web', log);
       const s = decodeRecord(StatusRecord, (await store.get(keys.status('app', 'web')))?.value);

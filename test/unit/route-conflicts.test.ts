@@ -96,7 +96,7 @@ describe('StatusReconciler with RouteConflicts', () => {
     cache.acquire();
     routes.acquire();
     await flush();
-    const reconciler = new StatusReconciler(store, keys, cache, routes, factory);
+    const reconciler = new StatusReconciler(store, keys, cache, routes, factory, new FakeClock());
     const status = async () => {
       await reconciler.reconcile('b/y', log);
       return decodeRecord(StatusRecord, (await store.get(keys.status('b', 'y')))?.value);
