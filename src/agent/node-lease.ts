@@ -142,9 +142,8 @@ export class NodeLease implements Runnable {
    * host, a long collection), so it sent no keepalives either, and the silence is its own,
    * not etcd's. One keepalive asked now, bounded by what is left of the TTL since the last
    * ack, decides: answered, the lease lives on and nothing is removed; not, the fence goes
-   * as it would have. Removing every container of a host for a pause of its agent was the
-   * worse outcome: a hundred hollow hosts in one process stalled together under load and all
-   * fenced themselves at once, and a real host under the same pause would too.
+   * as it would have. Removing every container of a host for a pause of its own agent is
+   * the worse outcome of the two.
    */
   private async verify(keepalive: KeepaliveTracker, sinceAck: number, stalledMs: number, ttlMs: number): Promise<void> {
     this.verifying = true;
