@@ -74,7 +74,6 @@ export class LinkInjectorReconciler implements Reconciler {
   /** Deletes a link record no longer wanted, if it is still the one read. */
   private async remove(current: Cached<Link> | undefined): Promise<void> {
     if (!current) return;
-    const revision = await this.store.txnAt([{ key: current.key, modRevision: current.modRevision }], [{ type: 'delete', key: current.key }]);
-    if (revision !== undefined) this.links.assume({ type: 'delete', key: current.key, revision });
+    await this.links.deleteAt(current.key, current.modRevision);
   }
 }

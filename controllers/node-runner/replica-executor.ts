@@ -235,7 +235,6 @@ export class ReplicaExecutor {
 
   /** Deletes the replica record if still at `modRevision`. */
   private async deleteRecord(key: string, modRevision: number): Promise<void> {
-    const revision = await this.store.txnAt([{ key, modRevision }], [{ type: 'delete', key }]);
-    if (revision !== undefined) this.records.assume({ type: 'delete', key, revision });
+    await this.records.deleteAt(key, modRevision);
   }
 }

@@ -129,9 +129,7 @@ export class RolloutTracker {
     const key = this.keys.rollout(app, name);
     const read = this.rollouts.get(key);
     if (!read) return;
-    const revision = await this.store.txnAt([{ key, modRevision: read.modRevision }], [{ type: 'delete', key }]);
-    if (revision === undefined) throw changedMeanwhile(key);
-    this.rollouts.assume({ type: 'delete', key, revision });
+    if (!(await this.rollouts.deleteAt(key, read.modRevision))) throw changedMeanwhile(key);
   }
 
   /**

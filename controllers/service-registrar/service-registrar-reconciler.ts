@@ -58,8 +58,7 @@ export class ServiceRegistrarReconciler implements Reconciler {
     const ownEndpoints = this.caches.endpoints.byIndex(BY_REPLICA, replicaId(app, name, replica)).filter((c) => c.value.node === node);
     for (const c of ownEndpoints) {
       if (!desired.has(c.key)) {
-        const revision = await this.store.txnAt([{ key: c.key, modRevision: c.modRevision }], [{ type: 'delete', key: c.key }]);
-        if (revision !== undefined) this.caches.endpoints.assume({ type: 'delete', key: c.key, revision });
+        await this.caches.endpoints.deleteAt(c.key, c.modRevision);
         log.info('endpoint removed', { endpoint: c.key });
       }
     }

@@ -198,6 +198,17 @@ export class SharedInformer<T> implements InformerCache<T> {
   }
 
   /**
+   * Deletes `key` if etcd still holds it at `modRevision`, and applies the delete to the
+   * cache at once (assume); whether it deleted. For a writer that acts on this cache.
+   */
+  async deleteAt(key: string, modRevision: number): Promise<boolean> {
+    const revision = await this.store.txnAt([{ key, modRevision }], [{ type: 'delete', key }]);
+    if (revision === undefined) return false;
+    this.assume({ type: 'delete', key, revision });
+    return true;
+  }
+
+  /**
    * Lists the prefix again now and applies the difference (told as changes, then `relists`),
    * the watch going on: for a consumer that must not act on a cache that may have fallen
    * behind etcd (its host was cut off). Every record is versioned, so a watch event older

@@ -501,6 +501,23 @@ describe('SharedInformer: sharing', () => {
     sub.unsubscribe();
     await w.informer.release();
   });
+
+  it('deleteAt deletes a key still at the revision read, and the cache has it gone at once; not one changed since', async () => {
+    const store = seeded({ a: 'g:1', b: 'g:2' });
+    const w = await start(store);
+    const lag = store.lag(P); // the watch brings nothing meanwhile: what the cache shows is the assumed delete
+    assert.equal(await w.informer.deleteAt(`${P}a`, w.informer.get(`${P}a`)!.modRevision), true);
+    assert.equal(w.informer.get(`${P}a`), undefined);
+    assert.equal(await store.get(`${P}a`), undefined);
+    const read = w.informer.get(`${P}b`)!.modRevision;
+    await store.put(`${P}b`, 'g:9');
+    assert.equal(await w.informer.deleteAt(`${P}b`, read), false);
+    assert.equal((await store.get(`${P}b`))?.value, 'g:9');
+    lag();
+    await flush();
+    assert.deepEqual(w.keys(), ['b=g:9']);
+    await w.informer.release();
+  });
 });
 
 describe('InformerFactory', () => {
