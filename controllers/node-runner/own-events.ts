@@ -6,11 +6,6 @@ import { TYPES } from '../../src/ioc/tokens.js';
 /** How long an engine event the node runner caused is expected: far longer than the engine takes to report it. */
 export const OWN_EVENT_TTL_MS = 60_000;
 
-/** What the executor is about to do to a container, and the engine events that follow it. */
-export const EVENTS_OF = {
-  start: ['start'],
-} as const;
-
 /**
  * The engine events the node runner caused itself (client-go's controller expectations):
  * the create and start of a container it made. The reconcile that acted inspects the
@@ -34,8 +29,8 @@ export class OwnEvents {
   }
 
   /** The executor is about to start container `id`. */
-  acting(id: string, what: keyof typeof EVENTS_OF): void {
-    for (const action of EVENTS_OF[what]) this.expect(`id ${id} ${action}`);
+  starting(id: string): void {
+    this.expect(`id ${id} start`);
   }
 
   /** Whether the engine event is one the node runner caused (Docker's attributes carry the container's `name` beside its labels). */

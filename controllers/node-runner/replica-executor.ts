@@ -111,7 +111,7 @@ export class ReplicaExecutor {
         const t0 = this.clock.now();
         this.own.creating(step.spec.name);
         const id = await this.createOrAdopt(step.spec, log);
-        this.own.acting(id, 'start');
+        this.own.starting(id);
         await this.engine.start(id);
         // The engine's pace sets how many replicas the node runner reconciles at once.
         this.limit.sample(this.clock.now() - t0);
@@ -123,7 +123,7 @@ export class ReplicaExecutor {
         for (const v of step.volumes) await this.engine.createVolume(v.name, v.labels);
         return;
       case 'start':
-        this.own.acting(step.containerId, 'start');
+        this.own.starting(step.containerId);
         return this.engine.start(step.containerId);
       case 'stop':
         return this.engine.stop(step.containerId, step.graceSeconds);
