@@ -105,10 +105,10 @@ export class HaproxyProcess {
     return this.serialized(async () => {
       this.stopped = false;
       const plan = this.serverPlan(files);
+      // Even for servers alone: a restart or a later reload starts from what runs now.
+      await this.write(files);
       if (plan) {
         try {
-          // The file too: a restart or a later reload starts from what runs now.
-          await this.write(files);
           await this.changeServers(plan);
           this.applied = files;
           return 'servers';
@@ -116,7 +116,6 @@ export class HaproxyProcess {
           this.log.warn('haproxy servers not changed at runtime; reloading', { error: errorField(err) });
         }
       }
-      await this.write(files);
       await this.check();
       this.applied = files;
       const running = this.pid !== undefined;
