@@ -1,6 +1,7 @@
 import type { IPolicy } from 'cockatiel';
 import { Etcd3, type IKeyValue, type IOptions, type IWatchResponse } from 'etcd3';
 import { etcdFaultHandling, readRetry } from './fault-handling.js';
+import { keepReadyChannels } from './ready-channels.js';
 import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, TxnOp, WatchHandle, WatchHandlers, WatchEvent } from './kv-store.js';
 
 /**
@@ -11,7 +12,7 @@ import type { KeyValue, KvStore, Lease, ListResult, PutOptions, TxnCondition, Tx
 export function etcdClient(options: IOptions): Etcd3 {
   // No cap on received messages: gRPC's default (4 MB) fails the listing of a prefix
   // beyond about 9,000 placements with RESOURCE_EXHAUSTED. etcd bounds what it sends.
-  return new Etcd3({
+  const client = new Etcd3({
     ...options,
     dialTimeout: 3000,
     grpcOptions: { ...options.grpcOptions, 'grpc.max_receive_message_length': -1 },
@@ -21,6 +22,9 @@ export function etcdClient(options: IOptions): Etcd3 {
     // No circuit breaker: a slow etcd must not become an outage (fault-handling.ts says why).
     faultHandling: etcdFaultHandling(),
   });
+  // A failed call must not close the process's watches and lease keepalives (ready-channels.ts).
+  keepReadyChannels(client);
+  return client;
 }
 
 /** KvStore on the etcd3 client. Owns the client: construct one per process. */
