@@ -13,14 +13,13 @@ export interface PoolHost {
 /**
  * Keeps a member's gRPC clients while their connection is up.
  *
- * etcd3 closes every client it holds for a member (KV, Lease, Watch, and with them every
- * watch and lease keepalive stream of the process) each time one call or stream to that
- * member fails with a "recoverable" error: a deadline exceeded, a call cancelled, etcd too
- * busy. Under load that turned slowness into an outage: one call past its deadline cut the
- * node lease's keepalive stream and every watch; their failures (CANCELLED, "Channel closed
- * before call started") reset the clients again; every watch re-listed, adding load. At
- * 1,000 hollow hosts 8% of the agents' CPU went into building new channels
- * (bench/results/scale.md), and hosts fenced themselves while etcd answered other clients.
+ * etcd3 closes every client it holds for a member (KV, Lease, Watch) each time one call or
+ * stream to that member fails with a "recoverable" error: a deadline exceeded, a call
+ * cancelled, etcd too busy. The next calls build new channels (a resolver and a balancer
+ * each), and calls still waiting on a closed channel fail with "Channel closed before call
+ * started", a recoverable error that closes the clients again. Under load that fed on
+ * itself: at 1,000 hollow hosts 8% of the agents' CPU went into building channels and the
+ * failed calls were retried by every work queue (bench/results/scale.md).
  *
  * A reset buys nothing while the connection is READY: the call failed, not the connection,
  * and grpc-js reconnects a broken connection by itself. (Nor does a reset cure a silently
