@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 
 /**
  * Sealed boxes on Node's crypto: X25519 with a fresh ephemeral key per message, HKDF-SHA256
@@ -26,8 +26,20 @@ const INFO = Buffer.from('dokkaa seal v1');
 const TAG_BYTES = 16;
 
 export function generateSealKeyPair(): SealKeyPair {
-  const { publicKey, privateKey } = generateKeyPairSync('x25519');
-  return { publicKey: rawPublic(publicKey).toString('base64'), privateKey: rawPrivate(privateKey).toString('base64') };
+  const privateKey = newPrivateKey();
+  return { publicKey: rawPublic(createPublicKey(privateKey)).toString('base64'), privateKey: rawPrivate(privateKey).toString('base64') };
+}
+
+/**
+ * A new X25519 private key: 32 random bytes (RFC 7748 §5: any 32 bytes are a private key; the
+ * scalar is clamped where it is used), imported. Not generateKeyPairSync: on Node 20 a key
+ * pair job, when the collector frees it, locks its key's mutex, and a collection that runs
+ * inside a JWK export of that key (which holds the same mutex) deadlocks the process. Seen
+ * in a hollow-host worker (gdb: ~KeyGenJob under ExportJWKEdKey) and reproduced by sealing
+ * a few thousand times (test/unit/seal.test.ts).
+ */
+function newPrivateKey(): KeyObject {
+  return privateKeyObject(randomBytes(32).toString('base64'));
 }
 
 /** The public half of a raw base64 private key. */
@@ -37,9 +49,9 @@ export function publicKeyOf(privateKey: string): string {
 
 export function seal(publicKey: string, plaintext: Buffer | string): SealedEnvelope {
   const recipient = publicKeyObject(publicKey);
-  const eph = generateKeyPairSync('x25519');
-  const epk = rawPublic(eph.publicKey);
-  const key = derive(diffieHellman({ privateKey: eph.privateKey, publicKey: recipient }), epk, rawPublic(recipient));
+  const eph = newPrivateKey();
+  const epk = rawPublic(createPublicKey(eph));
+  const key = derive(diffieHellman({ privateKey: eph, publicKey: recipient }), epk, rawPublic(recipient));
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
