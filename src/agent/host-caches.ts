@@ -16,7 +16,8 @@ import { NodeLease } from './node-lease.js';
  * anyway. So `ready` refuses while the lease is not live (its fence has removed the
  * containers, which must not come back before etcd does), and under each new lease (the
  * last one expired: the scheduler may have moved the host's replicas, and etcd deleted its
- * records) it lists the sections again before anyone acts on them.
+ * records) it lists the sections again before anyone acts on them, unless it listed them
+ * after the lease was granted.
  */
 @injectable()
 export class HostCaches {
@@ -30,7 +31,7 @@ export class HostCaches {
     @inject(InformerFactory) factory: InformerFactory,
     @inject(TYPES.Keys) keys: Keys,
     @inject(TYPES.Config) config: Pick<Config, 'node'>,
-    @inject(NodeLease) private readonly lease: Pick<NodeLease, 'live' | 'id'>,
+    @inject(NodeLease) private readonly lease: Pick<NodeLease, 'live' | 'id' | 'grantRevision'>,
   ) {
     this.placements = factory.informer(Resources.nodePlacements(keys, config.node));
     this.records = factory.informer(Resources.nodeReplicas(keys, config.node));
@@ -46,7 +47,13 @@ export class HostCaches {
     if (!this.lease.live()) throw new Error('etcd out of reach (the node lease is not being renewed): not acting on cached state');
     const lease = this.lease.id();
     if (this.relisted?.lease !== lease) {
-      const done = Promise.all([this.placements.relist(), this.records.relist(), this.endpoints.relist()]).then(() => undefined);
+      // A section listed at or after the lease's grant is as fresh as a listing now: the
+      // informers' first listings under the first lease are (NodeLease starts first), and
+      // listing a thousand hosts' sections again as the first placements land was 3,000
+      // range reads at etcd's busiest moment (bench/results/scale.md).
+      const since = this.lease.grantRevision();
+      const sections = [this.placements, this.records, this.endpoints];
+      const done = Promise.all(sections.map((s) => (s.listedAt() >= since ? undefined : s.relist()))).then(() => undefined);
       const relisted = { lease, done };
       this.relisted = relisted;
       // A failed listing is tried again by the next caller.

@@ -28,6 +28,8 @@ export type Allocated = NonNullable<NodeRecord['allocated']>;
 export class NodeLease implements Runnable {
   readonly name = 'node-lease';
   private lease: Lease | undefined;
+  /** See grantRevision. */
+  private grantedAt = 0;
   private resolvedAddress = '';
   private resolvedGateway = '';
   private stopped = false;
@@ -69,6 +71,16 @@ export class NodeLease implements Runnable {
   id(): string {
     if (!this.lease) throw new Error('node lease not held');
     return this.lease.id;
+  }
+
+  /**
+   * The etcd revision at which the current lease's node record was written: a cache listed
+   * at or after it has seen everything etcd did to the host's keys before this lease (the
+   * last lease's expiry included). Throws while there is no lease, like `id`.
+   */
+  grantRevision(): number {
+    if (!this.lease) throw new Error('node lease not held');
+    return this.grantedAt;
   }
 
   /**
@@ -185,10 +197,11 @@ export class NodeLease implements Runnable {
       startedAt: new Date(this.clock.now()).toISOString(),
       ...this.sealingKey(),
     };
-    await this.store.put(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
+    const grantedAt = await this.store.putAt(this.keys.node(this.config.node), this.recordText(), { lease: lease.id });
     lease.onLost((err) => void this.reacquire(err));
     this.keepalive = new KeepaliveTracker(lease, this.clock, this.config.leaseTtlSeconds * 1000);
     this.lease = lease;
+    this.grantedAt = grantedAt;
     this.expiringSignalled = false;
     this.log.info('node lease granted', { node: this.config.node, lease: lease.id, ttlSeconds: this.config.leaseTtlSeconds });
     this.changes.next(lease.id);

@@ -74,6 +74,8 @@ export class SharedInformer<T> implements InformerCache<T> {
   private users = 0;
   private generation = 0;
   private listed = false;
+  /** The etcd revision of the last full listing (0: none since the informer started). */
+  private listedRevision = 0;
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   /** Watches opened since construction (for the runtime's count of watches per prefix). */
   watchesOpened = 0;
@@ -152,6 +154,14 @@ export class SharedInformer<T> implements InformerCache<T> {
     return this.listed;
   }
 
+  /**
+   * The etcd revision at which the prefix was last listed in full (0 before the first
+   * listing): the cache holds every change up to it, whatever its watch has brought since.
+   */
+  listedAt(): number {
+    return this.listed ? this.listedRevision : 0;
+  }
+
   /** Resolves once the prefix has been listed since the informer started; fails if it stops first. */
   synced(): Promise<void> {
     if (this.listed) return Promise.resolve();
@@ -221,6 +231,7 @@ export class SharedInformer<T> implements InformerCache<T> {
     const listing = await this.store.list(this.prefix);
     if (generation !== this.generation) return;
     this.replace(listing.kvs, listing.revision, false);
+    this.listedRevision = listing.revision;
     this.relists$.next();
   }
 
@@ -245,6 +256,7 @@ export class SharedInformer<T> implements InformerCache<T> {
       const first = !this.listed;
       this.replace(listing.kvs, listing.revision, first);
       this.listed = true;
+      this.listedRevision = listing.revision;
       if (first) for (const w of this.waiters.splice(0)) w.resolve();
       else this.relists$.next();
       this.watchesOpened++;

@@ -85,6 +85,12 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
     id() {
       return this.leaseId;
     },
+    /** Each lease id is granted at the revision after the store's when first asked (NodeLease writes the node record then). */
+    granted: new Map<string, number>(),
+    grantRevision() {
+      if (!this.granted.has(this.leaseId)) this.granted.set(this.leaseId, store.revision + 1);
+      return this.granted.get(this.leaseId)!;
+    },
     /** Whether etcd acknowledges the lease (see NodeLease.live). */
     renewed: true,
     live() {

@@ -24,7 +24,18 @@ const endpointKey = keys.endpoint('h1', 'app', 'web', keys.endpointId('web', 0, 
 async function world() {
   const store = new FakeKvStore();
   const factory = new InformerFactory(store, new FakeClock(), log);
-  const lease = { node: 'h1', leaseId: '7', id() { return this.leaseId; }, live: () => true };
+  const granted = new Map<string, number>();
+  const lease = {
+    node: 'h1',
+    leaseId: '7',
+    id() { return this.leaseId; },
+    live: () => true,
+    // Granted at the revision after the store's when first asked, as NodeLease writes the node record then.
+    grantRevision() {
+      if (!granted.has(this.leaseId)) granted.set(this.leaseId, store.revision + 1);
+      return granted.get(this.leaseId)!;
+    },
+  };
   const caches = new HostCaches(factory, keys, { node: 'h1' }, lease);
   const reconciler = new ServiceRegistrarReconciler(store, keys, lease as unknown as NodeLease, caches);
   const { endpoints } = caches;
