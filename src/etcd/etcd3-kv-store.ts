@@ -27,13 +27,25 @@ export function etcdClient(options: IOptions): Etcd3 {
   return client;
 }
 
+/**
+ * A channel option of the clients that hold leases. grpc-js shares one connection between
+ * the clients of a process whose channel options are equal; a different option gives lease
+ * keepalives a connection of their own. On the shared one, an answer to a keepalive comes
+ * after every byte etcd sent before it: at 1,000 hollow hosts a watch backlog of megabytes
+ * held the answers for seconds while etcd answered other clients at once, and hosts fenced
+ * themselves (bench/results/scale.md).
+ */
+export const LEASE_CHANNEL_OPTION = 'dokkaa.channel-for-leases';
+
 /** KvStore on the etcd3 client. Owns the client: construct one per process. */
 export class Etcd3KvStore implements KvStore {
   private readonly client: Etcd3;
+  /** For leases only (LEASE_CHANNEL_OPTION), made on the first grant. */
+  private leaseClient: Etcd3 | undefined;
   /** Reads are idempotent: a transient failure is retried here (fault-handling.ts). */
   private readonly reads: IPolicy = readRetry();
 
-  constructor(options: IOptions) {
+  constructor(private readonly options: IOptions) {
     this.client = etcdClient(options);
   }
 
@@ -129,7 +141,8 @@ export class Etcd3KvStore implements KvStore {
   }
 
   async grantLease(ttlSeconds: number, opts: { keepalive?: boolean } = {}): Promise<Lease> {
-    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: opts.keepalive ?? true });
+    this.leaseClient ??= etcdClient({ ...this.options, grpcOptions: { ...this.options.grpcOptions, [LEASE_CHANNEL_OPTION]: 1 } });
+    const lease = this.leaseClient.lease(ttlSeconds, { autoKeepAlive: opts.keepalive ?? true });
     const id = await lease.grant();
     let lostFns: ((err: Error) => void)[] = [];
     let keepaliveFns: (() => void)[] = [];
@@ -162,6 +175,7 @@ export class Etcd3KvStore implements KvStore {
 
   close(): void {
     this.client.close();
+    this.leaseClient?.close();
   }
 }
 

@@ -29,6 +29,11 @@ export class TcpProxy {
     return proxy;
   }
 
+  /** Client connections open through the proxy now. */
+  get connections(): number {
+    return this.sockets.size / 2;
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
