@@ -17,12 +17,18 @@ const TTL_MS = 10_000;
 class SilentStore extends FakeKvStore {
   reachable = true;
   probes = 0;
+  /** The lease's regular keepalive is answered while a one-off keepalive waits (and then fails). */
+  answerDuringProbe = false;
   override async grantLease(): Promise<Lease> {
     const lease = await super.grantLease();
+    const acked: (() => void)[] = [];
     return {
       ...lease,
+      onKeepalive: (fn) => void acked.push(fn),
       keepaliveOnce: async () => {
         this.probes++;
+        await Promise.resolve();
+        if (this.answerDuringProbe) for (const fn of acked) fn();
         if (!this.reachable) throw new Error('14 UNAVAILABLE: etcd unreachable');
       },
     };
@@ -53,8 +59,9 @@ describe('the node lease after a silence', () => {
   });
 
   /** A lease whose agent did not run for 0.8 of the TTL (no timer, no keepalive meanwhile), etcd `reachable` or not. */
-  async function afterAStall(reachable: boolean) {
+  async function afterAStall(reachable: boolean, answerDuringProbe = false) {
     const store = new SilentStore();
+    store.answerDuringProbe = answerDuringProbe;
     const clock = new FakeClock(1_000_000);
     const w = await started(store, clock);
     await clock.advance(1_000);
@@ -76,6 +83,14 @@ describe('the node lease after a silence', () => {
   it('after a stall, fences if etcd does not answer either', async () => {
     const { lease, expired } = await afterAStall(false);
     assert.equal(expired(), 1);
+    await lease.stop();
+  });
+
+  it('after a stall, keeps the lease if its own keepalive is answered while the probe fails', async () => {
+    const { lease, expired, asked } = await afterAStall(false, true);
+    assert.ok(asked(), 'asked etcd');
+    assert.equal(expired(), 0, 'renewed meanwhile: not fenced');
+    assert.equal(lease.live(), true);
     await lease.stop();
   });
 });
