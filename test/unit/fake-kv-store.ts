@@ -190,3 +190,16 @@ export class FakeKvStore implements KvStore {
     }
   }
 }
+
+/**
+ * A fake node lease's grant revisions: each lease id is granted at the revision after the
+ * store's when first asked, as NodeLease writes the node record at its grant
+ * (NodeLease.grantRevision).
+ */
+export function grantRevisions(store: FakeKvStore): (leaseId: string) => number {
+  const granted = new Map<string, number>();
+  return (leaseId) => {
+    if (!granted.has(leaseId)) granted.set(leaseId, store.revision + 1);
+    return granted.get(leaseId)!;
+  };
+}

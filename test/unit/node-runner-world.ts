@@ -19,7 +19,7 @@ import type { EventRecorder } from '../../src/events/event-recorder.js';
 import type { Logger } from '../../src/logging.js';
 import { FakeClock, flush } from './fake-clock.js';
 import { FakeEngine } from './fake-engine.js';
-import { FakeKvStore } from './fake-kv-store.js';
+import { FakeKvStore, grantRevisions } from './fake-kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
 import { HostCaches } from '../../src/agent/host-caches.js';
@@ -79,17 +79,15 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
   const clock = new SkippingClock(start);
   const engine = new FakeEngine(() => clock.now());
   const keys = new Keys('/d');
+  const grantRevisionOf = grantRevisions(store);
   const lease = {
     node: 'h1',
     leaseId: '0',
     id() {
       return this.leaseId;
     },
-    /** Each lease id is granted at the revision after the store's when first asked (NodeLease writes the node record then). */
-    granted: new Map<string, number>(),
     grantRevision() {
-      if (!this.granted.has(this.leaseId)) this.granted.set(this.leaseId, store.revision + 1);
-      return this.granted.get(this.leaseId)!;
+      return grantRevisionOf(this.leaseId);
     },
     /** Whether etcd acknowledges the lease (see NodeLease.live). */
     renewed: true,

@@ -10,7 +10,7 @@ import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { createLogger } from '../../src/logging.js';
 import { placement, replica, spec } from './builders.js';
 import { FakeClock, flush } from './fake-clock.js';
-import { FakeKvStore } from './fake-kv-store.js';
+import { FakeKvStore, grantRevisions } from './fake-kv-store.js';
 
 /** Host h1's registrar over a fake store, its informers synced as its controller has them. */
 
@@ -24,16 +24,14 @@ const endpointKey = keys.endpoint('h1', 'app', 'web', keys.endpointId('web', 0, 
 async function world() {
   const store = new FakeKvStore();
   const factory = new InformerFactory(store, new FakeClock(), log);
-  const granted = new Map<string, number>();
+  const grantRevisionOf = grantRevisions(store);
   const lease = {
     node: 'h1',
     leaseId: '7',
     id() { return this.leaseId; },
     live: () => true,
-    // Granted at the revision after the store's when first asked, as NodeLease writes the node record then.
     grantRevision() {
-      if (!granted.has(this.leaseId)) granted.set(this.leaseId, store.revision + 1);
-      return granted.get(this.leaseId)!;
+      return grantRevisionOf(this.leaseId);
     },
   };
   const caches = new HostCaches(factory, keys, { node: 'h1' }, lease);
