@@ -1,10 +1,10 @@
 import { inject, injectable, optional } from 'inversify';
 import { map, merge, type Subscription } from 'rxjs';
-import { serviceId, type Keys } from '../../api/keys.js';
+import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
 import type { PortRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
-import { Resources, type Endpoint, type Port } from '../../src/informer/resources.js';
+import { Resources, serviceEndpoints, type Endpoint, type Port } from '../../src/informer/resources.js';
 import type { InformerEvent, SharedInformer } from '../../src/informer/shared-informer.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -44,8 +44,6 @@ export class Ambassador implements Runnable {
   private subscription: Subscription | undefined;
   /** `app/service` -> its link port. */
   private readonly ports = new Map<string, PortRecord>();
-  /** `app/service` -> endpoint key -> where it serves. */
-  private readonly endpoints = new Map<string, Map<string, Upstream>>();
   private readonly pickers = new Map<string, EndpointPicker>();
   /** port -> what listens there. */
   private readonly listeners = new Map<number, Listener>();
@@ -112,7 +110,6 @@ export class Ambassador implements Runnable {
     this.pump = undefined;
     this.congestion = undefined;
     this.ports.clear();
-    this.endpoints.clear();
     this.pickers.clear();
   }
 
@@ -144,23 +141,19 @@ export class Ambassador implements Runnable {
     this.syncListeners();
   }
 
+  /** Endpoints are read from the informer's index when a connection needs them; a change only marks its service's picker. */
   private onEndpoint(ev: InformerEvent<Endpoint>): void {
-    const key = ev.key;
     const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
-    const id = serviceId(at.app, at.service);
-    const endpoints = this.endpoints.get(id) ?? new Map<string, Upstream>();
-    if (ev.type === 'put') endpoints.set(key, { host: ev.obj.value.host, port: ev.obj.value.port });
-    else endpoints.delete(key);
-    if (endpoints.size > 0) this.endpoints.set(id, endpoints);
-    else this.endpoints.delete(id);
-    this.pickers.get(id)?.set([...endpoints.values()]);
+    this.pickers.get(serviceId(at.app, at.service))?.changed();
   }
 
   private picker(id: string): EndpointPicker {
     let picker = this.pickers.get(id);
     if (!picker) {
       picker = new EndpointPicker();
-      picker.set([...(this.endpoints.get(id)?.values() ?? [])]);
+      const endpoints = this.informers().endpoints;
+      const { app, service } = parseServiceId(id)!;
+      picker.follow(() => serviceEndpoints(endpoints, app, service));
       this.pickers.set(id, picker);
     }
     return picker;

@@ -75,4 +75,35 @@ describe('EndpointPicker', () => {
     const count = (u: Upstream) => seen.filter((s) => s.port === u.port).length;
     assert.ok(count(a) >= 9 && count(b) >= 9 && count(c) >= 5, JSON.stringify(seen.map((s) => s.port)));
   });
+
+  it('reads a followed source when a connection needs it after a change, not at every change', () => {
+    const p = new EndpointPicker(5_000);
+    let current: Upstream[] = [a];
+    let reads = 0;
+    p.follow(() => {
+      reads++;
+      return current;
+    });
+    assert.equal(reads, 0, 'nothing read before a connection needs it');
+    assert.equal(p.pick(0)?.port, 1);
+    for (const next of [[a, b], [a, b, c], [b, c]]) {
+      current = next;
+      p.changed();
+    }
+    assert.equal(reads, 1, 'changes alone read nothing');
+    assert.deepEqual(picks(p, 4).sort(), [2, 2, 3, 3], 'the last endpoints, round-robin');
+    assert.equal(reads, 2);
+    p.markBad(b, 0);
+    current = [b];
+    p.changed();
+    assert.equal(p.isBad(b, 1), true, 'a bad mark survives while its endpoint stays');
+    current = [c];
+    p.changed();
+    assert.equal(p.size, 1);
+    assert.equal(p.isBad(b, 1), false, 'and goes with it');
+    p.set([a]);
+    current = [b];
+    p.changed();
+    assert.equal(p.pick(0)?.port, 1, 'set() stops following');
+  });
 });
