@@ -63,8 +63,10 @@ export class RolloutTracker {
     const current = this.rollouts.get(this.keys.rollout(app, name));
     // Each index's record from the host it is placed on.
     const replicas = new Map<number, ReplicaRecord>();
+    const nodeOf = new Map<number, string>();
+    for (const p of step.kept) if (!nodeOf.has(p.replica)) nodeOf.set(p.replica, p.node);
     for (const r of manifestReplicas(this.replicas, app, name)) {
-      if (r.node === step.kept.find((p) => p.replica === r.replica)?.node) replicas.set(r.replica, r);
+      if (r.node === nodeOf.get(r.replica)) replicas.set(r.replica, r);
     }
     const now = this.clock.now();
     for (const [i, r] of replicas) {

@@ -60,8 +60,11 @@ function replicaSummary(input: StatusInput): StatusRecord {
   let updated = 0;
   const counted = new Set<number>(); // replicas counted as running
   let troubled = 0;
+  // By index once, not a search per row: a manifest of n replicas would cost n^2 per reconcile.
+  const placedAt = firstBy(placements, (x) => x.replica);
+  const reportedAt = firstBy(replicas, (x) => replicaOn(x.replica, x.node));
   for (const i of global ? globalIndices(placements, unschedulable, desired) : replicatedIndices(placements, unschedulable, desired)) {
-    const p = placements.find((x) => x.replica === i);
+    const p = placedAt.get(i);
     if (!p) {
       const known = unschedulable.get(i);
       const reason = known !== undefined
@@ -72,7 +75,7 @@ function replicaSummary(input: StatusInput): StatusRecord {
       rows.push({ replica: i, node: '', state: 'unscheduled', restarts: 0, ports: {}, message: reason });
       continue;
     }
-    const r = replicas.find((x) => x.replica === i && x.node === p.node);
+    const r = reportedAt.get(replicaOn(i, p.node));
     if (!r) {
       // Kept on a host that is gone (waiting for the node that holds its volumes, say): the scheduler says why.
       rows.push({ replica: i, node: p.node, state: 'pending', restarts: 0, ports: {}, message: unschedulable.get(i) ?? 'waiting for the host to report' });
@@ -152,6 +155,17 @@ function replicaSummary(input: StatusInput): StatusRecord {
   const waiting = rows.find((r) => !counted.has(r.replica));
   const why = missing ? `waiting for linked service(s) with no endpoint: ${missing.join(', ')}` : waiting?.message ?? 'starting';
   return { ...base, ...runningRevision, phase: 'Pending', message: `${running}/${desired} replicas running; ${why}` };
+}
+
+/** The first item of each key, as `items.find` by that key would give. */
+function firstBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T> {
+  const m = new Map<K, T>();
+  for (const item of items) if (!m.has(key(item))) m.set(key(item), item);
+  return m;
+}
+
+function replicaOn(replica: number, node: string): string {
+  return `${replica}@${node}`;
 }
 
 /** The scheduler's verdict that the manifest's current revision breaks the cluster policy (an older revision's verdict no longer holds). */
