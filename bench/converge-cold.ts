@@ -7,6 +7,7 @@ import { netnsPath } from '../lab/netns.js';
 import { importRandomImage } from '../lab/random-image.js';
 import { log, type BenchLab } from './lab-bench.js';
 import { timeToRunning } from './converge-multi.js';
+import { StageTracer, traceTable, type ConvergeTrace } from './converge-trace.js';
 import { mdTable, secs, type PartResult, type Target } from './report.js';
 import { summarize } from './stats.js';
 import { waitGone, type System } from './systems.js';
@@ -82,6 +83,8 @@ export interface ColdResult {
   imageMB: number;
   runs: number;
   by: Record<string, { samples: number[]; median: number; min: number; max: number }>;
+  /** One extra run each of Dokkaa and the floor, traced stage by stage (not in the medians). */
+  traces: { system: string; ms: number; trace: ConvergeTrace }[];
 }
 
 export async function benchConvergeCold(lab: BenchLab, opts: { runs: number; replicas: number; imageMB: number }): Promise<ColdResult> {
@@ -109,12 +112,26 @@ export async function benchConvergeCold(lab: BenchLab, opts: { runs: number; rep
         await waitGone(lab.engines, sys, id);
       }
     }
+    const traces: ColdResult['traces'] = [];
+    for (const sys of [systems[0]!, systems[2]!]) {
+      await forget(lab, repo);
+      const id = `k${tag}t${sys.name[0]!.toLowerCase()}`;
+      const tracer = new StageTracer(lab.etcd, lab.state.prefix, lab.engines, id, opts.replicas, { floor: sys === systems[2] });
+      await tracer.start();
+      const t0 = Date.now();
+      const ms = await timeToRunning(lab, sys, id, opts.replicas, () => sys.deploy(id, opts.replicas));
+      await tracer.stop();
+      traces.push({ system: sys.name, ms, trace: tracer.result(t0) });
+      log(`converge-cold, traced: ${sys.name} ${secs(ms)}`);
+      await sys.remove(id);
+      await waitGone(lab.engines, sys, id);
+    }
     await forget(lab, repo);
     const by = Object.fromEntries(Object.entries(samples).map(([k, v]) => {
       const s = summarize(v);
       return [k, { samples: v, median: s.median, min: s.min, max: s.max }];
     }));
-    return { hosts: lab.state.nodes.length, replicas: opts.replicas, imageMB: opts.imageMB, runs: opts.runs, by };
+    return { hosts: lab.state.nodes.length, replicas: opts.replicas, imageMB: opts.imageMB, runs: opts.runs, by, traces };
   } finally {
     await registry.stop();
   }
@@ -146,6 +163,15 @@ export function convergeColdReport(r: ColdResult): PartResult {
     '',
     mdTable(['replicas', ...Object.keys(r.by)], [[String(r.replicas), ...Object.keys(r.by).map(cell)]]),
     '',
+    ...(r.traces.length
+      ? [
+          '### Stage by stage (one extra traced run each of Dokkaa and the floor)',
+          '',
+          'From the request: when each replica\'s host finished pulling (engine `pull` event), its container was created and started (engine events), and for Dokkaa its placement written, its record `running` and the status counting all (etcd watches).',
+          '',
+          ...r.traces.flatMap((t) => [`${t.system} (${secs(t.ms)} to the last running):`, '', traceTable(t.trace), '']),
+        ]
+      : []),
   ].join('\n');
   return { section, json: r, targets };
 }

@@ -6,12 +6,14 @@ import { summarize } from './stats.js';
 
 /**
  * Where a Dokkaa converge spends its time, seen from outside: from the manifest put, when
- * each replica's placement was written (etcd watch), its container created and started
+ * each replica's placement was written (etcd watch), its host finished pulling the image
+ * (engine `pull` event; only when the host had to), its container was created and started
  * (engine events, the engines' clock), its replica record said `running` (etcd watch), and
  * when the status record counted them all. Only the bench watches, so the platform pays
- * nothing for it; a traced run is an extra run, not one of the timed ones.
+ * nothing for it; a traced run is an extra run, not one of the timed ones. `floor` traces
+ * the floor's containers instead (bench labels; only the engine stages exist).
  */
-export const STAGES = ['placement written', 'container created', 'container started', 'record running'] as const;
+export const STAGES = ['placement written', 'image pulled', 'container created', 'container started', 'record running'] as const;
 export type Stage = (typeof STAGES)[number];
 
 export interface StageRow {
@@ -31,13 +33,19 @@ export interface ConvergeTrace {
 
 export class StageTracer {
   private readonly at = new Map<string, Partial<Record<Stage, number>>>();
+  /** Per host: when its first pull of the run completed. */
+  private readonly pulled = new Map<string, number>();
+  /** Per replica: the host its container was created on. */
+  private readonly nodeOf = new Map<string, string>();
   private status: number | undefined;
   private watchers: Watcher[] = [];
   private unlisten: (() => void) | undefined;
   private readonly keys: Keys;
+  private readonly labels: { app: string; replica: string };
 
-  constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string, private readonly want: number) {
+  constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string, private readonly want: number, private readonly opts: { floor?: boolean } = {}) {
     this.keys = new Keys(prefix);
+    this.labels = opts.floor ? { app: 'bench.id', replica: 'bench.replica' } : { app: 'dokkaa.app', replica: 'dokkaa.replica' };
   }
 
   private mark(replica: string, stage: Stage, t: number): void {
@@ -48,10 +56,19 @@ export class StageTracer {
 
   async start(): Promise<void> {
     this.unlisten = this.engines.onEvent((ev: EngineEvent) => {
-      if (ev.labels['dokkaa.app'] !== this.app || ev.labels['dokkaa.replica'] === undefined) return;
-      if (ev.action === 'create') this.mark(ev.labels['dokkaa.replica'], 'container created', ev.t);
-      if (ev.action === 'start') this.mark(ev.labels['dokkaa.replica'], 'container started', ev.t);
+      if (ev.type === 'image') {
+        if (ev.action === 'pull' && !this.pulled.has(ev.node)) this.pulled.set(ev.node, ev.t);
+        return;
+      }
+      const replica = ev.labels[this.labels.replica];
+      if (ev.labels[this.labels.app] !== this.app || replica === undefined) return;
+      if (ev.action === 'create') {
+        this.mark(replica, 'container created', ev.t);
+        this.nodeOf.set(replica, ev.node);
+      }
+      if (ev.action === 'start') this.mark(replica, 'container started', ev.t);
     });
+    if (this.opts.floor) return;
     const placements = await this.etcd.watch().prefix(this.keys.placements).create();
     placements.on('put', (kv) => {
       const p = this.keys.parsePlacement(kv.key.toString());
@@ -76,20 +93,26 @@ export class StageTracer {
   /** Waits (up to `ms`) for the status to count every replica, then stops watching. */
   async stop(ms = 10_000): Promise<void> {
     const deadline = Date.now() + ms;
-    while (this.status === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!this.opts.floor && this.status === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.unlisten?.();
     await Promise.all(this.watchers.map((w) => w.cancel()));
   }
 
   /** The stages relative to `t0` (the put). */
   result(t0: number): ConvergeTrace {
+    // A replica's image was there once its host's pull completed.
+    for (const [replica, node] of this.nodeOf) {
+      const t = this.pulled.get(node);
+      if (t !== undefined) this.mark(replica, 'image pulled', t);
+    }
     const rows: StageRow[] = [];
     STAGES.forEach((stage, i) => {
       const times = [...this.at.values()].map((m) => m[stage]).filter((t): t is number => t !== undefined);
       if (times.length === 0) return;
+      // From the last earlier stage the replica went through (a warm host pulls nothing).
       const steps = [...this.at.values()].flatMap((m) => {
-        const before = i === 0 ? t0 : m[STAGES[i - 1]!];
-        return m[stage] !== undefined && before !== undefined ? [m[stage]! - before] : [];
+        const before = STAGES.slice(0, i).map((s) => m[s]).filter((t): t is number => t !== undefined).at(-1) ?? t0;
+        return m[stage] !== undefined ? [m[stage]! - before] : [];
       });
       const s = summarize(steps.length ? steps : [0]);
       rows.push({ stage, first: Math.min(...times) - t0, last: Math.max(...times) - t0, stepMedian: s.median, stepMax: s.max });

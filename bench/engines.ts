@@ -41,6 +41,8 @@ type Waiter = { pred: () => boolean; resolve: (t: number) => void };
 /** A container event as an engine reported it (for traces): create, start, die or destroy. */
 export interface EngineEvent {
   node: string;
+  /** `container`, or `image` (a pull that completed: `action` `pull`, `labels.image` the reference). */
+  type: 'container' | 'image';
   action: string;
   labels: Record<string, string>;
   /** Engine time, ms since the epoch. */
@@ -166,7 +168,7 @@ export class Engines {
     const buffered: DockerEvent[] = [];
     let listed = false;
     try {
-      stream = (await docker.getEvents({ filters: { type: ['container'], event: ['create', 'start', 'die', 'destroy'] } })) as unknown as IncomingMessage;
+      stream = (await docker.getEvents({ filters: { type: ['container', 'image'], event: ['create', 'start', 'die', 'destroy', 'pull'] } })) as unknown as IncomingMessage;
     } catch {
       this.retryLater(node);
       return;
@@ -218,8 +220,12 @@ export class Engines {
     const id = ev.Actor?.ID ?? ev.id;
     if (!id || !action) return;
     const t = ev.timeNano ? ev.timeNano / 1e6 : ev.time ? ev.time * 1000 : Date.now();
+    if (ev.Type === 'image') {
+      for (const fn of this.listeners) fn({ node, type: 'image', action, labels: { image: id }, t });
+      return;
+    }
     const m = this.running.get(node)!;
-    for (const fn of this.listeners) fn({ node, action, labels: ev.Actor?.Attributes ?? {}, t });
+    for (const fn of this.listeners) fn({ node, type: 'container', action, labels: ev.Actor?.Attributes ?? {}, t });
     if (action === 'start') {
       const attrs = { ...(ev.Actor?.Attributes ?? {}) };
       const name = attrs.name ?? '';

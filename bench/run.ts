@@ -99,7 +99,7 @@ const PARTS: Part[] = [
     name: 'converge-cold',
     lab: true,
     run: async (lab) => convergeColdReport(await benchConvergeCold(lab!, {
-      runs: env('DOKKAA_BENCH_COLD_RUNS', 3),
+      runs: env('DOKKAA_BENCH_COLD_RUNS', 5),
       replicas: env('DOKKAA_BENCH_COLD_REPLICAS', 30),
       imageMB: env('DOKKAA_BENCH_COLD_MB', 40),
     })),
