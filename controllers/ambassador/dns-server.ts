@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { inject, injectable } from 'inversify';
-import type { Subscription } from 'rxjs';
 import { endpointDnsLabel } from '../../api/dns-names.js';
 import { serviceId, type Keys } from '../../api/keys.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { DEFAULT_DNS_PORT, type Config } from '../../src/config.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
-import { Resources } from '../../src/informer/resources.js';
+import { BY_SERVICE, Resources, serviceEndpoints, type Endpoint } from '../../src/informer/resources.js';
+import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
@@ -24,10 +24,8 @@ import { DnsResponder, resolvConfServers } from './dns-responder.js';
 export class DnsServer implements Runnable, DnsDirectory {
   readonly name = 'dns-server';
   private responder: DnsResponder | undefined;
-  private subscription: Subscription | undefined;
-  /** `app/service` -> endpoint key -> endpoint. */
-  private readonly services = new Map<string, Map<string, DnsEndpoint>>();
-  private readonly apps = new Map<string, number>();
+  /** The agent's shared endpoints informer, while serving: answers read its index, so the host keeps no copy of every endpoint. */
+  private informer: SharedInformer<Endpoint> | undefined;
   private readonly log: Logger;
 
   constructor(
@@ -41,11 +39,16 @@ export class DnsServer implements Runnable, DnsDirectory {
   }
 
   endpoints(app: string, service: string): DnsEndpoint[] {
-    return [...(this.services.get(serviceId(app, service))?.values() ?? [])].sort((a, b) => (a.label < b.label ? -1 : 1));
+    if (!this.informer) return [];
+    return serviceEndpoints(this.informer, app, service)
+      .map((e) => ({ label: endpointDnsLabel(e.name, e.replica, e.node), host: e.host, port: e.port }))
+      .sort((a, b) => (a.label < b.label ? -1 : 1));
   }
 
+  /** `<app>.dokkaa.local` exists while a service of the app has an endpoint (the index drops services without). */
   hasApp(app: string): boolean {
-    return (this.apps.get(app) ?? 0) > 0;
+    const prefix = serviceId(app, '');
+    return this.informer?.indexValues(BY_SERVICE).some((id) => id.startsWith(prefix)) ?? false;
   }
 
   async start(): Promise<void> {
@@ -66,34 +69,16 @@ export class DnsServer implements Runnable, DnsDirectory {
       throw err;
     }
     this.responder = responder;
-    const informer = this.factory.informer(Resources.endpoints(this.keys));
-    this.subscription = informer.withCurrent().subscribe((ev) => {
-      const key = ev.key;
-      const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
-      const id = serviceId(at.app, at.service);
-      const endpoints = this.services.get(id) ?? new Map<string, DnsEndpoint>();
-      const had = endpoints.size;
-      if (ev.type === 'put') {
-        const e = ev.obj.value;
-        endpoints.set(key, { label: endpointDnsLabel(e.name, e.replica, e.node), host: e.host, port: e.port });
-      } else endpoints.delete(key);
-      if (endpoints.size > 0) this.services.set(id, endpoints);
-      else this.services.delete(id);
-      // Count services with endpoints per app, so `<app>.dokkaa.local` exists while it has any.
-      const delta = (endpoints.size > 0 ? 1 : 0) - (had > 0 ? 1 : 0);
-      if (delta !== 0) this.apps.set(at.app, (this.apps.get(at.app) ?? 0) + delta);
-    });
-    informer.acquire();
+    this.informer = this.factory.informer(Resources.endpoints(this.keys));
+    this.informer.acquire();
     this.log.info('serving DNS', { address, port, upstreams });
   }
 
   async stop(): Promise<void> {
-    if (this.subscription) await this.factory.informer(Resources.endpoints(this.keys)).release();
-    this.subscription?.unsubscribe();
-    this.subscription = undefined;
+    const informer = this.informer;
+    this.informer = undefined;
+    await informer?.release();
     await this.responder?.close();
     this.responder = undefined;
-    this.services.clear();
-    this.apps.clear();
   }
 }
