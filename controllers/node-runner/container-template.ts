@@ -4,6 +4,7 @@ import { runImageOf } from '../../api/image-pins.js';
 import { envName } from '../../api/names.js';
 import type { PlacementRecord } from '../../api/records.js';
 import type { CreateSpec } from '../../src/docker/container-engine.js';
+import { HOST_STATIC_SHELL, SECRET_ENV_TARGET, SHELL_TARGET } from './secret-env.js';
 
 /** Labels on every container Dokkaa makes; how a restarted agent finds and adopts them. */
 export const LABEL = {
@@ -54,8 +55,9 @@ function mountsOf(p: PlacementRecord): NonNullable<CreateSpec['mounts']> {
  * secrets its env names, and the files (on the host's tmpfs) to bind read-only at their paths.
  */
 export interface ReplicaFiles {
-  secretEnv: Record<string, string>;
   binds: { source: string; target: string }[];
+  /** The host file holding the env secrets' values, when the spec has any (secret-env.ts). */
+  secretEnv?: string;
 }
 
 /**
@@ -71,19 +73,23 @@ export function containerTemplate(
   dns?: Pick<CreateSpec, 'dns' | 'dnsSearch'>,
   cluster?: string,
   files?: ReplicaFiles,
-): CreateSpec & { hash: string } {
+): CreateSpec & { hash: string; launchWithSecretEnv?: true } {
   const env: Record<string, string | { secret: string }> = { ...p.spec.env, ...linkEnv, DOKKAA_APP_NAME: p.app };
   for (const [svc, decl] of Object.entries(p.spec.services)) env[`DOKKAA_SERVICE_${envName(svc)}`] = String(decl.port);
   const names = Object.keys(env).sort();
   const shown = (k: string) => { const v = env[k]!; return typeof v === 'string' ? v : `{secret:${v.secret}}`; };
-  const valued = (k: string) => { const v = env[k]!; return typeof v === 'string' ? v : (files?.secretEnv[k] ?? ''); };
-  const hash = shortHash({ template: p.templateHash, env: names.map((k) => `${k}=${shown(k)}`) });
+  const plain = names.filter((k) => typeof env[k] === 'string');
+  // Secret values reach the container through its start, not its config (secret-env.ts);
+  // containers made before that had them in the config, and the marker replaces them.
+  const secretEnv = plain.length < names.length ? files?.secretEnv : undefined;
+  const hash = shortHash({ template: p.templateHash, env: names.map((k) => `${k}=${shown(k)}`), ...(plain.length < names.length ? { secretEnv: 'launch' } : {}) });
+  const binds = [...(files?.binds ?? []), ...(secretEnv ? [{ source: secretEnv, target: SECRET_ENV_TARGET }, { source: HOST_STATIC_SHELL, target: SHELL_TARGET }] : [])];
   return {
     name: containerName(p.app, p.name, p.replica),
     // By digest once the scheduler pinned it: every host runs the same image whatever the tag names now.
     image: runImageOf(p.spec),
     ...(p.spec.command ? { cmd: p.spec.command } : {}),
-    env: names.map((k) => `${k}=${valued(k)}`),
+    env: plain.map((k) => `${k}=${env[k] as string}`),
     labels: {
       [LABEL.managed]: 'true',
       ...(cluster ? { [LABEL.cluster]: cluster } : {}),
@@ -105,8 +111,8 @@ export function containerTemplate(
       ? { healthcheck: { cmd: p.spec.health.cmd!, intervalMs: p.spec.health.intervalMs, timeoutMs: p.spec.health.timeoutMs, retries: p.spec.health.retries, startPeriodMs: p.spec.health.startPeriodMs } }
       : {}),
     // In the hash through the spec's templateHash (volumes are part of it when present).
-    ...(p.spec.volumes || files?.binds.length
-      ? { mounts: [...(p.spec.volumes ? mountsOf(p) : []), ...(files?.binds ?? []).map((b) => ({ type: 'bind' as const, source: b.source, target: b.target, readOnly: true }))] }
+    ...(p.spec.volumes || binds.length
+      ? { mounts: [...(p.spec.volumes ? mountsOf(p) : []), ...binds.map((b) => ({ type: 'bind' as const, source: b.source, target: b.target, readOnly: true }))] }
       : {}),
     // In the hash through the spec's templateHash, only when given; the engine adds
     // no-new-privileges to every container outside the hash (an upgrade replaces nothing).
@@ -114,6 +120,8 @@ export function containerTemplate(
     ...(p.spec.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
     ...(p.spec.capAdd?.length ? { capAdd: p.spec.capAdd } : {}),
     ...(p.spec.capDrop?.length ? { capDrop: p.spec.capDrop } : {}),
+    // The executor makes it start through the shell once it knows the image's command.
+    ...(secretEnv ? { launchWithSecretEnv: true as const } : {}),
     hash,
   };
 }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { configsUsed, secretsUsed, type ManifestSpec } from '../../api/manifest.js';
 import type { ReplicaFiles } from './container-template.js';
+import { SECRET_ENV_FILE, secretEnvFile } from './secret-env.js';
 
 /** One file of a replica: its name in the replica's directory, content and mode. */
 export interface FileWrite {
@@ -34,11 +35,12 @@ const CONFIG_MODE = 0o444;
 
 /**
  * How a spec's secrets and configs reach its container: each file written to the replica's
- * tmpfs directory and bound read-only at its path; each env secret reference replaced by
- * the secret's value. Without `held` (the spec uses none) there is nothing to do.
+ * tmpfs directory and bound read-only at its path; the env secret references' values in one
+ * more file there, which the container's start exports (secret-env.ts), so that no value is
+ * in the container's config. Without `held` (the spec uses none) there is nothing to do.
  */
 export function planFiles(spec: ManifestSpec, held: HeldFiles | undefined): FilePlan {
-  const none: FilePlan = { missing: [], writes: [], template: { secretEnv: {}, binds: [] } };
+  const none: FilePlan = { missing: [], writes: [], template: { binds: [] } };
   const secrets = secretsUsed(spec);
   const configs = configsUsed(spec);
   if (secrets.length === 0 && configs.length === 0) return none;
@@ -55,7 +57,11 @@ export function planFiles(spec: ManifestSpec, held: HeldFiles | undefined): File
     writes.push({ name: `config-${name}`, data: have.configs[name]!, mode: CONFIG_MODE });
     binds.push({ source: join(have.dir, `config-${name}`), target });
   }
-  const secretEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(spec.env)) if (typeof v !== 'string') secretEnv[k] = have.secrets[v.secret]!.toString('utf8');
-  return { missing: [], writes, template: { secretEnv, binds } };
+  const values: Record<string, string> = {};
+  for (const [k, v] of Object.entries(spec.env)) if (typeof v !== 'string') values[k] = have.secrets[v.secret]!.toString('utf8');
+  if (Object.keys(values).length === 0) return { missing: [], writes, template: { binds } };
+  // The container's command reads it as the container's user: not root's alone unless the user is root.
+  const rootOnly = spec.user === undefined || /^(0|root)(:|$)/.test(spec.user);
+  writes.push({ name: SECRET_ENV_FILE, data: secretEnvFile(values), mode: rootOnly ? SECRET_MODE : CONFIG_MODE });
+  return { missing: [], writes, template: { binds, secretEnv: join(have.dir, SECRET_ENV_FILE) } };
 }

@@ -1,3 +1,5 @@
+import { constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import type { Keys } from '../../api/keys.js';
@@ -8,6 +10,7 @@ import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
+import { HOST_STATIC_SHELL, launchThroughShell } from './secret-env.js';
 import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
 import { formatPullProgress } from '../../src/docker/pull-stream.js';
 import type { KeyValue, KvStore } from '../../src/etcd/kv-store.js';
@@ -193,8 +196,9 @@ export class ReplicaExecutor {
 
   /** Creates the container; a stale container of ours holding the name is removed first. */
   private async createOrAdopt(template: ContainerTemplate, log: Logger): Promise<string> {
+    const spec = template.launchWithSecretEnv ? await this.launching(template) : template;
     try {
-      return await this.engine.create(template);
+      return await this.engine.create(spec);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
@@ -220,6 +224,14 @@ export class ReplicaExecutor {
       log.info('container removed', { containerId: c.id, reason });
       this.event(ref, 'Normal', 'Killed', `removed container ${c.name}: ${reason}`);
     }
+  }
+
+  /** The container made to start through the host's static shell, which exports its env secrets (secret-env.ts). */
+  private async launching(template: ContainerTemplate): Promise<ContainerTemplate> {
+    await access(HOST_STATIC_SHELL, fsConstants.X_OK).catch(() => {
+      throw new Error(`env secrets need a static shell at ${HOST_STATIC_SHELL} on ${this.lease.node} (Debian's busybox-static)`);
+    });
+    return { ...template, ...launchThroughShell(template, await this.engine.imageCommand(template.image)) };
   }
 
   /** Writes the replica record under the host's lease, only when it changed. */

@@ -30,6 +30,8 @@ export interface ContainerDetails extends ContainerSummary {
 export interface CreateSpec {
   name: string;
   image: string;
+  /** Replaces the image's entrypoint (Docker's Entrypoint). */
+  entrypoint?: string[];
   cmd?: string[];
   env: string[];
   labels: Record<string, string>;
@@ -53,6 +55,12 @@ export interface CreateSpec {
   /** Capabilities added to and dropped from Docker's default set (HostConfig.CapAdd, CapDrop). */
   capAdd?: string[];
   capDrop?: string[];
+}
+
+/** What an image runs when a container does not say: its entrypoint and command. */
+export interface ImageCommand {
+  entrypoint: string[];
+  cmd: string[];
 }
 
 /** A Docker named volume. */
@@ -111,6 +119,8 @@ export interface ContainerEngine {
   remove(id: string): Promise<void>;
   rename(id: string, name: string): Promise<void>;
   hasImage(ref: string): Promise<boolean>;
+  /** What an image present on the engine runs by default (its Config.Entrypoint and Cmd). */
+  imageCommand(ref: string): Promise<ImageCommand>;
   /**
    * Pulls an image; resolves when the engine has it. Rejects with the engine's error, whether
    * it came as an HTTP status or inside the progress stream (see classifyPullError).

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions, VolumeSummary } from './container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, ImageCommand, PullOptions, VolumeSummary } from './container-engine.js';
 import { PullProgressSum, pullStreamError, type PullMessage } from './pull-stream.js';
 import { demuxFrames } from './log-frames.js';
 
@@ -62,6 +62,7 @@ export class DockerodeEngine implements ContainerEngine {
     const container = await this.docker.createContainer({
       name: spec.name,
       Image: spec.image,
+      ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
       ...(spec.cmd ? { Cmd: spec.cmd } : {}),
       Env: spec.env,
       ...(spec.user !== undefined ? { User: spec.user } : {}),
@@ -157,6 +158,11 @@ export class DockerodeEngine implements ContainerEngine {
       if (statusCode(err) === 404) return false;
       throw err;
     }
+  }
+
+  async imageCommand(ref: string): Promise<ImageCommand> {
+    const config = ((await this.docker.getImage(ref).inspect()) as { Config?: { Entrypoint?: string[] | null; Cmd?: string[] | null } }).Config;
+    return { entrypoint: config?.Entrypoint ?? [], cmd: config?.Cmd ?? [] };
   }
 
   async pull(ref: string, options: PullOptions = {}): Promise<void> {

@@ -1,6 +1,6 @@
 import { filter, Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions, VolumeSummary } from './container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, ImageCommand, PullOptions, VolumeSummary } from './container-engine.js';
 
 /**
  * How long each engine call takes, in ms. The defaults are what a real Docker Engine took on
@@ -164,6 +164,11 @@ export class MemoryEngine implements ContainerEngine {
   async hasImage(ref: string): Promise<boolean> {
     await this.after('hasImage', this.delays.read);
     return this.allImages || this.images.has(ref);
+  }
+
+  async imageCommand(_ref: string): Promise<ImageCommand> {
+    await this.after('imageCommand', this.delays.read);
+    return { entrypoint: [], cmd: ['sh'] };
   }
 
   async pull(ref: string, options: PullOptions = {}): Promise<void> {

@@ -1,9 +1,11 @@
 import { NEVER, type Observable } from 'rxjs';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, PullOptions, VolumeSummary } from '../../src/docker/container-engine.js';
+import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, ImageCommand, PullOptions, VolumeSummary } from '../../src/docker/container-engine.js';
 
 interface FakeContainer extends ContainerDetails {
   image: string;
   mounts: NonNullable<CreateSpec['mounts']>;
+  entrypoint?: string[];
+  cmd?: string[];
 }
 
 /**
@@ -52,7 +54,7 @@ export class FakeEngine implements ContainerEngine {
     if (this.find(spec.name)) throw Object.assign(new Error(`Conflict. The container name "/${spec.name}" is already in use`), { statusCode: 409 });
     const id = `c${++this.seq}`;
     const hostPorts = Object.fromEntries(spec.ports.map((p, i) => [`${p.port}/${p.protocol}`, 32_000 + this.seq * 10 + i]));
-    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], mounts: [...(spec.mounts ?? [])] });
+    this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], mounts: [...(spec.mounts ?? [])], ...(spec.entrypoint ? { entrypoint: [...spec.entrypoint] } : {}), ...(spec.cmd ? { cmd: [...spec.cmd] } : {}) });
     return id;
   }
 
@@ -84,6 +86,14 @@ export class FakeEngine implements ContainerEngine {
 
   async hasImage(ref: string): Promise<boolean> {
     return this.images.has(ref);
+  }
+
+  /** Every image's default command, unless a test sets one. */
+  readonly imageCommands = new Map<string, ImageCommand>();
+
+  async imageCommand(ref: string): Promise<ImageCommand> {
+    this.calls.push(`imageCommand ${ref}`);
+    return this.imageCommands.get(ref) ?? { entrypoint: [], cmd: ['sh'] };
   }
 
   async pull(ref: string, options: PullOptions = {}): Promise<void> {

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keys } from '../../api/keys.js';
@@ -8,6 +9,7 @@ import { decodeManifest, secretsUsed, configsUsed, templateHash } from '../../ap
 import type { ConfigRecord, NodeRecord, PlacementRecord, ReplicaRecord, SealedCopyRecord, SecretRecord } from '../../api/records.js';
 import { containerTemplate } from '../../controllers/node-runner/container-template.js';
 import { planFiles } from '../../controllers/node-runner/file-plan.js';
+import { HOST_STATIC_SHELL, launchThroughShell, SECRET_ENV_TARGET, secretEnvFile, SHELL_TARGET } from '../../controllers/node-runner/secret-env.js';
 import { withFileVersions, withheld } from '../../controllers/scheduler/file-versions.js';
 import { planSealedCopies } from '../../controllers/secrets/sealed-copy-plan.js';
 import { SecretsReconciler } from '../../controllers/secrets/secrets-reconciler.js';
@@ -194,23 +196,69 @@ describe('SecretsReconciler (a fake etcd, real sealing)', () => {
 describe('node runner: secret and config files', () => {
   const files = spec({ ...WITH_SECRETS, secrets: { 'db-password': '/run/secrets/db' } });
 
-  it('plans 0400 secret files and 0444 config files, binds them read-only, and puts env secrets in the env', () => {
-    const held = { dir: '/t/app/web/0', secrets: { 'db-password': Buffer.from('pw'), 'api-key': Buffer.from('k3y') }, configs: { site: Buffer.from('conf') } };
+  it('plans 0400 secret files and 0444 config files, binds them read-only, and writes env secrets to a file of their own', () => {
+    const held = { dir: '/t/app/web/0', secrets: { 'db-password': Buffer.from('pw'), 'api-key': Buffer.from("k3y'x") }, configs: { site: Buffer.from('conf') } };
     const plan = planFiles(files, held);
     assert.deepEqual(plan.missing, []);
-    assert.deepEqual(plan.writes.map((w) => [w.name, w.data.toString(), w.mode.toString(8)]), [['secret-db-password', 'pw', '400'], ['config-site', 'conf', '444']]);
+    assert.deepEqual(plan.writes.map((w) => [w.name, w.data.toString(), w.mode.toString(8)]), [
+      ['secret-db-password', 'pw', '400'],
+      ['config-site', 'conf', '444'],
+      ['secret-env', "DB='k3y'\\''x'\n", '400'],
+    ]);
     assert.deepEqual(plan.template.binds, [{ source: '/t/app/web/0/secret-db-password', target: '/run/secrets/db' }, { source: '/t/app/web/0/config-site', target: '/etc/site.conf' }]);
-    assert.deepEqual(plan.template.secretEnv, { DB: 'k3y' });
+    assert.equal(plan.template.secretEnv, '/t/app/web/0/secret-env');
+    assert.equal(planFiles({ ...files, user: '1000' }, held).writes.at(-1)!.mode, 0o444, 'readable by a container user that is not root');
+    assert.equal(planFiles({ ...files, user: 'root:root' }, held).writes.at(-1)!.mode, 0o400);
+    assert.equal(planFiles(spec({ image: 'x', secrets: { 'db-password': '/run/secrets/db' } }), held).template.secretEnv, undefined, 'no env secret, no file');
     assert.deepEqual(planFiles(files, { ...held, secrets: {} }).missing, ['secret api-key', 'secret db-password']);
   });
 
-  it('puts the secret in the env but not in the hash label: the hash names it only', () => {
+  it('keeps env secret values out of the container config and the hash: the container starts through the host\'s static shell', () => {
     const p = placement(files, 0, 'h1');
-    const a = containerTemplate(p, {}, 'h1', undefined, undefined, { secretEnv: { DB: 'value-one' }, binds: [] });
-    const b = containerTemplate(p, {}, 'h1', undefined, undefined, { secretEnv: { DB: 'value-two' }, binds: [] });
-    assert.ok(a.env.includes('DB=value-one'));
+    const a = containerTemplate(p, {}, 'h1', undefined, undefined, { secretEnv: '/t/one/secret-env', binds: [] });
+    const b = containerTemplate(p, {}, 'h1', undefined, undefined, { secretEnv: '/t/two/secret-env', binds: [] });
+    assert.deepEqual(a.env.filter((e) => e.startsWith('DB')), [], 'no DB in the config');
+    assert.ok(a.env.includes('PLAIN=a'));
     assert.equal(a.hash, b.hash);
-    assert.ok(!JSON.stringify(a.labels).includes('value-one'));
+    assert.equal(a.launchWithSecretEnv, true);
+    assert.deepEqual(a.mounts, [
+      { type: 'bind', source: '/t/one/secret-env', target: SECRET_ENV_TARGET, readOnly: true },
+      { type: 'bind', source: HOST_STATIC_SHELL, target: SHELL_TARGET, readOnly: true },
+    ]);
+    const plain = containerTemplate(placement(spec({ image: 'x', env: { PLAIN: 'a' } }), 0, 'h1'), {}, 'h1');
+    assert.equal(plain.launchWithSecretEnv, undefined);
+    assert.equal(plain.mounts, undefined);
+  });
+
+  it('starts through the shell with what Docker would have run: the image\'s entrypoint, then the command', () => {
+    const base = { name: 'c', image: 'img', env: [], labels: {}, ports: [] };
+    const image = { entrypoint: ['/docker-entrypoint.sh'], cmd: ['nginx', '-g', 'daemon off;'] };
+    const launched = launchThroughShell(base, image);
+    assert.deepEqual(launched.entrypoint!.slice(0, 3), [SHELL_TARGET, 'sh', '-c']);
+    assert.deepEqual(launched.cmd, ['/docker-entrypoint.sh', 'nginx', '-g', 'daemon off;']);
+    assert.deepEqual(launchThroughShell({ ...base, cmd: ['sleep', '1'] }, image).cmd, ['/docker-entrypoint.sh', 'sleep', '1']);
+    assert.throws(() => launchThroughShell(base, { entrypoint: [], cmd: [] }), /image img has no command/);
+  });
+
+  it('the start script exports the values and runs the program of the image\'s PATH, not a shell builtin of that name', () => {
+    // The same script, run by the same busybox, outside a container: the bind targets replaced by temp files.
+    const dir = mkdtempSync(join(tmpdir(), 'dokkaa-secret-env-'));
+    try {
+      writeFileSync(join(dir, 'env'), secretEnvFile({ TOKEN: "it's $HOME `x`", OTHER: 'two\nlines' }));
+      const bin = join(dir, 'bin');
+      mkdirSync(bin);
+      // A program named like a busybox applet: the image's must run, not the applet.
+      writeFileSync(join(bin, 'printenv'), '#!/bin/sh\necho "mine:$TOKEN|$OTHER|$1"\n', { mode: 0o755 });
+      const launched = launchThroughShell({ name: 'c', image: 'img', env: [], labels: {}, ports: [], cmd: ['printenv', 'arg one'] }, { entrypoint: [], cmd: [] });
+      const script = launched.entrypoint![3]!.replaceAll(SECRET_ENV_TARGET, join(dir, 'env'));
+      const out = execFileSync(HOST_STATIC_SHELL, ['sh', '-c', script, 'dokkaa-secret-env', ...launched.cmd!], { env: { PATH: `${bin}:/usr/bin:/bin` } }).toString();
+      assert.equal(out, "mine:it's $HOME `x`|two\nlines|arg one\n");
+      const missing = spawnSync(HOST_STATIC_SHELL, ['sh', '-c', script, 'dokkaa-secret-env', 'no-such-program'], { env: { PATH: bin } });
+      assert.equal(missing.status, 127);
+      assert.match(missing.stderr.toString(), /no-such-program: not found in PATH/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('waits, pending and naming it, until the sealed copy is here; then creates with the files; removes them when unplaced', async () => {
@@ -232,9 +280,15 @@ describe('node runner: secret and config files', () => {
     await putCopy(2, 's3cret');
     await w.reconciler.reconcile('app/web/0', w.log);
     const c = [...w.engine.containers.values()][0]!;
-    assert.deepEqual(c.mounts, [{ type: 'bind', source: '/tmpfs/app/web/0/secret-db', target: '/run/secrets/db', readOnly: true }]);
-    assert.ok(c.env.includes('DB=s3cret'));
-    assert.deepEqual([...w.files.dirs.get('/tmpfs/app/web/0')!].map(([n, f]) => [n, f.data, f.mode]), [['secret-db', 's3cret', 0o400]]);
+    assert.deepEqual(c.mounts, [
+      { type: 'bind', source: '/tmpfs/app/web/0/secret-db', target: '/run/secrets/db', readOnly: true },
+      { type: 'bind', source: '/tmpfs/app/web/0/secret-env', target: SECRET_ENV_TARGET, readOnly: true },
+      { type: 'bind', source: HOST_STATIC_SHELL, target: SHELL_TARGET, readOnly: true },
+    ]);
+    assert.ok(!c.env.some((e) => e.includes('s3cret')), 'no secret value in the container config');
+    assert.equal(c.entrypoint?.[0], SHELL_TARGET);
+    assert.deepEqual(c.cmd, ['sh'], "the image's command (the fake engine's), run by the shell");
+    assert.deepEqual([...w.files.dirs.get('/tmpfs/app/web/0')!].map(([n, f]) => [n, f.data, f.mode]), [['secret-db', 's3cret', 0o400], ['secret-env', "DB='s3cret'\n", 0o400]]);
 
     await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
     await w.reconciler.reconcile('app/web/0', w.log);
