@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +68,11 @@ describe('secrets and configs (a real engine, a real etcd)', () => {
     containerId = (await running(app)).Id;
     assert.equal(await cat(containerId, '/run/secrets/db-password'), first);
     assert.equal(await cat(containerId, '/etc/site.conf'), 'listen 8080\n');
-    assert.equal((await world.env(containerId)).DB_PASSWORD, first);
+    // In the environment of the container's process, not in its config (which Docker keeps on the host's disk).
+    assert.equal((await world.env(containerId)).DB_PASSWORD, undefined);
+    assert.ok(!JSON.stringify(await world.docker.getContainer(containerId).inspect()).includes(first), 'no value in docker inspect');
+    const environ = await dockerExec(world.docker, containerId, ['sh', '-c', 'grep -aho "DB_PASSWORD=[[:alnum:]_-]*" /proc/[0-9]*/environ 2>/dev/null']);
+    assert.equal(environ.output.trim(), `DB_PASSWORD=${first}`);
     const list = await cli(world, '', 'secret', 'list', app);
     assert.match(list.stdout, new RegExp(`${app}\\s+db-password\\s+1\\s+${first.length} B\\s+\\S+\\s+${app}/web`));
     assert.ok(!list.stdout.includes(first));
@@ -86,6 +90,7 @@ describe('secrets and configs (a real engine, a real etcd)', () => {
     const file = join(tmpfsRoot(), app, 'web', '0', 'secret-db-password');
     assert.ok(await isTmpfs(tmpfsRoot()), `${tmpfsRoot()} is a tmpfs mount (/proc/mounts)`);
     assert.equal(statSync(file).mode & 0o777, 0o400);
+    assert.equal(statSync(join(tmpfsRoot(), app, 'web', '0', 'secret-env')).mode & 0o777, 0o400, 'the env secrets too');
     assert.equal(statSync(join(tmpfsRoot(), app, 'web', '0', 'config-site')).mode & 0o777, 0o444);
   });
 
@@ -122,4 +127,41 @@ describe('secrets and configs (a real engine, a real etcd)', () => {
     await set('secret', `${other}/api-token`, value(3));
     await waitFor('running once it exists', async () => (await world.status(other, 'web'))?.phase === 'Running', 60_000);
   });
+
+  it('sets from a file and from a literal, lists configs, and removes either kind (the CLI against etcd; never a value in its output)', async () => {
+    const cliApp = `cli-${world.id}`;
+    const file = join(dir, 'token');
+    const fromFile = value(4);
+    writeFileSync(file, fromFile);
+    const byFile = await cli(world, '', 'secret', 'set', `${cliApp}/token`, '--from-file', file);
+    assert.equal(byFile.code, 0, byFile.stderr);
+    assert.match(byFile.stdout, new RegExp(`secret ${cliApp}/token version 1 stored \\(${fromFile.length} bytes\\)`));
+    const byLiteral = await cli(world, '', 'secret', 'set', `${cliApp}/token`, '--from-literal', 'short');
+    assert.equal(byLiteral.code, 0, byLiteral.stderr);
+    assert.match(byLiteral.stdout, /version 2 stored \(5 bytes\)/);
+    const both = await cli(world, '', 'secret', 'set', `${cliApp}/token`, '--from-literal', 'x', '--from-stdin');
+    assert.notEqual(both.code, 0);
+    assert.match(both.stderr, /exactly one/);
+    const secrets = await cli(world, '', 'secret', 'list', cliApp, '--json');
+    assert.deepEqual((JSON.parse(secrets.stdout) as { name: string; version: number; size: number }[]).map((r) => [r.name, r.version, r.size]), [['token', 2, 5]]);
+    assert.ok(!secrets.stdout.includes(fromFile) && !secrets.stdout.includes('short'));
+
+    const conf = await cli(world, '', 'config', 'set', `${cliApp}/site`, '--from-literal', 'listen 80');
+    assert.equal(conf.code, 0, conf.stderr);
+    const configs = await cli(world, '', 'config', 'list', cliApp);
+    assert.match(configs.stdout, new RegExp(`${cliApp}\\s+site\\s+1\\s+9 B`));
+
+    for (const kind of ['secret', 'config']) {
+      const name = kind === 'secret' ? 'token' : 'site';
+      const rm = await cli(world, '', kind, 'rm', `${cliApp}/${name}`);
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.equal(rm.stdout.trim(), `${kind} ${cliApp}/${name} removed`);
+      assert.match((await cli(world, '', kind, 'list', cliApp)).stdout, new RegExp(`no ${kind}s in app ${cliApp}`));
+      const again = await cli(world, '', kind, 'rm', `${cliApp}/${name}`);
+      assert.notEqual(again.code, 0);
+      assert.match(again.stderr, new RegExp(`no ${kind} ${name} in app ${cliApp}`));
+    }
+    assert.deepEqual([...(await world.keysUnder(world.keys.secrets)), ...(await world.keysUnder(world.keys.configs))].filter((k) => k.includes(cliApp)), []);
+  });
 });
+
