@@ -47,13 +47,22 @@ describe('volumes, one set per replica', () => {
     rmSync(shared, { recursive: true, force: true });
   });
 
-  it('keeps what a replica wrote across a rolling update and an agent restart', async () => {
+  it('keeps what a replica wrote across a crash, a rolling update and an agent restart', async () => {
     const app = `upd-${world.id}`;
     await world.putManifest(app, 'db', db());
     await running(app, 'db', 1);
     assert.deepEqual(await volumesOf(app), [`${app}---db---0---data`]);
     await exec(app, 'db', 0, 'echo kept > /data/f');
     const first = (await containerOf(app, 'db', 0))!.Id;
+
+    // A crash: the process dies (SIGKILL), the agent starts the same container again, with its data.
+    await world.docker.getContainer(first).kill({ signal: 'SIGKILL' });
+    await waitFor('restarted after the crash', async () => {
+      const c = await containerOf(app, 'db', 0);
+      const s = await world.status(app, 'db');
+      return c?.Id === first && s?.phase === 'Running' && (s.replicas[0]?.restarts ?? 0) >= 1;
+    }, 60_000);
+    assert.equal(await exec(app, 'db', 0, 'cat /data/f'), 'kept');
 
     await world.putManifest(app, 'db', db({ env: { VERSION: '2' } }));
     await waitFor('a new container on the new spec', async () => {
