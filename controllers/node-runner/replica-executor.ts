@@ -77,9 +77,10 @@ export class ReplicaExecutor {
    * Begins one reconcile of one replica. `stored` is its record as read at the start (see
    * storedRecord): writes are skipped when they would store the same under the same lease
    * (`readRecord` reads it again, from the cache). The function returned runs steps and
-   * resolves with the id of the container a `create` step made, if any. While a pull runs,
-   * the reconcile gives its `worker` back: replicas waiting for an image hold none of the
-   * node runner's workers.
+   * resolves with the id of the container a `create` step made, if any. While it waits (a
+   * pull, a container's exit after its stop signal, the drain before it) the reconcile gives
+   * its `worker` back: the workers bound how much engine work is in flight, and a wait is
+   * none. So replicas waiting for an image, or stopping with a long grace period, hold none.
    */
   begin(ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): (steps: Step[]) => Promise<string | undefined> {
     return async (steps) => {
@@ -88,16 +89,17 @@ export class ReplicaExecutor {
         if (step.kind === 'readRecord') stored = storedRecord(this.records.get(this.recordKey(ref)));
         // Progress written during a pull makes the record read at the start stale.
         else if (step.kind === 'pull') stored = (await this.pullImage(step, ref, stored, log, worker)) ? undefined : stored;
-        else created = (await this.perform(step, ref, stored, log)) ?? created;
+        else created = (await this.perform(step, ref, stored, log, worker)) ?? created;
       }
       return created;
     };
   }
 
-  private async perform(step: Exclude<Step, { kind: 'readRecord' | 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger): Promise<string | void> {
+  private async perform(step: Exclude<Step, { kind: 'readRecord' | 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): Promise<string | void> {
+    const waiting = <T>(work: Promise<T>): Promise<T> => (worker ? worker.idle(work) : work);
     switch (step.kind) {
       case 'remove':
-        return this.removeAll(step.containers, step.reason, step.graceSeconds, ref, log);
+        return this.removeAll(step.containers, step.reason, step.graceSeconds, ref, log, waiting);
       case 'deleteRecord': {
         const modRevision = step.modRevision ?? stored?.modRevision;
         return modRevision === undefined ? undefined : this.deleteRecord(this.recordKey(ref), modRevision);
@@ -105,7 +107,7 @@ export class ReplicaExecutor {
       case 'writeRecord':
         return this.write(stored, step.record);
       case 'drain':
-        return sleep(this.clock, DRAIN_MS);
+        return waiting(sleep(this.clock, DRAIN_MS));
       case 'writeFiles':
         return this.files.write(ref, step.files);
       case 'removeFiles':
@@ -129,7 +131,7 @@ export class ReplicaExecutor {
         this.own.starting(step.containerId);
         return this.engine.start(step.containerId);
       case 'stop':
-        return this.engine.stop(step.containerId, step.graceSeconds);
+        return waiting(this.engine.stop(step.containerId, step.graceSeconds));
       case 'rename':
         return this.engine.rename(step.containerId, step.name).catch((err: unknown) => void log.warn('rename failed', { error: errorField(err) }));
       case 'forgetProbe':
@@ -214,12 +216,12 @@ export class ReplicaExecutor {
   }
 
   /** Stops gracefully (stop signal, then kill after the grace period) and removes. */
-  private async removeAll(containers: ContainerSummary[], reason: string, graceSeconds: number, ref: ReplicaRef, log: Logger): Promise<void> {
+  private async removeAll(containers: ContainerSummary[], reason: string, graceSeconds: number, ref: ReplicaRef, log: Logger, waiting: <T>(work: Promise<T>) => Promise<T>): Promise<void> {
     for (const c of containers) {
       this.prober.forget(c.id);
       // The grace period the container was created with, if it says (its spec may be gone).
       const labelled = Number(c.labels[LABEL.stopGrace]);
-      await this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds);
+      await waiting(this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds));
       await this.engine.remove(c.id);
       log.info('container removed', { containerId: c.id, reason });
       this.event(ref, 'Normal', 'Killed', `removed container ${c.name}: ${reason}`);

@@ -151,6 +151,29 @@ describe('ReplicaExecutor', () => {
     assert.deepEqual(w.events.map((e) => e.message), ['removed container b: spec changed', 'removed container a: spec changed']);
   });
 
+  it('gives its worker back while it waits for a drain and for containers to stop, not while it removes or starts them', async () => {
+    const w = await nodeRunnerWorld();
+    const a = w.engine.add({ name: 'a', labels: {} });
+    const b = w.engine.add({ name: 'b', labels: {} });
+    // What each idle wraps: the sleep or the engine call that made its promise (both start before idle is called).
+    const idled: string[] = [];
+    const worker: WorkerSlot = {
+      idle: async (work) => {
+        idled.push(w.clock.slept.length ? `sleep ${w.clock.slept.splice(0).join()}` : w.engine.calls.at(-1)!);
+        return work;
+      },
+    };
+    const containers = (await w.engine.list({})).filter((c) => c.id === a);
+    await w.executor.begin(ref, undefined, w.log, worker)([
+      { kind: 'drain' },
+      { kind: 'remove', containers, reason: 'no longer placed here', graceSeconds: 10 },
+      { kind: 'stop', containerId: b, graceSeconds: 3 },
+      { kind: 'start', containerId: b },
+    ]);
+    assert.deepEqual(idled, [`sleep ${DRAIN_MS}`, `stop ${a} 10`, `stop ${b} 3`]);
+    assert.deepEqual(w.engine.calls, [`stop ${a} 10`, `remove ${a}`, `stop ${b} 3`, `start ${b}`]);
+  });
+
   it('drains on the clock, starts, stops, renames, records events and logs', async () => {
     const w = await nodeRunnerWorld();
     const id = w.engine.add({ name: 'temp', labels: {} });
