@@ -99,14 +99,19 @@ describe('private registry pulls (a real registry with htpasswd, a real engine)'
     const since = Math.floor(Date.now() / 1000);
     await world.putManifest(app, 'job', { image: ref, command: ['/bin/sleep', '3600'], scale: 2 });
     const seen = new Set<string>();
+    const progress = /pulling 127\.0\.0\.1:\d+\/big@sha256:[0-9a-f]{64} ([1-9]|[1-9]\d)% \(\d+\/4\d MB\)/;
+    let described = '';
     await waitFor('both running', async () => {
       for (const r of await replicas(app, 'job')) if (r.message) seen.add(r.message);
       const st = await world.status(app, 'job');
       if (st?.message.includes('pulling')) seen.add(`status: ${st.message}`);
+      // `dokkaa describe` shows it too, while it lasts.
+      if (st?.message.includes('pulling') && !progress.test(described)) described = (await cli(world, '', 'describe', `${app}/job`)).stdout;
       return st?.phase === 'Running' && st.running === 2;
     }, 90_000, 200);
+    assert.match(described, progress, 'describe shows the pull mid-way');
     // Pinned: the hosts pull the digest the tag named when the manifest was applied.
-    const partial = [...seen].filter((m) => /pulling 127\.0\.0\.1:\d+\/big@sha256:[0-9a-f]{64} ([1-9]|[1-9]\d)% \(\d+\/4\d MB\)/.test(m));
+    const partial = [...seen].filter((m) => progress.test(m));
     assert.ok(partial.length >= 2, `progress seen mid-pull: ${[...seen].join(' | ')}`);
     assert.ok([...seen].some((m) => m.startsWith('status: ') && m.includes('pulling')), 'status shows the pull');
     const pinned = (await world.status(app, 'job'))!.image!;
