@@ -13,14 +13,7 @@ import { createLogger } from '../../src/logging.js';
 import { freePort } from '../../src/net/free-port.js';
 import { FakeKvStore } from './fake-kv-store.js';
 import { endpoint } from './builders.js';
-
-async function eventually(what: string, probe: () => boolean): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (probe()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+import { eventually } from './local-http.js';
 
 describe('DnsServer as the DNS directory (fake etcd)', () => {
   it('answers from the endpoints informer: a service\'s endpoints by label, and an app while any of its services has one', async () => {
@@ -42,7 +35,7 @@ describe('DnsServer as the DNS directory (fake etcd)', () => {
     await server.start();
     try {
       const informer = informers.informer(Resources.endpoints(keys));
-      await eventually('the endpoints listed', () => informer.hasSynced());
+      await eventually('the endpoints listed', async () => (informer.hasSynced()) || undefined);
       assert.deepEqual(server.endpoints('shop', 'nginx'), [
         { label: 'nginx-0-h1', host: '10.0.0.1', port: 32000 },
         { label: 'nginx-1-h2', host: '10.0.0.1', port: 32001 },
@@ -52,12 +45,12 @@ describe('DnsServer as the DNS directory (fake etcd)', () => {
       assert.equal(server.hasApp('other'), false);
 
       await store.delete(keys.endpoint('h1', 'shop', 'nginx', 'nginx-0'));
-      await eventually('the deleted endpoint gone', () => server.endpoints('shop', 'nginx').length === 1);
+      await eventually('the deleted endpoint gone', async () => (server.endpoints('shop', 'nginx').length === 1) || undefined);
       await store.delete(keys.endpoint('h2', 'shop', 'nginx', 'nginx-1'));
-      await eventually('the service gone', () => server.endpoints('shop', 'nginx').length === 0);
+      await eventually('the service gone', async () => (server.endpoints('shop', 'nginx').length === 0) || undefined);
       assert.equal(server.hasApp('shop'), true, 'db still has an endpoint');
       await store.delete(keys.endpoint('h1', 'shop', 'db', 'db-0'));
-      await eventually('the app gone', () => !server.hasApp('shop'));
+      await eventually('the app gone', async () => (!server.hasApp('shop')) || undefined);
     } finally {
       await server.stop();
     }
