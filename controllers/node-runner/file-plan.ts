@@ -60,8 +60,9 @@ export function planFiles(spec: ManifestSpec, held: HeldFiles | undefined): File
   const values: Record<string, string> = {};
   for (const [k, v] of Object.entries(spec.env)) if (typeof v !== 'string') values[k] = have.secrets[v.secret]!.toString('utf8');
   if (Object.keys(values).length === 0) return { missing: [], writes, template: { binds } };
-  // The container's command reads it as the container's user: not root's alone unless the user is root.
-  const rootOnly = spec.user === undefined || /^(0|root)(:|$)/.test(spec.user);
-  writes.push({ name: SECRET_ENV_FILE, data: secretEnvFile(values), mode: rootOnly ? SECRET_MODE : CONFIG_MODE });
+  // Read by the container's start as the container's user, which the image may set (USER)
+  // without the manifest saying: readable by any user of this container, as Swarm's secret
+  // files are by default. It is bound into this container only.
+  writes.push({ name: SECRET_ENV_FILE, data: secretEnvFile(values), mode: CONFIG_MODE });
   return { missing: [], writes, template: { binds, secretEnv: join(have.dir, SECRET_ENV_FILE) } };
 }

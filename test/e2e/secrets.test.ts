@@ -90,7 +90,8 @@ describe('secrets and configs (a real engine, a real etcd)', () => {
     const file = join(tmpfsRoot(), app, 'web', '0', 'secret-db-password');
     assert.ok(await isTmpfs(tmpfsRoot()), `${tmpfsRoot()} is a tmpfs mount (/proc/mounts)`);
     assert.equal(statSync(file).mode & 0o777, 0o400);
-    assert.equal(statSync(join(tmpfsRoot(), app, 'web', '0', 'secret-env')).mode & 0o777, 0o400, 'the env secrets too');
+    // Env secrets: read by the container's start as whatever user the image runs as.
+    assert.equal(statSync(join(tmpfsRoot(), app, 'web', '0', 'secret-env')).mode & 0o777, 0o444);
     assert.equal(statSync(join(tmpfsRoot(), app, 'web', '0', 'config-site')).mode & 0o777, 0o444);
   });
 
@@ -162,6 +163,17 @@ describe('secrets and configs (a real engine, a real etcd)', () => {
       assert.match(again.stderr, new RegExp(`no ${kind} ${name} in app ${cliApp}`));
     }
     assert.deepEqual([...(await world.keysUnder(world.keys.secrets)), ...(await world.keysUnder(world.keys.configs))].filter((k) => k.includes(cliApp)), []);
+  });
+
+  it('gives env secrets to a container that runs as another user than root', async () => {
+    const asUser = `user-${world.id}`;
+    const token = value(5);
+    await set('secret', `${asUser}/token`, token);
+    await world.putManifest(asUser, 'web', sleeperManifest({ user: '1000:1000', env: { TOKEN: { secret: 'token' } } }));
+    const c = await running(asUser);
+    const environ = await dockerExec(world.docker, c.Id, ['sh', '-c', 'grep -aho "TOKEN=[[:alnum:]_-]*" /proc/[0-9]*/environ 2>/dev/null']);
+    assert.equal(environ.output.trim(), `TOKEN=${token}`);
+    await world.deleteManifest(asUser, 'web');
   });
 });
 

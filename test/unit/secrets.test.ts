@@ -203,12 +203,10 @@ describe('node runner: secret and config files', () => {
     assert.deepEqual(plan.writes.map((w) => [w.name, w.data.toString(), w.mode.toString(8)]), [
       ['secret-db-password', 'pw', '400'],
       ['config-site', 'conf', '444'],
-      ['secret-env', "DB='k3y'\\''x'\n", '400'],
+      ['secret-env', "DB='k3y'\\''x'\n", '444'],
     ]);
     assert.deepEqual(plan.template.binds, [{ source: '/t/app/web/0/secret-db-password', target: '/run/secrets/db' }, { source: '/t/app/web/0/config-site', target: '/etc/site.conf' }]);
     assert.equal(plan.template.secretEnv, '/t/app/web/0/secret-env');
-    assert.equal(planFiles({ ...files, user: '1000' }, held).writes.at(-1)!.mode, 0o444, 'readable by a container user that is not root');
-    assert.equal(planFiles({ ...files, user: 'root:root' }, held).writes.at(-1)!.mode, 0o400);
     assert.equal(planFiles(spec({ image: 'x', secrets: { 'db-password': '/run/secrets/db' } }), held).template.secretEnv, undefined, 'no env secret, no file');
     assert.deepEqual(planFiles(files, { ...held, secrets: {} }).missing, ['secret api-key', 'secret db-password']);
   });
@@ -288,7 +286,7 @@ describe('node runner: secret and config files', () => {
     assert.ok(!c.env.some((e) => e.includes('s3cret')), 'no secret value in the container config');
     assert.equal(c.entrypoint?.[0], SHELL_TARGET);
     assert.deepEqual(c.cmd, ['sh'], "the image's command (the fake engine's), run by the shell");
-    assert.deepEqual([...w.files.dirs.get('/tmpfs/app/web/0')!].map(([n, f]) => [n, f.data, f.mode]), [['secret-db', 's3cret', 0o400], ['secret-env', "DB='s3cret'\n", 0o400]]);
+    assert.deepEqual([...w.files.dirs.get('/tmpfs/app/web/0')!].map(([n, f]) => [n, f.data, f.mode]), [['secret-db', 's3cret', 0o400], ['secret-env', "DB='s3cret'\n", 0o444]]);
 
     await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
     await w.reconciler.reconcile('app/web/0', w.log);
