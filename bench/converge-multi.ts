@@ -4,7 +4,7 @@ import type { BenchLab } from './lab-bench.js';
 import { log } from './lab-bench.js';
 import { waitGone, type System } from './systems.js';
 import { mdTable, secs, type PartResult, type Target } from './report.js';
-import { StageTracer, traceTable, type ConvergeTrace } from './converge-trace.js';
+import { RemovalTracer, StageTracer, traceTable, type ConvergeTrace } from './converge-trace.js';
 
 /**
  * Converge and scale change on the lab's engines, Dokkaa, Swarm and the floor side by side:
@@ -26,6 +26,8 @@ export interface ConvergeResult {
   scaleChange: { step: string; from: number; to: number; by: Record<string, SystemSamples> }[];
   /** One extra Dokkaa converge per scale, traced stage by stage (not in the medians). */
   traces: { scale: number; ms: number; trace: ConvergeTrace }[];
+  /** One extra Dokkaa scale-down 30 -> 10, traced (not in the medians). */
+  removalTrace?: { ms: number; trace: ConvergeTrace };
 }
 
 const TIMEOUT_MS = 240_000;
@@ -117,6 +119,20 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
       await cleanup(lab, sys, id);
       await pause(500);
     }
+  }
+  if (opts.trace && opts.systems.includes(lab.dokkaa)) {
+    const id = `s${tag}t`;
+    await timeToRunning(lab, lab.dokkaa, id, 30, () => lab.dokkaa.deploy(id, 30));
+    await pause(1000);
+    const tracer = new RemovalTracer(lab.etcd, lab.state.prefix, lab.engines, id);
+    await tracer.start();
+    const t0 = Date.now();
+    const ms = await timeToRunning(lab, lab.dokkaa, id, 10, () => lab.dokkaa.scale(id, 10));
+    await pause(500);
+    await tracer.stop();
+    result.removalTrace = { ms, trace: tracer.result(t0) };
+    log(`scale 30 -> 10, traced: Dokkaa ${secs(ms)}`);
+    await cleanup(lab, lab.dokkaa, id);
   }
   const by = (m: Record<string, number[]>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, { samples: v, summary: summarize(v) }]));
   result.scaleChange.push({ step: '10 -> 30', from: 10, to: 30, by: by(up) }, { step: '30 -> 10', from: 30, to: 10, by: by(down) });
@@ -215,6 +231,9 @@ export function convergeReport(r: ConvergeResult, systems: string[]): PartResult
             '"placement written" covers the scheduler; "container created" the agent (watch, queue, reads, create call); "container started" the engine\'s start.',
           '',
           ...r.traces.flatMap((t) => [`${t.scale} replica${t.scale === 1 ? '' : 's'} (${secs(t.ms)} to the last running):`, '', traceTable(t.trace), '']),
+          ...(r.removalTrace
+            ? [`Scale 30 -> 10 (${secs(r.removalTrace.ms)} to the last container stopped), from the scale request: when each removed replica's placement was deleted (etcd watch), its container got the stop signal (engine \`kill\`) and died (engine \`die\`):`, '', traceTable(r.removalTrace.trace), '']
+            : []),
         ]
       : []),
   ].join('\n');

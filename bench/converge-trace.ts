@@ -17,7 +17,7 @@ export const STAGES = ['placement written', 'image pulled', 'container created',
 export type Stage = (typeof STAGES)[number];
 
 export interface StageRow {
-  stage: Stage | 'status running';
+  stage: string;
   /** ms after the put: the first replica to reach the stage, and the last. */
   first: number;
   last: number;
@@ -133,3 +133,66 @@ export function traceTable(t: ConvergeTrace): string {
     t.rows.map((r) => [r.stage, secs(r.first), secs(r.last), secs(r.stepMedian), secs(r.stepMax)]),
   );
 }
+
+/** A scale-down's stages, per removed replica. */
+export const REMOVAL_STAGES = ['placement deleted', 'container killed', 'container died'] as const;
+type RemovalStage = (typeof REMOVAL_STAGES)[number];
+
+/**
+ * A Dokkaa scale-down seen from outside, as StageTracer sees a converge: when each removed
+ * replica's placement was deleted (etcd watch), its container got the stop signal (engine
+ * `kill`) and its process ended (engine `die`), from the scale request.
+ */
+export class RemovalTracer {
+  private readonly at = new Map<string, Partial<Record<RemovalStage, number>>>();
+  private watcher: Watcher | undefined;
+  private unlisten: (() => void) | undefined;
+  private readonly keys: Keys;
+
+  constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string) {
+    this.keys = new Keys(prefix);
+  }
+
+  private mark(replica: string, stage: RemovalStage, t: number): void {
+    const m = this.at.get(replica) ?? {};
+    if (m[stage] === undefined) m[stage] = t;
+    this.at.set(replica, m);
+  }
+
+  async start(): Promise<void> {
+    this.unlisten = this.engines.onEvent((ev: EngineEvent) => {
+      const replica = ev.labels['dokkaa.replica'];
+      if (ev.type !== 'container' || ev.labels['dokkaa.app'] !== this.app || replica === undefined) return;
+      if (ev.action === 'kill') this.mark(replica, 'container killed', ev.t);
+      if (ev.action === 'die') this.mark(replica, 'container died', ev.t);
+    });
+    this.watcher = await this.etcd.watch().prefix(this.keys.placements).create();
+    this.watcher.on('delete', (kv) => {
+      const p = this.keys.parsePlacement(kv.key.toString());
+      if (p?.app === this.app) this.mark(String(p.replica), 'placement deleted', Date.now());
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.unlisten?.();
+    await this.watcher?.cancel();
+  }
+
+  /** The stages relative to `t0` (the scale request), over the replicas whose placement was deleted. */
+  result(t0: number): ConvergeTrace {
+    const removed = [...this.at.values()].filter((m) => m['placement deleted'] !== undefined);
+    const rows: StageRow[] = [];
+    REMOVAL_STAGES.forEach((stage, i) => {
+      const times = removed.map((m) => m[stage]).filter((t): t is number => t !== undefined);
+      if (times.length === 0) return;
+      const steps = removed.flatMap((m) => {
+        const before = i === 0 ? t0 : m[REMOVAL_STAGES[i - 1]!];
+        return m[stage] !== undefined && before !== undefined ? [m[stage]! - before] : [];
+      });
+      const s = summarize(steps.length ? steps : [0]);
+      rows.push({ stage, first: Math.min(...times) - t0, last: Math.max(...times) - t0, stepMedian: s.median, stepMax: s.max });
+    });
+    return { replicas: removed.length, rows };
+  }
+}
+

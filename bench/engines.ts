@@ -168,7 +168,7 @@ export class Engines {
     const buffered: DockerEvent[] = [];
     let listed = false;
     try {
-      stream = (await docker.getEvents({ filters: { type: ['container', 'image'], event: ['create', 'start', 'die', 'destroy', 'pull'] } })) as unknown as IncomingMessage;
+      stream = (await docker.getEvents({ filters: { type: ['container', 'image'], event: ['create', 'start', 'kill', 'die', 'destroy', 'pull'] } })) as unknown as IncomingMessage;
     } catch {
       this.retryLater(node);
       return;
