@@ -21,6 +21,8 @@ describe('two controllers: the leader dies, the other takes over', () => {
     const standby = pids.find((p) => p !== first.pid)!;
 
     const app = 'lead';
+    // One replica per host needs both hosts registered when the scheduler places them.
+    await w.untilWhole();
     await w.putManifest(app, 'before', webManifest({ scale: 2 }));
     await waitFor('before: Running, one replica per engine', async () => {
       const c = await w.runningCounts(app, 'before');

@@ -301,6 +301,14 @@ export class LabWorld {
     return [...(keys.length ? [`keys ${keys.slice(0, 10).join(' ')}${keys.length > 10 ? ` and ${keys.length - 10} more` : ''}`] : []), ...onEngines.flat()];
   }
 
+  /** Waits until every host is up and registered and one of the lab's controllers leads: a lab of a file's own may still be registering its hosts. */
+  async untilWhole(timeoutMs = 30_000): Promise<void> {
+    let why = '';
+    await waitFor(`lab ${this.name} whole`, async () => this.checkWhole().then(() => true, (err: Error) => void (why = err.message)), timeoutMs, 200).catch(() => {
+      throw new Error(why || `lab ${this.name} not whole after ${timeoutMs / 1000} s`);
+    });
+  }
+
   /** Throws unless every host is up and registered under its current agent, and one of the lab's controllers leads. */
   private async checkWhole(): Promise<void> {
     const state = this.currentState();
