@@ -31,6 +31,13 @@ export interface ConvergeTrace {
   rows: StageRow[];
 }
 
+/** Keeps the first time `replica` reached `stage`. */
+function markFirst<S extends string>(at: Map<string, Partial<Record<S, number>>>, replica: string, stage: S, t: number): void {
+  const m = at.get(replica) ?? {};
+  if (m[stage] === undefined) m[stage] = t;
+  at.set(replica, m);
+}
+
 export class StageTracer {
   private readonly at = new Map<string, Partial<Record<Stage, number>>>();
   /** Per host: when its first pull of the run completed. */
@@ -49,9 +56,7 @@ export class StageTracer {
   }
 
   private mark(replica: string, stage: Stage, t: number): void {
-    const m = this.at.get(replica) ?? {};
-    if (m[stage] === undefined) m[stage] = t;
-    this.at.set(replica, m);
+    markFirst(this.at, replica, stage, t);
   }
 
   async start(): Promise<void> {
@@ -154,9 +159,7 @@ export class RemovalTracer {
   }
 
   private mark(replica: string, stage: RemovalStage, t: number): void {
-    const m = this.at.get(replica) ?? {};
-    if (m[stage] === undefined) m[stage] = t;
-    this.at.set(replica, m);
+    markFirst(this.at, replica, stage, t);
   }
 
   async start(): Promise<void> {
