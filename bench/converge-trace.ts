@@ -33,7 +33,7 @@ export interface ConvergeTrace {
 
 /** Keeps the first time `replica` reached `stage`. */
 function markFirst<S extends string>(at: Map<string, Partial<Record<S, number>>>, replica: string, stage: S, t: number): void {
-  const m = at.get(replica) ?? {};
+  const m: Partial<Record<S, number>> = at.get(replica) ?? {};
   if (m[stage] === undefined) m[stage] = t;
   at.set(replica, m);
 }
