@@ -6,7 +6,6 @@ import type { Config } from '../../src/config.js';
 import { allKeysOn } from '../../src/controller/controller-builder.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import { BY_MANIFEST, BY_NODE, manifestOf, replicaOf, Resources } from '../../src/informer/resources.js';
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
@@ -15,6 +14,7 @@ import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
 import { OwnEvents } from './own-events.js';
+import { ContainerCache } from './container-cache.js';
 import { SecretFileStore } from './secret-file-store.js';
 
 /** The node runner: this host's placements and containers in, containers and `node-replicas/<node>/` out. */
@@ -24,22 +24,21 @@ export class NodeRunnerController extends ControllerRunnable {
     @inject(ControllerFactory) factory: ControllerFactory,
     @inject(TYPES.Keys) keys: Keys,
     @inject(TYPES.Config) config: Pick<Config, 'node'>,
-    @inject(TYPES.ContainerEngine) engine: ContainerEngine,
     @inject(NodeLease) lease: NodeLease,
     @inject(HealthProber) prober: HealthProber,
     @inject(NodeRunnerReconciler) reconciler: NodeRunnerReconciler,
     @inject(SecretFileStore) files: SecretFileStore,
     @inject(CreateLimit) limit: CreateLimit,
     @inject(OwnEvents) own: OwnEvents,
+    @inject(ContainerCache) containers: ContainerCache,
   ) {
     const node = config.node;
-    const mineLabels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: node };
     const placements = factory.informer(Resources.nodePlacements(keys, node));
     const replicas = factory.informer(Resources.nodeReplicas(keys, node));
     // Beside what is placed here: containers found on the engine and records this host
     // wrote, so that what is no longer placed here is removed.
     const leftovers = async (): Promise<string[]> => [
-      ...(await engine.list(mineLabels)).map((c) => replicaId(c.labels[LABEL.app]!, c.labels[LABEL.name]!, Number(c.labels[LABEL.replica]))),
+      ...containers.replicaIds(),
       ...replicas.byIndex(BY_NODE, node).map(replicaOf),
       // Secret files of a replica that left while the agent was down.
       ...(await files.replicaIds()),
@@ -61,7 +60,7 @@ export class NodeRunnerController extends ControllerRunnable {
         // Registry credentials sealed to this node: every replica here may wait for them.
         .watches(factory.informer(Resources.nodeSealedRegistries(keys, node)), () => placements.list().map(replicaOf))
         .watchesKeys(
-          engine.events(mineLabels).pipe(
+          containers.events.pipe(
             // What the node runner did itself was inspected by the reconcile that did it.
             filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined && !own.caused(ev)),
             map((ev) => replicaId(ev.labels[LABEL.app]!, ev.labels[LABEL.name]!, Number(ev.labels[LABEL.replica]))),
@@ -70,7 +69,12 @@ export class NodeRunnerController extends ControllerRunnable {
         // A new lease means every record must be written again under it.
         .watchesKeys(allKeysOn(lease.changes$, allHere))
         .uses(replicas)
-        .resyncsAlso(leftovers)
+        .uses(containers)
+        // The resync lists the engine's containers again: a torn event line is lost otherwise.
+        .resyncsAlso(async () => {
+          await containers.relist();
+          return leftovers();
+        })
         // As many at once as the engine creates and starts containers without queueing them (create-limit.ts).
         .concurrency(() => limit.current)
         .build(),

@@ -7,6 +7,7 @@ import type { Logger } from '../../src/logging.js';
 import { NodeRegistryCredentials } from '../../src/registry/node-registry-credentials.js';
 import { CreateLimit } from './create-limit.js';
 import { OwnEvents } from './own-events.js';
+import { ContainerCache } from './container-cache.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -24,6 +25,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(ReplicaExecutor).toSelf().inSingletonScope();
   bind(CreateLimit).toSelf().inSingletonScope();
   bind(OwnEvents).toSelf().inSingletonScope();
+  bind(ContainerCache).toSelf().inSingletonScope();
   bind(SecretFileStore).toSelf().inSingletonScope();
   bind(NodeRegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)

@@ -18,7 +18,7 @@ import type { SharedInformer } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, invalidRecord, type Logger } from '../../src/logging.js';
 import { linkEnv } from '../../api/link-env.js';
-import { LABEL } from './container-template.js';
+import { ContainerCache } from './container-cache.js';
 import type { HeldFiles } from './file-plan.js';
 import { HealthProber, type HealthState } from './health-prober.js';
 import { SecretFileStore } from './secret-file-store.js';
@@ -43,8 +43,10 @@ const LAST_LOG_LINES = 5;
  * placements and records (HostCaches), not from etcd; the controller has both synced before
  * it reconciles, and a reconcile waits for HostCaches.ready. Only this host writes its
  * records, and the executor applies each write to that cache as soon as etcd committed it,
- * so a reconcile sees the last one. The link resolution comes from the agent's links informer
- * (a change of it queues the manifest's replicas here, after the cache has it).
+ * so a reconcile sees the last one. The replica's containers come from the engine's side of
+ * the same pattern (ContainerCache), which the executor also tells what it did. The link
+ * resolution comes from the agent's links informer (a change of it queues the manifest's
+ * replicas here, after the cache has it).
  */
 @injectable()
 export class NodeRunnerReconciler implements Reconciler {
@@ -60,6 +62,7 @@ export class NodeRunnerReconciler implements Reconciler {
     @inject(SecretFileStore) private readonly files: SecretFileStore,
     @inject(SealingKey) private readonly sealingKey: SealingKey,
     @inject(HostCaches) private readonly caches: HostCaches,
+    @inject(ContainerCache) private readonly containers: ContainerCache,
     @inject(InformerFactory) factory: InformerFactory,
   ) {
     this.links = factory.informer(Resources.links(keys));
@@ -111,11 +114,10 @@ export class NodeRunnerReconciler implements Reconciler {
     return kept.requeueAfterMs === undefined ? undefined : { requeueAfterMs: kept.requeueAfterMs };
   }
 
-  /** Reads both sides: the placement, the record, the containers and (with links) the link resolution. */
+  /** Reads both sides from the caches: the placement, the record, the containers and (with links) the link resolution. */
   private async observe({ app, name, replica }: ReplicaRef, log: Logger): Promise<{ input: ReplicaInput; recordKv: KeyValue | undefined }> {
     const node = this.lease.node;
-    const containers = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) });
-    // Read after the engine answered: a change meanwhile is seen now, not only by the reconcile it queues.
+    const containers = this.containers.ofReplica(app, name, replica);
     const placed = this.caches.placements.get(this.keys.placement(node, app, name, replica));
     const cached = this.caches.records.get(this.keys.replica(node, app, name, replica));
     const placement: PlacementRecord | undefined = placed && withoutAt(placed.value);

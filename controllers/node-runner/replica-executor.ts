@@ -6,9 +6,10 @@ import type { Keys } from '../../api/keys.js';
 import type { ReplicaRecord } from '../../api/records.js';
 import { HostCaches } from '../../src/agent/host-caches.js';
 import { OwnEvents } from './own-events.js';
+import { ContainerCache } from './container-cache.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
-import type { ContainerEngine, ContainerSummary, PullProgress } from '../../src/docker/container-engine.js';
+import type { ContainerEngine, ContainerSummary, CreateSpec, PullProgress } from '../../src/docker/container-engine.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { HOST_STATIC_SHELL, launchThroughShell } from './secret-env.js';
 import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
@@ -69,6 +70,7 @@ export class ReplicaExecutor {
     @inject(CreateLimit) private readonly limit: CreateLimit,
     @inject(HostCaches) caches: HostCaches,
     @inject(OwnEvents) private readonly own: OwnEvents,
+    @inject(ContainerCache) private readonly containers: ContainerCache,
   ) {
     this.records = caches.records;
   }
@@ -118,6 +120,7 @@ export class ReplicaExecutor {
         const id = await this.createOrAdopt(step.spec, log);
         this.own.starting(id);
         await this.engine.start(id);
+        this.did(id, 'start');
         // The engine's pace sets how many replicas the node runner reconciles at once.
         this.limit.sample(this.clock.now() - t0);
         log.info('container started', { containerId: id, image: step.spec.image });
@@ -129,11 +132,16 @@ export class ReplicaExecutor {
         return;
       case 'start':
         this.own.starting(step.containerId);
-        return this.engine.start(step.containerId);
+        await this.engine.start(step.containerId);
+        return this.did(step.containerId, 'start');
       case 'stop':
-        return waiting(this.engine.stop(step.containerId, step.graceSeconds));
+        await waiting(this.engine.stop(step.containerId, step.graceSeconds));
+        return this.did(step.containerId, 'die');
       case 'rename':
-        return this.engine.rename(step.containerId, step.name).catch((err: unknown) => void log.warn('rename failed', { error: errorField(err) }));
+        return this.engine.rename(step.containerId, step.name).then(
+          () => this.did(step.containerId, 'rename', { name: step.name }),
+          (err: unknown) => void log.warn('rename failed', { error: errorField(err) }),
+        );
       case 'forgetProbe':
         return this.prober.forget(step.containerId);
       case 'event':
@@ -200,7 +208,7 @@ export class ReplicaExecutor {
   private async createOrAdopt(template: ContainerTemplate, log: Logger): Promise<string> {
     const spec = template.launchWithSecretEnv ? await this.launching(template) : template;
     try {
-      return await this.engine.create(spec);
+      return this.made(await this.engine.create(spec), spec);
     } catch (err) {
       if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
@@ -211,7 +219,8 @@ export class ReplicaExecutor {
       if (!holder || !ours) throw new Error(`container name ${template.name} is taken by a container this node does not manage`);
       log.info('removing stale container holding the name', { containerId: holder.id });
       await this.engine.remove(holder.id);
-      return this.engine.create(template);
+      this.did(holder.id, 'destroy');
+      return this.made(await this.engine.create(spec), spec);
     }
   }
 
@@ -222,10 +231,22 @@ export class ReplicaExecutor {
       // The grace period the container was created with, if it says (its spec may be gone).
       const labelled = Number(c.labels[LABEL.stopGrace]);
       await waiting(this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds));
+      this.did(c.id, 'die');
       await this.engine.remove(c.id);
+      this.did(c.id, 'destroy');
       log.info('container removed', { containerId: c.id, reason });
       this.event(ref, 'Normal', 'Killed', `removed container ${c.name}: ${reason}`);
     }
+  }
+
+  /** Tells the container cache what the engine just did at this executor's request, before the engine's event does. */
+  private did(id: string, action: string, labels: Record<string, string> = {}): void {
+    this.containers.apply({ id, action, labels });
+  }
+
+  private made(id: string, spec: CreateSpec): string {
+    this.did(id, 'create', { ...spec.labels, name: spec.name });
+    return id;
   }
 
   /** The container made to start through the host's static shell, which exports its env secrets (secret-env.ts). */

@@ -97,7 +97,13 @@ export interface PullOptions {
   signal?: AbortSignal;
 }
 
-/** A container event (create, start, die, destroy...) with the container's labels. */
+/**
+ * The action of the event `events` sends each time its stream (re)connects (empty id and
+ * labels): events before it may have been lost, so a cache of the engine's containers lists them again.
+ */
+export const STREAM_CONNECTED = 'connected';
+
+/** A container event (create, start, die, destroy...) with the container's labels (and Docker's `name` attribute). */
 export interface ContainerEvent {
   id: string;
   action: string;
@@ -135,6 +141,9 @@ export interface ContainerEngine {
   listVolumes(labels: Record<string, string>): Promise<VolumeSummary[]>;
   /** Removes a named volume; a missing one is a no-op; one a container uses rejects with code 409. */
   removeVolume(name: string): Promise<void>;
-  /** Container events for containers carrying these labels; reconnects on its own, never errors. */
+  /**
+   * Container events for containers carrying these labels, after a STREAM_CONNECTED event on
+   * each (re)connection; reconnects on its own, never errors.
+   */
   events(labels: Record<string, string>): Observable<ContainerEvent>;
 }

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, ImageCommand, PullOptions, VolumeSummary } from './container-engine.js';
+import { STREAM_CONNECTED, type ContainerDetails, type ContainerEngine, type ContainerEvent, type ContainerSummary, type CreateSpec, type EngineInfo, type ImageCommand, type PullOptions, type VolumeSummary } from './container-engine.js';
 import { PullProgressSum, pullStreamError, type PullMessage } from './pull-stream.js';
 import { demuxFrames } from './log-frames.js';
 
@@ -226,6 +226,7 @@ export class DockerodeEngine implements ContainerEngine {
             if (closed) return (s as { destroy?: () => void }).destroy?.();
             stream = s as typeof stream;
             attempt = 0;
+            subscriber.next({ id: '', action: STREAM_CONNECTED, labels: {} });
             // A torn line cannot be recovered; the periodic re-list covers it.
             onJsonLines<{ id?: string; Action?: string; Actor?: { ID: string; Attributes?: Record<string, string> } }>(s, (ev) =>
               subscriber.next({ id: ev.Actor?.ID ?? ev.id ?? '', action: ev.Action ?? '', labels: ev.Actor?.Attributes ?? {} }),

@@ -1,6 +1,6 @@
-import { filter, Subject, type Observable } from 'rxjs';
+import { filter, startWith, Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.js';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, ImageCommand, PullOptions, VolumeSummary } from './container-engine.js';
+import { STREAM_CONNECTED, type ContainerDetails, type ContainerEngine, type ContainerEvent, type ContainerSummary, type CreateSpec, type EngineInfo, type ImageCommand, type PullOptions, type VolumeSummary } from './container-engine.js';
 
 /**
  * How long each engine call takes, in ms. The defaults are what a real Docker Engine took on
@@ -212,7 +212,7 @@ export class MemoryEngine implements ContainerEngine {
   }
 
   events(labels: Record<string, string>): Observable<ContainerEvent> {
-    return this.emitted.pipe(filter((ev) => matches(ev.labels, labels)));
+    return this.emitted.pipe(filter((ev) => matches(ev.labels, labels)), startWith({ id: '', action: STREAM_CONNECTED, labels: {} }));
   }
 
   /** The container's process ends with `code`, now (a crash, or the OOM killer with 137). */

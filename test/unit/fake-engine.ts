@@ -1,5 +1,5 @@
-import { NEVER, type Observable } from 'rxjs';
-import type { ContainerDetails, ContainerEngine, ContainerEvent, ContainerSummary, CreateSpec, EngineInfo, ImageCommand, PullOptions, VolumeSummary } from '../../src/docker/container-engine.js';
+import { filter, startWith, Subject, type Observable } from 'rxjs';
+import { STREAM_CONNECTED, type ContainerDetails, type ContainerEngine, type ContainerEvent, type ContainerSummary, type CreateSpec, type EngineInfo, type ImageCommand, type PullOptions, type VolumeSummary } from '../../src/docker/container-engine.js';
 
 interface FakeContainer extends ContainerDetails {
   image: string;
@@ -11,8 +11,8 @@ interface FakeContainer extends ContainerDetails {
 /**
  * An in-memory ContainerEngine for unit tests: containers are records whose state moves
  * with create/start/stop/remove, names are unique (409 as Docker), and every call that
- * changes something is logged in `calls` as `verb id-or-name [arg]`. Tests change a
- * container's state directly (`exit`) as a crash would.
+ * changes something is logged in `calls` as `verb id-or-name [arg]` and reported by
+ * `events` as Docker would. Tests change a container's state directly (`exit`) as a crash would.
  */
 export class FakeEngine implements ContainerEngine {
   readonly containers = new Map<string, FakeContainer>();
@@ -30,11 +30,17 @@ export class FakeEngine implements ContainerEngine {
   pullBytes = 0;
   /** The next `rename` rejects with this. */
   renameError: Error | undefined;
+  /** How many times `list` was called. */
+  lists = 0;
+  /** While set, events wait here (an event stream that lags), until `releaseEvents`. */
+  heldEvents: ContainerEvent[] | undefined;
   private seq = 0;
+  private readonly emitted = new Subject<ContainerEvent>();
 
   constructor(private readonly now: () => number = () => 0) {}
 
   async list(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    this.lists++;
     // Newest first, as Docker lists them.
     return [...this.containers.values()]
       .filter((c) => Object.entries(labels).every(([k, v]) => c.labels[k] === v))
@@ -55,6 +61,7 @@ export class FakeEngine implements ContainerEngine {
     const id = `c${++this.seq}`;
     const hostPorts = Object.fromEntries(spec.ports.map((p, i) => [`${p.port}/${p.protocol}`, 32_000 + this.seq * 10 + i]));
     this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], mounts: [...(spec.mounts ?? [])], ...(spec.entrypoint ? { entrypoint: [...spec.entrypoint] } : {}), ...(spec.cmd ? { cmd: [...spec.cmd] } : {}) });
+    this.emit(id, 'create');
     return id;
   }
 
@@ -63,6 +70,7 @@ export class FakeEngine implements ContainerEngine {
     const c = this.must(id);
     // A started container's health check starts over, as Docker's does.
     Object.assign(c, { state: 'running', running: true, startedAt: new Date(this.now()).toISOString(), health: undefined, oomKilled: undefined });
+    this.emit(id, 'start');
   }
 
   async stop(id: string, graceSeconds: number): Promise<void> {
@@ -73,7 +81,9 @@ export class FakeEngine implements ContainerEngine {
 
   async remove(id: string): Promise<void> {
     this.calls.push(`remove ${id}`);
+    const c = this.containers.get(id);
     this.containers.delete(id);
+    if (c) this.emit(id, 'destroy', c);
   }
 
   async rename(id: string, name: string): Promise<void> {
@@ -82,6 +92,7 @@ export class FakeEngine implements ContainerEngine {
     this.renameError = undefined;
     if (err) throw err;
     this.must(id).name = name;
+    this.emit(id, 'rename');
   }
 
   async hasImage(ref: string): Promise<boolean> {
@@ -140,13 +151,14 @@ export class FakeEngine implements ContainerEngine {
     return this.output;
   }
 
-  events(): Observable<ContainerEvent> {
-    return NEVER;
+  events(labels: Record<string, string>): Observable<ContainerEvent> {
+    return this.emitted.pipe(filter((ev) => Object.entries(labels).every(([k, v]) => ev.labels[k] === v)), startWith({ id: '', action: STREAM_CONNECTED, labels: {} }));
   }
 
   /** The container's process ends with `code`, now. */
   exit(id: string, code: number): void {
     Object.assign(this.must(id), { state: 'exited', running: false, exitCode: code, finishedAt: new Date(this.now()).toISOString() });
+    this.emit(id, 'die');
   }
 
   /** The kernel kills the container's process for passing its memory limit, now: exit 137, as Docker reports it. */
@@ -159,7 +171,24 @@ export class FakeEngine implements ContainerEngine {
   add(c: Partial<FakeContainer> & { name: string; labels: Record<string, string> }): string {
     const id = c.id ?? `c${++this.seq}`;
     this.containers.set(id, { id, image: 'x', state: 'running', running: true, exitCode: 0, hostPorts: {}, env: [], mounts: [], ...c });
+    this.emit(id, 'create');
+    if (this.containers.get(id)!.running) this.emit(id, 'start');
     return id;
+  }
+
+  /** Docker's event: the container's labels and its `name`. */
+  private emit(id: string, action: string, gone?: FakeContainer): void {
+    const c = gone ?? this.containers.get(id)!;
+    const ev = { id, action, labels: { ...c.labels, name: c.name } };
+    if (this.heldEvents) this.heldEvents.push(ev);
+    else this.emitted.next(ev);
+  }
+
+  /** Sends the events held since `heldEvents` was set, and stops holding them. */
+  releaseEvents(): void {
+    const held = this.heldEvents ?? [];
+    this.heldEvents = undefined;
+    for (const ev of held) this.emitted.next(ev);
   }
 
   private find(idOrName: string): FakeContainer | undefined {

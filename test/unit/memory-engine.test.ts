@@ -81,8 +81,8 @@ describe('MemoryEngine', () => {
     await engine.remove(mine);
     await flush();
     sub.unsubscribe();
-    assert.deepEqual(seen.map((e) => [e.id, e.action]), [[mine, 'create'], [mine, 'start'], [mine, 'die'], [mine, 'destroy']]);
-    assert.equal(seen[0]?.labels.app, 'a');
+    assert.deepEqual(seen.map((e) => [e.id, e.action]), [['', 'connected'], [mine, 'create'], [mine, 'start'], [mine, 'die'], [mine, 'destroy']]);
+    assert.equal(seen[1]?.labels.app, 'a');
   });
 
   it('keeps a crashed container with its exit code until removed; start runs it again', async () => {

@@ -50,6 +50,30 @@ describe('NodeRunnerReconciler', () => {
     assert.equal(w.store.revision, rev, 'the same record is not written again');
   });
 
+  it('reads the replica\'s containers from the container cache, not with a list call per reconcile', async () => {
+    const w = await world(web());
+    const listed = w.engine.lists;
+    await w.reconcile();
+    await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
+    await w.records.synced();
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['pull nginx:latest', `create ${NAME}`, 'start c1', 'stop c1 10', 'remove c1']);
+    assert.equal(w.engine.lists, listed, 'no list call');
+  });
+
+  it('sees the container it created before the engine\'s events come: no second create, no removal of its own', async () => {
+    const w = await world(web());
+    w.engine.heldEvents = [];
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['pull nginx:latest', `create ${NAME}`, 'start c1']);
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), [], 'adopted as it is');
+    w.engine.releaseEvents();
+    assert.equal(await w.reconcile(), undefined);
+    assert.deepEqual(w.calls(), []);
+    assert.equal(w.engine.containers.get('c1')?.running, true);
+  });
+
   it('backs off a crash, keeping its last lines, then restarts it', async () => {
     const w = await world(web());
     await w.reconcile();

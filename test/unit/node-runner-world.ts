@@ -5,6 +5,7 @@ import { NodeRunnerReconciler } from '../../controllers/node-runner/node-runner-
 import { CreateLimit } from '../../controllers/node-runner/create-limit.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { ReplicaExecutor, type ReplicaRef } from '../../controllers/node-runner/replica-executor.js';
+import { ContainerCache } from '../../controllers/node-runner/container-cache.js';
 import { OwnEvents } from '../../controllers/node-runner/own-events.js';
 import type { SecretFileStore } from '../../controllers/node-runner/secret-file-store.js';
 import type { FileWrite } from '../../controllers/node-runner/file-plan.js';
@@ -116,11 +117,12 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
   const caches = new HostCaches(informers, keys, { node: 'h1' }, nodeLease);
   const { placements, records } = caches;
   const links = informers.informer(Resources.links(keys));
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches, new OwnEvents(clock));
-  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches, informers);
-  for (const informer of [placements, records, links]) informer.acquire();
-  await Promise.all([placements.synced(), records.synced(), links.synced()]);
+  const containers = new ContainerCache(engine, keys, { node: 'h1' }, clock, log);
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches, new OwnEvents(clock), containers);
+  const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches, containers, informers);
+  for (const cache of [placements, records, links, containers]) cache.acquire();
+  await Promise.all([placements.synced(), records.synced(), links.synced(), containers.synced()]);
   // Synced is listed; the fake's watches open a turn later, and miss what is written before.
   await flush();
-  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit, records };
+  return { store, clock, engine, keys, lease, events, prober, executor, reconciler, logged, log, files, sealingKey, limit, records, containers };
 }
