@@ -28,6 +28,8 @@ export interface ConvergeResult {
   traces: { scale: number; ms: number; trace: ConvergeTrace }[];
   /** One extra Dokkaa scale-down 30 -> 10, traced (not in the medians). */
   removalTrace?: { ms: number; trace: ConvergeTrace };
+  /** The floor's scale-down, traced the same way (engine stages only). */
+  floorRemovalTrace?: { ms: number; trace: ConvergeTrace };
 }
 
 const TIMEOUT_MS = 240_000;
@@ -120,19 +122,21 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
       await pause(500);
     }
   }
-  if (opts.trace && opts.systems.includes(lab.dokkaa)) {
-    const id = `s${tag}t`;
-    await timeToRunning(lab, lab.dokkaa, id, 30, () => lab.dokkaa.deploy(id, 30));
+  // One traced scale-down each of Dokkaa and the floor: when the stop signals went out.
+  const floor = opts.systems.find((s) => s.name === 'floor');
+  for (const sys of opts.trace && opts.systems.includes(lab.dokkaa) ? [lab.dokkaa, ...(floor ? [floor] : [])] : []) {
+    const id = `s${tag}t${sys.name[0]!.toLowerCase()}`;
+    await timeToRunning(lab, sys, id, 30, () => sys.deploy(id, 30));
     await pause(1000);
-    const tracer = new RemovalTracer(lab.etcd, lab.state.prefix, lab.engines, id);
+    const tracer = new RemovalTracer(lab.etcd, lab.state.prefix, lab.engines, id, { floor: sys === floor });
     await tracer.start();
     const t0 = Date.now();
-    const ms = await timeToRunning(lab, lab.dokkaa, id, 10, () => lab.dokkaa.scale(id, 10));
+    const ms = await timeToRunning(lab, sys, id, 10, () => sys.scale(id, 10));
     await pause(500);
     await tracer.stop();
-    result.removalTrace = { ms, trace: tracer.result(t0) };
-    log(`scale 30 -> 10, traced: Dokkaa ${secs(ms)}`);
-    await cleanup(lab, lab.dokkaa, id);
+    result[sys === floor ? 'floorRemovalTrace' : 'removalTrace'] = { ms, trace: tracer.result(t0) };
+    log(`scale 30 -> 10, traced: ${sys.name} ${secs(ms)}`);
+    await cleanup(lab, sys, id);
   }
   const by = (m: Record<string, number[]>) => Object.fromEntries(Object.entries(m).map(([k, v]) => [k, { samples: v, summary: summarize(v) }]));
   result.scaleChange.push({ step: '10 -> 30', from: 10, to: 30, by: by(up) }, { step: '30 -> 10', from: 30, to: 10, by: by(down) });
@@ -180,6 +184,21 @@ export function convergeReport(r: ConvergeResult, systems: string[]): PartResult
               (r.extra.length ? `; given a tag, Swarm took ${r.extra.map((e) => `${secs(e.ms)} for ${e.scale}`).join(', ')} here (registry pull attempts)` : ''),
           }
         : {}),
+    });
+  }
+  // Issue 17: within 1.05x of the floor and no slower than Swarm, every size and both scale steps, in one run.
+  const compared = [
+    ...r.converge.map((c) => ({ row: `${c.scale} replica${c.scale === 1 ? '' : 's'}`, by: c.by })),
+    ...r.scaleChange.map((c) => ({ row: `scale ${c.step}`, by: c.by })),
+  ].filter((c) => c.by.Dokkaa && c.by.floor);
+  if (compared.length) {
+    const missed = compared.filter((c) => c.by.Dokkaa!.summary.median > 1.05 * c.by.floor!.summary.median || (c.by.Swarm && c.by.Dokkaa!.summary.median > c.by.Swarm.summary.median));
+    targets.push({
+      what: `Converge and scale change, ${r.hosts} hosts, every row of one run`,
+      target: 'within 1.05x of the floor and no slower than Swarm',
+      measured: compared.map((c) => `${c.row}: ${(c.by.Dokkaa!.summary.median / c.by.floor!.summary.median).toFixed(2)}x${c.by.Swarm ? ` (Swarm ${(c.by.Swarm.summary.median / c.by.floor!.summary.median).toFixed(2)}x)` : ''}`).join('; '),
+      met: missed.length === 0,
+      ...(missed.length ? { note: `missed at ${missed.map((c) => c.row).join(', ')}` } : {}),
     });
   }
   const chart = (title: string, groups: { label: string; by: Record<string, SystemSamples> }[], file: string) => ({
@@ -233,6 +252,9 @@ export function convergeReport(r: ConvergeResult, systems: string[]): PartResult
           ...r.traces.flatMap((t) => [`${t.scale} replica${t.scale === 1 ? '' : 's'} (${secs(t.ms)} to the last running):`, '', traceTable(t.trace), '']),
           ...(r.removalTrace
             ? [`Scale 30 -> 10 (${secs(r.removalTrace.ms)} to the last container stopped), from the scale request: when each removed replica's placement was deleted (etcd watch), its container got the stop signal (engine \`kill\`) and died (engine \`die\`):`, '', traceTable(r.removalTrace.trace), '']
+            : []),
+          ...(r.floorRemovalTrace
+            ? [`The floor's scale 30 -> 10, traced the same way (${secs(r.floorRemovalTrace.ms)}; it has no placements):`, '', traceTable(r.floorRemovalTrace.trace), '']
             : []),
         ]
       : []),

@@ -38,6 +38,26 @@ function markFirst<S extends string>(at: Map<string, Partial<Record<S, number>>>
   at.set(replica, m);
 }
 
+/**
+ * One row per stage some replica reached: when the first and the last reached it after `t0`,
+ * and per replica the time from the last earlier stage it went through (or `t0`): a warm
+ * host pulls nothing, a container that had exited gets no stop signal.
+ */
+function stageRows<S extends string>(stages: readonly S[], marks: Partial<Record<S, number>>[], t0: number): StageRow[] {
+  const rows: StageRow[] = [];
+  stages.forEach((stage, i) => {
+    const times = marks.map((m) => m[stage]).filter((t): t is number => t !== undefined);
+    if (times.length === 0) return;
+    const steps = marks.flatMap((m) => {
+      const before = stages.slice(0, i).map((s) => m[s]).filter((t): t is number => t !== undefined).at(-1) ?? t0;
+      return m[stage] !== undefined ? [m[stage]! - before] : [];
+    });
+    const s = summarize(steps);
+    rows.push({ stage, first: Math.min(...times) - t0, last: Math.max(...times) - t0, stepMedian: s.median, stepMax: s.max });
+  });
+  return rows;
+}
+
 export class StageTracer {
   private readonly at = new Map<string, Partial<Record<Stage, number>>>();
   /** Per host: when its first pull of the run completed. */
@@ -110,18 +130,7 @@ export class StageTracer {
       const t = this.pulled.get(node);
       if (t !== undefined) this.mark(replica, 'image pulled', t);
     }
-    const rows: StageRow[] = [];
-    STAGES.forEach((stage, i) => {
-      const times = [...this.at.values()].map((m) => m[stage]).filter((t): t is number => t !== undefined);
-      if (times.length === 0) return;
-      // From the last earlier stage the replica went through (a warm host pulls nothing).
-      const steps = [...this.at.values()].flatMap((m) => {
-        const before = STAGES.slice(0, i).map((s) => m[s]).filter((t): t is number => t !== undefined).at(-1) ?? t0;
-        return m[stage] !== undefined ? [m[stage]! - before] : [];
-      });
-      const s = summarize(steps.length ? steps : [0]);
-      rows.push({ stage, first: Math.min(...times) - t0, last: Math.max(...times) - t0, stepMedian: s.median, stepMax: s.max });
-    });
+    const rows = stageRows(STAGES, [...this.at.values()], t0);
     if (this.status !== undefined) {
       const last = Math.max(...[...this.at.values()].map((m) => m['record running'] ?? 0));
       const step = this.status - last;
@@ -146,7 +155,8 @@ type RemovalStage = (typeof REMOVAL_STAGES)[number];
 /**
  * A Dokkaa scale-down seen from outside, as StageTracer sees a converge: when each removed
  * replica's placement was deleted (etcd watch), its container got the stop signal (engine
- * `kill`) and its process ended (engine `die`), from the scale request.
+ * `kill`) and its process ended (engine `die`), from the scale request. `floor` traces the
+ * floor's containers instead (bench labels; only the engine stages exist).
  */
 export class RemovalTracer {
   private readonly at = new Map<string, Partial<Record<RemovalStage, number>>>();
@@ -154,8 +164,11 @@ export class RemovalTracer {
   private unlisten: (() => void) | undefined;
   private readonly keys: Keys;
 
-  constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string) {
+  private readonly labels: { app: string; replica: string };
+
+  constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string, private readonly opts: { floor?: boolean } = {}) {
     this.keys = new Keys(prefix);
+    this.labels = opts.floor ? { app: 'bench.id', replica: 'bench.replica' } : { app: 'dokkaa.app', replica: 'dokkaa.replica' };
   }
 
   private mark(replica: string, stage: RemovalStage, t: number): void {
@@ -164,11 +177,12 @@ export class RemovalTracer {
 
   async start(): Promise<void> {
     this.unlisten = this.engines.onEvent((ev: EngineEvent) => {
-      const replica = ev.labels['dokkaa.replica'];
-      if (ev.type !== 'container' || ev.labels['dokkaa.app'] !== this.app || replica === undefined) return;
+      const replica = ev.labels[this.labels.replica];
+      if (ev.type !== 'container' || ev.labels[this.labels.app] !== this.app || replica === undefined) return;
       if (ev.action === 'kill') this.mark(replica, 'container killed', ev.t);
       if (ev.action === 'die') this.mark(replica, 'container died', ev.t);
     });
+    if (this.opts.floor) return;
     this.watcher = await this.etcd.watch().prefix(this.keys.placements).create();
     this.watcher.on('delete', (kv) => {
       const p = this.keys.parsePlacement(kv.key.toString());
@@ -181,21 +195,10 @@ export class RemovalTracer {
     await this.watcher?.cancel();
   }
 
-  /** The stages relative to `t0` (the scale request), over the replicas whose placement was deleted. */
+  /** The stages relative to `t0` (the scale request), over the replicas whose placement was deleted (the floor: that it stopped). */
   result(t0: number): ConvergeTrace {
-    const removed = [...this.at.values()].filter((m) => m['placement deleted'] !== undefined);
-    const rows: StageRow[] = [];
-    REMOVAL_STAGES.forEach((stage, i) => {
-      const times = removed.map((m) => m[stage]).filter((t): t is number => t !== undefined);
-      if (times.length === 0) return;
-      const steps = removed.flatMap((m) => {
-        const before = i === 0 ? t0 : m[REMOVAL_STAGES[i - 1]!];
-        return m[stage] !== undefined && before !== undefined ? [m[stage]! - before] : [];
-      });
-      const s = summarize(steps.length ? steps : [0]);
-      rows.push({ stage, first: Math.min(...times) - t0, last: Math.max(...times) - t0, stepMedian: s.median, stepMax: s.max });
-    });
-    return { replicas: removed.length, rows };
+    const removed = [...this.at.values()].filter((m) => m[this.opts.floor ? 'container killed' : 'placement deleted'] !== undefined);
+    return { replicas: removed.length, rows: stageRows(REMOVAL_STAGES, removed, t0) };
   }
 }
 
