@@ -37,7 +37,8 @@ interface Entry extends ContainerSummary {
  * reconcile after it sees its own create even before the engine's event comes; a create
  * the cache missed would otherwise meet the name taken. Each (re)connection of the event
  * stream lists again, since events before it may be lost, and so does `relist` (the node
- * runner's resync); events during a listing are applied after it, in order. A listing after
+ * runner's resync); events during a listing are applied at once and again over its result,
+ * in order. A listing after
  * the first tells the containers it found changed as `relisted` events.
  */
 @injectable()
@@ -53,8 +54,8 @@ export class ContainerCache implements SyncedCache {
   private subscription: Subscription | undefined;
   private timer: TimerHandle | undefined;
   private attempt = 0;
-  /** Events (the engine's and applied ones) that came while a listing was in flight, to apply after it. */
-  private pending: { ev: ContainerEvent; tell: boolean }[] | undefined;
+  /** Events (the engine's and applied ones) that came while a listing was in flight, to apply again over it. */
+  private pending: ContainerEvent[] | undefined;
   private again = false;
   private listed = false;
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
@@ -123,12 +124,14 @@ export class ContainerCache implements SyncedCache {
     if (this.users > 0) await this.list(this.generation);
   }
 
+  /**
+   * Applied at once, also while a listing is in flight (a reconcile must see its own create
+   * then, or it would create again and meet the name taken); and kept to apply again over
+   * the listing's snapshot, which may predate it.
+   */
   private receive(ev: ContainerEvent, tell: boolean): void {
-    if (this.pending) {
-      this.pending.push({ ev, tell });
-      return;
-    }
     this.change(ev);
+    this.pending?.push(ev);
     if (tell) this.events$.next(ev);
   }
 
@@ -147,9 +150,7 @@ export class ContainerCache implements SyncedCache {
       found = await this.engine.list(this.labels);
     } catch (err) {
       if (generation !== this.generation) return;
-      const replay = this.pending;
       this.pending = undefined;
-      for (const { ev, tell } of replay) this.receive(ev, tell);
       const delayMs = backoffDelay(this.attempt++, 500, 30_000);
       this.log.warn('listing containers failed; retrying', { component: 'container-cache', delayMs, error: errorField(err) });
       this.timer = this.clock.setTimeout(() => void this.list(generation), delayMs);
@@ -166,10 +167,10 @@ export class ContainerCache implements SyncedCache {
     found.forEach((c, i) => this.add({ ...c, labels: { ...c.labels }, seq: base + found.length - i }));
     const replay = this.pending;
     this.pending = undefined;
-    for (const { ev } of replay) this.change(ev);
-    // The first listing tells nothing: a controller resyncs every key once its caches synced.
+    for (const ev of replay) this.change(ev);
+    // What the events did not say. The first listing tells nothing: a controller resyncs
+    // every key once its caches synced.
     if (this.listed) for (const ev of differences(before, this.byId)) this.events$.next(ev);
-    for (const { ev, tell } of replay) if (tell) this.events$.next(ev);
     if (!this.listed) {
       this.listed = true;
       for (const w of this.waiters.splice(0)) w.resolve();

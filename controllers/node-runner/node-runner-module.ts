@@ -8,6 +8,7 @@ import { NodeRegistryCredentials } from '../../src/registry/node-registry-creden
 import { CreateLimit } from './create-limit.js';
 import { OwnEvents } from './own-events.js';
 import { ContainerCache } from './container-cache.js';
+import { ImagesPresent } from './images-present.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerController } from './node-runner-controller.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -26,6 +27,7 @@ export const nodeRunnerModule = new ContainerModule(({ bind }) => {
   bind(CreateLimit).toSelf().inSingletonScope();
   bind(OwnEvents).toSelf().inSingletonScope();
   bind(ContainerCache).toSelf().inSingletonScope();
+  bind(ImagesPresent).toSelf().inSingletonScope();
   bind(SecretFileStore).toSelf().inSingletonScope();
   bind(NodeRegistryCredentials).toSelf().inSingletonScope();
   bind(PullCoordinator)

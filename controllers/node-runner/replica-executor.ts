@@ -7,6 +7,7 @@ import type { ReplicaRecord } from '../../api/records.js';
 import { HostCaches } from '../../src/agent/host-caches.js';
 import { OwnEvents } from './own-events.js';
 import { ContainerCache } from './container-cache.js';
+import { ImagesPresent } from './images-present.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
 import type { ContainerEngine, ContainerSummary, CreateSpec, PullProgress } from '../../src/docker/container-engine.js';
@@ -71,6 +72,7 @@ export class ReplicaExecutor {
     @inject(HostCaches) caches: HostCaches,
     @inject(OwnEvents) private readonly own: OwnEvents,
     @inject(ContainerCache) private readonly containers: ContainerCache,
+    @inject(ImagesPresent) private readonly images: ImagesPresent,
   ) {
     this.records = caches.records;
   }
@@ -168,7 +170,11 @@ export class ReplicaExecutor {
    */
   private async pullImage(step: Extract<Step, { kind: 'pull' }>, ref: ReplicaRef, stored: KeyValue | undefined, log: Logger, worker?: WorkerSlot): Promise<boolean> {
     const { image } = step;
-    if (await this.engine.hasImage(image)) return false;
+    if (this.images.has(image)) return false;
+    if (await this.engine.hasImage(image)) {
+      this.images.saw(image);
+      return false;
+    }
     const pending: ReplicaRecord = { ...step.failed, state: 'pending' };
     // Waiting for this host's copy of the credentials is pending, not failed (no event either).
     const waiting = async (err: unknown) => {
@@ -191,6 +197,7 @@ export class ReplicaExecutor {
         return pulled;
       });
       const pulled = await (worker ? worker.idle(pulling) : pulling);
+      this.images.saw(image);
       log.info('image pulled', { image, bytes: pulled.bytes, durationMs: pulled.durationMs });
       this.event(ref, 'Normal', 'Pulled', `pulled image ${image} (${(pulled.bytes / 1e6).toFixed(1)} MB in ${(pulled.durationMs / 1000).toFixed(1)} s)`);
     } catch (err) {
@@ -210,6 +217,8 @@ export class ReplicaExecutor {
     try {
       return this.made(await this.engine.create(spec), spec);
     } catch (err) {
+      // Removed since it was seen: the retry asks the engine again, and pulls.
+      if ((err as { statusCode?: number }).statusCode === 404) this.images.forget(spec.image);
       if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
       const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.node] === template.labels[LABEL.node] &&

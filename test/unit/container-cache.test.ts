@@ -95,24 +95,32 @@ describe('ContainerCache', () => {
     assert.equal(cache.ofReplica('shop', 'web', 0)[0]!.labels[LABEL.app], 'shop');
   });
 
-  it('applies the events that came during a listing after it, in order', async () => {
+  it('applies the events that come during a listing at once, and again over its result, in order', async () => {
     const e = scriptedEngine();
     const { cache, told } = cacheOn(e);
     cache.acquire();
     e.connect();
-    // The listing was taken before these: `a` was running, `b` did not exist.
+    e.listings[0]!.resolve([summary('a', 0), summary('d', 3)]);
+    await cache.synced();
+    // A re-list whose snapshot was taken before these: `a` was running, `b` did not exist, `d` was there.
+    const relisted = cache.relist();
     e.events.next(event('a', 'die', 0));
     e.events.next(event('b', 'create', 1));
     e.events.next(event('b', 'start', 1));
     e.events.next(event('c', 'create', 2));
     e.events.next(event('c', 'destroy', 2));
-    assert.equal(told.length, 0, 'told only once applied');
-    e.listings[0]!.resolve([summary('a', 0)]);
-    await cache.synced();
+    cache.apply({ id: 'd', action: 'destroy', labels: {} });
+    // Seen at once, while the listing is in flight.
+    assert.deepEqual(cache.ofReplica('shop', 'web', 0).map((c) => c.state), ['exited']);
+    assert.deepEqual(cache.ofReplica('shop', 'web', 1).map((c) => c.state), ['running']);
+    assert.deepEqual(told.map((ev) => `${ev.id} ${ev.action}`), ['a die', 'b create', 'b start', 'c create', 'c destroy']);
+    e.listings[1]!.resolve([summary('a', 0), summary('d', 3)]);
+    await relisted;
     assert.deepEqual(cache.ofReplica('shop', 'web', 0).map((c) => c.state), ['exited']);
     assert.deepEqual(cache.ofReplica('shop', 'web', 1).map((c) => c.state), ['running']);
     assert.deepEqual(cache.ofReplica('shop', 'web', 2), []);
-    assert.deepEqual(told.map((ev) => `${ev.id} ${ev.action}`), ['a die', 'b create', 'b start', 'c create', 'c destroy']);
+    assert.deepEqual(cache.ofReplica('shop', 'web', 3), [], 'what the executor removed stays removed');
+    assert.equal(told.length, 5, 'the events said it all: the listing tells nothing more');
   });
 
   it('shows what the executor did at once; the engine\'s late events do not undo it', async () => {

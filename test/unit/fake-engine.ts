@@ -30,8 +30,11 @@ export class FakeEngine implements ContainerEngine {
   pullBytes = 0;
   /** The next `rename` rejects with this. */
   renameError: Error | undefined;
-  /** How many times `list` was called. */
+  /** How many times `list` and `hasImage` were called. */
   lists = 0;
+  imageChecks = 0;
+  /** When set, `create` rejects with 404 for an image not in `images`, as Docker does. */
+  strictImages = false;
   /** While set, events wait here (an event stream that lags), until `releaseEvents`. */
   heldEvents: ContainerEvent[] | undefined;
   private seq = 0;
@@ -58,6 +61,7 @@ export class FakeEngine implements ContainerEngine {
   async create(spec: CreateSpec): Promise<string> {
     this.calls.push(`create ${spec.name}`);
     if (this.find(spec.name)) throw Object.assign(new Error(`Conflict. The container name "/${spec.name}" is already in use`), { statusCode: 409 });
+    if (this.strictImages && !this.images.has(spec.image)) throw Object.assign(new Error(`No such image: ${spec.image}`), { statusCode: 404 });
     const id = `c${++this.seq}`;
     const hostPorts = Object.fromEntries(spec.ports.map((p, i) => [`${p.port}/${p.protocol}`, 32_000 + this.seq * 10 + i]));
     this.containers.set(id, { id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', running: false, exitCode: 0, hostPorts, env: [...spec.env], mounts: [...(spec.mounts ?? [])], ...(spec.entrypoint ? { entrypoint: [...spec.entrypoint] } : {}), ...(spec.cmd ? { cmd: [...spec.cmd] } : {}) });
@@ -96,6 +100,7 @@ export class FakeEngine implements ContainerEngine {
   }
 
   async hasImage(ref: string): Promise<boolean> {
+    this.imageChecks++;
     return this.images.has(ref);
   }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { LinkRecord, PlacementRecord, ReplicaRecord } from '../../api/records.js';
 import { containerTemplate } from '../../controllers/node-runner/container-template.js';
 import { placement, spec } from './builders.js';
+import { flush } from './fake-clock.js';
 import { nodeRunnerWorld } from './node-runner-world.js';
 
 /** One reconcile after another on fakes: what the engine was asked and what the record says. */
@@ -59,6 +60,34 @@ describe('NodeRunnerReconciler', () => {
     await w.reconcile();
     assert.deepEqual(w.calls(), ['pull nginx:latest', `create ${NAME}`, 'start c1', 'stop c1 10', 'remove c1']);
     assert.equal(w.engine.lists, listed, 'no list call');
+  });
+
+  it('asks the engine for an image once; one removed behind its back fails the create, and the retry pulls it', async () => {
+    const w = await world(web());
+    w.engine.strictImages = true;
+    const again = async () => {
+      await w.store.delete(w.keys.placement('h1', 'app', 'web', 0));
+      await flush();
+      await w.reconcile();
+      await w.place(web());
+      await flush();
+    };
+    await w.reconcile();
+    assert.deepEqual(w.calls(), ['pull nginx:latest', `create ${NAME}`, 'start c1']);
+    assert.equal(w.engine.imageChecks, 1);
+    await again();
+    w.calls();
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [`create ${NAME}`, 'start c2']);
+    assert.equal(w.engine.imageChecks, 1, 'known present: not asked again');
+
+    w.engine.images.delete('nginx:latest');
+    await again();
+    w.calls();
+    await assert.rejects(w.reconcile(), /No such image/);
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [`create ${NAME}`, 'pull nginx:latest', `create ${NAME}`, 'start c3']);
+    assert.equal(w.engine.imageChecks, 2);
   });
 
   it('sees the container it created before the engine\'s events come: no second create, no removal of its own', async () => {

@@ -6,6 +6,7 @@ import { CreateLimit } from '../../controllers/node-runner/create-limit.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { ReplicaExecutor, type ReplicaRef } from '../../controllers/node-runner/replica-executor.js';
 import { ContainerCache } from '../../controllers/node-runner/container-cache.js';
+import { ImagesPresent } from '../../controllers/node-runner/images-present.js';
 import { OwnEvents } from '../../controllers/node-runner/own-events.js';
 import type { SecretFileStore } from '../../controllers/node-runner/secret-file-store.js';
 import type { FileWrite } from '../../controllers/node-runner/file-plan.js';
@@ -118,7 +119,7 @@ export async function nodeRunnerWorld(start = Date.parse('2026-01-01T00:00:00.00
   const { placements, records } = caches;
   const links = informers.informer(Resources.links(keys));
   const containers = new ContainerCache(engine, keys, { node: 'h1' }, clock, log);
-  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches, new OwnEvents(clock), containers);
+  const executor = new ReplicaExecutor(store, engine, keys, clock, nodeLease, prober, recorder as unknown as EventRecorder, pulls, fileStore, limit, caches, new OwnEvents(clock), containers, new ImagesPresent());
   const reconciler = new NodeRunnerReconciler(store, engine, keys, clock, nodeLease, prober, executor, config, fileStore, sealingKey, caches, containers, informers);
   for (const cache of [placements, records, links, containers]) cache.acquire();
   await Promise.all([placements.synced(), records.synced(), links.synced(), containers.synced()]);
