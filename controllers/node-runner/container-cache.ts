@@ -29,17 +29,16 @@ interface Entry extends ContainerSummary {
 /**
  * This host's containers of this cluster, listed once and then kept by the engine's events
  * (client-go's informer, for the Docker side): the node runner reads a replica's containers
- * here instead of asking the engine each reconcile. That call, on engines busy stopping
- * containers, delayed a scale-down's stop signals by up to 1.8 s
- * (bench/results/converge-2026-11-30-seventh.md).
+ * here instead of asking the engine (a label-filtered list) each reconcile, an engine round
+ * trip before every create and stop (bench/results/converge-2026-11-30-eighth.md).
  *
  * The executor applies what it did (`apply`) as soon as the engine answered, so the
  * reconcile after it sees its own create even before the engine's event comes; a create
  * the cache missed would otherwise meet the name taken. Each (re)connection of the event
  * stream lists again, since events before it may be lost, and so does `relist` (the node
  * runner's resync); events during a listing are applied at once and again over its result,
- * in order. A listing after
- * the first tells the containers it found changed as `relisted` events.
+ * in order. A listing after the first tells the containers it found changed as `relisted`
+ * events.
  */
 @injectable()
 export class ContainerCache implements SyncedCache {
