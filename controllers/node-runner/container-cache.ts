@@ -45,6 +45,8 @@ export class ContainerCache implements SyncedCache {
   private readonly byId = new Map<string, Entry>();
   private readonly byReplica = new Map<string, Set<string>>();
   private readonly gone = new Set<string>();
+  /** The state events gave containers not known yet (a start reported before this process applied its own create). */
+  private readonly early = new Map<string, string>();
   private readonly events$ = new Subject<ContainerEvent>();
   private readonly labels: Record<string, string>;
   private users = 0;
@@ -113,7 +115,7 @@ export class ContainerCache implements SyncedCache {
     return [...this.byReplica.keys()];
   }
 
-  /** What this process just did to a container, as the engine will report it (`create` carries the labels and `name`). */
+  /** What this process just did to a container, as the engine will report it (`create` carries the labels and `name`; `destroy` also when inspect found it gone). */
   apply(ev: ContainerEvent): void {
     this.receive(ev, false);
   }
@@ -185,13 +187,18 @@ export class ContainerCache implements SyncedCache {
     if (ev.action === 'create') {
       if (entry || this.gone.has(ev.id)) return;
       const labels = Object.fromEntries(Object.entries(ev.labels).filter(([k]) => !NOT_LABELS.has(k)));
-      this.add({ id: ev.id, name: ev.labels['name'] ?? '', labels, state: 'created', seq: ++this.seq });
+      this.add({ id: ev.id, name: ev.labels['name'] ?? '', labels, state: this.early.get(ev.id) ?? 'created', seq: ++this.seq });
+      this.early.delete(ev.id);
     } else if (ev.action === 'destroy') {
       this.remove(ev.id);
     } else if (entry && ev.action === 'rename' && ev.labels['name'] !== undefined) {
       entry.name = ev.labels['name'];
-    } else if (entry && STATE_AFTER[ev.action]) {
-      entry.state = STATE_AFTER[ev.action]!;
+    } else if (STATE_AFTER[ev.action]) {
+      if (entry) entry.state = STATE_AFTER[ev.action]!;
+      else if (!this.gone.has(ev.id)) {
+        this.early.set(ev.id, STATE_AFTER[ev.action]!);
+        if (this.early.size > GONE_KEPT) this.early.delete(this.early.keys().next().value!);
+      }
     }
   }
 
@@ -221,6 +228,7 @@ export class ContainerCache implements SyncedCache {
     this.byId.clear();
     this.byReplica.clear();
     this.gone.clear();
+    this.early.clear();
     this.pending = undefined;
     this.again = false;
     this.listed = false;

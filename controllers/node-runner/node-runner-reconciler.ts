@@ -90,7 +90,11 @@ export class NodeRunnerReconciler implements Reconciler {
     // No id yet means the create step made the container.
     let kept: Kept = { ...plan.kept, containerId: plan.kept.containerId ?? created! };
     let details = await this.engine.inspect(kept.containerId);
-    if (!details) throw new Error('container vanished while reconciling');
+    if (!details) {
+      // Gone without the event saying so (a torn event line): the retry must not find it in the cache.
+      this.containers.apply({ id: kept.containerId, action: 'destroy', labels: {} });
+      throw new Error('container vanished while reconciling');
+    }
     const lastLines = unseenExit(kept, details) ? await this.lastLines(kept.containerId) : undefined;
     const restart = planRestart(kept, details, lastLines, this.clock.now());
     kept = restart.kept;

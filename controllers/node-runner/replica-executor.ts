@@ -122,7 +122,6 @@ export class ReplicaExecutor {
         const id = await this.createOrAdopt(step.spec, log);
         this.own.starting(id);
         await this.engine.start(id);
-        this.did(id, 'start');
         // The engine's pace sets how many replicas the node runner reconciles at once.
         this.limit.sample(this.clock.now() - t0);
         log.info('container started', { containerId: id, image: step.spec.image });
@@ -134,11 +133,9 @@ export class ReplicaExecutor {
         return;
       case 'start':
         this.own.starting(step.containerId);
-        await this.engine.start(step.containerId);
-        return this.did(step.containerId, 'start');
+        return this.engine.start(step.containerId);
       case 'stop':
-        await waiting(this.engine.stop(step.containerId, step.graceSeconds));
-        return this.did(step.containerId, 'die');
+        return waiting(this.engine.stop(step.containerId, step.graceSeconds));
       case 'rename':
         return this.engine.rename(step.containerId, step.name).then(
           () => this.did(step.containerId, 'rename', { name: step.name }),
@@ -213,12 +210,14 @@ export class ReplicaExecutor {
 
   /** Creates the container; a stale container of ours holding the name is removed first. */
   private async createOrAdopt(template: ContainerTemplate, log: Logger): Promise<string> {
-    const spec = template.launchWithSecretEnv ? await this.launching(template) : template;
+    let spec = template;
     try {
+      // Reads the image (a 404 too if it is gone).
+      if (template.launchWithSecretEnv) spec = await this.launching(template);
       return this.made(await this.engine.create(spec), spec);
     } catch (err) {
       // Removed since it was seen: the retry asks the engine again, and pulls.
-      if ((err as { statusCode?: number }).statusCode === 404) this.images.forget(spec.image);
+      if ((err as { statusCode?: number }).statusCode === 404) this.images.forget(template.image);
       if ((err as { statusCode?: number }).statusCode !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
       const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.node] === template.labels[LABEL.node] &&
@@ -240,7 +239,6 @@ export class ReplicaExecutor {
       // The grace period the container was created with, if it says (its spec may be gone).
       const labelled = Number(c.labels[LABEL.stopGrace]);
       await waiting(this.engine.stop(c.id, Number.isFinite(labelled) && c.labels[LABEL.stopGrace] ? labelled : graceSeconds));
-      this.did(c.id, 'die');
       await this.engine.remove(c.id);
       this.did(c.id, 'destroy');
       log.info('container removed', { containerId: c.id, reason });
@@ -248,7 +246,11 @@ export class ReplicaExecutor {
     }
   }
 
-  /** Tells the container cache what the engine just did at this executor's request, before the engine's event does. */
+  /**
+   * Tells the container cache what the engine just did at this executor's request, before
+   * the engine's event does: which containers exist and their names. Not their state: a
+   * start's answer can come after the event of the container's exit, which would be undone.
+   */
   private did(id: string, action: string, labels: Record<string, string> = {}): void {
     this.containers.apply({ id, action, labels });
   }

@@ -143,6 +143,21 @@ describe('ContainerCache', () => {
     assert.deepEqual(told.map((ev) => `${ev.id} ${ev.action}`), ['n create', 'n create'], 'what the executor applied is not told');
   });
 
+  it('keeps the state events gave a container it did not know yet, once the create is applied', async () => {
+    const e = scriptedEngine();
+    const { cache } = cacheOn(e);
+    cache.acquire();
+    e.connect();
+    e.listings[0]!.resolve([]);
+    await cache.synced();
+    // The stream lost the create (a torn line) and brought the start and the exit of a
+    // container that ends at once, before the create's answer reached the executor.
+    e.events.next(event('n', 'start', 0));
+    e.events.next(event('n', 'die', 0));
+    cache.apply({ id: 'n', action: 'create', labels: { ...labelsOf(0), name: 'shop-web-0' } });
+    assert.deepEqual(cache.ofReplica('shop', 'web', 0).map((c) => `${c.id} ${c.state}`), ['n exited']);
+  });
+
   it('lists again on a reconnection and tells what it found changed', async () => {
     const e = scriptedEngine();
     const { cache, told } = cacheOn(e);

@@ -109,6 +109,7 @@ export class FakeEngine implements ContainerEngine {
 
   async imageCommand(ref: string): Promise<ImageCommand> {
     this.calls.push(`imageCommand ${ref}`);
+    if (this.strictImages && !this.images.has(ref)) throw Object.assign(new Error(`No such image: ${ref}`), { statusCode: 404 });
     return this.imageCommands.get(ref) ?? { entrypoint: [], cmd: ['sh'] };
   }
 

@@ -90,6 +90,31 @@ describe('NodeRunnerReconciler', () => {
     assert.equal(w.engine.imageChecks, 2);
   });
 
+  it('forgets an image whose read fails before an env-secret launch, so that the retry pulls it', async () => {
+    const w = await world(web());
+    w.engine.strictImages = true;
+    await w.reconcile();
+    w.engine.images.delete('nginx:latest');
+    w.calls();
+    const template = { ...containerTemplate(web(), {}, 'h1', undefined, '/d'), launchWithSecretEnv: true as const };
+    const run = w.executor.begin({ app: 'app', name: 'web', replica: 1 }, undefined, w.log);
+    const failed = { app: 'app', name: 'web', replica: 1, node: 'h1', address: '10.0.0.1', containerName: 'x', state: 'failed' as const, restarts: 0, crashes: 0, ready: false, ports: {} } as unknown as ReplicaRecord;
+    await assert.rejects(run([{ kind: 'pull', image: 'nginx:latest', failed }, { kind: 'create', spec: { ...template, name: 'app---web---1' }, name: 'app---web---1' }]), /No such image/);
+    await run([{ kind: 'pull', image: 'nginx:latest', failed }]);
+    assert.deepEqual(w.calls(), ['imageCommand nginx:latest', 'pull nginx:latest']);
+  });
+
+  it('forgets a container that inspect finds gone though no event said so; the retry creates it again', async () => {
+    const w = await world(web());
+    await w.reconcile();
+    w.engine.heldEvents = [];
+    w.engine.containers.delete('c1');
+    w.calls();
+    await assert.rejects(w.reconcile(), /vanished/);
+    await w.reconcile();
+    assert.deepEqual(w.calls(), [`create ${NAME}`, 'start c2']);
+  });
+
   it('sees the container it created before the engine\'s events come: no second create, no removal of its own', async () => {
     const w = await world(web());
     w.engine.heldEvents = [];
