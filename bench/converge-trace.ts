@@ -58,6 +58,11 @@ function stageRows<S extends string>(stages: readonly S[], marks: Partial<Record
   return rows;
 }
 
+/** The labels naming a traced container's run and replica: the floor's (bench labels) or Dokkaa's. */
+function tracedLabels(floor = false): { app: string; replica: string } {
+  return floor ? { app: 'bench.id', replica: 'bench.replica' } : { app: 'dokkaa.app', replica: 'dokkaa.replica' };
+}
+
 export class StageTracer {
   private readonly at = new Map<string, Partial<Record<Stage, number>>>();
   /** Per host: when its first pull of the run completed. */
@@ -72,7 +77,7 @@ export class StageTracer {
 
   constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string, private readonly want: number, private readonly opts: { floor?: boolean } = {}) {
     this.keys = new Keys(prefix);
-    this.labels = opts.floor ? { app: 'bench.id', replica: 'bench.replica' } : { app: 'dokkaa.app', replica: 'dokkaa.replica' };
+    this.labels = tracedLabels(opts.floor);
   }
 
   private mark(replica: string, stage: Stage, t: number): void {
@@ -163,12 +168,11 @@ export class RemovalTracer {
   private watcher: Watcher | undefined;
   private unlisten: (() => void) | undefined;
   private readonly keys: Keys;
-
   private readonly labels: { app: string; replica: string };
 
   constructor(private readonly etcd: Etcd3, prefix: string, private readonly engines: Engines, private readonly app: string, private readonly opts: { floor?: boolean } = {}) {
     this.keys = new Keys(prefix);
-    this.labels = opts.floor ? { app: 'bench.id', replica: 'bench.replica' } : { app: 'dokkaa.app', replica: 'dokkaa.replica' };
+    this.labels = tracedLabels(opts.floor);
   }
 
   private mark(replica: string, stage: RemovalStage, t: number): void {
