@@ -7,7 +7,7 @@ import type { SyncedCache } from '../../src/controller/controller.js';
 import { STREAM_CONNECTED, type ContainerEngine, type ContainerEvent, type ContainerSummary } from '../../src/docker/container-engine.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
-import { LABEL } from './container-template.js';
+import { hostLabels, replicaOfLabels } from './container-template.js';
 
 /** The action of the events a re-list makes up for the containers it found changed. */
 export const RELISTED = 'relisted';
@@ -45,7 +45,7 @@ export class ContainerCache implements SyncedCache {
   private readonly byId = new Map<string, Entry>();
   private readonly byReplica = new Map<string, Set<string>>();
   private readonly gone = new Set<string>();
-  /** The state events gave containers not known yet (a start reported before this process applied its own create). */
+  /** The state events gave containers not known yet (their create event lost on a torn line), for when their create is applied. */
   private readonly early = new Map<string, string>();
   private readonly events$ = new Subject<ContainerEvent>();
   private readonly labels: Record<string, string>;
@@ -68,7 +68,7 @@ export class ContainerCache implements SyncedCache {
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) private readonly log: Logger,
   ) {
-    this.labels = { [LABEL.managed]: 'true', [LABEL.cluster]: keys.root, [LABEL.node]: config.node };
+    this.labels = hostLabels(keys.root, config.node);
   }
 
   /** The engine's events, each after the cache applied it, and the `relisted` ones. */
@@ -203,7 +203,7 @@ export class ContainerCache implements SyncedCache {
   }
 
   private add(entry: Entry): void {
-    const key = replicaOf(entry.labels);
+    const key = replicaOfLabels(entry.labels);
     // Not one of the node runner's replicas (no replica labels): nothing reads it.
     if (!key) return;
     this.byId.set(entry.id, entry);
@@ -216,7 +216,7 @@ export class ContainerCache implements SyncedCache {
     const entry = this.byId.get(id);
     if (!entry) return;
     this.byId.delete(id);
-    const key = replicaOf(entry.labels)!;
+    const key = replicaOfLabels(entry.labels)!;
     const ids = this.byReplica.get(key);
     ids?.delete(id);
     if (ids?.size === 0) this.byReplica.delete(key);
@@ -238,13 +238,6 @@ export class ContainerCache implements SyncedCache {
 
 function summary({ id, name, labels, state }: ContainerSummary): ContainerSummary {
   return { id, name, labels: { ...labels }, state };
-}
-
-function replicaOf(labels: Record<string, string>): string | undefined {
-  const app = labels[LABEL.app];
-  const name = labels[LABEL.name];
-  const replica = labels[LABEL.replica];
-  return app === undefined || name === undefined || replica === undefined ? undefined : replicaId(app, name, Number(replica));
 }
 
 /** `relisted` events for the containers a listing found added, changed or gone. */

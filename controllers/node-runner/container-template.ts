@@ -1,4 +1,5 @@
 import { shortHash } from '../../api/canonical-json.js';
+import { replicaId } from '../../api/keys.js';
 import { DNS_DOMAIN } from '../../api/dns-names.js';
 import { runImageOf } from '../../api/image-pins.js';
 import { envName } from '../../api/names.js';
@@ -31,6 +32,19 @@ export function containerName(app: string, name: string, replica: number): strin
 /** `<app>---<name>---<replica>---<volume>`: replica `replica`'s own Docker named volume. */
 export function volumeName(app: string, name: string, replica: number, volume: string): string {
   return `${containerName(app, name, replica)}---${volume}`;
+}
+
+/** The labels every container of this cluster on this node carries (the node runner's, the fence's and the container cache's filter). */
+export function hostLabels(cluster: string, node: string): Record<string, string> {
+  return { [LABEL.managed]: 'true', [LABEL.cluster]: cluster, [LABEL.node]: node };
+}
+
+/** The replica (`app/name/replica`) a container's labels name, if they name one. */
+export function replicaOfLabels(labels: Record<string, string>): string | undefined {
+  const app = labels[LABEL.app];
+  const name = labels[LABEL.name];
+  const replica = labels[LABEL.replica];
+  return app === undefined || name === undefined || replica === undefined ? undefined : replicaId(app, name, Number(replica));
 }
 
 /** The labels of replica `replica`'s volume `volume` (as its containers', so a restarted agent finds them). */

@@ -1,6 +1,6 @@
 import { inject, injectable } from 'inversify';
-import { filter, map } from 'rxjs';
-import { replicaId, type Keys } from '../../api/keys.js';
+import { mergeMap } from 'rxjs';
+import type { Keys } from '../../api/keys.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import type { Config } from '../../src/config.js';
 import { allKeysOn } from '../../src/controller/controller-builder.js';
@@ -9,7 +9,7 @@ import { ControllerRunnable } from '../../src/controller/controller-runnable.js'
 import { BY_MANIFEST, BY_NODE, manifestOf, replicaOf, Resources } from '../../src/informer/resources.js';
 import type { InformerEvent } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
-import { LABEL } from './container-template.js';
+import { replicaOfLabels } from './container-template.js';
 import { CreateLimit } from './create-limit.js';
 import { HealthProber } from './health-prober.js';
 import { NodeRunnerReconciler } from './node-runner-reconciler.js';
@@ -62,8 +62,10 @@ export class NodeRunnerController extends ControllerRunnable {
         .watchesKeys(
           containers.events.pipe(
             // What the node runner did itself was inspected by the reconcile that did it.
-            filter((ev) => ev.labels[LABEL.app] !== undefined && ev.labels[LABEL.replica] !== undefined && !own.caused(ev)),
-            map((ev) => replicaId(ev.labels[LABEL.app]!, ev.labels[LABEL.name]!, Number(ev.labels[LABEL.replica]))),
+            mergeMap((ev) => {
+              const id = replicaOfLabels(ev.labels);
+              return id !== undefined && !own.caused(ev) ? [id] : [];
+            }),
           ),
         )
         // A new lease means every record must be written again under it.

@@ -6,7 +6,7 @@ import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
-import { LABEL } from './container-template.js';
+import { hostLabels } from './container-template.js';
 import type { Keys } from '../../api/keys.js';
 
 /**
@@ -44,7 +44,7 @@ export class PartitionFence implements Runnable {
 
   private async fence(): Promise<void> {
     try {
-      const containers = await this.engine.list({ [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: this.config.node });
+      const containers = await this.engine.list(hostLabels(this.keys.root, this.config.node));
       this.log.warn('fencing: removing this host\'s containers before its lease expires', { node: this.config.node, count: containers.length });
       // In parallel and with a short grace: the whole point is to be gone before the TTL.
       await Promise.all(containers.map(async (c) => {
