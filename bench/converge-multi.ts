@@ -26,6 +26,11 @@ export interface ConvergeResult {
   scaleChange: { step: string; from: number; to: number; by: Record<string, SystemSamples> }[];
   /** One extra Dokkaa converge per scale, traced stage by stage (not in the medians). */
   traces: { scale: number; ms: number; trace: ConvergeTrace }[];
+  /** The floor's converge per scale, traced the same way (engine stages only), to compare stage by stage. */
+  floorTraces?: { scale: number; ms: number; trace: ConvergeTrace }[];
+  /** One extra Dokkaa scale-up 10 -> 30, traced (not in the medians); the floor's, the same way. */
+  scaleUpTrace?: { ms: number; trace: ConvergeTrace };
+  floorScaleUpTrace?: { ms: number; trace: ConvergeTrace };
   /** One extra Dokkaa scale-down 30 -> 10, traced (not in the medians). */
   removalTrace?: { ms: number; trace: ConvergeTrace };
   /** The floor's scale-down, traced the same way (engine stages only). */
@@ -62,6 +67,7 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
   const hosts = lab.state.nodes.length;
   const result: ConvergeResult = { hosts, runs: opts.runs, converge: [], scaleChange: [], extra: [], traces: [] };
   const tag = Date.now().toString(36).slice(-4);
+  const floor = opts.systems.find((s) => s.name === 'floor');
 
   // Warm-up, not timed: the first containers on a fresh engine start slower than the rest.
   for (const sys of opts.systems) {
@@ -83,16 +89,18 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
       }
     }
     result.converge.push({ scale, by: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, { samples: v, summary: summarize(v) }])) });
-    if (opts.trace && opts.systems.includes(lab.dokkaa)) {
-      const id = `t${tag}s${scale}`;
-      const tracer = new StageTracer(lab.etcd, lab.state.prefix, lab.engines, id, scale);
+    // One traced converge each of Dokkaa and the floor: where Dokkaa's time goes, stage by stage.
+    for (const sys of opts.trace && opts.systems.includes(lab.dokkaa) ? [lab.dokkaa, ...(floor ? [floor] : [])] : []) {
+      const id = `t${tag}s${scale}${sys.name[0]!.toLowerCase()}`;
+      const tracer = new StageTracer(lab.etcd, lab.state.prefix, lab.engines, id, scale, { floor: sys === floor });
       await tracer.start();
       const t0 = Date.now();
-      const ms = await timeToRunning(lab, lab.dokkaa, id, scale, () => lab.dokkaa.deploy(id, scale));
+      const ms = await timeToRunning(lab, sys, id, scale, () => sys.deploy(id, scale));
       await tracer.stop();
-      result.traces.push({ scale, ms, trace: tracer.result(t0) });
-      log(`converge scale ${scale}, traced: Dokkaa ${secs(ms)}`);
-      await cleanup(lab, lab.dokkaa, id);
+      if (sys === floor) (result.floorTraces ??= []).push({ scale, ms, trace: tracer.result(t0) });
+      else result.traces.push({ scale, ms, trace: tracer.result(t0) });
+      log(`converge scale ${scale}, traced: ${sys.name} ${secs(ms)}`);
+      await cleanup(lab, sys, id);
       await pause(500);
     }
     if (opts.extra?.scales.includes(scale)) {
@@ -122,11 +130,19 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
       await pause(500);
     }
   }
-  // One traced scale-down each of Dokkaa and the floor: when the stop signals went out.
-  const floor = opts.systems.find((s) => s.name === 'floor');
+  // One traced scale-up and scale-down each of Dokkaa and the floor: when the new containers
+  // were created and started, and when the stop signals went out.
   for (const sys of opts.trace && opts.systems.includes(lab.dokkaa) ? [lab.dokkaa, ...(floor ? [floor] : [])] : []) {
     const id = `s${tag}t${sys.name[0]!.toLowerCase()}`;
-    await timeToRunning(lab, sys, id, 30, () => sys.deploy(id, 30));
+    await timeToRunning(lab, sys, id, 10, () => sys.deploy(id, 10));
+    await pause(1000);
+    const up = new StageTracer(lab.etcd, lab.state.prefix, lab.engines, id, 30, { floor: sys === floor });
+    await up.start();
+    const t1 = Date.now();
+    const upMs = await timeToRunning(lab, sys, id, 30, () => sys.scale(id, 30));
+    await up.stop();
+    result[sys === floor ? 'floorScaleUpTrace' : 'scaleUpTrace'] = { ms: upMs, trace: up.result(t1) };
+    log(`scale 10 -> 30, traced: ${sys.name} ${secs(upMs)}`);
     await pause(1000);
     const tracer = new RemovalTracer(lab.etcd, lab.state.prefix, lab.engines, id, { floor: sys === floor });
     await tracer.start();
@@ -249,7 +265,19 @@ export function convergeReport(r: ConvergeResult, systems: string[]): PartResult
             'its replica record `running` (etcd watch), and when the status counted every replica; and per replica, the time from the stage before to this one. ' +
             '"placement written" covers the scheduler; "container created" the agent (watch, queue, reads, create call); "container started" the engine\'s start.',
           '',
-          ...r.traces.flatMap((t) => [`${t.scale} replica${t.scale === 1 ? '' : 's'} (${secs(t.ms)} to the last running):`, '', traceTable(t.trace), '']),
+          ...r.traces.flatMap((t) => {
+            const f = r.floorTraces?.find((x) => x.scale === t.scale);
+            return [
+              `${t.scale} replica${t.scale === 1 ? '' : 's'} (${secs(t.ms)} to the last running):`, '', traceTable(t.trace), '',
+              ...(f ? [`The floor, ${t.scale} replica${t.scale === 1 ? '' : 's'}, traced the same way (${secs(f.ms)}; from its first request):`, '', traceTable(f.trace), ''] : []),
+            ];
+          }),
+          ...(r.scaleUpTrace
+            ? [`Scale 10 -> 30 (${secs(r.scaleUpTrace.ms)} to the last new replica running), from the scale request, the 20 new replicas:`, '', traceTable(r.scaleUpTrace.trace), '']
+            : []),
+          ...(r.floorScaleUpTrace
+            ? [`The floor's scale 10 -> 30, traced the same way (${secs(r.floorScaleUpTrace.ms)}):`, '', traceTable(r.floorScaleUpTrace.trace), '']
+            : []),
           ...(r.removalTrace
             ? [`Scale 30 -> 10 (${secs(r.removalTrace.ms)} to the last container stopped), from the scale request: when each removed replica's placement was deleted (etcd watch), its container got the stop signal (engine \`kill\`) and died (engine \`die\`):`, '', traceTable(r.removalTrace.trace), '']
             : []),

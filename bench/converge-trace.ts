@@ -135,7 +135,8 @@ export class StageTracer {
       const t = this.pulled.get(node);
       if (t !== undefined) this.mark(replica, 'image pulled', t);
     }
-    const rows = stageRows(STAGES, [...this.at.values()], t0);
+    // Only the containers created in this run (a scale-up's replicas already running may have their records rewritten).
+    const rows = stageRows(STAGES, [...this.at.values()].filter((m) => m['container created'] !== undefined), t0);
     if (this.status !== undefined) {
       const last = Math.max(...[...this.at.values()].map((m) => m['record running'] ?? 0));
       const step = this.status - last;

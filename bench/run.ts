@@ -83,7 +83,9 @@ const PARTS: Part[] = [
     name: 'converge',
     lab: true,
     run: async (lab) => {
-      const systems = [lab!.dokkaa, lab!.swarm, lab!.floor];
+      // A subset (e.g. `Dokkaa,floor`) for quicker side-by-side experiments; the report's target needs all three.
+      const only = process.env.DOKKAA_BENCH_CONVERGE_SYSTEMS?.split(',').map((s) => s.trim().toLowerCase());
+      const systems = [lab!.dokkaa, lab!.swarm, lab!.floor].filter((s) => !only || only.includes(s.name.toLowerCase()));
       const r = await benchConverge(lab!, {
         runs: env('DOKKAA_BENCH_LAB_RUNS', 3),
         scaleRuns: env('DOKKAA_BENCH_SCALE_RUNS', 3),
