@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdaptiveLimit } from '../../src/queue/adaptive-limit.js';
 import { FakeClock } from './fake-clock.js';
+import { CreateLimit, NODE_RUNNER_LIMIT } from '../../controllers/node-runner/create-limit.js';
 
 const opts = { initial: 8, min: 2, max: 64, tolerance: 3, backoff: 0.5, window: 4 };
 
@@ -57,5 +58,23 @@ describe('AdaptiveLimit (AIMD on latency)', async () => {
     await clock.advance(10_000);
     l.sample(500);
     assert.equal(l.current, 7, '500 ms > 3 x 140 ms, the fastest of the last 4 (50 ms has left the window): 15 x 0.5');
+  });
+});
+
+describe("the node runner's limit (NODE_RUNNER_LIMIT)", async () => {
+  it('sends a host its first 16 replicas at once and keeps 8 in flight on an engine that serializes starts', async () => {
+    const clock = new FakeClock();
+    const l = new CreateLimit(clock);
+    assert.equal(l.current, 16);
+    // A serializing engine: each create + start takes 250 ms per request in flight, however many.
+    for (let batch = 0; batch < 20; batch++) {
+      const inFlight = l.current;
+      for (let i = 1; i <= inFlight; i++) {
+        await clock.advance(250);
+        l.sample(250 * i);
+      }
+    }
+    assert.equal(l.current, NODE_RUNNER_LIMIT.min);
+    assert.equal(NODE_RUNNER_LIMIT.min, 8, 'a host given up to 8 new replicas gets them all at once, as the floor sends them');
   });
 });
