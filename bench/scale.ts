@@ -11,6 +11,7 @@ import { log } from './lab-bench.js';
 import { inChunks, procStats } from './procs.js';
 import { mdTable, secs, type PartResult, type Target } from './report.js';
 import { freePort } from '../src/net/free-port.js';
+import { DAEMON_NODE_FLAGS } from '../src/daemon-node-flags.js';
 
 /**
  * The whole control plane at scale: a real etcd of its own, the real scheduler, link
@@ -193,7 +194,8 @@ function forkWorker(name: string, script: string, env: Record<string, string>, d
   const child = fork(new URL(script, import.meta.url), [], {
     env: { ...process.env, ...env },
     stdio: ['ignore', logFd, logFd, 'ipc'],
-    execArgv: [...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'profiles', name)}`] : []), '--max-old-space-size=4096'],
+    // The daemons' own flags: the hollow hosts and controllers run the product's code, as it runs.
+    execArgv: [...DAEMON_NODE_FLAGS, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, 'profiles', name)}`] : []), '--max-old-space-size=4096'],
   });
   closeSync(logFd);
   return { name, child, exited: once(child, 'exit') };

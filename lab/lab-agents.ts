@@ -10,6 +10,7 @@ import { isOurs, pidGone, spawnDetached, waitFor, type ProcessRecord } from './p
 import { tail } from './lab-engine.js';
 import { clusterKeyFile } from './lab-cluster-key.js';
 import { etcdFlags, labEtcdOptions } from './lab-pki.js';
+import { DAEMON_NODE_FLAGS } from '../src/daemon-node-flags.js';
 
 /**
  * The Dokkaa processes of a lab: one `dokkaa agent` per host and K `dokkaa controller`s.
@@ -26,13 +27,14 @@ function binPath(state: LabState): string {
 }
 
 /**
- * Node's own flags for a lab process: with DOKKAA_LAB_CPU_PROF_DIR set (a bench's profiling
- * run), each process writes a V8 CPU profile into `<dir>/<name>` when it stops gracefully.
- * NODE_OPTIONS cannot carry --cpu-prof, hence a flag of the command line.
+ * Node's own flags for a lab process: those every Dokkaa daemon runs with, and with
+ * DOKKAA_LAB_CPU_PROF_DIR set (a bench's profiling run) a V8 CPU profile written into
+ * `<dir>/<name>` when it stops gracefully. NODE_OPTIONS cannot carry --cpu-prof, hence flags
+ * of the command line.
  */
 function nodeFlags(name: string): string[] {
   const dir = process.env.DOKKAA_LAB_CPU_PROF_DIR;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
+  return [...DAEMON_NODE_FLAGS, ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [])];
 }
 
 /**

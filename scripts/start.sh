@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DOKKAA_SETUP_ETCD=0 bash scripts/lib/setup-host.sh
-exec node bin/dokkaa.js up "$@"
+# Node flags: src/daemon-node-flags.ts.
+exec node --max-semi-space-size=32 bin/dokkaa.js up "$@"
