@@ -8,6 +8,7 @@ import { newNodeState } from '../../lab/lab-node.js';
 import type { LabState } from '../../lab/lab-state.js';
 import { loadConfig } from '../../src/config.js';
 import { parseCommandLine } from '../../cli/program.js';
+import { dokkaaArgs } from './lab-argv.js';
 
 const layout = labLayout('ha', '/tmp/labs');
 const state = (etcdMemberCount?: number): LabState => ({
@@ -52,7 +53,7 @@ describe('lab etcd cluster', () => {
     assert.equal(urls.length, 3);
     assert.deepEqual(etcdClientUrls(state()), [`https://${layout.bridgeAddress}:23790`], 'one member: its URL');
     for (const argv of [agentArgv(s, newNodeState(s, 1)), controllerArgv(s)]) {
-      const invocation = parseCommandLine(argv.slice(2), { out: () => undefined, err: () => undefined });
+      const invocation = parseCommandLine(dokkaaArgs(argv), { out: () => undefined, err: () => undefined });
       assert.ok(invocation.command === 'agent' || invocation.command === 'controller');
       assert.deepEqual(loadConfig(invocation.flags, {}).etcd, urls);
     }

@@ -7,6 +7,7 @@ import { newNodeState } from '../../lab/lab-node.js';
 import type { LabState } from '../../lab/lab-state.js';
 import { loadConfig } from '../../src/config.js';
 import { parseCommandLine } from '../../cli/program.js';
+import { dokkaaArgs } from './lab-argv.js';
 
 const state: LabState = {
   ...labLayout('capl', '/tmp/labs'), version: 1, repoRoot: '/repo', prefix: '/dokkaa', ttlSeconds: 4, logLevel: 'info', forwardRule: false,
@@ -26,7 +27,7 @@ describe('lab host sizes', () => {
     const node = { ...newNodeState(state, 2), capacity: { memory: '2Gi', cpus: 2 }, labels: { zone: 'b' } };
     const argv = agentArgv(state, node);
     assert.deepEqual(argv.slice(-10), ['--label', 'zone=b', '--capacity-memory', '2Gi', '--capacity-cpus', '2', '--reserve-memory', '0', '--reserve-cpus', '0']);
-    const invocation = parseCommandLine(argv.slice(2), { out: () => undefined, err: () => undefined });
+    const invocation = parseCommandLine(dokkaaArgs(argv), { out: () => undefined, err: () => undefined });
     assert.ok(invocation.command === 'agent');
     const config = loadConfig(invocation.flags, {});
     assert.deepEqual([config.capacity, config.reserve], [{ memoryBytes: 2 * 2 ** 30, cpus: 2 }, { cpus: 0, memoryBytes: 0 }]);
