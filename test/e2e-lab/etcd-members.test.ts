@@ -8,6 +8,13 @@ import { processAlive, Sampler, seconds, sleepMs, useLab, webManifest, type LabW
 const LAB = 'ehetcd';
 const TTL = 10;
 const APP = 'ha';
+/**
+ * What 'grow' scales to from 2: enough new replicas (4 per host) that the scale-up is still
+ * under way when the rollout's first new container runs. At 6 (one or two new per host) both
+ * can finish within a second of each other on a fast engine, and the wait below for "both
+ * under way", which inspects every container of both manifests per try, timed out once.
+ */
+const GROWN = 14;
 
 /** Running containers of APP on every engine, as `name/replica -> [node:id ...]`. */
 async function runningByReplica(w: LabWorld): Promise<Map<string, string[]>> {
@@ -72,12 +79,12 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
     try {
       const changedAt = Date.now();
       await w.putManifest(APP, 'roll', webManifest({ scale: 3, env: { VERSION: '2' } }));
-      await w.putManifest(APP, 'grow', webManifest({ scale: 6 }));
+      await w.putManifest(APP, 'grow', webManifest({ scale: GROWN }));
       // Both in flight: the rollout has begun and the new replicas are not all running yet.
       await waitFor('the rollout and the scale-up under way', async () => {
         const v = await versions(w, 'roll');
         const grown = (await versions(w, 'grow')).length;
-        return (v.includes('2') || v.length < 3) && grown < 6;
+        return (v.includes('2') || v.length < 3) && grown < GROWN;
       }, 30_000, 50);
 
       console.log(`rollout and scale-up under way ${seconds(Date.now() - changedAt)} s after the writes`);
@@ -95,7 +102,7 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
         const v = await versions(w, 'roll');
         return (await w.status(APP, 'roll'))?.phase === 'Running' && v.length === 3 && v.every((x) => x === '2');
       }, 120_000, 250);
-      await waitFor('grow: Running at scale 6', async () => (await w.status(APP, 'grow'))?.phase === 'Running' && (await versions(w, 'grow')).length === 6, 120_000, 250);
+      await waitFor(`grow: Running at scale ${GROWN}`, async () => (await w.status(APP, 'grow'))?.phase === 'Running' && (await versions(w, 'grow')).length === GROWN, 120_000, 250);
       // A few more samples of the settled state.
       await sleepMs(2_000);
       console.log(`converged ${seconds(Date.now() - killedAt)} s after the kill`);
@@ -111,11 +118,11 @@ describe('3 etcd members: the leading member dies during a rolling update and a 
     assert.ok(replicas.samples.filter((s) => s.value).length > 20, `enough samples (${replicas.samples.length}; probe errors: ${replicas.errors.slice(-3).join(' | ')})`);
     const last = replicas.samples.at(-1)!.value!;
     const count = (name: string) => [...last.keys()].filter((k) => k.startsWith(`${name}/`)).length;
-    assert.deepEqual([count('steady'), count('roll'), count('grow')], [3, 3, 6], 'running replicas at the end, per manifest');
+    assert.deepEqual([count('steady'), count('roll'), count('grow')], [3, 3, GROWN], 'running replicas at the end, per manifest');
 
     // Nothing written was lost: the manifests as last written, and every acknowledged write.
     assert.deepEqual(JSON.parse((await w.etcd.get(w.keys.manifest(APP, 'roll')).string())!).env, { VERSION: '2' });
-    assert.equal(JSON.parse((await w.etcd.get(w.keys.manifest(APP, 'grow')).string())!).scale, 6);
+    assert.equal(JSON.parse((await w.etcd.get(w.keys.manifest(APP, 'grow')).string())!).scale, GROWN);
     assert.equal(JSON.parse((await w.etcd.get(w.keys.manifest(APP, 'steady')).string())!).scale, 3);
     const stored = new Set(Object.keys(await w.etcd.getAll().prefix('/ehtest/write/').strings()));
     assert.ok(acked.length > 0, 'the writer got acknowledgements');
