@@ -58,7 +58,7 @@ describe('KeepaliveTracker', () => {
     t.tick();
     t.tick();
     assert.equal(probes.length, 1, 'one probe in flight at a time');
-    assert.equal(probes[0]!.timeoutMs, TTL / 3);
+    assert.equal(probes[0]!.timeoutMs, TTL / 10, 'short enough that a probe stuck on a dead member or a leaderless cluster leaves room for more before 2/3 of the TTL');
 
     probes[0]!.settle(false); // e.g. the member it reached has no leader yet
     await flush();
@@ -72,5 +72,28 @@ describe('KeepaliveTracker', () => {
     assert.equal(t.sinceAck(), 0, 'an acknowledged probe counts as an ack');
     t.tick();
     assert.equal(probes.length, 2);
+  });
+
+  it('a probe that waits out its bound (a dead member, no leader yet) leaves time for another before 2/3 of the TTL', async () => {
+    const clock = new FakeClock();
+    const { lease, probes } = fakeLease();
+    const t = new KeepaliveTracker(lease, clock, TTL);
+    // Ticked every TTL/20, as NodeLease's check does; the first probe is answered by nobody
+    // and fails at its bound, the second is acknowledged at once.
+    const started: number[] = [];
+    while (t.sinceAck() < (TTL * 2) / 3 && probes.length < 2) {
+      await clock.advance(TTL / 20);
+      if (started.length === 1 && clock.now() - started[0]! >= probes[0]!.timeoutMs) {
+        probes[0]!.settle(false);
+        await flush();
+      }
+      t.tick();
+      if (probes.length > started.length) started.push(clock.now());
+    }
+    assert.equal(probes.length, 2, 'a second probe went out');
+    probes[1]!.settle(true);
+    await flush();
+    assert.ok(started[1]! < (TTL * 2) / 3, `the second probe went out at ${started[1]} ms, before ${(TTL * 2) / 3} ms`);
+    assert.equal(t.sinceAck(), 0);
   });
 });
