@@ -49,7 +49,7 @@ export function replicaOfLabels(labels: Record<string, string>): string | undefi
 
 /** The labels of replica `replica`'s volume `volume` (as its containers', so a restarted agent finds them). */
 export function volumeLabels(cluster: string, node: string, app: string, name: string, replica: number, volume: string): Record<string, string> {
-  return { [LABEL.managed]: 'true', [LABEL.cluster]: cluster, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica), [LABEL.volume]: volume };
+  return { ...hostLabels(cluster, node), [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica), [LABEL.volume]: volume };
 }
 
 /** The container's mounts: each named volume of the replica, each host path as a bind mount. */

@@ -7,7 +7,7 @@ import type { ContainerEngine } from '../../src/docker/container-engine.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
-import { LABEL, volumeName } from './container-template.js';
+import { hostLabels, LABEL, volumeName } from './container-template.js';
 
 /** How soon a removal that waits for a container to go looks again. */
 export const IN_USE_RETRY_MS = 2_000;
@@ -52,7 +52,7 @@ export class VolumeKeeperReconciler implements Reconciler {
     const removal = set && planVolumeRemoval(set);
     if (!kv || !set || !removal) return undefined;
 
-    const labels = { [LABEL.managed]: 'true', [LABEL.cluster]: this.keys.root, [LABEL.node]: node, [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) };
+    const labels = { ...hostLabels(this.keys.root, node), [LABEL.app]: app, [LABEL.name]: name, [LABEL.replica]: String(replica) };
     const [placement, containers] = await Promise.all([this.store.get(this.keys.placement(node, app, name, replica)), this.engine.list(labels)]);
     if (placement || containers.length) return this.inUse(key, kv.modRevision, set, `in use by replica ${replica} on ${node}`);
 
