@@ -10,7 +10,7 @@ import { ContainerCache } from './container-cache.js';
 import { ImagesPresent } from './images-present.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { sleep, type Clock } from '../../src/clock.js';
-import type { ContainerEngine, ContainerSummary, CreateSpec, PullProgress } from '../../src/docker/container-engine.js';
+import { statusCode, type ContainerEngine, type ContainerSummary, type CreateSpec, type PullProgress } from '../../src/docker/container-engine.js';
 import { PullCoordinator } from '../../src/docker/pull-coordinator.js';
 import { HOST_STATIC_SHELL, launchThroughShell } from './secret-env.js';
 import { classifyPullError, CredentialsPending } from '../../src/docker/pull-errors.js';
@@ -217,8 +217,8 @@ export class ReplicaExecutor {
       return this.made(await this.engine.create(spec), spec);
     } catch (err) {
       // Removed since it was seen: the retry asks the engine again, and pulls.
-      if ((err as { statusCode?: number }).statusCode === 404) this.images.forget(template.image);
-      if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+      if (statusCode(err) === 404) this.images.forget(template.image);
+      if (statusCode(err) !== 409) throw err;
       const holder = await this.engine.inspect(template.name);
       const ours = holder?.labels[LABEL.managed] === 'true' && holder.labels[LABEL.node] === template.labels[LABEL.node] &&
         holder.labels[LABEL.cluster] === template.labels[LABEL.cluster] &&

@@ -3,7 +3,7 @@ import { parseReplicaId, type Keys } from '../../api/keys.js';
 import { decodeRecord, VolumeSetRecord } from '../../api/records.js';
 import type { Config } from '../../src/config.js';
 import type { ReconcileResult, Reconciler } from '../../src/controller/controller.js';
-import type { ContainerEngine } from '../../src/docker/container-engine.js';
+import { statusCode, type ContainerEngine } from '../../src/docker/container-engine.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { invalidRecord, type Logger } from '../../src/logging.js';
@@ -62,7 +62,7 @@ export class VolumeKeeperReconciler implements Reconciler {
         await this.engine.removeVolume(volume);
         log.info('volume removed', { volume });
       } catch (err) {
-        if ((err as { statusCode?: number }).statusCode !== 409) throw err;
+        if (statusCode(err) !== 409) throw err;
         return this.inUse(key, kv.modRevision, set, `volume ${volume} is in use by a container on ${node}`);
       }
     }

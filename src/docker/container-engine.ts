@@ -147,3 +147,8 @@ export interface ContainerEngine {
    */
   events(labels: Record<string, string>): Observable<ContainerEvent>;
 }
+
+/** The HTTP status an engine's error carries (dockerode's; the in-memory engines' errors mimic it), if any. */
+export function statusCode(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}

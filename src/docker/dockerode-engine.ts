@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { Observable } from 'rxjs';
 import { backoffDelay, type Clock, type TimerHandle } from '../clock.js';
 import { errorField, type Logger } from '../logging.js';
-import { STREAM_CONNECTED, type ContainerDetails, type ContainerEngine, type ContainerEvent, type ContainerSummary, type CreateSpec, type EngineInfo, type ImageCommand, type PullOptions, type VolumeSummary } from './container-engine.js';
+import { STREAM_CONNECTED, statusCode, type ContainerDetails, type ContainerEngine, type ContainerEvent, type ContainerSummary, type CreateSpec, type EngineInfo, type ImageCommand, type PullOptions, type VolumeSummary } from './container-engine.js';
 import { PullProgressSum, pullStreamError, type PullMessage } from './pull-stream.js';
 import { demuxFrames } from './log-frames.js';
 
@@ -309,6 +309,3 @@ function labelFilters(labels: Record<string, string>): string[] {
   return Object.entries(labels).map(([k, v]) => `${k}=${v}`);
 }
 
-function statusCode(err: unknown): number | undefined {
-  return (err as { statusCode?: number }).statusCode;
-}
