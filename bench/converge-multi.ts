@@ -68,6 +68,8 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
   const result: ConvergeResult = { hosts, runs: opts.runs, converge: [], scaleChange: [], extra: [], traces: [] };
   const tag = Date.now().toString(36).slice(-4);
   const floor = opts.systems.find((s) => s.name === 'floor');
+  // The systems traced stage by stage, beside the timed runs: Dokkaa and the floor.
+  const traced = opts.trace && opts.systems.includes(lab.dokkaa) ? [lab.dokkaa, ...(floor ? [floor] : [])] : [];
 
   // Warm-up, not timed: the first containers on a fresh engine start slower than the rest.
   for (const sys of opts.systems) {
@@ -90,7 +92,7 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
     }
     result.converge.push({ scale, by: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, { samples: v, summary: summarize(v) }])) });
     // One traced converge each of Dokkaa and the floor: where Dokkaa's time goes, stage by stage.
-    for (const sys of opts.trace && opts.systems.includes(lab.dokkaa) ? [lab.dokkaa, ...(floor ? [floor] : [])] : []) {
+    for (const sys of traced) {
       const id = `t${tag}s${scale}${sys.name[0]!.toLowerCase()}`;
       const tracer = new StageTracer(lab.etcd, lab.state.prefix, lab.engines, id, scale, { floor: sys === floor });
       await tracer.start();
@@ -132,7 +134,7 @@ export async function benchConverge(lab: BenchLab, opts: { runs: number; scales:
   }
   // One traced scale-up and scale-down each of Dokkaa and the floor: when the new containers
   // were created and started, and when the stop signals went out.
-  for (const sys of opts.trace && opts.systems.includes(lab.dokkaa) ? [lab.dokkaa, ...(floor ? [floor] : [])] : []) {
+  for (const sys of traced) {
     const id = `s${tag}t${sys.name[0]!.toLowerCase()}`;
     await timeToRunning(lab, sys, id, 10, () => sys.deploy(id, 10));
     await pause(1000);
