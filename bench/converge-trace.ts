@@ -136,9 +136,10 @@ export class StageTracer {
       if (t !== undefined) this.mark(replica, 'image pulled', t);
     }
     // Only the containers created in this run (a scale-up's replicas already running may have their records rewritten).
-    const rows = stageRows(STAGES, [...this.at.values()].filter((m) => m['container created'] !== undefined), t0);
+    const created = [...this.at.values()].filter((m) => m['container created'] !== undefined);
+    const rows = stageRows(STAGES, created, t0);
     if (this.status !== undefined) {
-      const last = Math.max(...[...this.at.values()].map((m) => m['record running'] ?? 0));
+      const last = Math.max(...created.map((m) => m['record running'] ?? 0));
       const step = this.status - last;
       rows.push({ stage: 'status running', first: this.status - t0, last: this.status - t0, stepMedian: step, stepMax: step });
     }
