@@ -316,11 +316,24 @@ export function withDefaultTag(image: string): string {
 }
 
 /**
+ * Hashes by spec object: specs are never mutated (a pin or a version makes a new one), and
+ * the scheduler and status summary hash the informer's spec of a manifest on every
+ * reconcile, a canonical JSON and a SHA-256 each time. Weak: a spec gone goes with it.
+ */
+const templateHashes = new WeakMap<ManifestSpec, string>();
+
+/**
  * Hash of what makes a replica's container: everything but scale, constraints, the
  * update policy, the mode, the placement and volumeLoss, so changing those never replaces
  * a running container.
  */
 export function templateHash(spec: ManifestSpec): string {
-  const { scale: _scale, constraints: _constraints, update: _update, mode: _mode, placement: _placement, volumeLoss: _volumeLoss, ...template } = spec;
-  return shortHash(template);
+  let hash = templateHashes.get(spec);
+  if (hash === undefined) {
+    const { scale: _scale, constraints: _constraints, update: _update, mode: _mode, placement: _placement, volumeLoss: _volumeLoss, ...template } = spec;
+    hash = shortHash(template);
+    templateHashes.set(spec, hash);
+  }
+  return hash;
 }
+

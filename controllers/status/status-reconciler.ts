@@ -84,11 +84,13 @@ export class StatusReconciler implements Reconciler {
       rollout,
       routeConflicts: this.routes.messagesFor(app, name),
     });
-    const value = canonicalJson(status);
-    if (current?.value.text === value) return;
-    // Progress is written at most once a second per manifest; what is held back is queued again.
+    // Progress is written at most once a second per manifest; what is held back is queued
+    // again. Asked before serializing: while 100 replicas start, most reconciles are held
+    // back, and the status's canonical JSON (every replica's row) cost as much as the summary.
     const delayMs = this.pacer.delayMs(statusKey, current?.value, status);
     if (delayMs > 0) return { requeueAfterMs: delayMs };
+    const value = canonicalJson(status);
+    if (current?.value.text === value) return;
     await this.store.put(statusKey, value);
     this.pacer.wrote(statusKey);
     log.info('status updated', { phase: status.phase, running: status.running, desired: status.desired });
