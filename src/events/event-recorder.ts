@@ -12,6 +12,9 @@ export const EVENT_TTL_SECONDS = 3600;
 /** A fresh lease this often, so no event outlives the TTL by more than this. */
 const LEASE_ROTATE_MS = 5 * 60_000;
 
+/** The least time between two event writes of one process (see EventRecorder). */
+export const EVENT_WRITE_INTERVAL_MS = 1_000;
+
 /** etcd's default --max-txn-ops: the most puts one transaction may carry. */
 const MAX_TXN_OPS = 128;
 
@@ -24,17 +27,23 @@ type EventPut = Extract<TxnOp, { type: 'put' }>;
  * they expire by themselves after about an hour. Best effort: a failed write is logged and
  * dropped, never retried, never fails the caller's reconcile.
  *
- * Group commit: while one write is in flight, the events recorded meanwhile wait and then
- * go together, in transactions of up to 128 puts. Alone, an event is written at once; when
- * many replicas start together (a host taking its share of 100,000), one etcd write carries
- * the Started events of all that started during the last one, instead of one write each.
+ * Group commit: at most one write a second (`EVENT_WRITE_INTERVAL_MS`). An event recorded
+ * a second or more after the last write is written at once; those recorded sooner, or while
+ * a write is in flight, wait for the second to be up and go together, in transactions of up
+ * to 128 puts. A host starting its share of 100 replicas starts one or two a second on a
+ * small engine: written as they came, each cost a transaction of its own (two per replica,
+ * Started and Killing, the agent's most frequent etcd write); now the events of a second
+ * share one. Each keeps the time it was recorded at.
  */
 @injectable()
 export class EventRecorder {
   private lease: { lease: Lease; grantedAt: number } | undefined;
   private seq = 0;
   private pending: { puts: EventPut[]; written: (err?: unknown) => void }[] = [];
+  /** A write is in flight or due (its timer set). */
   private writing = false;
+  /** When the last write began. */
+  private lastWrite: number | undefined;
 
   constructor(
     @inject(TYPES.KvStore) private readonly store: KvStore,
@@ -77,28 +86,35 @@ export class EventRecorder {
   private write(puts: EventPut[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pending.push({ puts, written: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (!this.writing) void this.drain();
+      if (!this.writing) this.schedule();
     });
   }
 
-  private async drain(): Promise<void> {
+  /** The next write: now if the last began a second ago or more, else when that second is up. */
+  private schedule(): void {
     this.writing = true;
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0);
-      const ops = batch.flatMap((b) => b.puts);
-      let failed: unknown;
-      try {
-        for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
-          const chunk = ops.slice(i, i + MAX_TXN_OPS);
-          // Event keys are new (time and sequence number): "does not exist" always holds.
-          await this.store.txn([{ key: chunk[0]!.key, modRevision: 0 }], chunk);
-        }
-      } catch (err) {
-        failed = err ?? new Error('event write failed');
+    const wait = this.lastWrite === undefined ? 0 : this.lastWrite + EVENT_WRITE_INTERVAL_MS - this.clock.now();
+    if (wait <= 0) void this.drain();
+    else this.clock.setTimeout(() => void this.drain(), wait);
+  }
+
+  private async drain(): Promise<void> {
+    this.lastWrite = this.clock.now();
+    const batch = this.pending.splice(0);
+    const ops = batch.flatMap((b) => b.puts);
+    let failed: unknown;
+    try {
+      for (let i = 0; i < ops.length; i += MAX_TXN_OPS) {
+        const chunk = ops.slice(i, i + MAX_TXN_OPS);
+        // Event keys are new (time and sequence number): "does not exist" always holds.
+        await this.store.txn([{ key: chunk[0]!.key, modRevision: 0 }], chunk);
       }
-      for (const b of batch) b.written(failed);
+    } catch (err) {
+      failed = err ?? new Error('event write failed');
     }
-    this.writing = false;
+    for (const b of batch) b.written(failed);
+    if (this.pending.length > 0) this.schedule();
+    else this.writing = false;
   }
 
   private async currentLease(now: number): Promise<Lease> {

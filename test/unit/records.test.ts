@@ -23,7 +23,7 @@ import {
 } from '../../api/records.js';
 import type { Config } from '../../src/config.js';
 import type { Lease } from '../../src/etcd/kv-store.js';
-import { EventRecorder } from '../../src/events/event-recorder.js';
+import { EVENT_WRITE_INTERVAL_MS, EventRecorder } from '../../src/events/event-recorder.js';
 import { createLogger } from '../../src/logging.js';
 import { endpoint, node, placement, replica, spec } from './builders.js';
 import { FakeClock } from './fake-clock.js';
@@ -163,9 +163,12 @@ describe('record codecs: what the writers write decodes unchanged', () => {
       }
     })();
     const keys = new Keys();
-    const recorder = new EventRecorder(store, keys, new FakeClock(1795543106240), { node: 'vm' } as Config, log);
+    const clock = new FakeClock(1795543106240);
+    const recorder = new EventRecorder(store, keys, clock, { node: 'vm' } as Config, log);
     await recorder.record('dummy', 'nginx', { type: 'Normal', reason: 'Started', message: 'started', replica: 0, node: 'vm' });
-    await recorder.recordMany('dummy', 'nginx', [{ type: 'Warning', reason: 'BackOff', message: 'm' }]);
+    const many = recorder.recordMany('dummy', 'nginx', [{ type: 'Warning', reason: 'BackOff', message: 'm' }]);
+    await clock.advance(EVENT_WRITE_INTERVAL_MS);
+    await many;
     const written = (await store.list(keys.nodeEvents('vm'))).kvs;
     assert.equal(written.length, 2);
     for (const kv of written) roundTrips(EventRecord, kv.value);
