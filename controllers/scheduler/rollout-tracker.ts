@@ -1,6 +1,7 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { manifestId, type Keys } from '../../api/keys.js';
+import { ProgressPacer } from '../../src/controller/progress-pacer.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
 import type { Forbidden, ImagePin, ReplicaRecord, RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
@@ -17,6 +18,9 @@ import { planRollout, type RolloutDecision, type RolloutInput } from './rollout-
 
 /** How long a switched replica must stay ready before the next one goes (Swarm's update monitor). */
 export const MONITOR_MS = 3_000;
+
+/** The least time between two writes of one rollout record while only its counts change. */
+export const ROLLOUT_PROGRESS_INTERVAL_MS = 1_000;
 
 export interface RolloutStep {
   app: string;
@@ -42,6 +46,7 @@ export interface RolloutStep {
 @injectable()
 export class RolloutTracker {
   private readonly readySince = new ReadySince();
+  private readonly pacer: ProgressPacer;
   private readonly replicas: SharedInformer<Replica>;
   /** The records, read from here and kept up to date with this tracker's own writes (assume). */
   private readonly rollouts: SharedInformer<Rollout>;
@@ -55,9 +60,14 @@ export class RolloutTracker {
   ) {
     this.replicas = factory.informer(Resources.replicas(keys));
     this.rollouts = factory.informer(Resources.rollouts(keys));
+    this.pacer = new ProgressPacer(clock, ROLLOUT_PROGRESS_INTERVAL_MS);
   }
 
-  async step(step: RolloutStep, log: Logger): Promise<RolloutDecision> {
+  /**
+   * One step of the manifest's rolling update, and its record written. `recordDueMs`: the
+   * record's progress was held back (see writeRecord); the caller looks again by then.
+   */
+  async step(step: RolloutStep, log: Logger): Promise<RolloutDecision & { recordDueMs?: number }> {
     const { app, name, targetHash } = step;
     await this.rollouts.synced();
     const current = this.rollouts.get(this.keys.rollout(app, name));
@@ -82,8 +92,8 @@ export class RolloutTracker {
       monitorMs: MONITOR_MS,
       ...(step.resize ? { resize: step.resize } : {}),
     });
-    await this.writeRecord(step, current, decision, log);
-    return decision;
+    const recordDueMs = await this.writeRecord(step, current, decision, log);
+    return recordDueMs === undefined ? decision : { ...decision, recordDueMs };
   }
 
   /**
@@ -127,6 +137,7 @@ export class RolloutTracker {
    */
   async forget(app: string, name: string): Promise<void> {
     this.readySince.forgetManifest(manifestId(app, name));
+    this.pacer.forget(manifestId(app, name));
     await this.rollouts.synced();
     const key = this.keys.rollout(app, name);
     const read = this.rollouts.get(key);
@@ -146,7 +157,15 @@ export class RolloutTracker {
     this.rollouts.assume({ type: 'put', kv: { key, value, modRevision: revision, lease: '0' }, value: { ...record, at: { app, name }, text: value } });
   }
 
-  private async writeRecord(step: RolloutStep, cached: Cached<Rollout> | undefined, d: RolloutDecision, log: Logger): Promise<void> {
+  /**
+   * Writes the rollout record when it changed. Its counts (updated, ready) change with every
+   * replica that becomes ready, and each write went to etcd with the manifest's text and
+   * queued the manifest's status again: about one write per two replicas of a first
+   * deployment. Only the counts changing, it is written at most once a second per manifest
+   * (what no reader waits on: `dokkaa rollout status` shows them); anything else (a phase,
+   * a target, the versions, the reasons) at once. Returns the delay of a held-back write.
+   */
+  private async writeRecord(step: RolloutStep, cached: Cached<Rollout> | undefined, d: RolloutDecision, log: Logger): Promise<number | undefined> {
     const current = recordOf(cached);
     const target: RevisionRef = { templateHash: step.targetHash, revision: step.targetRevision, manifest: step.manifestText };
     const newTarget = current?.targetHash !== step.targetHash;
@@ -177,8 +196,12 @@ export class RolloutTracker {
       ...(step.unschedulable?.length ? { unschedulable: byReason(step.unschedulable) } : {}),
       ...(step.pin ? { pin: step.pin } : {}),
     };
-    if (canonicalJson(record) === cached?.value.text) return;
+    if (canonicalJson(record) === cached?.value.text) return undefined;
+    const id = manifestId(step.app, step.name);
+    const delayMs = this.pacer.delayMs(id, !current || !onlyCountsDiffer(current, record));
+    if (delayMs > 0) return delayMs;
     await this.put(step.app, step.name, record, cached);
+    this.pacer.wrote(id);
     if (current?.phase !== phase || newTarget) {
       log.info('rollout', { phase, detail: record.message });
       if (phase === 'Stalled') void this.events.record(step.app, step.name, { type: 'Warning', reason: 'RolloutStalled', message: record.message });
@@ -200,6 +223,12 @@ function byReason(list: { replica: number; reason: string }[]): NonNullable<Roll
 
 function changedMeanwhile(key: string): Error {
   return new Error(`rollout record ${key} changed meanwhile; retrying with fresh state`);
+}
+
+/** Whether two records differ in their progress counts (and the message that states them) only. */
+export function onlyCountsDiffer(a: RolloutRecord, b: RolloutRecord): boolean {
+  const rest = ({ updated: _u, ready: _r, message: _m, ...r }: RolloutRecord) => canonicalJson(r);
+  return rest(a) === rest(b);
 }
 
 /** The record of a cached rollout, without what the informer adds. */

@@ -248,6 +248,8 @@ export class SchedulerReconciler implements Reconciler {
       // per second per manifest being deployed.
       const timed = decision.waitMs !== undefined || decision.updated < decision.total;
       if (!decision.done && !decision.stalled && timed) result = { requeueAfterMs: Math.max(100, Math.min(decision.waitMs ?? 1000, 1000)) };
+      // Progress held back by the record's pacing: written when it may be.
+      if (decision.recordDueMs !== undefined) result = earliest(result, { requeueAfterMs: decision.recordDueMs });
     }
     if (plan.unschedulable.length) {
       log.warn('replicas unschedulable', { replicas: plan.unschedulable.map((u) => u.replica), reason: plan.unschedulable[0]!.reason });

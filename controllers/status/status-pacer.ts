@@ -1,5 +1,6 @@
 import type { StatusRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
+import { ProgressPacer } from '../../src/controller/progress-pacer.js';
 
 /** The least time between two writes of one manifest's status while only its progress changes. */
 export const STATUS_PROGRESS_INTERVAL_MS = 1_000;
@@ -16,23 +17,23 @@ export const STATUS_PROGRESS_INTERVAL_MS = 1_000;
  * a hundred writes per manifest, the largest share of etcd's writes by volume at 1,000 hosts.
  */
 export class StatusPacer {
-  private readonly lastWrite = new Map<string, number>();
+  private readonly pacer: ProgressPacer;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(clock: Clock) {
+    this.pacer = new ProgressPacer(clock, STATUS_PROGRESS_INTERVAL_MS);
+  }
 
   /** How long to wait before writing `next` over `current` (0: now). */
   delayMs(key: string, current: Pick<StatusRecord, 'phase'> | undefined, next: Pick<StatusRecord, 'phase' | 'desired' | 'running' | 'updated'>): number {
-    if (!current || current.phase !== next.phase) return 0;
-    if (next.running === next.desired && next.updated === next.desired) return 0;
-    const last = this.lastWrite.get(key);
-    return last === undefined ? 0 : Math.max(0, last + STATUS_PROGRESS_INTERVAL_MS - this.clock.now());
+    const urgent = !current || current.phase !== next.phase || (next.running === next.desired && next.updated === next.desired);
+    return this.pacer.delayMs(key, urgent);
   }
 
   wrote(key: string): void {
-    this.lastWrite.set(key, this.clock.now());
+    this.pacer.wrote(key);
   }
 
   forget(key: string): void {
-    this.lastWrite.delete(key);
+    this.pacer.forget(key);
   }
 }

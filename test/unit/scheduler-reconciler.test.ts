@@ -7,7 +7,7 @@ import type { EventRecord, MaintenanceRecord, NodeRecord, PlacementRecord, Repli
 import { MoveRunner } from '../../controllers/scheduler/move-runner.js';
 import { ImagePinner } from '../../controllers/scheduler/image-pinner.js';
 import { FakeDigestResolver } from './fake-digest-resolver.js';
-import { MONITOR_MS } from '../../controllers/scheduler/rollout-tracker.js';
+import { MONITOR_MS, ROLLOUT_PROGRESS_INTERVAL_MS } from '../../controllers/scheduler/rollout-tracker.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
 import { Resources } from '../../src/informer/resources.js';
 import { replica as replicaOf } from './builders.js';
@@ -207,6 +207,34 @@ describe('SchedulerReconciler', () => {
     assert.deepEqual(await w.placements(), {});
     assert.equal(await w.store.get(w.keys.rollout('app', 'web')), undefined);
     assert.equal(w.cache.held.size, 0);
+  });
+
+  it('writes the rollout record\'s counts at most once a second, and its completion at once', async () => {
+    const w = world(['a', 'b']);
+    await w.apply(nginx({ scale: 3 }));
+    await w.reconcile();
+    const record = async () => JSON.parse((await w.store.get(w.keys.rollout('app', 'web')))!.value) as RolloutRecord;
+    assert.deepEqual(await record().then((r) => [r.phase, r.ready]), ['Progressing', 0]);
+    const placed = (await w.store.list(w.keys.placements)).kvs.map((kv) => JSON.parse(kv.value) as PlacementRecord).sort((a, b) => a.replica - b.replica);
+    // Ready at 0, 200 and 1,500 ms: each counts once ready for the monitor period.
+    for (const [i, at] of [[0, 0], [1, 200], [2, 1_500]] as const) {
+      await w.clock.advance(at - (w.clock.now() - NOW));
+      await w.putReplica(replicaOf(placed[i]!));
+      await w.reconcile();
+    }
+    await w.clock.advance(NOW + MONITOR_MS - w.clock.now());
+    await w.reconcile();
+    assert.equal((await record()).ready, 1, 'a count a second or more after the last write is written at once');
+    await w.clock.advance(200);
+    const held = await w.reconcile();
+    assert.equal((await record()).ready, 1, 'the next count within the second waits');
+    assert.equal(held?.requeueAfterMs, ROLLOUT_PROGRESS_INTERVAL_MS - 200, 'and the manifest is looked at again when it may be written');
+    await w.clock.advance(ROLLOUT_PROGRESS_INTERVAL_MS - 200);
+    await w.reconcile();
+    assert.equal((await record()).ready, 2);
+    await w.clock.advance(500);
+    await w.reconcile();
+    assert.deepEqual(await record().then((r) => [r.phase, r.ready]), ['Complete', 3], 'completion is not held back');
   });
 
   describe('under the cluster policy', () => {
