@@ -36,10 +36,21 @@ export function runImageOf(spec: Pick<ManifestSpec, 'image' | 'imageDigest'>): s
   return spec.imageDigest ? `${imageRepository(spec.image)}@${spec.imageDigest}` : spec.image;
 }
 
+/**
+ * The last pinned spec made of each spec, with what it was made from: the same pin gives the
+ * same object again, so its template hash is computed once (templateHash memoizes by object),
+ * not on every reconcile of the scheduler and the status controller. Specs are never mutated.
+ */
+const pinnedSpecs = new WeakMap<ManifestSpec, { digest: string | undefined; restartedAt: string | undefined; spec: ManifestSpec }>();
+
 /** The spec as placements carry it: the pin's digest and restart request added (so the template hash covers them). */
 export function pinSpec(spec: ManifestSpec, pin: ImagePin | undefined): ManifestSpec {
   if (!pin) return spec;
-  return { ...spec, ...(pin.digest ? { imageDigest: pin.digest } : {}), ...(pin.restartedAt ? { restartedAt: pin.restartedAt } : {}) };
+  const last = pinnedSpecs.get(spec);
+  if (last && last.digest === pin.digest && last.restartedAt === pin.restartedAt) return last.spec;
+  const pinned = { ...spec, ...(pin.digest ? { imageDigest: pin.digest } : {}), ...(pin.restartedAt ? { restartedAt: pin.restartedAt } : {}) };
+  pinnedSpecs.set(spec, { digest: pin.digest, restartedAt: pin.restartedAt, spec: pinned });
+  return pinned;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { imageRepository, imageTag, pinErrorOf, pinnableImage, pinnedSpecOf, runImageOf } from '../../api/image-pins.js';
+import { imageRepository, imageTag, pinErrorOf, pinnableImage, pinnedSpecOf, pinSpec, runImageOf } from '../../api/image-pins.js';
 import { templateHash } from '../../api/manifest.js';
 import { spec } from './builders.js';
 
@@ -29,5 +29,19 @@ describe('image pins', () => {
     assert.deepEqual(pinnedSpecOf(changed, { pin }), changed, 'another spec: not pinned yet');
     assert.equal(pinErrorOf(s, { pinError: { baseHash: templateHash(s), message: 'm' } }), 'm');
     assert.equal(pinErrorOf(changed, { pinError: { baseHash: templateHash(s), message: 'm' } }), undefined);
+  });
+
+  it('gives the same pinned spec for the same pin (its hash computed once), and a new one for a new pin', () => {
+    const s = spec({ image: 'reg.example.com/web:2' });
+    const pin = { baseHash: templateHash(s), image: s.image, digest: D };
+    const first = pinSpec(s, pin);
+    assert.equal(pinSpec(s, { ...pin }), first, 'an equal pin: the same object');
+    const restarted = pinSpec(s, { ...pin, restartedAt: '2026-01-01T00:00:00.000Z' });
+    assert.notEqual(restarted, first);
+    assert.notEqual(templateHash(restarted), templateHash(first), 'a restart request changes the hash');
+    const repinned = pinSpec(s, { ...pin, digest: `sha256:${'c'.repeat(64)}` });
+    assert.equal(repinned.imageDigest, `sha256:${'c'.repeat(64)}`);
+    assert.notEqual(templateHash(repinned), templateHash(first), 'a new digest changes the hash');
+    assert.equal(templateHash(pinSpec(s, pin)), templateHash({ ...s, imageDigest: D }), 'the hash is the spec\'s, not the object\'s');
   });
 });
