@@ -1,10 +1,10 @@
 import { inject, injectable } from 'inversify';
 import { canonicalJson } from '../../api/canonical-json.js';
 import { manifestId, type Keys } from '../../api/keys.js';
-import { ProgressPacer } from '../../src/controller/progress-pacer.js';
 import type { UpdateSpec } from '../../api/lifecycle.js';
 import type { Forbidden, ImagePin, ReplicaRecord, RevisionRef, RolloutRecord } from '../../api/records.js';
 import type { Clock } from '../../src/clock.js';
+import { ProgressPacer } from '../../src/controller/progress-pacer.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
 import type { KvStore } from '../../src/etcd/kv-store.js';
 import { InformerFactory } from '../../src/informer/informer-factory.js';
@@ -226,7 +226,7 @@ function changedMeanwhile(key: string): Error {
 }
 
 /** Whether two records differ in their progress counts (and the message that states them) only. */
-export function onlyCountsDiffer(a: RolloutRecord, b: RolloutRecord): boolean {
+function onlyCountsDiffer(a: RolloutRecord, b: RolloutRecord): boolean {
   const rest = ({ updated: _u, ready: _r, message: _m, ...r }: RolloutRecord) => canonicalJson(r);
   return rest(a) === rest(b);
 }
