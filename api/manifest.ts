@@ -336,4 +336,3 @@ export function templateHash(spec: ManifestSpec): string {
   }
   return hash;
 }
-
