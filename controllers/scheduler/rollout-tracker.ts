@@ -125,8 +125,9 @@ export class RolloutTracker {
       phase: 'Progressing' as const, targetHash: baseHash, targetRevision: revision, message, updated: 0, ready: 0, total: 0, startedAt: new Date(this.clock.now()).toISOString(),
     };
     const record = change(rest);
-    if (canonicalJson(record) === cached?.value.text) return false;
-    await this.put(app, name, record, cached);
+    const value = canonicalJson(record);
+    if (value === cached?.value.text) return false;
+    await this.put(app, name, record, value, cached);
     return true;
   }
 
@@ -148,10 +149,10 @@ export class RolloutTracker {
   /**
    * Writes the record if it is still the one read (else throws: the reconcile is retried on
    * fresh state), and applies the write to the informer so that the next step reads it.
+   * `value` is the record's canonical JSON, which the caller compared with the one read.
    */
-  private async put(app: string, name: string, record: RolloutRecord, read: Cached<Rollout> | undefined): Promise<void> {
+  private async put(app: string, name: string, record: RolloutRecord, value: string, read: Cached<Rollout> | undefined): Promise<void> {
     const key = this.keys.rollout(app, name);
-    const value = canonicalJson(record);
     const revision = await this.store.txnAt([{ key, modRevision: read?.modRevision ?? 0 }], [{ type: 'put', key, value }]);
     if (revision === undefined) throw changedMeanwhile(key);
     this.rollouts.assume({ type: 'put', kv: { key, value, modRevision: revision, lease: '0' }, value: { ...record, at: { app, name }, text: value } });
@@ -196,11 +197,12 @@ export class RolloutTracker {
       ...(step.unschedulable?.length ? { unschedulable: byReason(step.unschedulable) } : {}),
       ...(step.pin ? { pin: step.pin } : {}),
     };
-    if (canonicalJson(record) === cached?.value.text) return undefined;
+    const value = canonicalJson(record);
+    if (value === cached?.value.text) return undefined;
     const id = manifestId(step.app, step.name);
     const delayMs = this.pacer.delayMs(id, !current || !onlyCountsDiffer(current, record));
     if (delayMs > 0) return delayMs;
-    await this.put(step.app, step.name, record, cached);
+    await this.put(step.app, step.name, record, value, cached);
     this.pacer.wrote(id);
     if (current?.phase !== phase || newTarget) {
       log.info('rollout', { phase, detail: record.message });
