@@ -9,6 +9,14 @@ import { RouteConflicts } from './route-conflicts.js';
 import { StatusCache, type StatusCacheChange } from './status-cache.js';
 import { StatusReconciler } from './status-reconciler.js';
 
+/**
+ * How long a change waits before the status reconcile it queues. A status is read by people
+ * and the CLI, for whom 25 ms is nothing; in that time a new manifest's placement is written
+ * by the scheduler in the same process without this controller's work beside it, and a burst
+ * of replica records (a scale-up) makes one reconcile.
+ */
+const STATUS_SETTLE_MS = 25;
+
 /** The status controller: everything about a manifest in, `status/<app>/<name>` out. */
 @injectable()
 export class StatusController extends ControllerRunnable {
@@ -39,6 +47,7 @@ export class StatusController extends ControllerRunnable {
         .uses(routes)
         // A status whose manifest is gone is deleted by its reconcile.
         .resyncsAlso(() => statuses.list().map(manifestOf))
+        .settle(STATUS_SETTLE_MS)
         .build(),
     );
   }

@@ -19,6 +19,7 @@ export class ControllerBuilder {
   private readonly caches: SyncedCache[] = [];
   private readonly listers: (() => readonly string[] | Promise<readonly string[]>)[] = [];
   private workers: number | (() => number) | undefined;
+  private settleMs: number | undefined;
 
   constructor(
     private readonly name: string,
@@ -75,6 +76,17 @@ export class ControllerBuilder {
     return this;
   }
 
+  /**
+   * Keys from the sources wait this long before their reconcile (client-go's AddAfter): a
+   * burst of changes makes one reconcile, and work off the critical path (a status) leaves
+   * the process's event loop to the work on it (the scheduler) for that long. Resyncs and
+   * requeues are not delayed.
+   */
+  settle(ms: number): this {
+    this.settleMs = ms;
+    return this;
+  }
+
   build() {
     const listers = this.listers;
     return this.make({
@@ -85,6 +97,7 @@ export class ControllerBuilder {
       listKeys: async () => [...new Set((await Promise.all(listers.map((l) => l()))).flat())],
       resyncMs: this.resyncMs,
       ...(this.workers !== undefined ? { concurrency: this.workers } : {}),
+      ...(this.settleMs !== undefined ? { settleMs: this.settleMs } : {}),
     });
   }
 }

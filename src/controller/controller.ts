@@ -42,6 +42,8 @@ export interface ControllerSpec {
   resyncMs: number;
   /** Keys handled at once (default 4): a number, or a function read before each start. */
   concurrency?: number | (() => number);
+  /** How long a key from the sources waits before its reconcile (ControllerBuilder.settle); 0 by default. */
+  settleMs?: number;
   baseDelayMs?: number;
   maxDelayMs?: number;
   /** The etcd user this process logs in as (its certificate's CN), for the log of a refusal. */
@@ -97,8 +99,9 @@ export class Controller implements Runnable {
     const generation = ++this.generation;
     this.queue = this.newQueue();
     const caches = this.spec.caches ?? [];
+    const settleMs = this.spec.settleMs ?? 0;
     this.subscription = merge(...this.spec.sources).subscribe({
-      next: (key) => this.queue.add(key),
+      next: (key) => this.queue.addAfter(key, settleMs),
       error: (err: unknown) => this.log.error('source failed', { controller: this.name, error: errorField(err) }),
     });
     for (const c of caches) c.acquire();

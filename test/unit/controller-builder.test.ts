@@ -18,14 +18,14 @@ const text: Decoder<string> = (kv) => ({ ok: true, value: kv.value });
  * A controller for apps (primary: each app key reconciles as its name) that also watches
  * links (each link's value names the app it bears on).
  */
-function setup(store: FakeKvStore) {
+function setup(store: FakeKvStore, settleMs?: number) {
   const clock = new FakeClock();
   const informers = new InformerFactory(store, clock, log);
   const factory = new ControllerFactory(informers, clock, log, { resyncSeconds: RESYNC / 1000 });
   const apps = factory.informer({ kind: 'app', prefix: APPS, decode: text });
   const links = factory.informer({ kind: 'link', prefix: LINKS, decode: text });
   const calls: string[] = [];
-  const controller = factory
+  const builder = factory
     .builder('test', {
       reconcile: async (key) => {
         // The reconciler reads the caches: they must be synced by now.
@@ -34,8 +34,8 @@ function setup(store: FakeKvStore) {
     })
     .for(apps, (c) => [c.key.slice(APPS.length)])
     .watches(links, (ev) => [ev.type === 'put' ? ev.obj.value : ev.old.value])
-    .resyncsAlso(() => ['extra'])
-    .build();
+    .resyncsAlso(() => ['extra']);
+  const controller = (settleMs === undefined ? builder : builder.settle(settleMs)).build();
   return { clock, informers, apps, links, calls, controller, take: () => calls.splice(0).sort() };
 }
 
@@ -125,5 +125,27 @@ describe('ControllerBuilder', () => {
     await t.controller.stop();
     await t.links.release();
     assert.equal(store.liveWatchers().length, 0);
+  });
+
+  it('with settle(ms), reconciles a burst of changes once, that long after its first; resyncs at once', async () => {
+    const store = new FakeKvStore();
+    store.setQuietly(`${APPS}a`, '1');
+    const t = setup(store, 25);
+    await t.controller.start();
+    await t.clock.advance(0);
+    assert.deepEqual(t.take(), ['a', 'extra'], 'the first resync is not held back');
+    await store.put(`${APPS}b`, '1');
+    await flush();
+    await t.clock.advance(10);
+    await store.put(`${APPS}b`, '2');
+    await store.put(`${LINKS}l1`, 'b');
+    await flush();
+    await t.clock.advance(14);
+    assert.deepEqual(t.calls, [], 'nothing before 25 ms');
+    await t.clock.advance(1);
+    assert.deepEqual(t.take(), ['b'], 'three changes of b, one reconcile');
+    await t.clock.advance(100);
+    assert.deepEqual(t.calls, []);
+    await t.controller.stop();
   });
 });
