@@ -7,6 +7,7 @@ import { TYPES } from '../../src/ioc/tokens.js';
 import { endpointConsumers, portConsumers } from './link-maps.js';
 import { LinkInjectorReconciler } from './link-injector-reconciler.js';
 import { PortAllocatorReconciler, PORTS_KEY } from './port-allocator-reconciler.js';
+import { portBearing } from './port-plan.js';
 
 /** The link injector: manifests' links, `ports/` and `node-endpoints/` in, `links/` out. */
 @injectable()
@@ -39,7 +40,7 @@ export class PortAllocatorController extends ControllerRunnable {
     super(
       factory
         .builder('port-allocator', reconciler)
-        .for(factory.informer(Resources.manifests(keys)), all)
+        .for(factory.informer(Resources.manifests(keys)), all, (ev) => portBearing(ev.type === 'put' ? ev.obj.value : undefined) !== portBearing(ev.old?.value))
         .watches(factory.informer(Resources.links(keys)), all)
         .watches(factory.informer(Resources.ports(keys)), all)
         .watches(factory.informer(Resources.portAllocs(keys)), all)

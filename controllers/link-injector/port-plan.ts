@@ -69,6 +69,18 @@ export function wantedPorts(
 }
 
 /**
+ * What of a manifest bears on the wanted ports (its links, and the protocols of its
+ * services), as a string: a change of a manifest that leaves it alone (an image, a scale)
+ * need not re-plan every port. An invalid manifest bears on none, as in wantedPorts.
+ */
+export function portBearing(m: { result: DecodeResult } | undefined): string {
+  if (!m?.result.ok) return '';
+  const { links, services } = m.result.spec;
+  if (links.length === 0 && Object.keys(services).length === 0) return '';
+  return JSON.stringify([links.map((l) => serviceId(l.app, l.service)), Object.entries(services).map(([s, d]) => [s, d.protocol])]);
+}
+
+/**
  * What to change so that every wanted service holds exactly one port of the range, no
  * unwanted one holds any, and `ports/` and `portalloc/` mirror each other. Pure. A port
  * already held is kept (ports survive restarts); new ones are the lowest free in the range.

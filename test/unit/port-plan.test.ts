@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Keys } from '../../api/keys.js';
 import { parsePortRecord } from '../../api/records.js';
-import { planPorts, wantedPorts, type AllocEntry, type PortEntry } from '../../controllers/link-injector/port-plan.js';
+import { planPorts, portBearing, wantedPorts, type AllocEntry, type PortEntry } from '../../controllers/link-injector/port-plan.js';
 import { decodeManifest } from '../../api/manifest.js';
 import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/logging.js';
@@ -163,5 +163,28 @@ describe('PortAllocatorReconciler', () => {
     assert.equal((await store.get(keys.port('shop', 'nginx')))?.value, undefined, 'nothing half-written');
     await allocator.reconcile('ports', log);
     assert.equal((await store.get(keys.port('shop', 'nginx')))?.value, '{"port":20001,"protocol":"tcp"}');
+  });
+});
+
+describe('portBearing', () => {
+  const m = (text: object) => ({ result: decodeManifest(JSON.stringify(text), 'shop', 'web') });
+  const base = { image: 'nginx', scale: 2, services: { http: 80 }, links: ['shop/db'] };
+
+  it('is the same across changes the ports do not depend on (image, scale, env)', () => {
+    assert.equal(portBearing(m(base)), portBearing(m({ ...base, image: 'nginx:2', scale: 9, env: { A: '1' } })));
+  });
+
+  it('differs when the links, a service or its protocol change', () => {
+    const was = portBearing(m(base));
+    assert.notEqual(portBearing(m({ ...base, links: ['shop/db', 'shop/cache'] })), was);
+    assert.notEqual(portBearing(m({ ...base, services: { http: 80, admin: 81 } })), was);
+    assert.notEqual(portBearing(m({ ...base, services: { http: { port: 80, protocol: 'udp' } } })), was);
+  });
+
+  it('is empty for no manifest, an invalid one and one without links or services: none bears on ports', () => {
+    assert.equal(portBearing(undefined), '');
+    assert.equal(portBearing(m({ scale: 'x' })), '');
+    assert.equal(portBearing(m({ image: 'nginx', scale: 3 })), '');
+    assert.notEqual(portBearing(m(base)), '');
   });
 });
