@@ -88,7 +88,7 @@ export function controllerRole(keys: Keys, skydns: SkyDnsKeys): RoleSpec {
  * events, pre-pull answers; volume sets placed on it, which it deletes once purged) and
  * reads only what its informers and reconciles read: its placements, the copies sealed
  * for it, and the cluster-wide records every host needs (manifests, links, ports, configs,
- * every host's endpoints for its ambassador and router, pre-pull requests, router settings
+ * every host's endpoints by service for its ambassador, DNS server and router, pre-pull requests, router settings
  * and certificates, registry user names). Never another host's sealed copies, placements
  * or node record. Each range is one an informer watches or a reconcile reads.
  */
@@ -114,6 +114,9 @@ export function nodeRole(keys: Keys, node: string): RoleSpec {
       under('read', keys.routes),
       under('read', keys.ports),
       under('read', keys.configs),
+      // The index by service is what this version's hosts watch; `node-endpoints/` stays readable
+      // for the hosts of the version before, during an upgrade.
+      under('read', keys.serviceEndpoints),
       under('read', keys.endpoints),
       under('read', keys.prepulls),
       under('read', keys.routerConfig),

@@ -136,6 +136,23 @@ export class Keys {
     return m ? { node: m[1]!, app: m[2]!, service: m[3]!, endpoint: m[4]! } : undefined;
   }
 
+  // service-endpoints/<app>/<service>/<endpoint>: node-endpoints/ by service (the same records
+  // at the same `<endpoint>`), kept by the controllers' endpoint index, for the hosts: a host
+  // watches only the apps it needs (a host may write only under its own node's prefixes).
+  get serviceEndpoints(): string {
+    return `${this.root}/service-endpoints/`;
+  }
+  appServiceEndpoints(app: string): string {
+    return `${this.serviceEndpoints}${app}/`;
+  }
+  serviceEndpoint(app: string, service: string, endpoint: string): string {
+    return `${this.serviceEndpoints}${app}/${service}/${endpoint}`;
+  }
+  parseServiceEndpoint(key: string): { app: string; service: string; endpoint: string } | undefined {
+    const m = matchUnder(this.serviceEndpoints, key, /^([^/]+)\/([^/]+)\/([^/]+)$/);
+    return m ? { app: m[1]!, service: m[2]!, endpoint: m[3]! } : undefined;
+  }
+
   // routes/<app>/<name>: the admitted version of a manifest with a web service, for the routers.
   get routes(): string {
     return `${this.root}/routes/`;

@@ -91,7 +91,7 @@ export interface ScaleResult {
   failed: { hosts: number; error: string }[];
 }
 
-const CONTROLLERS = ['scheduler', 'link-injector', 'status'] as const;
+const CONTROLLERS = ['scheduler', 'link-injector', 'status', 'endpoint-index'] as const;
 const IMAGE = 'dokkaa/busybox';
 
 function appName(m: number): string {

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Container, type ContainerModule } from 'inversify';
 import { ambassadorModule } from '../controllers/ambassador/ambassador-module.js';
 import { dnsRecordsModule } from '../controllers/dns-records/dns-records-module.js';
+import { endpointIndexModule } from '../controllers/endpoint-index/endpoint-index-module.js';
 import { routePublisherModule } from '../controllers/route-publisher/route-publisher-module.js';
 import { layoutMigratorModule } from '../controllers/migrator/layout-migrator-module.js';
 import { linkInjectorModule } from '../controllers/link-injector/link-injector-module.js';
@@ -20,7 +21,7 @@ import { coreModule } from '../src/ioc/core-module.js';
 /** The per-host part: membership, node runner, service registrar, ambassador and DNS, web router. */
 export const AGENT_MODULES: readonly ContainerModule[] = [agentModule, nodeRunnerModule, serviceRegistrarModule, ambassadorModule, routerModule];
 /** The cluster-wide part: scheduler, link injector, status, secrets, layout migrator, run by the elected leader only. */
-export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule, secretsModule, dnsRecordsModule, routePublisherModule, layoutMigratorModule];
+export const CONTROLLER_MODULES: readonly ContainerModule[] = [leaderModule, schedulerModule, linkInjectorModule, statusModule, secretsModule, dnsRecordsModule, endpointIndexModule, routePublisherModule, layoutMigratorModule];
 
 /** A process's container: the core plus the feature modules it runs. */
 export function buildContainer(config: Config, logger: Logger, modules: readonly ContainerModule[]): Container {

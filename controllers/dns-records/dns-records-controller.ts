@@ -2,16 +2,9 @@ import { inject, injectable } from 'inversify';
 import { serviceId, type Keys } from '../../api/keys.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { ControllerRunnable } from '../../src/controller/controller-runnable.js';
-import { dnsRecordsResource, Resources } from '../../src/informer/resources.js';
-import type { InformerEvent } from '../../src/informer/shared-informer.js';
+import { dnsRecordsResource, eventService, Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { DnsRecordsReconciler } from './dns-records-reconciler.js';
-
-/** The service (`app/service`) a change of an endpoint or a SkyDNS record concerns. */
-function eventService<T extends { at: { app: string; service: string } }>(ev: InformerEvent<T>): string[] {
-  const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
-  return [serviceId(at.app, at.service)];
-}
 
 /** The DNS records controller: `node-endpoints/` in, SkyDNS records out. Cluster-wide. */
 @injectable()

@@ -9,6 +9,7 @@ import type { InformerCache } from '../../src/informer/shared-informer.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import type { Logger } from '../../src/logging.js';
 import { planDnsRecords } from './dns-records-plan.js';
+import { applyMirror } from '../../src/controller/mirror.js';
 
 /**
  * Makes one service's (`app/service`) SkyDNS records match its endpoints. The agents do not
@@ -36,12 +37,6 @@ export class DnsRecordsReconciler implements Reconciler {
     const at = parseServiceId(id);
     if (!at) return;
     const plan = planDnsRecords(this.skydns, at.app, at.service, this.endpoints.byIndex(BY_SERVICE, id), this.records.byIndex(BY_SERVICE, id));
-    for (const d of plan.deletes) {
-      if (await this.store.deleteIfModRevision(d.key, d.modRevision)) log.info('dns record removed', { record: d.key });
-    }
-    for (const p of plan.puts) {
-      await this.store.put(p.key, p.value);
-      log.info('dns record registered', { record: p.key });
-    }
+    await applyMirror(this.store, plan, log, 'dns record');
   }
 }

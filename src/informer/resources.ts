@@ -71,6 +71,8 @@ export type Placement = PlacementSummary & { at: ReplicaAt & { node: string } };
 export type NodePlacement = PlacementRecord & { at: ReplicaAt & { node: string } };
 export type Replica = ReplicaRecord & { at: ReplicaAt & { node: string } };
 export type Endpoint = EndpointRecord & { at: { node: string; app: string; service: string; endpoint: string } };
+/** An endpoint in the index by service (`service-endpoints/`), with its stored text: the endpoint index compares before writing. */
+export type IndexedEndpoint = EndpointRecord & { at: { app: string; service: string; endpoint: string }; text: string };
 export type Link = LinkRecord & { at: AppName };
 /** An admitted web manifest, decoded once here for every render of the router. */
 export type Routes = RoutesRecord & { at: AppName; result: DecodeResult };
@@ -180,6 +182,21 @@ export const Resources = {
   /** One host's endpoints (its service registrar). */
   nodeEndpoints(keys: Keys, node: string): ResourceSpec<Endpoint> {
     return { ...Resources.endpoints(keys), prefix: keys.nodeEndpoints(node) };
+  },
+
+  /**
+   * `service-endpoints/` (with `app`, only that app's): every host's endpoints by service, as
+   * the endpoint index keeps them; each host's ambassador, DNS server and router watch the
+   * apps they need (src/agent/app-endpoints.ts).
+   */
+  serviceEndpoints(keys: Keys, app?: string): ResourceSpec<IndexedEndpoint> {
+    const check = (r: EndpointRecord, at: { app: string; endpoint: string }) => r.app === at.app && keys.endpointId(r.name, r.replica, r.node) === at.endpoint;
+    return {
+      kind: 'service-endpoint',
+      prefix: app === undefined ? keys.serviceEndpoints : keys.appServiceEndpoints(app),
+      decode: withText(recordAt('service endpoint', EndpointRecord, (k) => keys.parseServiceEndpoint(k), check)),
+      indexers: { [BY_SERVICE]: (c) => [serviceId(c.value.at.app, c.value.at.service)] },
+    };
   },
 
   /** `routes/<app>/<name>`: the admitted web manifests (every host's router). */
@@ -356,6 +373,12 @@ export function eventManifest<T extends { at: AppName }>(ev: InformerEvent<T>): 
   return [manifestOf(ev.type === 'put' ? ev.obj : ev.old)];
 }
 
+/** The service (`app/service`) a change of one of its records concerns (an endpoint, a copy of one). */
+export function eventService<T extends { at: { app: string; service: string } }>(ev: InformerEvent<T>): string[] {
+  const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
+  return [serviceId(at.app, at.service)];
+}
+
 /**
  * The manifest whose admitted version (its rollout's target) changed: what the link injector
  * and the route publisher follow; a rollout's progress alone concerns neither.
@@ -377,8 +400,8 @@ export function manifestReplicas(replicas: InformerCache<Replica>, app: string, 
     .map((c) => c.value);
 }
 
-/** Every host's endpoints of the service `app/service`, from an `endpoints` informer's BY_SERVICE index. */
-export function serviceEndpoints(endpoints: InformerCache<Endpoint>, app: string, service: string): Endpoint[] {
+/** Every host's endpoints of the service `app/service`, from an endpoints informer's BY_SERVICE index. */
+export function serviceEndpoints<T extends EndpointRecord>(endpoints: InformerCache<T>, app: string, service: string): T[] {
   return endpoints.byIndex(BY_SERVICE, serviceId(app, service)).map((c) => c.value);
 }
 

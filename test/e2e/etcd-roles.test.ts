@@ -61,6 +61,7 @@ describe('etcd roles on a real etcd with auth enabled', () => {
     await denied('writing another host\'s node record', () => h1.put(keys.node('h2')).value('{}'));
     await denied('writing another host\'s replica', () => h1.put(keys.replica('h2', 'shop', 'web', 0)).value('{}'));
     await denied('writing another host\'s endpoint', () => h1.put(keys.endpoint('h2', 'shop', 'www', 'web.0.h2')).value('{}'));
+    await denied('writing an endpoint in the index by service, even its own', () => h1.put(keys.serviceEndpoint('shop', 'www', 'web.0.h1')).value('{}'));
     await denied('writing a status', () => h1.put(keys.status('shop', 'web')).value('{}'));
     await denied('reading a secret sealed for another host', () => h1.get(keys.sealedCopy('h2', 'shop', 'db')).string());
     await denied('listing every host\'s sealed copies', () => h1.getAll().prefix(keys.sealed).strings());
@@ -82,6 +83,8 @@ describe('etcd roles on a real etcd with auth enabled', () => {
     assert.deepEqual(Object.keys(await h1.getAll().prefix(keys.nodePlacements('h1')).strings()), [keys.placement('h1', 'shop', 'web', 0)]);
     assert.equal(await h1.get(keys.manifest('shop', 'web')).string(), '{"image":"x"}');
     assert.equal(Object.keys(await h1.getAll().prefix(keys.endpoints).strings()).length, 1, 'every host\'s endpoints, for its ambassador');
+    await admin.put(keys.serviceEndpoint('shop', 'www', 'web.0.h1')).value('{}');
+    assert.equal(Object.keys(await h1.getAll().prefix(keys.appServiceEndpoints('shop')).strings()).length, 1, 'an app\'s endpoints by service, for its ambassador, DNS server and router');
     // Revoking needs write permission on every key the lease holds: all the node's own.
     await lease.revoke();
     assert.equal(await admin.get(keys.node('h1')).string(), null);

@@ -41,10 +41,11 @@ describe('the process container', () => {
       const prefixes = store.liveWatchers().map((w) => w.prefix);
       const twice = prefixes.filter((p, i) => prefixes.indexOf(p) !== i);
       assert.deepEqual(twice, [], 'no prefix is watched twice');
-      for (const p of ['/d/apps/', '/d/links/', '/d/node-replicas/', '/d/node-replicas/n1/', '/d/node-endpoints/', '/d/node-endpoints/n1/', '/d/replicas/', '/d/services/', '/d/events/', '/d/prepulled/', '/d/ports/', '/d/portalloc/', '/d/nodes/', '/d/maintenance/', '/d/placements/', '/d/placements/n1/', '/d/status/', '/d/rollouts/', '/d/restarts/', '/d/prepull/']) {
+      for (const p of ['/d/apps/', '/d/links/', '/d/node-replicas/', '/d/node-replicas/n1/', '/d/node-endpoints/', '/d/node-endpoints/n1/', '/d/service-endpoints/', '/d/replicas/', '/d/services/', '/d/events/', '/d/prepulled/', '/d/ports/', '/d/portalloc/', '/d/nodes/', '/d/maintenance/', '/d/placements/', '/d/placements/n1/', '/d/status/', '/d/rollouts/', '/d/restarts/', '/d/prepull/']) {
         assert.ok(prefixes.includes(p), `${p} is watched (watched: ${prefixes.join(' ')})`);
       }
       assert.deepEqual(factory.counts().filter((c) => c.watchesOpened !== 1).map((c) => c.prefix), [], 'each informer opened one watch');
+      assert.deepEqual(prefixes.filter((p) => p.startsWith('/d/service-endpoints/') && p !== '/d/service-endpoints/'), [], 'no app of the index watched: nothing placed here links to one, nothing routed, no name looked up');
     } finally {
       await manager.stop();
     }
