@@ -97,6 +97,11 @@ export class HollowInformerFactory extends InformerFactory {
   override informer<T>(spec: ResourceSpec<T>): SharedInformer<T> {
     return isNodePrefix(spec.prefix, this.node) ? super.informer(spec) : this.shared.informer(spec);
   }
+
+  override discard(prefix: string): void {
+    if (isNodePrefix(prefix, this.node)) super.discard(prefix);
+    else this.shared.discard(prefix);
+  }
 }
 
 /** Whether a prefix is one node's own (`.../<node>/...` or ending in `/<node>`). */

@@ -4,8 +4,10 @@ import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
 import type { PortRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
-import { Resources, serviceEndpoints, type Endpoint, type Port } from '../../src/informer/resources.js';
+import { Resources, type NodePlacement, type Port } from '../../src/informer/resources.js';
 import type { InformerEvent, SharedInformer } from '../../src/informer/shared-informer.js';
+import { AppEndpoints } from '../../src/agent/app-endpoints.js';
+import { HostCaches } from '../../src/agent/host-caches.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
@@ -32,9 +34,10 @@ interface Listener {
  * <bridge gateway>:<port> in the agent's network namespace (where this host's containers,
  * and nothing beyond the host, reach it; every address only on an engine without a bridge,
  * with a warning) and forwards each connection (TCP) or
- * client (UDP) to one of the service's current endpoints (`node-endpoints/`), round-robin,
- * skipping endpoints that refuse. Both come from etcd watches: nothing is looked up per
- * connection. A port it cannot bind (in use on this host) is retried with backoff. Bytes of
+ * client (UDP) to one of the service's current endpoints, round-robin, skipping endpoints
+ * that refuse. Both come from etcd watches: nothing is looked up per connection. Of the
+ * endpoints it watches only the apps this host's replicas link to (AppEndpoints; without
+ * the host's placements, in unit tests, every app with a link port). A port it cannot bind (in use on this host) is retried with backoff. Bytes of
  * established TCP connections move in the kernel (one splice pump for all ports) unless
  * `--splice off` or the native module is missing; its own sockets use `--tcp-congestion`.
  */
@@ -58,8 +61,10 @@ export class Ambassador implements Runnable {
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Logger) log: Logger,
     @inject(TYPES.Config) private readonly config: Pick<Config, 'splice' | 'tcpCongestion' | 'linkListeners'>,
+    @inject(AppEndpoints) private readonly appEndpoints: AppEndpoints,
     // Absent in unit tests, which listen on every address.
     @inject(NodeLease) @optional() private readonly lease?: Pick<NodeLease, 'bridgeGateway'>,
+    @inject(HostCaches) @optional() private readonly host?: Pick<HostCaches, 'placements'>,
   ) {
     this.log = log.child({ component: 'ambassador' });
   }
@@ -73,13 +78,20 @@ export class Ambassador implements Runnable {
     this.congestion = native && algorithm !== 'system' ? this.congestionControl(native, algorithm) : undefined;
     this.listenHost = this.listenAddress();
     this.log.info('data path', { dataPath: this.pump ? 'splice' : 'copy', tcpCongestion: this.congestion?.algorithm ?? 'system' });
-    const informers = this.informers();
+    const ports = this.portsInformer();
     this.subscription = merge(
-      informers.ports.withCurrent().pipe(map((ev) => () => this.onPort(ev))),
-      informers.endpoints.withCurrent().pipe(map((ev) => () => this.onEndpoint(ev))),
+      ports.withCurrent().pipe(map((ev) => () => this.onPort(ev))),
+      this.appEndpoints.changes.pipe(map((c) => () => this.pickers.get(serviceId(c.app, c.service))?.changed())),
+      ...(this.host ? [this.host.placements.withCurrent().pipe(map(() => () => this.holdLinked()))] : []),
     ).subscribe((apply) => apply());
-    informers.ports.acquire();
-    informers.endpoints.acquire();
+    ports.acquire();
+    this.host?.placements.acquire();
+  }
+
+  /** The apps this host's replicas link to: their endpoints are the ones its containers reach. */
+  private holdLinked(): void {
+    if (!this.host) return;
+    this.appEndpoints.hold(this.name, linkedApps(this.host.placements.list().map((c) => c.value)));
   }
 
   /** The bridge gateway; every address (as before) when the engine has none, which a host's other interfaces then expose. */
@@ -91,15 +103,15 @@ export class Ambassador implements Runnable {
     return ANY_ADDRESS;
   }
 
-  /** The agent's shared informers of link ports and endpoints. */
-  private informers(): { ports: SharedInformer<Port>; endpoints: SharedInformer<Endpoint> } {
-    return { ports: this.factory.informer(Resources.ports(this.keys)), endpoints: this.factory.informer(Resources.endpoints(this.keys)) };
+  /** The agent's shared informer of link ports. */
+  private portsInformer(): SharedInformer<Port> {
+    return this.factory.informer(Resources.ports(this.keys));
   }
 
   async stop(): Promise<void> {
     if (this.subscription) {
-      const informers = this.informers();
-      await Promise.all([informers.ports.release(), informers.endpoints.release()]);
+      this.appEndpoints.hold(this.name, []);
+      await Promise.all([this.portsInformer().release(), this.host?.placements.release()]);
     }
     this.subscription?.unsubscribe();
     this.subscription = undefined;
@@ -139,21 +151,16 @@ export class Ambassador implements Runnable {
     if (ev.type === 'put') this.ports.set(id, { port: ev.obj.value.port, protocol: ev.obj.value.protocol === 'udp' ? 'udp' : 'tcp' });
     else this.ports.delete(id);
     this.syncListeners();
-  }
-
-  /** Endpoints are read from the informer's index when a connection needs them; a change only marks its service's picker. */
-  private onEndpoint(ev: InformerEvent<Endpoint>): void {
-    const at = (ev.type === 'put' ? ev.obj : ev.old).value.at;
-    this.pickers.get(serviceId(at.app, at.service))?.changed();
+    if (!this.host) this.appEndpoints.hold(this.name, [...this.ports.keys()].map((k) => parseServiceId(k)!.app));
   }
 
   private picker(id: string): EndpointPicker {
     let picker = this.pickers.get(id);
     if (!picker) {
+      // Endpoints are read from the app's index when a connection needs them; a change only marks the picker.
       picker = new EndpointPicker();
-      const endpoints = this.informers().endpoints;
       const { app, service } = parseServiceId(id)!;
-      picker.follow(() => serviceEndpoints(endpoints, app, service));
+      picker.follow(() => this.appEndpoints.endpoints(app, service));
       this.pickers.set(id, picker);
     }
     return picker;
@@ -214,4 +221,9 @@ export class Ambassador implements Runnable {
       this.log.info('stopped listening', { service: l.id, port });
     }
   }
+}
+
+/** The apps of the services these placements link to. */
+export function linkedApps(placements: readonly Pick<NodePlacement, 'spec'>[]): string[] {
+  return [...new Set(placements.flatMap((p) => p.spec.links.map((l) => l.app)))].sort();
 }

@@ -11,8 +11,17 @@ export interface DnsEndpoint {
 
 /** What the DNS server knows: the endpoints of a service, and whether an app has any. */
 export interface DnsDirectory {
+  /** Called before a query about the app is answered (the directory may fetch it first). */
+  prepare?(app: string): Promise<void>;
   endpoints(app: string, service: string): DnsEndpoint[];
   hasApp(app: string): boolean;
+}
+
+/** The app a query in dokkaa.local is about (`[<label>.][<service>.]<app>.dokkaa.local`), if any. Pure. */
+export function appOfQuery(query: dnsPacket.DecodedPacket): string | undefined {
+  const name = query.questions?.[0]?.name.toLowerCase().replace(/\.$/, '');
+  if (!name?.endsWith(`.${DNS_DOMAIN}`)) return undefined;
+  return name.slice(0, -DNS_DOMAIN.length - 1).split('.').pop() || undefined;
 }
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;

@@ -1,7 +1,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { answerQuery, RCODE, reply, udpLimit, type DnsDirectory } from './dns-answers.js';
+import { answerQuery, appOfQuery, RCODE, reply, udpLimit, type DnsDirectory } from './dns-answers.js';
 
 export interface DnsResponderOptions {
   /** Resolvers (`ip` or `ip:port`) for names outside dokkaa.local; none: REFUSED. */
@@ -93,6 +93,8 @@ export class DnsResponder {
     }
     if (query.type !== 'query') return undefined;
     if (((query.flags ?? 0) >> 11) & 0xf) return reply(query, RCODE.NOTIMP, [], [], []); // opcode != QUERY
+    const app = appOfQuery(query);
+    if (app !== undefined) await this.dir.prepare?.(app);
     const local = answerQuery(query, this.dir, maxSize(query));
     if (local) return local;
     if (this.opts.upstreams.length === 0) return reply(query, RCODE.REFUSED, [], [], []);

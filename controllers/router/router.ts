@@ -3,16 +3,17 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { inject, injectable } from 'inversify';
 import { merge, type Subscription } from 'rxjs';
-import { serviceId, type Keys } from '../../api/keys.js';
+import type { Keys } from '../../api/keys.js';
 import { isHostName } from '../../api/names.js';
 import { DEFAULT_ROUTER_DOMAIN } from '../../api/records.js';
 import { routedManifest, routeTable, type RoutedManifest } from '../../api/routes.js';
+import { AppEndpoints } from '../../src/agent/app-endpoints.js';
 import { NodeLease } from '../../src/agent/node-lease.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
 import { DEFAULT_ROUTER_DIR, DEFAULT_ROUTER_HTTP_PORT, DEFAULT_ROUTER_HTTPS_PORT, type Config } from '../../src/config.js';
 import { ControllerFactory } from '../../src/controller/controller-factory.js';
 import { EventRecorder } from '../../src/events/event-recorder.js';
-import { BY_SERVICE, Resources } from '../../src/informer/resources.js';
+import { Resources } from '../../src/informer/resources.js';
 import { TYPES } from '../../src/ioc/tokens.js';
 import { errorField, type Logger } from '../../src/logging.js';
 import type { Runnable } from '../../src/runnable.js';
@@ -27,8 +28,8 @@ export const ROUTER_DEBOUNCE_MS = 100;
  * The web router, one per host: haproxy on the host's address (`--router-http-port`,
  * `--router-https-port`) routes each web service's host names (api/routes.ts, with the domain
  * of `router/config`) to its ready endpoints, wherever they run, and serves the certificates
- * of `certs/` by SNI. It follows four shared informers (manifests, endpoints, certificates,
- * router config); changes are debounced, the config rendered (haproxy-config.ts, pure), and
+ * of `certs/` by SNI. It follows three shared informers (admitted web manifests, certificates,
+ * router config) and the endpoints of the routed apps (AppEndpoints); changes are debounced, the config rendered (haproxy-config.ts, pure), and
  * handed to haproxy only when it or a certificate changed: a change of endpoints alone through
  * the runtime API, anything else by a reload (haproxy-process.ts). A certificate that does
  * not parse or whose key is not its own is reported once (log, and a Warning event on each
@@ -57,6 +58,7 @@ export class Router implements Runnable {
     @inject(TYPES.Clock) private readonly clock: Clock,
     @inject(TYPES.Config) private readonly config: Config,
     @inject(TYPES.Logger) log: Logger,
+    @inject(AppEndpoints) private readonly appEndpoints: AppEndpoints,
   ) {
     this.log = log.child({ component: 'router' });
   }
@@ -69,7 +71,6 @@ export class Router implements Runnable {
     return {
       // The admitted versions (controllers/route-publisher), not the manifests themselves.
       routes: this.factory.informer(Resources.routes(this.keys)),
-      endpoints: this.factory.informer(Resources.endpoints(this.keys)),
       certs: this.factory.informer(Resources.certs(this.keys)),
       routerConfig: this.factory.informer(Resources.routerConfig(this.keys)),
     };
@@ -81,7 +82,7 @@ export class Router implements Runnable {
     this.paths = new HaproxyPaths(join(this.config.routerDir ?? DEFAULT_ROUTER_DIR, this.config.node));
     this.proc = new HaproxyProcess({ paths: this.paths, clock: this.clock, log: this.log });
     const i = this.informers();
-    this.subscription = merge(i.routes.events, i.endpoints.events, i.certs.events, i.routerConfig.events).subscribe(() => this.schedule());
+    this.subscription = merge(i.routes.events, this.appEndpoints.changes, i.certs.events, i.routerConfig.events).subscribe(() => this.schedule());
     for (const informer of Object.values(i)) informer.acquire();
     this.log.info('router started', { address: this.lease.address(), httpPort, httpsPort, dir: this.paths.dir });
     this.schedule();
@@ -93,6 +94,7 @@ export class Router implements Runnable {
     this.subscription = undefined;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.appEndpoints.hold(this.name, []);
     await Promise.all(Object.values(this.informers()).map((informer) => informer.release()));
     await this.proc?.stop();
     this.proc = undefined;
@@ -114,7 +116,12 @@ export class Router implements Runnable {
     const i = this.informers();
     // Nothing from a half-filled cache: a missing manifest would be a 404 for a while.
     if (!Object.values(i).every((informer) => informer.hasSynced())) return this.schedule();
-    const rendered = this.render();
+    const table = this.routes();
+    // The endpoints of the routed apps only; none rendered before they are listed.
+    const apps = new Set(table.map((r) => r.app));
+    this.appEndpoints.hold(this.name, apps);
+    if (!this.appEndpoints.synced(apps)) return this.schedule();
+    const rendered = this.render(table);
     const files = rendered?.files;
     const text = files && JSON.stringify(files);
     if (text === this.last) return;
@@ -137,18 +144,22 @@ export class Router implements Runnable {
     }
   }
 
+  /** The routes of the admitted web manifests, with the router domain. */
+  private routes(): ReturnType<typeof routeTable>['routes'] {
+    const manifests: RoutedManifest[] = this.informers()
+      .routes.list()
+      .flatMap((c) => routedManifest(c.value.at.app, c.value.at.name, c.value.createRevision, c.value.result) ?? []);
+    return routeTable(manifests, this.domain()).routes;
+  }
+
   /** What haproxy should serve now; undefined when it has nothing to listen on. */
-  private render(): { files: HaproxyFiles; routes: number } | undefined {
+  private render(table: ReturnType<typeof routeTable>['routes']): { files: HaproxyFiles; routes: number } | undefined {
     const i = this.informers();
     const paths = this.paths!;
-    const manifests: RoutedManifest[] = i.routes
-      .list()
-      .flatMap((c) => routedManifest(c.value.at.app, c.value.at.name, c.value.createRevision, c.value.result) ?? []);
-    const routes: RoutedService[] = routeTable(manifests, this.domain()).routes.map((r) => ({
+    const routes: RoutedService[] = table.map((r) => ({
       ...r,
-      endpoints: i.endpoints
-        .byIndex(BY_SERVICE, serviceId(r.app, r.service))
-        .map((c) => c.value)
+      endpoints: this.appEndpoints
+        .endpoints(r.app, r.service)
         .filter((e) => e.name === r.name && e.protocol === 'tcp' && isIP(e.host) !== 0)
         .map((e) => ({ host: e.host, port: e.port })),
     }));

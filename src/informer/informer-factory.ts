@@ -52,6 +52,14 @@ export class InformerFactory {
     return informer;
   }
 
+  /**
+   * Forgets the informer of a prefix if no one uses it: for prefixes made on demand (one
+   * app's endpoints), which would otherwise pile up. A later `informer()` makes a new one.
+   */
+  discard(prefix: string): void {
+    if (this.informers.get(prefix)?.informer.running === false) this.informers.delete(prefix);
+  }
+
   counts(): InformerCount[] {
     return [...this.informers.entries()].map(([prefix, { kind, informer }]) => ({ prefix, kind, running: informer.running, watchesOpened: informer.watchesOpened }));
   }

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { endpointDnsLabel } from '../../api/dns-names.js';
 import { serviceId, SkyDnsKeys } from '../../api/keys.js';
-import { answerQuery, type DnsDirectory, type DnsEndpoint } from '../../controllers/ambassador/dns-answers.js';
+import { answerQuery, appOfQuery, type DnsDirectory, type DnsEndpoint } from '../../controllers/ambassador/dns-answers.js';
 import { DnsResponder, resolvConfServers } from '../../controllers/ambassador/dns-responder.js';
 
 const table: Record<string, DnsEndpoint[]> = {
@@ -42,6 +42,16 @@ describe('endpointDnsLabel and SkyDnsKeys', () => {
     const k = new SkyDnsKeys('/skydns/');
     assert.equal(k.endpoint('shop', 'nginx', 'nginx-0-vm'), '/skydns/local/dokkaa/shop/nginx/nginx-0-vm');
     assert.equal(k.app('shop'), '/skydns/local/dokkaa/shop/');
+  });
+});
+
+describe('appOfQuery', () => {
+  it('is the label before dokkaa.local of a name in the domain, any case, and nothing for the apex or another domain', () => {
+    assert.equal(appOfQuery(query('nginx.shop.dokkaa.local', 'A')), 'shop');
+    assert.equal(appOfQuery(query('X.Nginx.SHOP.dokkaa.local.', 'SRV')), 'shop');
+    assert.equal(appOfQuery(query('shop.dokkaa.local', 'A')), 'shop');
+    assert.equal(appOfQuery(query('dokkaa.local', 'SOA')), undefined);
+    assert.equal(appOfQuery(query('shop.example.com', 'A')), undefined);
   });
 });
 
@@ -155,6 +165,23 @@ describe('DnsResponder (real sockets on loopback)', () => {
     });
     assert.equal(r.id, 9);
     assert.equal(r.answers!.length, 2);
+  });
+
+  it('has the directory prepare the app of a name in the domain before answering, and no other name', async () => {
+    const prepared: string[] = [];
+    const lazy: DnsDirectory = {
+      // The directory knows the app only once prepared, as the agent's DNS server watches an app from its first lookup.
+      prepare: async (app) => void prepared.push(app),
+      endpoints: (app, service) => (prepared.includes(app) ? dir.endpoints(app, service) : []),
+      hasApp: (app) => prepared.includes(app) && dir.hasApp(app),
+    };
+    const r = new DnsResponder(lazy, { upstreams: [] });
+    responders.push(r);
+    const port = await r.listen('127.0.0.1', 0);
+    assert.equal((await udpAsk(port, 'nginx.shop.dokkaa.local', 'SRV')).answers!.length, 3);
+    assert.equal((await udpAsk(port, 'nginx-0-h1.nginx.Shop.dokkaa.local.', 'A')).answers!.length, 1);
+    assert.equal((await udpAsk(port, 'example.com', 'A')).rcode, 'REFUSED');
+    assert.deepEqual(prepared, ['shop', 'shop']);
   });
 
   it('refuses other names without upstreams', async () => {

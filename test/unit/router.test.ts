@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import winston from 'winston';
 import { Keys } from '../../api/keys.js';
 import { Router } from '../../controllers/router/router.js';
+import { AppEndpoints } from '../../src/agent/app-endpoints.js';
 import type { NodeLease } from '../../src/agent/node-lease.js';
 import { SystemClock } from '../../src/clock.js';
 import type { Config } from '../../src/config.js';
@@ -47,9 +48,10 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     ca = await makeCa(dir);
     const clock = new SystemClock();
     const config = { node: 'n1', routerHttpPort: httpPort, routerHttpsPort: httpsPort, routerDir: dir } as Config;
-    const factory = new ControllerFactory(new InformerFactory(store, clock, log), clock, log, { resyncSeconds: 30 });
+    const informers = new InformerFactory(store, clock, log);
+    const factory = new ControllerFactory(informers, clock, log, { resyncSeconds: 30 });
     const lease = { address: () => '127.0.0.1' } as NodeLease;
-    router = new Router(factory, lease, new EventRecorder(store, keys, clock, config, log), keys, clock, config, log);
+    router = new Router(factory, lease, new EventRecorder(store, keys, clock, config, log), keys, clock, config, log, new AppEndpoints(informers, keys, clock));
   });
   after(async () => {
     await router.stop();
@@ -61,7 +63,7 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     const a = await backends.start('A');
     await store.put(keys.routerConfig, JSON.stringify({ domain: 'apps.test' }));
     await store.put(keys.route('shop', 'front'), routes({ image: 'x', services: { www: { port: 80, role: 'web', hosts: ['shop.example.com'] } } }));
-    await store.put(keys.endpoint('h1', 'shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', a, { app: 'shop', name: 'front' })));
+    await store.put(keys.serviceEndpoint('shop', 'www', keys.endpointId('front', 0, 'h1')), JSON.stringify(endpoint('127.0.0.1', a, { app: 'shop', name: 'front' })));
     await router.start();
     for (const host of ['shop.apps.test', 'www.shop.apps.test', 'Shop.Example.com:80']) {
       assert.deepEqual(await eventually(`${host} served`, async () => ((await get(httpPort, host)).status === 200 ? get(httpPort, host) : undefined)), { status: 200, body: `A xff=127.0.0.1 proto=http host=${host}` });
@@ -75,14 +77,14 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5432 } }));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('router config applied').length, applied, 'a manifest itself changes nothing: the router serves routes/');
-    await store.delete(keys.endpoint('h1', 'shop', 'www', 'front-0-n1'));
+    await store.delete(keys.serviceEndpoint('shop', 'www', keys.endpointId('front', 0, 'h1')));
     await eventually('503 without endpoints', async () => ((await get(httpPort, 'shop.apps.test')).status === 503 ? true : undefined));
     await eventually('one more config applied', async () => (said('router config applied').length === applied + 1 ? true : undefined));
   });
 
   it('serves good certificates by SNI and reports a bad one once, leaving it out', async () => {
     const b = await backends.start('B');
-    await store.put(keys.endpoint('h1', 'shop', 'www', 'front-0-n1'), JSON.stringify(endpoint('127.0.0.1', b, { app: 'shop', name: 'front' })));
+    await store.put(keys.serviceEndpoint('shop', 'www', keys.endpointId('front', 0, 'h1')), JSON.stringify(endpoint('127.0.0.1', b, { app: 'shop', name: 'front' })));
     const good = await serverCert(dir, ca, 'shop.example.com');
     const other = await serverCert(dir, ca, 'www.shop.apps.test');
     await store.put(keys.cert('shop.example.com'), JSON.stringify(good));
@@ -102,7 +104,7 @@ describe('Router (fake etcd, the real haproxy on 127.0.0.1)', () => {
     assert.deepEqual(events.map((e) => [e.type, e.reason]), [['Warning', 'BadCertificate']]);
     // Another change re-renders: the bad certificate is not reported again.
     await store.put(keys.manifest('other', 'db'), JSON.stringify({ image: 'x', services: { db: 5433 } }));
-    await store.put(keys.endpoint('h1', 'shop', 'www', 'front-1-n1'), JSON.stringify(endpoint('127.0.0.1', await backends.start('B1'), { app: 'shop', name: 'front', replica: 1 })));
+    await store.put(keys.serviceEndpoint('shop', 'www', keys.endpointId('front', 1, 'h1')), JSON.stringify(endpoint('127.0.0.1', await backends.start('B1'), { app: 'shop', name: 'front', replica: 1 })));
     await new Promise((r) => setTimeout(r, 400));
     assert.equal(said('certificate not served').length, 1);
   });
