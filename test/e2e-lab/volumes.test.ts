@@ -63,9 +63,13 @@ describe('volumes when the node holding them dies', () => {
       const moved = await runningReplica(w, app, first.node);
       assert.notEqual(moved.node, first.node);
       assert.equal(await sh(w, moved, 'cat /data/f 2>/dev/null || echo empty'), 'empty');
-      const events = (await w.eventValues(app, 'db')).map((v) => decodeRecord(EventRecord, v)!);
-      const lost = events.find((e) => e.reason === 'VolumesLost');
-      assert.ok(lost, `events: ${JSON.stringify(events.map((e) => e.reason))}`);
+      // Events are written a moment after they happen (at most one transaction a second per process).
+      let reasons: string[] = [];
+      const lost = await waitFor('the VolumesLost event', async () => {
+        const events = (await w.eventValues(app, 'db')).map((v) => decodeRecord(EventRecord, v)!);
+        reasons = events.map((e) => e.reason);
+        return events.find((e) => e.reason === 'VolumesLost');
+      }, 10_000).catch((err: unknown) => assert.fail(`${String(err)}; events: ${JSON.stringify(reasons)}`));
       assert.equal(lost.type, 'Warning');
       assert.equal(lost.message, `replica 0 starts on ${moved.node} with empty volumes; its volumes stay on ${first.node} (volumeLoss: reschedule)`);
     } finally {
