@@ -21,6 +21,8 @@ export class DnsRecordsController extends ControllerRunnable {
         .watches(records, eventService)
         .watchesRelists(records, recorded)
         .resyncsAlso(recorded)
+        // A service's endpoints come in bursts: one transaction for each burst.
+        .settle(50)
         .build(),
     );
   }

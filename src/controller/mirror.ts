@@ -1,11 +1,11 @@
-import type { KvStore } from '../etcd/kv-store.js';
+import type { KvStore, TxnOp } from '../etcd/kv-store.js';
 import type { Cached } from '../informer/shared-informer.js';
 import type { Logger } from '../logging.js';
 
 /** What to change in a controller's copy of some records. */
 export interface MirrorPlan {
-  /** Records to write, on no lease. */
-  puts: { key: string; value: string }[];
+  /** Records to write, on no lease, if unchanged since read (mod revision 0: absent). */
+  puts: { key: string; value: string; modRevision: number }[];
   /** Records to delete, if unchanged since read. */
   deletes: { key: string; modRevision: number }[];
 }
@@ -25,18 +25,36 @@ export function planMirror(desired: ReadonlyMap<string, string>, have: readonly 
   for (const [key, value] of desired) {
     const r = byKey.get(key);
     if (r && r.value.text === value && r.lease === '0') continue;
-    plan.puts.push({ key, value });
+    plan.puts.push({ key, value, modRevision: r?.modRevision ?? 0 });
   }
   return plan;
 }
 
-/** Applies a plan: each delete only if the record is as read, then the puts. `what` names the records in the log. */
+/** Operations per transaction: etcd's default limit (`--max-txn-ops`). */
+const MIRROR_TXN_OPS = 128;
+
+/** Records named one by one in a log line; more are counted. */
+const LOG_EACH = 10;
+
+/**
+ * Applies a plan in transactions of at most MIRROR_TXN_OPS operations, each on a record
+ * unchanged since it was read (if one changed, nothing of that transaction is applied and the
+ * reconcile fails, to be retried from a fresh reading): one transaction for a service's
+ * hundred endpoints, not a hundred writes. `what` names the records in the log.
+ */
 export async function applyMirror(store: KvStore, plan: MirrorPlan, log: Logger, what: string): Promise<void> {
-  for (const d of plan.deletes) {
-    if (await store.deleteIfModRevision(d.key, d.modRevision)) log.info(`${what} removed`, { record: d.key });
+  const changes = [...plan.deletes.map((d) => ({ ...d, op: { type: 'delete', key: d.key } as TxnOp })), ...plan.puts.map((p) => ({ ...p, op: { type: 'put', key: p.key, value: p.value } as TxnOp }))];
+  for (let i = 0; i < changes.length; i += MIRROR_TXN_OPS) {
+    const batch = changes.slice(i, i + MIRROR_TXN_OPS);
+    const done = await store.txn(batch.map((c) => ({ key: c.key, modRevision: c.modRevision })), batch.map((c) => c.op));
+    if (!done) throw new Error(`${what}s changed meanwhile; retrying with fresh state`);
+    const removed = batch.filter((c) => c.op.type === 'delete').map((c) => c.key);
+    const written = batch.filter((c) => c.op.type === 'put').map((c) => c.key);
+    if (removed.length) log.info(`${what}s removed`, named(removed));
+    if (written.length) log.info(`${what}s written`, named(written));
   }
-  for (const p of plan.puts) {
-    await store.put(p.key, p.value);
-    log.info(`${what} registered`, { record: p.key });
-  }
+}
+
+function named(keys: string[]): { count: number; records?: string } {
+  return keys.length > LOG_EACH ? { count: keys.length } : { count: keys.length, records: keys.join(' ') };
 }

@@ -17,9 +17,9 @@ describe('planDnsRecords', () => {
     const plan = planDnsRecords(skydns, 'shop', 'web', [endpoint('web', 'front', 0, 'vm', 32768), endpoint('web', 'front', 1, 'n.2', 32769)], []);
     assert.deepEqual(plan, {
       puts: [
-        { key: '/sky/local/dokkaa/shop/web/front-0-vm', value: '{"host":"10.0.0.5","port":32768}' },
+        { key: '/sky/local/dokkaa/shop/web/front-0-vm', value: '{"host":"10.0.0.5","port":32768}', modRevision: 0 },
         // A node name that is not a DNS label gets a hashed label, as the DNS server answers.
-        { key: `/sky/local/dokkaa/shop/web/${plan.puts[1]!.key.split('/').pop()}`, value: '{"host":"10.0.0.5","port":32769}' },
+        { key: `/sky/local/dokkaa/shop/web/${plan.puts[1]!.key.split('/').pop()}`, value: '{"host":"10.0.0.5","port":32769}', modRevision: 0 },
       ],
       deletes: [],
     });
@@ -38,7 +38,7 @@ describe('planDnsRecords', () => {
 
   it('takes a record an older agent wrote on its lease off that lease (the host could not revoke it otherwise)', () => {
     const onLease = record('web', 'front-0-vm', '{"host":"10.0.0.5","port":32768}', '7');
-    assert.deepEqual(planDnsRecords(skydns, 'shop', 'web', [endpoint('web', 'front', 0, 'vm', 32768)], [onLease]).puts, [{ key: onLease.key, value: '{"host":"10.0.0.5","port":32768}' }]);
+    assert.deepEqual(planDnsRecords(skydns, 'shop', 'web', [endpoint('web', 'front', 0, 'vm', 32768)], [onLease]).puts, [{ key: onLease.key, value: '{"host":"10.0.0.5","port":32768}', modRevision: onLease.modRevision }]);
   });
 
   it('touches only the service asked for', () => {

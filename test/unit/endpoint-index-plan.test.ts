@@ -26,8 +26,8 @@ describe('planEndpointIndex', () => {
     const plan = planEndpointIndex(keys, 'shop', 'web', [a, b, endpoint('db', 'pg', 0, 'h1', 5432)], []);
     assert.deepEqual(plan, {
       puts: [
-        { key: '/d/service-endpoints/shop/web/front.0.h1', value: canonicalJson(withoutAt(a.value)) },
-        { key: '/d/service-endpoints/shop/web/front.1.h2', value: canonicalJson(withoutAt(b.value)) },
+        { key: '/d/service-endpoints/shop/web/front.0.h1', value: canonicalJson(withoutAt(a.value)), modRevision: 0 },
+        { key: '/d/service-endpoints/shop/web/front.1.h2', value: canonicalJson(withoutAt(b.value)), modRevision: 0 },
       ],
       deletes: [],
     });
