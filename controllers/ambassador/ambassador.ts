@@ -1,5 +1,5 @@
 import { inject, injectable, optional } from 'inversify';
-import { map, merge, type Subscription } from 'rxjs';
+import { filter, map, merge, type Subscription } from 'rxjs';
 import { parseServiceId, serviceId, type Keys } from '../../api/keys.js';
 import type { PortRecord } from '../../api/records.js';
 import { backoffDelay, type Clock, type TimerHandle } from '../../src/clock.js';
@@ -82,7 +82,8 @@ export class Ambassador implements Runnable {
     this.subscription = merge(
       ports.withCurrent().pipe(map((ev) => () => this.onPort(ev))),
       this.appEndpoints.changes.pipe(map((c) => () => this.pickers.get(serviceId(c.app, c.service))?.changed())),
-      ...(this.host ? [this.host.placements.withCurrent().pipe(map(() => () => this.holdLinked()))] : []),
+      // Only a placement whose links differ from its last version's changes the apps linked to.
+      ...(this.host ? [this.host.placements.withCurrent().pipe(filter(linksChanged), map(() => () => this.holdLinked()))] : []),
     ).subscribe((apply) => apply());
     ports.acquire();
     this.host?.placements.acquire();
@@ -226,4 +227,10 @@ export class Ambassador implements Runnable {
 /** The apps of the services these placements link to. */
 export function linkedApps(placements: readonly Pick<NodePlacement, 'spec'>[]): string[] {
   return [...new Set(placements.flatMap((p) => p.spec.links.map((l) => l.app)))].sort();
+}
+
+/** Whether a change of a placement changes the apps it links to (a new one, a deleted one, other links). */
+function linksChanged(ev: InformerEvent<NodePlacement>): boolean {
+  const apps = (p: NodePlacement | undefined) => (p ? linkedApps([p]).join(' ') : '');
+  return ev.type === 'delete' ? apps(ev.old.value) !== '' : apps(ev.obj.value) !== apps(ev.old?.value);
 }
