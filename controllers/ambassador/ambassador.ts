@@ -37,9 +37,10 @@ interface Listener {
  * client (UDP) to one of the service's current endpoints, round-robin, skipping endpoints
  * that refuse. Both come from etcd watches: nothing is looked up per connection. Of the
  * endpoints it watches only the apps this host's replicas link to (AppEndpoints; without
- * the host's placements, in unit tests, every app with a link port). A port it cannot bind (in use on this host) is retried with backoff. Bytes of
- * established TCP connections move in the kernel (one splice pump for all ports) unless
- * `--splice off` or the native module is missing; its own sockets use `--tcp-congestion`.
+ * the host's placements, in unit tests, every app with a link port). A port it cannot bind
+ * (in use on this host) is retried with backoff. Bytes of established TCP connections move
+ * in the kernel (one splice pump for all ports) unless `--splice off` or the native module
+ * is missing; its own sockets use `--tcp-congestion`.
  */
 @injectable()
 export class Ambassador implements Runnable {

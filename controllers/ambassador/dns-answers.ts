@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { DNS_DOMAIN } from '../../api/dns-names.js';
+import { isDnsLabel } from '../../api/names.js';
 
 /** One endpoint as DNS sees it: its own label, the host address and the published port. */
 export interface DnsEndpoint {
@@ -21,7 +22,9 @@ export interface DnsDirectory {
 export function appOfQuery(query: dnsPacket.DecodedPacket): string | undefined {
   const name = query.questions?.[0]?.name.toLowerCase().replace(/\.$/, '');
   if (!name?.endsWith(`.${DNS_DOMAIN}`)) return undefined;
-  return name.slice(0, -DNS_DOMAIN.length - 1).split('.').pop() || undefined;
+  const app = name.slice(0, -DNS_DOMAIN.length - 1).split('.').pop();
+  // A label is any bytes on the wire: only an app name (a DNS label) names an app's prefix.
+  return app && isDnsLabel(app) ? app : undefined;
 }
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;

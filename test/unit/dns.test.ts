@@ -52,6 +52,7 @@ describe('appOfQuery', () => {
     assert.equal(appOfQuery(query('shop.dokkaa.local', 'A')), 'shop');
     assert.equal(appOfQuery(query('dokkaa.local', 'SOA')), undefined);
     assert.equal(appOfQuery(query('shop.example.com', 'A')), undefined);
+    assert.equal(appOfQuery(query('x.sh/op.dokkaa.local', 'A')), undefined, 'not a key segment');
   });
 });
 
