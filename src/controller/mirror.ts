@@ -1,6 +1,33 @@
-import type { KvStore, TxnOp } from '../etcd/kv-store.js';
-import type { Cached } from '../informer/shared-informer.js';
+import { serviceId } from '../../api/keys.js';
+import type { KvStore, TxnCondition, TxnOp } from '../etcd/kv-store.js';
+import { eventService, type Endpoint } from '../informer/resources.js';
+import type { Cached, SharedInformer } from '../informer/shared-informer.js';
 import type { Logger } from '../logging.js';
+import type { ControllerBuilder } from './controller-builder.js';
+
+/**
+ * How long an endpoint's change waits before its service's copy is made again: a service's
+ * endpoints come in bursts (a scale-up, a host's start), and each burst makes one
+ * transaction. It adds to the time a replica's arrival or departure takes to reach the
+ * copy's readers, well within the 1 s a stopping replica keeps serving after its endpoint
+ * goes (DRAIN_MS of the node runner).
+ */
+const MIRROR_SETTLE_MS = 50;
+
+/**
+ * Describes a controller that keeps a copy of every host's endpoints by service (the
+ * endpoint index, the SkyDNS records): keyed `app/service`, for `node-endpoints/`; a copy
+ * written or deleted by someone else is put back, one left over is deleted.
+ */
+export function endpointMirror<T extends { at: { app: string; service: string } }>(builder: ControllerBuilder, endpoints: SharedInformer<Endpoint>, copy: SharedInformer<T>): ControllerBuilder {
+  const copied = () => copy.list().map((c) => serviceId(c.value.at.app, c.value.at.service));
+  return builder
+    .for(endpoints, (c) => [serviceId(c.value.at.app, c.value.at.service)])
+    .watches(copy, eventService)
+    .watchesRelists(copy, copied)
+    .resyncsAlso(copied)
+    .settle(MIRROR_SETTLE_MS);
+}
 
 /** What to change in a controller's copy of some records. */
 export interface MirrorPlan {
@@ -43,13 +70,16 @@ const LOG_EACH = 10;
  * hundred endpoints, not a hundred writes. `what` names the records in the log.
  */
 export async function applyMirror(store: KvStore, plan: MirrorPlan, log: Logger, what: string): Promise<void> {
-  const changes = [...plan.deletes.map((d) => ({ ...d, op: { type: 'delete', key: d.key } as TxnOp })), ...plan.puts.map((p) => ({ ...p, op: { type: 'put', key: p.key, value: p.value } as TxnOp }))];
+  const changes: { condition: TxnCondition; op: TxnOp }[] = [
+    ...plan.deletes.map((d) => ({ condition: d, op: { type: 'delete' as const, key: d.key } })),
+    ...plan.puts.map((p) => ({ condition: p, op: { type: 'put' as const, key: p.key, value: p.value } })),
+  ];
   for (let i = 0; i < changes.length; i += MIRROR_TXN_OPS) {
     const batch = changes.slice(i, i + MIRROR_TXN_OPS);
-    const done = await store.txn(batch.map((c) => ({ key: c.key, modRevision: c.modRevision })), batch.map((c) => c.op));
+    const done = await store.txn(batch.map((c) => ({ key: c.condition.key, modRevision: c.condition.modRevision })), batch.map((c) => c.op));
     if (!done) throw new Error(`${what}s changed meanwhile; retrying with fresh state`);
-    const removed = batch.filter((c) => c.op.type === 'delete').map((c) => c.key);
-    const written = batch.filter((c) => c.op.type === 'put').map((c) => c.key);
+    const removed = batch.filter((c) => c.op.type === 'delete').map((c) => c.op.key);
+    const written = batch.filter((c) => c.op.type === 'put').map((c) => c.op.key);
     if (removed.length) log.info(`${what}s removed`, named(removed));
     if (written.length) log.info(`${what}s written`, named(written));
   }
