@@ -73,6 +73,7 @@ export class DnsServer implements Runnable, DnsDirectory {
   }
 
   async stop(): Promise<void> {
+    this.appEndpoints.endLookups();
     await this.responder?.close();
     this.responder = undefined;
   }

@@ -29,9 +29,10 @@ export const ROUTER_DEBOUNCE_MS = 100;
  * `--router-https-port`) routes each web service's host names (api/routes.ts, with the domain
  * of `router/config`) to its ready endpoints, wherever they run, and serves the certificates
  * of `certs/` by SNI. It follows three shared informers (admitted web manifests, certificates,
- * router config) and the endpoints of the routed apps (AppEndpoints); changes are debounced, the config rendered (haproxy-config.ts, pure), and
- * handed to haproxy only when it or a certificate changed: a change of endpoints alone through
- * the runtime API, anything else by a reload (haproxy-process.ts). A certificate that does
+ * router config) and the endpoints of the routed apps (AppEndpoints); changes are debounced,
+ * the config rendered (haproxy-config.ts, pure), and handed to haproxy only when it or a
+ * certificate changed: a change of endpoints alone through the runtime API, anything else by
+ * a reload (haproxy-process.ts). A certificate that does
  * not parse or whose key is not its own is reported once (log, and a Warning event on each
  * manifest it would have served) and left out; the others keep being served.
  */

@@ -88,9 +88,8 @@ export class AppEndpoints {
     return [...this.held.keys()].sort();
   }
 
-  /** Lets every app go (the agent stops). */
-  stop(): void {
-    this.holders.clear();
+  /** Lets go of the apps held for lookups (the DNS server stops), not those another consumer holds. */
+  endLookups(): void {
     this.lookups.clear();
     this.sync();
   }

@@ -46,7 +46,11 @@ describe('AppEndpoints', () => {
     assert.deepEqual(t.informers.counts().map((c) => c.prefix), ['/d/service-endpoints/shop/'], 'the let-go app\'s informer forgotten, not kept for ever');
     assert.deepEqual(t.apps.endpoints('blog', 'www'), []);
     assert.ok(t.changes.some((c) => c.app === 'blog' && c.service === 'www'), 'the let-go app\'s services reported changed');
-    t.apps.stop();
+    await t.apps.lookup('news');
+    t.apps.endLookups();
+    await flush();
+    assert.deepEqual(t.watched(), ['/d/service-endpoints/shop/'], 'ending the lookups lets go of news only');
+    t.apps.hold('ambassador', []);
     await flush();
     assert.deepEqual(t.watched(), []);
   });

@@ -59,5 +59,6 @@ describe('DnsServer as the DNS directory (fake etcd)', () => {
       await server.stop();
     }
     assert.deepEqual(server.endpoints('shop', 'nginx'), [], 'nothing once stopped');
+    assert.deepEqual(appEndpoints.heldApps(), [], 'the apps it looked up let go');
   });
 });
