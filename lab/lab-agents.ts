@@ -178,6 +178,27 @@ export async function readLeader(state: LabState): Promise<LeaderRecord | undefi
 }
 
 /**
+ * How long after a controller took the lead, or a host registered, the leader's caches surely
+ * hold that host: its informers list and watch within milliseconds of leading, and etcd brings
+ * a watch that starts behind its head up to date in rounds of 100 ms. A manifest put sooner may
+ * be placed as if the host were not there, and the scheduler moves nothing to a host that
+ * joins later (as Kubernetes and Swarm do not): three replicas on two of three fresh hosts.
+ */
+export const LEADER_SEES_NODES_MS = 1_000;
+
+/**
+ * Waits until LEADER_SEES_NODES_MS have passed since `leader` took the lead and since each of
+ * `nodes` registered (its record's `startedAt`, written by the same machine's clock); at once
+ * for a lab that has been up a while.
+ */
+export async function waitLeaderSeesNodes(state: LabState, leader: LeaderRecord, nodes: LabNodeState[]): Promise<void> {
+  const records = await nodeRecords(state);
+  const times = [leader.since, ...nodes.map((n) => records?.get(n.name)?.startedAt ?? '')].map((t) => Date.parse(t)).filter(Number.isFinite);
+  const waitMs = Math.max(...times) + LEADER_SEES_NODES_MS - Date.now();
+  if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+}
+
+/**
  * Waits until one of the lab's running controllers holds the leader key; returns it. Fails
  * early, with their log tails, if every controller has exited.
  */

@@ -1,6 +1,6 @@
 import { checkHostCapacity, type HostCapacity } from './host-capacity.js';
 import { DEFAULT_LAB, LAB_ROOT, MAX_CONTROLLERS, MAX_NODES, labLayout, nodeName, repoRoot, requireRoot, type LabLayout } from './lab-layout.js';
-import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitRegistered } from './lab-agents.js';
+import { agentArgv, agentInNetns, controllerArgv, startAgent, startController, waitLeader, waitLeaderSeesNodes, waitRegistered } from './lab-agents.js';
 import { currentDockerd, ensureLocalImage, startDockerd, stopDockerd, waitEngine } from './lab-engine.js';
 import { etcdArgv, startEtcd } from './lab-etcd.js';
 import { checkEtcdMemberCount, ensureEtcdMembers, etcdClientUrls } from './lab-etcd-cluster.js';
@@ -261,8 +261,9 @@ async function up(layout: LabLayout, opts: LabUpOptions): Promise<LabUpResult> {
   writeState(state);
 
   if (!state.bare) {
-    await waitRegistered(state, live.filter((n) => !n.partitioned));
-    await waitLeader(state);
+    const registered = live.filter((n) => !n.partitioned);
+    await waitRegistered(state, registered);
+    await waitLeaderSeesNodes(state, await waitLeader(state), registered);
   }
   return { state, changes, elapsedMs: Date.now() - started };
 }
