@@ -2,24 +2,33 @@ import 'reflect-metadata';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ContainerModule } from 'inversify';
+import { dnsRecordsModule } from '../controllers/dns-records/dns-records-module.js';
 import { endpointIndexModule } from '../controllers/endpoint-index/endpoint-index-module.js';
 import { linkInjectorModule } from '../controllers/link-injector/link-injector-module.js';
+import { routePublisherModule } from '../controllers/route-publisher/route-publisher-module.js';
 import { schedulerModule } from '../controllers/scheduler/scheduler-module.js';
+import { secretsModule } from '../controllers/secrets/secrets-module.js';
 import { statusModule } from '../controllers/status/status-module.js';
 import { buildContainer } from '../cli/process-container.js';
 import { TYPES } from '../src/ioc/tokens.js';
 import { createLogger } from '../src/logging.js';
 
 /**
- * One cluster-wide controller (BENCH_CONTROLLER: scheduler, link-injector, status or
- * endpoint-index) in a
- * process of its own, so that the scale bench reads its CPU and memory alone from /proc.
+ * One cluster-wide controller (BENCH_CONTROLLER: a key of MODULES) in a process of its own, so that the scale bench reads its CPU and memory alone from /proc.
  * Its parts (the module's LeaderRunnables) are started at once, as the elected leader
  * starts them; there is no election, since each controller here is the only one of its
  * kind. IPC: {kind:'memory'} answers process.memoryUsage() after a full collection;
  * {kind:'stop'} stops it and exits; {kind:'exit'} exits at once.
  */
-const MODULES: Record<string, ContainerModule> = { scheduler: schedulerModule, 'link-injector': linkInjectorModule, status: statusModule, 'endpoint-index': endpointIndexModule };
+const MODULES: Record<string, ContainerModule> = {
+  scheduler: schedulerModule,
+  'link-injector': linkInjectorModule,
+  status: statusModule,
+  'endpoint-index': endpointIndexModule,
+  'dns-records': dnsRecordsModule,
+  'route-publisher': routePublisherModule,
+  secrets: secretsModule,
+};
 const which = process.env.BENCH_CONTROLLER ?? '';
 const module = MODULES[which];
 if (!module) throw new Error(`BENCH_CONTROLLER: expected ${Object.keys(MODULES).join(' | ')}, got ${JSON.stringify(which)}`);

@@ -91,7 +91,8 @@ export interface ScaleResult {
   failed: { hosts: number; error: string }[];
 }
 
-const CONTROLLERS = ['scheduler', 'link-injector', 'status', 'endpoint-index'] as const;
+/** Every cluster-wide controller the leader runs (CONTROLLER_MODULES but the election and the one-off layout migration). */
+const CONTROLLERS = ['scheduler', 'link-injector', 'status', 'endpoint-index', 'dns-records', 'route-publisher', 'secrets'] as const;
 const IMAGE = 'dokkaa/busybox';
 
 function appName(m: number): string {
@@ -547,10 +548,10 @@ export function scaleReport(r: ScaleResult): PartResult {
   const section = [
     `## The whole control plane at scale: hollow hosts`,
     '',
-    `Real etcd 3.4 (a fresh one per size, \`--quota-backend-bytes ${n(o.quotaBytes)}\`), the real scheduler, link injector and status controller, each in a process of its own (started as the elected leader starts them; no election), ` +
+    `Real etcd 3.4 (a fresh one per size, \`--quota-backend-bytes ${n(o.quotaBytes)}\`), every cluster-wide controller (${CONTROLLERS.join(', ')}), each in a process of its own (started as the elected leader starts them; no election), ` +
       'and hollow hosts: the real agent (`AGENT_MODULES`: node lease, allocation reporter, node runner with its executor, prober and partition fence, volume keeper, prepull, service registrar, ambassador bookkeeping) on an in-memory engine with the lab\'s measured delays (create 15 ms, start 250 ms), ' +
       `several hosts per worker process. ${o.sharedWatches ? '**The hosts of one worker process share their cluster-wide informers** (replicas, endpoints, ports, links...): etcd serves one watch per process for those, not one per host (docs/scale.md says why and what that leaves out).' : 'Every host has its own watches.'} ` +
-      `Manifests: ${o.manifestsPerHost ? `${o.manifestsPerHost} per host` : n(o.manifests)} x ${o.replicas} replicas of \`${IMAGE}\`, a service on every one, every ${o.linkEvery}th linked to the one before. ${o.rollParallelism && o.rollParallelism > 1 ? `Update parallelism ${o.rollParallelism}. ` : ''}Lease TTL ${o.ttlSeconds} s. The secrets controller, DNS servers, web routers and link-port listeners are not run.`,
+      `Manifests: ${o.manifestsPerHost ? `${o.manifestsPerHost} per host` : n(o.manifests)} x ${o.replicas} replicas of \`${IMAGE}\`, a service on every one, every ${o.linkEvery}th linked to the one before. ${o.rollParallelism && o.rollParallelism > 1 ? `Update parallelism ${o.rollParallelism}. ` : ''}Lease TTL ${o.ttlSeconds} s. The hosts' DNS servers, web routers and link-port listeners are not run.`,
     '',
     mdTable(['hosts', 'manifests', 'written -> all Running', 'etcd writes (revisions)', 'etcd reads', 'etcd db, memory, CPU', ...CONTROLLERS.map((c) => c), 'agents', 'steady-state writes', `failover (${o.killHosts} hosts killed)`, 'rolling update'], rows),
     '',
