@@ -451,9 +451,12 @@ describe('UdpForwarder (real sockets on loopback)', () => {
   });
 
   it('marks an endpoint that answers "port unreachable" bad and sends the next client elsewhere', async () => {
+    // On a loopback address no other test binds: a test file running beside this one may get
+    // the freed port number on HOST, and its echo server would answer for the dead endpoint.
+    const DEAD_HOST = '127.0.0.2';
     const deadSocket = createSocket('udp4');
-    await new Promise<void>((resolve) => deadSocket.bind(0, HOST, resolve));
-    const dead = { host: HOST, port: deadSocket.address().port };
+    await new Promise<void>((resolve) => deadSocket.bind(0, DEAD_HOST, resolve));
+    const dead = { host: DEAD_HOST, port: deadSocket.address().port };
     await new Promise<void>((resolve) => deadSocket.close(() => resolve()));
     const picker = new EndpointPicker();
     picker.set([dead]);
